@@ -1,0 +1,10 @@
+/* letterlock/letterlock.h - everything of libletterlock. */
+#ifndef LETTERLOCK_H
+#define LETTERLOCK_H
+#include <letterlock/error.h>
+#include <letterlock/cert.h>
+#include <letterlock/ctx.h>
+#include <letterlock/msg.h>
+#include <letterlock/keystore.h>
+#define LL_VERSION "0.1.0"
+#endif

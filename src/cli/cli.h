@@ -1,0 +1,43 @@
+/* cli.h - shared by the letterlock command-line program. */
+#ifndef LL_CLI_H
+#define LL_CLI_H
+
+#include <stddef.h>
+#include <letterlock/letterlock.h>
+
+/* Exit codes (letterlock(1)). */
+enum {
+	EXIT_OK = 0,
+	EXIT_BADSIG = 1,
+	EXIT_USAGE = 2,
+	EXIT_NOCERT = 3,
+	EXIT_NODECRYPT = 4,
+	EXIT_BADINPUT = 5,
+	EXIT_FAIL = 6,
+};
+
+struct cli {
+	const char *home;
+	const char *prog;
+	int quiet;
+};
+
+/* util.c */
+int cli_read_file(char **out, size_t *len, const char *path, size_t max);
+int cli_write_file(const char *path, const char *data, size_t len);
+int cli_open_home(struct ll_keystore **ks, struct ll_ctx **ctx,
+		  const struct cli *cli, int load);
+int cli_fail(const struct cli *cli, const char *what,
+	     const struct ll_error *err);
+int cli_exit_for(int rc);
+int cli_wants_help(int argc, char **argv);
+
+int cli_list(struct cli *cli, enum ll_keystore_kind kind);
+
+int cmd_identity(struct cli *cli, int argc, char **argv);
+int cmd_contact(struct cli *cli, int argc, char **argv);
+int cmd_trust(struct cli *cli, int argc, char **argv);
+int cmd_seal(struct cli *cli, int argc, char **argv);
+int cmd_open(struct cli *cli, int argc, char **argv);
+
+#endif

@@ -1,0 +1,140 @@
+/* cmd_open.c - letterlock open */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+
+static const char open_usage[] =
+	"usage: letterlock open [--json] [-o OUT] [IN]\n"
+	"Decrypts and verifies the message IN (default: stdin) and writes\n"
+	"the opened message to OUT (default: stdout, unless --json).\n"
+	"exit: 0 opened (and any signature valid), 1 signature not valid,\n"
+	"      4 cannot decrypt, 5 malformed input, 2 usage\n";
+
+static json_t *jstr_or_null(const char *s)
+{
+	return s != NULL && *s != '\0' ? json_string(s) : json_null();
+}
+
+static void print_json(const struct ll_open_status *st, const char *fail)
+{
+	json_t *o = json_object(), *errs = json_array();
+	char *s;
+
+	json_object_set_new(o, "encrypted", json_boolean(st->encrypted));
+	json_object_set_new(o, "decrypted", json_boolean(st->decrypted));
+	json_object_set_new(o, "cipher", jstr_or_null(st->cipher));
+	json_object_set_new(o, "signed", json_boolean(st->is_signed));
+	json_object_set_new(o, "signature",
+			    json_string(ll_sig_state_name(st->signature)));
+	json_object_set_new(o, "signer", jstr_or_null(st->signer));
+	json_object_set_new(o, "signer_matches_from",
+			    json_boolean(st->is_signed &&
+					 st->signer_matches_from));
+	json_object_set_new(o, "header_protection",
+			    json_boolean(st->header_protection));
+	/* a trusted time comes only from an RFC 3161 token */
+	json_object_set_new(o, "timestamp",
+			    st->timestamp_trusted ?
+				    jstr_or_null(st->timestamp) :
+				    json_null());
+	json_object_set_new(o, "signing_time", jstr_or_null(st->timestamp));
+	for (size_t i = 0; i < st->nerrors; i++)
+		json_array_append_new(errs, json_string(st->errors[i]));
+	if (fail != NULL)
+		json_array_append_new(errs, json_string(fail));
+	json_object_set_new(o, "errors", errs);
+	s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+	if (s != NULL)
+		printf("%s\n", s);
+	free(s);
+	json_decref(o);
+}
+
+int cmd_open(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ll_keystore *ks = NULL;
+	struct ll_ctx *ctx = NULL;
+	struct ll_opened *o = NULL;
+	struct ll_error err = { 0 };
+	const struct ll_open_status *st;
+	const char *outpath = NULL;
+	char *msg = NULL;
+	size_t len;
+	int c, rc, json = 0;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = 1;
+			break;
+		case 'o':
+			outpath = optarg;
+			break;
+		case 'h':
+			fputs(open_usage, stdout);
+			return EXIT_OK;
+		default:
+			fputs(open_usage, stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind + 1 < argc) {
+		fputs(open_usage, stderr);
+		return EXIT_USAGE;
+	}
+	if (cli_read_file(&msg, &len, optind < argc ? argv[optind] : NULL,
+			  LL_MSG_MAX_SIZE) < 0)
+		return EXIT_FAIL;
+	rc = cli_open_home(&ks, &ctx, cli, 1);
+	if (rc != 0)
+		goto out;
+	rc = ll_msg_open(&o, ctx, msg, len, &err);
+	if (rc < 0) {
+		if (json) {
+			struct ll_open_status none = { 0 };
+
+			none.encrypted = rc == LL_ENOKEY || rc == LL_EDECRYPT;
+			print_json(&none, err.message);
+		}
+		rc = cli_fail(cli, "open", &err);
+		goto out;
+	}
+	st = ll_opened_status(o);
+	if (!json || outpath != NULL) {
+		size_t dlen;
+		const char *data = ll_opened_data(o, &dlen);
+
+		if (cli_write_file(outpath, data, dlen) < 0) {
+			rc = EXIT_FAIL;
+			goto out;
+		}
+	}
+	if (json)
+		print_json(st, NULL);
+	else if (!cli->quiet)
+		fprintf(stderr, "letterlock: %s%s, signature %s%s%s\n",
+			st->encrypted ? "decrypted " : "not encrypted",
+			st->cipher ? st->cipher : "",
+			ll_sig_state_name(st->signature),
+			st->signer[0] ? " by " : "", st->signer);
+	rc = st->is_signed && st->signature != LL_SIG_VALID ? EXIT_BADSIG :
+							      EXIT_OK;
+out:
+	ll_opened_free(&o);
+	ll_ctx_free(&ctx);
+	ll_keystore_close(&ks);
+	free(msg);
+	return rc;
+}

@@ -1,0 +1,106 @@
+/* main.c - letterlock: S/MIME for every mailbox, from the command line. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char usage[] =
+	"usage: letterlock [--home DIR] COMMAND [ARGS]\n"
+	"\n"
+	"commands:\n"
+	"  identity import FILE.p12 [--passphrase-file F]\n"
+	"  identity import-pem KEY.pem CERTS.pem\n"
+	"  identity new --email ADDR [--key rsa-3072|rsa-2048|ec-p256]\n"
+	"               --self-signed [--days N]\n"
+	"  identity list\n"
+	"  identity export-cert ADDR\n"
+	"  contact add [--caps LIST] CERT...\n"
+	"  contact list\n"
+	"  trust add CA.pem...\n"
+	"  trust list\n"
+	"  seal [--sign-only|--encrypt-only] [--opaque] [--cbc]\n"
+	"       [--no-header-protection] [-o OUT] [IN]\n"
+	"  open [--json] [-o OUT] [IN]\n"
+	"\n"
+	"The home is --home DIR, else $LETTERLOCK_HOME, else\n"
+	"$XDG_DATA_HOME/letterlock (~/.local/share/letterlock).\n"
+	"`letterlock COMMAND --help` describes one command; see letterlock(1).\n";
+
+static char home_buf[4096];
+
+static const char *default_home(void)
+{
+	const char *h = getenv("LETTERLOCK_HOME");
+
+	if (h != NULL && *h != '\0')
+		return h;
+	h = getenv("XDG_DATA_HOME");
+	if (h != NULL && *h != '\0') {
+		snprintf(home_buf, sizeof(home_buf), "%s/letterlock", h);
+		return home_buf;
+	}
+	h = getenv("HOME");
+	if (h == NULL || *h == '\0')
+		return NULL;
+	snprintf(home_buf, sizeof(home_buf), "%s/.local/share/letterlock", h);
+	return home_buf;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli cli = { 0 };
+	int i = 1;
+
+	cli.prog = "letterlock";
+	while (i < argc && argv[i][0] == '-') {
+		if (strcmp(argv[i], "--home") == 0 && i + 1 < argc) {
+			cli.home = argv[i + 1];
+			i += 2;
+		} else if (strncmp(argv[i], "--home=", 7) == 0) {
+			cli.home = argv[i] + 7;
+			i++;
+		} else if (strcmp(argv[i], "--help") == 0 ||
+			   strcmp(argv[i], "-h") == 0) {
+			fputs(usage, stdout);
+			return EXIT_OK;
+		} else if (strcmp(argv[i], "--version") == 0) {
+			printf("letterlock %s\n", LL_VERSION);
+			return EXIT_OK;
+		} else {
+			fprintf(stderr, "letterlock: unknown option %s\n%s",
+				argv[i], usage);
+			return EXIT_USAGE;
+		}
+	}
+	if (i >= argc) {
+		fputs(usage, stderr);
+		return EXIT_USAGE;
+	}
+	if (cli.home == NULL)
+		cli.home = default_home();
+	if (cli.home == NULL) {
+		fprintf(stderr, "letterlock: no home: use --home DIR or set "
+				"LETTERLOCK_HOME\n");
+		return EXIT_USAGE;
+	}
+	argc -= i;
+	argv += i;
+	if (strcmp(argv[0], "identity") == 0)
+		return cmd_identity(&cli, argc, argv);
+	if (strcmp(argv[0], "contact") == 0)
+		return cmd_contact(&cli, argc, argv);
+	if (strcmp(argv[0], "trust") == 0)
+		return cmd_trust(&cli, argc, argv);
+	if (strcmp(argv[0], "seal") == 0)
+		return cmd_seal(&cli, argc, argv);
+	if (strcmp(argv[0], "open") == 0)
+		return cmd_open(&cli, argc, argv);
+	if (strcmp(argv[0], "help") == 0) {
+		fputs(usage, stdout);
+		return EXIT_OK;
+	}
+	fprintf(stderr, "letterlock: unknown command '%s'\n%s", argv[0],
+		usage);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,164 @@
+/* util.c - files, the home directory, error reporting. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+int cli_read_file(char **out, size_t *len, const char *path, size_t max)
+{
+	FILE *f = (path == NULL || strcmp(path, "-") == 0) ?
+			  stdin : fopen(path, "rb");
+	size_t cap = 65536, n = 0;
+	char *buf = NULL, *nb;
+
+	if (f == NULL) {
+		fprintf(stderr, "letterlock: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	buf = malloc(cap + 1);
+	while (buf != NULL) {
+		size_t r = fread(buf + n, 1, cap - n, f);
+
+		n += r;
+		if (n > max) {
+			fprintf(stderr, "letterlock: %s: larger than %zu bytes\n",
+				path ? path : "stdin", max);
+			goto fail;
+		}
+		if (r == 0)
+			break;
+		if (n == cap) {
+			cap *= 2;
+			nb = realloc(buf, cap + 1);
+			if (nb == NULL)
+				goto fail;
+			buf = nb;
+		}
+	}
+	if (buf == NULL || ferror(f)) {
+		fprintf(stderr, "letterlock: reading %s failed\n",
+			path ? path : "stdin");
+		goto fail;
+	}
+	if (f != stdin)
+		fclose(f);
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	return 0;
+fail:
+	free(buf);
+	if (f != stdin)
+		fclose(f);
+	return -1;
+}
+
+/* Write to PATH.tmp, fsync, rename: never a half-written file. */
+int cli_write_file(const char *path, const char *data, size_t len)
+{
+	char tmp[PATH_MAX];
+	int fd;
+
+	if (path == NULL || strcmp(path, "-") == 0) {
+		if (fwrite(data, 1, len, stdout) != len || fflush(stdout) != 0) {
+			fprintf(stderr, "letterlock: writing stdout failed\n");
+			return -1;
+		}
+		return 0;
+	}
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+		return -1;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		fprintf(stderr, "letterlock: %s: %s\n", tmp, strerror(errno));
+		return -1;
+	}
+	while (len > 0) {
+		ssize_t w = write(fd, data, len);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			fprintf(stderr, "letterlock: %s: %s\n", tmp,
+				strerror(errno));
+			close(fd);
+			unlink(tmp);
+			return -1;
+		}
+		data += w;
+		len -= (size_t)w;
+	}
+	if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
+		fprintf(stderr, "letterlock: %s: %s\n", path, strerror(errno));
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+int cli_open_home(struct ll_keystore **ks, struct ll_ctx **ctx,
+		  const struct cli *cli, int load)
+{
+	struct ll_error err = { 0 };
+	int rc;
+
+	*ks = NULL;
+	if (ctx != NULL)
+		*ctx = NULL;
+	rc = ll_keystore_open(ks, cli->home, &err);
+	if (rc < 0)
+		return cli_fail(cli, cli->home, &err);
+	if (ctx == NULL)
+		return 0;
+	rc = ll_ctx_new(ctx, &err);
+	if (rc == 0 && load)
+		rc = ll_keystore_load(*ks, *ctx, &err);
+	if (rc < 0) {
+		ll_keystore_close(ks);
+		ll_ctx_free(ctx);
+		return cli_fail(cli, "loading the home", &err);
+	}
+	return 0;
+}
+
+int cli_exit_for(int rc)
+{
+	switch (rc) {
+	case 0: return EXIT_OK;
+	case LL_EINVAL: return EXIT_USAGE;
+	case LL_ENOCERT: return EXIT_NOCERT;
+	case LL_ENOKEY:
+	case LL_EDECRYPT: return EXIT_NODECRYPT;
+	case LL_EPARSE:
+	case LL_ETOOBIG:
+	case LL_EPOLICY: return EXIT_BADINPUT;
+	}
+	return EXIT_FAIL;
+}
+
+int cli_fail(const struct cli *cli, const char *what,
+	     const struct ll_error *err)
+{
+	fprintf(stderr, "letterlock: %s: %s\n", what,
+		err->message[0] ? err->message : ll_strerror(err->code));
+	if (err->detail[0] && getenv("LETTERLOCK_DEBUG") != NULL)
+		fprintf(stderr, "letterlock:   (%s)\n", err->detail);
+	return cli_exit_for(err->code ? err->code : LL_ECRYPTO);
+}
+
+int cli_wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return 1;
+	}
+	return 0;
+}

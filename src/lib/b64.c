@@ -1,0 +1,231 @@
+/*
+ * b64.c - base64 for MIME bodies: CRLF every 76 characters on output,
+ * a strict table decoder that skips whitespace on input, and a filter
+ * BIO so that streamed CMS output is encoded as it is produced.
+ */
+#include <pthread.h>
+#include <string.h>
+
+#include <openssl/bio.h>
+
+#include "internal.h"
+
+#define LINE_IN 57 /* bytes per 76-character line */
+
+static const char enc_tab[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* 0..63 value, 64 whitespace, 65 '=', 255 invalid */
+static unsigned char dec_tab[256];
+static pthread_once_t dec_once = PTHREAD_ONCE_INIT;
+
+static void dec_init(void)
+{
+	memset(dec_tab, 255, sizeof(dec_tab));
+	for (int i = 0; i < 64; i++)
+		dec_tab[(unsigned char)enc_tab[i]] = (unsigned char)i;
+	dec_tab[' '] = dec_tab['\t'] = dec_tab['\r'] = dec_tab['\n'] = 64;
+	dec_tab['\f'] = dec_tab['\v'] = 64;
+	dec_tab['='] = 65;
+}
+
+size_t ll_b64_encoded_len(size_t n)
+{
+	size_t chars = (n + 2) / 3 * 4;
+
+	return chars + (chars + 75) / 76 * 2;
+}
+
+static void enc_line(char *o, const unsigned char *in, size_t n, size_t *used)
+{
+	size_t j = 0, i = 0;
+
+	for (; i + 3 <= n; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 |
+			     in[i + 2];
+		o[j++] = enc_tab[v >> 18];
+		o[j++] = enc_tab[(v >> 12) & 63];
+		o[j++] = enc_tab[(v >> 6) & 63];
+		o[j++] = enc_tab[v & 63];
+	}
+	if (i < n) {
+		uint32_t v = (uint32_t)in[i] << 16;
+
+		if (i + 1 < n)
+			v |= (uint32_t)in[i + 1] << 8;
+		o[j++] = enc_tab[v >> 18];
+		o[j++] = enc_tab[(v >> 12) & 63];
+		o[j++] = i + 1 < n ? enc_tab[(v >> 6) & 63] : '=';
+		o[j++] = '=';
+	}
+	o[j++] = '\r';
+	o[j++] = '\n';
+	*used = j;
+}
+
+int ll_b64_encode(struct ll_buf *out, const unsigned char *in, size_t n)
+{
+	int rc = ll_buf_reserve(out, ll_b64_encoded_len(n));
+
+	if (rc < 0)
+		return rc;
+	while (n > 0) {
+		size_t take = n < LINE_IN ? n : LINE_IN, used;
+
+		enc_line(out->p + out->len, in, take, &used);
+		out->len += used;
+		in += take;
+		n -= take;
+	}
+	out->p[out->len] = '\0';
+	return 0;
+}
+
+int ll_b64_decode(unsigned char **out, size_t *outlen, const char *in,
+		  size_t n)
+{
+	unsigned char *o;
+	uint32_t acc = 0;
+	size_t k = 0, j = 0, pad = 0;
+
+	pthread_once(&dec_once, dec_init);
+	o = malloc(n / 4 * 3 + 3);
+	if (o == NULL)
+		return LL_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = dec_tab[(unsigned char)in[i]];
+
+		if (c == 64)
+			continue;
+		if (c == 255)
+			goto bad;
+		if (c == 65) {
+			pad++;
+			continue;
+		}
+		if (pad > 0)
+			goto bad; /* data after '=' */
+		acc = acc << 6 | c;
+		if (++k == 4) {
+			o[j++] = (unsigned char)(acc >> 16);
+			o[j++] = (unsigned char)(acc >> 8);
+			o[j++] = (unsigned char)acc;
+			acc = 0;
+			k = 0;
+		}
+	}
+	/* a final group of 2 or 3 characters; padding optional but exact */
+	if (k == 1 || pad > 2 || (pad > 0 && k + pad != 4))
+		goto bad;
+	if (k == 2) {
+		o[j++] = (unsigned char)(acc >> 4);
+	} else if (k == 3) {
+		o[j++] = (unsigned char)(acc >> 10);
+		o[j++] = (unsigned char)(acc >> 2);
+	}
+	*out = o;
+	*outlen = j;
+	return 0;
+bad:
+	free(o);
+	return -1;
+}
+
+/* ---- the filter BIO ---- */
+
+struct b64_state {
+	unsigned char in[LINE_IN];
+	size_t n;
+};
+
+static int emit(BIO *b, struct b64_state *st)
+{
+	char line[80];
+	size_t used;
+	BIO *next = BIO_next(b);
+
+	if (st->n == 0)
+		return 1;
+	enc_line(line, st->in, st->n, &used);
+	st->n = 0;
+	return BIO_write(next, line, (int)used) == (int)used;
+}
+
+static int b64_write(BIO *b, const char *data, int len)
+{
+	struct b64_state *st = BIO_get_data(b);
+	int done = 0;
+
+	if (len <= 0)
+		return 0;
+	while (done < len) {
+		size_t take = LINE_IN - st->n;
+
+		if (take > (size_t)(len - done))
+			take = (size_t)(len - done);
+		memcpy(st->in + st->n, data + done, take);
+		st->n += take;
+		done += (int)take;
+		if (st->n == LINE_IN && !emit(b, st))
+			return -1;
+	}
+	return len;
+}
+
+static long b64_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	struct b64_state *st = BIO_get_data(b);
+	BIO *next = BIO_next(b);
+
+	if (cmd == BIO_CTRL_FLUSH) {
+		if (!emit(b, st))
+			return 0;
+	}
+	if (next == NULL)
+		return 0;
+	return BIO_ctrl(next, cmd, num, ptr);
+}
+
+static int b64_create(BIO *b)
+{
+	struct b64_state *st = calloc(1, sizeof(*st));
+
+	if (st == NULL)
+		return 0;
+	BIO_set_data(b, st);
+	BIO_set_init(b, 1);
+	return 1;
+}
+
+static int b64_destroy(BIO *b)
+{
+	free(BIO_get_data(b));
+	BIO_set_data(b, NULL);
+	return 1;
+}
+
+static BIO_METHOD *b64_method;
+
+static void b64_method_init(void)
+{
+	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_FILTER,
+				     "letterlock base64");
+
+	if (m == NULL)
+		return;
+	BIO_meth_set_write(m, b64_write);
+	BIO_meth_set_ctrl(m, b64_ctrl);
+	BIO_meth_set_create(m, b64_create);
+	BIO_meth_set_destroy(m, b64_destroy);
+	b64_method = m;
+}
+
+BIO *ll_bio_b64_new(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, b64_method_init);
+	if (b64_method == NULL)
+		return NULL;
+	return BIO_new(b64_method);
+}

@@ -1,0 +1,291 @@
+/*
+ * cms_sign.c - CMS SignedData: make (detached or streamed) and verify.
+ */
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/pkcs7.h>
+#include <openssl/x509v3.h>
+
+#include "internal.h"
+
+/* What letterlock reads, in order of preference (RFC 8551 2.5.2). */
+static const int smimecaps[] = {
+	NID_aes_256_gcm, NID_aes_128_gcm, NID_aes_256_cbc, NID_aes_128_cbc,
+	NID_rsaesOaep,
+};
+
+static int add_caps(CMS_SignerInfo *si)
+{
+	STACK_OF(X509_ALGOR) *algs = sk_X509_ALGOR_new_null();
+	int ok = algs != NULL;
+
+	for (size_t i = 0; ok && i < LL_ARRAY_SIZE(smimecaps); i++)
+		ok = PKCS7_simple_smimecap(algs, smimecaps[i], 0);
+	ok = ok && CMS_add_smimecap(si, algs);
+	sk_X509_ALGOR_pop_free(algs, X509_ALGOR_free);
+	return ok;
+}
+
+static CMS_ContentInfo *sign_new(struct ll_ctx *ctx,
+				 const struct ll_identity *id,
+				 unsigned flags, struct ll_error *err)
+{
+	STACK_OF(X509) *chain = ll_identity_chain_stack(id);
+	CMS_ContentInfo *cms = NULL;
+	CMS_SignerInfo *si;
+	unsigned fl = flags | CMS_PARTIAL | CMS_BINARY | CMS_NOSMIMECAP;
+
+	ERR_clear_error();
+	if (chain == NULL)
+		goto fail;
+	cms = CMS_sign_ex(NULL, NULL, chain, NULL, fl, ll_ctx_libctx(ctx),
+			  NULL);
+	if (cms == NULL)
+		goto fail;
+	si = CMS_add1_signer(cms, ll_cert_x509(ll_identity_cert(id)),
+			     ll_identity_pkey(id), EVP_sha256(),
+			     fl | CMS_CADES);
+	if (si == NULL || !add_caps(si))
+		goto fail;
+	sk_X509_free(chain);
+	return cms;
+fail:
+	ll_err_ossl(err, LL_ECRYPTO, "creating the signature");
+	CMS_ContentInfo_free(cms);
+	sk_X509_free(chain);
+	return NULL;
+}
+
+static int bio_write_all(BIO *b, const char *p, size_t n)
+{
+	while (n > 0) {
+		int chunk = n > (1u << 30) ? (1 << 30) : (int)n;
+		int w = BIO_write(b, p, chunk);
+
+		if (w <= 0)
+			return 0;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 1;
+}
+
+int ll_cms_sign_detached(struct ll_buf *sig_der, struct ll_ctx *ctx,
+			 const struct ll_identity *id, const char *data,
+			 size_t len, struct ll_error *err)
+{
+	CMS_ContentInfo *cms = sign_new(ctx, id, CMS_DETACHED, err);
+	BIO *b = NULL;
+	unsigned char *der = NULL;
+	int n, rc = 0;
+
+	if (cms == NULL)
+		return LL_ECRYPTO;
+	b = CMS_dataInit(cms, NULL);
+	if (b == NULL || !bio_write_all(b, data, len) ||
+	    !CMS_dataFinal(cms, b)) {
+		rc = ll_err_ossl(err, LL_ECRYPTO, "signing");
+		goto out;
+	}
+	n = i2d_CMS_ContentInfo(cms, &der);
+	if (n <= 0) {
+		rc = ll_err_ossl(err, LL_ECRYPTO, "encoding the signature");
+		goto out;
+	}
+	rc = ll_buf_add(sig_der, der, (size_t)n);
+out:
+	OPENSSL_free(der);
+	BIO_free_all(b);
+	CMS_ContentInfo_free(cms);
+	return rc;
+}
+
+CMS_ContentInfo *ll_cms_sign_stream_new(struct ll_ctx *ctx,
+					const struct ll_identity *id,
+					struct ll_error *err)
+{
+	return sign_new(ctx, id, CMS_STREAM, err);
+}
+
+/* ---- verification ---- */
+
+static time_t signing_time(CMS_SignerInfo *si, int *have)
+{
+	int idx = CMS_signed_get_attr_by_NID(si, NID_pkcs9_signingTime, -1);
+	X509_ATTRIBUTE *a;
+	ASN1_TYPE *t;
+	struct tm tm;
+
+	*have = 0;
+	if (idx < 0)
+		return 0;
+	a = CMS_signed_get_attr(si, idx);
+	if (a == NULL || X509_ATTRIBUTE_count(a) != 1)
+		return 0;
+	t = X509_ATTRIBUTE_get0_type(a, 0);
+	if (t == NULL || (t->type != V_ASN1_UTCTIME &&
+			  t->type != V_ASN1_GENERALIZEDTIME))
+		return 0;
+	if (!ASN1_TIME_to_tm((ASN1_TIME *)t->value.ptr, &tm))
+		return 0;
+	*have = 1;
+	return timegm(&tm);
+}
+
+static void set_why(struct ll_verify_result *r, enum ll_sig_state s,
+		    const char *why)
+{
+	r->state = s;
+	snprintf(r->why, sizeof(r->why), "%s", why);
+}
+
+static void chain_check(struct ll_verify_result *r, struct ll_ctx *ctx,
+			X509 *signer, STACK_OF(X509) *certs, time_t when)
+{
+	X509_STORE_CTX *sctx = X509_STORE_CTX_new_ex(ll_ctx_libctx(ctx),
+						     NULL);
+	int e;
+
+	if (sctx == NULL ||
+	    !X509_STORE_CTX_init(sctx, ll_ctx_store(ctx), signer, certs) ||
+	    !X509_STORE_CTX_set_purpose(sctx, X509_PURPOSE_SMIME_SIGN)) {
+		set_why(r, LL_SIG_INVALID, "cannot set up chain verification");
+		goto out;
+	}
+	X509_STORE_CTX_set_time(sctx, 0, when);
+	if (X509_verify_cert(sctx) == 1) {
+		r->state = LL_SIG_VALID;
+		goto out;
+	}
+	e = X509_STORE_CTX_get_error(sctx);
+	switch (e) {
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+		set_why(r, LL_SIG_EXPIRED, X509_verify_cert_error_string(e));
+		break;
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+	case X509_V_ERR_CERT_UNTRUSTED:
+		set_why(r, LL_SIG_UNTRUSTED, X509_verify_cert_error_string(e));
+		break;
+	default:
+		set_why(r, LL_SIG_INVALID, X509_verify_cert_error_string(e));
+		break;
+	}
+out:
+	X509_STORE_CTX_free(sctx);
+	ERR_clear_error();
+}
+
+int ll_cms_verify(struct ll_verify_result *r, struct ll_ctx *ctx,
+		  CMS_ContentInfo *cms, const char *data, size_t len,
+		  struct ll_buf *content_out, struct ll_error *err)
+{
+	STACK_OF(CMS_SignerInfo) *sis;
+	STACK_OF(X509) *certs = NULL, *signers = NULL;
+	ASN1_OCTET_STRING **pos;
+	BIO *dcont = NULL, *out = NULL;
+	CMS_SignerInfo *si;
+	X509 *signer;
+	time_t when, now = ll_ctx_now(ctx);
+	int have_time, rc = 0;
+
+	memset(r, 0, sizeof(*r));
+	r->state = LL_SIG_INVALID;
+	ERR_clear_error();
+	if (OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed)
+		return ll_err(err, LL_EPARSE, LL_ECLASS_CMS,
+			      "expected CMS signed-data");
+	sis = CMS_get0_SignerInfos(cms);
+	if (sk_CMS_SignerInfo_num(sis) != 1) {
+		set_why(r, LL_SIG_INVALID,
+			sk_CMS_SignerInfo_num(sis) == 0 ?
+				"signed-data without a signer" :
+				"more than one signer (refused)");
+		return 0;
+	}
+	pos = CMS_get0_content(cms);
+	if (data != NULL && pos != NULL && *pos != NULL) {
+		set_why(r, LL_SIG_INVALID,
+			"signature has both embedded and detached content (refused)");
+		return 0;
+	}
+	if (data == NULL && (pos == NULL || *pos == NULL)) {
+		set_why(r, LL_SIG_INVALID, "signed-data without content");
+		return 0;
+	}
+	if (OBJ_obj2nid(CMS_get0_eContentType(cms)) != NID_pkcs7_data) {
+		set_why(r, LL_SIG_INVALID, "signed content is not id-data");
+		return 0;
+	}
+	if (data != NULL) {
+		dcont = BIO_new_mem_buf(data, (int)len);
+		if (dcont == NULL)
+			return LL_ENOMEM;
+	}
+	if (data == NULL) {
+		out = BIO_new(BIO_s_mem());
+		if (out == NULL) {
+			rc = LL_ENOMEM;
+			goto out;
+		}
+	}
+	if (CMS_verify(cms, NULL, NULL, dcont, out,
+		       CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY) != 1) {
+		unsigned long e = ERR_peek_last_error();
+
+		set_why(r, LL_SIG_INVALID,
+			ERR_GET_REASON(e) == CMS_R_SIGNER_CERTIFICATE_NOT_FOUND ?
+				"signer certificate not included" :
+			ERR_GET_REASON(e) == CMS_R_CONTENT_VERIFY_ERROR ||
+					ERR_GET_REASON(e) ==
+						CMS_R_VERIFICATION_FAILURE ?
+				"signature does not match the content" :
+				"signature verification failed");
+		ERR_clear_error();
+		goto out;
+	}
+	if (content_out != NULL && out != NULL) {
+		BUF_MEM *m;
+
+		BIO_get_mem_ptr(out, &m);
+		rc = ll_buf_add(content_out, m->data, m->length);
+		if (rc < 0)
+			goto out;
+	}
+	signers = CMS_get0_signers(cms);
+	signer = sk_X509_value(signers, 0);
+	if (signer == NULL) {
+		set_why(r, LL_SIG_INVALID, "no signer certificate");
+		goto out;
+	}
+	X509_up_ref(signer);
+	r->signer_cert = signer;
+	ll_x509_first_email(signer, r->signer, sizeof(r->signer));
+	si = sk_CMS_SignerInfo_value(sis, 0);
+	when = signing_time(si, &have_time);
+	if (have_time) {
+		struct tm tm;
+
+		gmtime_r(&when, &tm);
+		strftime(r->when, sizeof(r->when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		if (when > now + 300) {
+			set_why(r, LL_SIG_INVALID, "signing time is in the future");
+			goto out;
+		}
+	} else {
+		when = now;
+	}
+	certs = CMS_get1_certs(cms);
+	chain_check(r, ctx, signer, certs, when);
+out:
+	sk_X509_free(signers);
+	sk_X509_pop_free(certs, X509_free);
+	BIO_free(dcont);
+	BIO_free(out);
+	return rc;
+}

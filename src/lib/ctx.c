@@ -1,0 +1,181 @@
+/*
+ * ctx.c - the context: identities, contacts, trust anchors, clock.
+ */
+#include <string.h>
+
+#include <openssl/err.h>
+
+#include "internal.h"
+
+#define CTX_MAX_ITEMS 100000
+
+struct ll_ctx {
+	OSSL_LIB_CTX *libctx;	/* NULL: OpenSSL's default context */
+	X509_STORE *store;
+	struct ll_identity **ids;
+	size_t nids;
+	struct ll_cert **contacts;
+	size_t ncontacts;
+	time_t now;		/* 0: the real clock */
+};
+
+int ll_ctx_new(struct ll_ctx **out, struct ll_error *err)
+{
+	struct ll_ctx *ctx = calloc(1, sizeof(*ctx));
+
+	if (ctx == NULL)
+		return ll_err(err, LL_ENOMEM, LL_ECLASS_OS, "out of memory");
+	ll_gmime_init();
+	ctx->store = X509_STORE_new();
+	if (ctx->store == NULL) {
+		free(ctx);
+		return ll_err_ossl(err, LL_ECRYPTO, "X509_STORE_new");
+	}
+	*out = ctx;
+	return 0;
+}
+
+void ll_ctx_free(struct ll_ctx **pp)
+{
+	struct ll_ctx *ctx;
+
+	if (pp == NULL || *pp == NULL)
+		return;
+	ctx = *pp;
+	*pp = NULL;
+	for (size_t i = 0; i < ctx->nids; i++)
+		ll_identity_free(&ctx->ids[i]);
+	free(ctx->ids);
+	for (size_t i = 0; i < ctx->ncontacts; i++)
+		ll_cert_free(&ctx->contacts[i]);
+	free(ctx->contacts);
+	X509_STORE_free(ctx->store);
+	OSSL_LIB_CTX_free(ctx->libctx);
+	free(ctx);
+}
+
+static int grow(void *vpp, size_t n, size_t elem)
+{
+	void **pp = vpp;
+	void *nv;
+
+	if (n >= CTX_MAX_ITEMS)
+		return LL_ETOOBIG;
+	nv = realloc(*pp, (n + 1) * elem);
+	if (nv == NULL)
+		return LL_ENOMEM;
+	*pp = nv;
+	return 0;
+}
+
+int ll_ctx_add_identity(struct ll_ctx *ctx, struct ll_identity **id,
+			struct ll_error *err)
+{
+	int rc = grow(&ctx->ids, ctx->nids, sizeof(*ctx->ids));
+
+	if (rc < 0)
+		return ll_err(err, rc, LL_ECLASS_OS, "too many identities");
+	ctx->ids[ctx->nids++] = *id;
+	*id = NULL;
+	return 0;
+}
+
+int ll_ctx_add_contact(struct ll_ctx *ctx, struct ll_cert *cert,
+		       struct ll_error *err)
+{
+	int rc = grow(&ctx->contacts, ctx->ncontacts, sizeof(*ctx->contacts));
+
+	if (rc < 0)
+		return ll_err(err, rc, LL_ECLASS_OS, "too many contacts");
+	ctx->contacts[ctx->ncontacts++] = ll_cert_ref(cert);
+	return 0;
+}
+
+int ll_ctx_add_trust(struct ll_ctx *ctx, struct ll_cert *cert,
+		     struct ll_error *err)
+{
+	ERR_clear_error();
+	if (!X509_STORE_add_cert(ctx->store, ll_cert_x509(cert))) {
+		unsigned long e = ERR_peek_last_error();
+
+		if (ERR_GET_REASON(e) == X509_R_CERT_ALREADY_IN_HASH_TABLE) {
+			ERR_clear_error();
+			return 0;
+		}
+		return ll_err_ossl(err, LL_ECRYPTO, "adding trust anchor");
+	}
+	return 0;
+}
+
+void ll_ctx_set_time(struct ll_ctx *ctx, time_t t)
+{
+	ctx->now = t;
+}
+
+time_t ll_ctx_now(const struct ll_ctx *ctx)
+{
+	return ctx->now ? ctx->now : time(NULL);
+}
+
+OSSL_LIB_CTX *ll_ctx_libctx(const struct ll_ctx *ctx)
+{
+	return ctx->libctx;
+}
+
+X509_STORE *ll_ctx_store(struct ll_ctx *ctx)
+{
+	return ctx->store;
+}
+
+size_t ll_ctx_identity_count(const struct ll_ctx *ctx)
+{
+	return ctx->nids;
+}
+
+struct ll_identity *ll_ctx_identity_at(const struct ll_ctx *ctx, size_t i)
+{
+	return i < ctx->nids ? ctx->ids[i] : NULL;
+}
+
+/* Of the certificates for ADDR valid now, the one issued last. */
+static int better(const struct ll_cert *c, const struct ll_cert *best,
+		  time_t now)
+{
+	if (ll_cert_not_before(c) > now || ll_cert_not_after(c) < now)
+		return 0;
+	return best == NULL || ll_cert_not_before(c) > ll_cert_not_before(best);
+}
+
+struct ll_identity *ll_ctx_identity_for(struct ll_ctx *ctx, const char *addr)
+{
+	struct ll_identity *best = NULL;
+	time_t now = ll_ctx_now(ctx);
+
+	for (size_t i = 0; i < ctx->nids; i++) {
+		struct ll_cert *c = ll_identity_cert(ctx->ids[i]);
+
+		if (ll_cert_matches_email(c, addr) &&
+		    better(c, best ? ll_identity_cert(best) : NULL, now))
+			best = ctx->ids[i];
+	}
+	return best;
+}
+
+struct ll_cert *ll_ctx_contact_for(struct ll_ctx *ctx, const char *addr)
+{
+	struct ll_cert *best = NULL;
+	time_t now = ll_ctx_now(ctx);
+
+	for (size_t i = 0; i < ctx->ncontacts; i++)
+		if (ll_cert_matches_email(ctx->contacts[i], addr) &&
+		    better(ctx->contacts[i], best, now))
+			best = ctx->contacts[i];
+	/* our own address: our own current certificate */
+	if (best == NULL) {
+		struct ll_identity *id = ll_ctx_identity_for(ctx, addr);
+
+		if (id != NULL)
+			best = ll_identity_cert(id);
+	}
+	return best;
+}

@@ -1,0 +1,164 @@
+/*
+ * internal.h - shared between libletterlock's own files only.
+ */
+#ifndef LL_INTERNAL_H
+#define LL_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include <openssl/bio.h>
+#include <openssl/cms.h>
+#include <openssl/x509.h>
+
+#include <letterlock/letterlock.h>
+
+#define LL_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* error.c */
+int ll_err(struct ll_error *err, int code, enum ll_errclass klass,
+	   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Like ll_err, and drains the OpenSSL error queue into err->detail. */
+int ll_err_ossl(struct ll_error *err, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* A growable byte buffer.  Wiped on free when WIPE is set. */
+struct ll_buf {
+	char *p;
+	size_t len;
+	size_t cap;
+	int wipe;
+};
+int ll_buf_reserve(struct ll_buf *b, size_t extra);
+int ll_buf_add(struct ll_buf *b, const void *p, size_t n);
+int ll_buf_adds(struct ll_buf *b, const char *s);
+int ll_buf_addf(struct ll_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void ll_buf_free(struct ll_buf *b);
+
+/* b64.c: base64 with CRLF every 76 characters; strict decoder. */
+size_t ll_b64_encoded_len(size_t n);
+int ll_b64_encode(struct ll_buf *out, const unsigned char *in, size_t n);
+/* Decode IN (whitespace ignored).  *out malloc'd.  -1 on bad input. */
+int ll_b64_decode(unsigned char **out, size_t *outlen, const char *in,
+		  size_t n);
+/* A filter BIO that base64-encodes what is written through it. */
+BIO *ll_bio_b64_new(void);
+
+/* mime.c: the bounded splitter for what S/MIME needs byte-exactly. */
+struct ll_slice {
+	const char *p;
+	size_t len;
+};
+
+struct ll_entity {
+	struct ll_slice all;	/* the whole entity */
+	struct ll_slice hdr;	/* header block, without the blank line */
+	struct ll_slice body;
+	const char *nl;		/* "\r\n" or "\n": first line end seen */
+};
+
+int ll_mime_split(struct ll_entity *e, const char *p, size_t len,
+		  struct ll_error *err);
+
+/* Iterate header fields.  *pos starts at 0.  Returns 1 with a field,
+ * 0 at the end.  FIELD is the raw field with its line end(s). */
+struct ll_field {
+	struct ll_slice raw;
+	struct ll_slice name;
+	struct ll_slice value;	/* raw, folded, without the final line end */
+};
+int ll_mime_next_field(const struct ll_slice *hdr, size_t *pos,
+		       struct ll_field *f);
+int ll_field_is(const struct ll_field *f, const char *name);
+
+/* The unfolded value of the first field NAME, malloc'd; NULL if absent. */
+char *ll_mime_get(const struct ll_slice *hdr, const char *name);
+/* Number of fields named NAME. */
+size_t ll_mime_count(const struct ll_slice *hdr, const char *name);
+
+struct ll_ctype {
+	char type[64];		/* lower case */
+	char subtype[64];	/* lower case */
+	char boundary[128];
+	char protocol[96];	/* lower case */
+	char smime_type[48];	/* lower case */
+	char name[96];
+	char hp[16];
+};
+/* Parse the Content-Type of HDR (text/plain when absent). */
+int ll_mime_ctype(struct ll_ctype *ct, const struct ll_slice *hdr,
+		  struct ll_error *err);
+
+/* Split a multipart body at BOUNDARY.  Up to MAX parts. */
+int ll_mime_parts(struct ll_slice *parts, size_t max, size_t *n,
+		  const struct ll_slice *body, const char *boundary,
+		  struct ll_error *err);
+
+/* Decode a part's body per its Content-Transfer-Encoding (base64 or
+ * identity).  *out malloc'd. */
+int ll_mime_decode_body(unsigned char **out, size_t *outlen,
+			const struct ll_entity *e, struct ll_error *err);
+
+/* Copy P with every bare LF made CRLF. */
+int ll_crlf_add(struct ll_buf *out, const char *p, size_t n);
+int ll_has_bare_lf(const char *p, size_t n);
+
+/* msg_addr.c */
+int ll_addr_parse_list(char ***out, const char *value, struct ll_error *err);
+void ll_addr_normalise(char *addr);
+void ll_gmime_init(void);
+
+/* ctx.c */
+struct ll_ctx_ident {
+	struct ll_identity *id;
+};
+OSSL_LIB_CTX *ll_ctx_libctx(const struct ll_ctx *ctx);
+X509_STORE *ll_ctx_store(struct ll_ctx *ctx);
+time_t ll_ctx_now(const struct ll_ctx *ctx);
+size_t ll_ctx_identity_count(const struct ll_ctx *ctx);
+struct ll_identity *ll_ctx_identity_at(const struct ll_ctx *ctx, size_t i);
+
+/* cert.c */
+X509 *ll_cert_x509(const struct ll_cert *c);
+int ll_cert_wrap(struct ll_cert **out, X509 *x, struct ll_error *err);
+EVP_PKEY *ll_identity_pkey(const struct ll_identity *id);
+STACK_OF(X509) *ll_identity_chain_stack(const struct ll_identity *id);
+int ll_x509_has_email(X509 *x, const char *addr);
+int ll_x509_first_email(X509 *x, char *buf, size_t len);
+
+/* cms_sign.c */
+int ll_cms_sign_detached(struct ll_buf *sig_der, struct ll_ctx *ctx,
+			 const struct ll_identity *id, const char *data,
+			 size_t len, struct ll_error *err);
+/* Signed-data with the content inside, streamed to OUT. */
+CMS_ContentInfo *ll_cms_sign_stream_new(struct ll_ctx *ctx,
+					const struct ll_identity *id,
+					struct ll_error *err);
+
+struct ll_verify_result {
+	enum ll_sig_state state;
+	char signer[320];
+	char when[32];
+	char why[160];
+	X509 *signer_cert; /* a reference; free */
+};
+/* Verify CMS signed-data; DATA is the detached content or NULL. */
+int ll_cms_verify(struct ll_verify_result *r, struct ll_ctx *ctx,
+		  CMS_ContentInfo *cms, const char *data, size_t len,
+		  struct ll_buf *content_out, struct ll_error *err);
+
+/* cms_env.c */
+CMS_ContentInfo *ll_cms_env_new(struct ll_ctx *ctx, struct ll_cert **rcpts,
+				size_t n, int gcm, struct ll_error *err);
+int ll_cms_decrypt(struct ll_buf *out, const char **cipher,
+		   struct ll_ctx *ctx, CMS_ContentInfo *cms,
+		   const unsigned char *der, size_t derlen,
+		   struct ll_error *err);
+int ll_cms_d2i(CMS_ContentInfo **out, struct ll_ctx *ctx,
+	       const unsigned char *der, size_t len, struct ll_error *err);
+
+#endif

@@ -1,0 +1,602 @@
+/*
+ * msg_seal.c - whole message in, S/MIME message(s) out.
+ *
+ * The plaintext is never copied: the inner entity (RFC 9788 protected
+ * headers + the original body, in canonical CRLF form) is generated
+ * twice, once through the digest and once into the streaming encryption
+ * (or the output), so peak memory is the input plus the output.
+ */
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/err.h>
+#include <openssl/rand.h>
+
+#include "internal.h"
+
+/* RFC 9788 header protection: the fields that travel inside. */
+static const char *const protected_fields[] = {
+	"Subject", "From", "To", "Cc", "Date", "Message-ID", "References",
+	"In-Reply-To", "Reply-To", "Followup-To", NULL,
+};
+
+struct copy {
+	BUF_MEM *data;
+	char **rcpts;
+	size_t nrcpts;
+	const char *cipher;
+};
+
+struct ll_sealed {
+	struct copy *c;
+	size_t n;
+};
+
+struct plan {
+	struct ll_ctx *ctx;
+	struct ll_entity e;
+	unsigned flags;
+	struct ll_identity *id;
+	char boundary[40];
+	struct ll_buf sig;	/* detached signature, DER */
+};
+
+static int is_protected(const struct ll_field *f)
+{
+	for (size_t i = 0; protected_fields[i] != NULL; i++)
+		if (ll_field_is(f, protected_fields[i]))
+			return 1;
+	return 0;
+}
+
+static int is_content_field(const struct ll_field *f)
+{
+	return f->name.len > 8 && strncasecmp(f->name.p, "Content-", 8) == 0;
+}
+
+static int put(BIO *b, const char *p, size_t n)
+{
+	while (n > 0) {
+		int chunk = n > (1u << 30) ? (1 << 30) : (int)n;
+		int w = BIO_write(b, p, chunk);
+
+		if (w <= 0)
+			return LL_ECRYPTO;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int puts_(BIO *b, const char *s)
+{
+	return put(b, s, strlen(s));
+}
+
+/* Write P with every line end as CRLF. */
+static int put_crlf(BIO *b, const char *p, size_t n)
+{
+	const char *end = p + n;
+	int rc;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t seg = nl ? (size_t)(nl - p) : (size_t)(end - p);
+
+		if (nl != NULL && seg > 0 && nl[-1] == '\r')
+			seg--;
+		rc = put(b, p, seg);
+		if (rc < 0)
+			return rc;
+		if (nl == NULL)
+			break;
+		rc = put(b, "\r\n", 2);
+		if (rc < 0)
+			return rc;
+		p = nl + 1;
+	}
+	return 0;
+}
+
+/* A raw field with its line end made CRLF (adds one if missing). */
+static int put_field(BIO *b, const struct ll_field *f)
+{
+	int rc = put_crlf(b, f->raw.p, f->raw.len);
+
+	if (rc == 0 && (f->raw.len == 0 || f->raw.p[f->raw.len - 1] != '\n'))
+		rc = put(b, "\r\n", 2);
+	return rc;
+}
+
+static int encrypting(const struct plan *pl)
+{
+	return (pl->flags & LL_SEAL_ENCRYPT) != 0;
+}
+
+static int hp(const struct plan *pl)
+{
+	return !(pl->flags & LL_SEAL_NO_HP);
+}
+
+/* The inner entity: Content-* fields, protected fields, body. */
+static int write_inner(BIO *b, const struct plan *pl)
+{
+	const char *hpv = encrypting(pl) ? "cipher" : "clear";
+	struct ll_field f;
+	size_t pos = 0;
+	int rc = 0, have_ct = 0;
+
+	while (rc == 0 && ll_mime_next_field(&pl->e.hdr, &pos, &f)) {
+		if (ll_field_is(&f, "Content-Type") && hp(pl)) {
+			have_ct = 1;
+			rc = puts_(b, "Content-Type:");
+			if (rc == 0)
+				rc = put_crlf(b, f.value.p, f.value.len);
+			if (rc == 0 && BIO_printf(b, "; hp=\"%s\"\r\n", hpv) <= 0)
+				rc = LL_ECRYPTO;
+		} else if (is_content_field(&f)) {
+			have_ct |= ll_field_is(&f, "Content-Type");
+			rc = put_field(b, &f);
+		} else if (hp(pl) && is_protected(&f)) {
+			rc = put_field(b, &f);
+		}
+	}
+	if (rc == 0 && !have_ct) {
+		rc = puts_(b, "Content-Type: text/plain; charset=us-ascii");
+		if (rc == 0 && hp(pl))
+			rc = BIO_printf(b, "; hp=\"%s\"", hpv) > 0 ? 0 :
+								    LL_ECRYPTO;
+		if (rc == 0)
+			rc = puts_(b, "\r\n");
+	}
+	/* RFC 9788 2.2: what the outside shows, for the recipient */
+	pos = 0;
+	while (rc == 0 && hp(pl) && encrypting(pl) &&
+	       ll_mime_next_field(&pl->e.hdr, &pos, &f)) {
+		if (!is_protected(&f))
+			continue;
+		if (ll_field_is(&f, "Subject")) {
+			rc = puts_(b, "HP-Outer: Subject: [...]\r\n");
+			continue;
+		}
+		rc = puts_(b, "HP-Outer: ");
+		if (rc == 0)
+			rc = put_field(b, &f);
+	}
+	if (rc == 0)
+		rc = puts_(b, "\r\n");
+	if (rc == 0)
+		rc = put_crlf(b, pl->e.body.p, pl->e.body.len);
+	return rc;
+}
+
+/* Outer header fields (no Content-*, MIME-Version, Bcc). */
+static int write_outer(BIO *b, const struct plan *pl)
+{
+	struct ll_field f;
+	size_t pos = 0;
+	int rc = 0;
+
+	while (rc == 0 && ll_mime_next_field(&pl->e.hdr, &pos, &f)) {
+		if (is_content_field(&f) || ll_field_is(&f, "MIME-Version") ||
+		    ll_field_is(&f, "Bcc"))
+			continue;
+		if (encrypting(pl) && hp(pl) && ll_field_is(&f, "Subject"))
+			rc = puts_(b, "Subject: [...]\r\n");
+		else
+			rc = put_field(b, &f);
+	}
+	if (rc == 0)
+		rc = puts_(b, "MIME-Version: 1.0\r\n");
+	return rc;
+}
+
+static int write_signed_entity(BIO *b, struct plan *pl, struct ll_error *err)
+{
+	int rc;
+
+	if (pl->flags & LL_SEAL_OPAQUE) {
+		CMS_ContentInfo *cms;
+		BIO *b64 = NULL, *cbio = NULL;
+
+		rc = puts_(b, "Content-Type: application/pkcs7-mime; "
+			      "smime-type=signed-data; name=\"smime.p7m\"\r\n"
+			      "Content-Transfer-Encoding: base64\r\n"
+			      "Content-Disposition: attachment; "
+			      "filename=\"smime.p7m\"\r\n\r\n");
+		if (rc < 0)
+			return rc;
+		cms = ll_cms_sign_stream_new(pl->ctx, pl->id, err);
+		if (cms == NULL)
+			return LL_ECRYPTO;
+		b64 = ll_bio_b64_new();
+		if (b64 != NULL) {
+			BIO_push(b64, b);
+			cbio = BIO_new_CMS(b64, cms);
+		}
+		rc = cbio == NULL ? LL_ECRYPTO : write_inner(cbio, pl);
+		if (rc == 0 && BIO_flush(cbio) <= 0)
+			rc = LL_ECRYPTO;
+		while (cbio != NULL && cbio != b64) {
+			BIO *next = BIO_pop(cbio);
+
+			BIO_free(cbio);
+			cbio = next;
+		}
+		if (rc == 0 && BIO_flush(b64) <= 0)
+			rc = LL_ECRYPTO;
+		if (b64 != NULL) {
+			BIO_pop(b64);
+			BIO_free(b64);
+		}
+		CMS_ContentInfo_free(cms);
+		if (rc < 0)
+			return ll_err_ossl(err, rc, "signing (signed-data)");
+		return 0;
+	}
+
+	rc = BIO_printf(b, "Content-Type: multipart/signed; "
+			   "protocol=\"application/pkcs7-signature\"; "
+			   "micalg=sha-256;\r\n boundary=\"%s\"\r\n\r\n"
+			   "This is a cryptographically signed message in MIME "
+			   "format.\r\n\r\n--%s\r\n",
+			pl->boundary, pl->boundary) > 0 ? 0 : LL_ECRYPTO;
+	if (rc == 0)
+		rc = write_inner(b, pl);
+	if (rc == 0)
+		rc = BIO_printf(b, "\r\n--%s\r\n"
+				   "Content-Type: application/pkcs7-signature; "
+				   "name=\"smime.p7s\"\r\n"
+				   "Content-Transfer-Encoding: base64\r\n"
+				   "Content-Disposition: attachment; "
+				   "filename=\"smime.p7s\"\r\n"
+				   "Content-Description: S/MIME Cryptographic "
+				   "Signature\r\n\r\n",
+				pl->boundary) > 0 ? 0 : LL_ECRYPTO;
+	if (rc == 0) {
+		struct ll_buf s64 = { 0 };
+
+		rc = ll_b64_encode(&s64, (unsigned char *)pl->sig.p,
+				   pl->sig.len);
+		if (rc == 0)
+			rc = put(b, s64.p, s64.len);
+		ll_buf_free(&s64);
+	}
+	if (rc == 0)
+		rc = BIO_printf(b, "--%s--\r\n", pl->boundary) > 0 ? 0 :
+								    LL_ECRYPTO;
+	return rc;
+}
+
+static int write_payload(BIO *b, struct plan *pl, struct ll_error *err)
+{
+	if (pl->flags & LL_SEAL_SIGN)
+		return write_signed_entity(b, pl, err);
+	return write_inner(b, pl);
+}
+
+static int seal_copy(struct copy *c, struct plan *pl, struct ll_cert **certs,
+		     size_t ncerts, struct ll_error *err)
+{
+	BIO *mem = BIO_new(BIO_s_mem()), *b64 = NULL, *cbio = NULL;
+	CMS_ContentInfo *cms = NULL;
+	int rc, gcm = !(pl->flags & LL_SEAL_FORCE_CBC);
+
+	if (mem == NULL)
+		return LL_ENOMEM;
+	rc = write_outer(mem, pl);
+	if (rc < 0)
+		goto out;
+	if (!encrypting(pl)) {
+		rc = write_payload(mem, pl, err);
+		goto done;
+	}
+	for (size_t i = 0; i < ncerts; i++)
+		if (!(ll_cert_caps(certs[i]) & LL_CAP_AES256_GCM))
+			gcm = 0;
+	c->cipher = gcm ? "aes-256-gcm" : "aes-256-cbc";
+	rc = BIO_printf(mem, "Content-Type: application/pkcs7-mime; "
+			     "smime-type=%s; name=\"smime.p7m\"\r\n"
+			     "Content-Transfer-Encoding: base64\r\n"
+			     "Content-Disposition: attachment; "
+			     "filename=\"smime.p7m\"\r\n"
+			     "Content-Description: S/MIME Encrypted Message\r\n"
+			     "\r\n",
+			gcm ? "authEnveloped-data" : "enveloped-data") > 0 ?
+		     0 : LL_ECRYPTO;
+	if (rc < 0)
+		goto out;
+	cms = ll_cms_env_new(pl->ctx, certs, ncerts, gcm, err);
+	if (cms == NULL) {
+		rc = err && err->code ? err->code : LL_ECRYPTO;
+		goto out;
+	}
+	b64 = ll_bio_b64_new();
+	if (b64 == NULL) {
+		rc = LL_ENOMEM;
+		goto out;
+	}
+	BIO_push(b64, mem);
+	cbio = BIO_new_CMS(b64, cms);
+	if (cbio == NULL) {
+		rc = ll_err_ossl(err, LL_ECRYPTO, "starting encryption");
+		goto out;
+	}
+	rc = write_payload(cbio, pl, err);
+	if (rc == 0 && BIO_flush(cbio) <= 0)
+		rc = ll_err_ossl(err, LL_ECRYPTO, "encrypting");
+	while (cbio != b64) {
+		BIO *next = BIO_pop(cbio);
+
+		BIO_free(cbio);
+		cbio = next;
+	}
+	cbio = NULL;
+	if (rc == 0 && BIO_flush(b64) <= 0)
+		rc = ll_err_ossl(err, LL_ECRYPTO, "encoding");
+done:
+	if (rc == 0) {
+		BIO_get_mem_ptr(mem, &c->data);
+		BIO_set_close(mem, BIO_NOCLOSE);
+	}
+out:
+	if (b64 != NULL) {
+		BIO_pop(b64);
+		BIO_free(b64);
+	}
+	BIO_free(mem);
+	CMS_ContentInfo_free(cms);
+	return rc;
+}
+
+static int strv_dup(char ***out, size_t *n, char **src, size_t from,
+		    size_t count)
+{
+	char **v = calloc(count + 1, sizeof(*v));
+
+	if (v == NULL)
+		return LL_ENOMEM;
+	for (size_t i = 0; i < count; i++) {
+		v[i] = strdup(src[from + i]);
+		if (v[i] == NULL) {
+			ll_strv_free(&v);
+			return LL_ENOMEM;
+		}
+	}
+	*out = v;
+	*n = count;
+	return 0;
+}
+
+static size_t strv_len(char **v)
+{
+	size_t n = 0;
+
+	while (v != NULL && v[n] != NULL)
+		n++;
+	return n;
+}
+
+/* Certificates for ADDRS, plus the sender's; names those missing. */
+static int find_certs(struct ll_cert ***out, size_t *n, struct plan *pl,
+		      char **addrs, size_t naddrs, struct ll_error *err)
+{
+	struct ll_cert **v = calloc(naddrs + 1, sizeof(*v));
+	struct ll_buf missing = { 0 };
+	size_t k = 0;
+	int rc = 0;
+
+	if (v == NULL)
+		return LL_ENOMEM;
+	v[k++] = ll_identity_cert(pl->id);
+	for (size_t i = 0; i < naddrs; i++) {
+		struct ll_cert *c = ll_ctx_contact_for(pl->ctx, addrs[i]);
+		int dup = 0;
+
+		if (c == NULL) {
+			ll_buf_addf(&missing, "%s%s", missing.len ? ", " : "",
+				    addrs[i]);
+			continue;
+		}
+		for (size_t j = 0; j < k; j++)
+			dup |= strcmp(ll_cert_fingerprint(v[j]),
+				      ll_cert_fingerprint(c)) == 0;
+		if (!dup)
+			v[k++] = c;
+	}
+	if (missing.len > 0) {
+		rc = ll_err(err, LL_ENOCERT, LL_ECLASS_POLICY,
+			    "no certificate for: %s", missing.p);
+		free(v);
+	} else {
+		*out = v;
+		*n = k;
+	}
+	ll_buf_free(&missing);
+	return rc;
+}
+
+int ll_msg_seal(struct ll_sealed **out, struct ll_ctx *ctx, const char *msg,
+		size_t len, const struct ll_seal_options *opts,
+		struct ll_error *err)
+{
+	struct ll_seal_options dflt = LL_SEAL_OPTIONS_INIT;
+	struct plan pl = { 0 };
+	struct ll_sealed *s = NULL;
+	char **from = NULL, **tocc = NULL, **bcc = NULL, *fromv = NULL;
+	struct ll_cert **certs = NULL;
+	size_t ntocc, nbcc, ncerts = 0;
+	int rc;
+
+	*out = NULL;
+	if (opts == NULL)
+		opts = &dflt;
+	if (opts->version != LL_SEAL_OPTIONS_VERSION)
+		return ll_err(err, LL_EINVAL, LL_ECLASS_USAGE,
+			      "unknown ll_seal_options version");
+	pl.ctx = ctx;
+	pl.flags = opts->flags;
+	pl.sig.wipe = 0;
+	if (!(pl.flags & (LL_SEAL_SIGN | LL_SEAL_ENCRYPT)))
+		return ll_err(err, LL_EINVAL, LL_ECLASS_USAGE,
+			      "nothing to do: neither sign nor encrypt");
+	rc = ll_mime_split(&pl.e, msg, len, err);
+	if (rc < 0)
+		goto out;
+	if (ll_mime_count(&pl.e.hdr, "From") != 1) {
+		rc = ll_err(err, LL_EPARSE, LL_ECLASS_MIME,
+			    "the message needs exactly one From field");
+		goto out;
+	}
+	fromv = ll_mime_get(&pl.e.hdr, "From");
+	rc = fromv ? ll_addr_parse_list(&from, fromv, err) : LL_ENOMEM;
+	if (rc < 0)
+		goto out;
+	if (strv_len(from) != 1) {
+		rc = ll_err(err, LL_EPARSE, LL_ECLASS_MIME,
+			    "From must name exactly one mailbox");
+		goto out;
+	}
+	pl.id = ll_ctx_identity_for(ctx, from[0]);
+	if (pl.id == NULL) {
+		rc = ll_err(err, LL_ENOKEY, LL_ECLASS_POLICY,
+			    "no current identity for %s", from[0]);
+		goto out;
+	}
+	rc = ll_msg_addresses(&tocc, msg, len, LL_ADDR_TO_CC, err);
+	if (rc == 0)
+		rc = ll_msg_addresses(&bcc, msg, len, LL_ADDR_BCC, err);
+	if (rc < 0)
+		goto out;
+	ntocc = strv_len(tocc);
+	nbcc = strv_len(bcc);
+
+	/* a boundary that does not occur in the message */
+	for (int tries = 0;; tries++) {
+		unsigned char r[12];
+
+		if (RAND_bytes(r, sizeof(r)) != 1) {
+			rc = ll_err_ossl(err, LL_ECRYPTO, "random");
+			goto out;
+		}
+		strcpy(pl.boundary, "----LL");
+		for (size_t i = 0; i < sizeof(r); i++)
+			snprintf(pl.boundary + 6 + 2 * i, 3, "%02X", r[i]);
+		if (memmem(msg, len, pl.boundary + 4, strlen(pl.boundary) - 4) ==
+		    NULL)
+			break;
+		if (tries > 8) {
+			rc = ll_err(err, LL_ECRYPTO, LL_ECLASS_MIME,
+				    "cannot choose a MIME boundary");
+			goto out;
+		}
+	}
+	if ((pl.flags & LL_SEAL_SIGN) && !(pl.flags & LL_SEAL_OPAQUE)) {
+		BIO *mem = BIO_new(BIO_s_mem());
+		BUF_MEM *m;
+
+		/* the inner entity, for the digest; freed at once */
+		rc = mem ? write_inner(mem, &pl) : LL_ENOMEM;
+		if (rc == 0) {
+			BIO_get_mem_ptr(mem, &m);
+			rc = ll_cms_sign_detached(&pl.sig, ctx, pl.id, m->data,
+						  m->length, err);
+		}
+		BIO_free(mem);
+		if (rc < 0)
+			goto out;
+	}
+
+	s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		rc = LL_ENOMEM;
+		goto out;
+	}
+	s->c = calloc(nbcc + 1, sizeof(*s->c));
+	if (s->c == NULL) {
+		rc = LL_ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i <= nbcc; i++) {
+		struct copy *c = &s->c[s->n];
+
+		if (i == 0 && ntocc == 0 && nbcc > 0)
+			continue; /* only Bcc recipients: no To/Cc copy */
+		rc = i == 0 ? strv_dup(&c->rcpts, &c->nrcpts, tocc, 0, ntocc) :
+			      strv_dup(&c->rcpts, &c->nrcpts, bcc, i - 1, 1);
+		if (rc < 0)
+			goto out;
+		s->n++;
+		if (encrypting(&pl)) {
+			rc = find_certs(&certs, &ncerts, &pl, c->rcpts,
+					c->nrcpts, err);
+			if (rc < 0)
+				goto out;
+		}
+		rc = seal_copy(c, &pl, certs, encrypting(&pl) ? ncerts : 0,
+			       err);
+		free(certs);
+		certs = NULL;
+		if (rc < 0)
+			goto out;
+	}
+	*out = s;
+	s = NULL;
+out:
+	if (rc < 0 && err != NULL && err->code == 0)
+		ll_err_ossl(err, rc, "sealing failed: %s", ll_strerror(rc));
+	ll_sealed_free(&s);
+	ll_buf_free(&pl.sig);
+	free(fromv);
+	ll_strv_free(&from);
+	ll_strv_free(&tocc);
+	ll_strv_free(&bcc);
+	return rc;
+}
+
+size_t ll_sealed_count(const struct ll_sealed *s)
+{
+	return s->n;
+}
+
+const char *ll_sealed_data(const struct ll_sealed *s, size_t i, size_t *len)
+{
+	if (i >= s->n) {
+		*len = 0;
+		return NULL;
+	}
+	*len = s->c[i].data->length;
+	return s->c[i].data->data;
+}
+
+const char *const *ll_sealed_rcpts(const struct ll_sealed *s, size_t i,
+				   size_t *n)
+{
+	if (i >= s->n) {
+		*n = 0;
+		return NULL;
+	}
+	*n = s->c[i].nrcpts;
+	return (const char *const *)s->c[i].rcpts;
+}
+
+const char *ll_sealed_cipher(const struct ll_sealed *s, size_t i)
+{
+	return i < s->n ? s->c[i].cipher : NULL;
+}
+
+void ll_sealed_free(struct ll_sealed **pp)
+{
+	struct ll_sealed *s;
+
+	if (pp == NULL || *pp == NULL)
+		return;
+	s = *pp;
+	*pp = NULL;
+	for (size_t i = 0; i < s->n; i++) {
+		BUF_MEM_free(s->c[i].data);
+		ll_strv_free(&s->c[i].rcpts);
+	}
+	free(s->c);
+	free(s);
+}
