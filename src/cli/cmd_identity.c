@@ -18,7 +18,9 @@ static const char id_usage[] =
 	"       letterlock identity list\n"
 	"       letterlock identity export-cert ADDR\n";
 
-static int store_identity(const struct cli *cli, struct ll_identity *id)
+/* Store ID; a self-made (self-signed) certificate is also trusted. */
+static int store_identity(const struct cli *cli, struct ll_identity *id,
+			  int trust_self)
 {
 	struct ll_keystore *ks = NULL;
 	struct ll_error err = { 0 };
@@ -33,7 +35,12 @@ static int store_identity(const struct cli *cli, struct ll_identity *id)
 		rc = 0;
 	} else if (rc < 0) {
 		rc = cli_fail(cli, "storing the identity", &err);
+	} else if (trust_self && (rc = ll_keystore_add_trust(
+					  ks, ll_identity_cert(id), &err)) < 0 &&
+		   rc != LL_EEXIST) {
+		rc = cli_fail(cli, "trusting the new certificate", &err);
 	} else if (!cli->quiet) {
+		rc = 0;
 		struct ll_cert *c = ll_identity_cert(id);
 
 		printf("identity %s\n  subject %s\n  sha256 %s\n",
@@ -81,7 +88,7 @@ static int id_import(struct cli *cli, int argc, char **argv)
 	if (rc < 0)
 		rc = cli_fail(cli, argv[optind], &err);
 	else
-		rc = store_identity(cli, id);
+		rc = store_identity(cli, id, 0);
 	ll_identity_free(&id);
 	if (pw != NULL)
 		OPENSSL_cleanse(pw, pwlen);
@@ -109,7 +116,7 @@ static int id_import_pem(struct cli *cli, int argc, char **argv)
 	if (rc < 0)
 		rc = cli_fail(cli, argv[1], &err);
 	else
-		rc = store_identity(cli, id);
+		rc = store_identity(cli, id, 0);
 out:
 	ll_identity_free(&id);
 	if (key != NULL)
@@ -178,7 +185,7 @@ static int id_new(struct cli *cli, int argc, char **argv)
 	if (rc < 0)
 		rc = cli_fail(cli, "identity new", &err);
 	else
-		rc = store_identity(cli, id);
+		rc = store_identity(cli, id, 1);
 	ll_identity_free(&id);
 	return rc;
 }

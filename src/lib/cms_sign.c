@@ -155,7 +155,29 @@ static void chain_check(struct ll_verify_result *r, struct ll_ctx *ctx,
 	}
 	X509_STORE_CTX_set_time(sctx, 0, when);
 	if (X509_verify_cert(sctx) == 1) {
+		STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(sctx);
+		time_t from = 0, until = (time_t)INT64_MAX;
+		unsigned char fpr[32];
+		unsigned int n = 0;
+
 		r->state = LL_SIG_VALID;
+		/* the window in which every certificate of the chain holds */
+		for (int i = 0; i < sk_X509_num(chain); i++) {
+			X509 *x = sk_X509_value(chain, i);
+			struct tm tm;
+			time_t t;
+
+			if (ASN1_TIME_to_tm(X509_get0_notBefore(x), &tm)) {
+				t = timegm(&tm);
+				from = t > from ? t : from;
+			}
+			if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm)) {
+				t = timegm(&tm);
+				until = t < until ? t : until;
+			}
+		}
+		if (X509_digest(signer, EVP_sha256(), fpr, &n) && n == 32)
+			ll_ctx_chain_remember(ctx, fpr, from, until);
 		goto out;
 	}
 	e = X509_STORE_CTX_get_error(sctx);
@@ -279,6 +301,16 @@ int ll_cms_verify(struct ll_verify_result *r, struct ll_ctx *ctx,
 		}
 	} else {
 		when = now;
+	}
+	{
+		unsigned char fpr[32];
+		unsigned int n = 0;
+
+		if (X509_digest(signer, EVP_sha256(), fpr, &n) && n == 32 &&
+		    ll_ctx_chain_cached(ctx, fpr, when)) {
+			r->state = LL_SIG_VALID;
+			goto out;
+		}
 	}
 	certs = CMS_get1_certs(cms);
 	chain_check(r, ctx, signer, certs, when);

@@ -8,6 +8,15 @@
 #include "internal.h"
 
 #define CTX_MAX_ITEMS 100000
+#define CHAIN_CACHE 256 /* direct-mapped, by signer fingerprint */
+
+/* A signer whose chain verified, and the window in which it holds. */
+struct chain_entry {
+	unsigned char fpr[32];
+	time_t from, until;
+	unsigned gen;
+	int used;
+};
 
 struct ll_ctx {
 	OSSL_LIB_CTX *libctx;	/* NULL: OpenSSL's default context */
@@ -17,6 +26,8 @@ struct ll_ctx {
 	struct ll_cert **contacts;
 	size_t ncontacts;
 	time_t now;		/* 0: the real clock */
+	unsigned trust_gen;	/* bumped when the trust anchors change */
+	struct chain_entry chains[CHAIN_CACHE];
 };
 
 int ll_ctx_new(struct ll_ctx **out, struct ll_error *err)
@@ -104,6 +115,7 @@ int ll_ctx_add_trust(struct ll_ctx *ctx, struct ll_cert *cert,
 		}
 		return ll_err_ossl(err, LL_ECRYPTO, "adding trust anchor");
 	}
+	ctx->trust_gen++;
 	return 0;
 }
 
@@ -178,4 +190,26 @@ struct ll_cert *ll_ctx_contact_for(struct ll_ctx *ctx, const char *addr)
 			best = ll_identity_cert(id);
 	}
 	return best;
+}
+
+int ll_ctx_chain_cached(struct ll_ctx *ctx, const unsigned char fpr[32],
+			time_t when)
+{
+	struct chain_entry *e = &ctx->chains[fpr[0]];
+
+	return e->used && e->gen == ctx->trust_gen &&
+	       memcmp(e->fpr, fpr, 32) == 0 && when >= e->from &&
+	       when <= e->until;
+}
+
+void ll_ctx_chain_remember(struct ll_ctx *ctx, const unsigned char fpr[32],
+			   time_t from, time_t until)
+{
+	struct chain_entry *e = &ctx->chains[fpr[0]];
+
+	memcpy(e->fpr, fpr, 32);
+	e->from = from;
+	e->until = until;
+	e->gen = ctx->trust_gen;
+	e->used = 1;
 }

@@ -120,6 +120,12 @@ OSSL_LIB_CTX *ll_ctx_libctx(const struct ll_ctx *ctx);
 X509_STORE *ll_ctx_store(struct ll_ctx *ctx);
 time_t ll_ctx_now(const struct ll_ctx *ctx);
 size_t ll_ctx_identity_count(const struct ll_ctx *ctx);
+/* Verified-chain cache: FPR is the signer's SHA-256 fingerprint; a hit
+ * means its chain verified for a time window that contains WHEN. */
+int ll_ctx_chain_cached(struct ll_ctx *ctx, const unsigned char fpr[32],
+			time_t when);
+void ll_ctx_chain_remember(struct ll_ctx *ctx, const unsigned char fpr[32],
+			   time_t from, time_t until);
 struct ll_identity *ll_ctx_identity_at(const struct ll_ctx *ctx, size_t i);
 
 /* cert.c */

@@ -291,7 +291,8 @@ static int seal_copy(struct copy *c, struct plan *pl, struct ll_cert **certs,
 		rc = write_payload(mem, pl, err);
 		goto done;
 	}
-	for (size_t i = 0; i < ncerts; i++)
+	/* certs[0] is our own: letterlock reads GCM */
+	for (size_t i = 1; i < ncerts; i++)
 		if (!(ll_cert_caps(certs[i]) & LL_CAP_AES256_GCM))
 			gcm = 0;
 	c->cipher = gcm ? "aes-256-gcm" : "aes-256-cbc";
