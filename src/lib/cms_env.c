@@ -169,7 +169,7 @@ static const char *cipher_name(int nid)
 	return "unknown";
 }
 
-static const char *peek_cipher(const unsigned char *der, size_t len)
+const char *ll_cms_peek_cipher(const unsigned char *der, size_t len)
 {
 	const unsigned char *end = der + len, *q;
 	struct tlv ci, oid, wrap, env, t, alg, o;
@@ -223,10 +223,8 @@ static int matches(CMS_RecipientInfo *ri, X509 *x)
 	return 0;
 }
 
-int ll_cms_decrypt(struct ll_buf *out, const char **cipher,
-		   struct ll_ctx *ctx, CMS_ContentInfo *cms,
-		   const unsigned char *der, size_t derlen,
-		   struct ll_error *err)
+int ll_cms_decrypt(struct ll_buf *out, struct ll_ctx *ctx,
+		   CMS_ContentInfo *cms, struct ll_error *err)
 {
 	STACK_OF(CMS_RecipientInfo) *ris = CMS_get0_RecipientInfos(cms);
 	struct ll_identity *id = NULL;
@@ -234,7 +232,6 @@ int ll_cms_decrypt(struct ll_buf *out, const char **cipher,
 	BUF_MEM *m;
 	int rc = 0;
 
-	*cipher = peek_cipher(der, derlen);
 	/* the newest identity first: the usual case */
 	for (size_t i = ll_ctx_identity_count(ctx); i-- > 0 && id == NULL;) {
 		struct ll_identity *cand = ll_ctx_identity_at(ctx, i);
@@ -249,9 +246,7 @@ int ll_cms_decrypt(struct ll_buf *out, const char **cipher,
 		return ll_err(err, LL_ENOKEY, LL_ECLASS_CMS,
 			      "not encrypted to any of our keys (%d recipients)",
 			      sk_CMS_RecipientInfo_num(ris));
-	b = BIO_new(BIO_s_secmem());
-	if (b == NULL)
-		b = BIO_new(BIO_s_mem());
+	b = BIO_new(BIO_s_mem());
 	if (b == NULL)
 		return LL_ENOMEM;
 	if (CMS_decrypt(cms, ll_identity_pkey(id),
@@ -261,8 +256,24 @@ int ll_cms_decrypt(struct ll_buf *out, const char **cipher,
 				 "decryption failed (corrupt or tampered ciphertext)");
 		goto out;
 	}
+	/* hand the plaintext over without a copy */
 	BIO_get_mem_ptr(b, &m);
-	rc = ll_buf_add(out, m->data, m->length);
+	BIO_set_close(b, BIO_NOCLOSE);
+	ll_buf_free(out);
+	if (m->max == m->length && ll_buf_add(out, m->data, m->length) < 0) {
+		rc = LL_ENOMEM;
+	} else if (m->max > m->length) {
+		out->p = m->data;
+		out->len = m->length;
+		out->cap = m->max;
+		out->p[out->len] = '\0';
+		m->data = NULL;
+	}
+	if (m->data != NULL)
+		OPENSSL_cleanse(m->data, m->max);
+	BUF_MEM_free(m);
+	BIO_free(b);
+	return rc;
 out:
 	/* no partial plaintext survives a failure */
 	if (BIO_get_mem_ptr(b, &m) == 1 && m != NULL && m->data != NULL)

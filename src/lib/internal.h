@@ -160,10 +160,12 @@ int ll_cms_verify(struct ll_verify_result *r, struct ll_ctx *ctx,
 /* cms_env.c */
 CMS_ContentInfo *ll_cms_env_new(struct ll_ctx *ctx, struct ll_cert **rcpts,
 				size_t n, int gcm, struct ll_error *err);
-int ll_cms_decrypt(struct ll_buf *out, const char **cipher,
-		   struct ll_ctx *ctx, CMS_ContentInfo *cms,
-		   const unsigned char *der, size_t derlen,
-		   struct ll_error *err);
+/* Decrypt with the matching identity; on failure OUT stays empty. */
+int ll_cms_decrypt(struct ll_buf *out, struct ll_ctx *ctx,
+		   CMS_ContentInfo *cms, struct ll_error *err);
+/* Name of the content-encryption algorithm of DER (EnvelopedData or
+ * AuthEnvelopedData), "unknown" if it cannot be found. */
+const char *ll_cms_peek_cipher(const unsigned char *der, size_t len);
 int ll_cms_d2i(CMS_ContentInfo **out, struct ll_ctx *ctx,
 	       const unsigned char *der, size_t len, struct ll_error *err);
 

@@ -125,8 +125,11 @@ static int open_pkcs7(struct opener *op, struct ll_entity *cur,
 	if (nid == NID_pkcs7_enveloped ||
 	    nid == NID_id_smime_ct_authEnvelopedData) {
 		op->st->encrypted = 1;
-		rc = ll_cms_decrypt(b, &op->st->cipher, op->ctx, cms, der,
-				    derlen, err);
+		op->st->cipher = ll_cms_peek_cipher(der, derlen);
+		/* the ciphertext now lives in CMS: drop the DER first */
+		ll_wipe_free(der, derlen);
+		der = NULL;
+		rc = ll_cms_decrypt(b, op->ctx, cms, err);
 		if (rc < 0)
 			goto out;
 		op->st->decrypted = 1;
