@@ -269,6 +269,12 @@ int ll_cms_verify(struct ll_verify_result *r, struct ll_ctx *ctx,
 				"signature does not match the content" :
 				"signature verification failed");
 		ERR_clear_error();
+		/* the content, for display as unverified */
+		if (content_out != NULL && pos != NULL && *pos != NULL &&
+		    content_out->len == 0)
+			rc = ll_buf_add(content_out,
+					ASN1_STRING_get0_data(*pos),
+					(size_t)ASN1_STRING_length(*pos));
 		goto out;
 	}
 	if (content_out != NULL && out != NULL) {
