@@ -1,4 +1,5 @@
 /* main.c - letterlock: S/MIME for every mailbox, from the command line. */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,12 @@ int main(int argc, char **argv)
 	int i = 1;
 
 	cli.prog = "letterlock";
+	/*
+	 * Big buffers straight from mmap: glibc's dynamic threshold would
+	 * move them to the heap after the first free, where growing one
+	 * copies it (twice the memory of a large message for a moment).
+	 */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	while (i < argc && argv[i][0] == '-') {
 		if (strcmp(argv[i], "--home") == 0 && i + 1 < argc) {
 			cli.home = argv[i + 1];

@@ -81,30 +81,26 @@ int ll_b64_encode(struct ll_buf *out, const unsigned char *in, size_t n)
 	return 0;
 }
 
-int ll_b64_decode(unsigned char **out, size_t *outlen, const char *in,
-		  size_t n)
+int ll_b64_decode_into(unsigned char *o, size_t *outlen, const char *in,
+		       size_t n)
 {
-	unsigned char *o;
 	uint32_t acc = 0;
 	size_t k = 0, j = 0, pad = 0;
 
 	pthread_once(&dec_once, dec_init);
-	o = malloc(n / 4 * 3 + 3);
-	if (o == NULL)
-		return LL_ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = dec_tab[(unsigned char)in[i]];
 
 		if (c == 64)
 			continue;
 		if (c == 255)
-			goto bad;
+			return -1;
 		if (c == 65) {
 			pad++;
 			continue;
 		}
 		if (pad > 0)
-			goto bad; /* data after '=' */
+			return -1; /* data after '=' */
 		acc = acc << 6 | c;
 		if (++k == 4) {
 			o[j++] = (unsigned char)(acc >> 16);
@@ -116,19 +112,30 @@ int ll_b64_decode(unsigned char **out, size_t *outlen, const char *in,
 	}
 	/* a final group of 2 or 3 characters; padding optional but exact */
 	if (k == 1 || pad > 2 || (pad > 0 && k + pad != 4))
-		goto bad;
+		return -1;
 	if (k == 2) {
 		o[j++] = (unsigned char)(acc >> 4);
 	} else if (k == 3) {
 		o[j++] = (unsigned char)(acc >> 10);
 		o[j++] = (unsigned char)(acc >> 2);
 	}
-	*out = o;
 	*outlen = j;
 	return 0;
-bad:
-	free(o);
-	return -1;
+}
+
+int ll_b64_decode(unsigned char **out, size_t *outlen, const char *in,
+		  size_t n)
+{
+	unsigned char *o = malloc(n / 4 * 3 + 3);
+
+	if (o == NULL)
+		return LL_ENOMEM;
+	if (ll_b64_decode_into(o, outlen, in, n) < 0) {
+		free(o);
+		return -1;
+	}
+	*out = o;
+	return 0;
 }
 
 /* ---- the filter BIO ---- */
@@ -228,4 +235,60 @@ BIO *ll_bio_b64_new(void)
 	if (b64_method == NULL)
 		return NULL;
 	return BIO_new(b64_method);
+}
+
+/* ---- a sink BIO that appends to a struct ll_buf ---- */
+
+static int buf_write(BIO *b, const char *data, int len)
+{
+	struct ll_buf *buf = BIO_get_data(b);
+
+	if (len <= 0)
+		return 0;
+	if (ll_buf_add(buf, data, (size_t)len) < 0)
+		return -1;
+	return len;
+}
+
+static long buf_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	(void)b;
+	(void)num;
+	(void)ptr;
+	return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+static int buf_create(BIO *b)
+{
+	BIO_set_init(b, 1);
+	return 1;
+}
+
+static BIO_METHOD *buf_method;
+
+static void buf_method_init(void)
+{
+	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
+				     "letterlock buffer");
+
+	if (m == NULL)
+		return;
+	BIO_meth_set_write(m, buf_write);
+	BIO_meth_set_ctrl(m, buf_ctrl);
+	BIO_meth_set_create(m, buf_create);
+	buf_method = m;
+}
+
+BIO *ll_bio_buf_new(struct ll_buf *buf)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	BIO *b;
+
+	pthread_once(&once, buf_method_init);
+	if (buf_method == NULL)
+		return NULL;
+	b = BIO_new(buf_method);
+	if (b != NULL)
+		BIO_set_data(b, buf);
+	return b;
 }

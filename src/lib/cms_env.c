@@ -76,86 +76,34 @@ out:
 int ll_cms_d2i(CMS_ContentInfo **out, struct ll_ctx *ctx,
 	       const unsigned char *der, size_t len, struct ll_error *err)
 {
+	const unsigned char *p = der;
 	CMS_ContentInfo *cms;
-	BIO *b;
 
 	*out = NULL;
 	if (len > LL_MSG_MAX_SIZE)
 		return ll_err(err, LL_ETOOBIG, LL_ECLASS_CMS, "CMS too large");
 	ERR_clear_error();
 	cms = CMS_ContentInfo_new_ex(ll_ctx_libctx(ctx), NULL);
-	b = BIO_new_mem_buf(der, (int)len);
-	if (cms == NULL || b == NULL) {
-		CMS_ContentInfo_free(cms);
-		BIO_free(b);
+	if (cms == NULL)
 		return LL_ENOMEM;
-	}
-	if (d2i_CMS_bio(b, &cms) == NULL) {
+	if (d2i_CMS_ContentInfo(&cms, &p, (long)len) == NULL) {
 		CMS_ContentInfo_free(cms);
-		BIO_free(b);
 		return ll_err_ossl(err, LL_EPARSE,
 				   "not a CMS structure (corrupt or truncated)");
 	}
-	BIO_free(b);
+	if (p != der + len) {
+		CMS_ContentInfo_free(cms);
+		return ll_err(err, LL_EPARSE, LL_ECLASS_CMS,
+			      "%zu bytes of trailing data after the CMS structure",
+			      (size_t)(der + len - p));
+	}
 	*out = cms;
 	return 0;
 }
 
 /* ---- finding the content-encryption algorithm (for the status) ---- */
 
-struct tlv {
-	const unsigned char *p;	  /* contents */
-	const unsigned char *end; /* end of contents (or of parent if inf) */
-	const unsigned char *next;
-	int tag, cls, inf;
-};
-
-static int tlv_skip_inf(const unsigned char *p, const unsigned char *end,
-			const unsigned char **next, int depth);
-
-static int tlv_read(struct tlv *t, const unsigned char *p,
-		    const unsigned char *end, int depth)
-{
-	const unsigned char *q = p;
-	long len;
-	int r;
-
-	if (depth > 16 || p >= end)
-		return -1;
-	r = ASN1_get_object(&q, &len, &t->tag, &t->cls, (long)(end - p));
-	if (r & 0x80)
-		return -1;
-	t->p = q;
-	t->inf = r == 0x21;
-	if (t->inf) {
-		t->end = end;
-		if (tlv_skip_inf(q, end, &t->next, depth + 1) < 0)
-			return -1;
-	} else {
-		t->end = q + len;
-		t->next = q + len;
-	}
-	return 0;
-}
-
-static int tlv_skip_inf(const unsigned char *p, const unsigned char *end,
-			const unsigned char **next, int depth)
-{
-	struct tlv t;
-
-	while (p + 2 <= end) {
-		if (p[0] == 0 && p[1] == 0) {
-			*next = p + 2;
-			return 0;
-		}
-		if (tlv_read(&t, p, end, depth) < 0)
-			return -1;
-		p = t.next;
-	}
-	return -1;
-}
-
-static const char *cipher_name(int nid)
+const char *ll_cipher_name(int nid)
 {
 	switch (nid) {
 	case NID_aes_256_gcm: return "aes-256-gcm";
@@ -172,26 +120,26 @@ static const char *cipher_name(int nid)
 const char *ll_cms_peek_cipher(const unsigned char *der, size_t len)
 {
 	const unsigned char *end = der + len, *q;
-	struct tlv ci, oid, wrap, env, t, alg, o;
+	struct ll_tlv ci, oid, wrap, env, t, alg, o;
 	ASN1_OBJECT *obj;
 	int nid;
 
-	if (tlv_read(&ci, der, end, 0) < 0 ||
-	    tlv_read(&oid, ci.p, ci.end, 1) < 0 ||
-	    tlv_read(&wrap, oid.next, ci.end, 1) < 0 ||
-	    tlv_read(&env, wrap.p, wrap.end, 2) < 0 ||
-	    tlv_read(&t, env.p, env.end, 3) < 0)	/* version */
+	if (ll_tlv_read(&ci, der, end, 0) < 0 ||
+	    ll_tlv_read(&oid, ci.p, ci.end, 1) < 0 ||
+	    ll_tlv_read(&wrap, oid.next, ci.end, 1) < 0 ||
+	    ll_tlv_read(&env, wrap.p, wrap.end, 2) < 0 ||
+	    ll_tlv_read(&t, env.p, env.end, 3) < 0)	/* version */
 		return "unknown";
-	if (tlv_read(&t, t.next, env.end, 3) < 0)
+	if (ll_tlv_read(&t, t.next, env.end, 3) < 0)
 		return "unknown";
 	if (t.cls == V_ASN1_CONTEXT_SPECIFIC && t.tag == 0 &&
-	    tlv_read(&t, t.next, env.end, 3) < 0)	/* originatorInfo */
+	    ll_tlv_read(&t, t.next, env.end, 3) < 0)	/* originatorInfo */
 		return "unknown";
 	/* t: recipientInfos; next: (auth)encryptedContentInfo */
-	if (tlv_read(&t, t.next, env.end, 3) < 0 ||
-	    tlv_read(&o, t.p, t.end, 4) < 0 ||		/* contentType */
-	    tlv_read(&alg, o.next, t.end, 4) < 0 ||
-	    tlv_read(&o, alg.p, alg.end, 5) < 0 || o.tag != V_ASN1_OBJECT)
+	if (ll_tlv_read(&t, t.next, env.end, 3) < 0 ||
+	    ll_tlv_read(&o, t.p, t.end, 4) < 0 ||		/* contentType */
+	    ll_tlv_read(&alg, o.next, t.end, 4) < 0 ||
+	    ll_tlv_read(&o, alg.p, alg.end, 5) < 0 || o.tag != V_ASN1_OBJECT)
 		return "unknown";
 	q = alg.p;
 	obj = d2i_ASN1_OBJECT(NULL, &q, (long)(o.next - alg.p));
@@ -201,7 +149,7 @@ const char *ll_cms_peek_cipher(const unsigned char *der, size_t len)
 	}
 	nid = OBJ_obj2nid(obj);
 	ASN1_OBJECT_free(obj);
-	return cipher_name(nid);
+	return ll_cipher_name(nid);
 }
 
 static int matches(CMS_RecipientInfo *ri, X509 *x)
@@ -223,61 +171,56 @@ static int matches(CMS_RecipientInfo *ri, X509 *x)
 	return 0;
 }
 
-int ll_cms_decrypt(struct ll_buf *out, struct ll_ctx *ctx,
-		   CMS_ContentInfo *cms, struct ll_error *err)
+int ll_cms_find_recipient(struct ll_identity **out, struct ll_ctx *ctx,
+			  CMS_ContentInfo *cms, struct ll_error *err)
 {
 	STACK_OF(CMS_RecipientInfo) *ris = CMS_get0_RecipientInfos(cms);
-	struct ll_identity *id = NULL;
-	BIO *b = NULL;
-	BUF_MEM *m;
-	int rc = 0;
 
+	*out = NULL;
 	/* the newest identity first: the usual case */
-	for (size_t i = ll_ctx_identity_count(ctx); i-- > 0 && id == NULL;) {
+	for (size_t i = ll_ctx_identity_count(ctx); i-- > 0 && !*out;) {
 		struct ll_identity *cand = ll_ctx_identity_at(ctx, i);
 		X509 *x = ll_cert_x509(ll_identity_cert(cand));
 
 		for (int j = 0; j < sk_CMS_RecipientInfo_num(ris); j++)
 			if (matches(sk_CMS_RecipientInfo_value(ris, j), x))
-				id = cand;
+				*out = cand;
 	}
 	ERR_clear_error();
-	if (id == NULL)
+	if (*out == NULL)
 		return ll_err(err, LL_ENOKEY, LL_ECLASS_CMS,
 			      "not encrypted to any of our keys (%d recipients)",
 			      sk_CMS_RecipientInfo_num(ris));
-	b = BIO_new(BIO_s_mem());
+	return 0;
+}
+
+int ll_cms_decrypt(struct ll_buf *out, size_t headroom, size_t hint,
+		   struct ll_ctx *ctx, CMS_ContentInfo *cms,
+		   struct ll_error *err)
+{
+	struct ll_identity *id = NULL;
+	BIO *b = NULL;
+	int rc = ll_cms_find_recipient(&id, ctx, cms, err);
+
+	if (rc < 0)
+		return rc;
+	/* the plaintext is never longer than the ciphertext: no regrowth */
+	rc = ll_buf_reserve(out, headroom + hint);
+	if (rc < 0)
+		return rc;
+	memset(out->p, 0, headroom);
+	out->len = headroom;
+	b = ll_bio_buf_new(out);
 	if (b == NULL)
 		return LL_ENOMEM;
 	if (CMS_decrypt(cms, ll_identity_pkey(id),
 			ll_cert_x509(ll_identity_cert(id)), NULL, b,
 			CMS_BINARY) != 1) {
+		/* no partial plaintext survives a failure */
+		ll_buf_free(out);
 		rc = ll_err_ossl(err, LL_EDECRYPT,
 				 "decryption failed (corrupt or tampered ciphertext)");
-		goto out;
 	}
-	/* hand the plaintext over without a copy */
-	BIO_get_mem_ptr(b, &m);
-	BIO_set_close(b, BIO_NOCLOSE);
-	ll_buf_free(out);
-	if (m->max == m->length && ll_buf_add(out, m->data, m->length) < 0) {
-		rc = LL_ENOMEM;
-	} else if (m->max > m->length) {
-		out->p = m->data;
-		out->len = m->length;
-		out->cap = m->max;
-		out->p[out->len] = '\0';
-		m->data = NULL;
-	}
-	if (m->data != NULL)
-		OPENSSL_cleanse(m->data, m->max);
-	BUF_MEM_free(m);
-	BIO_free(b);
-	return rc;
-out:
-	/* no partial plaintext survives a failure */
-	if (BIO_get_mem_ptr(b, &m) == 1 && m != NULL && m->data != NULL)
-		OPENSSL_cleanse(m->data, m->max);
 	BIO_free(b);
 	return rc;
 }

@@ -215,6 +215,7 @@ int ll_cms_verify(struct ll_verify_result *r, struct ll_ctx *ctx,
 	X509 *signer;
 	time_t when, now = ll_ctx_now(ctx);
 	int have_time, rc = 0;
+	size_t content_base = content_out ? content_out->len : 0;
 
 	memset(r, 0, sizeof(*r));
 	r->state = LL_SIG_INVALID;
@@ -250,7 +251,8 @@ int ll_cms_verify(struct ll_verify_result *r, struct ll_ctx *ctx,
 			return LL_ENOMEM;
 	}
 	if (data == NULL) {
-		out = BIO_new(BIO_s_mem());
+		out = content_out ? ll_bio_buf_new(content_out) :
+				    BIO_new(BIO_s_null());
 		if (out == NULL) {
 			rc = LL_ENOMEM;
 			goto out;
@@ -271,19 +273,11 @@ int ll_cms_verify(struct ll_verify_result *r, struct ll_ctx *ctx,
 		ERR_clear_error();
 		/* the content, for display as unverified */
 		if (content_out != NULL && pos != NULL && *pos != NULL &&
-		    content_out->len == 0)
+		    content_out->len == content_base)
 			rc = ll_buf_add(content_out,
 					ASN1_STRING_get0_data(*pos),
 					(size_t)ASN1_STRING_length(*pos));
 		goto out;
-	}
-	if (content_out != NULL && out != NULL) {
-		BUF_MEM *m;
-
-		BIO_get_mem_ptr(out, &m);
-		rc = ll_buf_add(content_out, m->data, m->length);
-		if (rc < 0)
-			goto out;
 	}
 	signers = CMS_get0_signers(cms);
 	signer = sk_X509_value(signers, 0);

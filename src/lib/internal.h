@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -45,8 +46,14 @@ int ll_b64_encode(struct ll_buf *out, const unsigned char *in, size_t n);
 /* Decode IN (whitespace ignored).  *out malloc'd.  -1 on bad input. */
 int ll_b64_decode(unsigned char **out, size_t *outlen, const char *in,
 		  size_t n);
+/* The same into O, which has room for n / 4 * 3 + 3 bytes. */
+int ll_b64_decode_into(unsigned char *o, size_t *outlen, const char *in,
+		       size_t n);
 /* A filter BIO that base64-encodes what is written through it. */
 BIO *ll_bio_b64_new(void);
+/* A sink BIO appending to BUF (borrowed; it must outlive the BIO). */
+struct ll_buf;
+BIO *ll_bio_buf_new(struct ll_buf *buf);
 
 /* mime.c: the bounded splitter for what S/MIME needs byte-exactly. */
 struct ll_slice {
@@ -98,10 +105,10 @@ int ll_mime_parts(struct ll_slice *parts, size_t max, size_t *n,
 		  const struct ll_slice *body, const char *boundary,
 		  struct ll_error *err);
 
-/* Decode a part's body per its Content-Transfer-Encoding (base64 or
- * identity).  *out malloc'd. */
-int ll_mime_decode_body(unsigned char **out, size_t *outlen,
-			const struct ll_entity *e, struct ll_error *err);
+/* Append a part's body decoded per its Content-Transfer-Encoding
+ * (base64 or identity) to OUT. */
+int ll_mime_decode_body(struct ll_buf *out, const struct ll_entity *e,
+			struct ll_error *err);
 
 /* Copy P with every bare LF made CRLF. */
 int ll_crlf_add(struct ll_buf *out, const char *p, size_t n);
@@ -157,12 +164,38 @@ int ll_cms_verify(struct ll_verify_result *r, struct ll_ctx *ctx,
 		  CMS_ContentInfo *cms, const char *data, size_t len,
 		  struct ll_buf *content_out, struct ll_error *err);
 
+/* der.c: one TLV; END bounds it.  For indefinite lengths END of the
+ * element is its end-of-contents octets. */
+struct ll_tlv {
+	const unsigned char *start; /* identifier octet */
+	const unsigned char *p;	    /* contents */
+	const unsigned char *end;   /* end of contents */
+	const unsigned char *next;  /* after the element */
+	int tag, cls, cons, inf;
+};
+int ll_tlv_read(struct ll_tlv *t, const unsigned char *p,
+		const unsigned char *end, int depth);
+
 /* cms_env.c */
+const char *ll_cipher_name(int nid);
+
+/* cms_inplace.c: decrypt the (Auth)EnvelopedData at B->p + OFF in place;
+ * the plaintext is then B->p[*pt_off .. *pt_off + *pt_len). */
+int ll_cms_decrypt_inplace(size_t *pt_off, size_t *pt_len,
+			   const char **cipher, struct ll_ctx *ctx,
+			   struct ll_buf *b, size_t off, struct ll_error *err);
+int ll_cms_find_recipient(struct ll_identity **out, struct ll_ctx *ctx,
+			  CMS_ContentInfo *cms, struct ll_error *err);
 CMS_ContentInfo *ll_cms_env_new(struct ll_ctx *ctx, struct ll_cert **rcpts,
 				size_t n, int gcm, struct ll_error *err);
-/* Decrypt with the matching identity; on failure OUT stays empty. */
-int ll_cms_decrypt(struct ll_buf *out, struct ll_ctx *ctx,
-		   CMS_ContentInfo *cms, struct ll_error *err);
+/*
+ * Decrypt with the matching identity into OUT, after HEADROOM reserved
+ * bytes (room to prepend header fields without a copy); HINT is the
+ * expected size.  On failure OUT is wiped and empty.
+ */
+int ll_cms_decrypt(struct ll_buf *out, size_t headroom, size_t hint,
+		   struct ll_ctx *ctx, CMS_ContentInfo *cms,
+		   struct ll_error *err);
 /* Name of the content-encryption algorithm of DER (EnvelopedData or
  * AuthEnvelopedData), "unknown" if it cannot be found. */
 const char *ll_cms_peek_cipher(const unsigned char *der, size_t len);

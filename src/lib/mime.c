@@ -318,28 +318,28 @@ int ll_mime_parts(struct ll_slice *parts, size_t max, size_t *n,
 		      "multipart without its closing boundary (truncated?)");
 }
 
-int ll_mime_decode_body(unsigned char **out, size_t *outlen,
-			const struct ll_entity *e, struct ll_error *err)
+int ll_mime_decode_body(struct ll_buf *out, const struct ll_entity *e,
+			struct ll_error *err)
 {
 	char *cte = ll_mime_get(&e->hdr, "Content-Transfer-Encoding");
 	int rc = 0;
 
-	*out = NULL;
-	*outlen = 0;
 	if (cte != NULL && strcasecmp(cte, "base64") == 0) {
-		if (ll_b64_decode(out, outlen, e->body.p, e->body.len) < 0)
+		size_t n = 0;
+
+		rc = ll_buf_reserve(out, e->body.len / 4 * 3 + 3);
+		if (rc == 0 && ll_b64_decode_into((unsigned char *)out->p +
+							  out->len,
+						  &n, e->body.p,
+						  e->body.len) < 0)
 			rc = ll_err(err, LL_EPARSE, LL_ECLASS_MIME,
 				    "invalid base64 body (truncated or corrupt)");
+		if (rc == 0)
+			out->len += n;
 	} else if (cte == NULL || strcasecmp(cte, "7bit") == 0 ||
 		   strcasecmp(cte, "8bit") == 0 ||
 		   strcasecmp(cte, "binary") == 0) {
-		*out = malloc(e->body.len + 1);
-		if (*out == NULL) {
-			rc = LL_ENOMEM;
-		} else {
-			memcpy(*out, e->body.p, e->body.len);
-			*outlen = e->body.len;
-		}
+		rc = ll_buf_add(out, e->body.p, e->body.len);
 	} else {
 		rc = ll_err(err, LL_EPARSE, LL_ECLASS_MIME,
 			    "unsupported Content-Transfer-Encoding for S/MIME: %.40s",

@@ -15,7 +15,9 @@
 #include "internal.h"
 
 struct ll_opened {
-	struct ll_buf out;
+	struct ll_buf buf;	/* owns the bytes */
+	const char *data;	/* the opened message, inside buf */
+	size_t len;
 	struct ll_open_status st;
 };
 
@@ -34,6 +36,7 @@ struct opener {
 	struct layer_sig sigs[LL_MSG_MAX_DEPTH];
 	size_t nsigs;
 	struct ll_open_status *st;
+	size_t headroom;	/* reserved before each layer's content */
 };
 
 const char *ll_sig_state_name(enum ll_sig_state s)
@@ -104,59 +107,90 @@ static void record_sig(struct opener *op, struct ll_verify_result *r)
 	r->signer_cert = NULL;
 }
 
+/* The CMS content type of DER, without parsing all of it. */
+static int peek_type(const unsigned char *der, size_t len)
+{
+	struct ll_tlv ci, oid;
+	const unsigned char *q;
+	ASN1_OBJECT *obj;
+	int nid;
+
+	if (ll_tlv_read(&ci, der, der + len, 0) < 0 ||
+	    ll_tlv_read(&oid, ci.p, ci.end, 1) < 0 || oid.tag != V_ASN1_OBJECT)
+		return NID_undef;
+	q = oid.start;
+	obj = d2i_ASN1_OBJECT(NULL, &q, (long)(oid.next - oid.start));
+	if (obj == NULL) {
+		ERR_clear_error();
+		return NID_undef;
+	}
+	nid = OBJ_obj2nid(obj);
+	ASN1_OBJECT_free(obj);
+	return nid;
+}
+
 /* application/pkcs7-mime: decrypt or unwrap signed-data. */
 static int open_pkcs7(struct opener *op, struct ll_entity *cur,
 		      struct ll_error *err)
 {
-	unsigned char *der = NULL;
-	size_t derlen;
+	struct ll_buf *b = new_buf(op);
+	const unsigned char *der;
+	size_t derlen, off, len;
 	CMS_ContentInfo *cms = NULL;
-	struct ll_buf *b;
+	struct ll_verify_result r;
+	struct ll_buf *content;
 	int rc, nid;
 
-	rc = ll_mime_decode_body(&der, &derlen, cur, err);
+	/* room in front, so that the opened message needs no copy */
+	rc = ll_buf_reserve(b, op->headroom);
 	if (rc < 0)
 		return rc;
-	rc = ll_cms_d2i(&cms, op->ctx, der, derlen, err);
+	memset(b->p, 0, op->headroom);
+	b->len = op->headroom;
+	rc = ll_mime_decode_body(b, cur, err);
 	if (rc < 0)
-		goto out;
-	nid = OBJ_obj2nid(CMS_get0_type(cms));
-	b = new_buf(op);
+		return rc;
+	der = (const unsigned char *)b->p + op->headroom;
+	derlen = b->len - op->headroom;
+	nid = peek_type(der, derlen);
 	if (nid == NID_pkcs7_enveloped ||
 	    nid == NID_id_smime_ct_authEnvelopedData) {
 		op->st->encrypted = 1;
-		op->st->cipher = ll_cms_peek_cipher(der, derlen);
-		/* the ciphertext now lives in CMS: drop the DER first */
-		ll_wipe_free(der, derlen);
-		der = NULL;
-		rc = ll_cms_decrypt(b, op->ctx, cms, err);
+		rc = ll_cms_decrypt_inplace(&off, &len, &op->st->cipher,
+					    op->ctx, b, op->headroom, err);
 		if (rc < 0)
-			goto out;
+			return rc;
 		op->st->decrypted = 1;
-	} else if (nid == NID_pkcs7_signed) {
-		struct ll_verify_result r;
-
-		rc = ll_cms_verify(&r, op->ctx, cms, NULL, 0, b, err);
-		if (rc < 0)
-			goto out;
-		if (r.state == LL_SIG_INVALID && b->len == 0) {
-			/* no verified content to go on with */
-			rc = ll_err(err, LL_EPARSE, LL_ECLASS_CMS,
-				    "signed-data: %s", r.why);
-			X509_free(r.signer_cert);
-			goto out;
-		}
-		record_sig(op, &r);
-	} else {
-		rc = ll_err(err, LL_EPARSE, LL_ECLASS_CMS,
-			    "unsupported CMS content type %s",
-			    OBJ_nid2sn(nid));
+		return ll_mime_split(cur, b->p + off, len, err);
+	}
+	if (nid != NID_pkcs7_signed)
+		return ll_err(err, LL_EPARSE, LL_ECLASS_CMS,
+			      "unsupported or malformed CMS (content type %s)",
+			      nid == NID_undef ? "unreadable" : OBJ_nid2sn(nid));
+	rc = ll_cms_d2i(&cms, op->ctx, der, derlen, err);
+	if (rc < 0)
+		return rc;
+	content = new_buf(op);
+	rc = ll_buf_reserve(content, op->headroom + derlen);
+	if (rc < 0)
+		goto out;
+	memset(content->p, 0, op->headroom);
+	content->len = op->headroom;
+	rc = ll_cms_verify(&r, op->ctx, cms, NULL, 0, content, err);
+	if (rc < 0)
+		goto out;
+	if (r.state == LL_SIG_INVALID && content->len == op->headroom) {
+		/* no content to go on with */
+		rc = ll_err(err, LL_EPARSE, LL_ECLASS_CMS, "signed-data: %s",
+			    r.why);
+		X509_free(r.signer_cert);
 		goto out;
 	}
-	rc = ll_mime_split(cur, b->p, b->len, err);
+	record_sig(op, &r);
+	rc = ll_mime_split(cur, content->p + op->headroom,
+			   content->len - op->headroom, err);
 out:
 	CMS_ContentInfo_free(cms);
-	ll_wipe_free(der, der ? derlen : 0);
 	return rc;
 }
 
@@ -168,8 +202,8 @@ static int open_signed(struct opener *op, struct ll_entity *cur,
 	struct ll_entity sigent;
 	struct ll_ctype sct;
 	struct ll_verify_result r;
-	unsigned char *der = NULL;
-	size_t n, derlen = 0;
+	struct ll_buf der = { 0 };
+	size_t n;
 	CMS_ContentInfo *cms = NULL;
 	struct ll_buf canon = { 0 };
 	const char *data;
@@ -193,9 +227,10 @@ static int open_signed(struct opener *op, struct ll_entity *cur,
 	if (!is_pkcs7_sig(sigtype))
 		return ll_err(err, LL_EPARSE, LL_ECLASS_MIME,
 			      "signature part is %s", sigtype);
-	rc = ll_mime_decode_body(&der, &derlen, &sigent, err);
+	rc = ll_mime_decode_body(&der, &sigent, err);
 	if (rc == 0)
-		rc = ll_cms_d2i(&cms, op->ctx, der, derlen, err);
+		rc = ll_cms_d2i(&cms, op->ctx, (unsigned char *)der.p, der.len,
+				err);
 	if (rc < 0)
 		goto out;
 	data = parts[0].p;
@@ -216,7 +251,7 @@ static int open_signed(struct opener *op, struct ll_entity *cur,
 out:
 	ll_buf_free(&canon);
 	CMS_ContentInfo_free(cms);
-	free(der);
+	ll_buf_free(&der);
 	return rc;
 }
 
@@ -251,9 +286,9 @@ static int put_nl(struct ll_buf *o, const char *p, size_t n, const char *nl)
 	return rc;
 }
 
-/* Outer fields the inner entity does not replace, then the inner. */
-static int assemble(struct ll_buf *o, const struct ll_entity *top,
-		    const struct ll_entity *in)
+/* The outer fields that the inner entity does not replace. */
+static int outer_fields(struct ll_buf *o, const struct ll_entity *top,
+			const struct ll_entity *in)
 {
 	struct ll_field f;
 	size_t pos = 0;
@@ -271,8 +306,46 @@ static int assemble(struct ll_buf *o, const struct ll_entity *top,
 		if (rc == 0)
 			rc = ll_buf_adds(o, in->nl);
 	}
+	return rc;
+}
+
+/*
+ * The opened message: outer fields, then the inner entity's bytes.  When
+ * the inner entity lies in one of our layer buffers with room before
+ * it, the fields are written there and nothing is copied.
+ */
+static int assemble(struct ll_opened *o, struct opener *op,
+		    const struct ll_entity *top, const struct ll_entity *in)
+{
+	struct ll_buf hdr = { 0 };
+	int rc = outer_fields(&hdr, top, in);
+
+	if (rc < 0)
+		goto out;
+	for (size_t i = op->nbufs; i-- > 0;) {
+		struct ll_buf *b = &op->bufs[i];
+
+		if (b->p == NULL || in->all.p < b->p ||
+		    in->all.p > b->p + b->len ||
+		    (size_t)(in->all.p - b->p) < hdr.len)
+			continue;
+		memcpy((char *)in->all.p - hdr.len, hdr.p, hdr.len);
+		o->data = in->all.p - hdr.len;
+		o->len = hdr.len + in->all.len;
+		o->buf = *b;
+		memset(b, 0, sizeof(*b));
+		goto out;
+	}
+	o->buf.wipe = 1;
+	rc = ll_buf_reserve(&o->buf, hdr.len + in->all.len);
 	if (rc == 0)
-		rc = ll_buf_add(o, in->all.p, in->all.len);
+		rc = ll_buf_add(&o->buf, hdr.p, hdr.len);
+	if (rc == 0)
+		rc = ll_buf_add(&o->buf, in->all.p, in->all.len);
+	o->data = o->buf.p;
+	o->len = o->buf.len;
+out:
+	ll_buf_free(&hdr);
 	return rc;
 }
 
@@ -344,12 +417,13 @@ int ll_msg_open(struct ll_opened **out, struct ll_ctx *ctx, const char *msg,
 	o = calloc(1, sizeof(*o));
 	if (o == NULL)
 		return LL_ENOMEM;
-	o->out.wipe = 1;
 	op.ctx = ctx;
 	op.st = &o->st;
 	rc = ll_mime_split(&top, msg, len, err);
 	if (rc < 0)
 		goto out;
+	/* enough for the outer fields, even with every LF made CRLF */
+	op.headroom = 2 * top.hdr.len + 64;
 	cur = top;
 	for (;; depth++) {
 		char proto[200];
@@ -379,10 +453,14 @@ int ll_msg_open(struct ll_opened **out, struct ll_ctx *ctx, const char *msg,
 	o->st.header_protection =
 		depth > 0 && (ct.hp[0] != '\0' ||
 			      ll_mime_count(&cur.hdr, "From") > 0);
-	if (depth == 0)
-		rc = ll_buf_add(&o->out, msg, len);
-	else
-		rc = assemble(&o->out, &top, &cur);
+	if (depth == 0) {
+		o->buf.wipe = 1;
+		rc = ll_buf_add(&o->buf, msg, len);
+		o->data = o->buf.p;
+		o->len = o->buf.len;
+	} else {
+		rc = assemble(o, &op, &top, &cur);
+	}
 	if (rc < 0)
 		goto out;
 	*out = o;
@@ -400,8 +478,8 @@ out:
 
 const char *ll_opened_data(const struct ll_opened *o, size_t *len)
 {
-	*len = o->out.len;
-	return o->out.p ? o->out.p : "";
+	*len = o->len;
+	return o->data ? o->data : "";
 }
 
 const struct ll_open_status *ll_opened_status(const struct ll_opened *o)
@@ -413,7 +491,7 @@ void ll_opened_free(struct ll_opened **pp)
 {
 	if (pp == NULL || *pp == NULL)
 		return;
-	ll_buf_free(&(*pp)->out);
+	ll_buf_free(&(*pp)->buf);
 	free(*pp);
 	*pp = NULL;
 }

@@ -21,7 +21,7 @@ static const char *const protected_fields[] = {
 };
 
 struct copy {
-	BUF_MEM *data;
+	struct ll_buf data;
 	char **rcpts;
 	size_t nrcpts;
 	const char *cipher;
@@ -278,10 +278,18 @@ static int write_payload(BIO *b, struct plan *pl, struct ll_error *err)
 static int seal_copy(struct copy *c, struct plan *pl, struct ll_cert **certs,
 		     size_t ncerts, struct ll_error *err)
 {
-	BIO *mem = BIO_new(BIO_s_mem()), *b64 = NULL, *cbio = NULL;
+	BIO *mem = NULL, *b64 = NULL, *cbio = NULL;
 	CMS_ContentInfo *cms = NULL;
 	int rc, gcm = !(pl->flags & LL_SEAL_FORCE_CBC);
+	size_t est = pl->e.all.len + pl->e.all.len / 32 + 16384 + pl->sig.len;
 
+	/* sized once: the output never has to be copied to grow */
+	if (encrypting(pl))
+		est = ll_b64_encoded_len(est);
+	rc = ll_buf_reserve(&c->data, pl->e.hdr.len * 2 + est);
+	if (rc < 0)
+		return rc;
+	mem = ll_bio_buf_new(&c->data);
 	if (mem == NULL)
 		return LL_ENOMEM;
 	rc = write_outer(mem, pl);
@@ -336,10 +344,6 @@ static int seal_copy(struct copy *c, struct plan *pl, struct ll_cert **certs,
 	if (rc == 0 && BIO_flush(b64) <= 0)
 		rc = ll_err_ossl(err, LL_ECRYPTO, "encoding");
 done:
-	if (rc == 0) {
-		BIO_get_mem_ptr(mem, &c->data);
-		BIO_set_close(mem, BIO_NOCLOSE);
-	}
 out:
 	if (b64 != NULL) {
 		BIO_pop(b64);
@@ -493,17 +497,18 @@ int ll_msg_seal(struct ll_sealed **out, struct ll_ctx *ctx, const char *msg,
 		}
 	}
 	if ((pl.flags & LL_SEAL_SIGN) && !(pl.flags & LL_SEAL_OPAQUE)) {
-		BIO *mem = BIO_new(BIO_s_mem());
-		BUF_MEM *m;
+		struct ll_buf inner = { 0 };
+		BIO *mem;
 
 		/* the inner entity, for the digest; freed at once */
+		rc = ll_buf_reserve(&inner, 2 * len + 4096);
+		mem = rc == 0 ? ll_bio_buf_new(&inner) : NULL;
 		rc = mem ? write_inner(mem, &pl) : LL_ENOMEM;
-		if (rc == 0) {
-			BIO_get_mem_ptr(mem, &m);
-			rc = ll_cms_sign_detached(&pl.sig, ctx, pl.id, m->data,
-						  m->length, err);
-		}
+		if (rc == 0)
+			rc = ll_cms_sign_detached(&pl.sig, ctx, pl.id, inner.p,
+						  inner.len, err);
 		BIO_free(mem);
+		ll_buf_free(&inner);
 		if (rc < 0)
 			goto out;
 	}
@@ -566,8 +571,8 @@ const char *ll_sealed_data(const struct ll_sealed *s, size_t i, size_t *len)
 		*len = 0;
 		return NULL;
 	}
-	*len = s->c[i].data->length;
-	return s->c[i].data->data;
+	*len = s->c[i].data.len;
+	return s->c[i].data.p;
 }
 
 const char *const *ll_sealed_rcpts(const struct ll_sealed *s, size_t i,
@@ -595,7 +600,7 @@ void ll_sealed_free(struct ll_sealed **pp)
 	s = *pp;
 	*pp = NULL;
 	for (size_t i = 0; i < s->n; i++) {
-		BUF_MEM_free(s->c[i].data);
+		ll_buf_free(&s->c[i].data);
 		ll_strv_free(&s->c[i].rcpts);
 	}
 	free(s->c);

@@ -1,0 +1,260 @@
+/*
+ * cms_inplace.c - decrypt an EnvelopedData / AuthEnvelopedData without
+ * holding the ciphertext twice.
+ *
+ * OpenSSL's CMS_decrypt needs the whole structure parsed, which copies
+ * the (possibly chunked, BER) encrypted content into the ASN.1 object.
+ * Instead: gather the ciphertext chunks in place in our DER buffer,
+ * parse only a "shell" (the same structure with the content left out,
+ * which CMS allows), and decrypt the ciphertext as detached content,
+ * writing the plaintext over the ciphertext it came from.  Plaintext
+ * never runs ahead of ciphertext (CBC holds a block back, GCM is 1:1),
+ * so no unread byte is overwritten.
+ */
+#include <string.h>
+
+#include <openssl/err.h>
+
+#include "internal.h"
+
+/* ---- a sink BIO over a fixed region, no terminator ---- */
+
+struct region {
+	unsigned char *p;
+	size_t cap, len;
+};
+
+static int region_write(BIO *b, const char *data, int n)
+{
+	struct region *r = BIO_get_data(b);
+
+	if (n <= 0)
+		return 0;
+	if ((size_t)n > r->cap - r->len)
+		return -1;
+	memmove(r->p + r->len, data, (size_t)n);
+	r->len += (size_t)n;
+	return n;
+}
+
+static long region_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	(void)b;
+	(void)num;
+	(void)ptr;
+	return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+static int region_create(BIO *b)
+{
+	BIO_set_init(b, 1);
+	return 1;
+}
+
+static BIO_METHOD *region_method;
+
+static void region_init(void)
+{
+	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
+				     "letterlock region");
+
+	if (m == NULL)
+		return;
+	BIO_meth_set_write(m, region_write);
+	BIO_meth_set_ctrl(m, region_ctrl);
+	BIO_meth_set_create(m, region_create);
+	region_method = m;
+}
+
+static BIO *region_bio(struct region *r)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	BIO *b;
+
+	pthread_once(&once, region_init);
+	if (region_method == NULL)
+		return NULL;
+	b = BIO_new(region_method);
+	if (b != NULL)
+		BIO_set_data(b, r);
+	return b;
+}
+
+/* ---- the shell ---- */
+
+static int raw(struct ll_buf *b, const struct ll_tlv *t)
+{
+	return ll_buf_add(b, t->start, (size_t)(t->next - t->start));
+}
+
+/*
+ * Move the contents of the OCTET STRING chunks of T (a constructed
+ * string, BER) together, starting at *w.  Chunks only move backwards.
+ */
+static int gather(unsigned char **w, const struct ll_tlv *t, int depth)
+{
+	const unsigned char *p = t->p;
+	struct ll_tlv c;
+
+	if (!t->cons) {
+		size_t n = (size_t)(t->end - t->p);
+
+		memmove(*w, t->p, n);
+		*w += n;
+		return 0;
+	}
+	while (p < t->end) {
+		if (ll_tlv_read(&c, p, t->end, depth) < 0 ||
+		    c.cls != V_ASN1_UNIVERSAL || c.tag != V_ASN1_OCTET_STRING ||
+		    gather(w, &c, depth + 1) < 0)
+			return -1;
+		p = c.next;
+	}
+	return 0;
+}
+
+/*
+ * Build the shell of the (Auth)EnvelopedData in DER[0..LEN) into SHELL
+ * and gather its ciphertext in place: *CT, *CTLEN.
+ */
+static int make_shell(struct ll_buf *shell, unsigned char **ct, size_t *ctlen,
+		      const char **cipher, unsigned char *der, size_t len)
+{
+	static const unsigned char inf_seq[] = { 0x30, 0x80 };
+	static const unsigned char inf_a0[] = { 0xa0, 0x80 };
+	static const unsigned char eoc[] = { 0, 0 };
+	const unsigned char *end = der + len;
+	struct ll_tlv ci, oid, wrap, env, t, eci, ctype, alg, ec, o;
+	ASN1_OBJECT *obj;
+	const unsigned char *q;
+	unsigned char *w;
+	int rc = 0;
+
+	if (ll_tlv_read(&ci, der, end, 0) < 0 || ci.tag != V_ASN1_SEQUENCE ||
+	    ll_tlv_read(&oid, ci.p, ci.end, 1) < 0 ||
+	    ll_tlv_read(&wrap, oid.next, ci.end, 1) < 0 ||
+	    wrap.cls != V_ASN1_CONTEXT_SPECIFIC || wrap.tag != 0 ||
+	    ll_tlv_read(&env, wrap.p, wrap.end, 2) < 0 ||
+	    env.tag != V_ASN1_SEQUENCE || ci.next != end)
+		return -1;
+	rc |= ll_buf_add(shell, inf_seq, 2);
+	rc |= raw(shell, &oid);
+	rc |= ll_buf_add(shell, inf_a0, 2);
+	rc |= ll_buf_add(shell, inf_seq, 2);
+	/* version, [0] originatorInfo, recipientInfos */
+	if (ll_tlv_read(&t, env.p, env.end, 3) < 0)
+		return -1;
+	rc |= raw(shell, &t);
+	if (ll_tlv_read(&t, t.next, env.end, 3) < 0)
+		return -1;
+	if (t.cls == V_ASN1_CONTEXT_SPECIFIC && t.tag == 0) {
+		rc |= raw(shell, &t);
+		if (ll_tlv_read(&t, t.next, env.end, 3) < 0)
+			return -1;
+	}
+	if (t.tag != V_ASN1_SET)
+		return -1;
+	rc |= raw(shell, &t);
+	/* (auth)encryptedContentInfo without its encryptedContent */
+	if (ll_tlv_read(&eci, t.next, env.end, 3) < 0 ||
+	    eci.tag != V_ASN1_SEQUENCE ||
+	    ll_tlv_read(&ctype, eci.p, eci.end, 4) < 0 ||
+	    ll_tlv_read(&alg, ctype.next, eci.end, 4) < 0 ||
+	    alg.tag != V_ASN1_SEQUENCE ||
+	    ll_tlv_read(&ec, alg.next, eci.end, 4) < 0 ||
+	    ec.cls != V_ASN1_CONTEXT_SPECIFIC || ec.tag != 0 ||
+	    ec.next != eci.end)
+		return -1;
+	if (ll_tlv_read(&o, alg.p, alg.end, 5) < 0 ||
+	    o.tag != V_ASN1_OBJECT)
+		return -1;
+	q = alg.p;
+	obj = d2i_ASN1_OBJECT(NULL, &q, (long)(o.next - alg.p));
+	if (obj == NULL)
+		return -1;
+	*cipher = ll_cipher_name(OBJ_obj2nid(obj));
+	ASN1_OBJECT_free(obj);
+	rc |= ll_buf_add(shell, inf_seq, 2);
+	rc |= raw(shell, &ctype);
+	rc |= raw(shell, &alg);
+	rc |= ll_buf_add(shell, eoc, 2);
+	/* what follows: unprotectedAttrs, or authAttrs, mac, unauthAttrs */
+	for (const unsigned char *p = eci.next; p < env.end; p = t.next) {
+		if (ll_tlv_read(&t, p, env.end, 3) < 0)
+			return -1;
+		rc |= raw(shell, &t);
+	}
+	rc |= ll_buf_add(shell, eoc, 2);
+	rc |= ll_buf_add(shell, eoc, 2);
+	rc |= ll_buf_add(shell, eoc, 2);
+	if (rc != 0)
+		return LL_ENOMEM;
+	/* only now touch the DER: the ciphertext moves together */
+	w = (unsigned char *)ec.p;
+	if (gather(&w, &ec, 5) < 0)
+		return -1;
+	*ct = (unsigned char *)ec.p;
+	*ctlen = (size_t)(w - ec.p);
+	return 0;
+}
+
+int ll_cms_decrypt_inplace(size_t *pt_off, size_t *pt_len,
+			   const char **cipher, struct ll_ctx *ctx,
+			   struct ll_buf *b, size_t off, struct ll_error *err)
+{
+	struct ll_buf shell = { 0 };
+	struct ll_identity *id = NULL;
+	CMS_ContentInfo *cms = NULL;
+	struct region r = { 0 };
+	unsigned char *ct = NULL;
+	const unsigned char *p;
+	BIO *in = NULL, *out = NULL;
+	size_t ctlen = 0;
+	int rc;
+
+	rc = make_shell(&shell, &ct, &ctlen, cipher,
+			(unsigned char *)b->p + off, b->len - off);
+	if (rc == LL_ENOMEM)
+		goto out;
+	if (rc < 0) {
+		rc = ll_err(err, LL_EPARSE, LL_ECLASS_CMS,
+			    "malformed enveloped-data (corrupt or truncated)");
+		goto out;
+	}
+	ERR_clear_error();
+	cms = CMS_ContentInfo_new_ex(ll_ctx_libctx(ctx), NULL);
+	p = (const unsigned char *)shell.p;
+	if (cms == NULL ||
+	    d2i_CMS_ContentInfo(&cms, &p, (long)shell.len) == NULL) {
+		rc = ll_err_ossl(err, LL_EPARSE, "malformed enveloped-data");
+		goto out;
+	}
+	rc = ll_cms_find_recipient(&id, ctx, cms, err);
+	if (rc < 0)
+		goto out;
+	r.p = ct;
+	r.cap = ctlen;
+	in = BIO_new_mem_buf(ct, (int)ctlen);
+	out = region_bio(&r);
+	if (in == NULL || out == NULL) {
+		rc = LL_ENOMEM;
+		goto out;
+	}
+	if (CMS_decrypt(cms, ll_identity_pkey(id),
+			ll_cert_x509(ll_identity_cert(id)), in, out,
+			CMS_BINARY) != 1) {
+		rc = ll_err_ossl(err, LL_EDECRYPT,
+				 "decryption failed (corrupt or tampered ciphertext)");
+		goto out;
+	}
+	*pt_off = (size_t)((char *)ct - b->p);
+	*pt_len = r.len;
+out:
+	if (rc < 0 && ct != NULL)
+		OPENSSL_cleanse(ct, ctlen); /* nothing of a failure survives */
+	BIO_free(in);
+	BIO_free(out);
+	CMS_ContentInfo_free(cms);
+	ll_buf_free(&shell);
+	return rc;
+}
