@@ -410,7 +410,7 @@ int ll_msg_open(struct ll_opened **out, struct ll_ctx *ctx, const char *msg,
 	struct ll_opened *o = NULL;
 	struct ll_entity top, cur;
 	struct ll_ctype ct;
-	size_t depth = 0;
+	size_t depth = 0, unauth_from = SIZE_MAX;
 	int rc;
 
 	*out = NULL;
@@ -430,7 +430,7 @@ int ll_msg_open(struct ll_opened **out, struct ll_ctx *ctx, const char *msg,
 
 		rc = ll_mime_ctype(&ct, &cur.hdr, err);
 		if (rc < 0)
-			goto out;
+			goto cbc_check;
 		if (depth >= LL_MSG_MAX_DEPTH - 1) {
 			rc = ll_err(err, LL_EPOLICY, LL_ECLASS_POLICY,
 				    "more than %d nested S/MIME layers",
@@ -447,7 +447,26 @@ int ll_msg_open(struct ll_opened **out, struct ll_ctx *ctx, const char *msg,
 		else
 			break;
 		if (rc < 0)
+			goto cbc_check;
+		if (op.st->decrypted && unauth_from == SIZE_MAX &&
+		    op.st->cipher != NULL && strstr(op.st->cipher, "-gcm") == NULL)
+			unauth_from = op.nsigs;
+	}
+	/*
+	 * CBC has no integrity of its own: a modified ciphertext decrypts
+	 * to modified plaintext (the EFAIL gadgets).  Whatever is signed
+	 * inside is the integrity check; if it fails, the ciphertext was
+	 * tampered with and nothing of it is released.
+	 */
+	for (size_t i = unauth_from; unauth_from != SIZE_MAX && i < op.nsigs;
+	     i++) {
+		if (op.sigs[i].state == LL_SIG_INVALID) {
+			rc = ll_err(err, LL_EDECRYPT, LL_ECLASS_CMS,
+				    "decrypted content fails its signature "
+				    "(%s): the ciphertext was modified",
+				    op.sigs[i].why);
 			goto out;
+		}
 	}
 	judge(&op, &top, &cur);
 	o->st.header_protection =
@@ -465,6 +484,16 @@ int ll_msg_open(struct ll_opened **out, struct ll_ctx *ctx, const char *msg,
 		goto out;
 	*out = o;
 	o = NULL;
+	goto out;
+cbc_check:
+	if (rc == LL_EPARSE && unauth_from != SIZE_MAX) {
+		char why[LL_ERROR_MSG_MAX];
+
+		snprintf(why, sizeof(why), "%s", err ? err->message : "");
+		rc = ll_err(err, LL_EDECRYPT, LL_ECLASS_CMS,
+			    "decrypted content is malformed (%s): the "
+			    "ciphertext was modified", why);
+	}
 out:
 	for (size_t i = 0; i < op.nsigs; i++)
 		X509_free(op.sigs[i].cert);
