@@ -17,67 +17,21 @@
 
 #include "internal.h"
 
-/* ---- a sink BIO over a fixed region, no terminator ---- */
-
+/* A fixed region written from its start, no terminator. */
 struct region {
 	unsigned char *p;
 	size_t cap, len;
 };
 
-static int region_write(BIO *b, const char *data, int n)
+static int region_write(void *arg, const char *data, size_t n)
 {
-	struct region *r = BIO_get_data(b);
+	struct region *r = arg;
 
-	if (n <= 0)
-		return 0;
-	if ((size_t)n > r->cap - r->len)
+	if (n > r->cap - r->len)
 		return -1;
-	memmove(r->p + r->len, data, (size_t)n);
-	r->len += (size_t)n;
-	return n;
-}
-
-static long region_ctrl(BIO *b, int cmd, long num, void *ptr)
-{
-	(void)b;
-	(void)num;
-	(void)ptr;
-	return cmd == BIO_CTRL_FLUSH ? 1 : 0;
-}
-
-static int region_create(BIO *b)
-{
-	BIO_set_init(b, 1);
-	return 1;
-}
-
-static BIO_METHOD *region_method;
-
-static void region_init(void)
-{
-	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
-				     "letterlock region");
-
-	if (m == NULL)
-		return;
-	BIO_meth_set_write(m, region_write);
-	BIO_meth_set_ctrl(m, region_ctrl);
-	BIO_meth_set_create(m, region_create);
-	region_method = m;
-}
-
-static BIO *region_bio(struct region *r)
-{
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	BIO *b;
-
-	pthread_once(&once, region_init);
-	if (region_method == NULL)
-		return NULL;
-	b = BIO_new(region_method);
-	if (b != NULL)
-		BIO_set_data(b, r);
-	return b;
+	memmove(r->p + r->len, data, n);
+	r->len += n;
+	return 0;
 }
 
 /* ---- the shell ---- */
@@ -235,7 +189,7 @@ int ll_cms_decrypt_inplace(size_t *pt_off, size_t *pt_len,
 	r.p = ct;
 	r.cap = ctlen;
 	in = BIO_new_mem_buf(ct, (int)ctlen);
-	out = region_bio(&r);
+	out = ll_bio_sink_new(region_write, &r);
 	if (in == NULL || out == NULL) {
 		rc = LL_ENOMEM;
 		goto out;

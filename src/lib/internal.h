@@ -51,7 +51,10 @@ int ll_b64_decode_into(unsigned char *o, size_t *outlen, const char *in,
 		       size_t n);
 /* A filter BIO that base64-encodes what is written through it. */
 BIO *ll_bio_b64_new(void);
-/* A sink BIO appending to BUF (borrowed; it must outlive the BIO). */
+/* bio.c: a sink BIO calling FN (0 ok, < 0 error) for what is written;
+ * and one appending to BUF (borrowed; it must outlive the BIO). */
+BIO *ll_bio_sink_new(int (*fn)(void *arg, const char *p, size_t n),
+		     void *arg);
 struct ll_buf;
 BIO *ll_bio_buf_new(struct ll_buf *buf);
 
