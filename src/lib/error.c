@@ -36,6 +36,10 @@ const char *ll_strerror(int code)
 
 static void set_msg(struct ll_error *err, int code, enum ll_errclass klass,
 		    const char *fmt, va_list ap)
+	__attribute__((format(printf, 4, 0)));
+
+static void set_msg(struct ll_error *err, int code, enum ll_errclass klass,
+		    const char *fmt, va_list ap)
 {
 	err->code = code;
 	err->klass = klass;
