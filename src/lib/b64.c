@@ -81,13 +81,10 @@ int ll_b64_encode(struct ll_buf *out, const unsigned char *in, size_t n)
 	return 0;
 }
 
-int ll_b64_decode_into(unsigned char *o, size_t *outlen, const char *in,
-		       size_t n)
+/* The careful path: one character at a time, from *k/acc state. */
+static int dec_slow(unsigned char *o, size_t *j, const char *in, size_t n,
+		    size_t *k, uint32_t *acc, size_t *pad)
 {
-	uint32_t acc = 0;
-	size_t k = 0, j = 0, pad = 0;
-
-	pthread_once(&dec_once, dec_init);
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = dec_tab[(unsigned char)in[i]];
 
@@ -96,19 +93,58 @@ int ll_b64_decode_into(unsigned char *o, size_t *outlen, const char *in,
 		if (c == 255)
 			return -1;
 		if (c == 65) {
-			pad++;
+			(*pad)++;
 			continue;
 		}
-		if (pad > 0)
+		if (*pad > 0)
 			return -1; /* data after '=' */
-		acc = acc << 6 | c;
-		if (++k == 4) {
-			o[j++] = (unsigned char)(acc >> 16);
-			o[j++] = (unsigned char)(acc >> 8);
-			o[j++] = (unsigned char)acc;
-			acc = 0;
-			k = 0;
+		*acc = *acc << 6 | c;
+		if (++*k == 4) {
+			o[(*j)++] = (unsigned char)(*acc >> 16);
+			o[(*j)++] = (unsigned char)(*acc >> 8);
+			o[(*j)++] = (unsigned char)*acc;
+			*acc = 0;
+			*k = 0;
 		}
+	}
+	return 0;
+}
+
+int ll_b64_decode_into(unsigned char *o, size_t *outlen, const char *in,
+		       size_t n)
+{
+	const unsigned char *s = (const unsigned char *)in;
+	uint32_t acc = 0;
+	size_t k = 0, j = 0, pad = 0, i = 0;
+
+	pthread_once(&dec_once, dec_init);
+	/*
+	 * The fast path: whole quads of alphabet characters (a line of 76
+	 * is 19 of them), checked four at a time; anything else (line
+	 * ends, padding, junk) goes through dec_slow one character.
+	 */
+	while (i < n) {
+		if (k == 0 && pad == 0) {
+			while (n - i >= 4) {
+				uint32_t a = dec_tab[s[i]], b = dec_tab[s[i + 1]],
+					 c = dec_tab[s[i + 2]],
+					 d = dec_tab[s[i + 3]];
+
+				if ((a | b | c | d) & 0xc0)
+					break;
+				a = a << 18 | b << 12 | c << 6 | d;
+				o[j] = (unsigned char)(a >> 16);
+				o[j + 1] = (unsigned char)(a >> 8);
+				o[j + 2] = (unsigned char)a;
+				j += 3;
+				i += 4;
+			}
+			if (i == n)
+				break;
+		}
+		if (dec_slow(o, &j, in + i, 1, &k, &acc, &pad) < 0)
+			return -1;
+		i++;
 	}
 	/* a final group of 2 or 3 characters; padding optional but exact */
 	if (k == 1 || pad > 2 || (pad > 0 && k + pad != 4))

@@ -117,41 +117,6 @@ const char *ll_cipher_name(int nid)
 	return "unknown";
 }
 
-const char *ll_cms_peek_cipher(const unsigned char *der, size_t len)
-{
-	const unsigned char *end = der + len, *q;
-	struct ll_tlv ci, oid, wrap, env, t, alg, o;
-	ASN1_OBJECT *obj;
-	int nid;
-
-	if (ll_tlv_read(&ci, der, end, 0) < 0 ||
-	    ll_tlv_read(&oid, ci.p, ci.end, 1) < 0 ||
-	    ll_tlv_read(&wrap, oid.next, ci.end, 1) < 0 ||
-	    ll_tlv_read(&env, wrap.p, wrap.end, 2) < 0 ||
-	    ll_tlv_read(&t, env.p, env.end, 3) < 0)	/* version */
-		return "unknown";
-	if (ll_tlv_read(&t, t.next, env.end, 3) < 0)
-		return "unknown";
-	if (t.cls == V_ASN1_CONTEXT_SPECIFIC && t.tag == 0 &&
-	    ll_tlv_read(&t, t.next, env.end, 3) < 0)	/* originatorInfo */
-		return "unknown";
-	/* t: recipientInfos; next: (auth)encryptedContentInfo */
-	if (ll_tlv_read(&t, t.next, env.end, 3) < 0 ||
-	    ll_tlv_read(&o, t.p, t.end, 4) < 0 ||		/* contentType */
-	    ll_tlv_read(&alg, o.next, t.end, 4) < 0 ||
-	    ll_tlv_read(&o, alg.p, alg.end, 5) < 0 || o.tag != V_ASN1_OBJECT)
-		return "unknown";
-	q = alg.p;
-	obj = d2i_ASN1_OBJECT(NULL, &q, (long)(o.next - alg.p));
-	if (obj == NULL) {
-		ERR_clear_error();
-		return "unknown";
-	}
-	nid = OBJ_obj2nid(obj);
-	ASN1_OBJECT_free(obj);
-	return ll_cipher_name(nid);
-}
-
 static int matches(CMS_RecipientInfo *ri, X509 *x)
 {
 	int type = CMS_RecipientInfo_type(ri);
@@ -192,35 +157,4 @@ int ll_cms_find_recipient(struct ll_identity **out, struct ll_ctx *ctx,
 			      "not encrypted to any of our keys (%d recipients)",
 			      sk_CMS_RecipientInfo_num(ris));
 	return 0;
-}
-
-int ll_cms_decrypt(struct ll_buf *out, size_t headroom, size_t hint,
-		   struct ll_ctx *ctx, CMS_ContentInfo *cms,
-		   struct ll_error *err)
-{
-	struct ll_identity *id = NULL;
-	BIO *b = NULL;
-	int rc = ll_cms_find_recipient(&id, ctx, cms, err);
-
-	if (rc < 0)
-		return rc;
-	/* the plaintext is never longer than the ciphertext: no regrowth */
-	rc = ll_buf_reserve(out, headroom + hint);
-	if (rc < 0)
-		return rc;
-	memset(out->p, 0, headroom);
-	out->len = headroom;
-	b = ll_bio_buf_new(out);
-	if (b == NULL)
-		return LL_ENOMEM;
-	if (CMS_decrypt(cms, ll_identity_pkey(id),
-			ll_cert_x509(ll_identity_cert(id)), NULL, b,
-			CMS_BINARY) != 1) {
-		/* no partial plaintext survives a failure */
-		ll_buf_free(out);
-		rc = ll_err_ossl(err, LL_EDECRYPT,
-				 "decryption failed (corrupt or tampered ciphertext)");
-	}
-	BIO_free(b);
-	return rc;
 }

@@ -43,11 +43,13 @@ static int raw(struct ll_buf *b, const struct ll_tlv *t)
 
 /*
  * Move the contents of the OCTET STRING chunks of T (a constructed
- * string, BER) together, starting at *w.  Chunks only move backwards.
+ * string, BER) together at *W; *AFTER is where T ends.  Chunks only
+ * move backwards, and each is visited once.
  */
-static int gather(unsigned char **w, const struct ll_tlv *t, int depth)
+static int gather(unsigned char **w, const unsigned char **after,
+		  const struct ll_tlv *t, const unsigned char *lim, int depth)
 {
-	const unsigned char *p = t->p;
+	const unsigned char *p = t->p, *end = t->inf ? lim : t->end;
 	struct ll_tlv c;
 
 	if (!t->cons) {
@@ -55,21 +57,41 @@ static int gather(unsigned char **w, const struct ll_tlv *t, int depth)
 
 		memmove(*w, t->p, n);
 		*w += n;
+		*after = t->end;
 		return 0;
 	}
-	while (p < t->end) {
-		if (ll_tlv_read(&c, p, t->end, depth) < 0 ||
-		    c.cls != V_ASN1_UNIVERSAL || c.tag != V_ASN1_OCTET_STRING ||
-		    gather(w, &c, depth + 1) < 0)
+	if (depth > 8)
+		return -1;
+	for (;;) {
+		if (t->inf && end - p >= 2 && p[0] == 0 && p[1] == 0) {
+			*after = p + 2;
+			return 0;
+		}
+		if (!t->inf && p == end) {
+			*after = end;
+			return 0;
+		}
+		if (ll_tlv_head(&c, p, end) < 0 || c.cls != V_ASN1_UNIVERSAL ||
+		    c.tag != V_ASN1_OCTET_STRING ||
+		    gather(w, &p, &c, end, depth + 1) < 0)
 			return -1;
-		p = c.next;
 	}
-	return 0;
+}
+
+/* Close an element opened with ll_tlv_head: its end-of-contents, or
+ * check that *P reached its definite end. */
+static int close_tlv(const unsigned char **p, const struct ll_tlv *t,
+		     const unsigned char *lim)
+{
+	if (t->inf)
+		return ll_tlv_eoc(p, lim);
+	return *p == t->end ? 0 : -1;
 }
 
 /*
  * Build the shell of the (Auth)EnvelopedData in DER[0..LEN) into SHELL
- * and gather its ciphertext in place: *CT, *CTLEN.
+ * and gather its ciphertext in place: *CT, *CTLEN.  One pass: the
+ * ciphertext is walked once, by gather().
  */
 static int make_shell(struct ll_buf *shell, unsigned char **ct, size_t *ctlen,
 		      const char **cipher, unsigned char *der, size_t len)
@@ -77,50 +99,49 @@ static int make_shell(struct ll_buf *shell, unsigned char **ct, size_t *ctlen,
 	static const unsigned char inf_seq[] = { 0x30, 0x80 };
 	static const unsigned char inf_a0[] = { 0xa0, 0x80 };
 	static const unsigned char eoc[] = { 0, 0 };
-	const unsigned char *end = der + len;
+	const unsigned char *end = der + len, *p, *envend, *after;
 	struct ll_tlv ci, oid, wrap, env, t, eci, ctype, alg, ec, o;
 	ASN1_OBJECT *obj;
 	const unsigned char *q;
 	unsigned char *w;
 	int rc = 0;
 
-	if (ll_tlv_read(&ci, der, end, 0) < 0 || ci.tag != V_ASN1_SEQUENCE ||
-	    ll_tlv_read(&oid, ci.p, ci.end, 1) < 0 ||
-	    ll_tlv_read(&wrap, oid.next, ci.end, 1) < 0 ||
+	if (ll_tlv_head(&ci, der, end) < 0 || ci.tag != V_ASN1_SEQUENCE ||
+	    ll_tlv_read(&oid, ci.p, ci.inf ? end : ci.end, 1) < 0 ||
+	    ll_tlv_head(&wrap, oid.next, ci.inf ? end : ci.end) < 0 ||
 	    wrap.cls != V_ASN1_CONTEXT_SPECIFIC || wrap.tag != 0 ||
-	    ll_tlv_read(&env, wrap.p, wrap.end, 2) < 0 ||
-	    env.tag != V_ASN1_SEQUENCE || ci.next != end)
+	    ll_tlv_head(&env, wrap.p, wrap.inf ? end : wrap.end) < 0 ||
+	    env.tag != V_ASN1_SEQUENCE)
 		return -1;
+	envend = env.inf ? end : env.end;
 	rc |= ll_buf_add(shell, inf_seq, 2);
 	rc |= raw(shell, &oid);
 	rc |= ll_buf_add(shell, inf_a0, 2);
 	rc |= ll_buf_add(shell, inf_seq, 2);
-	/* version, [0] originatorInfo, recipientInfos */
-	if (ll_tlv_read(&t, env.p, env.end, 3) < 0)
+	/* version, [0] originatorInfo, recipientInfos: small, copied */
+	if (ll_tlv_read(&t, env.p, envend, 3) < 0)
 		return -1;
 	rc |= raw(shell, &t);
-	if (ll_tlv_read(&t, t.next, env.end, 3) < 0)
+	if (ll_tlv_read(&t, t.next, envend, 3) < 0)
 		return -1;
 	if (t.cls == V_ASN1_CONTEXT_SPECIFIC && t.tag == 0) {
 		rc |= raw(shell, &t);
-		if (ll_tlv_read(&t, t.next, env.end, 3) < 0)
+		if (ll_tlv_read(&t, t.next, envend, 3) < 0)
 			return -1;
 	}
 	if (t.tag != V_ASN1_SET)
 		return -1;
 	rc |= raw(shell, &t);
 	/* (auth)encryptedContentInfo without its encryptedContent */
-	if (ll_tlv_read(&eci, t.next, env.end, 3) < 0 ||
+	if (ll_tlv_head(&eci, t.next, envend) < 0 ||
 	    eci.tag != V_ASN1_SEQUENCE ||
-	    ll_tlv_read(&ctype, eci.p, eci.end, 4) < 0 ||
-	    ll_tlv_read(&alg, ctype.next, eci.end, 4) < 0 ||
+	    ll_tlv_read(&ctype, eci.p, eci.inf ? envend : eci.end, 4) < 0 ||
+	    ll_tlv_read(&alg, ctype.next, eci.inf ? envend : eci.end, 4) < 0 ||
 	    alg.tag != V_ASN1_SEQUENCE ||
-	    ll_tlv_read(&ec, alg.next, eci.end, 4) < 0 ||
-	    ec.cls != V_ASN1_CONTEXT_SPECIFIC || ec.tag != 0 ||
-	    ec.next != eci.end)
+	    ll_tlv_head(&ec, alg.next, eci.inf ? envend : eci.end) < 0 ||
+	    ec.cls != V_ASN1_CONTEXT_SPECIFIC || ec.tag != 0)
 		return -1;
-	if (ll_tlv_read(&o, alg.p, alg.end, 5) < 0 ||
-	    o.tag != V_ASN1_OBJECT)
+	if (ll_tlv_read(&o, alg.p, alg.end, 5) < 0 || o.tag != V_ASN1_OBJECT)
 		return -1;
 	q = alg.p;
 	obj = d2i_ASN1_OBJECT(NULL, &q, (long)(o.next - alg.p));
@@ -132,24 +153,32 @@ static int make_shell(struct ll_buf *shell, unsigned char **ct, size_t *ctlen,
 	rc |= raw(shell, &ctype);
 	rc |= raw(shell, &alg);
 	rc |= ll_buf_add(shell, eoc, 2);
-	/* what follows: unprotectedAttrs, or authAttrs, mac, unauthAttrs */
-	for (const unsigned char *p = eci.next; p < env.end; p = t.next) {
-		if (ll_tlv_read(&t, p, env.end, 3) < 0)
-			return -1;
-		rc |= raw(shell, &t);
-	}
-	rc |= ll_buf_add(shell, eoc, 2);
-	rc |= ll_buf_add(shell, eoc, 2);
-	rc |= ll_buf_add(shell, eoc, 2);
 	if (rc != 0)
 		return LL_ENOMEM;
-	/* only now touch the DER: the ciphertext moves together */
+	/* the ciphertext moves together, walked once */
 	w = (unsigned char *)ec.p;
-	if (gather(&w, &ec, 5) < 0)
+	if (gather(&w, &after, &ec, eci.inf ? envend : eci.end, 5) < 0)
 		return -1;
 	*ct = (unsigned char *)ec.p;
 	*ctlen = (size_t)(w - ec.p);
-	return 0;
+	p = after;
+	if (close_tlv(&p, &eci, envend) < 0)
+		return -1;
+	/* what follows: unprotectedAttrs, or authAttrs, mac, unauthAttrs */
+	while (env.inf ? !(envend - p >= 2 && p[0] == 0 && p[1] == 0) :
+			 p < env.end) {
+		if (ll_tlv_read(&t, p, envend, 3) < 0)
+			return -1;
+		rc |= raw(shell, &t);
+		p = t.next;
+	}
+	if (close_tlv(&p, &env, end) < 0 || close_tlv(&p, &wrap, end) < 0 ||
+	    close_tlv(&p, &ci, end) < 0 || p != end)
+		return -1;
+	rc |= ll_buf_add(shell, eoc, 2);
+	rc |= ll_buf_add(shell, eoc, 2);
+	rc |= ll_buf_add(shell, eoc, 2);
+	return rc != 0 ? LL_ENOMEM : 0;
 }
 
 int ll_cms_decrypt_inplace(size_t *pt_off, size_t *pt_len,

@@ -24,6 +24,27 @@ static int skip_inf(const unsigned char *p, const unsigned char *end,
 	return -1;
 }
 
+int ll_tlv_head(struct ll_tlv *t, const unsigned char *p,
+		const unsigned char *end)
+{
+	const unsigned char *q = p;
+	long len;
+	int r;
+
+	if (p == NULL || p >= end)
+		return -1;
+	r = ASN1_get_object(&q, &len, &t->tag, &t->cls, (long)(end - p));
+	if (r & 0x80)
+		return -1;
+	t->start = p;
+	t->p = q;
+	t->cons = (r & V_ASN1_CONSTRUCTED) != 0;
+	t->inf = r == 0x21;
+	t->end = t->inf ? NULL : q + len;
+	t->next = t->end;
+	return 0;
+}
+
 int ll_tlv_read(struct ll_tlv *t, const unsigned char *p,
 		const unsigned char *end, int depth)
 {
@@ -48,5 +69,13 @@ int ll_tlv_read(struct ll_tlv *t, const unsigned char *p,
 		t->end = q + len;
 		t->next = q + len;
 	}
+	return 0;
+}
+
+int ll_tlv_eoc(const unsigned char **p, const unsigned char *end)
+{
+	if (end - *p < 2 || (*p)[0] != 0 || (*p)[1] != 0)
+		return -1;
+	*p += 2;
 	return 0;
 }

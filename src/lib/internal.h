@@ -178,6 +178,12 @@ struct ll_tlv {
 };
 int ll_tlv_read(struct ll_tlv *t, const unsigned char *p,
 		const unsigned char *end, int depth);
+/* Only the identifier and length: for an indefinite length, END and
+ * NEXT are NULL (the caller walks the contents to the end-of-contents). */
+int ll_tlv_head(struct ll_tlv *t, const unsigned char *p,
+		const unsigned char *end);
+/* Step over end-of-contents octets at *P. */
+int ll_tlv_eoc(const unsigned char **p, const unsigned char *end);
 
 /* cms_env.c */
 const char *ll_cipher_name(int nid);
@@ -191,17 +197,6 @@ int ll_cms_find_recipient(struct ll_identity **out, struct ll_ctx *ctx,
 			  CMS_ContentInfo *cms, struct ll_error *err);
 CMS_ContentInfo *ll_cms_env_new(struct ll_ctx *ctx, struct ll_cert **rcpts,
 				size_t n, int gcm, struct ll_error *err);
-/*
- * Decrypt with the matching identity into OUT, after HEADROOM reserved
- * bytes (room to prepend header fields without a copy); HINT is the
- * expected size.  On failure OUT is wiped and empty.
- */
-int ll_cms_decrypt(struct ll_buf *out, size_t headroom, size_t hint,
-		   struct ll_ctx *ctx, CMS_ContentInfo *cms,
-		   struct ll_error *err);
-/* Name of the content-encryption algorithm of DER (EnvelopedData or
- * AuthEnvelopedData), "unknown" if it cannot be found. */
-const char *ll_cms_peek_cipher(const unsigned char *der, size_t len);
 int ll_cms_d2i(CMS_ContentInfo **out, struct ll_ctx *ctx,
 	       const unsigned char *der, size_t len, struct ll_error *err);
 

@@ -115,8 +115,9 @@ static int peek_type(const unsigned char *der, size_t len)
 	ASN1_OBJECT *obj;
 	int nid;
 
-	if (ll_tlv_read(&ci, der, der + len, 0) < 0 ||
-	    ll_tlv_read(&oid, ci.p, ci.end, 1) < 0 || oid.tag != V_ASN1_OBJECT)
+	if (ll_tlv_head(&ci, der, der + len) < 0 ||
+	    ll_tlv_read(&oid, ci.p, ci.inf ? der + len : ci.end, 1) < 0 ||
+	    oid.tag != V_ASN1_OBJECT)
 		return NID_undef;
 	q = oid.start;
 	obj = d2i_ASN1_OBJECT(NULL, &q, (long)(oid.next - oid.start));

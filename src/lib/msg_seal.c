@@ -73,29 +73,26 @@ static int puts_(BIO *b, const char *s)
 	return put(b, s, strlen(s));
 }
 
-/* Write P with every line end as CRLF. */
+/* Write P with every line end as CRLF: runs that are right already go
+ * out in one write. */
 static int put_crlf(BIO *b, const char *p, size_t n)
 {
-	const char *end = p + n;
+	const char *end = p + n, *run = p, *q = p;
 	int rc;
 
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t seg = nl ? (size_t)(nl - p) : (size_t)(end - p);
-
-		if (nl != NULL && seg > 0 && nl[-1] == '\r')
-			seg--;
-		rc = put(b, p, seg);
+	while ((q = memchr(q, '\n', (size_t)(end - q))) != NULL) {
+		if (q > p && q[-1] == '\r') {
+			q++;
+			continue;
+		}
+		rc = put(b, run, (size_t)(q - run));
+		if (rc == 0)
+			rc = put(b, "\r\n", 2);
 		if (rc < 0)
 			return rc;
-		if (nl == NULL)
-			break;
-		rc = put(b, "\r\n", 2);
-		if (rc < 0)
-			return rc;
-		p = nl + 1;
+		run = ++q;
 	}
-	return 0;
+	return put(b, run, (size_t)(end - run));
 }
 
 /* A raw field with its line end made CRLF (adds one if missing). */
@@ -214,6 +211,15 @@ static int write_signed_entity(BIO *b, struct plan *pl, struct ll_error *err)
 			BIO_push(b64, b);
 			cbio = BIO_new_CMS(b64, cms);
 		}
+		if (cbio != NULL) {
+			BIO *buf = BIO_new(BIO_f_buffer());
+
+			if (buf != NULL &&
+			    BIO_set_write_buffer_size(buf, 65536) > 0)
+				cbio = BIO_push(buf, cbio);
+			else
+				BIO_free(buf);
+		}
 		rc = cbio == NULL ? LL_ECRYPTO : write_inner(cbio, pl);
 		if (rc == 0 && BIO_flush(cbio) <= 0)
 			rc = LL_ECRYPTO;
@@ -278,7 +284,7 @@ static int write_payload(BIO *b, struct plan *pl, struct ll_error *err)
 static int seal_copy(struct copy *c, struct plan *pl, struct ll_cert **certs,
 		     size_t ncerts, struct ll_error *err)
 {
-	BIO *mem = NULL, *b64 = NULL, *cbio = NULL;
+	BIO *mem = NULL, *b64 = NULL, *cbio = NULL, *buf = NULL;
 	CMS_ContentInfo *cms = NULL;
 	int rc, gcm = !(pl->flags & LL_SEAL_FORCE_CBC);
 	size_t est = pl->e.all.len + pl->e.all.len / 32 + 16384 + pl->sig.len;
@@ -331,6 +337,14 @@ static int seal_copy(struct copy *c, struct plan *pl, struct ll_cert **certs,
 		rc = ll_err_ossl(err, LL_ECRYPTO, "starting encryption");
 		goto out;
 	}
+	/* 64 KiB writes: fewer, larger BER chunks for every reader */
+	buf = BIO_new(BIO_f_buffer());
+	if (buf == NULL || BIO_set_write_buffer_size(buf, 65536) <= 0) {
+		rc = LL_ENOMEM;
+		goto out;
+	}
+	cbio = BIO_push(buf, cbio);
+	buf = NULL;
 	rc = write_payload(cbio, pl, err);
 	if (rc == 0 && BIO_flush(cbio) <= 0)
 		rc = ll_err_ossl(err, LL_ECRYPTO, "encrypting");
@@ -345,6 +359,13 @@ static int seal_copy(struct copy *c, struct plan *pl, struct ll_cert **certs,
 		rc = ll_err_ossl(err, LL_ECRYPTO, "encoding");
 done:
 out:
+	while (cbio != NULL && cbio != b64) {
+		BIO *next = BIO_pop(cbio);
+
+		BIO_free(cbio);
+		cbio = next;
+	}
+	BIO_free(buf);
 	if (b64 != NULL) {
 		BIO_pop(b64);
 		BIO_free(b64);
