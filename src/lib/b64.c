@@ -18,6 +18,9 @@ static const char enc_tab[] =
 /* 0..63 value, 64 whitespace, 65 '=', 255 invalid */
 static unsigned char dec_tab[256];
 static pthread_once_t dec_once = PTHREAD_ONCE_INIT;
+/* the value of a character pre-shifted for each place of a quad; the
+ * top bit marks a character that is not in the alphabet */
+static uint32_t quad_tab[4][256];
 
 static void dec_init(void)
 {
@@ -27,6 +30,13 @@ static void dec_init(void)
 	dec_tab[' '] = dec_tab['\t'] = dec_tab['\r'] = dec_tab['\n'] = 64;
 	dec_tab['\f'] = dec_tab['\v'] = 64;
 	dec_tab['='] = 65;
+	for (int c = 0; c < 256; c++) {
+		uint32_t v = dec_tab[c];
+
+		for (int k = 0; k < 4; k++)
+			quad_tab[k][c] = v < 64 ? v << (18 - 6 * k) :
+						  UINT32_C(0x80000000);
+	}
 }
 
 size_t ll_b64_encoded_len(size_t n)
@@ -126,13 +136,13 @@ int ll_b64_decode_into(unsigned char *o, size_t *outlen, const char *in,
 	while (i < n) {
 		if (k == 0 && pad == 0) {
 			while (n - i >= 4) {
-				uint32_t a = dec_tab[s[i]], b = dec_tab[s[i + 1]],
-					 c = dec_tab[s[i + 2]],
-					 d = dec_tab[s[i + 3]];
+				uint32_t a = quad_tab[0][s[i]] |
+					     quad_tab[1][s[i + 1]] |
+					     quad_tab[2][s[i + 2]] |
+					     quad_tab[3][s[i + 3]];
 
-				if ((a | b | c | d) & 0xc0)
+				if (a & UINT32_C(0x80000000))
 					break;
-				a = a << 18 | b << 12 | c << 6 | d;
 				o[j] = (unsigned char)(a >> 16);
 				o[j + 1] = (unsigned char)(a >> 8);
 				o[j + 2] = (unsigned char)a;

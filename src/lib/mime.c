@@ -275,44 +275,46 @@ int ll_mime_parts(struct ll_slice *parts, size_t max, size_t *n,
 	size_t len = body->len, blen = strlen(boundary), i = 0, next;
 	size_t start = 0;
 	int in_part = 0, close = 0;
+	char dash[2 + 70];
 
 	*n = 0;
 	if (blen == 0 || blen > 70)
 		return ll_err(err, LL_EPARSE, LL_ECLASS_MIME,
 			      "multipart boundary missing or longer than 70");
-	for (;;) {
-		if (is_delim(p, len, i, boundary, blen, &close, &next)) {
-			if (in_part) {
-				size_t end = i;
+	dash[0] = dash[1] = '-';
+	memcpy(dash + 2, boundary, blen);
+	while (i < len) {
+		const char *hit = memmem(p + i, len - i, dash, blen + 2);
 
-				/* the line end before a delimiter is its own */
-				if (end > start && p[end - 1] == '\n')
-					end--;
-				if (end > start && p[end - 1] == '\r')
-					end--;
-				if (*n == max)
-					return ll_err(err, LL_EPOLICY,
-						      LL_ECLASS_MIME,
-						      "more than %zu body parts",
-						      max);
-				parts[*n].p = p + start;
-				parts[*n].len = end - start;
-				(*n)++;
-			}
-			if (close)
-				return 0;
-			in_part = 1;
-			start = next;
-			i = next;
+		if (hit == NULL)
+			break;
+		i = (size_t)(hit - p);
+		/* a delimiter starts a line */
+		if ((i > 0 && p[i - 1] != '\n') ||
+		    !is_delim(p, len, i, boundary, blen, &close, &next)) {
+			i++;
 			continue;
 		}
-		{
-			const char *nl = memchr(p + i, '\n', len - i);
+		if (in_part) {
+			size_t end = i;
 
-			if (nl == NULL)
-				break;
-			i = (size_t)(nl - p) + 1;
+			/* the line end before a delimiter is its own */
+			if (end > start && p[end - 1] == '\n')
+				end--;
+			if (end > start && p[end - 1] == '\r')
+				end--;
+			if (*n == max)
+				return ll_err(err, LL_EPOLICY, LL_ECLASS_MIME,
+					      "more than %zu body parts", max);
+			parts[*n].p = p + start;
+			parts[*n].len = end - start;
+			(*n)++;
 		}
+		if (close)
+			return 0;
+		in_part = 1;
+		start = next;
+		i = next;
 	}
 	return ll_err(err, LL_EPARSE, LL_ECLASS_MIME,
 		      "multipart without its closing boundary (truncated?)");
@@ -351,13 +353,9 @@ int ll_mime_decode_body(struct ll_buf *out, const struct ll_entity *e,
 
 int ll_has_bare_lf(const char *p, size_t n)
 {
-	const char *q = p, *end = p + n;
-
-	while ((q = memchr(q, '\n', (size_t)(end - q))) != NULL) {
-		if (q == p || q[-1] != '\r')
+	for (size_t i = 0; i < n; i++)
+		if (p[i] == '\n' && (i == 0 || p[i - 1] != '\r'))
 			return 1;
-		q++;
-	}
 	return 0;
 }
 

@@ -7,6 +7,7 @@
  * attachment, an EFAIL-style wrapper) is content, never "the message is
  * signed".
  */
+#include <assert.h>
 #include <string.h>
 #include <strings.h>
 
@@ -31,7 +32,8 @@ struct layer_sig {
 
 struct opener {
 	struct ll_ctx *ctx;
-	struct ll_buf bufs[LL_MSG_MAX_DEPTH]; /* decrypted / decoded layers */
+	/* decoded and opened layers: at most two a layer */
+	struct ll_buf bufs[2 * LL_MSG_MAX_DEPTH];
 	size_t nbufs;
 	struct layer_sig sigs[LL_MSG_MAX_DEPTH];
 	size_t nsigs;
@@ -88,8 +90,11 @@ static int is_pkcs7_sig(const char *s)
 
 static struct ll_buf *new_buf(struct opener *op)
 {
-	struct ll_buf *b = &op->bufs[op->nbufs++];
+	struct ll_buf *b;
 
+	/* the depth check in ll_msg_open keeps us inside the array */
+	assert(op->nbufs < LL_ARRAY_SIZE(op->bufs));
+	b = &op->bufs[op->nbufs++];
 	memset(b, 0, sizeof(*b));
 	b->wipe = 1;
 	return b;
@@ -192,6 +197,7 @@ static int open_pkcs7(struct opener *op, struct ll_entity *cur,
 			   content->len - op->headroom, err);
 out:
 	CMS_ContentInfo_free(cms);
+	ll_buf_free(b); /* the DER is not needed any more */
 	return rc;
 }
 
@@ -428,25 +434,26 @@ int ll_msg_open(struct ll_opened **out, struct ll_ctx *ctx, const char *msg,
 	cur = top;
 	for (;; depth++) {
 		char proto[200];
+		int smime, signed_mp;
 
 		rc = ll_mime_ctype(&ct, &cur.hdr, err);
 		if (rc < 0)
 			goto cbc_check;
+		snprintf(proto, sizeof(proto), "%s", ct.protocol);
+		smime = is_pkcs7_mime(&ct);
+		signed_mp = strcmp(ct.type, "multipart") == 0 &&
+			    strcmp(ct.subtype, "signed") == 0 &&
+			    is_pkcs7_sig(proto);
+		if (!smime && !signed_mp)
+			break;
 		if (depth >= LL_MSG_MAX_DEPTH - 1) {
 			rc = ll_err(err, LL_EPOLICY, LL_ECLASS_POLICY,
 				    "more than %d nested S/MIME layers",
 				    LL_MSG_MAX_DEPTH - 1);
 			goto out;
 		}
-		snprintf(proto, sizeof(proto), "%s", ct.protocol);
-		if (is_pkcs7_mime(&ct))
-			rc = open_pkcs7(&op, &cur, err);
-		else if (strcmp(ct.type, "multipart") == 0 &&
-			 strcmp(ct.subtype, "signed") == 0 &&
-			 is_pkcs7_sig(proto))
-			rc = open_signed(&op, &cur, &ct, err);
-		else
-			break;
+		rc = smime ? open_pkcs7(&op, &cur, err) :
+			     open_signed(&op, &cur, &ct, err);
 		if (rc < 0)
 			goto cbc_check;
 		if (op.st->decrypted && unauth_from == SIZE_MAX &&

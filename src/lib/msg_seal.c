@@ -534,6 +534,23 @@ int ll_msg_seal(struct ll_sealed **out, struct ll_ctx *ctx, const char *msg,
 			goto out;
 	}
 
+	if (encrypting(&pl)) {
+		/* every address lacking a certificate, named at once */
+		char **all = calloc(ntocc + nbcc + 1, sizeof(*all));
+
+		if (all == NULL) {
+			rc = LL_ENOMEM;
+			goto out;
+		}
+		memcpy(all, tocc, ntocc * sizeof(*all));
+		memcpy(all + ntocc, bcc, nbcc * sizeof(*all));
+		rc = find_certs(&certs, &ncerts, &pl, all, ntocc + nbcc, err);
+		free(all);
+		free(certs);
+		certs = NULL;
+		if (rc < 0)
+			goto out;
+	}
 	s = calloc(1, sizeof(*s));
 	if (s == NULL) {
 		rc = LL_ENOMEM;
