@@ -204,8 +204,9 @@ out:
 }
 
 int ll_cms_verify(struct ll_verify_result *r, struct ll_ctx *ctx,
-		  CMS_ContentInfo *cms, const char *data, size_t len,
-		  struct ll_buf *content_out, struct ll_error *err)
+		  CMS_ContentInfo *cms, STACK_OF(X509) *extra,
+		  const char *data, size_t len, struct ll_buf *content_out,
+		  struct ll_error *err)
 {
 	STACK_OF(CMS_SignerInfo) *sis;
 	STACK_OF(X509) *certs = NULL, *signers = NULL;
@@ -258,7 +259,7 @@ int ll_cms_verify(struct ll_verify_result *r, struct ll_ctx *ctx,
 			goto out;
 		}
 	}
-	if (CMS_verify(cms, NULL, NULL, dcont, out,
+	if (CMS_verify(cms, extra, NULL, dcont, out,
 		       CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY) != 1) {
 		unsigned long e = ERR_peek_last_error();
 
@@ -313,6 +314,12 @@ int ll_cms_verify(struct ll_verify_result *r, struct ll_ctx *ctx,
 		}
 	}
 	certs = CMS_get1_certs(cms);
+	if (certs == NULL)
+		certs = sk_X509_new_null();
+	for (int i = 0; certs != NULL && extra != NULL &&
+			i < sk_X509_num(extra); i++)
+		if (sk_X509_push(certs, sk_X509_value(extra, i)))
+			X509_up_ref(sk_X509_value(extra, i));
 	chain_check(r, ctx, signer, certs, when);
 out:
 	sk_X509_free(signers);

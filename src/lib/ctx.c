@@ -9,6 +9,12 @@
 
 #define CTX_MAX_ITEMS 100000
 #define CHAIN_CACHE 256 /* direct-mapped, by signer fingerprint */
+#define CERT_CACHE 64	/* parsed certificates, by SHA-256 of the DER */
+
+struct cert_entry {
+	unsigned char hash[32];
+	X509 *x;
+};
 
 /* A signer whose chain verified, and the window in which it holds. */
 struct chain_entry {
@@ -28,6 +34,7 @@ struct ll_ctx {
 	time_t now;		/* 0: the real clock */
 	unsigned trust_gen;	/* bumped when the trust anchors change */
 	struct chain_entry chains[CHAIN_CACHE];
+	struct cert_entry certs[CERT_CACHE];
 };
 
 int ll_ctx_new(struct ll_ctx **out, struct ll_error *err)
@@ -61,6 +68,8 @@ void ll_ctx_free(struct ll_ctx **pp)
 		ll_cert_free(&ctx->contacts[i]);
 	free(ctx->contacts);
 	X509_STORE_free(ctx->store);
+	for (size_t i = 0; i < CERT_CACHE; i++)
+		X509_free(ctx->certs[i].x);
 	OSSL_LIB_CTX_free(ctx->libctx);
 	free(ctx);
 }
@@ -212,4 +221,33 @@ void ll_ctx_chain_remember(struct ll_ctx *ctx, const unsigned char fpr[32],
 	e->until = until;
 	e->gen = ctx->trust_gen;
 	e->used = 1;
+}
+
+X509 *ll_ctx_cert_get(struct ll_ctx *ctx, const unsigned char *der,
+		      size_t len)
+{
+	unsigned char h[32];
+	unsigned int hl = 0;
+	struct cert_entry *e;
+	const unsigned char *p = der;
+	X509 *x;
+
+	if (!EVP_Digest(der, len, h, &hl, EVP_sha256(), NULL) || hl != 32)
+		return NULL;
+	e = &ctx->certs[h[0] % CERT_CACHE];
+	if (e->x != NULL && memcmp(e->hash, h, 32) == 0) {
+		X509_up_ref(e->x);
+		return e->x;
+	}
+	x = d2i_X509(NULL, &p, (long)len);
+	if (x == NULL || p != der + len) {
+		X509_free(x);
+		ERR_clear_error();
+		return NULL;
+	}
+	X509_free(e->x);
+	memcpy(e->hash, h, 32);
+	e->x = x;
+	X509_up_ref(x);
+	return x;
 }

@@ -127,6 +127,10 @@ struct ll_ctx_ident {
 	struct ll_identity *id;
 };
 OSSL_LIB_CTX *ll_ctx_libctx(const struct ll_ctx *ctx);
+/* The certificate encoded in DER, parsed once per context; a new
+ * reference, or NULL if it does not parse. */
+X509 *ll_ctx_cert_get(struct ll_ctx *ctx, const unsigned char *der,
+		      size_t len);
 X509_STORE *ll_ctx_store(struct ll_ctx *ctx);
 time_t ll_ctx_now(const struct ll_ctx *ctx);
 size_t ll_ctx_identity_count(const struct ll_ctx *ctx);
@@ -163,9 +167,18 @@ struct ll_verify_result {
 	X509 *signer_cert; /* a reference; free */
 };
 /* Verify CMS signed-data; DATA is the detached content or NULL. */
+/* CERTS: the certificates cut out by ll_cms_d2i_signed, or NULL. */
 int ll_cms_verify(struct ll_verify_result *r, struct ll_ctx *ctx,
-		  CMS_ContentInfo *cms, const char *data, size_t len,
-		  struct ll_buf *content_out, struct ll_error *err);
+		  CMS_ContentInfo *cms, STACK_OF(X509) *certs,
+		  const char *data, size_t len, struct ll_buf *content_out,
+		  struct ll_error *err);
+
+/* cms_certs.c: d2i of a SignedData with its certificates taken from the
+ * context's cache; *certs (caller frees) holds them, or is NULL when
+ * the structure was parsed whole. */
+int ll_cms_d2i_signed(CMS_ContentInfo **out, STACK_OF(X509) **certs,
+		      struct ll_ctx *ctx, const unsigned char *der, size_t len,
+		      struct ll_error *err);
 
 /* der.c: one TLV; END bounds it.  For indefinite lengths END of the
  * element is its end-of-contents octets. */

@@ -145,6 +145,7 @@ static int open_pkcs7(struct opener *op, struct ll_entity *cur,
 	CMS_ContentInfo *cms = NULL;
 	struct ll_verify_result r;
 	struct ll_buf *content;
+	STACK_OF(X509) *certs = NULL;
 	int rc, nid;
 
 	/* room in front, so that the opened message needs no copy */
@@ -173,7 +174,7 @@ static int open_pkcs7(struct opener *op, struct ll_entity *cur,
 		return ll_err(err, LL_EPARSE, LL_ECLASS_CMS,
 			      "unsupported or malformed CMS (content type %s)",
 			      nid == NID_undef ? "unreadable" : OBJ_nid2sn(nid));
-	rc = ll_cms_d2i(&cms, op->ctx, der, derlen, err);
+	rc = ll_cms_d2i_signed(&cms, &certs, op->ctx, der, derlen, err);
 	if (rc < 0)
 		return rc;
 	content = new_buf(op);
@@ -182,7 +183,7 @@ static int open_pkcs7(struct opener *op, struct ll_entity *cur,
 		goto out;
 	memset(content->p, 0, op->headroom);
 	content->len = op->headroom;
-	rc = ll_cms_verify(&r, op->ctx, cms, NULL, 0, content, err);
+	rc = ll_cms_verify(&r, op->ctx, cms, certs, NULL, 0, content, err);
 	if (rc < 0)
 		goto out;
 	if (r.state == LL_SIG_INVALID && content->len == op->headroom) {
@@ -196,6 +197,7 @@ static int open_pkcs7(struct opener *op, struct ll_entity *cur,
 	rc = ll_mime_split(cur, content->p + op->headroom,
 			   content->len - op->headroom, err);
 out:
+	sk_X509_pop_free(certs, X509_free);
 	CMS_ContentInfo_free(cms);
 	ll_buf_free(b); /* the DER is not needed any more */
 	return rc;
@@ -212,6 +214,7 @@ static int open_signed(struct opener *op, struct ll_entity *cur,
 	struct ll_buf der = { 0 };
 	size_t n;
 	CMS_ContentInfo *cms = NULL;
+	STACK_OF(X509) *certs = NULL;
 	struct ll_buf canon = { 0 };
 	const char *data;
 	size_t dlen;
@@ -236,8 +239,8 @@ static int open_signed(struct opener *op, struct ll_entity *cur,
 			      "signature part is %s", sigtype);
 	rc = ll_mime_decode_body(&der, &sigent, err);
 	if (rc == 0)
-		rc = ll_cms_d2i(&cms, op->ctx, (unsigned char *)der.p, der.len,
-				err);
+		rc = ll_cms_d2i_signed(&cms, &certs, op->ctx,
+				       (unsigned char *)der.p, der.len, err);
 	if (rc < 0)
 		goto out;
 	data = parts[0].p;
@@ -250,13 +253,14 @@ static int open_signed(struct opener *op, struct ll_entity *cur,
 		data = canon.p;
 		dlen = canon.len;
 	}
-	rc = ll_cms_verify(&r, op->ctx, cms, data, dlen, NULL, err);
+	rc = ll_cms_verify(&r, op->ctx, cms, certs, data, dlen, NULL, err);
 	if (rc < 0)
 		goto out;
 	record_sig(op, &r);
 	rc = ll_mime_split(cur, parts[0].p, parts[0].len, err);
 out:
 	ll_buf_free(&canon);
+	sk_X509_pop_free(certs, X509_free);
 	CMS_ContentInfo_free(cms);
 	ll_buf_free(&der);
 	return rc;
