@@ -24,7 +24,8 @@ enum ll_seal_flags {
 	LL_SEAL_ENCRYPT = 1u << 1,
 	LL_SEAL_OPAQUE = 1u << 2,    /* signed-data instead of multipart/signed */
 	LL_SEAL_NO_HP = 1u << 3,     /* no RFC 9788 header protection */
-	LL_SEAL_FORCE_CBC = 1u << 4, /* never AuthEnvelopedData */
+	LL_SEAL_FORCE_CBC = 1u << 4, /* the profile every peer reads:
+					AES-256-CBC, RSA PKCS#1 v1.5 */
 };
 
 struct ll_seal_options {

@@ -11,7 +11,8 @@
 #include "internal.h"
 
 CMS_ContentInfo *ll_cms_env_new(struct ll_ctx *ctx, struct ll_cert **rcpts,
-				size_t n, int gcm, struct ll_error *err)
+				size_t n, int gcm, int oaep_ok,
+				struct ll_error *err)
 {
 	EVP_CIPHER *cipher = NULL;
 	CMS_ContentInfo *cms = NULL;
@@ -29,7 +30,8 @@ CMS_ContentInfo *ll_cms_env_new(struct ll_ctx *ctx, struct ll_cert **rcpts,
 	for (size_t i = 0; i < n; i++) {
 		X509 *x = ll_cert_x509(rcpts[i]);
 		EVP_PKEY *pk = X509_get0_pubkey(x);
-		int oaep = (ll_cert_caps(rcpts[i]) & LL_CAP_RSA_OAEP) != 0;
+		int oaep = oaep_ok &&
+			   (ll_cert_caps(rcpts[i]) & LL_CAP_RSA_OAEP) != 0;
 		CMS_RecipientInfo *ri;
 		EVP_PKEY_CTX *pctx;
 

@@ -208,8 +208,11 @@ int ll_cms_decrypt_inplace(size_t *pt_off, size_t *pt_len,
 			   struct ll_buf *b, size_t off, struct ll_error *err);
 int ll_cms_find_recipient(struct ll_identity **out, struct ll_ctx *ctx,
 			  CMS_ContentInfo *cms, struct ll_error *err);
+/* GCM: AuthEnvelopedData; OAEP_OK: RSA-OAEP for recipients that read
+ * it (else PKCS#1 v1.5 for every RSA recipient). */
 CMS_ContentInfo *ll_cms_env_new(struct ll_ctx *ctx, struct ll_cert **rcpts,
-				size_t n, int gcm, struct ll_error *err);
+				size_t n, int gcm, int oaep_ok,
+				struct ll_error *err);
 int ll_cms_d2i(CMS_ContentInfo **out, struct ll_ctx *ctx,
 	       const unsigned char *der, size_t len, struct ll_error *err);
 

@@ -12,6 +12,8 @@
 #include <openssl/err.h>
 #include <openssl/rand.h>
 
+#include <gmime/gmime.h>
+
 #include "internal.h"
 
 /* RFC 9788 header protection: the fields that travel inside. */
@@ -321,7 +323,9 @@ static int seal_copy(struct copy *c, struct plan *pl, struct ll_cert **certs,
 		     0 : LL_ECRYPTO;
 	if (rc < 0)
 		goto out;
-	cms = ll_cms_env_new(pl->ctx, certs, ncerts, gcm, err);
+	/* the compatible profile is CBC and PKCS#1 v1.5 for everyone */
+	cms = ll_cms_env_new(pl->ctx, certs, ncerts, gcm,
+			     !(pl->flags & LL_SEAL_FORCE_CBC), err);
 	if (cms == NULL) {
 		rc = err && err->code ? err->code : LL_ECRYPTO;
 		goto out;
@@ -442,6 +446,69 @@ static int find_certs(struct ll_cert ***out, size_t *n, struct plan *pl,
 	return rc;
 }
 
+/*
+ * RFC 8551 3.1.3: a multipart/signed travels in clear, and a relay may
+ * re-encode 8-bit text or wrap lines over 998 octets, which breaks the
+ * signature.  Such a body is given a 7-bit transfer encoding (GMime
+ * picks quoted-printable or base64 per part) before it is signed.
+ */
+static int needs_7bit(const struct ll_entity *e)
+{
+	const unsigned char *p = (const unsigned char *)e->body.p;
+	size_t line = 0;
+
+	for (size_t i = 0; i < e->body.len; i++) {
+		if (p[i] >= 0x80 || p[i] == 0)
+			return 1;
+		line = p[i] == '\n' ? 0 : line + 1;
+		if (line > 998)
+			return 1;
+	}
+	return 0;
+}
+
+static int to_7bit(struct ll_buf *out, const char *msg, size_t len,
+		   struct ll_error *err)
+{
+	GMimeStream *in = NULL, *o = NULL;
+	GMimeParser *parser = NULL;
+	GMimeMessage *m = NULL;
+	GMimeObject *body;
+	GByteArray *ba;
+	int rc = 0;
+
+	ll_gmime_init();
+	in = g_mime_stream_mem_new_with_buffer(msg, len);
+	parser = in ? g_mime_parser_new_with_stream(in) : NULL;
+	m = parser ? g_mime_parser_construct_message(parser, NULL) : NULL;
+	body = m ? g_mime_message_get_mime_part(m) : NULL;
+	if (body == NULL) {
+		rc = ll_err(err, LL_EPARSE, LL_ECLASS_MIME,
+			    "cannot re-encode the message body to 7 bits");
+		goto out;
+	}
+	g_mime_object_encode(body, GMIME_ENCODING_CONSTRAINT_7BIT);
+	o = g_mime_stream_mem_new();
+	if (o == NULL ||
+	    g_mime_object_write_to_stream(GMIME_OBJECT(m), NULL, o) < 0) {
+		rc = ll_err(err, LL_ENOMEM, LL_ECLASS_MIME,
+			    "cannot write the re-encoded message");
+		goto out;
+	}
+	ba = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(o));
+	rc = ll_buf_add(out, ba->data, ba->len);
+out:
+	if (o != NULL)
+		g_object_unref(o);
+	if (m != NULL)
+		g_object_unref(m);
+	if (parser != NULL)
+		g_object_unref(parser);
+	if (in != NULL)
+		g_object_unref(in);
+	return rc;
+}
+
 int ll_msg_seal(struct ll_sealed **out, struct ll_ctx *ctx, const char *msg,
 		size_t len, const struct ll_seal_options *opts,
 		struct ll_error *err)
@@ -451,6 +518,7 @@ int ll_msg_seal(struct ll_sealed **out, struct ll_ctx *ctx, const char *msg,
 	struct ll_sealed *s = NULL;
 	char **from = NULL, **tocc = NULL, **bcc = NULL, *fromv = NULL;
 	struct ll_cert **certs = NULL;
+	struct ll_buf conv = { 0 };
 	size_t ntocc, nbcc, ncerts = 0;
 	int rc;
 
@@ -469,6 +537,18 @@ int ll_msg_seal(struct ll_sealed **out, struct ll_ctx *ctx, const char *msg,
 	rc = ll_mime_split(&pl.e, msg, len, err);
 	if (rc < 0)
 		goto out;
+	if ((pl.flags & LL_SEAL_SIGN) &&
+	    !(pl.flags & (LL_SEAL_OPAQUE | LL_SEAL_ENCRYPT)) &&
+	    needs_7bit(&pl.e)) {
+		rc = to_7bit(&conv, msg, len, err);
+		if (rc < 0)
+			goto out;
+		msg = conv.p;
+		len = conv.len;
+		rc = ll_mime_split(&pl.e, msg, len, err);
+		if (rc < 0)
+			goto out;
+	}
 	if (ll_mime_count(&pl.e.hdr, "From") != 1) {
 		rc = ll_err(err, LL_EPARSE, LL_ECLASS_MIME,
 			    "the message needs exactly one From field");
@@ -591,6 +671,7 @@ out:
 		ll_err_ossl(err, rc, "sealing failed: %s", ll_strerror(rc));
 	ll_sealed_free(&s);
 	ll_buf_free(&pl.sig);
+	ll_buf_free(&conv);
 	free(fromv);
 	ll_strv_free(&from);
 	ll_strv_free(&tocc);
