@@ -9,6 +9,8 @@
 static const char seal_usage[] =
 	"usage: letterlock seal [--sign-only|--encrypt-only] [--opaque] [--cbc]\n"
 	"                       [--no-header-protection] [-o OUT] [IN]\n"
+	"  --cbc  the profile every S/MIME client reads (AES-256-CBC and RSA\n"
+	"         PKCS#1 v1.5), even for recipients known to read more\n"
 	"Signs (as the identity of From) and encrypts (to To, Cc, Bcc and\n"
 	"the sender) the message IN (default: stdin).  With Bcc recipients\n"
 	"each gets a copy of its own: OUT holds the To/Cc copy, OUT.bcc1,\n"

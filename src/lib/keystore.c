@@ -84,6 +84,31 @@ static int read_master(struct ll_keystore *ks, const char *home,
 	return 0;
 }
 
+/* Create HOME and its missing parents, mode 0700. */
+static int mkdir_p(const char *home, struct ll_error *err)
+{
+	char path[PATH_MAX];
+	size_t n = strlen(home);
+
+	if (n == 0 || n >= sizeof(path))
+		return ll_err(err, LL_EINVAL, LL_ECLASS_USAGE,
+			      "bad home directory name");
+	memcpy(path, home, n + 1);
+	for (char *s = path + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(path, 0700) < 0 && errno != EEXIST)
+			return ll_err(err, LL_EIO, LL_ECLASS_OS, "%s: %s", path,
+				      strerror(errno));
+		*s = '/';
+	}
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return ll_err(err, LL_EIO, LL_ECLASS_OS, "%s: %s", path,
+			      strerror(errno));
+	return 0;
+}
+
 int ll_keystore_open(struct ll_keystore **out, const char *home,
 		     struct ll_error *err)
 {
@@ -93,11 +118,9 @@ int ll_keystore_open(struct ll_keystore **out, const char *home,
 
 	if (ks == NULL)
 		return LL_ENOMEM;
-	if (mkdir(home, 0700) < 0 && errno != EEXIST) {
-		rc = ll_err(err, LL_EIO, LL_ECLASS_OS, "%s: %s", home,
-			    strerror(errno));
+	rc = mkdir_p(home, err);
+	if (rc < 0)
 		goto fail;
-	}
 	rc = read_master(ks, home, err);
 	if (rc < 0)
 		goto fail;
