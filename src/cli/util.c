@@ -59,10 +59,46 @@ fail:
 	return -1;
 }
 
+static int write_all(int fd, const char *path, const char *data, size_t len)
+{
+	while (len > 0) {
+		ssize_t w = write(fd, data, len);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			fprintf(stderr, "letterlock: %s: %s\n", path,
+				strerror(errno));
+			return -1;
+		}
+		data += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+static int write_direct(const char *path, const char *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	int rc;
+
+	if (fd < 0) {
+		fprintf(stderr, "letterlock: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	rc = write_all(fd, path, data, len);
+	if (close(fd) != 0 && rc == 0) {
+		fprintf(stderr, "letterlock: %s: %s\n", path, strerror(errno));
+		rc = -1;
+	}
+	return rc;
+}
+
 /* Write to PATH.tmp, fsync, rename: never a half-written file. */
 int cli_write_file(const char *path, const char *data, size_t len)
 {
 	char tmp[PATH_MAX];
+	struct stat st;
 	int fd;
 
 	if (path == NULL || strcmp(path, "-") == 0) {
@@ -72,6 +108,9 @@ int cli_write_file(const char *path, const char *data, size_t len)
 		}
 		return 0;
 	}
+	/* a device or a pipe (/dev/null, /dev/stdout) is written as it is */
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+		return write_direct(path, data, len);
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
 		return -1;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -79,20 +118,10 @@ int cli_write_file(const char *path, const char *data, size_t len)
 		fprintf(stderr, "letterlock: %s: %s\n", tmp, strerror(errno));
 		return -1;
 	}
-	while (len > 0) {
-		ssize_t w = write(fd, data, len);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			fprintf(stderr, "letterlock: %s: %s\n", tmp,
-				strerror(errno));
-			close(fd);
-			unlink(tmp);
-			return -1;
-		}
-		data += w;
-		len -= (size_t)w;
+	if (write_all(fd, tmp, data, len) < 0) {
+		close(fd);
+		unlink(tmp);
+		return -1;
 	}
 	if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
 		fprintf(stderr, "letterlock: %s: %s\n", path, strerror(errno));
