@@ -160,9 +160,106 @@ int ll_cert_wrap(struct ll_cert **out, X509 *x, struct ll_error *err)
 	return 0;
 }
 
+/* DER starts with a SEQUENCE; PEM may have text before its BEGIN line. */
 static int is_pem(const void *buf, size_t len)
 {
-	return len >= 11 && memmem(buf, len, "-----BEGIN ", 11) != NULL;
+	return len >= 11 && ((const unsigned char *)buf)[0] != 0x30 &&
+	       memmem(buf, len, "-----BEGIN ", 11) != NULL;
+}
+
+/* No passphrase prompt, ever: an encrypted PEM key is an error. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)u;
+	return -1;
+}
+
+#define P12_MAX_ITER 2000000 /* PBKDF2 / MAC rounds we are willing to run */
+
+/* The iteration count of a PBES1 or PBES2 AlgorithmIdentifier, 0 when
+ * it cannot be read, -1 when it is not a password-based scheme. */
+static long pbe_iter(const X509_ALGOR *alg)
+{
+	const ASN1_OBJECT *oid;
+	const void *pval;
+	int ptype;
+	long it = 0;
+
+	X509_ALGOR_get0(&oid, &ptype, &pval, alg);
+	if (ptype != V_ASN1_SEQUENCE)
+		return -1;
+	if (OBJ_obj2nid(oid) == NID_pbes2) {
+		PBE2PARAM *p2 = ASN1_item_unpack(pval,
+						 ASN1_ITEM_rptr(PBE2PARAM));
+		PBKDF2PARAM *kdf = NULL;
+
+		if (p2 != NULL && OBJ_obj2nid(p2->keyfunc->algorithm) ==
+					  NID_id_pbkdf2)
+			kdf = ASN1_TYPE_unpack_sequence(
+				ASN1_ITEM_rptr(PBKDF2PARAM),
+				p2->keyfunc->parameter);
+		if (kdf != NULL)
+			it = ASN1_INTEGER_get(kdf->iter);
+		PBKDF2PARAM_free(kdf);
+		PBE2PARAM_free(p2);
+	} else {
+		PBEPARAM *p1 = ASN1_item_unpack(pval, ASN1_ITEM_rptr(PBEPARAM));
+
+		if (p1 != NULL)
+			it = ASN1_INTEGER_get(p1->iter);
+		PBEPARAM_free(p1);
+	}
+	return it;
+}
+
+static int iter_ok(long it)
+{
+	return it >= 0 && it <= P12_MAX_ITER;
+}
+
+/* Refuse a PKCS#12 that would make us run billions of rounds. */
+static int p12_bounded(PKCS12 *p12)
+{
+	const ASN1_INTEGER *miter = NULL;
+	STACK_OF(PKCS7) *safes;
+	int ok = 1;
+
+	PKCS12_get0_mac(NULL, NULL, NULL, &miter, p12);
+	if (miter != NULL && !iter_ok(ASN1_INTEGER_get(miter)))
+		return 0;
+	safes = PKCS12_unpack_authsafes(p12);
+	if (safes == NULL)
+		return 1; /* PKCS12_parse will say what is wrong */
+	for (int i = 0; ok && i < sk_PKCS7_num(safes); i++) {
+		PKCS7 *p7 = sk_PKCS7_value(safes, i);
+		STACK_OF(PKCS12_SAFEBAG) *bags = NULL;
+
+		if (OBJ_obj2nid(p7->type) == NID_pkcs7_encrypted) {
+			long it = pbe_iter(p7->d.encrypted->enc_data->algorithm);
+
+			ok = it == -1 || iter_ok(it);
+			continue; /* its bags are encrypted: not read here */
+		}
+		if (OBJ_obj2nid(p7->type) == NID_pkcs7_data)
+			bags = PKCS12_unpack_p7data(p7);
+		for (int j = 0; ok && j < sk_PKCS12_SAFEBAG_num(bags); j++) {
+			const PKCS12_SAFEBAG *bag = sk_PKCS12_SAFEBAG_value(bags, j);
+			const X509_SIG *sig = PKCS12_SAFEBAG_get0_pkcs8(bag);
+			const X509_ALGOR *alg = NULL;
+
+			if (sig == NULL)
+				continue;
+			X509_SIG_get0(sig, &alg, NULL);
+			ok = iter_ok(pbe_iter(alg)) || pbe_iter(alg) == -1;
+		}
+		sk_PKCS12_SAFEBAG_pop_free(bags, PKCS12_SAFEBAG_free);
+	}
+	sk_PKCS7_pop_free(safes, PKCS7_free);
+	ERR_clear_error();
+	return ok;
 }
 
 int ll_cert_parse_all(struct ll_cert ***out, size_t *n, const void *buf,
@@ -406,6 +503,12 @@ int ll_identity_parse_pkcs12(struct ll_identity **out, const void *buf,
 		rc = ll_err_ossl(err, LL_EPARSE, "not a PKCS#12 file");
 		goto out;
 	}
+	if (!p12_bounded(p12)) {
+		rc = ll_err(err, LL_EPOLICY, LL_ECLASS_POLICY,
+			    "PKCS#12 asks for more than %d key derivation rounds",
+			    P12_MAX_ITER);
+		goto out;
+	}
 	if (!PKCS12_parse(p12, pass ? pass : "", &key, &x, &ca)) {
 		rc = ll_err_ossl(err, LL_EINVAL,
 				 "cannot read PKCS#12 (wrong passphrase?)");
@@ -440,10 +543,11 @@ int ll_identity_parse_pem(struct ll_identity **out, const void *keypem,
 	b = BIO_new_mem_buf(keypem, (int)keylen);
 	if (b == NULL)
 		return LL_ENOMEM;
-	key = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+	key = PEM_read_bio_PrivateKey(b, NULL, no_passphrase, NULL);
 	if (key == NULL) {
 		rc = ll_err_ossl(err, LL_EPARSE,
-				 "no unencrypted PEM private key found");
+				 "no unencrypted PEM private key found (for an "
+				 "encrypted key use a PKCS#12 file)");
 		goto out;
 	}
 	rc = ll_cert_parse_all(&v, &n, certs, certslen, err);

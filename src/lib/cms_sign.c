@@ -247,9 +247,19 @@ int ll_cms_verify(struct ll_verify_result *r, struct ll_ctx *ctx,
 		return 0;
 	}
 	if (data != NULL) {
-		dcont = BIO_new_mem_buf(data, (int)len);
-		if (dcont == NULL)
+		BIO *mem = BIO_new_mem_buf(data, (int)len);
+
+		/*
+		 * Behind a buffer BIO: CMS_verify copies a memory BIO and
+		 * OpenSSL 3.0 before 3.0.20 leaks that copy on some errors
+		 * (an unknown digest algorithm).
+		 */
+		dcont = mem ? BIO_new(BIO_f_buffer()) : NULL;
+		if (dcont == NULL) {
+			BIO_free(mem);
 			return LL_ENOMEM;
+		}
+		BIO_push(dcont, mem);
 	}
 	if (data == NULL) {
 		out = content_out ? ll_bio_buf_new(content_out) :
@@ -324,7 +334,7 @@ int ll_cms_verify(struct ll_verify_result *r, struct ll_ctx *ctx,
 out:
 	sk_X509_free(signers);
 	sk_X509_pop_free(certs, X509_free);
-	BIO_free(dcont);
+	BIO_free_all(dcont);
 	BIO_free(out);
 	return rc;
 }

@@ -1,0 +1,320 @@
+/*
+ * test_b64.c - src/lib/b64.c: RFC 4648 vectors, the strict decoder
+ * (whitespace, bad characters, bad padding), the encoder's 76-character
+ * CRLF lines, round trips of every length 0..1000, the streaming filter
+ * BIO, and OpenSSL's own encoder as an independent reference.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <openssl/evp.h>
+
+#include "internal.h"
+
+static const struct {
+	const char *plain, *b64;
+} rfc4648[] = {
+	{ "", "" },	    { "f", "Zg==" },	     { "fo", "Zm8=" },
+	{ "foo", "Zm9v" },  { "foob", "Zm9vYg==" },  { "fooba", "Zm9vYmE=" },
+	{ "foobar", "Zm9vYmFy" },
+};
+
+/* ll_b64_decode allocates exactly the documented n / 4 * 3 + 3 bytes,
+ * so ASan sees any write past them. */
+static int decode(const char *s, unsigned char **out, size_t *outlen)
+{
+	return ll_b64_decode(out, outlen, s, strlen(s));
+}
+
+static void assert_decodes_to(const char *s, const char *want)
+{
+	unsigned char *out = NULL;
+	size_t n = 12345;
+
+	assert_int_equal(decode(s, &out, &n), 0);
+	assert_int_equal(n, strlen(want));
+	assert_memory_equal(out, want, n);
+	free(out);
+}
+
+static void assert_rejected(const char *s)
+{
+	unsigned char *out = NULL;
+	size_t n = 0;
+
+	if (decode(s, &out, &n) == 0) {
+		free(out);
+		fail_msg("\"%s\" was accepted (%zu bytes)", s, n);
+	}
+}
+
+static void test_rfc4648_decode(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < LL_ARRAY_SIZE(rfc4648); i++)
+		assert_decodes_to(rfc4648[i].b64, rfc4648[i].plain);
+}
+
+static void test_rfc4648_encode(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < LL_ARRAY_SIZE(rfc4648); i++) {
+		struct ll_buf b = { 0 };
+		const char *p = rfc4648[i].plain;
+		char want[32];
+
+		/* one line, CRLF-terminated; nothing at all for no input */
+		snprintf(want, sizeof(want), "%s%s", rfc4648[i].b64,
+			 *p ? "\r\n" : "");
+		assert_int_equal(ll_b64_encode(&b, (const unsigned char *)p,
+					       strlen(p)),
+				 0);
+		assert_int_equal(b.len, strlen(want));
+		assert_int_equal(b.len, ll_b64_encoded_len(strlen(p)));
+		assert_memory_equal(b.p, want, b.len);
+		assert_int_equal(b.p[b.len], '\0');
+		ll_buf_free(&b);
+	}
+}
+
+static void test_whitespace_ignored(void **state)
+{
+	(void)state;
+	assert_decodes_to("Zm9v\r\nYmFy\r\n", "foobar");
+	assert_decodes_to("Zm9v\nYmFy\n", "foobar");
+	assert_decodes_to(" Z m 9 v Y m F y ", "foobar");
+	assert_decodes_to("\tZm9v\fYm\vFy\r\n\r\n", "foobar");
+	assert_decodes_to("Zg=\r\n=", "f");
+	assert_decodes_to(" \r\n\t", "");
+}
+
+static void test_bad_chars(void **state)
+{
+	(void)state;
+	assert_rejected("Zm9v!mFy");
+	assert_rejected("Zm9v-_Fy");	/* base64url is not base64 */
+	assert_rejected("Zm9vYmFy.");
+	assert_rejected("Zm9v\xc3\xa4");
+	{
+		/* an embedded NUL byte (passed with its length) */
+		static const char nul[] = "Zm9v\0YmFy";
+		unsigned char *out = NULL;
+		size_t n;
+
+		assert_int_not_equal(
+			ll_b64_decode(&out, &n, nul, sizeof(nul) - 1), 0);
+	}
+}
+
+static void test_bad_padding(void **state)
+{
+	(void)state;
+	assert_rejected("Z");		/* one character of a group */
+	assert_rejected("Zm9vY");
+	assert_rejected("Zg=");		/* padding present but short */
+	assert_rejected("Zg===");	/* too much padding */
+	assert_rejected("Zm8==");
+	assert_rejected("Z===");
+	assert_rejected("=");
+	assert_rejected("====");
+	assert_rejected("Zg==Zg==");	/* data after the padding */
+	assert_rejected("Zg==Z");
+	assert_rejected("Zm=9v");
+	/* padding is optional, but when present exact */
+	assert_decodes_to("Zg", "f");
+	assert_decodes_to("Zm8", "fo");
+}
+
+/* Deterministic bytes: a fixed-seed xorshift, so failures reproduce. */
+static uint32_t rnd_state = 0x12345678u;
+
+static uint32_t rnd(void)
+{
+	uint32_t x = rnd_state;
+
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	return rnd_state = x;
+}
+
+static void fill(unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (unsigned char)rnd();
+}
+
+static void assert_lines(const struct ll_buf *b)
+{
+	size_t i = 0;
+
+	while (i < b->len) {
+		const char *nl = memchr(b->p + i, '\n', b->len - i);
+		size_t line;
+
+		assert_non_null(nl);
+		line = (size_t)(nl - (b->p + i)) + 1; /* with its CRLF */
+		assert_true(line >= 6);
+		assert_int_equal(nl[-1], '\r');
+		if ((size_t)(nl - b->p) + 1 < b->len)
+			assert_int_equal(line, 78); /* 76 + CRLF */
+		else
+			assert_true(line <= 78);
+		assert_null(memchr(b->p + i, '\r', line - 2));
+		i += line;
+	}
+}
+
+static void test_encode_lines(void **state)
+{
+	/* 57 bytes make one full line: check around the edges */
+	static const size_t sizes[] = { 1, 56, 57, 58, 113, 114, 115, 171,
+					1000, 4096 };
+
+	(void)state;
+	for (size_t k = 0; k < LL_ARRAY_SIZE(sizes); k++) {
+		size_t n = sizes[k];
+		unsigned char *in = malloc(n);
+		struct ll_buf b = { 0 };
+
+		assert_non_null(in);
+		fill(in, n);
+		assert_int_equal(ll_b64_encode(&b, in, n), 0);
+		assert_int_equal(b.len, ll_b64_encoded_len(n));
+		assert_int_equal(b.len, (n + 2) / 3 * 4 + (n + 56) / 57 * 2);
+		assert_lines(&b);
+		ll_buf_free(&b);
+		free(in);
+	}
+	/* the exact bytes of a two-line encoding */
+	{
+		unsigned char in[60];
+		struct ll_buf b = { 0 };
+
+		memset(in, 0, sizeof(in));
+		assert_int_equal(ll_b64_encode(&b, in, sizeof(in)), 0);
+		assert_int_equal(b.len, 76 + 2 + 4 + 2);
+		for (size_t i = 0; i < 76; i++)
+			assert_int_equal(b.p[i], 'A');
+		assert_memory_equal(b.p + 76, "\r\nAAAA\r\n", 8);
+		ll_buf_free(&b);
+	}
+}
+
+/* Our encoder with the line ends taken out equals OpenSSL's. */
+static void test_matches_openssl(void **state)
+{
+	(void)state;
+	for (size_t n = 0; n <= 300; n++) {
+		unsigned char in[300], ref[404];
+		struct ll_buf b = { 0 };
+		char *flat;
+		size_t k = 0;
+		int rn;
+
+		fill(in, n);
+		rn = EVP_EncodeBlock(ref, in, (int)n);
+		assert_int_equal(ll_b64_encode(&b, in, n), 0);
+		flat = malloc(b.len + 1);
+		assert_non_null(flat);
+		for (size_t i = 0; i < b.len; i++)
+			if (b.p[i] != '\r' && b.p[i] != '\n')
+				flat[k++] = b.p[i];
+		assert_int_equal(k, (size_t)rn);
+		assert_memory_equal(flat, ref, k);
+		free(flat);
+		ll_buf_free(&b);
+	}
+}
+
+static void test_roundtrip_0_1000(void **state)
+{
+	unsigned char in[1000];
+
+	(void)state;
+	for (size_t n = 0; n <= 1000; n++) {
+		struct ll_buf b = { 0 };
+		unsigned char *out = NULL, *exact;
+		size_t outlen = 99999, n2 = 99999;
+
+		fill(in, n);
+		assert_int_equal(ll_b64_encode(&b, in, n), 0);
+		assert_int_equal(b.len, ll_b64_encoded_len(n));
+		assert_int_equal(ll_b64_decode(&out, &outlen, b.p, b.len), 0);
+		assert_int_equal(outlen, n);
+		if (n > 0)
+			assert_memory_equal(out, in, n);
+		free(out);
+		/* decode_into: a buffer of exactly the documented room */
+		exact = malloc(b.len / 4 * 3 + 3);
+		assert_non_null(exact);
+		assert_int_equal(ll_b64_decode_into(exact, &n2, b.p, b.len), 0);
+		assert_int_equal(n2, n);
+		if (n > 0)
+			assert_memory_equal(exact, in, n);
+		free(exact);
+		ll_buf_free(&b);
+	}
+}
+
+static int collect(void *arg, const char *p, size_t n)
+{
+	return ll_buf_add(arg, p, n);
+}
+
+/* The filter BIO, fed in chunks of every size 1..130, writes exactly
+ * what ll_b64_encode writes. */
+static void test_bio_matches_encode(void **state)
+{
+	unsigned char in[700];
+
+	(void)state;
+	fill(in, sizeof(in));
+	for (size_t chunk = 1; chunk <= 130; chunk++) {
+		for (size_t n = 0; n <= sizeof(in); n += 233) {
+			struct ll_buf want = { 0 }, got = { 0 };
+			BIO *sink = ll_bio_sink_new(collect, &got);
+			BIO *b64 = ll_bio_b64_new();
+
+			assert_non_null(sink);
+			assert_non_null(b64);
+			BIO_push(b64, sink);
+			for (size_t i = 0; i < n; i += chunk) {
+				int c = (int)(n - i < chunk ? n - i : chunk);
+
+				assert_int_equal(BIO_write(b64, in + i, c), c);
+			}
+			assert_int_equal(BIO_flush(b64), 1);
+			assert_int_equal(ll_b64_encode(&want, in, n), 0);
+			assert_int_equal(got.len, want.len);
+			if (want.len > 0)
+				assert_memory_equal(got.p, want.p, want.len);
+			BIO_free_all(b64);
+			ll_buf_free(&want);
+			ll_buf_free(&got);
+		}
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_rfc4648_decode),
+		cmocka_unit_test(test_rfc4648_encode),
+		cmocka_unit_test(test_whitespace_ignored),
+		cmocka_unit_test(test_bad_chars),
+		cmocka_unit_test(test_bad_padding),
+		cmocka_unit_test(test_encode_lines),
+		cmocka_unit_test(test_matches_openssl),
+		cmocka_unit_test(test_roundtrip_0_1000),
+		cmocka_unit_test(test_bio_matches_encode),
+	};
+
+	return cmocka_run_group_tests_name("b64", tests, NULL, NULL);
+}
