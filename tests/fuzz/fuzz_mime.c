@@ -14,20 +14,12 @@
 #include <string.h>
 
 #include "internal.h"
+#include "fuzz.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_PARTS 16
 #define MAX_NEST 4
 
-#define CHECK(cond)                                                        \
-	do {                                                               \
-		if (!(cond)) {                                             \
-			fprintf(stderr, "%s:%d: check failed: %s\n",       \
-				__FILE__, __LINE__, #cond);                \
-			abort();                                           \
-		}                                                          \
-	} while (0)
 
 static int inside(const struct ll_slice *s, const char *p, size_t len)
 {

@@ -23,20 +23,11 @@
 #include <letterlock/letterlock.h>
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* 2030-01-01T00:00:00Z: after every seed's signing time, inside the
  * fixtures' validity (2025..2049). */
 #define FUZZ_NOW ((time_t)1893456000)
 
-#define CHECK(cond)                                                        \
-	do {                                                               \
-		if (!(cond)) {                                             \
-			fprintf(stderr, "%s:%d: check failed: %s\n",       \
-				__FILE__, __LINE__, #cond);                \
-			abort();                                           \
-		}                                                          \
-	} while (0)
 
 static struct ll_cert *root;
 static struct ll_ctx *ctx;
