@@ -22,6 +22,8 @@
 
 #include <letterlock/letterlock.h>
 
+#include "fuzz.h"
+
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 /* 2030-01-01T00:00:00Z: after every seed's signing time, inside the
