@@ -20,6 +20,8 @@
 
 #include <letterlock/letterlock.h>
 
+#include "fuzz.h"
+
 
 
 static void same_cert(const struct ll_cert *c, const void *enc, size_t len)
