@@ -22,7 +22,8 @@ struct cli {
 	int quiet;
 };
 
-/* util.c */
+/* util.c: read PATH (stdin for NULL or "-"); -1 on an I/O error, -2
+ * when larger than MAX (the message says so). */
 int cli_read_file(char **out, size_t *len, const char *path, size_t max);
 int cli_write_file(const char *path, const char *data, size_t len);
 int cli_open_home(struct ll_keystore **ks, struct ll_ctx **ctx,

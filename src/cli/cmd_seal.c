@@ -76,9 +76,10 @@ int cmd_seal(struct cli *cli, int argc, char **argv)
 		fputs(seal_usage, stderr);
 		return EXIT_USAGE;
 	}
-	if (cli_read_file(&msg, &len, optind < argc ? argv[optind] : NULL,
-			  LL_MSG_MAX_SIZE) < 0)
-		return EXIT_FAIL;
+	rc = cli_read_file(&msg, &len, optind < argc ? argv[optind] : NULL,
+			   LL_MSG_MAX_SIZE);
+	if (rc < 0)
+		return rc == -2 ? EXIT_BADINPUT : EXIT_FAIL;
 	rc = cli_open_home(&ks, &ctx, cli, 1);
 	if (rc != 0)
 		goto out;

@@ -29,7 +29,10 @@ int cli_read_file(char **out, size_t *len, const char *path, size_t max)
 		if (n > max) {
 			fprintf(stderr, "letterlock: %s: larger than %zu bytes\n",
 				path ? path : "stdin", max);
-			goto fail;
+			free(buf);
+			if (f != stdin)
+				fclose(f);
+			return -2;
 		}
 		if (r == 0)
 			break;

@@ -51,7 +51,7 @@ _gpg_home() { printf '%s/gpgsm-%s' "$PEERS_WORK" "$1"; }
 # gpgsm_setup ID [CERT...]: a GnuPG home for identity ID (RSA only) that
 # trusts the test root and knows the extra certificates CERT.
 gpgsm_setup() {
-	local id=$1 home fpr
+	local id=$1 home fpr p12 try
 	shift
 	home=$(_gpg_home "$id")
 	rm -rf "$home"
@@ -70,8 +70,23 @@ gpgsm_setup() {
 	fpr=$(openssl x509 -in "$PEERS_PKI/root.pem" -noout -fingerprint -sha1) || return 1
 	printf '%s S\n' "${fpr#*=}" >"$home/trustlist.txt"
 	_gpgsm "$id" --import "$PEERS_PKI/root.pem" "$PEERS_PKI/inter.pem" "$@" || return 1
-	_gpgsm "$id" --import "$PEERS_PKI/$id.3des.p12" || return 1
-	grep -q 'secret keys imported: 1' "$PEERS_WORK/last.err"
+	p12=$PEERS_PKI/$id.3des.p12
+	for try in 1 2 3 4 5 6; do
+		if _gpgsm "$id" --import "$p12" &&
+		    grep -q 'secret keys imported: 1' "$PEERS_WORK/last.err"; then
+			return 0
+		fi
+		# gpgsm 2.2 rejects about 1 in 20 such files ("bad
+		# passphrase"), depending on their content: a fresh salt and
+		# IV make a new file with the same key
+		p12=$PEERS_WORK/$id.$try.3des.p12
+		openssl pkcs12 -export -inkey "$PEERS_PKI/$id.key" \
+			-in "$PEERS_PKI/$id.chain.pem" \
+			-passout "file:$PEERS_PKI/p12pass" \
+			-certpbe PBE-SHA1-3DES -keypbe PBE-SHA1-3DES \
+			-macalg sha1 -out "$p12" 2>/dev/null || return 1
+	done
+	return 1
 }
 
 # _gpgsm ID ARGS...: gpgsm in ID's home, loopback passphrase = p12pass.
