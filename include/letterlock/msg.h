@@ -18,6 +18,8 @@ extern "C" {
 #define LL_MSG_MAX_HEADER (256u * 1024)       /* one header block */
 #define LL_MSG_MAX_DEPTH 8                    /* nested S/MIME layers */
 #define LL_MSG_MAX_RECIPIENTS 1000
+#define LL_MSG_MAX_FIELDS 10000	      /* fields in one header block */
+#define LL_MSG_MAX_ADDR_FIELD (128u * 1024)  /* one From/To/Cc/Bcc value */
 
 enum ll_seal_flags {
 	LL_SEAL_SIGN = 1u << 0,

@@ -104,7 +104,7 @@ static int make_shell(struct ll_buf *shell, unsigned char **ct, size_t *ctlen,
 	ASN1_OBJECT *obj;
 	const unsigned char *q;
 	unsigned char *w;
-	int rc = 0;
+	int rc = 0, auth, have_mac = 0;
 
 	if (ll_tlv_head(&ci, der, end) < 0 || ci.tag != V_ASN1_SEQUENCE ||
 	    ll_tlv_read(&oid, ci.p, ci.inf ? end : ci.end, 1) < 0 ||
@@ -114,6 +114,12 @@ static int make_shell(struct ll_buf *shell, unsigned char **ct, size_t *ctlen,
 	    env.tag != V_ASN1_SEQUENCE)
 		return -1;
 	envend = env.inf ? end : env.end;
+	q = oid.start;
+	obj = d2i_ASN1_OBJECT(NULL, &q, (long)(oid.next - oid.start));
+	if (obj == NULL)
+		return -1;
+	auth = OBJ_obj2nid(obj) == NID_id_smime_ct_authEnvelopedData;
+	ASN1_OBJECT_free(obj);
 	rc |= ll_buf_add(shell, inf_seq, 2);
 	rc |= raw(shell, &oid);
 	rc |= ll_buf_add(shell, inf_a0, 2);
@@ -169,9 +175,21 @@ static int make_shell(struct ll_buf *shell, unsigned char **ct, size_t *ctlen,
 			 p < env.end) {
 		if (ll_tlv_read(&t, p, envend, 3) < 0)
 			return -1;
+		/*
+		 * The GCM tag: OpenSSL takes whatever length it is given, so
+		 * a tag cut to one byte is forged in 256 tries.  RFC 5084
+		 * allows 12 to 16 octets; we insist on that.
+		 */
+		if (t.cls == V_ASN1_UNIVERSAL && t.tag == V_ASN1_OCTET_STRING &&
+		    (t.cons || t.end - t.p < 12 || t.end - t.p > 16))
+			return -1;
+		if (t.cls == V_ASN1_UNIVERSAL && t.tag == V_ASN1_OCTET_STRING)
+			have_mac = 1;
 		rc |= raw(shell, &t);
 		p = t.next;
 	}
+	if (auth != have_mac)
+		return -1;
 	if (close_tlv(&p, &env, end) < 0 || close_tlv(&p, &wrap, end) < 0 ||
 	    close_tlv(&p, &ci, end) < 0 || p != end)
 		return -1;

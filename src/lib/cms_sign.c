@@ -133,6 +133,31 @@ static time_t signing_time(CMS_SignerInfo *si, int *have)
 	return timegm(&tm);
 }
 
+/*
+ * RFC 5652 11.1: with signed attributes, a contentType attribute MUST be
+ * there, once, with one value equal to eContentType (OpenSSL does not
+ * check it: "Johnny, you are fired" swaps the type).
+ */
+static int content_type_ok(CMS_SignerInfo *si, CMS_ContentInfo *cms)
+{
+	int idx, n = CMS_signed_get_attr_count(si);
+	X509_ATTRIBUTE *a;
+	ASN1_TYPE *t;
+
+	if (n <= 0)
+		return 1; /* no signed attributes: the signature is the digest */
+	idx = CMS_signed_get_attr_by_NID(si, NID_pkcs9_contentType, -1);
+	if (idx < 0 ||
+	    CMS_signed_get_attr_by_NID(si, NID_pkcs9_contentType, idx) >= 0)
+		return 0;
+	a = CMS_signed_get_attr(si, idx);
+	if (a == NULL || X509_ATTRIBUTE_count(a) != 1)
+		return 0;
+	t = X509_ATTRIBUTE_get0_type(a, 0);
+	return t != NULL && t->type == V_ASN1_OBJECT &&
+	       OBJ_cmp(t->value.object, CMS_get0_eContentType(cms)) == 0;
+}
+
 static void set_why(struct ll_verify_result *r, enum ll_sig_state s,
 		    const char *why)
 {
@@ -244,6 +269,12 @@ int ll_cms_verify(struct ll_verify_result *r, struct ll_ctx *ctx,
 	}
 	if (OBJ_obj2nid(CMS_get0_eContentType(cms)) != NID_pkcs7_data) {
 		set_why(r, LL_SIG_INVALID, "signed content is not id-data");
+		return 0;
+	}
+	if (!content_type_ok(sk_CMS_SignerInfo_value(sis, 0), cms)) {
+		set_why(r, LL_SIG_INVALID,
+			"signed contentType attribute missing or not the "
+			"content's type (RFC 5652 11.1)");
 		return 0;
 	}
 	if (data != NULL) {

@@ -47,7 +47,7 @@ static int is_field_line(const char *p, size_t n)
 int ll_mime_split(struct ll_entity *e, const char *p, size_t len,
 		  struct ll_error *err)
 {
-	size_t i = 0, next, end;
+	size_t i = 0, next, end, fields = 0;
 
 	memset(e, 0, sizeof(*e));
 	e->all.p = p;
@@ -86,6 +86,10 @@ int ll_mime_split(struct ll_entity *e, const char *p, size_t len,
 				      "line %zu bytes into the header is not a header field",
 				      (size_t)(p + i - e->hdr.p));
 		}
+		if (p[i] != ' ' && p[i] != '\t' && ++fields > LL_MSG_MAX_FIELDS)
+			return ll_err(err, LL_ETOOBIG, LL_ECLASS_MIME,
+				      "more than %u header fields",
+				      LL_MSG_MAX_FIELDS);
 		if ((size_t)(p + next - e->hdr.p) > LL_MSG_MAX_HEADER)
 			return ll_err(err, LL_ETOOBIG, LL_ECLASS_MIME,
 				      "header block larger than %u bytes",

@@ -100,11 +100,26 @@ static int walk(struct strv *s, InternetAddressList *list, int depth)
 	return 0;
 }
 
+static size_t count_char(const char *s, char c)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += *s == c;
+	return n;
+}
+
 static int parse_into(struct strv *s, const char *value, struct ll_error *err)
 {
 	InternetAddressList *list;
 	int rc;
 
+	/* bound what GMime's parser is given: groups do not nest, and a
+	 * field of more than 1000 addresses is refused anyway */
+	if (strlen(value) > LL_MSG_MAX_ADDR_FIELD ||
+	    count_char(value, ':') > 64)
+		return ll_err(err, LL_EPARSE, LL_ECLASS_MIME,
+			      "address field too long or with too many groups");
 	ll_gmime_init();
 	list = internet_address_list_parse(NULL, value);
 	if (list == NULL)
@@ -187,4 +202,54 @@ int ll_msg_addresses(char ***out, const char *msg, size_t len,
 out:
 	ll_strv_free(&s.v);
 	return rc;
+}
+
+/*
+ * Is VALUE (a From field) exactly one mailbox, "Name <addr>" or "addr"?
+ * Checked on the raw text, beside GMime's lenient parse, so that a
+ * second address hidden by a ';', a ',', a group or a stray '@' makes
+ * the signer check fail rather than match the first address.
+ */
+int ll_addr_single_mailbox(const char *value)
+{
+	int ats = 0, quoted = 0, angle = 0, depth = 0;
+
+	for (const char *p = value; *p; p++) {
+		if (quoted) {
+			if (*p == '\\' && p[1] != '\0')
+				p++;
+			else if (*p == '"')
+				quoted = 0;
+			continue;
+		}
+		if (depth > 0) {
+			if (*p == '\\' && p[1] != '\0')
+				p++;
+			else if (*p == '(')
+				depth++;
+			else if (*p == ')')
+				depth--;
+			continue;
+		}
+		switch (*p) {
+		case '"':
+			quoted = 1;
+			break;
+		case '(':
+			depth = 1;
+			break;
+		case '<':
+			if (angle++ > 0)
+				return 0;
+			break;
+		case '@':
+			ats++;
+			break;
+		case ',':
+		case ';':
+		case ':':
+			return 0;
+		}
+	}
+	return ats == 1 && angle <= 1 && !quoted && depth == 0;
 }

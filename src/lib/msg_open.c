@@ -266,16 +266,44 @@ out:
 	return rc;
 }
 
-/* Does the header block contain a field named like F? */
-static int hdr_has(const struct ll_slice *hdr, const struct ll_field *f)
+static int cmp_name(const void *x, const void *y)
 {
-	char name[80];
+	const struct ll_slice *a = x, *b = y;
+	size_t n = a->len < b->len ? a->len : b->len;
+	int c = strncasecmp(a->p, b->p, n);
 
-	if (f->name.len >= sizeof(name))
-		return 0;
-	memcpy(name, f->name.p, f->name.len);
-	name[f->name.len] = '\0';
-	return ll_mime_count(hdr, name) > 0;
+	if (c != 0)
+		return c;
+	return a->len < b->len ? -1 : a->len > b->len;
+}
+
+/* The names of HDR's fields, sorted: *out malloc'd, *n of them. */
+static int field_names(struct ll_slice **out, size_t *n,
+		       const struct ll_slice *hdr)
+{
+	struct ll_slice *v = NULL;
+	struct ll_field f;
+	size_t pos = 0, k = 0, cap = 0;
+
+	while (ll_mime_next_field(hdr, &pos, &f)) {
+		if (k == cap) {
+			struct ll_slice *nv;
+
+			cap = cap ? 2 * cap : 32;
+			nv = realloc(v, cap * sizeof(*v));
+			if (nv == NULL) {
+				free(v);
+				return LL_ENOMEM;
+			}
+			v = nv;
+		}
+		v[k++] = f.name;
+	}
+	if (k > 0)
+		qsort(v, k, sizeof(*v), cmp_name);
+	*out = v;
+	*n = k;
+	return 0;
 }
 
 static int put_nl(struct ll_buf *o, const char *p, size_t n, const char *nl)
@@ -301,14 +329,18 @@ static int put_nl(struct ll_buf *o, const char *p, size_t n, const char *nl)
 static int outer_fields(struct ll_buf *o, const struct ll_entity *top,
 			const struct ll_entity *in)
 {
+	struct ll_slice *names = NULL;
 	struct ll_field f;
-	size_t pos = 0;
-	int rc = 0;
+	size_t pos = 0, n = 0;
+	int rc = field_names(&names, &n, &in->hdr);
 
 	while (rc == 0 && ll_mime_next_field(&top->hdr, &pos, &f)) {
+		/* the inner entity's fields replace the outer ones */
 		if ((f.name.len > 8 &&
 		     strncasecmp(f.name.p, "Content-", 8) == 0) ||
-		    ll_field_is(&f, "MIME-Version") || hdr_has(&in->hdr, &f))
+		    ll_field_is(&f, "MIME-Version") ||
+		    (n > 0 && bsearch(&f.name, names, n, sizeof(*names),
+				      cmp_name) != NULL))
 			continue;
 		rc = put_nl(o, f.raw.p, f.raw.len, in->nl);
 	}
@@ -317,6 +349,7 @@ static int outer_fields(struct ll_buf *o, const struct ll_entity *top,
 		if (rc == 0)
 			rc = ll_buf_adds(o, in->nl);
 	}
+	free(names);
 	return rc;
 }
 
@@ -364,15 +397,23 @@ static void judge(struct opener *op, const struct ll_entity *top,
 		  const struct ll_entity *in)
 {
 	struct ll_open_status *st = op->st;
-	char *fromv = ll_mime_get(&in->hdr, "From");
+	/* the From a reader sees: the protected one when there is one */
+	const struct ll_slice *fh =
+		ll_mime_count(&in->hdr, "From") > 0 ? &in->hdr : &top->hdr;
+	char *fromv = ll_mime_get(fh, "From");
 	char *outer = ll_mime_get(&top->hdr, "From");
 	char **from = NULL, **ofrom = NULL;
 	struct ll_error e = { 0 };
 
-	if (fromv == NULL && outer != NULL)
-		fromv = strdup(outer);
-	if (fromv != NULL && ll_addr_parse_list(&from, fromv, &e) < 0)
+	/* one From field naming one plain mailbox, or no signer matches */
+	if (ll_mime_count(fh, "From") != 1) {
+		add_error(st, "%zu From fields", ll_mime_count(fh, "From"));
+	} else if (fromv != NULL && !ll_addr_single_mailbox(fromv)) {
+		add_error(st, "From is not one mailbox: %.80s", fromv);
+	} else if (fromv != NULL &&
+		   ll_addr_parse_list(&from, fromv, &e) < 0) {
 		from = NULL;
+	}
 	if (outer != NULL && ll_addr_parse_list(&ofrom, outer, &e) < 0)
 		ofrom = NULL;
 	if (from && ofrom && from[0] && ofrom[0] &&
@@ -498,7 +539,8 @@ int ll_msg_open(struct ll_opened **out, struct ll_ctx *ctx, const char *msg,
 	o = NULL;
 	goto out;
 cbc_check:
-	if (rc == LL_EPARSE && unauth_from != SIZE_MAX) {
+	if (rc == LL_EPARSE && op.st->decrypted && op.st->cipher != NULL &&
+	    strstr(op.st->cipher, "-gcm") == NULL) {
 		char why[LL_ERROR_MSG_MAX];
 
 		snprintf(why, sizeof(why), "%s", err ? err->message : "");
