@@ -6,5 +6,6 @@
 #include <letterlock/ctx.h>
 #include <letterlock/msg.h>
 #include <letterlock/keystore.h>
+#include <letterlock/ca.h>
 #define LL_VERSION "0.1.0"
 #endif

@@ -1,0 +1,404 @@
+/*
+ * ca_csr.c - PKCS#10 requests as the CA accepts them: signed by their
+ * key, a key the BR allow (and we support), exactly the validated
+ * address, nothing asked for that the profile cannot give.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+#include "ca_internal.h"
+
+static const char *const ku_names[] = {
+	"digitalSignature", "nonRepudiation", "keyEncipherment",
+	"dataEncipherment", "keyAgreement",   "keyCertSign",
+	"cRLSign",	    "encipherOnly",   "decipherOnly",
+};
+
+/* The key rules of BR 6.1.5 and 6.1.6, narrowed to what letterlock
+ * supports: RSA 2048..8192 and EC P-256/P-384. */
+static int check_key(EVP_PKEY *k, int *is_ec, struct ll_error *err)
+{
+	EVP_PKEY_CTX *pc = NULL;
+	const char *why;
+	char group[64] = "", enc[32] = "";
+	int rc = 0, bits = EVP_PKEY_get_bits(k);
+
+	*is_ec = 0;
+	if (EVP_PKEY_is_a(k, "RSA")) {
+		if (bits < 2048 || bits > 8192) {
+			rc = ll_err(err, LL_EPOLICY, LL_ECLASS_POLICY,
+				    "RSA key of %d bits: 2048 to 8192 bits "
+				    "required (S/MIME BR 6.1.5)",
+				    bits);
+			goto out;
+		}
+		if (bits % 8 != 0) {
+			rc = ll_err(err, LL_EPOLICY, LL_ECLASS_POLICY,
+				    "RSA modulus of %d bits is not a multiple "
+				    "of 8 (S/MIME BR 6.1.5)",
+				    bits);
+			goto out;
+		}
+		why = ll_rsa_key_problem(k);
+		if (why != NULL) {
+			rc = ll_err(err, LL_EPOLICY, LL_ECLASS_POLICY,
+				    "%s (S/MIME BR 6.1.6)", why);
+			goto out;
+		}
+	} else if (EVP_PKEY_is_a(k, "EC")) {
+		*is_ec = 1;
+		if (!EVP_PKEY_get_group_name(k, group, sizeof(group), NULL) ||
+		    !EVP_PKEY_get_utf8_string_param(k,
+						    OSSL_PKEY_PARAM_EC_ENCODING,
+						    enc, sizeof(enc), NULL) ||
+		    strcmp(enc, OSSL_PKEY_EC_ENCODING_GROUP) != 0) {
+			rc = ll_err(err, LL_EPOLICY, LL_ECLASS_POLICY,
+				    "EC key without a named curve (S/MIME BR "
+				    "7.1.3.1.2)");
+			goto out;
+		}
+		if (strcmp(group, "prime256v1") != 0 &&
+		    strcmp(group, "secp384r1") != 0) {
+			rc = ll_err(err, LL_EPOLICY, LL_ECLASS_POLICY,
+				    "EC key on %s: letterlock certifies EC "
+				    "P-256 or P-384 and RSA 2048 to 8192 bits",
+				    strcmp(group, "secp521r1") == 0 ? "P-521" :
+								      group);
+			goto out;
+		}
+		/* the point is on the curve (BR 6.1.6) */
+		pc = EVP_PKEY_CTX_new_from_pkey(NULL, k, NULL);
+		if (pc == NULL || EVP_PKEY_public_check(pc) != 1) {
+			rc = ll_err_ossl(err, LL_EPOLICY,
+					 "the EC public key is not a valid "
+					 "point (S/MIME BR 6.1.6)");
+			goto out;
+		}
+	} else {
+		rc = ll_err(err, LL_EPOLICY, LL_ECLASS_POLICY,
+			    "%s key: letterlock certifies RSA 2048 to 8192 "
+			    "bits and EC P-256/P-384",
+			    EVP_PKEY_get0_type_name(k) ?
+				    EVP_PKEY_get0_type_name(k) :
+				    "unknown");
+		goto out;
+	}
+out:
+	ERR_clear_error();
+	EVP_PKEY_CTX_free(pc);
+	return rc;
+}
+
+/* The address a GeneralName holds, if it is a mailbox name form. */
+static int name_mailbox(struct ll_mailbox *m, const GENERAL_NAME *g)
+{
+	const ASN1_STRING *s = NULL;
+	const unsigned char *p;
+	int n;
+
+	if (g->type == GEN_EMAIL)
+		s = g->d.rfc822Name;
+	else if (g->type == GEN_OTHERNAME &&
+		 OBJ_obj2nid(g->d.otherName->type_id) ==
+			 NID_id_on_SmtpUTF8Mailbox &&
+		 g->d.otherName->value->type == V_ASN1_UTF8STRING)
+		s = g->d.otherName->value->value.utf8string;
+	if (s == NULL)
+		return 0;
+	p = ASN1_STRING_get0_data(s);
+	n = ASN1_STRING_length(s);
+	if (g->type == GEN_EMAIL)
+		for (int i = 0; i < n; i++)
+			if (p[i] >= 0x80)
+				return 0; /* IA5String is ASCII */
+	return ll_mailbox_parse(m, (const char *)p, (size_t)n, NULL) == 0;
+}
+
+static int check_names(const struct ll_ca_csr *c,
+		       const STACK_OF(X509_EXTENSION) * exts,
+		       struct ll_error *err)
+{
+	GENERAL_NAMES *gens = NULL;
+	char text[200];
+	int crit = -1, rc = 0, n;
+
+	if (exts != NULL)
+		gens = X509V3_get_d2i(exts, NID_subject_alt_name, &crit, NULL);
+	if (gens == NULL) {
+		if (crit == -2)
+			rc = ll_err(err, LL_EPOLICY, LL_ECLASS_POLICY,
+				    "the CSR has two subjectAltName "
+				    "extensions");
+		else if (crit >= 0)
+			rc = ll_err_ossl(err, LL_EPARSE,
+					 "the CSR's subjectAltName does not "
+					 "parse");
+		else
+			rc = ll_err(err, LL_EPOLICY, LL_ECLASS_POLICY,
+				    "the CSR has no subjectAltName: it must "
+				    "request %s there",
+				    c->mbox.addr);
+		goto out;
+	}
+	n = sk_GENERAL_NAME_num(gens);
+	for (int i = 0; i < n; i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		struct ll_mailbox m;
+
+		if (name_mailbox(&m, g) && strcmp(m.addr, c->mbox.addr) == 0)
+			continue;
+		ll_general_name_text(text, sizeof(text), g);
+		rc = ll_err(err, LL_EPOLICY, LL_ECLASS_POLICY,
+			    "the CSR requests %s: only the validated address "
+			    "%s may be requested",
+			    text, c->mbox.addr);
+		goto out;
+	}
+	if (n != 1) {
+		rc = ll_err(err, LL_EPOLICY, LL_ECLASS_POLICY,
+			    "the CSR's subjectAltName has %d entries: it must "
+			    "hold exactly %s",
+			    n, c->mbox.addr);
+		goto out;
+	}
+out:
+	ERR_clear_error();
+	GENERAL_NAMES_free(gens);
+	return rc;
+}
+
+/* No subject attribute may name another address.  Attributes without
+ * an address are not copied into the certificate, so they do no harm. */
+static int check_subject(const struct ll_ca_csr *c, struct ll_error *err)
+{
+	const X509_NAME *nm = X509_REQ_get_subject_name(c->req);
+	int rc = 0;
+
+	for (int i = 0; i < X509_NAME_entry_count(nm); i++) {
+		const X509_NAME_ENTRY *e = X509_NAME_get_entry(nm, i);
+		unsigned char *u = NULL;
+		int n = ASN1_STRING_to_UTF8(&u, X509_NAME_ENTRY_get_data(e));
+		struct ll_mailbox m;
+
+		if (n < 0) {
+			rc = ll_err_ossl(err, LL_EPARSE,
+					 "a CSR subject attribute does not "
+					 "decode");
+			goto out;
+		}
+		if (memchr(u, '@', (size_t)n) != NULL &&
+		    (ll_mailbox_parse(&m, (const char *)u, (size_t)n, NULL) <
+			     0 ||
+		     strcmp(m.addr, c->mbox.addr) != 0)) {
+			char oid[64];
+
+			OBJ_obj2txt(oid, sizeof(oid),
+				    X509_NAME_ENTRY_get_object(e), 0);
+			rc = ll_err(err, LL_EPOLICY, LL_ECLASS_POLICY,
+				    "the CSR subject %s names %.*s, not the "
+				    "validated address %s",
+				    oid, n > 100 ? 100 : n, (const char *)u,
+				    c->mbox.addr);
+			OPENSSL_free(u);
+			goto out;
+		}
+		OPENSSL_free(u);
+	}
+out:
+	return rc;
+}
+
+/* What the CSR asks of keyUsage, extendedKeyUsage, basicConstraints. */
+static int check_requests(struct ll_ca_csr *c,
+			  const STACK_OF(X509_EXTENSION) * exts,
+			  struct ll_error *err)
+{
+	ASN1_BIT_STRING *ku = NULL;
+	EXTENDED_KEY_USAGE *eku = NULL;
+	BASIC_CONSTRAINTS *bc = NULL;
+	int crit = -1, rc = 0;
+	unsigned enc_bit = c->is_ec ? LL_KU_KEY_AGREEMENT :
+				      LL_KU_KEY_ENCIPHERMENT;
+
+	if (exts == NULL)
+		return 0;
+	ku = X509V3_get_d2i(exts, NID_key_usage, &crit, NULL);
+	if (ku == NULL && crit != -1) {
+		rc = ll_err(err, LL_EPARSE, LL_ECLASS_POLICY,
+			    "the CSR's keyUsage does not parse or repeats");
+		goto out;
+	}
+	for (int bit = 0; ku != NULL && bit < ku->length * 8; bit++) {
+		if (!ASN1_BIT_STRING_get_bit(ku, bit))
+			continue;
+		if (bit == LL_KU_DIGITAL_SIGNATURE ||
+		    bit == LL_KU_NON_REPUDIATION) {
+			c->usage |= LL_CA_USAGE_SIGN;
+		} else if ((unsigned)bit == enc_bit) {
+			c->usage |= LL_CA_USAGE_ENCRYPT;
+		} else {
+			rc = ll_err(err, LL_EPOLICY, LL_ECLASS_POLICY,
+				    "the CSR requests keyUsage %s, which an "
+				    "S/MIME certificate for an %s key may not "
+				    "have (S/MIME BR 7.1.2.3 e)",
+				    bit <= LL_KU_DECIPHER_ONLY ?
+					    ku_names[bit] :
+					    "(unknown bit)",
+				    c->is_ec ? "EC" : "RSA");
+			goto out;
+		}
+	}
+	crit = -1;
+	eku = X509V3_get_d2i(exts, NID_ext_key_usage, &crit, NULL);
+	if (eku == NULL && crit != -1) {
+		rc = ll_err(err, LL_EPARSE, LL_ECLASS_POLICY,
+			    "the CSR's extendedKeyUsage does not parse or "
+			    "repeats");
+		goto out;
+	}
+	for (int i = 0; eku != NULL && i < sk_ASN1_OBJECT_num(eku); i++) {
+		const ASN1_OBJECT *o = sk_ASN1_OBJECT_value(eku, i);
+		char oid[64];
+
+		if (OBJ_obj2nid(o) == NID_email_protect)
+			continue;
+		OBJ_obj2txt(oid, sizeof(oid), o, 0);
+		rc = ll_err(err, LL_EPOLICY, LL_ECLASS_POLICY,
+			    "the CSR requests extendedKeyUsage %s: the "
+			    "Strict profile has emailProtection only "
+			    "(S/MIME BR 7.1.2.3 f)",
+			    oid);
+		goto out;
+	}
+	crit = -1;
+	bc = X509V3_get_d2i(exts, NID_basic_constraints, &crit, NULL);
+	if ((bc == NULL && crit != -1) || (bc != NULL && bc->ca)) {
+		rc = ll_err(err, LL_EPOLICY, LL_ECLASS_POLICY,
+			    "the CSR asks for a CA certificate (or its "
+			    "basicConstraints does not parse)");
+		goto out;
+	}
+out:
+	ERR_clear_error();
+	ASN1_BIT_STRING_free(ku);
+	sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
+	BASIC_CONSTRAINTS_free(bc);
+	return rc;
+}
+
+static X509_REQ *read_req(const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+	X509_REQ *req = NULL;
+	BIO *b;
+
+	if (len >= 11 && p[0] != 0x30 &&
+	    memmem(buf, len, "-----BEGIN ", 11) != NULL) {
+		b = BIO_new_mem_buf(buf, (int)len);
+		if (b != NULL)
+			req = PEM_read_bio_X509_REQ(b, NULL, NULL, NULL);
+		BIO_free(b);
+		return req;
+	}
+	req = d2i_X509_REQ(NULL, &p, (long)len);
+	if (req != NULL && p != (const unsigned char *)buf + len) {
+		X509_REQ_free(req); /* trailing bytes */
+		req = NULL;
+	}
+	return req;
+}
+
+int ll_ca_csr_parse(struct ll_ca_csr **out, const void *buf, size_t len,
+		    const char *email, struct ll_error *err)
+{
+	struct ll_ca_csr *c = NULL;
+	STACK_OF(X509_EXTENSION) *exts = NULL;
+	int rc;
+
+	ERR_clear_error();
+	if (len > LL_CA_CSR_MAX) {
+		rc = ll_err(err, LL_ETOOBIG, LL_ECLASS_USAGE,
+			    "CSR larger than %d bytes", LL_CA_CSR_MAX);
+		goto out;
+	}
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		rc = ll_err(err, LL_ENOMEM, LL_ECLASS_OS, "out of memory");
+		goto out;
+	}
+	rc = ll_mailbox_parse(&c->mbox, email, strlen(email), err);
+	if (rc < 0)
+		goto out;
+	c->req = read_req(buf, len);
+	if (c->req == NULL) {
+		rc = ll_err_ossl(err, LL_EPARSE,
+				 "not a PKCS#10 certificate request (PEM or "
+				 "DER)");
+		goto out;
+	}
+	if (X509_REQ_get_version(c->req) != X509_REQ_VERSION_1) {
+		rc = ll_err(err, LL_EPARSE, LL_ECLASS_POLICY,
+			    "CSR of unknown version %ld",
+			    X509_REQ_get_version(c->req) + 1);
+		goto out;
+	}
+	c->pkey = X509_REQ_get_pubkey(c->req);
+	if (c->pkey == NULL) {
+		rc = ll_err_ossl(err, LL_EPARSE,
+				 "the CSR's public key does not decode");
+		goto out;
+	}
+	rc = check_key(c->pkey, &c->is_ec, err);
+	if (rc < 0)
+		goto out;
+	if (X509_REQ_verify_ex(c->req, c->pkey, NULL, NULL) != 1) {
+		rc = ll_err_ossl(err, LL_EPOLICY,
+				 "the CSR's self-signature does not verify: it "
+				 "was altered or not signed by its key");
+		goto out;
+	}
+	exts = X509_REQ_get_extensions(c->req);
+	ERR_clear_error();
+	rc = check_names(c, exts, err);
+	if (rc < 0)
+		goto out;
+	rc = check_subject(c, err);
+	if (rc < 0)
+		goto out;
+	rc = check_requests(c, exts, err);
+	if (rc < 0)
+		goto out;
+	*out = c;
+	c = NULL;
+out:
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	ll_ca_csr_free(&c);
+	return rc;
+}
+
+void ll_ca_csr_free(struct ll_ca_csr **pp)
+{
+	struct ll_ca_csr *c;
+
+	if (pp == NULL || *pp == NULL)
+		return;
+	c = *pp;
+	*pp = NULL;
+	EVP_PKEY_free(c->pkey);
+	X509_REQ_free(c->req);
+	free(c);
+}
+
+const char *ll_ca_csr_email(const struct ll_ca_csr *csr)
+{
+	return csr->mbox.addr;
+}
+
+unsigned ll_ca_csr_usage(const struct ll_ca_csr *csr)
+{
+	return csr->usage;
+}

@@ -1,0 +1,213 @@
+/*
+ * conf.c - letterlockd.conf(5): an INI file read with inih.
+ *
+ *   [ca]
+ *   name = Example CA
+ *   base_url = http://127.0.0.1:8080
+ *   crl_url = http://127.0.0.1:8080/crl/smime-ca.crl
+ *   ocsp_url = http://127.0.0.1:8080/ocsp
+ *   ca_issuers_url = http://127.0.0.1:8080/ca/smime-ca.crt
+ *   validity_days = 365
+ *   [store]
+ *   path = /var/lib/letterlockd/letterlockd.db
+ *
+ * Unknown sections and keys are errors (a typo must not silently
+ * leave a default in force).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "service.h"
+
+struct load {
+	struct lld_conf *c;
+	char why[200];
+	int seen_base, seen_crl, seen_ocsp, seen_issuers;
+};
+
+int lld_http_url_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n <= 7 || n > LLD_URL_MAX || strncmp(s, "http://", 7) != 0 ||
+	    s[7] == '/')
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] <= 0x20 || s[i] >= 0x7f)
+			return 0;
+	return 1;
+}
+
+void lld_conf_defaults(struct lld_conf *c, const char *name, const char *base,
+		       const char *dir)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	snprintf(c->base_url, sizeof(c->base_url), "%s", base);
+	snprintf(c->crl_url, sizeof(c->crl_url), "%s/crl/smime-ca.crl", base);
+	snprintf(c->ocsp_url, sizeof(c->ocsp_url), "%s/ocsp", base);
+	snprintf(c->ca_issuers_url, sizeof(c->ca_issuers_url),
+		 "%s/ca/smime-ca.crt", base);
+	c->validity_days = LL_CA_DEFAULT_DAYS;
+	snprintf(c->store_path, sizeof(c->store_path), "%s/letterlockd.db",
+		 dir);
+}
+
+static int set_str(struct load *l, char *dst, size_t cap, const char *key,
+		   const char *v)
+{
+	if (strlen(v) >= cap) {
+		snprintf(l->why, sizeof(l->why), "%s is too long", key);
+		return 0;
+	}
+	strcpy(dst, v);
+	return 1;
+}
+
+static int set_url(struct load *l, char *dst, const char *key, const char *v,
+		   int *seen)
+{
+	if (!lld_http_url_ok(v)) {
+		snprintf(l->why, sizeof(l->why),
+			 "%s must be an http URL of at most %d characters "
+			 "(S/MIME BR 7.1.2.3 b, c)",
+			 key, LLD_URL_MAX);
+		return 0;
+	}
+	*seen = 1;
+	return set_str(l, dst, LLD_URL_MAX + 1, key, v);
+}
+
+/* inih calls this for every name = value; 0 stops with an error. */
+static int on_value(void *user, const char *section, const char *key,
+		    const char *v)
+{
+	struct load *l = user;
+	struct lld_conf *c = l->c;
+	char *end = NULL;
+	long days;
+
+	if (strcmp(section, "ca") == 0) {
+		if (strcmp(key, "name") == 0)
+			return set_str(l, c->name, sizeof(c->name), key, v);
+		if (strcmp(key, "base_url") == 0)
+			return set_url(l, c->base_url, key, v, &l->seen_base);
+		if (strcmp(key, "crl_url") == 0)
+			return set_url(l, c->crl_url, key, v, &l->seen_crl);
+		if (strcmp(key, "ocsp_url") == 0)
+			return set_url(l, c->ocsp_url, key, v, &l->seen_ocsp);
+		if (strcmp(key, "ca_issuers_url") == 0)
+			return set_url(l, c->ca_issuers_url, key, v,
+				       &l->seen_issuers);
+		if (strcmp(key, "validity_days") == 0) {
+			errno = 0;
+			days = strtol(v, &end, 10);
+			if (errno != 0 || end == v || *end != '\0' ||
+			    days < 1 || days > LL_CA_MAX_DAYS) {
+				snprintf(l->why, sizeof(l->why),
+					 "validity_days must be 1 to %d "
+					 "(S/MIME BR 6.3.2)",
+					 LL_CA_MAX_DAYS);
+				return 0;
+			}
+			c->validity_days = (int)days;
+			return 1;
+		}
+	} else if (strcmp(section, "store") == 0) {
+		if (strcmp(key, "path") == 0)
+			return set_str(l, c->store_path, sizeof(c->store_path),
+				       key, v);
+	}
+	snprintf(l->why, sizeof(l->why), "unknown key [%.40s] %.60s", section,
+		 key);
+	return 0;
+}
+
+int lld_conf_load(struct lld_conf *c, const char *dir)
+{
+	char path[LLD_PATH_MAX];
+	struct load l = { 0 };
+	struct lld_conf base;
+	int rc;
+
+	if (lld_path(path, sizeof(path), dir, LLD_CONF_NAME) < 0)
+		return -1;
+	memset(c, 0, sizeof(*c));
+	c->validity_days = LL_CA_DEFAULT_DAYS;
+	l.c = c;
+	rc = ini_parse(path, on_value, &l);
+	if (rc == -1) {
+		fprintf(stderr,
+			LLD_PROG ": %s: %s (run `letterlockd init "
+				 "--dir %s` first)\n",
+			path, strerror(errno), dir);
+		return -1;
+	}
+	if (rc != 0) {
+		fprintf(stderr, LLD_PROG ": %s:%d: %s\n", path, rc,
+			l.why[0] ? l.why : "syntax error");
+		return -1;
+	}
+	if (c->name[0] == '\0' || !l.seen_base) {
+		fprintf(stderr,
+			LLD_PROG ": %s: [ca] name and base_url are "
+				 "required\n",
+			path);
+		return -1;
+	}
+	/* URLs not given follow base_url (ca.h) */
+	lld_conf_defaults(&base, c->name, c->base_url, dir);
+	if (!l.seen_crl)
+		strcpy(c->crl_url, base.crl_url);
+	if (!l.seen_ocsp)
+		strcpy(c->ocsp_url, base.ocsp_url);
+	if (!l.seen_issuers)
+		strcpy(c->ca_issuers_url, base.ca_issuers_url);
+	if (c->store_path[0] == '\0')
+		strcpy(c->store_path, base.store_path);
+	if (!lld_http_url_ok(c->crl_url) || !lld_http_url_ok(c->ocsp_url) ||
+	    !lld_http_url_ok(c->ca_issuers_url)) {
+		fprintf(stderr,
+			LLD_PROG ": %s: base_url is too long to derive "
+				 "the other URLs from\n",
+			path);
+		return -1;
+	}
+	return 0;
+}
+
+int lld_conf_format(char **out, size_t *len, const struct lld_conf *c)
+{
+	char *buf = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&buf, &n);
+
+	if (f == NULL)
+		return -1;
+	fprintf(f,
+		"# letterlockd.conf(5), written by `letterlockd init`.\n"
+		"\n"
+		"[ca]\n"
+		"name = %s\n"
+		"base_url = %s\n"
+		"crl_url = %s\n"
+		"ocsp_url = %s\n"
+		"ca_issuers_url = %s\n"
+		"validity_days = %d\n"
+		"\n"
+		"[store]\n"
+		"path = %s\n",
+		c->name, c->base_url, c->crl_url, c->ocsp_url,
+		c->ca_issuers_url, c->validity_days, c->store_path);
+	if (fclose(f) != 0) {
+		free(buf);
+		return -1;
+	}
+	*out = buf;
+	*len = n;
+	return 0;
+}

@@ -1,0 +1,76 @@
+/* service.h - shared by the letterlockd program's files. */
+#ifndef LLD_SERVICE_H
+#define LLD_SERVICE_H
+
+#include <stddef.h>
+#include <letterlock/letterlock.h>
+#include <letterlock/ca.h>
+
+/* Exit codes (letterlockd(8)). */
+enum {
+	LLD_EXIT_OK = 0,
+	LLD_EXIT_REFUSED = 1, /* the request breaks the profile */
+	LLD_EXIT_USAGE = 2,
+	LLD_EXIT_STATE = 3,   /* the CA directory or its configuration */
+	LLD_EXIT_FAIL = 4,    /* I/O or cryptographic failure */
+};
+
+#define LLD_PROG "letterlockd"
+#define LLD_CONF_NAME "letterlockd.conf"
+#define LLD_PATH_MAX 4096
+#define LLD_URL_MAX 160	 /* a conf line stays under inih's 200 */
+#define LLD_NAME_MAX 120 /* octets of [ca] name */
+
+/* letterlockd.conf(5) */
+struct lld_conf {
+	char name[LLD_NAME_MAX + 1];
+	char base_url[LLD_URL_MAX + 1];
+	char crl_url[LLD_URL_MAX + 1];
+	char ocsp_url[LLD_URL_MAX + 1];
+	char ca_issuers_url[LLD_URL_MAX + 1];
+	int validity_days;
+	char store_path[LLD_PATH_MAX];
+};
+
+/* conf.c */
+/* The URLs a CA at BASE serves (ca.h) into C; BASE must fit. */
+void lld_conf_defaults(struct lld_conf *c, const char *name,
+		       const char *base, const char *dir);
+/* Read DIR/letterlockd.conf; on error prints why and returns < 0. */
+int lld_conf_load(struct lld_conf *c, const char *dir);
+/* The text of a configuration file for C. */
+int lld_conf_format(char **out, size_t *len, const struct lld_conf *c);
+/* 1 if S is an http URL letterlockd can put in a certificate. */
+int lld_http_url_ok(const char *s);
+
+/* fsutil.c */
+/* Read PATH ("-": stdin), at most MAX bytes; NUL-terminated. */
+int lld_read_file(char **out, size_t *len, const char *path, size_t max);
+/* Write PATH with MODE, fsync'd; EXCL: fail if it exists.  PATH "-" is
+ * stdout. */
+int lld_write_file(const char *path, const char *data, size_t len,
+		   unsigned mode, int excl);
+/* mkdir PATH with MODE; an existing directory is fine. */
+int lld_mkdir(const char *path, unsigned mode);
+/* The same, making missing parents (0755) first. */
+int lld_mkdir_parents(const char *path, unsigned mode);
+/* fsync the directory PATH. */
+int lld_sync_dir(const char *path);
+/* snprintf into BUF that fails (with a message) on truncation. */
+int lld_path(char *buf, size_t len, const char *dir, const char *name);
+/* 1 if --help or -h is among the arguments. */
+int lld_wants_help(int argc, char **argv);
+/* Print "letterlockd: WHAT: message [detail]" for ERR. */
+void lld_report(const char *what, const struct ll_error *err);
+
+/* letterlockd.c: "--NAME VALUE" or "--NAME=VALUE" at argv[*i]: 1 and
+ * *val (then *i is on the value), 0 if it is another argument, -1 (with
+ * a message) when the value is missing. */
+int lld_arg(int argc, char **argv, int *i, const char *name,
+	    const char **val);
+
+/* commands */
+int lld_cmd_init(int argc, char **argv);
+int lld_cmd_issue(int argc, char **argv);
+
+#endif
