@@ -13,6 +13,7 @@
 #include <openssl/x509v3.h>
 
 #include "internal.h"
+#include "ca_internal.h"
 
 struct ll_cert {
 	int refs;
@@ -32,6 +33,22 @@ struct ll_identity {
 
 /* ---- certificates ---- */
 
+/* The address of an rfc822Name or an otherName SmtpUTF8Mailbox
+ * (RFC 9598), or NULL for any other kind of name. */
+static const ASN1_STRING *san_mailbox(const GENERAL_NAME *g)
+{
+	const ASN1_TYPE *v;
+
+	if (g->type == GEN_EMAIL)
+		return g->d.rfc822Name;
+	if (g->type != GEN_OTHERNAME ||
+	    OBJ_obj2nid(g->d.otherName->type_id) != NID_id_on_SmtpUTF8Mailbox)
+		return NULL;
+	v = g->d.otherName->value;
+	return v != NULL && v->type == V_ASN1_UTF8STRING ? v->value.utf8string :
+							   NULL;
+}
+
 int ll_x509_first_email(X509 *x, char *buf, size_t len)
 {
 	GENERAL_NAMES *gens;
@@ -42,10 +59,11 @@ int ll_x509_first_email(X509 *x, char *buf, size_t len)
 	for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens) && !found; i++) {
 		GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
 
-		if (g->type == GEN_EMAIL) {
-			const unsigned char *s =
-				ASN1_STRING_get0_data(g->d.rfc822Name);
-			int n = ASN1_STRING_length(g->d.rfc822Name);
+		const ASN1_STRING *as = san_mailbox(g);
+
+		if (as != NULL) {
+			const unsigned char *s = ASN1_STRING_get0_data(as);
+			int n = ASN1_STRING_length(as);
 
 			if (n > 0 && (size_t)n < len &&
 			    memchr(s, '\0', (size_t)n) == NULL) {
@@ -105,16 +123,27 @@ int ll_x509_has_email(X509 *x, const char *addr)
 {
 	GENERAL_NAMES *gens;
 	int found = 0, had_san_email = 0;
+	char canon[LL_MAILBOX_MAX + 1] = "";
+	struct ll_mailbox m;
+
+	/* certificates name the domain in A-labels (RFC 9598) */
+	if (ll_mailbox_parse(&m, addr, strlen(addr), NULL) == 0)
+		memcpy(canon, m.addr, m.len + 1);
 
 	gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
 	for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
 		GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
 
-		if (g->type != GEN_EMAIL)
+		const ASN1_STRING *as = san_mailbox(g);
+
+		if (as == NULL)
 			continue;
 		had_san_email = 1;
-		if (addr_eq(ASN1_STRING_get0_data(g->d.rfc822Name),
-			    (size_t)ASN1_STRING_length(g->d.rfc822Name), addr))
+		if (addr_eq(ASN1_STRING_get0_data(as),
+			    (size_t)ASN1_STRING_length(as), addr) ||
+		    (canon[0] != '\0' &&
+		     addr_eq(ASN1_STRING_get0_data(as),
+			     (size_t)ASN1_STRING_length(as), canon)))
 			found = 1;
 	}
 	GENERAL_NAMES_free(gens);
@@ -136,6 +165,25 @@ int ll_x509_has_email(X509 *x, const char *addr)
 	return found;
 }
 
+/* The subject as one line, UTF-8 left readable (not \\xE9...). */
+static void subject_line(char *buf, size_t len, X509 *x)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *p = NULL;
+	long n;
+
+	buf[0] = '\0';
+	if (b == NULL)
+		return;
+	if (X509_NAME_print_ex(b, X509_get_subject_name(x), 0,
+			       XN_FLAG_ONELINE & ~ASN1_STRFLGS_ESC_MSB) >= 0) {
+		n = BIO_get_mem_data(b, &p);
+		if (n > 0 && p != NULL)
+			snprintf(buf, len, "%.*s", (int)n, p);
+	}
+	BIO_free(b);
+}
+
 int ll_cert_wrap(struct ll_cert **out, X509 *x, struct ll_error *err)
 {
 	struct ll_cert *c = calloc(1, sizeof(*c));
@@ -147,8 +195,7 @@ int ll_cert_wrap(struct ll_cert **out, X509 *x, struct ll_error *err)
 	c->refs = 1;
 	c->x = x;
 	ll_x509_first_email(x, c->email, sizeof(c->email));
-	X509_NAME_oneline(X509_get_subject_name(x), c->subject,
-			  sizeof(c->subject));
+	subject_line(c->subject, sizeof(c->subject), x);
 	if (!X509_digest(x, EVP_sha256(), md, &mdlen) || mdlen != 32) {
 		c->x = NULL;
 		free(c);

@@ -144,6 +144,11 @@ int ll_cms_find_recipient(struct ll_identity **out, struct ll_ctx *ctx,
 	STACK_OF(CMS_RecipientInfo) *ris = CMS_get0_RecipientInfos(cms);
 
 	*out = NULL;
+	/* room for every Cc of a big list; bounded work per message */
+	if (sk_CMS_RecipientInfo_num(ris) > 10 * LL_MSG_MAX_RECIPIENTS)
+		return ll_err(err, LL_EPOLICY, LL_ECLASS_POLICY,
+			      "more than %d recipients",
+			      10 * LL_MSG_MAX_RECIPIENTS);
 	/* the newest identity first: the usual case */
 	for (size_t i = ll_ctx_identity_count(ctx); i-- > 0 && !*out;) {
 		struct ll_identity *cand = ll_ctx_identity_at(ctx, i);

@@ -326,8 +326,24 @@ static int put_nl(struct ll_buf *o, const char *p, size_t n, const char *nl)
 }
 
 /* The outer fields that the inner entity does not replace. */
+static int is_addressing(const struct ll_field *f)
+{
+	static const char *const names[] = {
+		"From", "Sender", "Reply-To", "To", "Cc", "Bcc", "Subject",
+		"Date", "Message-ID", "In-Reply-To", "References",
+		"Followup-To", "Mail-Followup-To", "Mail-Reply-To",
+		"Disposition-Notification-To", "Return-Receipt-To", NULL,
+	};
+
+	for (size_t i = 0; names[i] != NULL; i++)
+		if (ll_field_is(f, names[i]))
+			return 1;
+	return 0;
+}
+
 static int outer_fields(struct ll_buf *o, const struct ll_entity *top,
-			const struct ll_entity *in)
+			const struct ll_entity *in, int hp,
+			struct ll_open_status *st)
 {
 	struct ll_slice *names = NULL;
 	struct ll_field f;
@@ -342,6 +358,17 @@ static int outer_fields(struct ll_buf *o, const struct ll_entity *top,
 		    (n > 0 && bsearch(&f.name, names, n, sizeof(*names),
 				      cmp_name) != NULL))
 			continue;
+		/*
+		 * With header protection, a field that decides who the mail
+		 * is from or where replies go is taken from the protected
+		 * part only: one added outside is unauthenticated.
+		 */
+		if (hp && is_addressing(&f)) {
+			add_error(st, "unprotected outer %.*s field dropped",
+				  (int)(f.name.len > 40 ? 40 : f.name.len),
+				  f.name.p);
+			continue;
+		}
 		rc = put_nl(o, f.raw.p, f.raw.len, in->nl);
 	}
 	if (rc == 0 && ll_mime_count(&in->hdr, "MIME-Version") == 0) {
@@ -362,7 +389,8 @@ static int assemble(struct ll_opened *o, struct opener *op,
 		    const struct ll_entity *top, const struct ll_entity *in)
 {
 	struct ll_buf hdr = { 0 };
-	int rc = outer_fields(&hdr, top, in);
+	int rc = outer_fields(&hdr, top, in, o->st.header_protection,
+			      &o->st);
 
 	if (rc < 0)
 		goto out;
@@ -539,8 +567,10 @@ int ll_msg_open(struct ll_opened **out, struct ll_ctx *ctx, const char *msg,
 	o = NULL;
 	goto out;
 cbc_check:
-	if (rc == LL_EPARSE && op.st->decrypted && op.st->cipher != NULL &&
-	    strstr(op.st->cipher, "-gcm") == NULL) {
+	/* any failure after a CBC decryption is the same answer: no
+	 * distinguishable error for a padding-oracle style attacker */
+	if (rc < 0 && rc != LL_ENOMEM && op.st->decrypted &&
+	    op.st->cipher != NULL && strstr(op.st->cipher, "-gcm") == NULL) {
 		char why[LL_ERROR_MSG_MAX];
 
 		snprintf(why, sizeof(why), "%s", err ? err->message : "");

@@ -21,6 +21,12 @@
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/tap.sh"
+tap_init ca
+on_cleanup() {
+	[ -d "${G:-}" ] && GNUPGHOME=$G gpgconf --kill all >/dev/null 2>&1
+	return 0
+}
 top=$(cd "$here/../.." && pwd)
 abs() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
 if [ -z "${LETTERLOCKD:-}" ] && [ -n "${LETTERLOCK:-}" ]; then
@@ -29,40 +35,13 @@ fi
 LETTERLOCKD=$(abs "${LETTERLOCKD:-$top/build/src/service/letterlockd}")
 LETTERLOCK=$(abs "${LETTERLOCK:-$top/build/src/cli/letterlock}")
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/ll-ca.XXXXXX") || exit 1
 G=$T/gnupg
-cleanup() {
-	[ -d "$G" ] && GNUPGHOME=$G gpgconf --kill all >/dev/null 2>&1
-	if [ "${KEEP_TMP:-0}" = 1 ]; then
-		echo "# kept $T"
-	else
-		rm -rf "$T"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
 
-bail() {
-	echo "Bail out! $*"
-	exit 1
-}
 
 [ -x "$LETTERLOCKD" ] || bail "no letterlockd binary at $LETTERLOCKD"
 [ -x "$LETTERLOCK" ] || bail "no letterlock binary at $LETTERLOCK"
 command -v openssl >/dev/null || bail "no openssl"
 
-DIAG=$T/diag
-# t DESC CMD...: one TAP line; CMD's output becomes diagnostics on failure.
-t() {
-	local desc=$1
-	shift
-	if "$@" >"$DIAG" 2>&1; then
-		echo "ok - $desc"
-	else
-		echo "not ok - $desc"
-		sed 's/^/# /' "$DIAG" | head -n 30
-	fi
-}
 
 lld() { timeout 60 "$LETTERLOCKD" "$@"; }
 ll() { timeout 60 "$LETTERLOCK" "$@"; }

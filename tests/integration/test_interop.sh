@@ -17,6 +17,11 @@
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/tap.sh"
+tap_init interop
+on_cleanup() {
+	peers_cleanup
+}
 top=$(cd "$here/../.." && pwd)
 LETTERLOCK=${LETTERLOCK:-$top/build/src/cli/letterlock}
 case $LETTERLOCK in
@@ -27,22 +32,7 @@ esac
 # shellcheck source=SCRIPTDIR/peers.sh
 . "$here/peers.sh"
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/ll-interop.XXXXXX") || exit 1
-cleanup() {
-	peers_cleanup
-	if [ "${KEEP_TMP:-0}" = 1 ]; then
-		echo "# kept $T"
-	else
-		rm -rf "$T"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
 
-bail() {
-	echo "Bail out! $*"
-	exit 1
-}
 
 st() { python3 "$here/smimetool.py" "$@"; }
 
@@ -59,18 +49,6 @@ peers_init "$P" "$T/peers"
 
 # ------------------------------------------------------------------ TAP
 
-DIAG=$T/diag
-# t DESC CMD...: one TAP line; CMD's stdout becomes diagnostics on failure.
-t() {
-	local desc=$1
-	shift
-	if "$@" >"$DIAG" 2>&1; then
-		echo "ok - $desc"
-	else
-		echo "not ok - $desc"
-		sed 's/^/# /' "$DIAG" | head -n 40
-	fi
-}
 
 # prep CMD... -- CHECK...: run the preparation CMD, then CHECK (for t, so
 # a failed preparation still gives a "not ok" line).

@@ -614,7 +614,9 @@ static void test_issue_unicode(void **state)
 	assert_cn(x, addr);
 	assert_lint_clean(x, addr);
 	assert_true(chain_ok(x, F->issuer, X509_PURPOSE_SMIME_SIGN));
-	assert_string_equal(ll_cert_email(c), ""); /* no rfc822Name */
+	/* letterlock reads the SmtpUTF8Mailbox as the certificate's address */
+	assert_string_equal(ll_cert_email(c), addr);
+	assert_true(ll_cert_matches_email(c, addr));
 	ll_cert_free(&c);
 
 	/* the CSR may carry it as rfc822Name too?  No: IA5String is

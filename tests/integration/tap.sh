@@ -1,0 +1,43 @@
+# shellcheck shell=bash
+# tap.sh - sourced by the integration scripts: a temporary directory $T
+# removed on exit (KEEP_TMP=1 keeps it), bail, and one TAP line a check.
+#
+#   tap_init NAME     make $T (ll-NAME.XXXXXX) and $DIAG; a script that
+#                     defines on_cleanup gets it called first on exit
+#   bail MSG...       "Bail out!" and exit 1 (set-up failed)
+#   t DESC CMD...     run CMD: "ok - DESC", or "not ok - DESC" and CMD's
+#                     output as "# " diagnostics
+
+tap_init() {
+	T=$(mktemp -d "${TMPDIR:-/tmp}/ll-$1.XXXXXX") || exit 1
+	DIAG=$T/diag
+	trap tap_cleanup EXIT
+	trap 'exit 1' INT TERM
+}
+
+tap_cleanup() {
+	if declare -F on_cleanup >/dev/null; then
+		on_cleanup
+	fi
+	if [ "${KEEP_TMP:-0}" = 1 ]; then
+		echo "# kept $T"
+	else
+		rm -rf "$T"
+	fi
+}
+
+bail() {
+	echo "Bail out! $*"
+	exit 1
+}
+
+t() {
+	local desc=$1
+	shift
+	if "$@" >"$DIAG" 2>&1; then
+		echo "ok - $desc"
+	else
+		echo "not ok - $desc"
+		sed 's/^/# /' "$DIAG" | head -n "${TAP_DIAG_LINES:-40}"
+	fi
+}
