@@ -121,6 +121,7 @@ int ll_has_bare_lf(const char *p, size_t n);
 int ll_addr_parse_list(char ***out, const char *value, struct ll_error *err);
 void ll_addr_normalise(char *addr);
 int ll_addr_single_mailbox(const char *value);
+int ll_addr_shows_other(const char *value, const char *addr);
 void ll_gmime_init(void);
 
 /* ctx.c */

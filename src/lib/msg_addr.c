@@ -253,3 +253,34 @@ int ll_addr_single_mailbox(const char *value)
 	}
 	return ats == 1 && angle <= 1 && !quoted && depth == 0;
 }
+
+/*
+ * Does the From field VALUE show, in its display name or a comment
+ * (after RFC 2047 decoding), an address other than ADDR?  Mail clients
+ * show the display name; one that looks like somebody else's address
+ * must not ride on ADDR's signature.
+ */
+int ll_addr_shows_other(const char *value, const char *addr)
+{
+	char *dec, *tok, *save = NULL;
+	int other = 0;
+
+	ll_gmime_init();
+	dec = g_mime_utils_header_decode_text(NULL, value);
+	if (dec == NULL)
+		return 1;
+	for (tok = strtok_r(dec, " \t<>()\"',;:[]", &save); tok != NULL;
+	     tok = strtok_r(NULL, " \t<>()\"',;:[]", &save)) {
+		size_t n = strlen(tok);
+
+		while (n > 0 && (tok[n - 1] == '.' || tok[n - 1] == '\\'))
+			tok[--n] = '\0';
+		if (strchr(tok, '@') == NULL)
+			continue;
+		ll_addr_normalise(tok);
+		if (strcasecmp(tok, addr) != 0)
+			other = 1;
+	}
+	g_free(dec);
+	return other;
+}

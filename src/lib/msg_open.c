@@ -441,6 +441,12 @@ static void judge(struct opener *op, const struct ll_entity *top,
 	} else if (fromv != NULL &&
 		   ll_addr_parse_list(&from, fromv, &e) < 0) {
 		from = NULL;
+	} else if (from != NULL && from[0] != NULL &&
+		   ll_addr_shows_other(fromv, from[0])) {
+		/* "carol@example.test" <alice@...>: a reader sees carol */
+		add_error(st, "the From display name shows another address "
+			      "than %s", from[0]);
+		ll_strv_free(&from);
 	}
 	if (outer != NULL && ll_addr_parse_list(&ofrom, outer, &e) < 0)
 		ofrom = NULL;
