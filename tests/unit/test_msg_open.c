@@ -358,6 +358,56 @@ static void test_wrong_signer(void **state)
 	ll_ctx_free(&b);
 }
 
+/* Alice signs, but From's display name or comment shows another
+ * address, or From names two mailboxes, or there are two From fields:
+ * never "valid". */
+static void test_from_ambiguous(void **state)
+{
+	static const char *const froms[] = {
+		"From: \"carol@example.test\" <alice@example.test>\n",
+		"From: =?utf-8?q?carol=40example.test?= <alice@example.test>\n",
+		"From: alice@example.test (carol@example.test)\n",
+		"From: Alice <alice@example.test>; Carol <carol@example.test>\n",
+		"From: alice@example.test\nFrom: carol@example.test\n",
+	};
+	struct ll_ctx *a = mt_ctx(&mt_alice), *b = mt_ctx(&mt_bob);
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(froms) / sizeof(froms[0]); i++) {
+		char msg[512];
+		struct ll_seal_options o = LL_SEAL_OPTIONS_INIT;
+		struct ll_sealed *s = NULL;
+		struct ll_error err;
+		struct ll_open_status st;
+		const char *p;
+		size_t len;
+
+		/* sealed with a plain From, then the field is swapped */
+		snprintf(msg, sizeof(msg),
+			 "From: alice@example.test\nTo: bob@example.test\n"
+			 "Subject: s\n\nbody\n");
+		o.flags = LL_SEAL_SIGN | LL_SEAL_NO_HP;
+		assert_int_equal(ll_msg_seal(&s, a, msg, strlen(msg), &o, &err),
+				 0);
+		p = ll_sealed_data(s, 0, &len);
+		{
+			size_t blen;
+			char *bad = mt_replace(p, len,
+					       "From: alice@example.test\r\n",
+					       froms[i], &blen);
+
+			st = open_status(b, bad, blen);
+			free(bad);
+		}
+		assert_int_equal(st.is_signed, 1);
+		assert_int_not_equal(st.signature, LL_SIG_VALID);
+		assert_int_equal(st.signer_matches_from, 0);
+		ll_sealed_free(&s);
+	}
+	ll_ctx_free(&a);
+	ll_ctx_free(&b);
+}
+
 /* mallory's certificate says alice, but nobody trusts it. */
 static void test_untrusted(void **state)
 {
@@ -786,6 +836,7 @@ int main(void)
 		cmocka_unit_test(test_not_for_us),
 		cmocka_unit_test(test_tampered_signed_body),
 		cmocka_unit_test(test_wrong_signer),
+		cmocka_unit_test(test_from_ambiguous),
 		cmocka_unit_test(test_untrusted),
 		cmocka_unit_test(test_wrapped_signed_not_signed),
 		cmocka_unit_test(test_gcm_flipped_byte),
