@@ -39,6 +39,7 @@ struct opener {
 	size_t nsigs;
 	struct ll_open_status *st;
 	size_t headroom;	/* reserved before each layer's content */
+	size_t sigs_outside;	/* signatures made over the ciphertext */
 };
 
 const char *ll_sig_state_name(enum ll_sig_state s)
@@ -163,6 +164,8 @@ static int open_pkcs7(struct opener *op, struct ll_entity *cur,
 	if (nid == NID_pkcs7_enveloped ||
 	    nid == NID_id_smime_ct_authEnvelopedData) {
 		op->st->encrypted = 1;
+		if (!op->st->decrypted)
+			op->sigs_outside = op->nsigs;
 		rc = ll_cms_decrypt_inplace(&off, &len, &op->st->cipher,
 					    op->ctx, b, op->headroom, err);
 		if (rc < 0)
@@ -556,6 +559,11 @@ int ll_msg_open(struct ll_opened **out, struct ll_ctx *ctx, const char *msg,
 		}
 	}
 	judge(&op, &top, &cur);
+	if (op.st->decrypted && op.sigs_outside > 0 &&
+	    op.nsigs == op.sigs_outside)
+		add_error(op.st, "the signature covers only the ciphertext: "
+				 "the decrypted content may come from someone "
+				 "else than the signer");
 	o->st.header_protection =
 		depth > 0 && (ct.hp[0] != '\0' ||
 			      ll_mime_count(&cur.hdr, "From") > 0);
