@@ -598,7 +598,7 @@ int ll_msg_seal(struct ll_sealed **out, struct ll_ctx *ctx, const char *msg,
 		}
 	}
 	if ((pl.flags & LL_SEAL_SIGN) && !(pl.flags & LL_SEAL_OPAQUE)) {
-		struct ll_buf inner = { 0 };
+		struct ll_buf inner = { .wipe = 1 }; /* plaintext */
 		BIO *mem;
 
 		/* the inner entity, for the digest; freed at once */
