@@ -78,6 +78,37 @@ static int gather(unsigned char **w, const unsigned char **after,
 	}
 }
 
+/*
+ * RFC 5084 GCMParameters after the algorithm OID O inside ALG:
+ * SEQUENCE { aes-nonce OCTET STRING, aes-ICVlen INTEGER DEFAULT 12 }.
+ */
+static int gcm_icvlen(long *icvlen, const struct ll_tlv *o,
+		      const struct ll_tlv *alg)
+{
+	struct ll_tlv prm, nonce, len;
+	const unsigned char *q;
+	ASN1_INTEGER *ai;
+
+	*icvlen = 12;
+	if (ll_tlv_read(&prm, o->next, alg->end, 6) < 0 ||
+	    prm.tag != V_ASN1_SEQUENCE ||
+	    ll_tlv_read(&nonce, prm.p, prm.end, 7) < 0 ||
+	    nonce.tag != V_ASN1_OCTET_STRING)
+		return -1;
+	if (nonce.next == prm.end)
+		return 0;
+	if (ll_tlv_read(&len, nonce.next, prm.end, 7) < 0 ||
+	    len.tag != V_ASN1_INTEGER || len.next != prm.end)
+		return -1;
+	q = len.start;
+	ai = d2i_ASN1_INTEGER(NULL, &q, (long)(len.next - len.start));
+	if (ai == NULL)
+		return -1;
+	*icvlen = ASN1_INTEGER_get(ai);
+	ASN1_INTEGER_free(ai);
+	return *icvlen >= 12 && *icvlen <= 16 ? 0 : -1;
+}
+
 /* Close an element opened with ll_tlv_head: its end-of-contents, or
  * check that *P reached its definite end. */
 static int close_tlv(const unsigned char **p, const struct ll_tlv *t,
@@ -105,6 +136,7 @@ static int make_shell(struct ll_buf *shell, unsigned char **ct, size_t *ctlen,
 	const unsigned char *q;
 	unsigned char *w;
 	int rc = 0, auth, have_mac = 0;
+	long icvlen = 12;
 
 	if (ll_tlv_head(&ci, der, end) < 0 || ci.tag != V_ASN1_SEQUENCE ||
 	    ll_tlv_read(&oid, ci.p, ci.inf ? end : ci.end, 1) < 0 ||
@@ -155,6 +187,8 @@ static int make_shell(struct ll_buf *shell, unsigned char **ct, size_t *ctlen,
 		return -1;
 	*cipher = ll_cipher_name(OBJ_obj2nid(obj));
 	ASN1_OBJECT_free(obj);
+	if (auth && gcm_icvlen(&icvlen, &o, &alg) < 0)
+		return -1;
 	rc |= ll_buf_add(shell, inf_seq, 2);
 	rc |= raw(shell, &ctype);
 	rc |= raw(shell, &alg);
@@ -183,8 +217,12 @@ static int make_shell(struct ll_buf *shell, unsigned char **ct, size_t *ctlen,
 		if (t.cls == V_ASN1_UNIVERSAL && t.tag == V_ASN1_OCTET_STRING &&
 		    (t.cons || t.end - t.p < 12 || t.end - t.p > 16))
 			return -1;
-		if (t.cls == V_ASN1_UNIVERSAL && t.tag == V_ASN1_OCTET_STRING)
+		if (t.cls == V_ASN1_UNIVERSAL && t.tag == V_ASN1_OCTET_STRING) {
+			/* and as long as the GCM parameters say */
+			if (t.end - t.p != icvlen)
+				return -1;
 			have_mac = 1;
+		}
 		rc |= raw(shell, &t);
 		p = t.next;
 	}
