@@ -197,6 +197,27 @@ static int copy_lower(char *dst, size_t cap, const char *src, int lower)
 	return 0;
 }
 
+/* RFC 8551 3.2.1: an application/octet-stream S/MIME part may name
+ * itself only in Content-Disposition's filename. */
+static void disposition_filename(struct ll_ctype *ct,
+				 const struct ll_slice *hdr)
+{
+	char *v = ll_mime_get(hdr, "Content-Disposition");
+	GMimeContentDisposition *d;
+
+	if (v == NULL)
+		return;
+	d = g_mime_content_disposition_parse(NULL, v);
+	if (d != NULL) {
+		copy_lower(ct->name, sizeof(ct->name),
+			   g_mime_content_disposition_get_parameter(d,
+								    "filename"),
+			   1);
+		g_object_unref(d);
+	}
+	free(v);
+}
+
 int ll_mime_ctype(struct ll_ctype *ct, const struct ll_slice *hdr,
 		  struct ll_error *err)
 {
@@ -237,6 +258,8 @@ int ll_mime_ctype(struct ll_ctype *ct, const struct ll_slice *hdr,
 		       g_mime_content_type_get_parameter(g, "hp"), 1) < 0)
 		rc = ll_err(err, LL_EPARSE, LL_ECLASS_MIME,
 			    "Content-Type parameter too long");
+	if (rc == 0 && ct->name[0] == '\0')
+		disposition_filename(ct, hdr);
 out:
 	if (g != NULL)
 		g_object_unref(g);
@@ -329,6 +352,10 @@ int ll_mime_decode_body(struct ll_buf *out, const struct ll_entity *e,
 {
 	char *cte = ll_mime_get(&e->hdr, "Content-Transfer-Encoding");
 	int rc = 0;
+
+	/* the mechanism is one token: "base64 (comment)" is base64 */
+	if (cte != NULL)
+		cte[strcspn(cte, " \t(;")] = '\0';
 
 	if (cte != NULL && strcasecmp(cte, "base64") == 0) {
 		size_t n = 0;
