@@ -758,6 +758,34 @@ static void test_signed_stored_with_lf(void **state)
 	ll_ctx_free(&b);
 }
 
+/* Peers label S/MIME loosely: application/octet-stream named only by
+ * Content-Disposition (RFC 8551 3.2.1), a comment after "base64". */
+static void test_loose_labels(void **state)
+{
+	struct ll_ctx *a = mt_ctx(&mt_alice), *b = mt_ctx(&mt_bob);
+	struct ll_sealed *s = mt_seal(a, plan_msg, both | LL_SEAL_FORCE_CBC);
+	struct ll_open_status st;
+	size_t len, l1, l2;
+	const char *p = ll_sealed_data(s, 0, &len);
+	char *m1, *m2;
+
+	(void)state;
+	m1 = mt_replace(p, len,
+			"Content-Type: application/pkcs7-mime; "
+			"smime-type=enveloped-data; name=\"smime.p7m\"",
+			"Content-Type: application/octet-stream", &l1);
+	m2 = mt_replace(m1, l1, "Content-Transfer-Encoding: base64",
+			"Content-Transfer-Encoding: base64 (as sent)", &l2);
+	st = open_status(b, m2, l2);
+	assert_int_equal(st.decrypted, 1);
+	assert_int_equal(st.signature, LL_SIG_VALID);
+	free(m1);
+	free(m2);
+	ll_sealed_free(&s);
+	ll_ctx_free(&a);
+	ll_ctx_free(&b);
+}
+
 /* Not S/MIME at all: handed back as it is, nothing claimed. */
 static void test_plain_message(void **state)
 {
@@ -837,6 +865,7 @@ int main(void)
 		cmocka_unit_test(test_tampered_signed_body),
 		cmocka_unit_test(test_wrong_signer),
 		cmocka_unit_test(test_from_ambiguous),
+		cmocka_unit_test(test_loose_labels),
 		cmocka_unit_test(test_untrusted),
 		cmocka_unit_test(test_wrapped_signed_not_signed),
 		cmocka_unit_test(test_gcm_flipped_byte),
