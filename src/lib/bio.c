@@ -2,6 +2,8 @@
  * bio.c - a sink BIO that hands what is written to a function, so that
  * OpenSSL's streaming output lands where we want it without a copy.
  */
+#include <string.h>
+
 #include "internal.h"
 
 struct sink {
@@ -80,4 +82,40 @@ static int buf_append(void *arg, const char *p, size_t n)
 BIO *ll_bio_buf_new(struct ll_buf *buf)
 {
 	return ll_bio_sink_new(buf_append, buf);
+}
+
+int ll_bio_put(BIO *b, const void *p, size_t n)
+{
+	const char *s = p;
+
+	while (n > 0) {
+		int chunk = n > (1u << 30) ? (1 << 30) : (int)n;
+		int w = BIO_write(b, s, chunk);
+
+		if (w <= 0)
+			return LL_ECRYPTO;
+		s += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int ll_bio_put_crlf(BIO *b, const char *p, size_t n)
+{
+	const char *end = p + n, *run = p, *q = memchr(p, '\n', n);
+	int rc;
+
+	for (; q != NULL; q = memchr(q, '\n', (size_t)(end - q))) {
+		if (q > p && q[-1] == '\r') {
+			q++;
+			continue;
+		}
+		rc = ll_bio_put(b, run, (size_t)(q - run));
+		if (rc == 0)
+			rc = ll_bio_put(b, "\r\n", 2);
+		if (rc < 0)
+			return rc;
+		run = ++q;
+	}
+	return ll_bio_put(b, run, (size_t)(end - run));
 }

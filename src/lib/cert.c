@@ -422,7 +422,7 @@ int ll_cert_matches_email(const struct ll_cert *c, const char *addr)
 	return ll_x509_has_email(c->x, addr);
 }
 
-static time_t asn1_time(const ASN1_TIME *t)
+time_t ll_asn1_time(const ASN1_TIME *t)
 {
 	struct tm tm;
 
@@ -433,12 +433,12 @@ static time_t asn1_time(const ASN1_TIME *t)
 
 time_t ll_cert_not_before(const struct ll_cert *c)
 {
-	return asn1_time(X509_get0_notBefore(c->x));
+	return ll_asn1_time(X509_get0_notBefore(c->x));
 }
 
 time_t ll_cert_not_after(const struct ll_cert *c)
 {
-	return asn1_time(X509_get0_notAfter(c->x));
+	return ll_asn1_time(X509_get0_notAfter(c->x));
 }
 
 int ll_cert_der(unsigned char **out, size_t *len, const struct ll_cert *c,

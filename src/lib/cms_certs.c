@@ -18,11 +18,6 @@
 #define SHELL_MAX (256 * 1024) /* larger: embedded content, plain d2i */
 #define CERTS_MAX 32
 
-static int raw(struct ll_buf *b, const struct ll_tlv *t)
-{
-	return ll_buf_add(b, t->start, (size_t)(t->next - t->start));
-}
-
 /* SignedData without its [0] certificates; their TLVs in CERTS. */
 static int cut_certs(struct ll_buf *shell, struct ll_tlv *certs, size_t *ncerts,
 		     const unsigned char *der, size_t len)
@@ -43,13 +38,13 @@ static int cut_certs(struct ll_buf *shell, struct ll_tlv *certs, size_t *ncerts,
 	    ll_tlv_read(&sd, w.p, w.end, 2) < 0 || sd.tag != V_ASN1_SEQUENCE)
 		return -1;
 	rc |= ll_buf_add(shell, head, 2);
-	rc |= raw(shell, &oid);
+	rc |= ll_tlv_copy(shell, &oid);
 	rc |= ll_buf_add(shell, wrap, 4);
 	for (p = sd.p; p < sd.end; p = t.next) {
 		if (ll_tlv_read(&t, p, sd.end, 3) < 0)
 			return -1;
 		if (t.cls != V_ASN1_CONTEXT_SPECIFIC || t.tag != 0) {
-			rc |= raw(shell, &t);
+			rc |= ll_tlv_copy(shell, &t);
 			continue;
 		}
 		for (const unsigned char *q = t.p; q < t.end; q = c.next) {

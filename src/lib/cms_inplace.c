@@ -36,11 +36,6 @@ static int region_write(void *arg, const char *data, size_t n)
 
 /* ---- the shell ---- */
 
-static int raw(struct ll_buf *b, const struct ll_tlv *t)
-{
-	return ll_buf_add(b, t->start, (size_t)(t->next - t->start));
-}
-
 /*
  * Move the contents of the OCTET STRING chunks of T (a constructed
  * string, BER) together at *W; *AFTER is where T ends.  Chunks only
@@ -153,23 +148,23 @@ static int make_shell(struct ll_buf *shell, unsigned char **ct, size_t *ctlen,
 	auth = OBJ_obj2nid(obj) == NID_id_smime_ct_authEnvelopedData;
 	ASN1_OBJECT_free(obj);
 	rc |= ll_buf_add(shell, inf_seq, 2);
-	rc |= raw(shell, &oid);
+	rc |= ll_tlv_copy(shell, &oid);
 	rc |= ll_buf_add(shell, inf_a0, 2);
 	rc |= ll_buf_add(shell, inf_seq, 2);
 	/* version, [0] originatorInfo, recipientInfos: small, copied */
 	if (ll_tlv_read(&t, env.p, envend, 3) < 0)
 		return -1;
-	rc |= raw(shell, &t);
+	rc |= ll_tlv_copy(shell, &t);
 	if (ll_tlv_read(&t, t.next, envend, 3) < 0)
 		return -1;
 	if (t.cls == V_ASN1_CONTEXT_SPECIFIC && t.tag == 0) {
-		rc |= raw(shell, &t);
+		rc |= ll_tlv_copy(shell, &t);
 		if (ll_tlv_read(&t, t.next, envend, 3) < 0)
 			return -1;
 	}
 	if (t.tag != V_ASN1_SET)
 		return -1;
-	rc |= raw(shell, &t);
+	rc |= ll_tlv_copy(shell, &t);
 	/* (auth)encryptedContentInfo without its encryptedContent */
 	if (ll_tlv_head(&eci, t.next, envend) < 0 ||
 	    eci.tag != V_ASN1_SEQUENCE ||
@@ -190,8 +185,8 @@ static int make_shell(struct ll_buf *shell, unsigned char **ct, size_t *ctlen,
 	if (auth && gcm_icvlen(&icvlen, &o, &alg) < 0)
 		return -1;
 	rc |= ll_buf_add(shell, inf_seq, 2);
-	rc |= raw(shell, &ctype);
-	rc |= raw(shell, &alg);
+	rc |= ll_tlv_copy(shell, &ctype);
+	rc |= ll_tlv_copy(shell, &alg);
 	rc |= ll_buf_add(shell, eoc, 2);
 	if (rc != 0)
 		return LL_ENOMEM;
@@ -223,7 +218,7 @@ static int make_shell(struct ll_buf *shell, unsigned char **ct, size_t *ctlen,
 				return -1;
 			have_mac = 1;
 		}
-		rc |= raw(shell, &t);
+		rc |= ll_tlv_copy(shell, &t);
 		p = t.next;
 	}
 	if (auth != have_mac)

@@ -57,20 +57,6 @@ fail:
 	return NULL;
 }
 
-static int bio_write_all(BIO *b, const char *p, size_t n)
-{
-	while (n > 0) {
-		int chunk = n > (1u << 30) ? (1 << 30) : (int)n;
-		int w = BIO_write(b, p, chunk);
-
-		if (w <= 0)
-			return 0;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 1;
-}
-
 int ll_cms_sign_detached(struct ll_buf *sig_der, struct ll_ctx *ctx,
 			 const struct ll_identity *id, const char *data,
 			 size_t len, struct ll_error *err)
@@ -83,7 +69,7 @@ int ll_cms_sign_detached(struct ll_buf *sig_der, struct ll_ctx *ctx,
 	if (cms == NULL)
 		return LL_ECRYPTO;
 	b = CMS_dataInit(cms, NULL);
-	if (b == NULL || !bio_write_all(b, data, len) ||
+	if (b == NULL || ll_bio_put(b, data, len) < 0 ||
 	    !CMS_dataFinal(cms, b)) {
 		rc = ll_err_ossl(err, LL_ECRYPTO, "signing");
 		goto out;
@@ -165,8 +151,10 @@ static void set_why(struct ll_verify_result *r, enum ll_sig_state s,
 	snprintf(r->why, sizeof(r->why), "%s", why);
 }
 
+/* FPR: the signer's SHA-256 fingerprint, for the chain cache, or NULL. */
 static void chain_check(struct ll_verify_result *r, struct ll_ctx *ctx,
-			X509 *signer, STACK_OF(X509) *certs, time_t when)
+			X509 *signer, const unsigned char *fpr,
+			STACK_OF(X509) *certs, time_t when)
 {
 	X509_STORE_CTX *sctx = X509_STORE_CTX_new_ex(ll_ctx_libctx(ctx),
 						     NULL);
@@ -182,26 +170,18 @@ static void chain_check(struct ll_verify_result *r, struct ll_ctx *ctx,
 	if (X509_verify_cert(sctx) == 1) {
 		STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(sctx);
 		time_t from = 0, until = (time_t)INT64_MAX;
-		unsigned char fpr[32];
-		unsigned int n = 0;
 
 		r->state = LL_SIG_VALID;
 		/* the window in which every certificate of the chain holds */
 		for (int i = 0; i < sk_X509_num(chain); i++) {
 			X509 *x = sk_X509_value(chain, i);
-			struct tm tm;
-			time_t t;
+			time_t nb = ll_asn1_time(X509_get0_notBefore(x));
+			time_t na = ll_asn1_time(X509_get0_notAfter(x));
 
-			if (ASN1_TIME_to_tm(X509_get0_notBefore(x), &tm)) {
-				t = timegm(&tm);
-				from = t > from ? t : from;
-			}
-			if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm)) {
-				t = timegm(&tm);
-				until = t < until ? t : until;
-			}
+			from = nb > from ? nb : from;
+			until = na != 0 && na < until ? na : until;
 		}
-		if (X509_digest(signer, EVP_sha256(), fpr, &n) && n == 32)
+		if (fpr != NULL)
 			ll_ctx_chain_remember(ctx, fpr, from, until);
 		goto out;
 	}
@@ -240,6 +220,8 @@ int ll_cms_verify(struct ll_verify_result *r, struct ll_ctx *ctx,
 	CMS_SignerInfo *si;
 	X509 *signer;
 	time_t when, now = ll_ctx_now(ctx);
+	unsigned char fpr[32];
+	unsigned int fprlen = 0;
 	int have_time, rc = 0;
 	size_t content_base = content_out ? content_out->len : 0;
 
@@ -344,15 +326,10 @@ int ll_cms_verify(struct ll_verify_result *r, struct ll_ctx *ctx,
 	} else {
 		when = now;
 	}
-	{
-		unsigned char fpr[32];
-		unsigned int n = 0;
-
-		if (X509_digest(signer, EVP_sha256(), fpr, &n) && n == 32 &&
-		    ll_ctx_chain_cached(ctx, fpr, when)) {
-			r->state = LL_SIG_VALID;
-			goto out;
-		}
+	if (X509_digest(signer, EVP_sha256(), fpr, &fprlen) && fprlen == 32 &&
+	    ll_ctx_chain_cached(ctx, fpr, when)) {
+		r->state = LL_SIG_VALID;
+		goto out;
 	}
 	certs = CMS_get1_certs(cms);
 	if (certs == NULL)
@@ -361,7 +338,7 @@ int ll_cms_verify(struct ll_verify_result *r, struct ll_ctx *ctx,
 			i < sk_X509_num(extra); i++)
 		if (sk_X509_push(certs, sk_X509_value(extra, i)))
 			X509_up_ref(sk_X509_value(extra, i));
-	chain_check(r, ctx, signer, certs, when);
+	chain_check(r, ctx, signer, fprlen == 32 ? fpr : NULL, certs, when);
 out:
 	sk_X509_free(signers);
 	sk_X509_pop_free(certs, X509_free);

@@ -48,28 +48,19 @@ int ll_tlv_head(struct ll_tlv *t, const unsigned char *p,
 int ll_tlv_read(struct ll_tlv *t, const unsigned char *p,
 		const unsigned char *end, int depth)
 {
-	const unsigned char *q = p;
-	long len;
-	int r;
-
-	if (depth > DER_MAX_DEPTH || p == NULL || p >= end)
+	if (depth > DER_MAX_DEPTH || ll_tlv_head(t, p, end) < 0)
 		return -1;
-	r = ASN1_get_object(&q, &len, &t->tag, &t->cls, (long)(end - p));
-	if (r & 0x80)
-		return -1;
-	t->start = p;
-	t->p = q;
-	t->cons = (r & V_ASN1_CONSTRUCTED) != 0;
-	t->inf = r == 0x21;
 	if (t->inf) {
-		if (skip_inf(q, end, &t->next, depth + 1) < 0)
+		if (skip_inf(t->p, end, &t->next, depth + 1) < 0)
 			return -1;
 		t->end = t->next - 2;
-	} else {
-		t->end = q + len;
-		t->next = q + len;
 	}
 	return 0;
+}
+
+int ll_tlv_copy(struct ll_buf *b, const struct ll_tlv *t)
+{
+	return ll_buf_add(b, t->start, (size_t)(t->next - t->start));
 }
 
 int ll_tlv_eoc(const unsigned char **p, const unsigned char *end)

@@ -57,6 +57,10 @@ BIO *ll_bio_sink_new(int (*fn)(void *arg, const char *p, size_t n),
 		     void *arg);
 struct ll_buf;
 BIO *ll_bio_buf_new(struct ll_buf *buf);
+/* Write all N bytes; 0 or LL_ECRYPTO. */
+int ll_bio_put(BIO *b, const void *p, size_t n);
+/* The same with every line end made CRLF. */
+int ll_bio_put_crlf(BIO *b, const char *p, size_t n);
 
 /* mime.c: the bounded splitter for what S/MIME needs byte-exactly. */
 struct ll_slice {
@@ -113,7 +117,7 @@ int ll_mime_parts(struct ll_slice *parts, size_t max, size_t *n,
 int ll_mime_decode_body(struct ll_buf *out, const struct ll_entity *e,
 			struct ll_error *err);
 
-/* Copy P with every bare LF made CRLF. */
+/* Append P with every bare LF made CRLF (ll_bio_put_crlf). */
 int ll_crlf_add(struct ll_buf *out, const char *p, size_t n);
 int ll_has_bare_lf(const char *p, size_t n);
 
@@ -125,9 +129,6 @@ int ll_addr_shows_other(const char *value, const char *addr);
 void ll_gmime_init(void);
 
 /* ctx.c */
-struct ll_ctx_ident {
-	struct ll_identity *id;
-};
 OSSL_LIB_CTX *ll_ctx_libctx(const struct ll_ctx *ctx);
 /* The certificate encoded in DER, parsed once per context; a new
  * reference, or NULL if it does not parse. */
@@ -146,6 +147,8 @@ struct ll_identity *ll_ctx_identity_at(const struct ll_ctx *ctx, size_t i);
 
 /* cert.c */
 X509 *ll_cert_x509(const struct ll_cert *c);
+/* An ASN1_TIME as time_t, 0 if it cannot be read. */
+time_t ll_asn1_time(const ASN1_TIME *t);
 int ll_cert_wrap(struct ll_cert **out, X509 *x, struct ll_error *err);
 EVP_PKEY *ll_identity_pkey(const struct ll_identity *id);
 STACK_OF(X509) *ll_identity_chain_stack(const struct ll_identity *id);
@@ -197,6 +200,8 @@ int ll_tlv_read(struct ll_tlv *t, const unsigned char *p,
  * NEXT are NULL (the caller walks the contents to the end-of-contents). */
 int ll_tlv_head(struct ll_tlv *t, const unsigned char *p,
 		const unsigned char *end);
+/* Append T's whole encoding (identifier to end) to B. */
+int ll_tlv_copy(struct ll_buf *b, const struct ll_tlv *t);
 /* Step over end-of-contents octets at *P. */
 int ll_tlv_eoc(const unsigned char **p, const unsigned char *end);
 

@@ -392,25 +392,15 @@ int ll_has_bare_lf(const char *p, size_t n)
 
 int ll_crlf_add(struct ll_buf *out, const char *p, size_t n)
 {
-	const char *end = p + n;
+	BIO *b;
 	int rc = ll_buf_reserve(out, n + n / 32);
 
 	if (rc < 0)
 		return rc;
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t seg = nl ? (size_t)(nl - p) : (size_t)(end - p);
-
-		rc = ll_buf_add(out, p, seg);
-		if (rc < 0)
-			return rc;
-		if (nl == NULL)
-			break;
-		rc = ll_buf_add(out, (seg > 0 && nl[-1] == '\r') ? "\n" : "\r\n",
-				(seg > 0 && nl[-1] == '\r') ? 1 : 2);
-		if (rc < 0)
-			return rc;
-		p = nl + 1;
-	}
-	return 0;
+	b = ll_bio_buf_new(out);
+	if (b == NULL)
+		return LL_ENOMEM;
+	rc = ll_bio_put_crlf(b, p, n);
+	BIO_free(b);
+	return rc;
 }

@@ -56,54 +56,18 @@ static int is_content_field(const struct ll_field *f)
 	return f->name.len > 8 && strncasecmp(f->name.p, "Content-", 8) == 0;
 }
 
-static int put(BIO *b, const char *p, size_t n)
-{
-	while (n > 0) {
-		int chunk = n > (1u << 30) ? (1 << 30) : (int)n;
-		int w = BIO_write(b, p, chunk);
-
-		if (w <= 0)
-			return LL_ECRYPTO;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static int puts_(BIO *b, const char *s)
 {
-	return put(b, s, strlen(s));
-}
-
-/* Write P with every line end as CRLF: runs that are right already go
- * out in one write. */
-static int put_crlf(BIO *b, const char *p, size_t n)
-{
-	const char *end = p + n, *run = p, *q = p;
-	int rc;
-
-	while ((q = memchr(q, '\n', (size_t)(end - q))) != NULL) {
-		if (q > p && q[-1] == '\r') {
-			q++;
-			continue;
-		}
-		rc = put(b, run, (size_t)(q - run));
-		if (rc == 0)
-			rc = put(b, "\r\n", 2);
-		if (rc < 0)
-			return rc;
-		run = ++q;
-	}
-	return put(b, run, (size_t)(end - run));
+	return ll_bio_put(b, s, strlen(s));
 }
 
 /* A raw field with its line end made CRLF (adds one if missing). */
 static int put_field(BIO *b, const struct ll_field *f)
 {
-	int rc = put_crlf(b, f->raw.p, f->raw.len);
+	int rc = ll_bio_put_crlf(b, f->raw.p, f->raw.len);
 
 	if (rc == 0 && (f->raw.len == 0 || f->raw.p[f->raw.len - 1] != '\n'))
-		rc = put(b, "\r\n", 2);
+		rc = ll_bio_put(b, "\r\n", 2);
 	return rc;
 }
 
@@ -130,7 +94,7 @@ static int write_inner(BIO *b, const struct plan *pl)
 			have_ct = 1;
 			rc = puts_(b, "Content-Type:");
 			if (rc == 0)
-				rc = put_crlf(b, f.value.p, f.value.len);
+				rc = ll_bio_put_crlf(b, f.value.p, f.value.len);
 			if (rc == 0 && BIO_printf(b, "; hp=\"%s\"\r\n", hpv) <= 0)
 				rc = LL_ECRYPTO;
 		} else if (is_content_field(&f)) {
@@ -165,7 +129,7 @@ static int write_inner(BIO *b, const struct plan *pl)
 	if (rc == 0)
 		rc = puts_(b, "\r\n");
 	if (rc == 0)
-		rc = put_crlf(b, pl->e.body.p, pl->e.body.len);
+		rc = ll_bio_put_crlf(b, pl->e.body.p, pl->e.body.len);
 	return rc;
 }
 
@@ -267,7 +231,7 @@ static int write_signed_entity(BIO *b, struct plan *pl, struct ll_error *err)
 		rc = ll_b64_encode(&s64, (unsigned char *)pl->sig.p,
 				   pl->sig.len);
 		if (rc == 0)
-			rc = put(b, s64.p, s64.len);
+			rc = ll_bio_put(b, s64.p, s64.len);
 		ll_buf_free(&s64);
 	}
 	if (rc == 0)
