@@ -40,6 +40,8 @@ struct opener {
 	struct ll_open_status *st;
 	size_t headroom;	/* reserved before each layer's content */
 	size_t sigs_outside;	/* signatures made over the ciphertext */
+	size_t cbc_from;	/* signatures after a CBC decryption start
+				   here; SIZE_MAX: no CBC layer */
 };
 
 const char *ll_sig_state_name(enum ll_sig_state s)
@@ -171,6 +173,9 @@ static int open_pkcs7(struct opener *op, struct ll_entity *cur,
 		if (rc < 0)
 			return rc;
 		op->st->decrypted = 1;
+		if (op->cbc_from == SIZE_MAX &&
+		    strstr(op->st->cipher, "-gcm") == NULL)
+			op->cbc_from = op->nsigs;
 		return ll_mime_split(cur, b->p + off, len, err);
 	}
 	if (nid != NID_pkcs7_signed)
@@ -499,7 +504,7 @@ int ll_msg_open(struct ll_opened **out, struct ll_ctx *ctx, const char *msg,
 	struct ll_opened *o = NULL;
 	struct ll_entity top, cur;
 	struct ll_ctype ct;
-	size_t depth = 0, unauth_from = SIZE_MAX;
+	size_t depth = 0;
 	int rc;
 
 	*out = NULL;
@@ -508,6 +513,7 @@ int ll_msg_open(struct ll_opened **out, struct ll_ctx *ctx, const char *msg,
 		return LL_ENOMEM;
 	op.ctx = ctx;
 	op.st = &o->st;
+	op.cbc_from = SIZE_MAX;
 	rc = ll_mime_split(&top, msg, len, err);
 	if (rc < 0)
 		goto out;
@@ -538,9 +544,6 @@ int ll_msg_open(struct ll_opened **out, struct ll_ctx *ctx, const char *msg,
 			     open_signed(&op, &cur, &ct, err);
 		if (rc < 0)
 			goto cbc_check;
-		if (op.st->decrypted && unauth_from == SIZE_MAX &&
-		    op.st->cipher != NULL && strstr(op.st->cipher, "-gcm") == NULL)
-			unauth_from = op.nsigs;
 	}
 	/*
 	 * CBC has no integrity of its own: a modified ciphertext decrypts
@@ -548,7 +551,7 @@ int ll_msg_open(struct ll_opened **out, struct ll_ctx *ctx, const char *msg,
 	 * inside is the integrity check; if it fails, the ciphertext was
 	 * tampered with and nothing of it is released.
 	 */
-	for (size_t i = unauth_from; unauth_from != SIZE_MAX && i < op.nsigs;
+	for (size_t i = op.cbc_from; op.cbc_from != SIZE_MAX && i < op.nsigs;
 	     i++) {
 		if (op.sigs[i].state == LL_SIG_INVALID) {
 			rc = ll_err(err, LL_EDECRYPT, LL_ECLASS_CMS,
@@ -583,8 +586,7 @@ int ll_msg_open(struct ll_opened **out, struct ll_ctx *ctx, const char *msg,
 cbc_check:
 	/* any failure after a CBC decryption is the same answer: no
 	 * distinguishable error for a padding-oracle style attacker */
-	if (rc < 0 && rc != LL_ENOMEM && op.st->decrypted &&
-	    op.st->cipher != NULL && strstr(op.st->cipher, "-gcm") == NULL) {
+	if (rc < 0 && rc != LL_ENOMEM && op.cbc_from != SIZE_MAX) {
 		char why[LL_ERROR_MSG_MAX];
 
 		snprintf(why, sizeof(why), "%s", err ? err->message : "");
