@@ -371,32 +371,22 @@ static size_t strv_len(char **v)
 	return n;
 }
 
-/* Certificates for ADDRS, plus the sender's; names those missing. */
-static int find_certs(struct ll_cert ***out, size_t *n, struct plan *pl,
-		      char **addrs, size_t naddrs, struct ll_error *err)
+/* The certificate of each of the N addresses ADDRS (looked up once per
+ * message); LL_ENOCERT names every address lacking one. */
+static int lookup_certs(struct ll_cert ***out, struct plan *pl,
+			char *const *addrs, size_t n, struct ll_error *err)
 {
-	struct ll_cert **v = calloc(naddrs + 1, sizeof(*v));
+	struct ll_cert **v = calloc(n + 1, sizeof(*v));
 	struct ll_buf missing = { 0 };
-	size_t k = 0;
 	int rc = 0;
 
 	if (v == NULL)
 		return LL_ENOMEM;
-	v[k++] = ll_identity_cert(pl->id);
-	for (size_t i = 0; i < naddrs; i++) {
-		struct ll_cert *c = ll_ctx_contact_for(pl->ctx, addrs[i]);
-		int dup = 0;
-
-		if (c == NULL) {
+	for (size_t i = 0; i < n; i++) {
+		v[i] = ll_ctx_contact_for(pl->ctx, addrs[i]);
+		if (v[i] == NULL)
 			ll_buf_addf(&missing, "%s%s", missing.len ? ", " : "",
 				    addrs[i]);
-			continue;
-		}
-		for (size_t j = 0; j < k; j++)
-			dup |= strcmp(ll_cert_fingerprint(v[j]),
-				      ll_cert_fingerprint(c)) == 0;
-		if (!dup)
-			v[k++] = c;
 	}
 	if (missing.len > 0) {
 		rc = ll_err(err, LL_ENOCERT, LL_ECLASS_POLICY,
@@ -404,10 +394,33 @@ static int find_certs(struct ll_cert ***out, size_t *n, struct plan *pl,
 		free(v);
 	} else {
 		*out = v;
-		*n = k;
 	}
 	ll_buf_free(&missing);
 	return rc;
+}
+
+/* The sender's certificate and SEL's, each once. */
+static int copy_certs(struct ll_cert ***out, size_t *n, struct plan *pl,
+		      struct ll_cert *const *sel, size_t nsel)
+{
+	struct ll_cert **v = calloc(nsel + 1, sizeof(*v));
+	size_t k = 0;
+
+	if (v == NULL)
+		return LL_ENOMEM;
+	v[k++] = ll_identity_cert(pl->id);
+	for (size_t i = 0; i < nsel; i++) {
+		int dup = 0;
+
+		for (size_t j = 0; j < k; j++)
+			dup |= strcmp(ll_cert_fingerprint(v[j]),
+				      ll_cert_fingerprint(sel[i])) == 0;
+		if (!dup)
+			v[k++] = sel[i];
+	}
+	*out = v;
+	*n = k;
+	return 0;
 }
 
 /*
@@ -481,7 +494,7 @@ int ll_msg_seal(struct ll_sealed **out, struct ll_ctx *ctx, const char *msg,
 	struct plan pl = { 0 };
 	struct ll_sealed *s = NULL;
 	char **from = NULL, **tocc = NULL, **bcc = NULL, *fromv = NULL;
-	struct ll_cert **certs = NULL;
+	struct ll_cert **certs = NULL, **bycert = NULL;
 	struct ll_buf conv = { 0 };
 	size_t ntocc, nbcc, ncerts = 0;
 	int rc;
@@ -579,7 +592,7 @@ int ll_msg_seal(struct ll_sealed **out, struct ll_ctx *ctx, const char *msg,
 	}
 
 	if (encrypting(&pl)) {
-		/* every address lacking a certificate, named at once */
+		/* To/Cc then Bcc: every address lacking one named at once */
 		char **all = calloc(ntocc + nbcc + 1, sizeof(*all));
 
 		if (all == NULL) {
@@ -588,10 +601,8 @@ int ll_msg_seal(struct ll_sealed **out, struct ll_ctx *ctx, const char *msg,
 		}
 		memcpy(all, tocc, ntocc * sizeof(*all));
 		memcpy(all + ntocc, bcc, nbcc * sizeof(*all));
-		rc = find_certs(&certs, &ncerts, &pl, all, ntocc + nbcc, err);
+		rc = lookup_certs(&bycert, &pl, all, ntocc + nbcc, err);
 		free(all);
-		free(certs);
-		certs = NULL;
 		if (rc < 0)
 			goto out;
 	}
@@ -616,8 +627,10 @@ int ll_msg_seal(struct ll_sealed **out, struct ll_ctx *ctx, const char *msg,
 			goto out;
 		s->n++;
 		if (encrypting(&pl)) {
-			rc = find_certs(&certs, &ncerts, &pl, c->rcpts,
-					c->nrcpts, err);
+			rc = i == 0 ? copy_certs(&certs, &ncerts, &pl, bycert,
+						 ntocc) :
+				      copy_certs(&certs, &ncerts, &pl,
+						 bycert + ntocc + i - 1, 1);
 			if (rc < 0)
 				goto out;
 		}
@@ -636,6 +649,7 @@ out:
 	ll_sealed_free(&s);
 	ll_buf_free(&pl.sig);
 	ll_buf_free(&conv);
+	free(bycert);
 	free(fromv);
 	ll_strv_free(&from);
 	ll_strv_free(&tocc);
