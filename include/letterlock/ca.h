@@ -55,6 +55,20 @@ enum ll_ca_usage {
 	LL_CA_USAGE_BOTH = (1u << 0) | (1u << 1),
 };
 
+/* ---- mailbox addresses ---- */
+
+/*
+ * The canonical form of the mailbox address ADDR (UTF-8; no quoted
+ * local parts): the local part as given, '@', the domain as lower-case
+ * A-labels (IDNA2008), into OUT (LEN bytes, NUL-terminated); the
+ * domain part starts at OUT + *at + 1 if AT is not NULL.  This is the
+ * form certificates carry and ACME identifiers are compared in.
+ * Errors: LL_EINVAL (not an address we can certify; the message says
+ * why), LL_ETOOBIG (OUT too small).
+ */
+int ll_ca_mailbox_canonical(char *out, size_t len, size_t *at,
+			    const char *addr, struct ll_error *err);
+
 /* ---- certificate requests ---- */
 
 struct ll_ca_csr;

@@ -50,6 +50,29 @@ int ll_keystore_foreach(struct ll_keystore *ks, enum ll_keystore_kind kind,
 			int (*fn)(void *arg, const struct ll_cert *c),
 			void *arg, struct ll_error *err);
 
+/*
+ * Named secrets (an ACME account key, ...), sealed like private keys:
+ * AES-256-GCM under master.key, bound to NAME so that a sealed blob
+ * cannot be moved to another name.  NAME is at most LL_KEYSTORE_NAME_MAX
+ * bytes, DATA at most LL_KEYSTORE_SECRET_MAX.
+ *
+ * ll_keystore_put_secret stores DATA under NAME, replacing what NAME
+ * held.  ll_keystore_get_secret gives it back in *out (malloc'd, length
+ * *len; the caller wipes and frees it with ll_wipe_free(*out, *len)).
+ * Errors: LL_EINVAL (NAME or DATA too long), LL_ENOTFOUND (no secret
+ * NAME), LL_ESTORE (the store, or a blob that does not open: wrong
+ * master.key or damaged), LL_ECRYPTO.
+ */
+#define LL_KEYSTORE_NAME_MAX 4096
+#define LL_KEYSTORE_SECRET_MAX (64 * 1024)
+
+int ll_keystore_put_secret(struct ll_keystore *ks, const char *name,
+			   const void *data, size_t len,
+			   struct ll_error *err);
+int ll_keystore_get_secret(unsigned char **out, size_t *len,
+			   struct ll_keystore *ks, const char *name,
+			   struct ll_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -7,5 +7,7 @@
 #include <letterlock/msg.h>
 #include <letterlock/keystore.h>
 #include <letterlock/ca.h>
+#include <letterlock/jose.h>
+#include <letterlock/acme.h>
 #define LL_VERSION "0.1.0"
 #endif

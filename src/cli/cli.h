@@ -40,5 +40,6 @@ int cmd_contact(struct cli *cli, int argc, char **argv);
 int cmd_trust(struct cli *cli, int argc, char **argv);
 int cmd_seal(struct cli *cli, int argc, char **argv);
 int cmd_open(struct cli *cli, int argc, char **argv);
+int cmd_enrol(struct cli *cli, int argc, char **argv);
 
 #endif

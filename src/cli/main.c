@@ -23,6 +23,10 @@ static const char usage[] =
 	"  seal [--sign-only|--encrypt-only] [--opaque] [--cbc]\n"
 	"       [--no-header-protection] [-o OUT] [IN]\n"
 	"  open [--json] [-o OUT] [IN]\n"
+	"  enrol ADDRESS --acme URL --imap-url URL --smtp-url URL\n"
+	"        [--mail-user U] [--mail-password-file F] [--mail-ca-file F]\n"
+	"        [--acme-ca-file F] [--key-type rsa3072|rsa2048|p256]\n"
+	"        [--timeout SECONDS] [--quiet]\n"
 	"\n"
 	"The home is --home DIR, else $LETTERLOCK_HOME, else\n"
 	"$XDG_DATA_HOME/letterlock (~/.local/share/letterlock).\n"
@@ -103,6 +107,8 @@ int main(int argc, char **argv)
 		return cmd_seal(&cli, argc, argv);
 	if (strcmp(argv[0], "open") == 0)
 		return cmd_open(&cli, argc, argv);
+	if (strcmp(argv[0], "enrol") == 0)
+		return cmd_enrol(&cli, argc, argv);
 	if (strcmp(argv[0], "help") == 0) {
 		fputs(usage, stdout);
 		return EXIT_OK;

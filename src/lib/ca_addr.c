@@ -324,3 +324,21 @@ void ll_general_name_text(char *buf, size_t len, const GENERAL_NAME *g)
 	put_escaped(buf, len, ASN1_STRING_get0_data(s),
 		    (size_t)ASN1_STRING_length(s));
 }
+
+int ll_ca_mailbox_canonical(char *out, size_t len, size_t *at,
+			    const char *addr, struct ll_error *err)
+{
+	struct ll_mailbox m;
+	int rc;
+
+	rc = ll_mailbox_parse(&m, addr, strlen(addr), err);
+	if (rc < 0)
+		return rc;
+	if (m.len >= len)
+		return ll_err(err, LL_ETOOBIG, LL_ECLASS_USAGE,
+			      "address too long");
+	memcpy(out, m.addr, m.len + 1);
+	if (at != NULL)
+		*at = (size_t)(strrchr(out, '@') - out);
+	return 0;
+}

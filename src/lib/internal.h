@@ -205,6 +205,10 @@ int ll_tlv_copy(struct ll_buf *b, const struct ll_tlv *t);
 /* Step over end-of-contents octets at *P. */
 int ll_tlv_eoc(const unsigned char **p, const unsigned char *end);
 
+/* net.c: 1 if HOST ("127.0.0.1", "::1", "[::1]", "localhost") is
+ * this machine's loopback. */
+int ll_host_is_loopback(const char *host);
+
 /* cms_env.c */
 const char *ll_cipher_name(int nid);
 

@@ -38,7 +38,13 @@ static const char schema[] =
 	" added INTEGER NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS trust ("
 	" id INTEGER PRIMARY KEY, fpr TEXT UNIQUE NOT NULL,"
-	" cert BLOB NOT NULL, added INTEGER NOT NULL);";
+	" cert BLOB NOT NULL, added INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS secrets ("
+	" name TEXT PRIMARY KEY, blob BLOB NOT NULL,"
+	" added INTEGER NOT NULL);";
+
+/* The AAD of a named secret; identity keys use their fingerprint. */
+#define SECRET_AAD "secret:"
 
 static int db_err(struct ll_error *err, sqlite3 *db, const char *what)
 {
@@ -452,5 +458,100 @@ int ll_keystore_foreach(struct ll_keystore *ks, enum ll_keystore_kind kind,
 		ll_cert_free(&c);
 	}
 	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ---- named secrets ---- */
+
+static int secret_aad(struct ll_buf *aad, const char *name,
+		      struct ll_error *err)
+{
+	if (strlen(name) > LL_KEYSTORE_NAME_MAX)
+		return ll_err(err, LL_EINVAL, LL_ECLASS_USAGE,
+			      "secret name longer than %d bytes",
+			      LL_KEYSTORE_NAME_MAX);
+	if (ll_buf_adds(aad, SECRET_AAD) < 0 || ll_buf_adds(aad, name) < 0)
+		return ll_err(err, LL_ENOMEM, LL_ECLASS_OS, "out of memory");
+	return 0;
+}
+
+int ll_keystore_put_secret(struct ll_keystore *ks, const char *name,
+			   const void *data, size_t len,
+			   struct ll_error *err)
+{
+	struct ll_buf aad = { 0 }, blob = { 0 };
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (len > LL_KEYSTORE_SECRET_MAX)
+		return ll_err(err, LL_EINVAL, LL_ECLASS_USAGE,
+			      "secret larger than %d bytes",
+			      LL_KEYSTORE_SECRET_MAX);
+	rc = secret_aad(&aad, name, err);
+	if (rc < 0)
+		goto out;
+	rc = seal_key(&blob, ks, data, len, aad.p);
+	if (rc < 0) {
+		rc = ll_err_ossl(err, rc, "sealing the secret");
+		goto out;
+	}
+	if (sqlite3_prepare_v2(ks->db,
+			       "INSERT INTO secrets (name, blob, added)"
+			       " VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE"
+			       " SET blob = excluded.blob,"
+			       " added = excluded.added",
+			       -1, &st, NULL) != SQLITE_OK) {
+		rc = db_err(err, ks->db, "storing a secret");
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, blob.p, (int)blob.len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (long long)time(NULL));
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_err(err, ks->db, "storing a secret");
+out:
+	sqlite3_finalize(st);
+	ll_buf_free(&aad);
+	ll_buf_free(&blob);
+	return rc;
+}
+
+int ll_keystore_get_secret(unsigned char **out, size_t *len,
+			   struct ll_keystore *ks, const char *name,
+			   struct ll_error *err)
+{
+	struct ll_buf aad = { 0 };
+	sqlite3_stmt *st = NULL;
+	int rc, step;
+
+	*out = NULL;
+	*len = 0;
+	rc = secret_aad(&aad, name, err);
+	if (rc < 0)
+		goto out;
+	if (sqlite3_prepare_v2(ks->db, "SELECT blob FROM secrets WHERE name = ?",
+			       -1, &st, NULL) != SQLITE_OK) {
+		rc = db_err(err, ks->db, "reading a secret");
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	step = sqlite3_step(st);
+	if (step == SQLITE_DONE) {
+		rc = ll_err(err, LL_ENOTFOUND, LL_ECLASS_STORE,
+			    "no secret of that name");
+		goto out;
+	}
+	if (step != SQLITE_ROW) {
+		rc = db_err(err, ks->db, "reading a secret");
+		goto out;
+	}
+	if (open_key(out, len, ks, sqlite3_column_blob(st, 0),
+		     (size_t)sqlite3_column_bytes(st, 0), aad.p) < 0)
+		rc = ll_err(err, LL_ESTORE, LL_ECLASS_STORE,
+			    "a stored secret cannot be opened (wrong "
+			    "master.key or damaged store)");
+out:
+	sqlite3_finalize(st);
+	ll_buf_free(&aad);
 	return rc;
 }

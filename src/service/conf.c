@@ -10,6 +10,21 @@
  *   validity_days = 365
  *   [store]
  *   path = /var/lib/letterlockd/letterlockd.db
+ *   [http]
+ *   listen = 127.0.0.1:8080
+ *   tls_cert = /etc/letterlockd/https.pem   (optional; plain HTTP only
+ *   tls_key = /etc/letterlockd/https.key     on a loopback address)
+ *   [mail]
+ *   from = acme@ca.test
+ *   smtp_url = smtp://127.0.0.1:2587
+ *   imap_url = imap://127.0.0.1:2143/INBOX
+ *   user = acme@ca.test
+ *   password_file = /etc/letterlockd/mail.password
+ *   ca_file = /etc/letterlockd/mail-ca.pem
+ *   poll_interval = 2
+ *   [dns]
+ *   resolver_conf = /etc/letterlockd/unbound.conf
+ *   caa_identity = ca.test
  *
  * Unknown sections and keys are errors (a typo must not silently
  * leave a default in force).
@@ -55,6 +70,8 @@ void lld_conf_defaults(struct lld_conf *c, const char *name, const char *base,
 	c->validity_days = LL_CA_DEFAULT_DAYS;
 	snprintf(c->store_path, sizeof(c->store_path), "%s/letterlockd.db",
 		 dir);
+	snprintf(c->listen, sizeof(c->listen), "127.0.0.1:8080");
+	c->poll_interval = 2;
 }
 
 static int set_str(struct load *l, char *dst, size_t cap, const char *key,
@@ -80,6 +97,23 @@ static int set_url(struct load *l, char *dst, const char *key, const char *v,
 	}
 	*seen = 1;
 	return set_str(l, dst, LLD_URL_MAX + 1, key, v);
+}
+
+static int set_int(struct load *l, int *dst, const char *key, const char *v,
+		   long lo, long hi)
+{
+	char *end = NULL;
+	long n;
+
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno != 0 || end == v || *end != '\0' || n < lo || n > hi) {
+		snprintf(l->why, sizeof(l->why), "%s must be %ld to %ld", key,
+			 lo, hi);
+		return 0;
+	}
+	*dst = (int)n;
+	return 1;
 }
 
 /* inih calls this for every name = value; 0 stops with an error. */
@@ -121,6 +155,43 @@ static int on_value(void *user, const char *section, const char *key,
 		if (strcmp(key, "path") == 0)
 			return set_str(l, c->store_path, sizeof(c->store_path),
 				       key, v);
+	} else if (strcmp(section, "http") == 0) {
+		if (strcmp(key, "listen") == 0)
+			return set_str(l, c->listen, sizeof(c->listen), key, v);
+		if (strcmp(key, "tls_cert") == 0)
+			return set_str(l, c->tls_cert, sizeof(c->tls_cert),
+				       key, v);
+		if (strcmp(key, "tls_key") == 0)
+			return set_str(l, c->tls_key, sizeof(c->tls_key), key,
+				       v);
+	} else if (strcmp(section, "mail") == 0) {
+		if (strcmp(key, "from") == 0)
+			return set_str(l, c->mail_from, sizeof(c->mail_from),
+				       key, v);
+		if (strcmp(key, "smtp_url") == 0)
+			return set_str(l, c->smtp_url, sizeof(c->smtp_url),
+				       key, v);
+		if (strcmp(key, "imap_url") == 0)
+			return set_str(l, c->imap_url, sizeof(c->imap_url),
+				       key, v);
+		if (strcmp(key, "user") == 0)
+			return set_str(l, c->mail_user, sizeof(c->mail_user),
+				       key, v);
+		if (strcmp(key, "password_file") == 0)
+			return set_str(l, c->mail_password_file,
+				       sizeof(c->mail_password_file), key, v);
+		if (strcmp(key, "ca_file") == 0)
+			return set_str(l, c->mail_ca_file,
+				       sizeof(c->mail_ca_file), key, v);
+		if (strcmp(key, "poll_interval") == 0)
+			return set_int(l, &c->poll_interval, key, v, 1, 3600);
+	} else if (strcmp(section, "dns") == 0) {
+		if (strcmp(key, "resolver_conf") == 0)
+			return set_str(l, c->resolver_conf,
+				       sizeof(c->resolver_conf), key, v);
+		if (strcmp(key, "caa_identity") == 0)
+			return set_str(l, c->caa_identity,
+				       sizeof(c->caa_identity), key, v);
 	}
 	snprintf(l->why, sizeof(l->why), "unknown key [%.40s] %.60s", section,
 		 key);
@@ -138,6 +209,7 @@ int lld_conf_load(struct lld_conf *c, const char *dir)
 		return -1;
 	memset(c, 0, sizeof(*c));
 	c->validity_days = LL_CA_DEFAULT_DAYS;
+	c->poll_interval = 2;
 	l.c = c;
 	rc = ini_parse(path, on_value, &l);
 	if (rc == -1) {
@@ -169,6 +241,25 @@ int lld_conf_load(struct lld_conf *c, const char *dir)
 		strcpy(c->ca_issuers_url, base.ca_issuers_url);
 	if (c->store_path[0] == '\0')
 		strcpy(c->store_path, base.store_path);
+	if (c->listen[0] == '\0')
+		strcpy(c->listen, base.listen);
+	if (c->mail_user[0] == '\0')
+		strcpy(c->mail_user, c->mail_from);
+	if ((c->tls_cert[0] == '\0') != (c->tls_key[0] == '\0')) {
+		fprintf(stderr,
+			LLD_PROG ": %s: [http] tls_cert and tls_key go "
+				 "together\n",
+			path);
+		return -1;
+	}
+	if (c->mail_from[0] != '\0' &&
+	    (c->smtp_url[0] == '\0' || c->imap_url[0] == '\0')) {
+		fprintf(stderr,
+			LLD_PROG ": %s: [mail] from needs smtp_url and "
+				 "imap_url\n",
+			path);
+		return -1;
+	}
 	if (!lld_http_url_ok(c->crl_url) || !lld_http_url_ok(c->ocsp_url) ||
 	    !lld_http_url_ok(c->ca_issuers_url)) {
 		fprintf(stderr,
@@ -200,9 +291,35 @@ int lld_conf_format(char **out, size_t *len, const struct lld_conf *c)
 		"validity_days = %d\n"
 		"\n"
 		"[store]\n"
-		"path = %s\n",
+		"path = %s\n"
+		"\n"
+		"[http]\n"
+		"listen = %s\n",
 		c->name, c->base_url, c->crl_url, c->ocsp_url,
-		c->ca_issuers_url, c->validity_days, c->store_path);
+		c->ca_issuers_url, c->validity_days, c->store_path,
+		c->listen);
+	if (c->tls_cert[0] != '\0')
+		fprintf(f, "tls_cert = %s\ntls_key = %s\n", c->tls_cert,
+			c->tls_key);
+	if (c->mail_from[0] != '\0') {
+		fprintf(f,
+			"\n[mail]\nfrom = %s\nsmtp_url = %s\nimap_url = %s\n"
+			"user = %s\npoll_interval = %d\n",
+			c->mail_from, c->smtp_url, c->imap_url, c->mail_user,
+			c->poll_interval);
+		if (c->mail_password_file[0] != '\0')
+			fprintf(f, "password_file = %s\n",
+				c->mail_password_file);
+		if (c->mail_ca_file[0] != '\0')
+			fprintf(f, "ca_file = %s\n", c->mail_ca_file);
+	}
+	if (c->resolver_conf[0] != '\0' || c->caa_identity[0] != '\0') {
+		fputs("\n[dns]\n", f);
+		if (c->resolver_conf[0] != '\0')
+			fprintf(f, "resolver_conf = %s\n", c->resolver_conf);
+		if (c->caa_identity[0] != '\0')
+			fprintf(f, "caa_identity = %s\n", c->caa_identity);
+	}
 	if (fclose(f) != 0) {
 		free(buf);
 		return -1;

@@ -191,6 +191,27 @@ int lld_wants_help(int argc, char **argv)
 	return 0;
 }
 
+int lld_arg(int argc, char **argv, int *i, const char *name, const char **val)
+{
+	size_t n = strlen(name);
+
+	if (strncmp(argv[*i], name, n) != 0)
+		return 0;
+	if (argv[*i][n] == '=') {
+		*val = argv[*i] + n + 1;
+		return 1;
+	}
+	if (argv[*i][n] != '\0')
+		return 0;
+	if (*i + 1 >= argc) {
+		fprintf(stderr, LLD_PROG ": %s needs a value\n", name);
+		return -1;
+	}
+	(*i)++;
+	*val = argv[*i];
+	return 1;
+}
+
 void lld_report(const char *what, const struct ll_error *err)
 {
 	fprintf(stderr, LLD_PROG ": %s: %s", what,

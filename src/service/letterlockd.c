@@ -16,32 +16,16 @@ static const struct command {
 	const char *summary;
 } commands[] = {
 	{ "init", lld_cmd_init,
-	  "init --dir DIR [--name NAME] [--base-url URL] [--country CC]" },
+	  "init --dir DIR [--name NAME] [--base-url URL] [--country CC]\n"
+	  "        [--listen HOST:PORT] [--mail-from ADDR --smtp-url URL\n"
+	  "        --imap-url URL [--mail-user USER]\n"
+	  "        [--mail-password-file FILE] [--mail-ca-file FILE]]\n"
+	  "        [--resolver-conf FILE] [--caa-identity DOMAIN]" },
+	{ "run", lld_cmd_run, "run --dir DIR [--listen HOST:PORT]" },
 	{ "issue", lld_cmd_issue,
 	  "issue --dir DIR --email ADDR --csr CSR [--days N]\n"
 	  "        [--usage sign|encrypt|both] [-o CERT.pem]" },
 };
-
-int lld_arg(int argc, char **argv, int *i, const char *name, const char **val)
-{
-	size_t n = strlen(name);
-
-	if (strncmp(argv[*i], name, n) != 0)
-		return 0;
-	if (argv[*i][n] == '=') {
-		*val = argv[*i] + n + 1;
-		return 1;
-	}
-	if (argv[*i][n] != '\0')
-		return 0;
-	if (*i + 1 >= argc) {
-		fprintf(stderr, LLD_PROG ": %s needs a value\n", name);
-		return -1;
-	}
-	(*i)++;
-	*val = argv[*i];
-	return 1;
-}
 
 static void usage(FILE *f)
 {

@@ -30,6 +30,21 @@ struct lld_conf {
 	char ca_issuers_url[LLD_URL_MAX + 1];
 	int validity_days;
 	char store_path[LLD_PATH_MAX];
+	/* [http] */
+	char listen[LLD_URL_MAX + 1];	/* host:port, default 127.0.0.1:8080 */
+	char tls_cert[LLD_PATH_MAX];	/* PEM chain; "" plain HTTP */
+	char tls_key[LLD_PATH_MAX];
+	/* [mail]: the CA's own mailbox, for RFC 8823 challenges */
+	char mail_from[LLD_URL_MAX + 1];     /* "" no email validation */
+	char smtp_url[LLD_URL_MAX + 1];	     /* smtp:// or smtps:// */
+	char imap_url[LLD_URL_MAX + 1];	     /* imap(s)://host:port/INBOX */
+	char mail_user[LLD_URL_MAX + 1];     /* default: mail_from */
+	char mail_password_file[LLD_PATH_MAX];
+	char mail_ca_file[LLD_PATH_MAX];     /* trust for SMTP/IMAP TLS */
+	int poll_interval;		     /* seconds, default 2 */
+	/* [dns] */
+	char resolver_conf[LLD_PATH_MAX];    /* unbound config; "" system */
+	char caa_identity[LLD_URL_MAX + 1];  /* our issuer domain for CAA */
 };
 
 /* conf.c */
@@ -63,7 +78,7 @@ int lld_wants_help(int argc, char **argv);
 /* Print "letterlockd: WHAT: message [detail]" for ERR. */
 void lld_report(const char *what, const struct ll_error *err);
 
-/* letterlockd.c: "--NAME VALUE" or "--NAME=VALUE" at argv[*i]: 1 and
+/* "--NAME VALUE" or "--NAME=VALUE" at argv[*i]: 1 and
  * *val (then *i is on the value), 0 if it is another argument, -1 (with
  * a message) when the value is missing. */
 int lld_arg(int argc, char **argv, int *i, const char *name,
@@ -72,5 +87,6 @@ int lld_arg(int argc, char **argv, int *i, const char *name,
 /* commands */
 int lld_cmd_init(int argc, char **argv);
 int lld_cmd_issue(int argc, char **argv);
+int lld_cmd_run(int argc, char **argv);
 
 #endif

@@ -1,0 +1,569 @@
+/* mailbox.c - IMAP search and fetch, SMTP submission, through libcurl. */
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "internal.h" /* ll_host_is_loopback */
+#include "mailbox.h"
+
+#define REPLY_MAX 200 /* a server line kept for messages */
+#define LIST_MAX (1024 * 1024) /* an IMAP STATUS or SEARCH answer */
+#define MAILBOX_NAME_MAX 200
+
+struct mailbox {
+	CURL *imap;
+	CURL *smtp;
+	char *imap_base; /* scheme://host[:port] */
+	char *mbox; /* the mailbox name, plain ASCII */
+	char *mbox_path; /* the same, escaped for a URL path */
+	long imap_tls; /* CURLUSESSL_* */
+	char *smtp_url;
+	long smtp_tls;
+	char *user;
+	char *password;
+	char *ca_file;
+	int timeout;
+	char reply[REPLY_MAX]; /* the server's last line */
+};
+
+struct sink {
+	char *p;
+	size_t len;
+	size_t max;
+	int too_big;
+};
+
+struct source {
+	const char *p;
+	size_t left;
+};
+
+static int mb_err(struct ll_error *err, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int mb_err(struct ll_error *err, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL)
+		return code;
+	memset(err, 0, sizeof(*err));
+	err->code = code;
+	err->klass = LL_ECLASS_OS;
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	va_end(ap);
+	for (char *s = err->message; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = ' ';
+	return code;
+}
+
+/* Printable ASCII without the characters an IMAP quoted string escapes. */
+static int imap_quotable(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > max)
+		return 0;
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f ||
+		    *s == '"' || *s == '\\')
+			return 0;
+	return 1;
+}
+
+/*
+ * Split URL (scheme PLAIN or TLS) into BASE "scheme://host[:port]" and
+ * its path (without the leading '/', decoded), and choose the TLS mode.
+ */
+static int split_url(const char *url, const char *plain, const char *tls,
+		     int have_ca, char **base, char **path, long *mode,
+		     struct ll_error *err)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL, *port = NULL, *p = NULL;
+	int rc = 0, n;
+
+	*base = NULL;
+	*path = NULL;
+	if (u == NULL)
+		return mb_err(err, LL_ENOMEM, "out of memory");
+	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PATH, &p, CURLU_URLDECODE) != CURLUE_OK) {
+		rc = mb_err(err, LL_EINVAL, "not a usable URL: %.200s", url);
+		goto out;
+	}
+	if (curl_url_get(u, CURLUPART_PORT, &port, 0) != CURLUE_OK)
+		port = NULL;
+	if (strcasecmp(scheme, tls) == 0) {
+		*mode = CURLUSESSL_ALL;
+	} else if (strcasecmp(scheme, plain) == 0) {
+		*mode = ll_host_is_loopback(host) && !have_ca ? CURLUSESSL_NONE :
+							     CURLUSESSL_ALL;
+	} else {
+		rc = mb_err(err, LL_EINVAL,
+			    "%.200s: the URL must start with %s:// or %s://",
+			    url, plain, tls);
+		goto out;
+	}
+	n = snprintf(NULL, 0, "%s://%s%s%s", scheme, host, port ? ":" : "",
+		     port ? port : "");
+	*base = malloc((size_t)n + 1);
+	*path = strdup(p[0] == '/' ? p + 1 : p);
+	if (*base == NULL || *path == NULL) {
+		rc = mb_err(err, LL_ENOMEM, "out of memory");
+		goto out;
+	}
+	snprintf(*base, (size_t)n + 1, "%s://%s%s%s", scheme, host,
+		 port ? ":" : "", port ? port : "");
+out:
+	if (rc < 0) {
+		free(*base);
+		free(*path);
+		*base = NULL;
+		*path = NULL;
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_free(p);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+int mailbox_open(struct mailbox **out, const struct mailbox_conf *conf,
+		 struct ll_error *err)
+{
+	struct mailbox *mb = calloc(1, sizeof(*mb));
+	char *smtp_base = NULL, *smtp_path = NULL;
+	int rc;
+
+	*out = NULL;
+	if (mb == NULL || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		free(mb);
+		return mb_err(err, LL_ENOMEM, "cannot start libcurl");
+	}
+	mb->timeout = conf->timeout > 0 ? conf->timeout : 60;
+	rc = split_url(conf->imap_url, "imap", "imaps", conf->ca_file != NULL,
+		       &mb->imap_base, &mb->mbox, &mb->imap_tls, err);
+	if (rc < 0)
+		goto out;
+	rc = split_url(conf->smtp_url, "smtp", "smtps", conf->ca_file != NULL,
+		       &smtp_base, &smtp_path, &mb->smtp_tls, err);
+	if (rc < 0)
+		goto out;
+	if (mb->mbox[0] == '\0') {
+		free(mb->mbox);
+		mb->mbox = strdup("INBOX");
+	}
+	mb->smtp_url = strdup(conf->smtp_url);
+	mb->user = strdup(conf->user);
+	mb->password = strdup(conf->password);
+	mb->ca_file = conf->ca_file ? strdup(conf->ca_file) : NULL;
+	mb->imap = curl_easy_init();
+	mb->smtp = curl_easy_init();
+	if (mb->mbox == NULL || mb->smtp_url == NULL || mb->user == NULL ||
+	    mb->password == NULL || (conf->ca_file && mb->ca_file == NULL) ||
+	    mb->imap == NULL || mb->smtp == NULL) {
+		rc = mb_err(err, LL_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (!imap_quotable(mb->mbox, MAILBOX_NAME_MAX)) {
+		rc = mb_err(err, LL_EINVAL,
+			    "IMAP mailbox names other than plain ASCII are "
+			    "not supported");
+		goto out;
+	}
+	mb->mbox_path = curl_easy_escape(mb->imap, mb->mbox, 0);
+	if (mb->mbox_path == NULL) {
+		rc = mb_err(err, LL_ENOMEM, "out of memory");
+		goto out;
+	}
+	*out = mb;
+	mb = NULL;
+out:
+	free(smtp_base);
+	free(smtp_path);
+	mailbox_close(&mb);
+	return rc;
+}
+
+void mailbox_close(struct mailbox **pp)
+{
+	struct mailbox *mb;
+
+	if (pp == NULL || *pp == NULL)
+		return;
+	mb = *pp;
+	*pp = NULL;
+	if (mb->imap != NULL)
+		curl_easy_cleanup(mb->imap);
+	if (mb->smtp != NULL)
+		curl_easy_cleanup(mb->smtp);
+	curl_free(mb->mbox_path);
+	free(mb->imap_base);
+	free(mb->mbox);
+	free(mb->smtp_url);
+	free(mb->user);
+	if (mb->password != NULL)
+		OPENSSL_cleanse(mb->password, strlen(mb->password));
+	free(mb->password);
+	free(mb->ca_file);
+	free(mb);
+	curl_global_cleanup();
+}
+
+/* ---- curl plumbing ---- */
+
+static size_t on_data(char *p, size_t size, size_t n, void *arg)
+{
+	struct sink *s = arg;
+	size_t len = size * n;
+	char *np;
+
+	if (len > s->max - s->len) {
+		s->too_big = 1;
+		return 0;
+	}
+	np = realloc(s->p, s->len + len + 1);
+	if (np == NULL)
+		return 0;
+	s->p = np;
+	memcpy(s->p + s->len, p, len);
+	s->len += len;
+	s->p[s->len] = '\0';
+	return len;
+}
+
+static size_t on_read(char *buf, size_t size, size_t n, void *arg)
+{
+	struct source *s = arg;
+	size_t len = size * n;
+
+	if (len > s->left)
+		len = s->left;
+	memcpy(buf, s->p, len);
+	s->p += len;
+	s->left -= len;
+	return len;
+}
+
+/* Keep the server's last line for error messages (never our own
+ * lines: those carry the credentials). */
+static int on_debug(CURL *c, curl_infotype type, char *data, size_t size,
+		    void *arg)
+{
+	struct mailbox *mb = arg;
+	size_t i = 0;
+
+	(void)c;
+	if (type != CURLINFO_HEADER_IN)
+		return 0;
+	for (; i < size && i + 1 < sizeof(mb->reply); i++) {
+		unsigned char ch = (unsigned char)data[i];
+
+		if (ch == '\r' || ch == '\n')
+			break;
+		mb->reply[i] = (ch < 0x20 || ch >= 0x7f) ? '?' : (char)ch;
+	}
+	mb->reply[i] = '\0';
+	return 0;
+}
+
+static CURLcode add_ca_file(CURL *c, void *sslctx, void *arg)
+{
+	X509_STORE *st = SSL_CTX_get_cert_store(sslctx);
+
+	(void)c;
+	if (st == NULL || X509_STORE_load_file(st, arg) != 1) {
+		ERR_clear_error();
+		return CURLE_SSL_CACERT_BADFILE;
+	}
+	return CURLE_OK;
+}
+
+static void common_opts(struct mailbox *mb, CURL *c, long tls, char *ebuf)
+{
+	curl_easy_reset(c);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "imap,imaps,smtp,smtps");
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)mb->timeout);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)mb->timeout);
+	curl_easy_setopt(c, CURLOPT_USERNAME, mb->user);
+	curl_easy_setopt(c, CURLOPT_PASSWORD, mb->password);
+	curl_easy_setopt(c, CURLOPT_USE_SSL, tls);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
+	curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
+	curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, on_debug);
+	curl_easy_setopt(c, CURLOPT_DEBUGDATA, mb);
+	if (mb->ca_file != NULL) {
+		curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, add_ca_file);
+		curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, mb->ca_file);
+	}
+	mb->reply[0] = '\0';
+}
+
+static int perform(struct mailbox *mb, CURL *c, const char *proto,
+		   const char *ebuf, const struct sink *s, struct ll_error *err)
+{
+	CURLcode cc = curl_easy_perform(c);
+	const char *why = ebuf[0] ? ebuf : curl_easy_strerror(cc);
+	int rc = 0;
+
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
+	if (s != NULL && s->too_big)
+		rc = mb_err(err, LL_ETOOBIG, "%s: answer larger than %zu bytes",
+			    proto, s->max);
+	else if (cc == CURLE_LOGIN_DENIED)
+		rc = mb_err(err, LL_EIO, "%s login failed: %s%s%s", proto, why,
+			    mb->reply[0] ? ": " : "", mb->reply);
+	else if (cc != CURLE_OK)
+		rc = mb_err(err, LL_EIO, "%s: %s%s%s%s", proto, why,
+			    mb->reply[0] ? " (server: " : "", mb->reply,
+			    mb->reply[0] ? ")" : "");
+	return rc;
+}
+
+/* ---- IMAP ---- */
+
+static int imap_command(struct mailbox *mb, int select, const char *cmd,
+			struct sink *s, struct ll_error *err)
+{
+	char ebuf[CURL_ERROR_SIZE] = "";
+	char *url;
+	size_t n = strlen(mb->imap_base) + strlen(mb->mbox_path) + 2;
+	int rc;
+
+	url = malloc(n);
+	if (url == NULL)
+		return mb_err(err, LL_ENOMEM, "out of memory");
+	snprintf(url, n, "%s/%s", mb->imap_base, select ? mb->mbox_path : "");
+	common_opts(mb, mb->imap, mb->imap_tls, ebuf);
+	curl_easy_setopt(mb->imap, CURLOPT_URL, url);
+	curl_easy_setopt(mb->imap, CURLOPT_CUSTOMREQUEST, cmd);
+	curl_easy_setopt(mb->imap, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(mb->imap, CURLOPT_WRITEDATA, s);
+	rc = perform(mb, mb->imap, "IMAP", ebuf, s, err);
+	free(url);
+	return rc;
+}
+
+/* The next line of S at *pos, without its line end; 0 at the end. */
+static int next_line(const struct sink *s, size_t *pos, const char **line,
+		     size_t *len)
+{
+	const char *p, *nl;
+
+	if (*pos >= s->len)
+		return 0;
+	p = s->p + *pos;
+	nl = memchr(p, '\n', s->len - *pos);
+	*line = p;
+	*len = nl ? (size_t)(nl - p) : s->len - *pos;
+	*pos += *len + (nl ? 1 : 0);
+	if (*len > 0 && p[*len - 1] == '\r')
+		(*len)--;
+	return 1;
+}
+
+/* A decimal number of 1 to 10 digits at *p (below 2^32); advances. */
+static int read_number(const char **p, const char *end, unsigned long *v)
+{
+	const char *s = *p;
+	unsigned long long x = 0;
+
+	if (s >= end || *s < '0' || *s > '9')
+		return -1;
+	for (; s < end && *s >= '0' && *s <= '9'; s++) {
+		x = x * 10 + (unsigned long long)(*s - '0');
+		if (x > 0xffffffffULL)
+			return -1;
+	}
+	*p = s;
+	*v = (unsigned long)x;
+	return 0;
+}
+
+int mailbox_uidnext(struct mailbox *mb, unsigned long *uidnext,
+		    struct ll_error *err)
+{
+	struct sink s = { .max = LIST_MAX };
+	char cmd[MAILBOX_NAME_MAX + 40];
+	const char *line, *end, *p;
+	size_t pos = 0, len;
+	int rc, found = 0;
+
+	snprintf(cmd, sizeof(cmd), "STATUS \"%s\" (UIDNEXT)", mb->mbox);
+	rc = imap_command(mb, 0, cmd, &s, err);
+	while (rc == 0 && !found && next_line(&s, &pos, &line, &len)) {
+		end = line + len;
+		if (len < 9 || strncasecmp(line, "* STATUS ", 9) != 0)
+			continue;
+		p = memchr(line, '(', len);
+		for (; p != NULL && p + 8 < end; p++) {
+			if (strncasecmp(p, "UIDNEXT ", 8) != 0)
+				continue;
+			p += 8;
+			found = read_number(&p, end, uidnext) == 0;
+			break;
+		}
+	}
+	if (rc == 0 && !found)
+		rc = mb_err(err, LL_EPARSE,
+			    "IMAP: the server did not say UIDNEXT of %s",
+			    mb->mbox);
+	free(s.p);
+	return rc;
+}
+
+/* Keep the N highest of UIDS, highest first, after adding V. */
+static void keep_highest(unsigned long *uids, size_t *n, unsigned long v)
+{
+	size_t i = *n;
+
+	if (i == MAILBOX_MAX_HITS) {
+		if (v <= uids[i - 1])
+			return;
+		i--;
+	} else {
+		(*n)++;
+	}
+	while (i > 0 && uids[i - 1] < v) {
+		uids[i] = uids[i - 1];
+		i--;
+	}
+	uids[i] = v;
+}
+
+int mailbox_search(struct mailbox *mb, unsigned long first, const char *from,
+		   const char *subject, unsigned long uids[MAILBOX_MAX_HITS],
+		   size_t *n, struct ll_error *err)
+{
+	struct sink s = { .max = LIST_MAX };
+	char cmd[800];
+	const char *line, *end, *p;
+	size_t pos = 0, len, used;
+	int rc;
+
+	*n = 0;
+	if (first == 0)
+		first = 1;
+	used = (size_t)snprintf(cmd, sizeof(cmd), "UID SEARCH UID %lu:*",
+				first);
+	/* criteria the server cannot take as a quoted string are left to
+	 * the caller's own check of each message */
+	if (from != NULL && imap_quotable(from, 254))
+		used += (size_t)snprintf(cmd + used, sizeof(cmd) - used,
+					 " FROM \"%s\"", from);
+	if (subject != NULL && imap_quotable(subject, 254))
+		snprintf(cmd + used, sizeof(cmd) - used, " SUBJECT \"%s\"",
+			 subject);
+	rc = imap_command(mb, 1, cmd, &s, err);
+	while (rc == 0 && next_line(&s, &pos, &line, &len)) {
+		unsigned long v;
+
+		end = line + len;
+		if (len < 8 || strncasecmp(line, "* SEARCH", 8) != 0)
+			continue;
+		for (p = line + 8; p < end;) {
+			if (*p == ' ') {
+				p++;
+				continue;
+			}
+			if (read_number(&p, end, &v) < 0)
+				break; /* e.g. "(MODSEQ n)": no more UIDs */
+			/* "n:*" also matches the highest UID below n */
+			if (v >= first)
+				keep_highest(uids, n, v);
+		}
+	}
+	free(s.p);
+	return rc;
+}
+
+int mailbox_fetch(struct mailbox *mb, unsigned long uid, size_t max, char **msg,
+		  size_t *len, struct ll_error *err)
+{
+	struct sink s = { .max = max };
+	char ebuf[CURL_ERROR_SIZE] = "";
+	char *url;
+	size_t n = strlen(mb->imap_base) + strlen(mb->mbox_path) + 32;
+	int rc;
+
+	*msg = NULL;
+	*len = 0;
+	url = malloc(n);
+	if (url == NULL)
+		return mb_err(err, LL_ENOMEM, "out of memory");
+	snprintf(url, n, "%s/%s;UID=%lu", mb->imap_base, mb->mbox_path, uid);
+	common_opts(mb, mb->imap, mb->imap_tls, ebuf);
+	curl_easy_setopt(mb->imap, CURLOPT_URL, url);
+	curl_easy_setopt(mb->imap, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(mb->imap, CURLOPT_WRITEDATA, &s);
+	rc = perform(mb, mb->imap, "IMAP", ebuf, &s, err);
+	free(url);
+	if (rc == 0 && s.p == NULL)
+		rc = mb_err(err, LL_EPARSE, "IMAP: message %lu is empty", uid);
+	if (rc < 0) {
+		free(s.p);
+		return rc;
+	}
+	*msg = s.p;
+	*len = s.len;
+	return 0;
+}
+
+/* ---- SMTP ---- */
+
+int mailbox_send(struct mailbox *mb, const char *from, const char *to,
+		 const char *msg, size_t len, struct ll_error *err)
+{
+	struct source src = { msg, len };
+	struct curl_slist *rcpt = NULL;
+	char ebuf[CURL_ERROR_SIZE] = "", *mfrom, *mto;
+	int rc;
+
+	mfrom = malloc(strlen(from) + 3);
+	mto = malloc(strlen(to) + 3);
+	if (mfrom == NULL || mto == NULL) {
+		rc = mb_err(err, LL_ENOMEM, "out of memory");
+		goto out;
+	}
+	sprintf(mfrom, "<%s>", from);
+	sprintf(mto, "<%s>", to);
+	rcpt = curl_slist_append(NULL, mto);
+	if (rcpt == NULL) {
+		rc = mb_err(err, LL_ENOMEM, "out of memory");
+		goto out;
+	}
+	common_opts(mb, mb->smtp, mb->smtp_tls, ebuf);
+	curl_easy_setopt(mb->smtp, CURLOPT_URL, mb->smtp_url);
+	curl_easy_setopt(mb->smtp, CURLOPT_MAIL_FROM, mfrom);
+	curl_easy_setopt(mb->smtp, CURLOPT_MAIL_RCPT, rcpt);
+	curl_easy_setopt(mb->smtp, CURLOPT_UPLOAD, 1L);
+	curl_easy_setopt(mb->smtp, CURLOPT_READFUNCTION, on_read);
+	curl_easy_setopt(mb->smtp, CURLOPT_READDATA, &src);
+	curl_easy_setopt(mb->smtp, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
+	curl_easy_setopt(mb->smtp, CURLOPT_FORBID_REUSE, 1L); /* QUIT now */
+	rc = perform(mb, mb->smtp, "SMTP", ebuf, NULL, err);
+	curl_easy_setopt(mb->smtp, CURLOPT_MAIL_RCPT, NULL);
+	curl_easy_setopt(mb->smtp, CURLOPT_READDATA, NULL);
+out:
+	curl_slist_free_all(rcpt);
+	free(mfrom);
+	free(mto);
+	return rc;
+}

@@ -1,0 +1,63 @@
+/*
+ * mailbox.h - the user's own mailbox, as `letterlock enrol` uses it:
+ * IMAP to find and fetch mail, SMTP submission to send it (libcurl).
+ *
+ * TLS: imaps:// and smtps:// speak TLS from the start.  imap:// and
+ * smtp:// must upgrade with STARTTLS, except to this machine
+ * (127.0.0.0/8, ::1, localhost) without a CA file, where the connection
+ * stays plain (it never leaves the machine).  The server's certificate
+ * is always verified: the system's trust store plus CA_FILE.
+ */
+#ifndef LL_CLI_MAILBOX_H
+#define LL_CLI_MAILBOX_H
+
+#include <stddef.h>
+#include <letterlock/error.h>
+
+#define MAILBOX_MAX_HITS 64 /* UIDs one search returns at most */
+
+struct mailbox_conf {
+	const char *imap_url; /* imap[s]://HOST[:PORT][/MAILBOX]; INBOX */
+	const char *smtp_url; /* smtp[s]://HOST[:PORT] (submission) */
+	const char *user; /* login for both */
+	const char *password;
+	const char *ca_file; /* PEM trusted besides the system's, or NULL */
+	int timeout; /* seconds for one exchange */
+};
+
+struct mailbox;
+
+/* Check the URLs and keep a copy of CONF (no I/O yet).  The password is
+ * wiped when the mailbox is closed.  LL_EINVAL for a bad URL. */
+int mailbox_open(struct mailbox **out, const struct mailbox_conf *conf,
+		 struct ll_error *err);
+void mailbox_close(struct mailbox **pp);
+
+/*
+ * Log in and ask where the mailbox stands: mail that arrives from now
+ * on has a UID of at least *uidnext (IMAP STATUS UIDNEXT).  The first
+ * call shows whether the login works: the message then starts "IMAP
+ * login failed".  Errors: LL_EIO (network, TLS, login), LL_EPARSE.
+ */
+int mailbox_uidnext(struct mailbox *mb, unsigned long *uidnext,
+		    struct ll_error *err);
+
+/*
+ * UIDs of the messages with a UID of at least FIRST whose From contains
+ * FROM and whose Subject contains SUBJECT (each may be NULL), into
+ * UIDS, highest first: at most MAILBOX_MAX_HITS, *n of them.
+ */
+int mailbox_search(struct mailbox *mb, unsigned long first, const char *from,
+		   const char *subject, unsigned long uids[MAILBOX_MAX_HITS],
+		   size_t *n, struct ll_error *err);
+
+/* The whole message UID into *msg (malloc'd, NUL-terminated, *len
+ * bytes).  LL_ETOOBIG when it is larger than MAX. */
+int mailbox_fetch(struct mailbox *mb, unsigned long uid, size_t max, char **msg,
+		  size_t *len, struct ll_error *err);
+
+/* Submit MSG (CRLF line ends) from FROM to TO, after AUTH. */
+int mailbox_send(struct mailbox *mb, const char *from, const char *to,
+		 const char *msg, size_t len, struct ll_error *err);
+
+#endif

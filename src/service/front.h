@@ -1,0 +1,106 @@
+/*
+ * front.h - the network front of `letterlockd run`: HTTP(S) on libevent
+ * (http.c), the ACME server (acme_*.c), and the PKI endpoints - CA
+ * certificates, CRL, OCSP (pki_http.c).
+ *
+ * The handlers see a request as plain data (struct lld_req) and fill a
+ * struct lld_resp; only http.c knows libevent.  That keeps the protocol
+ * code testable without sockets.  The front holds no private key: what
+ * needs one goes to the keyholder (keyholder.h).
+ */
+#ifndef LLD_FRONT_H
+#define LLD_FRONT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "internal.h" /* struct ll_buf */
+#include "service.h"
+#include "nonce.h"
+#include "store.h"
+
+struct lld_kh;
+struct lld_mailer;
+struct lld_nonces;
+
+#define LLD_BODY_MAX (64 * 1024) /* largest request body taken */
+#define LLD_HDR_MAX 512		 /* one response header value */
+#define LLD_ORDER_DAYS 7	 /* orders and authorizations live this long */
+
+/* What one `letterlockd run` serves with. */
+struct lld_srv {
+	const struct lld_conf *conf;
+	const char *dir;
+	struct lld_store *store;
+	struct lld_kh *kh;
+	struct lld_nonces *nonces;
+	struct lld_mailer *mailer; /* NULL: no email validation configured */
+	/* the CA certificates, DER and PEM, read at start */
+	unsigned char *root_der, *smime_der, *tsa_der;
+	size_t root_len, smime_len, tsa_len;
+	char *chain_pem; /* smime-ca then root, appended to every leaf */
+	void *ocsp_issuer; /* X509 * of the S/MIME CA, for CertID checks */
+	time_t crl_made;   /* when the CRL served was signed */
+};
+
+enum lld_method { LLD_GET, LLD_HEAD, LLD_POST, LLD_OTHER };
+
+struct lld_req {
+	enum lld_method method;
+	const char *path;  /* decoded path, no query */
+	const char *ctype; /* Content-Type, NULL if none */
+	const unsigned char *body;
+	size_t len;
+	time_t now;
+};
+
+#define LLD_RESP_LINKS 4
+
+struct lld_resp {
+	int status;
+	char ctype[64];
+	char location[LLD_HDR_MAX];
+	char links[LLD_RESP_LINKS][LLD_HDR_MAX]; /* Link values */
+	size_t nlinks;
+	char nonce[LLD_NONCE_LEN + 1]; /* Replay-Nonce, "" none */
+	int retry_after;	       /* seconds, 0 none */
+	char cache[64];		       /* Cache-Control, "" none */
+	struct ll_buf body;
+};
+
+/* http.c: serve SRV on conf->listen until SIGINT/SIGTERM.  Returns an
+ * LLD_EXIT_* code. */
+int lld_http_run(struct lld_srv *srv);
+
+/* acme_server.c: an ACME request (path under /acme/); 0 if handled,
+ * -1 if the path is not ACME's. */
+int lld_acme_handle(struct lld_srv *srv, const struct lld_req *req,
+		    struct lld_resp *resp);
+
+/* acme_server.c: finish orders left "processing" by a stopped front
+ * (issue, idempotently, and record).  Called once at start. */
+int lld_acme_recover(struct lld_srv *srv);
+
+/* pki_http.c: /ca/..., /crl/..., /ocsp[/...]; 0 if handled, -1 if not
+ * such a path. */
+int lld_pki_handle(struct lld_srv *srv, const struct lld_req *req,
+		   struct lld_resp *resp);
+
+/* pki_http.c: sign a new CRL now (at start, after a revocation, and
+ * when the one served is a day old) and keep it in the store. */
+int lld_pki_crl_refresh(struct lld_srv *srv, time_t now,
+			struct ll_error *err);
+
+/* Small helpers for handlers (http.c). */
+void lld_resp_init(struct lld_resp *r);
+void lld_resp_free(struct lld_resp *r);
+/* Set body BYTES (LEN) with content type CTYPE and status STATUS. */
+int lld_resp_set(struct lld_resp *r, int status, const char *ctype,
+		 const void *bytes, size_t len);
+/* An application/problem+json error: TYPE is the last part of the
+ * urn:ietf:params:acme:error: name ("badNonce"), DETAIL one line. */
+void lld_resp_problem(struct lld_resp *r, int status, const char *type,
+		      const char *detail);
+
+#endif

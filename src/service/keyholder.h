@@ -1,0 +1,120 @@
+/*
+ * keyholder.h - the process that holds letterlockd's signing keys.
+ *
+ * `letterlockd run` forks it first.  It reads DIR/keys (the S/MIME
+ * issuing CA, the OCSP responder, the CA's own mail identity), then
+ * serves the front over a socketpair, nothing else: it never sees
+ * network input, only fixed-shape requests (STYLE.md 7) - a frame of
+ * a type and fields of fixed or bounded size; anything malformed ends
+ * the keyholder (the front then fails every later call with LL_EIO).
+ *
+ * Issuance is idempotent per order: the keyholder journals every
+ * certificate it signs (DIR/keyholder.db, fsync'd before it answers)
+ * under the order id, and a repeated request for the same order returns
+ * the certificate already signed, so a front killed between signing
+ * and recording never makes the CA issue twice.
+ *
+ * Calls are serialised by a mutex: any thread of the front may call.
+ */
+#ifndef LLD_KEYHOLDER_H
+#define LLD_KEYHOLDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include <letterlock/error.h>
+
+#include "store.h"
+
+#include <openssl/asn1.h>
+
+struct lld_conf;
+struct lld_kh;
+
+/* serial.c: the serial number A as lower-case hex of the positive
+ * integer without leading zeros, the form every part of letterlockd
+ * names a certificate by; -1 if A is zero, negative or too long. */
+int lld_serial_hex(char out[LLD_SERIAL_MAX + 1], const ASN1_INTEGER *a);
+
+/*
+ * Fork the keyholder for the CA in DIR (configuration CONF).  It exits
+ * when the front closes its end (lld_kh_stop, or the front dies).
+ * Errors: LL_EIO (fork, socketpair), LL_EPARSE/LL_EPOLICY (a key or
+ * certificate under DIR is unusable; the message names the file).
+ */
+int lld_kh_start(struct lld_kh **out, const char *dir,
+		 const struct lld_conf *conf, struct ll_error *err);
+
+/* Close the socket and reap the child.  NULL-safe. */
+void lld_kh_stop(struct lld_kh **pp);
+
+/*
+ * Issue the certificate of ORDER for EMAIL from CSR (DER, already
+ * checked by the front with ll_ca_csr_parse; the keyholder checks it
+ * again), DAYS of validity (0: the configured default).  The DER of
+ * the certificate into *der (malloc'd), its serial number (lower-case
+ * hex of the positive integer, no leading zeros) into SERIAL.
+ * The same ORDER again returns the same certificate, provided EMAIL and
+ * the CSR's public key are those it was issued for.
+ * Errors: LL_EPOLICY (the profile or the lint refused; the message says
+ * why), LL_EEXIST (ORDER was issued for another address or key: the
+ * order id was reused), LL_EIO (keyholder gone).
+ */
+int lld_kh_issue(struct lld_kh *kh, int64_t order, const char *email,
+		 const unsigned char *csr, size_t csrlen, int days,
+		 unsigned char **der, size_t *derlen,
+		 char serial[LLD_SERIAL_MAX + 1], struct ll_error *err);
+
+/*
+ * A CRL of the S/MIME issuing CA (v2, SHA-256/ECDSA, AKI, CRL number
+ * from the keyholder's journal, increasing) listing the N entries of
+ * LIST (at most LLD_KH_CRL_MAX), thisUpdate NOW, nextUpdate NOW + 7
+ * days.  DER into *der (malloc'd).
+ */
+#define LLD_KH_CRL_MAX 100000
+int lld_kh_crl(struct lld_kh *kh, const struct lld_revoked *list, size_t n,
+	       time_t now, unsigned char **der, size_t *derlen,
+	       struct ll_error *err);
+
+enum lld_ocsp_status {
+	LLD_OCSP_GOOD = 0,
+	LLD_OCSP_REVOKED = 1,
+	LLD_OCSP_UNKNOWN = 2,
+};
+
+#define LLD_OCSP_NONCE_MAX 32
+
+struct lld_ocsp_item {
+	int sha256;			  /* CertID hash: 0 SHA-1, 1 SHA-256 */
+	char serial[LLD_SERIAL_MAX + 1];  /* as asked, lower-case hex */
+	enum lld_ocsp_status status;
+	time_t revoked;			  /* when REVOKED */
+	int reason;			  /* CRLReason when REVOKED, -1 none */
+};
+
+/*
+ * A successful OCSP response (RFC 6960) for one CertID: the keyholder
+ * builds the CertID from the S/MIME CA's name and key with the hash
+ * asked and the serial, signs a BasicOCSPResponse with the OCSP
+ * responder's key (responder id by key hash, the responder certificate
+ * included), thisUpdate NOW, nextUpdate NOW + 1 day, and the request's
+ * NONCE (NONCELEN bytes, 0: none) echoed.  DER into *der (malloc'd).
+ */
+int lld_kh_ocsp(struct lld_kh *kh, const struct lld_ocsp_item *item,
+		const unsigned char *nonce, size_t noncelen, time_t now,
+		unsigned char **der, size_t *derlen, struct ll_error *err);
+
+/*
+ * The RFC 8823 challenge mail to TO, composed by the keyholder: From
+ * the configured mail address, To TO, Subject "ACME: " TOKEN1, Date
+ * NOW, Message-ID MSGID ("<...>"), Auto-Submitted: auto-generated;
+ * type=acme, a short text/plain body saying what it is and how to
+ * answer; signed (multipart/signed, sign-only, no header protection)
+ * with the CA's mail identity.  The whole message (CRLF lines) into
+ * *msg (malloc'd, NUL-terminated).
+ */
+int lld_kh_challenge_mail(struct lld_kh *kh, const char *to,
+			  const char *token1, const char *msgid, time_t now,
+			  char **msg, size_t *len, struct ll_error *err);
+
+#endif

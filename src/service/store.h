@@ -1,0 +1,229 @@
+/*
+ * store.h - letterlockd's state: ACME accounts, orders,
+ * authorizations, challenges, certificates, revocations and cached
+ * blobs (the CRL).  One backend today, SQLite (store_sqlite.c) in WAL
+ * mode; a PostgreSQL backend will implement the same functions.
+ *
+ * A handle is used by one thread at a time; threads open their own
+ * (SQLite serialises writers across handles and processes, with a busy
+ * time-out).  Every function that changes more than one row does it
+ * in one transaction, so a kill -9 leaves either all or nothing.
+ *
+ * Statuses are the ACME strings ("pending", "ready", "processing",
+ * "valid", "invalid", "deactivated", "expired", "revoked").
+ * Every function returns 0 or a negative LL_E* code with ERR filled:
+ * LL_ENOTFOUND (no such row), LL_EEXIST (unique key taken), LL_ESTORE
+ * (SQLite failed), LL_ENOMEM, LL_EINVAL (a string longer than the
+ * field it is read back into, e.g. LLD_EMAIL_MAX).
+ */
+#ifndef LLD_STORE_H
+#define LLD_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include <letterlock/error.h>
+
+#define LLD_STATUS_MAX 15
+#define LLD_EMAIL_MAX 320   /* octets of a mailbox address (RFC 5321) */
+#define LLD_TOKEN_MAX 64    /* base64url token parts */
+#define LLD_SERIAL_MAX 40   /* hex serial number, lower case */
+#define LLD_PROBLEM_MAX 1024 /* application/problem+json of a failure */
+#define LLD_MSGID_MAX 250
+
+struct lld_store;
+
+int lld_store_open(struct lld_store **out, const char *path,
+		   struct ll_error *err);
+void lld_store_close(struct lld_store **pp);
+
+/* ---- accounts ---- */
+
+struct lld_account {
+	int64_t id;
+	char status[LLD_STATUS_MAX + 1];
+	char thumbprint[44];
+	char *jwk;     /* canonical JWK JSON (ll_jwk_json); malloc'd */
+	char *contact; /* JSON array text, "[]" if none; malloc'd */
+	time_t created;
+};
+void lld_account_clear(struct lld_account *a); /* frees jwk, contact */
+
+/* New account "valid"; LL_EEXIST if THUMBPRINT has one already (its id
+ * in *id then). */
+int lld_store_account_add(struct lld_store *s, const char *thumbprint,
+			  const char *jwk, const char *contact, time_t now,
+			  int64_t *id, struct ll_error *err);
+int lld_store_account_get(struct lld_store *s, int64_t id,
+			  struct lld_account *out, struct ll_error *err);
+int lld_store_account_by_thumbprint(struct lld_store *s,
+				    const char *thumbprint,
+				    struct lld_account *out,
+				    struct ll_error *err);
+/* Deactivate ID and, in the same transaction, every pending
+ * authorization and order of it (RFC 8555 7.3.6). */
+int lld_store_account_deactivate(struct lld_store *s, int64_t id,
+				 struct ll_error *err);
+int lld_store_account_set_contact(struct lld_store *s, int64_t id,
+				  const char *contact, struct ll_error *err);
+
+/* ---- orders, each for one email identifier, with one authorization
+ * holding one email-reply-00 challenge ---- */
+
+struct lld_order {
+	int64_t id, account, authz;
+	char email[LLD_EMAIL_MAX + 1];
+	char status[LLD_STATUS_MAX + 1];
+	time_t created, expires;
+	char serial[LLD_SERIAL_MAX + 1]; /* of the certificate, "" before */
+	char error[LLD_PROBLEM_MAX + 1]; /* problem JSON when invalid */
+};
+
+struct lld_authz {
+	int64_t id, order, account, chall;
+	char email[LLD_EMAIL_MAX + 1];
+	char status[LLD_STATUS_MAX + 1];
+	time_t expires;
+};
+
+struct lld_chall {
+	int64_t id, authz;
+	char status[LLD_STATUS_MAX + 1];
+	char token1[LLD_TOKEN_MAX + 1]; /* in the mail's Subject */
+	char token2[LLD_TOKEN_MAX + 1]; /* in the challenge object */
+	char email[LLD_EMAIL_MAX + 1];	/* the identifier */
+	char thumbprint[44];		/* of the account's key */
+	time_t created;			/* challenge made */
+	int send_wanted;		/* authorization was fetched */
+	time_t sent;			/* 0: challenge mail not sent yet */
+	time_t validated;		/* 0: not yet */
+	char msgid[LLD_MSGID_MAX + 1];	/* of the challenge mail */
+	char error[LLD_PROBLEM_MAX + 1];
+};
+
+/*
+ * A new order "pending" for EMAIL with its authorization "pending" and
+ * challenge "pending" (tokens TOKEN1, TOKEN2), all in one transaction.
+ * *out is filled with the new order.
+ */
+int lld_store_order_new(struct lld_store *s, int64_t account,
+			const char *email, const char *token1,
+			const char *token2, time_t now, time_t expires,
+			struct lld_order *out, struct ll_error *err);
+int lld_store_order_get(struct lld_store *s, int64_t id,
+			struct lld_order *out, struct ll_error *err);
+
+/*
+ * Move order ID from status FROM to status TO (compare-and-set: if it
+ * is not in FROM any more, LL_EEXIST and nothing changes).  CSR (DER,
+ * may be NULL) is kept with the order when given (finalize: "ready" to
+ * "processing"); ERROR (may be NULL) is the problem JSON of "invalid".
+ */
+int lld_store_order_move(struct lld_store *s, int64_t id, const char *from,
+			 const char *to, const unsigned char *csr,
+			 size_t csrlen, const char *error,
+			 struct ll_error *err);
+
+/* The CSR kept with order ID (malloc'd into *csr). */
+int lld_store_order_csr(struct lld_store *s, int64_t id, unsigned char **csr,
+			size_t *len, struct ll_error *err);
+
+/* Ids of orders in "processing" (restart: finish what was begun),
+ * at most MAX into IDS, count in *n. */
+int lld_store_orders_processing(struct lld_store *s, int64_t *ids, size_t max,
+				size_t *n, struct ll_error *err);
+
+/* Ids of the orders of ACCOUNT, newest first, at most MAX into IDS. */
+int lld_store_orders_of(struct lld_store *s, int64_t account, int64_t *ids,
+			size_t max, size_t *n, struct ll_error *err);
+
+int lld_store_authz_get(struct lld_store *s, int64_t id, struct lld_authz *out,
+			struct ll_error *err);
+int lld_store_chall_get(struct lld_store *s, int64_t id, struct lld_chall *out,
+			struct ll_error *err);
+
+/* The challenge whose mail's Subject carries TOKEN1; LL_ENOTFOUND if
+ * none. */
+int lld_store_chall_by_token1(struct lld_store *s, const char *token1,
+			      struct lld_chall *out, struct ll_error *err);
+
+/* The authorization was fetched: the challenge mail is wanted (once). */
+int lld_store_chall_want_send(struct lld_store *s, int64_t id,
+			      struct ll_error *err);
+
+/* Ids of challenges whose mail is wanted and not yet sent, at most MAX
+ * into IDS. */
+int lld_store_chall_to_send(struct lld_store *s, int64_t *ids, size_t max,
+			    size_t *n, struct ll_error *err);
+
+/* The challenge mail of ID went out at WHEN with Message-ID MSGID. */
+int lld_store_chall_sent(struct lld_store *s, int64_t id, const char *msgid,
+			 time_t when, struct ll_error *err);
+
+/* The client asked for validation: "pending" to "processing" (a
+ * challenge in another status is left as it is). */
+int lld_store_chall_respond(struct lld_store *s, int64_t id,
+			    struct ll_error *err);
+
+/*
+ * Settle challenge ID, only if it is still "pending" or "processing"
+ * (else LL_EEXIST: a second or replayed reply changes nothing):
+ * VALID 1 makes the challenge and its authorization "valid" and the
+ * order "ready"; VALID 0 makes all three "invalid" with ERROR (problem
+ * JSON) on the challenge and the order.  One transaction.
+ */
+int lld_store_chall_settle(struct lld_store *s, int64_t id, int valid,
+			   const char *error, time_t now,
+			   struct ll_error *err);
+
+/* ---- certificates ---- */
+
+struct lld_certrow {
+	char serial[LLD_SERIAL_MAX + 1];
+	int64_t order, account;
+	char email[LLD_EMAIL_MAX + 1];
+	unsigned char *der; /* malloc'd */
+	size_t derlen;
+	time_t not_before, not_after;
+	time_t revoked; /* 0: not revoked */
+	int reason;	/* CRLReason when revoked */
+};
+void lld_certrow_clear(struct lld_certrow *c);
+
+/*
+ * Record certificate DER (serial SERIAL) of order ORDER and move the
+ * order from "processing" to "valid", in one transaction.  LL_EEXIST if
+ * the order is not "processing" (nothing recorded).
+ */
+int lld_store_cert_add(struct lld_store *s, int64_t order, const char *serial,
+		       const char *email, const unsigned char *der,
+		       size_t derlen, time_t not_before, time_t not_after,
+		       struct ll_error *err);
+int lld_store_cert_get(struct lld_store *s, const char *serial,
+		       struct lld_certrow *out, struct ll_error *err);
+/* Revoke SERIAL at WHEN for REASON; LL_EEXIST if already revoked. */
+int lld_store_cert_revoke(struct lld_store *s, const char *serial,
+			  time_t when, int reason, struct ll_error *err);
+
+struct lld_revoked {
+	char serial[LLD_SERIAL_MAX + 1];
+	time_t when;
+	int reason;
+};
+/* Every revoked certificate not yet expired at NOW, malloc'd array into
+ * *out, count *n. */
+int lld_store_revoked(struct lld_store *s, time_t now,
+		      struct lld_revoked **out, size_t *n,
+		      struct ll_error *err);
+
+/* ---- named blobs (the current CRL) ---- */
+
+int lld_store_blob_put(struct lld_store *s, const char *name,
+		       const unsigned char *data, size_t len, time_t when,
+		       struct ll_error *err);
+/* LL_ENOTFOUND if NAME was never put. */
+int lld_store_blob_get(struct lld_store *s, const char *name,
+		       unsigned char **data, size_t *len, time_t *when,
+		       struct ll_error *err);
+
+#endif
