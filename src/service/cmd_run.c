@@ -8,8 +8,12 @@
  * the CRL is made if it is missing or a day old, the mailer thread
  * starts when [mail] is configured, and only then does HTTP listen.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -120,6 +124,31 @@ static int crl_ready(struct lld_srv *srv, time_t now)
 	return 0;
 }
 
+/* One run per CA directory: hold DIR/run.lock.  The descriptor stays
+ * open (and locked) until the process ends. */
+static int lock_dir(const char *dir)
+{
+	char path[LLD_PATH_MAX];
+	int fd;
+
+	if (lld_path(path, sizeof(path), dir, "run.lock") < 0)
+		return -1;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		fprintf(stderr, LLD_PROG ": %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		fprintf(stderr,
+			LLD_PROG ": another letterlockd runs on %s (%s is "
+				 "locked)\n",
+			dir, path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 int lld_cmd_run(int argc, char **argv)
 {
 	struct lld_conf conf;
@@ -158,6 +187,8 @@ int lld_cmd_run(int argc, char **argv)
 		}
 		snprintf(conf.listen, sizeof(conf.listen), "%s", listen);
 	}
+	if (lock_dir(dir) < 0)
+		return LLD_EXIT_STATE;
 	signal(SIGPIPE, SIG_IGN);
 	srv.conf = &conf;
 	srv.dir = dir;

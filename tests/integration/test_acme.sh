@@ -790,6 +790,16 @@ t_enrol_badpw() {
 }
 t "enrol with a wrong mailbox password fails naming the IMAP login" t_enrol_badpw
 
+t_second_run() {
+	local rc
+	timeout 20 "$LETTERLOCKD" run --dir "$CA" --listen "127.0.0.1:$HTTP_PORT" \
+		</dev/null >"$T/second.out" 2>&1
+	rc=$?
+	cat "$T/second.out"
+	[ "$rc" -eq 3 ] && grep -q 'another letterlockd runs' "$T/second.out"
+}
+t "a second letterlockd run on the same directory refuses to start" t_second_run
+
 t_still_up() {
 	kill -0 "$LLD_PID" && ! grep -Eq 'AddressSanitizer|runtime error' "$LOG"
 }
