@@ -45,6 +45,8 @@ extern "C" {
  * relying parties whose clocks run a little slow. */
 #define LL_CA_BACKDATE 300
 #define LL_CA_CSR_MAX (64 * 1024) /* largest CSR accepted, bytes */
+/* largest SubjectPublicKeyInfo accepted, bytes (RSA-8192 takes ~1.1K) */
+#define LL_CA_SPKI_MAX 2048
 
 /* What the key of an end-entity certificate may do. */
 enum ll_ca_usage {
@@ -104,6 +106,41 @@ const char *ll_ca_csr_email(const struct ll_ca_csr *csr);
 /* The usage the CSR's keyUsage asks for (LL_CA_USAGE_*), 0 if none. */
 unsigned ll_ca_csr_usage(const struct ll_ca_csr *csr);
 
+/*
+ * The public key of CSR as SubjectPublicKeyInfo DER, encoded afresh by
+ * OpenSSL from the key (not copied from the request), into *der
+ * (malloc'd, *len octets; the caller frees it).  With the address and
+ * ll_ca_csr_usage this is all ll_ca_csr_from_spki needs: what a front
+ * that parsed the request hands a process that must not parse one.
+ * Errors: LL_ECRYPTO, LL_ENOMEM.
+ */
+int ll_ca_csr_spki(unsigned char **der, size_t *len,
+		   const struct ll_ca_csr *csr, struct ll_error *err);
+
+/*
+ * A request rebuilt from fixed-shape parts, without a CSR: the mailbox
+ * EMAIL (canonicalised as ll_ca_csr_parse does), the public key SPKI
+ * (LEN octets of SubjectPublicKeyInfo DER, exactly the encoding
+ * ll_ca_csr_spki gives for that key: nothing after it, no other
+ * encoding of the same key) checked as ll_ca_csr_parse checks a CSR's
+ * key, and USAGE (LL_CA_USAGE_* bits; 0: nothing asked, which
+ * ll_ca_issue takes as both, as for a CSR without keyUsage).  There is
+ * no self-signature to check: the caller vouches that the key's holder
+ * asked for this, normally by having parsed the CSR itself.  The result
+ * serves ll_ca_issue, ll_ca_csr_email and ll_ca_csr_usage like a parsed
+ * request.
+ *
+ * On success *out belongs to the caller (ll_ca_csr_free).
+ * Errors: LL_EINVAL (EMAIL is not a mailbox address we can certify,
+ * USAGE has other bits), LL_ETOOBIG (over LL_CA_SPKI_MAX), LL_EPARSE
+ * (SPKI is not one DER SubjectPublicKeyInfo, or not in OpenSSL's
+ * encoding), LL_EPOLICY (the key breaks the profile; the message says
+ * how).
+ */
+int ll_ca_csr_from_spki(struct ll_ca_csr **out, const void *spki, size_t len,
+			const char *email, unsigned usage,
+			struct ll_error *err);
+
 /* ---- issuing ---- */
 
 struct ll_ca;
@@ -149,10 +186,11 @@ struct ll_ca_issue_options {
 #define LL_CA_ISSUE_OPTIONS_INIT { LL_CA_ISSUE_OPTIONS_VERSION, 0, 0, 0 }
 
 /*
- * Build the certificate for CSR (already checked by ll_ca_csr_parse),
- * lint it (ll_ca_lint, on the to-be-signed certificate signed with a
- * throw-away key of the issuer's type), and only if the lint finds
- * nothing sign it with the CA's key.  OPT may be NULL.
+ * Build the certificate for CSR (from ll_ca_csr_parse or
+ * ll_ca_csr_from_spki), lint it (ll_ca_lint, on the to-be-signed
+ * certificate signed with a throw-away key of the issuer's type), and
+ * only if the lint finds nothing sign it with the CA's key.  OPT may be
+ * NULL.
  *
  * On success *out is the new certificate (the caller frees it).
  * Errors: LL_EINVAL (bad option), LL_EPOLICY (validity over

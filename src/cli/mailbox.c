@@ -8,10 +8,8 @@
 
 #include <curl/curl.h>
 #include <openssl/crypto.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
 
-#include "internal.h" /* ll_host_is_loopback */
+#include "internal.h" /* ll_host_is_loopback, ll_curl_* */
 #include "mailbox.h"
 
 #define REPLY_MAX 200 /* a server line kept for messages */
@@ -32,13 +30,6 @@ struct mailbox {
 	char *ca_file;
 	int timeout;
 	char reply[REPLY_MAX]; /* the server's last line */
-};
-
-struct sink {
-	char *p;
-	size_t len;
-	size_t max;
-	int too_big;
 };
 
 struct source {
@@ -150,7 +141,9 @@ int mailbox_open(struct mailbox **out, const struct mailbox_conf *conf,
 	int rc;
 
 	*out = NULL;
-	if (mb == NULL || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+	if (mb == NULL)
+		return mb_err(err, LL_ENOMEM, "out of memory");
+	if (ll_curl_init(NULL) < 0) {
 		free(mb);
 		return mb_err(err, LL_ENOMEM, "cannot start libcurl");
 	}
@@ -221,30 +214,9 @@ void mailbox_close(struct mailbox **pp)
 	free(mb->password);
 	free(mb->ca_file);
 	free(mb);
-	curl_global_cleanup();
 }
 
 /* ---- curl plumbing ---- */
-
-static size_t on_data(char *p, size_t size, size_t n, void *arg)
-{
-	struct sink *s = arg;
-	size_t len = size * n;
-	char *np;
-
-	if (len > s->max - s->len) {
-		s->too_big = 1;
-		return 0;
-	}
-	np = realloc(s->p, s->len + len + 1);
-	if (np == NULL)
-		return 0;
-	s->p = np;
-	memcpy(s->p + s->len, p, len);
-	s->len += len;
-	s->p[s->len] = '\0';
-	return len;
-}
 
 static size_t on_read(char *buf, size_t size, size_t n, void *arg)
 {
@@ -281,49 +253,29 @@ static int on_debug(CURL *c, curl_infotype type, char *data, size_t size,
 	return 0;
 }
 
-static CURLcode add_ca_file(CURL *c, void *sslctx, void *arg)
+/* Set C up for one exchange with TLS mode TLS, the answer into S. */
+static void common_opts(struct mailbox *mb, CURL *c, long tls, char *ebuf,
+			struct ll_curl_sink *s)
 {
-	X509_STORE *st = SSL_CTX_get_cert_store(sslctx);
-
-	(void)c;
-	if (st == NULL || X509_STORE_load_file(st, arg) != 1) {
-		ERR_clear_error();
-		return CURLE_SSL_CACERT_BADFILE;
-	}
-	return CURLE_OK;
-}
-
-static void common_opts(struct mailbox *mb, CURL *c, long tls, char *ebuf)
-{
-	curl_easy_reset(c);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "imap,imaps,smtp,smtps");
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)mb->timeout);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)mb->timeout);
+	ll_curl_setup(c, "imap,imaps,smtp,smtps", (long)mb->timeout,
+		      mb->ca_file, ebuf, s);
 	curl_easy_setopt(c, CURLOPT_USERNAME, mb->user);
 	curl_easy_setopt(c, CURLOPT_PASSWORD, mb->password);
 	curl_easy_setopt(c, CURLOPT_USE_SSL, tls);
-	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
 	curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
 	curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, on_debug);
 	curl_easy_setopt(c, CURLOPT_DEBUGDATA, mb);
-	if (mb->ca_file != NULL) {
-		curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, add_ca_file);
-		curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, mb->ca_file);
-	}
 	mb->reply[0] = '\0';
 }
 
 static int perform(struct mailbox *mb, CURL *c, const char *proto,
-		   const char *ebuf, const struct sink *s, struct ll_error *err)
+		   const char *ebuf, const struct ll_curl_sink *s,
+		   struct ll_error *err)
 {
-	CURLcode cc = curl_easy_perform(c);
-	const char *why = ebuf[0] ? ebuf : curl_easy_strerror(cc);
+	CURLcode cc = ll_curl_perform(c);
+	const char *why = ll_curl_why(ebuf, cc);
 	int rc = 0;
 
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
 	if (s != NULL && s->too_big)
 		rc = mb_err(err, LL_ETOOBIG, "%s: answer larger than %zu bytes",
 			    proto, s->max);
@@ -339,30 +291,37 @@ static int perform(struct mailbox *mb, CURL *c, const char *proto,
 
 /* ---- IMAP ---- */
 
-static int imap_command(struct mailbox *mb, int select, const char *cmd,
-			struct sink *s, struct ll_error *err)
+/*
+ * One IMAP exchange, the answer into S: CMD (a command of ours), or
+ * NULL to fetch the message UID.  The URL names the mailbox when SELECT
+ * is set (CMD works in it; a fetch always does), and the message when
+ * UID is not 0.
+ */
+static int imap_run(struct mailbox *mb, int select, unsigned long uid,
+		    const char *cmd, struct ll_curl_sink *s,
+		    struct ll_error *err)
 {
-	char ebuf[CURL_ERROR_SIZE] = "";
-	char *url;
-	size_t n = strlen(mb->imap_base) + strlen(mb->mbox_path) + 2;
+	char ebuf[CURL_ERROR_SIZE];
+	struct ll_buf url = { 0 };
 	int rc;
 
-	url = malloc(n);
-	if (url == NULL)
+	if (ll_buf_addf(&url, "%s/%s", mb->imap_base,
+			select ? mb->mbox_path : "") < 0 ||
+	    (uid != 0 && ll_buf_addf(&url, ";UID=%lu", uid) < 0)) {
+		ll_buf_free(&url);
 		return mb_err(err, LL_ENOMEM, "out of memory");
-	snprintf(url, n, "%s/%s", mb->imap_base, select ? mb->mbox_path : "");
-	common_opts(mb, mb->imap, mb->imap_tls, ebuf);
-	curl_easy_setopt(mb->imap, CURLOPT_URL, url);
-	curl_easy_setopt(mb->imap, CURLOPT_CUSTOMREQUEST, cmd);
-	curl_easy_setopt(mb->imap, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(mb->imap, CURLOPT_WRITEDATA, s);
+	}
+	common_opts(mb, mb->imap, mb->imap_tls, ebuf, s);
+	curl_easy_setopt(mb->imap, CURLOPT_URL, url.p);
+	if (cmd != NULL)
+		curl_easy_setopt(mb->imap, CURLOPT_CUSTOMREQUEST, cmd);
 	rc = perform(mb, mb->imap, "IMAP", ebuf, s, err);
-	free(url);
+	ll_buf_free(&url);
 	return rc;
 }
 
 /* The next line of S at *pos, without its line end; 0 at the end. */
-static int next_line(const struct sink *s, size_t *pos, const char **line,
+static int next_line(const struct ll_buf *s, size_t *pos, const char **line,
 		     size_t *len)
 {
 	const char *p, *nl;
@@ -400,15 +359,15 @@ static int read_number(const char **p, const char *end, unsigned long *v)
 int mailbox_uidnext(struct mailbox *mb, unsigned long *uidnext,
 		    struct ll_error *err)
 {
-	struct sink s = { .max = LIST_MAX };
+	struct ll_curl_sink s = { .max = LIST_MAX };
 	char cmd[MAILBOX_NAME_MAX + 40];
 	const char *line, *end, *p;
 	size_t pos = 0, len;
 	int rc, found = 0;
 
 	snprintf(cmd, sizeof(cmd), "STATUS \"%s\" (UIDNEXT)", mb->mbox);
-	rc = imap_command(mb, 0, cmd, &s, err);
-	while (rc == 0 && !found && next_line(&s, &pos, &line, &len)) {
+	rc = imap_run(mb, 0, 0, cmd, &s, err);
+	while (rc == 0 && !found && next_line(&s.body, &pos, &line, &len)) {
 		end = line + len;
 		if (len < 9 || strncasecmp(line, "* STATUS ", 9) != 0)
 			continue;
@@ -425,7 +384,7 @@ int mailbox_uidnext(struct mailbox *mb, unsigned long *uidnext,
 		rc = mb_err(err, LL_EPARSE,
 			    "IMAP: the server did not say UIDNEXT of %s",
 			    mb->mbox);
-	free(s.p);
+	ll_buf_free(&s.body);
 	return rc;
 }
 
@@ -452,7 +411,7 @@ int mailbox_search(struct mailbox *mb, unsigned long first, const char *from,
 		   const char *subject, unsigned long uids[MAILBOX_MAX_HITS],
 		   size_t *n, struct ll_error *err)
 {
-	struct sink s = { .max = LIST_MAX };
+	struct ll_curl_sink s = { .max = LIST_MAX };
 	char cmd[800];
 	const char *line, *end, *p;
 	size_t pos = 0, len, used;
@@ -471,8 +430,8 @@ int mailbox_search(struct mailbox *mb, unsigned long first, const char *from,
 	if (subject != NULL && imap_quotable(subject, 254))
 		snprintf(cmd + used, sizeof(cmd) - used, " SUBJECT \"%s\"",
 			 subject);
-	rc = imap_command(mb, 1, cmd, &s, err);
-	while (rc == 0 && next_line(&s, &pos, &line, &len)) {
+	rc = imap_run(mb, 1, 0, cmd, &s, err);
+	while (rc == 0 && next_line(&s.body, &pos, &line, &len)) {
 		unsigned long v;
 
 		end = line + len;
@@ -490,39 +449,27 @@ int mailbox_search(struct mailbox *mb, unsigned long first, const char *from,
 				keep_highest(uids, n, v);
 		}
 	}
-	free(s.p);
+	ll_buf_free(&s.body);
 	return rc;
 }
 
 int mailbox_fetch(struct mailbox *mb, unsigned long uid, size_t max, char **msg,
 		  size_t *len, struct ll_error *err)
 {
-	struct sink s = { .max = max };
-	char ebuf[CURL_ERROR_SIZE] = "";
-	char *url;
-	size_t n = strlen(mb->imap_base) + strlen(mb->mbox_path) + 32;
+	struct ll_curl_sink s = { .max = max };
 	int rc;
 
 	*msg = NULL;
 	*len = 0;
-	url = malloc(n);
-	if (url == NULL)
-		return mb_err(err, LL_ENOMEM, "out of memory");
-	snprintf(url, n, "%s/%s;UID=%lu", mb->imap_base, mb->mbox_path, uid);
-	common_opts(mb, mb->imap, mb->imap_tls, ebuf);
-	curl_easy_setopt(mb->imap, CURLOPT_URL, url);
-	curl_easy_setopt(mb->imap, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(mb->imap, CURLOPT_WRITEDATA, &s);
-	rc = perform(mb, mb->imap, "IMAP", ebuf, &s, err);
-	free(url);
-	if (rc == 0 && s.p == NULL)
+	rc = imap_run(mb, 1, uid, NULL, &s, err);
+	if (rc == 0 && s.body.p == NULL)
 		rc = mb_err(err, LL_EPARSE, "IMAP: message %lu is empty", uid);
 	if (rc < 0) {
-		free(s.p);
+		ll_buf_free(&s.body);
 		return rc;
 	}
-	*msg = s.p;
-	*len = s.len;
+	*msg = s.body.p;
+	*len = s.body.len;
 	return 0;
 }
 
@@ -533,7 +480,7 @@ int mailbox_send(struct mailbox *mb, const char *from, const char *to,
 {
 	struct source src = { msg, len };
 	struct curl_slist *rcpt = NULL;
-	char ebuf[CURL_ERROR_SIZE] = "", *mfrom, *mto;
+	char ebuf[CURL_ERROR_SIZE], *mfrom, *mto;
 	int rc;
 
 	mfrom = malloc(strlen(from) + 3);
@@ -549,7 +496,7 @@ int mailbox_send(struct mailbox *mb, const char *from, const char *to,
 		rc = mb_err(err, LL_ENOMEM, "out of memory");
 		goto out;
 	}
-	common_opts(mb, mb->smtp, mb->smtp_tls, ebuf);
+	common_opts(mb, mb->smtp, mb->smtp_tls, ebuf, NULL);
 	curl_easy_setopt(mb->smtp, CURLOPT_URL, mb->smtp_url);
 	curl_easy_setopt(mb->smtp, CURLOPT_MAIL_FROM, mfrom);
 	curl_easy_setopt(mb->smtp, CURLOPT_MAIL_RCPT, rcpt);
@@ -559,8 +506,6 @@ int mailbox_send(struct mailbox *mb, const char *from, const char *to,
 	curl_easy_setopt(mb->smtp, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
 	curl_easy_setopt(mb->smtp, CURLOPT_FORBID_REUSE, 1L); /* QUIT now */
 	rc = perform(mb, mb->smtp, "SMTP", ebuf, NULL, err);
-	curl_easy_setopt(mb->smtp, CURLOPT_MAIL_RCPT, NULL);
-	curl_easy_setopt(mb->smtp, CURLOPT_READDATA, NULL);
 out:
 	curl_slist_free_all(rcpt);
 	free(mfrom);

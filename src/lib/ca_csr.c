@@ -1,7 +1,9 @@
 /*
  * ca_csr.c - PKCS#10 requests as the CA accepts them: signed by their
  * key, a key the BR allow (and we support), exactly the validated
- * address, nothing asked for that the profile cannot give.
+ * address, nothing asked for that the profile cannot give.  And the
+ * same request rebuilt from its checked parts (address, key, usage)
+ * for a process that must not parse a CSR.
  */
 #include <stdio.h>
 #include <string.h>
@@ -312,6 +314,24 @@ static X509_REQ *read_req(const void *buf, size_t len)
 	return req;
 }
 
+/* A request for the mailbox EMAIL (canonicalised), nothing else yet. */
+static int csr_new(struct ll_ca_csr **out, const char *email,
+		   struct ll_error *err)
+{
+	struct ll_ca_csr *c = calloc(1, sizeof(*c));
+	int rc;
+
+	if (c == NULL)
+		return ll_err(err, LL_ENOMEM, LL_ECLASS_OS, "out of memory");
+	rc = ll_mailbox_parse(&c->mbox, email, strlen(email), err);
+	if (rc < 0) {
+		free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
 int ll_ca_csr_parse(struct ll_ca_csr **out, const void *buf, size_t len,
 		    const char *email, struct ll_error *err)
 {
@@ -325,12 +345,7 @@ int ll_ca_csr_parse(struct ll_ca_csr **out, const void *buf, size_t len,
 			    "CSR larger than %d bytes", LL_CA_CSR_MAX);
 		goto out;
 	}
-	c = calloc(1, sizeof(*c));
-	if (c == NULL) {
-		rc = ll_err(err, LL_ENOMEM, LL_ECLASS_OS, "out of memory");
-		goto out;
-	}
-	rc = ll_mailbox_parse(&c->mbox, email, strlen(email), err);
+	rc = csr_new(&c, email, err);
 	if (rc < 0)
 		goto out;
 	c->req = read_req(buf, len);
@@ -391,6 +406,94 @@ void ll_ca_csr_free(struct ll_ca_csr **pp)
 	EVP_PKEY_free(c->pkey);
 	X509_REQ_free(c->req);
 	free(c);
+}
+
+int ll_ca_csr_spki(unsigned char **der, size_t *len,
+		   const struct ll_ca_csr *csr, struct ll_error *err)
+{
+	unsigned char *p = NULL;
+	int n;
+
+	ERR_clear_error();
+	n = i2d_PUBKEY(csr->pkey, &p);
+	if (n <= 0)
+		return ll_err_ossl(err, LL_ECRYPTO,
+				   "encoding the request's public key");
+	*der = malloc((size_t)n);
+	if (*der == NULL) {
+		OPENSSL_free(p);
+		return ll_err(err, LL_ENOMEM, LL_ECLASS_OS, "out of memory");
+	}
+	memcpy(*der, p, (size_t)n);
+	*len = (size_t)n;
+	OPENSSL_free(p);
+	return 0;
+}
+
+/* SPKI decoded: one SubjectPublicKeyInfo, nothing after it, and in the
+ * encoding OpenSSL gives that key (so one key has one encoding). */
+static int read_spki(EVP_PKEY **out, const unsigned char *spki, size_t len,
+		     struct ll_error *err)
+{
+	const unsigned char *p = spki;
+	unsigned char *again = NULL;
+	EVP_PKEY *k = NULL;
+	int rc = 0, n;
+
+	k = d2i_PUBKEY_ex(NULL, &p, (long)len, NULL, NULL);
+	if (k == NULL || p != spki + len) {
+		rc = ll_err_ossl(err, LL_EPARSE,
+				 "not one DER SubjectPublicKeyInfo");
+		goto out;
+	}
+	n = i2d_PUBKEY(k, &again);
+	if (n <= 0 || (size_t)n != len || memcmp(again, spki, len) != 0) {
+		rc = ll_err_ossl(err, LL_EPARSE,
+				 "the SubjectPublicKeyInfo is not in OpenSSL's "
+				 "encoding of its key");
+		goto out;
+	}
+	*out = k;
+	k = NULL;
+out:
+	OPENSSL_free(again);
+	EVP_PKEY_free(k);
+	return rc;
+}
+
+int ll_ca_csr_from_spki(struct ll_ca_csr **out, const void *spki, size_t len,
+			const char *email, unsigned usage, struct ll_error *err)
+{
+	struct ll_ca_csr *c = NULL;
+	int rc;
+
+	ERR_clear_error();
+	if ((usage & ~(unsigned)LL_CA_USAGE_BOTH) != 0) {
+		rc = ll_err(err, LL_EINVAL, LL_ECLASS_USAGE,
+			    "unknown key usage 0x%x", usage);
+		goto out;
+	}
+	if (len > LL_CA_SPKI_MAX) {
+		rc = ll_err(err, LL_ETOOBIG, LL_ECLASS_USAGE,
+			    "SubjectPublicKeyInfo larger than %d bytes",
+			    LL_CA_SPKI_MAX);
+		goto out;
+	}
+	rc = csr_new(&c, email, err);
+	if (rc < 0)
+		goto out;
+	rc = read_spki(&c->pkey, spki, len, err);
+	if (rc < 0)
+		goto out;
+	rc = check_key(c->pkey, &c->is_ec, err);
+	if (rc < 0)
+		goto out;
+	c->usage = usage;
+	*out = c;
+	c = NULL;
+out:
+	ll_ca_csr_free(&c);
+	return rc;
 }
 
 const char *ll_ca_csr_email(const struct ll_ca_csr *csr)

@@ -53,7 +53,7 @@ int ll_utf8_valid(const unsigned char *s, size_t n, size_t *chars);
 /* ---- ca_csr.c ---- */
 
 struct ll_ca_csr {
-	X509_REQ *req;
+	X509_REQ *req; /* NULL when rebuilt by ll_ca_csr_from_spki */
 	EVP_PKEY *pkey; /* a reference */
 	struct ll_mailbox mbox;
 	unsigned usage; /* LL_CA_USAGE_* asked for, 0 if none */
@@ -77,11 +77,6 @@ struct ll_ca {
 /* The signature digest for a key of the issuer (BR 7.1.3.2): SHA-256
  * for P-256 and RSA, SHA-384 for P-384; NULL for anything else. */
 const EVP_MD *ll_ca_key_md(const EVP_PKEY *k);
-
-/* Read a private key, unencrypted PEM or DER; never prompts. */
-EVP_PKEY *ll_ca_read_key(const void *buf, size_t len);
-/* Read one certificate, PEM or DER. */
-X509 *ll_ca_read_cert(const void *buf, size_t len);
 
 /* ---- ca_key.c ---- */
 

@@ -11,63 +11,10 @@
 
 #include <openssl/core_names.h>
 #include <openssl/err.h>
-#include <openssl/pem.h>
 
 #include "ca_internal.h"
 
 #define URL_MAX 512
-
-static int no_passphrase(char *buf, int size, int rwflag, void *u)
-{
-	(void)buf;
-	(void)size;
-	(void)rwflag;
-	(void)u;
-	return -1;
-}
-
-static int looks_pem(const void *buf, size_t len)
-{
-	return len >= 11 && ((const unsigned char *)buf)[0] != 0x30 &&
-	       memmem(buf, len, "-----BEGIN ", 11) != NULL;
-}
-
-EVP_PKEY *ll_ca_read_key(const void *buf, size_t len)
-{
-	const unsigned char *p = buf;
-	EVP_PKEY *k = NULL;
-	BIO *b;
-
-	if (len > INT_MAX)
-		return NULL;
-	if (looks_pem(buf, len)) {
-		b = BIO_new_mem_buf(buf, (int)len);
-		if (b != NULL)
-			k = PEM_read_bio_PrivateKey(b, NULL, no_passphrase,
-						    NULL);
-		BIO_free(b);
-		return k;
-	}
-	return d2i_AutoPrivateKey(NULL, &p, (long)len);
-}
-
-X509 *ll_ca_read_cert(const void *buf, size_t len)
-{
-	const unsigned char *p = buf;
-	X509 *x = NULL;
-	BIO *b;
-
-	if (len > INT_MAX)
-		return NULL;
-	if (looks_pem(buf, len)) {
-		b = BIO_new_mem_buf(buf, (int)len);
-		if (b != NULL)
-			x = PEM_read_bio_X509(b, NULL, NULL, NULL);
-		BIO_free(b);
-		return x;
-	}
-	return d2i_X509(NULL, &p, (long)len);
-}
 
 const EVP_MD *ll_ca_key_md(const EVP_PKEY *k)
 {
@@ -179,12 +126,12 @@ int ll_ca_new(struct ll_ca **out, const void *cert, size_t certlen,
 		     err);
 	if (rc < 0)
 		goto out;
-	ca->cert = ll_ca_read_cert(cert, certlen);
+	ca->cert = ll_x509_read(cert, certlen);
 	if (ca->cert == NULL) {
 		rc = ll_err_ossl(err, LL_EPARSE, "the CA certificate");
 		goto out;
 	}
-	ca->key = ll_ca_read_key(key, keylen);
+	ca->key = ll_pkey_read(key, keylen);
 	if (ca->key == NULL) {
 		rc = ll_err_ossl(err, LL_EPARSE,
 				 "the CA key (unencrypted PEM or DER)");

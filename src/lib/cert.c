@@ -224,6 +224,43 @@ static int no_passphrase(char *buf, int size, int rwflag, void *u)
 	return -1;
 }
 
+EVP_PKEY *ll_pkey_read(const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+	EVP_PKEY *k = NULL;
+	BIO *b;
+
+	if (len > INT_MAX)
+		return NULL;
+	if (is_pem(buf, len)) {
+		b = BIO_new_mem_buf(buf, (int)len);
+		if (b != NULL)
+			k = PEM_read_bio_PrivateKey(b, NULL, no_passphrase,
+						    NULL);
+		BIO_free(b);
+		return k;
+	}
+	return d2i_AutoPrivateKey(NULL, &p, (long)len);
+}
+
+X509 *ll_x509_read(const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+	X509 *x = NULL;
+	BIO *b;
+
+	if (len > INT_MAX)
+		return NULL;
+	if (is_pem(buf, len)) {
+		b = BIO_new_mem_buf(buf, (int)len);
+		if (b != NULL)
+			x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+		BIO_free(b);
+		return x;
+	}
+	return d2i_X509(NULL, &p, (long)len);
+}
+
 #define P12_MAX_ITER 2000000 /* PBKDF2 / MAC rounds we are willing to run */
 
 /* The iteration count of a PBES1 or PBES2 AlgorithmIdentifier, 0 when

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include <curl/curl.h>
 #include <openssl/bio.h>
 #include <openssl/cms.h>
 #include <openssl/x509.h>
@@ -152,6 +153,10 @@ time_t ll_asn1_time(const ASN1_TIME *t);
 int ll_cert_wrap(struct ll_cert **out, X509 *x, struct ll_error *err);
 EVP_PKEY *ll_identity_pkey(const struct ll_identity *id);
 STACK_OF(X509) *ll_identity_chain_stack(const struct ll_identity *id);
+/* A private key, unencrypted PEM (never a prompt) or DER; one
+ * certificate, PEM or DER.  NULL if BUF holds none. */
+EVP_PKEY *ll_pkey_read(const void *buf, size_t len);
+X509 *ll_x509_read(const void *buf, size_t len);
 int ll_x509_has_email(X509 *x, const char *addr);
 int ll_x509_first_email(X509 *x, char *buf, size_t len);
 
@@ -226,5 +231,39 @@ CMS_ContentInfo *ll_cms_env_new(struct ll_ctx *ctx, struct ll_cert **rcpts,
 				struct ll_error *err);
 int ll_cms_d2i(CMS_ContentInfo **out, struct ll_ctx *ctx,
 	       const unsigned char *der, size_t len, struct ll_error *err);
+
+/* curl_util.c: what every libcurl client of letterlock does the same
+ * way (the ACME client; the CLI's IMAP and SMTP). */
+
+/* curl_global_init, once per process.  0, or LL_EIO. */
+int ll_curl_init(struct ll_error *err);
+
+/* A response body kept in BODY (NUL-terminated) up to MAX bytes; more
+ * stops the transfer with TOO_BIG set. */
+struct ll_curl_sink {
+	struct ll_buf body;
+	size_t max;
+	int too_big;
+};
+
+/*
+ * Reset C and set what every transfer has: only the PROTOCOLS named
+ * ("http,https"), no signals, TIMEOUT seconds for the connection and
+ * for the whole exchange, the server's certificate and name verified
+ * against the system's trust store plus CA_FILE (PEM; NULL: none),
+ * curl's own message into EBUF (CURL_ERROR_SIZE bytes, emptied here),
+ * and the body into SINK (NULL: none kept).  CA_FILE, EBUF and SINK
+ * must outlive the transfer (ll_curl_perform forgets EBUF and SINK).
+ */
+void ll_curl_setup(CURL *c, const char *protocols, long timeout,
+		   const char *ca_file, char *ebuf, struct ll_curl_sink *sink);
+
+/* curl_easy_perform, then unset every pointer the caller's stack lent
+ * the handle for it (error buffer, write, read and header data, header
+ * and recipient lists), so that none is left dangling. */
+CURLcode ll_curl_perform(CURL *c);
+
+/* Why the transfer failed: EBUF when curl wrote there, else CC's text. */
+const char *ll_curl_why(const char *ebuf, CURLcode cc);
 
 #endif

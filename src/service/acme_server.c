@@ -698,38 +698,50 @@ static int cert_validity(const unsigned char *der, size_t len, time_t *nb,
 	return rc;
 }
 
+/* Order O (processing) refused for the reason in ERR: invalid, with a
+ * badCSR problem. */
+static void order_refused(struct lld_srv *srv, const struct lld_order *o,
+			  const struct ll_error *err)
+{
+	json_t *p = json_pack("{s:s, s:s}", "type",
+			      "urn:ietf:params:acme:error:badCSR", "detail",
+			      err->message);
+	char *text = p ? json_dumps(p, JSON_COMPACT) : NULL;
+
+	json_decref(p);
+	lld_store_order_move(srv->store, o->id, "processing", "invalid", NULL,
+			     0, text, NULL);
+	free(text);
+}
+
 /*
- * Have the keyholder issue order O (now "processing") from CSR and
- * record the certificate.  0 when the order is valid; LL_EPOLICY when
+ * Have the keyholder issue order O (now "processing") for CSR (parsed
+ * and checked for O's address) and record the certificate.  The
+ * keyholder gets the request's parts, never the CSR: its public key
+ * re-encoded, its usage.  0 when the order is valid; LL_EPOLICY when
  * the profile refused (the order is then invalid, with PROBLEM); other
  * codes leave the order processing, to be finished later.
  */
 static int issue_order(struct lld_srv *srv, const struct lld_order *o,
-		       const unsigned char *csr, size_t csrlen,
-		       struct ll_error *err)
+		       const struct ll_ca_csr *csr, struct ll_error *err)
 {
-	unsigned char *der = NULL;
-	size_t derlen = 0;
+	unsigned char *der = NULL, *spki = NULL;
+	size_t derlen = 0, spkilen = 0;
 	char serial[LLD_SERIAL_MAX + 1];
 	time_t nb = 0, na = 0;
 	int rc;
 
-	rc = lld_kh_issue(srv->kh, o->id, o->email, csr, csrlen,
-			  srv->conf->validity_days, &der, &derlen, serial,
-			  err);
+	rc = ll_ca_csr_spki(&spki, &spkilen, csr, err);
+	if (rc < 0)
+		return rc;
+	rc = lld_kh_issue(srv->kh, o->id, o->email, spki, spkilen,
+			  ll_ca_csr_usage(csr), srv->conf->validity_days, &der,
+			  &derlen, serial, err);
+	free(spki);
 	if (rc == LL_EEXIST)
 		rc = LL_EPOLICY; /* the keyholder has another key for it */
 	if (rc == LL_EPOLICY) {
-		json_t *p = json_pack(
-			"{s:s, s:s}", "type",
-			"urn:ietf:params:acme:error:badCSR", "detail",
-			err->message);
-		char *text = p ? json_dumps(p, JSON_COMPACT) : NULL;
-
-		json_decref(p);
-		lld_store_order_move(srv->store, o->id, "processing",
-				     "invalid", NULL, 0, text, NULL);
-		free(text);
+		order_refused(srv, o, err);
 		return rc;
 	}
 	if (rc < 0)
@@ -791,7 +803,7 @@ static int on_finalize(struct call *c)
 		internal(c, "order store");
 		goto out;
 	}
-	rc = issue_order(c->srv, &o, der, derlen, &c->err);
+	rc = issue_order(c->srv, &o, csr, &c->err);
 	if (rc < 0 && rc != LL_EPOLICY) {
 		fprintf(stderr, LLD_PROG ": order %lld: %s (will retry)\n",
 			(long long)o.id, c->err.message);
@@ -823,18 +835,29 @@ int lld_acme_recover(struct lld_srv *srv)
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct lld_order o;
-		unsigned char *csr = NULL;
+		struct ll_ca_csr *csr = NULL;
+		unsigned char *der = NULL;
 		size_t len = 0;
+		int rc;
 
-		if (lld_store_order_get(srv->store, ids[i], &o, &err) < 0 ||
-		    lld_store_order_csr(srv->store, ids[i], &csr, &len,
-					&err) < 0 ||
-		    (issue_order(srv, &o, csr, len, &err) < 0 &&
-		     err.code != LL_EPOLICY)) {
+		rc = lld_store_order_get(srv->store, ids[i], &o, &err);
+		if (rc == 0)
+			rc = lld_store_order_csr(srv->store, ids[i], &der, &len,
+						 &err);
+		if (rc == 0) {
+			/* the CSR kept at finalize, checked once more */
+			rc = ll_ca_csr_parse(&csr, der, len, o.email, &err);
+			if (rc == LL_EPOLICY)
+				order_refused(srv, &o, &err);
+		}
+		if (rc == 0)
+			rc = issue_order(srv, &o, csr, &err);
+		if (rc < 0 && err.code != LL_EPOLICY) {
 			lld_report("recovery", &err);
 			bad = 1;
 		}
-		free(csr);
+		ll_ca_csr_free(&csr);
+		free(der);
 	}
 	if (n > 0)
 		fprintf(stderr, LLD_PROG ": finished %zu interrupted "

@@ -4,9 +4,10 @@
  * `letterlockd run` forks it first.  It reads DIR/keys (the S/MIME
  * issuing CA, the OCSP responder, the CA's own mail identity), then
  * serves the front over a socketpair, nothing else: it never sees
- * network input, only fixed-shape requests (STYLE.md 7) - a frame of
- * a type and fields of fixed or bounded size; anything malformed ends
- * the keyholder (the front then fails every later call with LL_EIO).
+ * network input (not even a CSR), only fixed-shape requests (STYLE.md
+ * 7) - a frame of a type and fields of fixed or bounded size; anything
+ * malformed ends the keyholder (the front then fails every later call
+ * with LL_EIO).
  *
  * Issuance is idempotent per order: the keyholder journals every
  * certificate it signs (DIR/keyholder.db, fsync'd before it answers)
@@ -49,20 +50,29 @@ int lld_kh_start(struct lld_kh **out, const char *dir,
 void lld_kh_stop(struct lld_kh **pp);
 
 /*
- * Issue the certificate of ORDER for EMAIL from CSR (DER, already
- * checked by the front with ll_ca_csr_parse; the keyholder checks it
- * again), DAYS of validity (0: the configured default).  The DER of
- * the certificate into *der (malloc'd), its serial number (lower-case
- * hex of the positive integer, no leading zeros) into SERIAL.
+ * Issue the certificate of ORDER for EMAIL.  The keyholder never sees
+ * the CSR: the front parses and checks it (ll_ca_csr_parse) and sends
+ * its parts, the public key SPKI (SPKILEN octets of SubjectPublicKeyInfo
+ * DER as ll_ca_csr_spki encodes it), USAGE (ll_ca_csr_usage:
+ * LL_CA_USAGE_* bits, 0 for both) and DAYS of validity (0: the
+ * configured default); the keyholder checks the address and the key
+ * again (ll_ca_csr_from_spki), then builds, lints and signs.  The DER
+ * of the certificate into *der (malloc'd), its serial number
+ * (lower-case hex of the positive integer, no leading zeros) into
+ * SERIAL.
  * The same ORDER again returns the same certificate, provided EMAIL and
- * the CSR's public key are those it was issued for.
- * Errors: LL_EPOLICY (the profile or the lint refused; the message says
- * why), LL_EEXIST (ORDER was issued for another address or key: the
- * order id was reused), LL_EIO (keyholder gone).
+ * SPKI are those it was issued for (the journal keeps SHA-256 of the
+ * canonical address, a NUL and SPKI).
+ * Errors: LL_EINVAL (ORDER, EMAIL or USAGE out of range, or EMAIL not
+ * an address we can certify), LL_ETOOBIG (SPKI empty or over
+ * LL_CA_SPKI_MAX), LL_EPARSE (SPKI does not decode), LL_EPOLICY (DAYS,
+ * the key, the profile or the lint refused; the message says why),
+ * LL_EEXIST (ORDER was issued for another address or key: the order id
+ * was reused), LL_EIO (keyholder gone).
  */
 int lld_kh_issue(struct lld_kh *kh, int64_t order, const char *email,
-		 const unsigned char *csr, size_t csrlen, int days,
-		 unsigned char **der, size_t *derlen,
+		 const unsigned char *spki, size_t spkilen, unsigned usage,
+		 int days, unsigned char **der, size_t *derlen,
 		 char serial[LLD_SERIAL_MAX + 1], struct ll_error *err);
 
 /*

@@ -34,38 +34,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 static struct ll_cert *root;
 static struct ll_ctx *ctx;
 
-static char *slurp(const char *name, size_t *len)
-{
-	char path[4096];
-	FILE *f;
-	char *buf;
-	long n;
-
-	snprintf(path, sizeof(path), "%s/%s", LL_FUZZ_FIXTURES, name);
-	f = fopen(path, "rb");
-	if (f == NULL) {
-		perror(path);
-		abort();
-	}
-	CHECK(fseek(f, 0, SEEK_END) == 0);
-	n = ftell(f);
-	CHECK(n > 0);
-	rewind(f);
-	buf = malloc((size_t)n + 1);
-	CHECK(buf != NULL);
-	CHECK(fread(buf, 1, (size_t)n, f) == (size_t)n);
-	buf[n] = '\0';
-	fclose(f);
-	*len = (size_t)n;
-	return buf;
-}
-
 static void add_identity(const char *key, const char *chain)
 {
 	struct ll_error err = { 0 };
 	struct ll_identity *id = NULL;
 	size_t klen, clen;
-	char *k = slurp(key, &klen), *c = slurp(chain, &clen);
+	char *k = fuzz_fixture(key, &klen), *c = fuzz_fixture(chain, &clen);
 
 	if (ll_identity_parse_pem(&id, k, klen, c, clen, &err) < 0) {
 		fprintf(stderr, "fixture %s: %s\n", key, err.message);
@@ -88,7 +62,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	CHECK(ll_ctx_new(&ctx, &err) == 0);
 	add_identity("alice-rsa.key", "alice-rsa.chain.pem");
 	add_identity("bob-ec.key", "bob-ec.chain.pem");
-	pem = slurp("root.pem", &len);
+	pem = fuzz_fixture("root.pem", &len);
 	CHECK(ll_cert_parse(&root, pem, len, &err) == 0);
 	free(pem);
 	CHECK(ll_ctx_add_trust(ctx, root, &err) == 0);

@@ -1,6 +1,6 @@
 /*
- * test_acme_csr.c - the offline parts of the ACME client (acme_client.c):
- * the certificate request checked by the CA's own CSR checks
+ * test_acme_csr.c - the offline parts of the ACME client (acme_csr.c,
+ * acme_mail.c): the certificate request checked by the CA's own CSR checks
  * (ll_ca_csr_parse) and read back field by field, the identity made of
  * the key and an issued chain, and the RFC 8823 challenge mail check and
  * reply.

@@ -99,11 +99,11 @@ static int group_setup(void **state)
 	F->issuer = ll_cert_x509(ll_ca_hierarchy_cert(F->h, LL_CA_SMIME));
 	if (ll_ca_hierarchy_key_pem(&pem, &len, F->h, LL_CA_SMIME, NULL) < 0)
 		return -1;
-	F->issuer_key = ll_ca_read_key(pem, len);
+	F->issuer_key = ll_pkey_read(pem, len);
 	ll_wipe_free(pem, len);
 	if (ll_ca_hierarchy_key_pem(&pem, &len, F->h, LL_CA_ROOT, NULL) < 0)
 		return -1;
-	F->root_key = ll_ca_read_key(pem, len);
+	F->root_key = ll_pkey_read(pem, len);
 	ll_wipe_free(pem, len);
 	F->ca = new_ca(CRL_URL, 0);
 	F->rsa2048 = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
@@ -278,6 +278,18 @@ static struct ll_cert *issue(const struct csr_opt *o, const char *email,
 	return c;
 }
 
+/* RC is CODE, and ERR's message names NEEDLE (if not NULL). */
+static void assert_code(int rc, const struct ll_error *err, int code,
+			const char *needle)
+{
+	if (rc != code)
+		fail_msg("expected %s, got %d (%s)", ll_strerror(code), rc,
+			 err->message);
+	if (needle != NULL && strstr(err->message, needle) == NULL)
+		fail_msg("message \"%s\" does not name \"%s\"", err->message,
+			 needle);
+}
+
 static void assert_refused(const struct csr_opt *o, const char *email, int code,
 			   const char *needle)
 {
@@ -286,12 +298,7 @@ static void assert_refused(const struct csr_opt *o, const char *email, int code,
 	int rc = parse_csr(&csr, o, email, &err);
 
 	ll_ca_csr_free(&csr);
-	if (rc != code)
-		fail_msg("expected %s, got %d (%s)", ll_strerror(code), rc,
-			 err.message);
-	if (needle != NULL && strstr(err.message, needle) == NULL)
-		fail_msg("message \"%s\" does not name \"%s\"", err.message,
-			 needle);
+	assert_code(rc, &err, code, needle);
 }
 
 static void assert_lint_clean(X509 *x, const char *email)
@@ -975,6 +982,183 @@ static void test_rsa_key_quality(void **state)
 	BN_free(m);
 }
 
+/* ------------------------------------ requests rebuilt from an SPKI */
+
+/* KEY's SubjectPublicKeyInfo, DER, malloc'd. */
+static unsigned char *key_spki(EVP_PKEY *key, size_t *len)
+{
+	unsigned char *der = NULL, *out;
+	int n = i2d_PUBKEY(key, &der);
+
+	assert_true(n > 0);
+	out = malloc((size_t)n + 1); /* room for a trailing octet */
+	assert_non_null(out);
+	memcpy(out, der, (size_t)n);
+	OPENSSL_free(der);
+	*len = (size_t)n;
+	return out;
+}
+
+/* A's and B's to-be-signed parts are the same but for the serial. */
+static void assert_same_but_serial(X509 *a, X509 *b)
+{
+	ASN1_INTEGER *sn = ASN1_INTEGER_dup(X509_get0_serialNumber(a));
+	unsigned char *ta = NULL, *tb = NULL;
+	int na, nb;
+
+	assert_non_null(sn);
+	assert_int_not_equal(ASN1_INTEGER_cmp(X509_get0_serialNumber(a),
+					      X509_get0_serialNumber(b)),
+			     0);
+	assert_true(X509_set_serialNumber(b, sn));
+	na = i2d_re_X509_tbs(a, &ta);
+	nb = i2d_re_X509_tbs(b, &tb);
+	assert_true(na > 0);
+	assert_int_equal(na, nb);
+	assert_memory_equal(ta, tb, (size_t)na);
+	OPENSSL_free(ta);
+	OPENSSL_free(tb);
+	ASN1_INTEGER_free(sn);
+}
+
+/* A CSR and the request rebuilt from its SPKI, address and usage give
+ * the same certificate (to the serial), keyUsage and all. */
+static void test_spki_round_trip(void **state)
+{
+	static const struct {
+		const char *email, *san, *utf8, *ku;
+		unsigned usage;
+		int key; /* 0 RSA-2048, 1 P-256, 2 P-384 */
+	} cases[] = {
+		{ "alice@example.test", "email:alice@example.test", NULL, NULL,
+		  0, 0 },
+		{ "alice@Example.TEST", "email:alice@example.test", NULL,
+		  "digitalSignature", LL_CA_USAGE_SIGN, 1 },
+		{ "alice@example.test", "email:alice@example.test", NULL,
+		  "keyAgreement", LL_CA_USAGE_ENCRYPT, 2 },
+		{ "alice@example.test", "email:alice@example.test", NULL,
+		  "keyEncipherment", LL_CA_USAGE_ENCRYPT, 0 },
+		{ MAKE "@example.test", NULL, MAKE "@example.test", NULL, 0,
+		  1 },
+	};
+	struct ll_ca_issue_options io = LL_CA_ISSUE_OPTIONS_INIT;
+	EVP_PKEY *keys[3] = { F->rsa2048, F->p256, F->p384 };
+
+	(void)state;
+	io.now = time(NULL); /* one moment for both: the same validity */
+	for (size_t i = 0; i < LL_ARRAY_SIZE(cases); i++) {
+		struct csr_opt o = { .key = keys[cases[i].key],
+				     .san = cases[i].san,
+				     .utf8 = cases[i].utf8,
+				     .ku = cases[i].ku };
+		struct ll_error err = { 0 };
+		struct ll_ca_csr *csr = NULL, *re = NULL;
+		struct ll_cert *a = NULL, *b = NULL;
+		unsigned char *spki = NULL, *spki2 = NULL, *want;
+		size_t len = 0, len2 = 0, wantlen = 0;
+
+		assert_int_equal(parse_csr(&csr, &o, cases[i].email, &err), 0);
+		assert_int_equal(ll_ca_csr_usage(csr), cases[i].usage);
+		assert_int_equal(ll_ca_csr_spki(&spki, &len, csr, &err), 0);
+		want = key_spki(o.key, &wantlen);
+		assert_int_equal(len, wantlen);
+		assert_memory_equal(spki, want, len);
+		if (ll_ca_csr_from_spki(&re, spki, len, cases[i].email,
+					ll_ca_csr_usage(csr), &err) < 0)
+			fail_msg("case %zu: %s", i, err.message);
+		assert_string_equal(ll_ca_csr_email(re), ll_ca_csr_email(csr));
+		assert_int_equal(ll_ca_csr_usage(re), cases[i].usage);
+		assert_int_equal(ll_ca_csr_spki(&spki2, &len2, re, &err), 0);
+		assert_int_equal(len2, len);
+		assert_memory_equal(spki2, spki, len);
+		assert_int_equal(ll_ca_issue(&a, F->ca, csr, &io, &err), 0);
+		assert_int_equal(ll_ca_issue(&b, F->ca, re, &io, &err), 0);
+		assert_lint_clean(ll_cert_x509(b), ll_ca_csr_email(re));
+		assert_true(chain_ok(ll_cert_x509(b), F->issuer, 0));
+		assert_same_but_serial(ll_cert_x509(a), ll_cert_x509(b));
+		ll_cert_free(&a);
+		ll_cert_free(&b);
+		ll_ca_csr_free(&re);
+		ll_ca_csr_free(&csr);
+		free(want);
+		free(spki);
+		free(spki2);
+	}
+}
+
+static void assert_spki_refused(const unsigned char *spki, size_t len,
+				const char *email, unsigned usage, int code,
+				const char *needle)
+{
+	struct ll_error err = { 0 };
+	struct ll_ca_csr *re = NULL;
+	int rc = ll_ca_csr_from_spki(&re, spki, len, email, usage, &err);
+
+	assert_null(re);
+	assert_code(rc, &err, code, needle);
+}
+
+static void test_spki_refused(void **state)
+{
+	static const unsigned char junk[] = { 0x30, 0x03, 0x02, 0x01, 0x00 };
+	const char *a = "alice@example.test";
+	unsigned char *spki, *big, *longform;
+	size_t len = 0;
+	BIGNUM *n = NULL;
+	EVP_PKEY *k;
+
+	(void)state;
+	/* not an SPKI; cut short; an octet after it */
+	assert_spki_refused(junk, sizeof(junk), a, 0, LL_EPARSE, NULL);
+	spki = key_spki(F->p256, &len);
+	assert_spki_refused(spki, 0, a, 0, LL_EPARSE, NULL);
+	assert_spki_refused(spki, len - 1, a, 0, LL_EPARSE, NULL);
+	spki[len] = 0x00;
+	assert_spki_refused(spki, len + 1, a, 0, LL_EPARSE, NULL);
+	/* the same key, the outer length in a long form: not DER */
+	assert_true(spki[0] == 0x30 && spki[1] < 0x80);
+	longform = malloc(len + 1);
+	assert_non_null(longform);
+	longform[0] = 0x30;
+	longform[1] = 0x81;
+	memcpy(longform + 2, spki + 1, len - 1);
+	assert_spki_refused(longform, len + 1, a, 0, LL_EPARSE, "encoding");
+	free(longform);
+	/* a point off the curve: the last octet of y changed */
+	spki[len - 1] ^= 0x01;
+	assert_spki_refused(spki, len, a, 0, LL_EPARSE, NULL);
+	spki[len - 1] ^= 0x01;
+	/* usage bits and addresses */
+	assert_spki_refused(spki, len, a, 4, LL_EINVAL, "usage");
+	assert_spki_refused(spki, len, a, 0x80000001u, LL_EINVAL, "usage");
+	assert_spki_refused(spki, len, "alice", 0, LL_EINVAL, NULL);
+	assert_spki_refused(spki, len, "a b@example.test", 0, LL_EINVAL, NULL);
+	assert_spki_refused(spki, len, "", 0, LL_EINVAL, NULL);
+	free(spki);
+	big = calloc(1, LL_CA_SPKI_MAX + 1);
+	assert_non_null(big);
+	assert_spki_refused(big, LL_CA_SPKI_MAX + 1, a, 0, LL_ETOOBIG, NULL);
+	free(big);
+	/* the keys a CSR may not have (check_key, as for CSRs) */
+	spki = key_spki(F->rsa1024, &len);
+	assert_spki_refused(spki, len, a, 0, LL_EPOLICY, "1024 bits");
+	free(spki);
+	spki = key_spki(F->p521, &len);
+	assert_spki_refused(spki, len, a, 0, LL_EPOLICY, "P-521");
+	free(spki);
+	spki = key_spki(F->ed25519, &len);
+	assert_spki_refused(spki, len, a, 0, LL_EPOLICY, "ED25519");
+	free(spki);
+	assert_true(
+		EVP_PKEY_get_bn_param(F->rsa2048, OSSL_PKEY_PARAM_RSA_N, &n));
+	k = rsa_pub(n, 3);
+	spki = key_spki(k, &len);
+	assert_spki_refused(spki, len, a, 0, LL_EPOLICY, "exponent");
+	free(spki);
+	EVP_PKEY_free(k);
+	BN_free(n);
+}
+
 /* --------------------------------------------------------------- lint */
 
 enum mut {
@@ -1288,6 +1472,8 @@ int main(void)
 		cmocka_unit_test(test_csr_garbage),
 		cmocka_unit_test(test_bad_addresses),
 		cmocka_unit_test(test_rsa_key_quality),
+		cmocka_unit_test(test_spki_round_trip),
+		cmocka_unit_test(test_spki_refused),
 		cmocka_unit_test(test_lint_good),
 		LINT(M_VERSION1, "version"),
 		LINT(M_SERIAL_SHORT, "serial.entropy"),

@@ -1,5 +1,5 @@
 /*
- * test_keyholder.c - src/service/keyholder.c: the process that holds
+ * test_keyholder.c - src/service/keyholder.c, kh_*.c: the process that holds
  * letterlockd's signing keys, run for real (forked) over a CA directory
  * made by `letterlockd init` (lld_cmd_init), and the new init options.
  * What comes back is checked with OpenSSL's own APIs (CRL and OCSP
@@ -49,7 +49,7 @@ struct fixture {
 	struct lld_conf conf;
 	X509 *root, *smime, *ocsp;
 	EVP_PKEY *smime_key; /* read here, for the CRL check */
-	EVP_PKEY *p256, *rsa2048;
+	EVP_PKEY *p256, *rsa2048, *rsa1024;
 	struct lld_kh *kh;
 };
 
@@ -162,24 +162,71 @@ static unsigned char *make_csr(size_t *len, EVP_PKEY *key, const char *email)
 	return out;
 }
 
+/* What the front sends for a CSR by KEY for EMAIL: the request parsed
+ * and checked (ll_ca_csr_parse), its key re-encoded (ll_ca_csr_spki),
+ * its usage. */
+struct req {
+	unsigned char *spki;
+	size_t len;
+	unsigned usage;
+};
+
+static void make_req(struct req *q, EVP_PKEY *key, const char *email)
+{
+	struct ll_error err = { 0 };
+	struct ll_ca_csr *csr = NULL;
+	size_t csrlen = 0;
+	unsigned char *der = make_csr(&csrlen, key, email);
+
+	memset(q, 0, sizeof(*q));
+	if (ll_ca_csr_parse(&csr, der, csrlen, email, &err) < 0 ||
+	    ll_ca_csr_spki(&q->spki, &q->len, csr, &err) < 0)
+		fail_msg("CSR for %s: %s", email, err.message);
+	q->usage = ll_ca_csr_usage(csr);
+	ll_ca_csr_free(&csr);
+	free(der);
+}
+
+/* KEY's SubjectPublicKeyInfo as OpenSSL encodes it, with no CSR: for
+ * keys ll_ca_csr_parse would refuse. */
+static void key_req(struct req *q, EVP_PKEY *key)
+{
+	unsigned char *der = NULL;
+	int n = i2d_PUBKEY(key, &der);
+
+	assert_true(n > 0);
+	memset(q, 0, sizeof(*q));
+	q->spki = malloc((size_t)n);
+	assert_non_null(q->spki);
+	memcpy(q->spki, der, (size_t)n);
+	q->len = (size_t)n;
+	OPENSSL_free(der);
+}
+
 struct issued {
 	unsigned char *der;
 	size_t len;
 	char serial[LLD_SERIAL_MAX + 1];
 };
 
-static int try_issue(struct issued *out, int64_t order, EVP_PKEY *key,
-		     const char *csr_for, const char *email,
-		     struct ll_error *err)
+static int req_issue(struct issued *out, int64_t order, const struct req *q,
+		     const char *email, int days, struct ll_error *err)
 {
-	size_t csrlen = 0;
-	unsigned char *csr = make_csr(&csrlen, key, csr_for);
+	memset(out, 0, sizeof(*out));
+	return lld_kh_issue(F.kh, order, email, q->spki, q->len, q->usage, days,
+			    &out->der, &out->len, out->serial, err);
+}
+
+/* Order ORDER for EMAIL, from a CSR by KEY for EMAIL. */
+static int try_issue(struct issued *out, int64_t order, EVP_PKEY *key,
+		     const char *email, struct ll_error *err)
+{
+	struct req q;
 	int rc;
 
-	memset(out, 0, sizeof(*out));
-	rc = lld_kh_issue(F.kh, order, email, csr, csrlen, 0, &out->der,
-			  &out->len, out->serial, err);
-	free(csr);
+	make_req(&q, key, email);
+	rc = req_issue(out, order, &q, email, 0, err);
+	free(q.spki);
 	return rc;
 }
 
@@ -188,7 +235,7 @@ static void issue(struct issued *out, int64_t order, EVP_PKEY *key,
 {
 	struct ll_error err = { 0 };
 
-	if (try_issue(out, order, key, email, email, &err) < 0)
+	if (try_issue(out, order, key, email, &err) < 0)
 		fail_msg("issue order %lld: %s [%s]", (long long)order,
 			 err.message, err.detail);
 }
@@ -356,7 +403,9 @@ static int group_setup(void **state)
 	free(pem);
 	F.p256 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
 	F.rsa2048 = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
-	if (F.smime_key == NULL || F.p256 == NULL || F.rsa2048 == NULL)
+	F.rsa1024 = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024);
+	if (F.smime_key == NULL || F.p256 == NULL || F.rsa2048 == NULL ||
+	    F.rsa1024 == NULL)
 		return -1;
 	start();
 	return 0;
@@ -397,6 +446,7 @@ static int group_teardown(void **state)
 	EVP_PKEY_free(F.smime_key);
 	EVP_PKEY_free(F.p256);
 	EVP_PKEY_free(F.rsa2048);
+	EVP_PKEY_free(F.rsa1024);
 	rm_tree(F.tmp);
 	return 0;
 }
@@ -565,43 +615,120 @@ static void test_issue_days(void **state)
 {
 	struct ll_error err = { 0 };
 	struct issued c = { 0 };
-	size_t csrlen = 0;
-	unsigned char *csr = make_csr(&csrlen, F.p256, ALICE);
+	struct req q;
 
 	(void)state;
-	assert_int_equal(lld_kh_issue(F.kh, 4, ALICE, csr, csrlen, 30, &c.der,
-				      &c.len, c.serial, &err),
-			 0);
+	make_req(&q, F.p256, ALICE);
+	assert_int_equal(req_issue(&c, 4, &q, ALICE, 30, &err), 0);
 	validity_days(&c, 30);
 	free(c.der);
-	c.der = NULL;
-	assert_int_equal(lld_kh_issue(F.kh, 5, ALICE, csr, csrlen,
-				      LL_CA_MAX_DAYS + 1, &c.der, &c.len,
-				      c.serial, &err),
+	assert_int_equal(req_issue(&c, 5, &q, ALICE, LL_CA_MAX_DAYS + 1, &err),
 			 LL_EPOLICY);
 	assert_null(c.der);
-	free(csr);
+	free(q.spki);
+}
+
+/* The keyUsage of the certificate of ORDER issued for Q with USAGE. */
+static uint32_t usage_ku(int64_t order, struct req *q, unsigned usage)
+{
+	struct ll_error err = { 0 };
+	struct issued c;
+	uint32_t ku;
+	X509 *x;
+
+	q->usage = usage;
+	if (req_issue(&c, order, q, ALICE, 0, &err) < 0)
+		fail_msg("issue order %lld: %s", (long long)order, err.message);
+	x = der_cert(&c);
+	ku = X509_get_key_usage(x);
+	X509_free(x);
+	free(c.der);
+	return ku;
+}
+
+/* The usage asked goes into keyUsage; usage bits beyond
+ * LL_CA_USAGE_BOTH are not sent. */
+static void test_issue_usage(void **state)
+{
+	struct ll_error err = { 0 };
+	struct issued c;
+	struct req q;
+
+	(void)state;
+	make_req(&q, F.p256, ALICE);
+	assert_int_equal(q.usage, 0);
+	assert_int_equal(usage_ku(6, &q, LL_CA_USAGE_SIGN),
+			 KU_DIGITAL_SIGNATURE);
+	assert_int_equal(usage_ku(7, &q, LL_CA_USAGE_ENCRYPT),
+			 KU_KEY_AGREEMENT);
+	q.usage = 4;
+	assert_int_equal(req_issue(&c, 8, &q, ALICE, 0, &err), LL_EINVAL);
+	assert_null(c.der);
+	free(q.spki);
 }
 
 static void test_issue_refused(void **state)
 {
 	struct ll_error err = { 0 };
 	struct issued c;
+	struct req q;
 
 	(void)state;
-	/* a CSR for another address: the profile refuses, nothing is
-	 * journaled, and the keyholder serves on */
-	assert_int_equal(try_issue(&c, 10, F.p256, BOB, ALICE, &err),
-			 LL_EPOLICY);
-	assert_non_null(strstr(err.message, BOB));
+	/* a key the profile refuses (the front's ll_ca_csr_parse would
+	 * too): the keyholder checks it again, nothing is journaled, and
+	 * it serves on */
+	key_req(&q, F.rsa1024);
+	assert_int_equal(req_issue(&c, 10, &q, ALICE, 0, &err), LL_EPOLICY);
+	assert_non_null(strstr(err.message, "1024 bits"));
 	assert_null(c.der);
+	free(q.spki);
+	/* an SPKI that does not decode, or with an octet after it */
+	q.spki = (unsigned char *)"\x30\x03\x02\x01\x00";
+	q.len = 5;
+	assert_int_equal(req_issue(&c, 10, &q, ALICE, 0, &err), LL_EPARSE);
+	make_req(&q, F.p256, ALICE);
+	q.spki = realloc(q.spki, q.len + 1);
+	assert_non_null(q.spki);
+	q.spki[q.len++] = 0;
+	assert_int_equal(req_issue(&c, 10, &q, ALICE, 0, &err), LL_EPARSE);
+	q.len--;
+	/* an address of the right characters the CA cannot certify */
+	assert_int_equal(req_issue(&c, 10, &q, "alice@localhost", 0, &err),
+			 LL_EINVAL);
 	issue(&c, 10, F.p256, ALICE);
 	free(c.der);
 	/* order 10 is taken now: another request for it is refused */
-	assert_int_equal(try_issue(&c, 10, F.rsa2048, ALICE, ALICE, &err),
-			 LL_EEXIST);
-	assert_int_equal(try_issue(&c, 11, F.p256, ALICE, "no address", &err),
+	assert_int_equal(try_issue(&c, 10, F.rsa2048, ALICE, &err), LL_EEXIST);
+	assert_int_equal(req_issue(&c, 11, &q, "no address", 0, &err),
 			 LL_EINVAL);
+	free(q.spki);
+}
+
+/* An order is issued for one key: another key of the same type, or the
+ * same key for another address, is refused; the first again is not. */
+static void test_issue_other_key(void **state)
+{
+	struct ll_error err = { 0 };
+	EVP_PKEY *other = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	struct issued a, b, c;
+
+	(void)state;
+	assert_non_null(other);
+	issue(&a, 12, F.p256, ALICE);
+	assert_int_equal(try_issue(&c, 12, other, ALICE, &err), LL_EEXIST);
+	assert_null(c.der);
+	assert_non_null(strstr(err.message, "another request"));
+	assert_int_equal(try_issue(&c, 12, F.p256, BOB, &err), LL_EEXIST);
+	assert_null(c.der);
+	issue(&b, 12, F.p256, ALICE);
+	assert_int_equal(a.len, b.len);
+	assert_memory_equal(a.der, b.der, a.len);
+	issue(&c, 13, other, ALICE); /* the key itself is fine */
+	check_serial(&c);
+	free(a.der);
+	free(b.der);
+	free(c.der);
+	EVP_PKEY_free(other);
 }
 
 /* --------------------------------------------------------------- CRL */
@@ -1134,8 +1261,30 @@ static size_t ocsp_payload(unsigned char *p, unsigned status, size_t extra)
 	return n + extra;
 }
 
+/* The payload of an ISSUE request: order 1 for ALICE, SPKI the one
+ * octet 0x30, USAGE, 0 days. */
+static size_t issue_payload(unsigned char *p, uint32_t usage)
+{
+	static const char email[] = ALICE;
+	size_t n = 0, elen = sizeof(email) - 1;
+
+	memset(p, 0, 7);
+	p[7] = 1; /* order */
+	n = 8;
+	memset(p + n, 0, 3);
+	p[n + 3] = (unsigned char)elen;
+	memcpy(p + n + 4, email, elen);
+	n += 4 + elen;
+	memcpy(p + n, "\0\0\0\1\x30", 5); /* spki */
+	n += 5;
+	for (int i = 0; i < 4; i++)
+		p[n++] = (unsigned char)(usage >> (8 * (3 - i)));
+	memset(p + n, 0, 4); /* days */
+	return n + 4;
+}
+
 /* Frames out of shape end the keyholder: each is written straight into
- * the socket.  The wire types (keyholder.c): 3 CRL, 4 OCSP. */
+ * the socket.  The wire types (kh_internal.h): 2 ISSUE, 3 CRL, 4 OCSP. */
 static void test_malformed_frames(void **state)
 {
 	unsigned char buf[128], pl[64];
@@ -1144,7 +1293,7 @@ static void test_malformed_frames(void **state)
 	size_t len = 0;
 
 	(void)state;
-	for (int i = 0; i < 8; i++) {
+	for (int i = 0; i < 9; i++) {
 		struct timespec t0;
 		size_t n = 0;
 		pid_t pid;
@@ -1175,6 +1324,9 @@ static void test_malformed_frames(void **state)
 			break;
 		case 7: /* an octet after the last field */
 			n = frame(buf, 4, 0, 0, pl, ocsp_payload(pl, 0, 1));
+			break;
+		case 8: /* a usage bit beyond LL_CA_USAGE_BOTH */
+			n = frame(buf, 2, 0, 0, pl, issue_payload(pl, 4));
 			break;
 		}
 		restart();
@@ -1277,7 +1429,9 @@ int main(void)
 		cmocka_unit_test(test_init_bad_options),
 		cmocka_unit_test(test_issue),
 		cmocka_unit_test(test_issue_days),
+		cmocka_unit_test(test_issue_usage),
 		cmocka_unit_test(test_issue_refused),
+		cmocka_unit_test(test_issue_other_key),
 		cmocka_unit_test(test_crl),
 		cmocka_unit_test(test_crl_full),
 		cmocka_unit_test(test_ocsp),

@@ -1,6 +1,7 @@
 /*
- * test_store.c - src/service/store_sqlite.c: every function of store.h
- * on a database in a fresh temporary directory: accounts and the deactivation cascade, orders with their
+ * test_store.c - the SQLite store (src/service/store_sqlite*.c): every
+ * function of store.h on a database in a fresh temporary directory:
+ * accounts and the deactivation cascade, orders with their
  * authorization and challenge, the compare-and-set moves, the challenge
  * mail queue, certificates and revocations, blobs; reopening the file,
  * a writer waiting for another one, and a process killed with SIGKILL.
@@ -114,14 +115,24 @@ static void new_order(struct fx *f, int64_t acct, const char *email,
 			 0);
 }
 
-static void to_processing(struct fx *f, int64_t order, int64_t chall)
+static int64_t chall_of(struct fx *f, const struct lld_order *o)
+{
+	struct lld_authz a;
+
+	assert_int_equal(lld_store_authz_get(f->s, o->authz, &a, NULL), 0);
+	return a.chall;
+}
+
+/* Order O (pending) to "processing": its challenge valid, finalized. */
+static void to_processing(struct fx *f, const struct lld_order *o)
 {
 	static const unsigned char csr[] = { 0x30, 0x03, 0x02, 0x01, 0x00 };
 	struct ll_error err = { 0 };
 
-	assert_int_equal(
-		lld_store_chall_settle(f->s, chall, 1, NULL, NOW, &err), 0);
-	assert_int_equal(lld_store_order_move(f->s, order, "ready",
+	assert_int_equal(lld_store_chall_settle(f->s, chall_of(f, o), 1, NULL,
+						NOW, &err),
+			 0);
+	assert_int_equal(lld_store_order_move(f->s, o->id, "ready",
 					      "processing", csr, sizeof(csr),
 					      NULL, &err),
 			 0);
@@ -151,26 +162,45 @@ static void assert_chall_status(struct fx *f, int64_t id, const char *want)
 	assert_string_equal(c.status, want);
 }
 
-static int64_t chall_of(struct fx *f, const struct lld_order *o)
+/* A new order of the fixture's account into *O; returns the id of its
+ * challenge. */
+static int64_t new_chall(struct fx *f, const char *email, const char *token1,
+			 struct lld_order *o)
 {
-	struct lld_authz a;
+	new_order(f, f->acct, email, token1, o);
+	return chall_of(f, o);
+}
 
-	assert_int_equal(lld_store_authz_get(f->s, o->authz, &a, NULL), 0);
-	return a.chall;
+/* The statuses of order O, of its authorization and of its challenge. */
+static void assert_statuses(struct fx *f, const struct lld_order *o,
+			    const char *order, const char *authz,
+			    const char *chall)
+{
+	assert_order_status(f, o->id, order);
+	assert_authz_status(f, o->authz, authz);
+	assert_chall_status(f, chall_of(f, o), chall);
+}
+
+static const unsigned char cert_der[] = { 0x30, 0x82, 0x02, 0x00,
+					  0x01, 0x00, 0xff };
+
+/* lld_store_cert_add of cert_der, valid from NOW. */
+static int cert_add(struct fx *f, int64_t order, const char *serial,
+		    const char *email, time_t not_after, struct ll_error *err)
+{
+	return lld_store_cert_add(f->s, order, serial, email, cert_der,
+				  sizeof(cert_der), NOW, not_after, err);
 }
 
 static void add_cert(struct fx *f, const char *email, const char *token1,
 		     const char *serial, time_t not_after)
 {
-	static const unsigned char der[] = { 0x30, 0x82, 0x01, 0x00, 0xaa };
 	struct ll_error err = { 0 };
 	struct lld_order o;
 
 	new_order(f, f->acct, email, token1, &o);
-	to_processing(f, o.id, chall_of(f, &o));
-	assert_int_equal(lld_store_cert_add(f->s, o.id, serial, email, der,
-					    sizeof(der), NOW, not_after, &err),
-			 0);
+	to_processing(f, &o);
+	assert_int_equal(cert_add(f, o.id, serial, email, not_after, &err), 0);
 }
 
 /* ------------------------------------------------------------ opening */
@@ -319,7 +349,7 @@ static void test_account_deactivate(void **state)
 	assert_int_equal(lld_store_chall_settle(f->s, chall_of(f, &ready), 1,
 						NULL, NOW, &err),
 			 0);
-	to_processing(f, proc.id, chall_of(f, &proc));
+	to_processing(f, &proc);
 	assert_int_equal(
 		lld_store_chall_want_send(f->s, chall_of(f, &pend), &err), 0);
 	assert_int_equal(
@@ -332,15 +362,11 @@ static void test_account_deactivate(void **state)
 	assert_string_equal(a.status, "deactivated");
 	lld_account_clear(&a);
 
-	assert_order_status(f, pend.id, "invalid");
-	assert_authz_status(f, pend.authz, "deactivated");
-	assert_chall_status(f, chall_of(f, &pend), "invalid");
-	assert_order_status(f, ready.id, "invalid");
-	assert_authz_status(f, ready.authz, "valid");
+	assert_statuses(f, &pend, "invalid", "deactivated", "invalid");
+	assert_statuses(f, &ready, "invalid", "valid", "valid");
 	assert_order_status(f, proc.id, "processing");
 	/* the other account is untouched */
-	assert_order_status(f, other.id, "pending");
-	assert_authz_status(f, other.authz, "pending");
+	assert_statuses(f, &other, "pending", "pending", "pending");
 
 	/* no mail for the dead challenge, and no late reply settles it */
 	assert_int_equal(lld_store_chall_to_send(f->s, ids, 8, &n, &err), 0);
@@ -517,9 +543,9 @@ static void test_orders_processing(void **state)
 	new_order(f, f->acct, "b@example.org", "t1", &o[1]);
 	new_order(f, f->acct, "c@example.org", "t2", &o[2]);
 	new_order(f, f->acct, "d@example.org", "t3", &o[3]);
-	to_processing(f, o[1].id, chall_of(f, &o[1]));
-	to_processing(f, o[3].id, chall_of(f, &o[3]));
-	to_processing(f, o[2].id, chall_of(f, &o[2]));
+	to_processing(f, &o[1]);
+	to_processing(f, &o[3]);
+	to_processing(f, &o[2]);
 	assert_int_equal(lld_store_orders_processing(f->s, ids, 4, &n, &err),
 			 0);
 	assert_int_equal(n, 3);
@@ -545,10 +571,8 @@ static void test_chall_mail(void **state)
 	int64_t ids[4], c1, c2;
 	size_t n = 99;
 
-	new_order(f, f->acct, "a@example.org", "t1", &o1);
-	new_order(f, f->acct, "b@example.org", "t2", &o2);
-	c1 = chall_of(f, &o1);
-	c2 = chall_of(f, &o2);
+	c1 = new_chall(f, "a@example.org", "t1", &o1);
+	c2 = new_chall(f, "b@example.org", "t2", &o2);
 	assert_int_equal(lld_store_chall_to_send(f->s, ids, 4, &n, &err), 0);
 	assert_int_equal(n, 0);
 
@@ -591,8 +615,7 @@ static void test_chall_respond(void **state)
 	struct lld_order o;
 	int64_t c;
 
-	new_order(f, f->acct, "a@example.org", "t1", &o);
-	c = chall_of(f, &o);
+	c = new_chall(f, "a@example.org", "t1", &o);
 	assert_int_equal(lld_store_chall_respond(f->s, c, &err), 0);
 	assert_chall_status(f, c, "processing");
 	assert_int_equal(lld_store_chall_respond(f->s, c, &err), 0);
@@ -613,17 +636,14 @@ static void test_chall_settle_valid(void **state)
 	struct lld_chall c;
 	int64_t id;
 
-	new_order(f, f->acct, "a@example.org", "t1", &o);
-	id = chall_of(f, &o);
+	id = new_chall(f, "a@example.org", "t1", &o);
 	assert_int_equal(lld_store_chall_respond(f->s, id, &err), 0);
 	assert_int_equal(
 		lld_store_chall_settle(f->s, id, 1, NULL, NOW + 60, &err), 0);
+	assert_statuses(f, &o, "ready", "valid", "valid");
 	assert_int_equal(lld_store_chall_get(f->s, id, &c, &err), 0);
-	assert_string_equal(c.status, "valid");
 	assert_int_equal(c.validated, NOW + 60);
 	assert_string_equal(c.error, "");
-	assert_authz_status(f, o.authz, "valid");
-	assert_order_status(f, o.id, "ready");
 
 	/* a replayed reply changes nothing */
 	assert_int_equal(lld_store_chall_settle(f->s, id, 0, PROBLEM, NOW + 61,
@@ -633,11 +653,9 @@ static void test_chall_settle_valid(void **state)
 	assert_int_equal(lld_store_chall_settle(f->s, id, 1, NULL, NOW + 61,
 						&err),
 			 LL_EEXIST);
+	assert_statuses(f, &o, "ready", "valid", "valid");
 	assert_int_equal(lld_store_chall_get(f->s, id, &c, &err), 0);
-	assert_string_equal(c.status, "valid");
 	assert_int_equal(c.validated, NOW + 60);
-	assert_authz_status(f, o.authz, "valid");
-	assert_order_status(f, o.id, "ready");
 	assert_int_equal(lld_store_chall_settle(f->s, 999, 1, NULL, NOW, &err),
 			 LL_ENOTFOUND);
 }
@@ -650,24 +668,19 @@ static void test_chall_settle_invalid(void **state)
 	struct lld_chall c;
 	int64_t id;
 
-	new_order(f, f->acct, "a@example.org", "t1", &o);
-	id = chall_of(f, &o);
+	id = new_chall(f, "a@example.org", "t1", &o);
 	assert_int_equal(
 		lld_store_chall_settle(f->s, id, 0, PROBLEM, NOW, &err), 0);
+	assert_statuses(f, &o, "invalid", "invalid", "invalid");
 	assert_int_equal(lld_store_chall_get(f->s, id, &c, &err), 0);
-	assert_string_equal(c.status, "invalid");
 	assert_string_equal(c.error, PROBLEM);
 	assert_int_equal(c.validated, 0);
-	assert_authz_status(f, o.authz, "invalid");
 	assert_int_equal(lld_store_order_get(f->s, o.id, &o, &err), 0);
-	assert_string_equal(o.status, "invalid");
 	assert_string_equal(o.error, PROBLEM);
 
 	assert_int_equal(lld_store_chall_settle(f->s, id, 1, NULL, NOW, &err),
 			 LL_EEXIST);
-	assert_chall_status(f, id, "invalid");
-	assert_authz_status(f, o.authz, "invalid");
-	assert_order_status(f, o.id, "invalid");
+	assert_statuses(f, &o, "invalid", "invalid", "invalid");
 }
 
 static void test_chall_settle_order_moved(void **state)
@@ -678,16 +691,13 @@ static void test_chall_settle_order_moved(void **state)
 	int64_t id;
 
 	/* the order was given up (expired) before the reply came */
-	new_order(f, f->acct, "a@example.org", "t1", &o);
-	id = chall_of(f, &o);
+	id = new_chall(f, "a@example.org", "t1", &o);
 	assert_int_equal(lld_store_order_move(f->s, o.id, "pending", "invalid",
 					      NULL, 0, PROBLEM, &err),
 			 0);
 	assert_int_equal(lld_store_chall_settle(f->s, id, 1, NULL, NOW, &err),
 			 LL_EEXIST);
-	assert_chall_status(f, id, "pending");
-	assert_authz_status(f, o.authz, "pending");
-	assert_order_status(f, o.id, "invalid");
+	assert_statuses(f, &o, "invalid", "pending", "pending");
 }
 
 static void test_chall_by_token1(void **state)
@@ -716,8 +726,7 @@ static void test_chall_by_token1(void **state)
 
 static void test_cert(void **state)
 {
-	static const unsigned char der[] = { 0x30, 0x82, 0x02, 0x00,
-					     0x01, 0x00, 0xff };
+	const time_t year = NOW + 365 * DAY;
 	struct fx *f = *state;
 	struct ll_error err = { 0 };
 	struct lld_certrow r;
@@ -725,29 +734,21 @@ static void test_cert(void **state)
 
 	new_order(f, f->acct, "a@example.org", "t1", &o);
 	/* not "processing" yet: nothing recorded */
-	assert_int_equal(lld_store_cert_add(f->s, o.id, "0a1b", "a@example.org",
-					    der, sizeof(der), NOW,
-					    NOW + 365 * DAY, &err),
+	assert_int_equal(cert_add(f, o.id, "0a1b", "a@example.org", year, &err),
 			 LL_EEXIST);
 	assert_int_equal(err.code, LL_EEXIST);
 	assert_int_equal(lld_store_cert_get(f->s, "0a1b", &r, &err),
 			 LL_ENOTFOUND);
-	assert_int_equal(lld_store_cert_add(f->s, 999, "0a1b", "a@example.org",
-					    der, sizeof(der), NOW,
-					    NOW + 365 * DAY, &err),
+	assert_int_equal(cert_add(f, 999, "0a1b", "a@example.org", year, &err),
 			 LL_ENOTFOUND);
 
-	to_processing(f, o.id, chall_of(f, &o));
-	assert_int_equal(lld_store_cert_add(f->s, o.id, "0a1b", "a@example.org",
-					    der, sizeof(der), NOW,
-					    NOW + 365 * DAY, &err),
+	to_processing(f, &o);
+	assert_int_equal(cert_add(f, o.id, "0a1b", "a@example.org", year, &err),
 			 0);
 	assert_int_equal(lld_store_order_get(f->s, o.id, &o, &err), 0);
 	assert_string_equal(o.status, "valid");
 	assert_string_equal(o.serial, "0a1b");
-	assert_int_equal(lld_store_cert_add(f->s, o.id, "0a1c", "a@example.org",
-					    der, sizeof(der), NOW,
-					    NOW + 365 * DAY, &err),
+	assert_int_equal(cert_add(f, o.id, "0a1c", "a@example.org", year, &err),
 			 LL_EEXIST);
 
 	assert_int_equal(lld_store_cert_get(f->s, "0a1b", &r, &err), 0);
@@ -755,10 +756,10 @@ static void test_cert(void **state)
 	assert_int_equal(r.order, o.id);
 	assert_int_equal(r.account, f->acct);
 	assert_string_equal(r.email, "a@example.org");
-	assert_int_equal(r.derlen, sizeof(der));
-	assert_memory_equal(r.der, der, sizeof(der));
+	assert_int_equal(r.derlen, sizeof(cert_der));
+	assert_memory_equal(r.der, cert_der, sizeof(cert_der));
 	assert_int_equal(r.not_before, NOW);
-	assert_int_equal(r.not_after, NOW + 365 * DAY);
+	assert_int_equal(r.not_after, year);
 	assert_int_equal(r.revoked, 0);
 	assert_int_equal(r.reason, 0);
 	lld_certrow_clear(&r);
@@ -767,10 +768,8 @@ static void test_cert(void **state)
 
 	/* a serial number taken already: the order stays "processing" */
 	new_order(f, f->acct, "b@example.org", "t2", &o);
-	to_processing(f, o.id, chall_of(f, &o));
-	assert_int_equal(lld_store_cert_add(f->s, o.id, "0a1b", "b@example.org",
-					    der, sizeof(der), NOW,
-					    NOW + 365 * DAY, &err),
+	to_processing(f, &o);
+	assert_int_equal(cert_add(f, o.id, "0a1b", "b@example.org", year, &err),
 			 LL_EEXIST);
 	assert_order_status(f, o.id, "processing");
 	assert_int_equal(peek(f, "SELECT count(*) FROM certs"), 1);

@@ -1,0 +1,170 @@
+/*
+ * store_sqlite_certs.c - the certificate rows of the SQLite store
+ * (store.h): certificates, their revocations, and named blobs (the
+ * CRL).  The statements and the helpers that run them are in
+ * store_sqlite.c.
+ */
+#include <assert.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "internal.h"
+#include "store_sqlite.h"
+
+/* ---- row readers, one per struct ---- */
+
+static int certrow_read(sqlite3_stmt *st, void *out)
+{
+	struct lld_certrow *c = out;
+
+	COL_COPY(c->serial, st, 0);
+	c->order = sqlite3_column_int64(st, 1);
+	c->account = sqlite3_column_int64(st, 2);
+	COL_COPY(c->email, st, 3);
+	c->not_before = sq_col_time(st, 5);
+	c->not_after = sq_col_time(st, 6);
+	c->revoked = sq_col_time(st, 7);
+	c->reason = sqlite3_column_int(st, 8);
+	return sq_col_blob(&c->der, &c->derlen, st, 4);
+}
+
+static void revoked_read(sqlite3_stmt *st, struct lld_revoked *r)
+{
+	COL_COPY(r->serial, st, 0);
+	r->when = sq_col_time(st, 1);
+	r->reason = sqlite3_column_int(st, 2);
+}
+
+/* ---- certificates ---- */
+
+void lld_certrow_clear(struct lld_certrow *c)
+{
+	if (c == NULL)
+		return;
+	free(c->der);
+	memset(c, 0, sizeof(*c));
+}
+
+int lld_store_cert_add(struct lld_store *s, int64_t order, const char *serial,
+		       const char *email, const unsigned char *der,
+		       size_t derlen, time_t not_before, time_t not_after,
+		       struct ll_error *err)
+{
+	int64_t account = 0;
+	int rc;
+
+	assert(serial != NULL && email != NULL && der != NULL);
+	rc = FITS(err, { serial, LLD_SERIAL_MAX, "serial number" },
+		  { email, LLD_EMAIL_MAX, "address" });
+	if (rc == 0)
+		rc = sq_begin(s, err);
+	if (rc == 0)
+		rc = sq_fetch(s, Q_CERT_ORDER, ARGS(AI(order)), err);
+	if (rc == 0) {
+		account = sqlite3_column_int64(s->st[Q_CERT_ORDER], 0);
+		if (!sq_col_is(s->st[Q_CERT_ORDER], 1, "processing"))
+			rc = ll_err(err, LL_EEXIST, LL_ECLASS_STORE,
+				    "order %lld is not processing",
+				    (long long)order);
+		sq_reset(s, Q_CERT_ORDER);
+	}
+	if (rc == 0)
+		rc = EXEC(s, Q_CERT_ADD, err, AT(serial), AI(order),
+			  AI(account), AT(email), AB(der, derlen),
+			  AI(not_before), AI(not_after));
+	if (rc == 0)
+		rc = EXEC(s, Q_CERT_ORDER_DONE, err, AI(order), AT(serial));
+	if (rc == 0 && sqlite3_changes(s->db) != 1)
+		rc = ll_err(err, LL_ESTORE, LL_ECLASS_STORE,
+			    "order %lld changed under a write lock",
+			    (long long)order);
+	return sq_end(s, rc, err);
+}
+
+int lld_store_cert_get(struct lld_store *s, const char *serial,
+		       struct lld_certrow *out, struct ll_error *err)
+{
+	assert(serial != NULL);
+	return sq_get(s, Q_CERT_GET, ARGS(AT(serial)), certrow_read, out,
+		      sizeof(*out), err);
+}
+
+int lld_store_cert_revoke(struct lld_store *s, const char *serial, time_t when,
+			  int reason, struct ll_error *err)
+{
+	assert(serial != NULL);
+	if (when <= 0) /* 0 means "not revoked" */
+		return ll_err(err, LL_EINVAL, LL_ECLASS_USAGE,
+			      "revocation time before 1970");
+	return CAS(s, Q_CERT_REVOKE, Q_CERT_EXISTS, err, AT(serial), AI(when),
+		   AI(reason));
+}
+
+int lld_store_revoked(struct lld_store *s, time_t now, struct lld_revoked **out,
+		      size_t *n, struct ll_error *err)
+{
+	struct lld_revoked *v = NULL, *nv;
+	sqlite3_stmt *st = NULL;
+	size_t count = 0, cap = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	rc = sq_prep(s, Q_REVOKED, ARGS(AI(now)), &st, err);
+	if (rc < 0)
+		return rc;
+	while ((rc = sq_step(s, Q_REVOKED, err)) == 1) {
+		if (count == cap) {
+			cap = cap ? cap * 2 : 16;
+			nv = reallocarray(v, cap, sizeof(*v));
+			if (nv == NULL) {
+				rc = sq_nomem(err);
+				break;
+			}
+			v = nv;
+		}
+		revoked_read(st, &v[count++]);
+	}
+	sq_reset(s, Q_REVOKED);
+	if (rc < 0) {
+		free(v);
+		return rc;
+	}
+	*out = v;
+	*n = count;
+	return 0;
+}
+
+/* ---- named blobs ---- */
+
+int lld_store_blob_put(struct lld_store *s, const char *name,
+		       const unsigned char *data, size_t len, time_t when,
+		       struct ll_error *err)
+{
+	assert(name != NULL && (data != NULL || len == 0));
+	return EXEC(s, Q_BLOB_PUT, err, AT(name),
+		    AB(data != NULL ? (const void *)data : "", len), AI(when));
+}
+
+int lld_store_blob_get(struct lld_store *s, const char *name,
+		       unsigned char **data, size_t *len, time_t *when,
+		       struct ll_error *err)
+{
+	int rc;
+
+	assert(name != NULL);
+	*data = NULL;
+	*len = 0;
+	rc = sq_fetch(s, Q_BLOB_GET, ARGS(AT(name)), err);
+	if (rc < 0)
+		return rc;
+	if (when != NULL)
+		*when = sq_col_time(s->st[Q_BLOB_GET], 1);
+	if (sq_col_blob(data, len, s->st[Q_BLOB_GET], 0) < 0)
+		rc = sq_nomem(err);
+	sq_reset(s, Q_BLOB_GET);
+	return rc;
+}
