@@ -53,7 +53,7 @@ struct call {
 	const struct lld_req *req;
 	struct lld_resp *resp;
 	struct ll_jws *jws;
-	struct ll_jwk *acct_key; /* parsed from the account, owned */
+	struct ll_jwk *acct_key; /* an account key not cached, owned */
 	struct lld_account acct; /* id 0: none (jwk request) */
 	json_t *payload;	 /* NULL for POST-as-GET */
 	int64_t id;		 /* the N of the path */
@@ -254,6 +254,47 @@ static int64_t kid_account(const struct lld_srv *srv, const char *kid)
 }
 
 /*
+ * The key of c->acct, parsed once and kept (an ACME account's key does
+ * not change here: there is no keyChange); the cache entry is checked
+ * against the stored JSON, so a stale entry is never used.  NULL (with
+ * c->err) if the stored key does not parse.
+ */
+static const struct ll_jwk *account_key(struct call *c)
+{
+	struct lld_keycache *e =
+		&c->srv->keys[(uint64_t)c->acct.id % LLD_KEYCACHE];
+	struct ll_jwk *k = NULL;
+	char *copy;
+
+	if (e->key != NULL && e->id == c->acct.id &&
+	    strcmp(e->jwk, c->acct.jwk) == 0)
+		return e->key;
+	if (ll_jwk_parse(&k, c->acct.jwk, strlen(c->acct.jwk), &c->err) < 0)
+		return NULL;
+	copy = strdup(c->acct.jwk);
+	if (copy == NULL) {
+		/* not kept: this request owns it */
+		c->acct_key = k;
+		return k;
+	}
+	ll_jwk_free(&e->key);
+	free(e->jwk);
+	e->id = c->acct.id;
+	e->jwk = copy;
+	e->key = k;
+	return k;
+}
+
+void lld_acme_forget_keys(struct lld_srv *srv)
+{
+	for (size_t i = 0; i < LLD_KEYCACHE; i++) {
+		ll_jwk_free(&srv->keys[i].key);
+		free(srv->keys[i].jwk);
+		srv->keys[i].jwk = NULL;
+	}
+}
+
+/*
  * Check the JWS of C's request as the module comment says.  Returns 0
  * when the request may go on; otherwise the problem is in c->resp and
  * the return is -1.
@@ -327,13 +368,11 @@ static int authenticate(struct call *c, enum keymode mode)
 			internal(c, "account lookup");
 			return -1;
 		}
-		rc = ll_jwk_parse(&c->acct_key, c->acct.jwk,
-				  strlen(c->acct.jwk), &c->err);
-		if (rc < 0) {
+		key = account_key(c);
+		if (key == NULL) {
 			internal(c, "account key");
 			return -1;
 		}
-		key = c->acct_key;
 	} else {
 		if (mode == KEY_KID) {
 			problem(c, 400, "malformed",

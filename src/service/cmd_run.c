@@ -95,6 +95,7 @@ static void free_srv(struct lld_srv *srv)
 	free(srv->tsa_der);
 	free(srv->chain_pem);
 	X509_free(srv->ocsp_issuer);
+	lld_acme_forget_keys(srv);
 }
 
 /* The CRL served must exist and be younger than a day. */

@@ -27,6 +27,7 @@ struct lld_nonces;
 #define LLD_BODY_MAX (64 * 1024) /* largest request body taken */
 #define LLD_HDR_MAX 512		 /* one response header value */
 #define LLD_ORDER_DAYS 7	 /* orders and authorizations live this long */
+#define LLD_KEYCACHE 256	 /* account keys kept parsed */
 
 /* What one `letterlockd run` serves with. */
 struct lld_srv {
@@ -41,6 +42,12 @@ struct lld_srv {
 	size_t root_len, smime_len, tsa_len;
 	char *chain_pem; /* smime-ca then root, appended to every leaf */
 	void *ocsp_issuer; /* X509 * of the S/MIME CA, for CertID checks */
+	/* account keys parsed before (acme_server.c), by id modulo size */
+	struct lld_keycache {
+		int64_t id;
+		char *jwk; /* the stored JSON the key was parsed from */
+		struct ll_jwk *key;
+	} keys[LLD_KEYCACHE];
 	time_t crl_made;   /* when the CRL served was signed */
 };
 
@@ -77,6 +84,9 @@ int lld_http_run(struct lld_srv *srv);
  * -1 if the path is not ACME's. */
 int lld_acme_handle(struct lld_srv *srv, const struct lld_req *req,
 		    struct lld_resp *resp);
+
+/* acme_server.c: drop the parsed account keys (at exit). */
+void lld_acme_forget_keys(struct lld_srv *srv);
 
 /* acme_server.c: finish orders left "processing" by a stopped front
  * (issue, idempotently, and record).  Called once at start. */

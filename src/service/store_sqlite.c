@@ -1,7 +1,12 @@
 /*
  * store_sqlite.c - the state store (store.h) in one SQLite database in
- * WAL mode with synchronous=FULL: once a function returned 0 its change
- * survives a crash or a power loss.  Statements are prepared once per
+ * WAL mode.  Every change survives a crash of the process (kill -9) once
+ * its function returned 0.  Against power loss: synchronous=NORMAL, so
+ * the last changes before it may roll back - orders, challenges and
+ * certificate records, which recover (the keyholder's journal, fsync'd,
+ * returns the certificate already signed for an order) - but the changes
+ * that must never silently undo, revocations and account deactivations,
+ * are written with synchronous=FULL (sq_durable).  Statements are prepared once per
  * handle and take bound parameters only; every change of more than one
  * row runs in one BEGIN IMMEDIATE transaction, rolled back on error.
  *
@@ -587,7 +592,7 @@ int lld_store_open(struct lld_store **out, const char *path,
 	if (rc < 0)
 		goto out;
 	if (sqlite3_exec(s->db,
-			 "PRAGMA synchronous = FULL;"
+			 "PRAGMA synchronous = NORMAL;"
 			 "PRAGMA foreign_keys = ON;",
 			 NULL, NULL, NULL) != SQLITE_OK) {
 		rc = db_err(s, err, path);
@@ -621,4 +626,14 @@ void lld_store_close(struct lld_store **pp)
 		sqlite3_finalize(s->st[i]);
 	sqlite3_close(s->db);
 	free(s);
+}
+
+int sq_durable(struct lld_store *s, int full, struct ll_error *err)
+{
+	if (sqlite3_exec(s->db,
+			 full ? "PRAGMA synchronous = FULL"
+			      : "PRAGMA synchronous = NORMAL",
+			 NULL, NULL, NULL) != SQLITE_OK)
+		return db_err(s, err, "setting synchronous");
+	return 0;
 }

@@ -180,4 +180,9 @@ int sq_fits(const struct fit *f, size_t n, struct ll_error *err);
 		(err))
 int sq_nomem(struct ll_error *err);
 
+/* synchronous=FULL (FULL 1) for the next changes, or back to NORMAL:
+ * for the few that must survive a power loss too.  Outside a
+ * transaction only. */
+int sq_durable(struct lld_store *s, int full, struct ll_error *err);
+
 #endif

@@ -146,7 +146,9 @@ int lld_store_account_deactivate(struct lld_store *s, int64_t id,
 {
 	int rc;
 
-	rc = sq_begin(s, err);
+	rc = sq_durable(s, 1, err);
+	if (rc == 0)
+		rc = sq_begin(s, err);
 	if (rc == 0)
 		rc = EXEC1(s, Q_ACCT_DEACT, err, AI(id));
 	/* challenges first: they are found through pending authorizations */
@@ -156,7 +158,10 @@ int lld_store_account_deactivate(struct lld_store *s, int64_t id,
 		rc = EXEC(s, Q_ACCT_DEACT_AUTHZ, err, AI(id));
 	if (rc == 0)
 		rc = EXEC(s, Q_ACCT_DEACT_ORDER, err, AI(id));
-	return sq_end(s, rc, err);
+	rc = sq_end(s, rc, err);
+	if (sq_durable(s, 0, rc < 0 ? NULL : err) < 0 && rc == 0)
+		rc = LL_ESTORE;
+	return rc;
 }
 
 int lld_store_account_set_contact(struct lld_store *s, int64_t id,

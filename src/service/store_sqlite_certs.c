@@ -95,12 +95,20 @@ int lld_store_cert_get(struct lld_store *s, const char *serial,
 int lld_store_cert_revoke(struct lld_store *s, const char *serial, time_t when,
 			  int reason, struct ll_error *err)
 {
+	int rc;
+
 	assert(serial != NULL);
 	if (when <= 0) /* 0 means "not revoked" */
 		return ll_err(err, LL_EINVAL, LL_ECLASS_USAGE,
 			      "revocation time before 1970");
-	return CAS(s, Q_CERT_REVOKE, Q_CERT_EXISTS, err, AT(serial), AI(when),
-		   AI(reason));
+	/* a revocation must not roll back on a power loss */
+	rc = sq_durable(s, 1, err);
+	if (rc == 0)
+		rc = CAS(s, Q_CERT_REVOKE, Q_CERT_EXISTS, err, AT(serial),
+			 AI(when), AI(reason));
+	if (sq_durable(s, 0, rc < 0 ? NULL : err) < 0 && rc == 0)
+		rc = LL_ESTORE;
+	return rc;
 }
 
 int lld_store_revoked(struct lld_store *s, time_t now, struct lld_revoked **out,
