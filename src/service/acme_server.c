@@ -68,7 +68,7 @@ static void url(char *buf, size_t len, const struct lld_srv *srv,
 		const char *fmt, ...)
 {
 	va_list ap;
-	int n = snprintf(buf, len, "%s" ACME_PREFIX, srv->conf->base_url);
+	int n = snprintf(buf, len, "%s" ACME_PREFIX, srv->conf->public_url);
 
 	if (n < 0 || (size_t)n >= len)
 		return;
@@ -338,7 +338,7 @@ static int authenticate(struct call *c, enum keymode mode)
 		problem(c, 400, "malformed", "%s", c->err.message);
 		return -1;
 	}
-	rc = snprintf(want, sizeof(want), "%s%s", c->srv->conf->base_url,
+	rc = snprintf(want, sizeof(want), "%s%s", c->srv->conf->public_url,
 		      req->path);
 	if (rc < 0 || (size_t)rc >= sizeof(want) ||
 	    strcmp(ll_jws_url(c->jws), want) != 0) {
@@ -1163,7 +1163,7 @@ static int on_directory(struct call *c)
 	url(d[2], LLD_HDR_MAX, c->srv, "new-order");
 	url(d[3], LLD_HDR_MAX, c->srv, "revoke-cert");
 	snprintf(root, sizeof(root), "%s/ca/root.crt",
-		 c->srv->conf->base_url);
+		 c->srv->conf->public_url);
 	if (caa[0] == '\0')
 		caa = at ? at + 1 : "";
 	meta = json_pack("{s:b, s:s}", "externalAccountRequired", 0,

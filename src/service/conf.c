@@ -12,6 +12,7 @@
  *   path = /var/lib/letterlockd/letterlockd.db
  *   [http]
  *   listen = 127.0.0.1:8080
+ *   public_url = https://ca.example.test   (ACME's URLs; default base_url)
  *   tls_cert = /etc/letterlockd/https.pem   (optional; plain HTTP only
  *   tls_key = /etc/letterlockd/https.key     on a loopback address)
  *   [mail]
@@ -44,6 +45,22 @@ struct load {
 	int seen_base, seen_crl, seen_ocsp, seen_issuers;
 };
 
+int lld_public_url_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (strncmp(s, "https://", 8) == 0) {
+		char h[LLD_URL_MAX + 1];
+
+		if (n > LLD_URL_MAX)
+			return 0;
+		/* the same rules as an http URL */
+		snprintf(h, sizeof(h), "http://%s", s + 8);
+		return lld_http_url_ok(h) && s[n - 1] != '/';
+	}
+	return lld_http_url_ok(s) && s[n - 1] != '/';
+}
+
 int lld_http_url_ok(const char *s)
 {
 	size_t n = strlen(s);
@@ -71,6 +88,7 @@ void lld_conf_defaults(struct lld_conf *c, const char *name, const char *base,
 	snprintf(c->store_path, sizeof(c->store_path), "%s/letterlockd.db",
 		 dir);
 	snprintf(c->listen, sizeof(c->listen), "127.0.0.1:8080");
+	snprintf(c->public_url, sizeof(c->public_url), "%s", base);
 	c->poll_interval = 2;
 }
 
@@ -158,6 +176,16 @@ static int on_value(void *user, const char *section, const char *key,
 	} else if (strcmp(section, "http") == 0) {
 		if (strcmp(key, "listen") == 0)
 			return set_str(l, c->listen, sizeof(c->listen), key, v);
+		if (strcmp(key, "public_url") == 0) {
+			if (!lld_public_url_ok(v)) {
+				snprintf(l->why, sizeof(l->why),
+					 "public_url must be an http or https "
+					 "URL without a final '/'");
+				return 0;
+			}
+			return set_str(l, c->public_url, sizeof(c->public_url),
+				       key, v);
+		}
 		if (strcmp(key, "tls_cert") == 0)
 			return set_str(l, c->tls_cert, sizeof(c->tls_cert),
 				       key, v);
@@ -243,6 +271,8 @@ int lld_conf_load(struct lld_conf *c, const char *dir)
 		strcpy(c->store_path, base.store_path);
 	if (c->listen[0] == '\0')
 		strcpy(c->listen, base.listen);
+	if (c->public_url[0] == '\0')
+		strcpy(c->public_url, c->base_url);
 	if (c->mail_user[0] == '\0')
 		strcpy(c->mail_user, c->mail_from);
 	if ((c->tls_cert[0] == '\0') != (c->tls_key[0] == '\0')) {
@@ -298,6 +328,9 @@ int lld_conf_format(char **out, size_t *len, const struct lld_conf *c)
 		c->name, c->base_url, c->crl_url, c->ocsp_url,
 		c->ca_issuers_url, c->validity_days, c->store_path,
 		c->listen);
+	if (c->public_url[0] != '\0' &&
+	    strcmp(c->public_url, c->base_url) != 0)
+		fprintf(f, "public_url = %s\n", c->public_url);
 	if (c->tls_cert[0] != '\0')
 		fprintf(f, "tls_cert = %s\ntls_key = %s\n", c->tls_cert,
 			c->tls_key);

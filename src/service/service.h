@@ -32,6 +32,7 @@ struct lld_conf {
 	char store_path[LLD_PATH_MAX];
 	/* [http] */
 	char listen[LLD_URL_MAX + 1];	/* host:port, default 127.0.0.1:8080 */
+	char public_url[LLD_URL_MAX + 1]; /* ACME is served at; base_url */
 	char tls_cert[LLD_PATH_MAX];	/* PEM chain; "" plain HTTP */
 	char tls_key[LLD_PATH_MAX];
 	/* [mail]: the CA's own mailbox, for RFC 8823 challenges */
@@ -57,6 +58,8 @@ int lld_conf_load(struct lld_conf *c, const char *dir);
 int lld_conf_format(char **out, size_t *len, const struct lld_conf *c);
 /* 1 if S is an http URL letterlockd can put in a certificate. */
 int lld_http_url_ok(const char *s);
+/* 1 if S is an http or https URL ACME can be served at (no final '/'). */
+int lld_public_url_ok(const char *s);
 
 /* fsutil.c */
 /* Read PATH ("-": stdin), at most MAX bytes; NUL-terminated. */

@@ -804,4 +804,46 @@ t_still_up() {
 	kill -0 "$LLD_PID" && ! grep -Eq 'AddressSanitizer|runtime error' "$LOG"
 }
 t "letterlockd still runs, no sanitizer report in its log" t_still_up
+
+# ------------------------------------------------ HTTPS
+
+t_tls() {
+	lld_stop
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$T/https.key" -out "$T/https.pem" -days 2 \
+		-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+		2>/dev/null || return 1
+	sed -i "/^listen = /a public_url = https://127.0.0.1:$HTTP_PORT\ntls_cert = $T/https.pem\ntls_key = $T/https.key" \
+		"$CA/letterlockd.conf"
+	setsid "$LETTERLOCKD" run --dir "$CA" </dev/null >>"$LOG" 2>&1 &
+	LLD_PID=$!
+	for _ in $(seq 1 100); do
+		curl -sf --max-time 2 --cacert "$T/https.pem" -o "$T/dir.json" \
+			"https://127.0.0.1:$HTTP_PORT/acme/directory" && break
+		sleep 0.1
+	done
+	cat "$T/dir.json"
+	grep -q "\"newOrder\":\"https://127.0.0.1:$HTTP_PORT/acme/new-order\"" \
+		"$T/dir.json" || return 1
+	# plain HTTP on the TLS port gets nowhere
+	! curl -sf --max-time 5 -o /dev/null "$URL/acme/directory"
+}
+t "letterlockd over HTTPS ([http] tls_cert, public_url): the directory names https URLs" t_tls
+t_tls_enrol() {
+	local who=erin@example.test
+	"$MS" user-add "$STACK" "$who" >/dev/null || return 1
+	pw "$who" >"$T/erin.password" && chmod 600 "$T/erin.password"
+	timeout 150 "$LETTERLOCK" --home "$T/erin-home" enrol "$who" \
+		--acme "https://127.0.0.1:$HTTP_PORT/acme/directory" \
+		--acme-ca-file "$T/https.pem" \
+		--imap-url "imap://127.0.0.1:$MAILSTACK_IMAP_PORT/INBOX" \
+		--smtp-url "smtp://127.0.0.1:$MAILSTACK_SUBMISSION_PORT" \
+		--mail-password-file "$T/erin.password" --key-type p256 \
+		--timeout 60 >"$T/out" 2>&1
+	local rc=$?
+	cat "$T/out"
+	[ "$rc" -eq 0 ] && grep -q 'enrol: installed' "$T/out"
+}
+t "letterlock enrol over HTTPS (the CA's certificate checked with --acme-ca-file)" t_tls_enrol
+t "letterlockd (HTTPS) still runs, no sanitizer report in its log" t_still_up
 finish
