@@ -753,30 +753,41 @@ static void order_refused(struct lld_srv *srv, const struct lld_order *o,
 	free(text);
 }
 
-/*
- * Have the keyholder issue order O (now "processing") for CSR (parsed
- * and checked for O's address) and record the certificate.  The
- * keyholder gets the request's parts, never the CSR: its public key
- * re-encoded, its usage.  0 when the order is valid; LL_EPOLICY when
- * the profile refused (the order is then invalid, with PROBLEM); other
- * codes leave the order processing, to be finished later.
- */
-static int issue_order(struct lld_srv *srv, const struct lld_order *o,
-		       const struct ll_ca_csr *csr, struct ll_error *err)
+/* Send order O's issuance to keyholder KH: the request's parts, never
+ * the CSR itself (its public key re-encoded, its usage). */
+static int issue_send(struct lld_srv *srv, struct lld_kh *kh,
+		      const struct lld_order *o, const struct ll_ca_csr *csr,
+		      struct ll_error *err)
 {
-	unsigned char *der = NULL, *spki = NULL;
-	size_t derlen = 0, spkilen = 0;
+	unsigned char *spki = NULL;
+	size_t spkilen = 0;
+	int rc;
+
+	rc = ll_ca_csr_spki(&spki, &spkilen, csr, err);
+	if (rc == 0)
+		rc = lld_kh_issue_send(kh, o->id, o->email, spki, spkilen,
+				       ll_ca_csr_usage(csr),
+				       srv->conf->validity_days, err);
+	free(spki);
+	return rc;
+}
+
+/*
+ * Read the keyholder's answer for order O (sent before on KH) and record
+ * the certificate.  0 when the order is valid; LL_EPOLICY when the
+ * profile refused (the order is then invalid, with a badCSR problem);
+ * other codes leave the order processing, to be finished later.
+ */
+static int issue_done(struct lld_srv *srv, struct lld_kh *kh,
+		      const struct lld_order *o, struct ll_error *err)
+{
+	unsigned char *der = NULL;
+	size_t derlen = 0;
 	char serial[LLD_SERIAL_MAX + 1];
 	time_t nb = 0, na = 0;
 	int rc;
 
-	rc = ll_ca_csr_spki(&spki, &spkilen, csr, err);
-	if (rc < 0)
-		return rc;
-	rc = lld_kh_issue(srv->kh, o->id, o->email, spki, spkilen,
-			  ll_ca_csr_usage(csr), srv->conf->validity_days, &der,
-			  &derlen, serial, err);
-	free(spki);
+	rc = lld_kh_issue_recv(kh, &der, &derlen, serial, err);
 	if (rc == LL_EEXIST)
 		rc = LL_EPOLICY; /* the keyholder has another key for it */
 	if (rc == LL_EPOLICY) {
@@ -802,6 +813,48 @@ out:
 	return rc;
 }
 
+/* Issue order O now and wait (the start-up recovery). */
+static int issue_order(struct lld_srv *srv, const struct lld_order *o,
+		       const struct ll_ca_csr *csr, struct ll_error *err)
+{
+	int rc = issue_send(srv, srv->kh, o, csr, err);
+
+	return rc < 0 ? rc : issue_done(srv, srv->kh, o, err);
+}
+
+/* The answer to finalize for order ID after issuance ended with RC. */
+static void finalize_answer(struct call *c, int64_t id, int rc)
+{
+	struct lld_order o;
+	char loc[LLD_HDR_MAX];
+
+	if (rc < 0 && rc != LL_EPOLICY) {
+		fprintf(stderr, LLD_PROG ": order %lld: %s (will retry)\n",
+			(long long)id, c->err.message);
+		c->resp->retry_after = 2;
+	}
+	if (lld_store_order_get(c->srv->store, id, &o, &c->err) < 0) {
+		internal(c, "order lookup");
+		return;
+	}
+	url(loc, sizeof(loc), c->srv, "order/%lld", (long long)id);
+	snprintf(c->resp->location, sizeof(c->resp->location), "%s", loc);
+	reply_json(c, 200, order_json(c, &o));
+}
+
+int lld_acme_finish(struct lld_srv *srv, struct lld_pending *p)
+{
+	struct call c = { .srv = srv, .resp = &p->resp };
+	struct lld_order o;
+	int rc;
+
+	rc = lld_store_order_get(srv->store, p->order, &o, &c.err);
+	if (rc == 0)
+		rc = issue_done(srv, srv->khp, &o, &c.err);
+	finalize_answer(&c, p->order, rc);
+	return rc == LL_EIO ? -1 : 0;
+}
+
 static int on_finalize(struct call *c)
 {
 	struct lld_order o;
@@ -809,7 +862,6 @@ static int on_finalize(struct call *c)
 	unsigned char *der = NULL;
 	size_t derlen = 0;
 	const char *b64;
-	char loc[LLD_HDR_MAX];
 	int rc;
 
 	if (own_order(c, c->id, &o) < 0)
@@ -842,19 +894,26 @@ static int on_finalize(struct call *c)
 		internal(c, "order store");
 		goto out;
 	}
-	rc = issue_order(c->srv, &o, csr, &c->err);
-	if (rc < 0 && rc != LL_EPOLICY) {
-		fprintf(stderr, LLD_PROG ": order %lld: %s (will retry)\n",
-			(long long)o.id, c->err.message);
-		c->resp->retry_after = 2;
+	if (c->srv->khp != NULL) {
+		/* answered when the keyholder is done (http.c): meanwhile
+		 * the front takes the next request */
+		struct lld_pending *p = calloc(1, sizeof(*p));
+
+		rc = p ? issue_send(c->srv, c->srv->khp, &o, csr, &c->err)
+		       : ll_err(&c->err, LL_ENOMEM, LL_ECLASS_OS,
+				"out of memory");
+		if (rc == 0) {
+			p->order = o.id;
+			c->resp->pending = p;
+			goto out;
+		}
+		free(p);
+		if (rc == LL_EPOLICY)
+			order_refused(c->srv, &o, &c->err);
+	} else {
+		rc = issue_order(c->srv, &o, csr, &c->err);
 	}
-	if (lld_store_order_get(c->srv->store, o.id, &o, &c->err) < 0) {
-		internal(c, "order lookup");
-		goto out;
-	}
-	url(loc, sizeof(loc), c->srv, "order/%lld", (long long)o.id);
-	snprintf(c->resp->location, sizeof(c->resp->location), "%s", loc);
-	reply_json(c, 200, order_json(c, &o));
+	finalize_answer(c, o.id, rc);
 out:
 	ll_ca_csr_free(&csr);
 	free(der);

@@ -1,8 +1,9 @@
 /*
  * cmd_run.c - letterlockd run: the service.
  *
- * Start-up order matters: the keyholder is forked first (before any
- * thread exists and before anything listens), then the store opens,
+ * Start-up order matters: the keyholders are forked first (before any
+ * thread exists and before anything listens; one for the pipelined
+ * issuance of finalize, one for everything else), then the store opens,
  * orders a stopped front left "processing" are finished (idempotently:
  * the keyholder returns the certificate it may already have signed),
  * the CRL is made if it is missing or a day old, the mailer thread
@@ -88,6 +89,7 @@ static void free_srv(struct lld_srv *srv)
 {
 	lld_mailer_stop(&srv->mailer);
 	lld_store_close(&srv->store);
+	lld_kh_stop(&srv->khp);
 	lld_kh_stop(&srv->kh);
 	lld_nonces_free(&srv->nonces);
 	free(srv->root_der);
@@ -195,6 +197,12 @@ int lld_cmd_run(int argc, char **argv)
 	srv.dir = dir;
 	/* fork before any thread or listener exists */
 	if (lld_kh_start(&srv.kh, dir, &conf, &err) < 0) {
+		lld_report("keyholder", &err);
+		goto out;
+	}
+	/* a second keyholder signs certificates while the front checks
+	 * the next request (keyholder.h: the pipeline has its own) */
+	if (lld_kh_start(&srv.khp, dir, &conf, &err) < 0) {
 		lld_report("keyholder", &err);
 		goto out;
 	}

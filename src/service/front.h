@@ -34,7 +34,8 @@ struct lld_srv {
 	const struct lld_conf *conf;
 	const char *dir;
 	struct lld_store *store;
-	struct lld_kh *kh;
+	struct lld_kh *kh;  /* CRL, OCSP, mail, recovery; any thread */
+	struct lld_kh *khp; /* pipelined issuance, the event loop only */
 	struct lld_nonces *nonces;
 	struct lld_mailer *mailer; /* NULL: no email validation configured */
 	/* the CA certificates, DER and PEM, read at start */
@@ -74,6 +75,22 @@ struct lld_resp {
 	int retry_after;	       /* seconds, 0 none */
 	char cache[64];		       /* Cache-Control, "" none */
 	struct ll_buf body;
+	struct lld_pending *pending;   /* answered later, see below */
+};
+
+/*
+ * A finalize whose certificate the pipelined keyholder (srv->khp) is
+ * signing: the handler sends the request and sets resp->pending; http.c
+ * keeps the HTTP request and this (with the response so far) in a FIFO
+ * and, when the keyholder's socket is readable, calls lld_acme_finish
+ * for the head and sends the answer (unless the client went away).
+ */
+struct lld_pending {
+	int64_t order;
+	struct lld_resp resp;
+	void *req;  /* struct evhttp_request *, NULL once gone (http.c) */
+	void *conn; /* its struct evhttp_connection * */
+	struct lld_pending *next;
 };
 
 /* http.c: serve SRV on conf->listen until SIGINT/SIGTERM.  Returns an
@@ -84,6 +101,11 @@ int lld_http_run(struct lld_srv *srv);
  * -1 if the path is not ACME's. */
 int lld_acme_handle(struct lld_srv *srv, const struct lld_req *req,
 		    struct lld_resp *resp);
+
+/* acme_server.c: read the keyholder's answer for P (the head of the
+ * FIFO) and complete P->resp.  -1 when the keyholder is gone (every
+ * later answer fails too), else 0. */
+int lld_acme_finish(struct lld_srv *srv, struct lld_pending *p);
 
 /* acme_server.c: drop the parsed account keys (at exit). */
 void lld_acme_forget_keys(struct lld_srv *srv);

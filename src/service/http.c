@@ -25,6 +25,7 @@
 #include <openssl/ssl.h>
 
 #include "front.h"
+#include "keyholder.h"
 
 #define CRL_CHECK_SECONDS 3600
 #define CRL_MAX_AGE 86400 /* re-sign daily; nextUpdate is 7 days out */
@@ -86,6 +87,9 @@ struct server {
 	struct lld_srv *srv;
 	struct event_base *base;
 	SSL_CTX *tls;
+	/* finalizes waiting for the pipelined keyholder, oldest first */
+	struct lld_pending *head, *tail;
+	struct event *khp_ev; /* its socket readable */
 };
 
 static const char *reason_of(int status)
@@ -106,14 +110,16 @@ static const char *reason_of(int status)
 	}
 }
 
+static void send_resp(struct evhttp_request *er, struct lld_resp *resp);
+static void defer(struct server *sv, struct evhttp_request *er,
+		  struct lld_resp *resp);
+
 static void on_request(struct evhttp_request *er, void *arg)
 {
 	struct server *sv = arg;
 	struct lld_req req = { 0 };
 	struct lld_resp resp;
-	struct evkeyvalq *out = evhttp_request_get_output_headers(er);
 	struct evbuffer *in = evhttp_request_get_input_buffer(er);
-	struct evbuffer *body = NULL;
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(er);
 	const char *raw = uri ? evhttp_uri_get_path(uri) : NULL;
 	char *path = NULL;
@@ -145,30 +151,113 @@ static void on_request(struct evhttp_request *er, void *arg)
 	    lld_pki_handle(sv->srv, &req, &resp) < 0)
 		lld_resp_problem(&resp, 404, "malformed", "no such resource");
 send:
-	if (resp.ctype[0] != '\0')
-		evhttp_add_header(out, "Content-Type", resp.ctype);
-	if (resp.location[0] != '\0')
-		evhttp_add_header(out, "Location", resp.location);
-	for (size_t i = 0; i < resp.nlinks; i++)
-		evhttp_add_header(out, "Link", resp.links[i]);
-	if (resp.nonce[0] != '\0')
-		evhttp_add_header(out, "Replay-Nonce", resp.nonce);
-	if (resp.retry_after > 0) {
+	if (resp.pending != NULL) {
+		defer(sv, er, &resp);
+		free(path);
+		return;
+	}
+	send_resp(er, &resp);
+	lld_resp_free(&resp);
+	free(path);
+}
+
+static void send_resp(struct evhttp_request *er, struct lld_resp *resp)
+{
+	struct evkeyvalq *out = evhttp_request_get_output_headers(er);
+	struct evbuffer *body = NULL;
+
+	if (resp->ctype[0] != '\0')
+		evhttp_add_header(out, "Content-Type", resp->ctype);
+	if (resp->location[0] != '\0')
+		evhttp_add_header(out, "Location", resp->location);
+	for (size_t i = 0; i < resp->nlinks; i++)
+		evhttp_add_header(out, "Link", resp->links[i]);
+	if (resp->nonce[0] != '\0')
+		evhttp_add_header(out, "Replay-Nonce", resp->nonce);
+	if (resp->retry_after > 0) {
 		char s[24];
 
-		snprintf(s, sizeof(s), "%d", resp.retry_after);
+		snprintf(s, sizeof(s), "%d", resp->retry_after);
 		evhttp_add_header(out, "Retry-After", s);
 	}
 	evhttp_add_header(out, "Cache-Control",
-			  resp.cache[0] ? resp.cache : "no-store");
+			  resp->cache[0] ? resp->cache : "no-store");
 	body = evbuffer_new();
-	if (body != NULL && resp.body.len > 0)
-		evbuffer_add(body, resp.body.p, resp.body.len);
-	evhttp_send_reply(er, resp.status, reason_of(resp.status), body);
+	if (body != NULL && resp->body.len > 0)
+		evbuffer_add(body, resp->body.p, resp->body.len);
+	evhttp_send_reply(er, resp->status, reason_of(resp->status), body);
 	if (body != NULL)
 		evbuffer_free(body);
-	lld_resp_free(&resp);
-	free(path);
+}
+
+/* A client went away: its finalizes still complete (the certificate is
+ * recorded), but nobody is answered. */
+static void on_conn_close(struct evhttp_connection *conn, void *arg)
+{
+	struct server *sv = arg;
+
+	for (struct lld_pending *p = sv->head; p != NULL; p = p->next)
+		if (p->conn == conn)
+			p->req = NULL;
+}
+
+/* Keep ER and RESP (moved) until the keyholder answers. */
+static void defer(struct server *sv, struct evhttp_request *er,
+		  struct lld_resp *resp)
+{
+	struct lld_pending *p = resp->pending;
+
+	resp->pending = NULL;
+	p->resp = *resp;
+	p->req = er;
+	p->conn = evhttp_request_get_connection(er);
+	evhttp_connection_set_closecb(p->conn, on_conn_close, sv);
+	if (sv->tail != NULL)
+		sv->tail->next = p;
+	else
+		sv->head = p;
+	sv->tail = p;
+}
+
+static void pending_done(struct server *sv, struct lld_pending *p)
+{
+	sv->head = p->next;
+	if (sv->head == NULL)
+		sv->tail = NULL;
+	if (p->req != NULL)
+		send_resp(p->req, &p->resp);
+	lld_resp_free(&p->resp);
+	free(p);
+}
+
+/* The pipelined keyholder answered (or is gone): complete the oldest. */
+static void on_khp(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *sv = arg;
+
+	if (sv->head == NULL) {
+		/* an answer nobody asked for, or the end: stop listening */
+		lld_kh_stop(&sv->srv->khp);
+		event_del(sv->khp_ev);
+		return;
+	}
+	if (lld_acme_finish(sv->srv, sv->head) == 0) {
+		pending_done(sv, sv->head);
+		return;
+	}
+	/* the keyholder is gone: every waiting order stays processing,
+	 * finished at the next start; later finalizes use the other one */
+	fprintf(stderr, LLD_PROG ": the issuing keyholder is gone\n");
+	event_del(sv->khp_ev);
+	lld_kh_stop(&sv->srv->khp);
+	while (sv->head != NULL) {
+		struct lld_pending *p = sv->head;
+
+		lld_resp_problem(&p->resp, 500, "serverInternal",
+				 "issuance failed; the order will be "
+				 "finished later");
+		pending_done(sv, p);
+	}
 }
 
 static struct bufferevent *tls_bev(struct event_base *base, void *arg)
@@ -307,6 +396,12 @@ int lld_http_run(struct lld_srv *srv)
 		rc = LLD_EXIT_STATE;
 		goto out;
 	}
+	if (srv->khp != NULL) {
+		sv.khp_ev = event_new(sv.base, lld_kh_fd(srv->khp),
+				      EV_READ | EV_PERSIST, on_khp, &sv);
+		if (sv.khp_ev == NULL || event_add(sv.khp_ev, NULL) < 0)
+			goto out;
+	}
 	sigint = evsignal_new(sv.base, SIGINT, on_signal, &sv);
 	sigterm = evsignal_new(sv.base, SIGTERM, on_signal, &sv);
 	tick = event_new(sv.base, -1, EV_PERSIST, on_tick, &sv);
@@ -320,6 +415,15 @@ int lld_http_run(struct lld_srv *srv)
 		goto out;
 	rc = LLD_EXIT_OK;
 out:
+	while (sv.head != NULL) { /* orders stay processing: recovered */
+		struct lld_pending *p = sv.head;
+
+		sv.head = p->next;
+		lld_resp_free(&p->resp);
+		free(p);
+	}
+	if (sv.khp_ev != NULL)
+		event_free(sv.khp_ev);
 	if (tick != NULL)
 		event_free(tick);
 	if (sigint != NULL)

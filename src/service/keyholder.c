@@ -452,19 +452,11 @@ out:
 	return rc;
 }
 
-int lld_kh_issue(struct lld_kh *kh, int64_t order, const char *email,
-		 const unsigned char *spki, size_t spkilen, unsigned usage,
-		 int days, unsigned char **der, size_t *derlen,
-		 char serial[LLD_SERIAL_MAX + 1], struct ll_error *err)
+/* The ISSUE frame into W, its fields checked as the keyholder will. */
+static int issue_frame(struct kh_wbuf *w, int64_t order, const char *email,
+		       const unsigned char *spki, size_t spkilen,
+		       unsigned usage, int days, struct ll_error *err)
 {
-	struct kh_wbuf w = { 0 };
-	struct kh_rbuf r = { 0 };
-	char s[LLD_SERIAL_MAX + 1];
-	unsigned char *rep = NULL, *copy;
-	const unsigned char *d;
-	size_t replen = 0, n = 0;
-	int rc;
-
 	if (order < 1)
 		return kh_err(err, LL_EINVAL, "order id %" PRId64, order);
 	if (!kh_mailbox_ok(email))
@@ -480,13 +472,28 @@ int lld_kh_issue(struct lld_kh *kh, int64_t order, const char *email,
 		return kh_err(err, LL_EPOLICY,
 			      "validity of %d days: 1 to %d allowed", days,
 			      LL_CA_MAX_DAYS);
-	kh_w_begin(&w, KH_ISSUE);
-	kh_w_i64(&w, order);
-	kh_w_str(&w, email);
-	kh_w_bytes(&w, spki, spkilen);
-	kh_w_u32(&w, (uint32_t)usage);
-	kh_w_i32(&w, days);
-	rc = kh_call(kh, &w, KH_ISSUE,
+	kh_w_begin(w, KH_ISSUE);
+	kh_w_i64(w, order);
+	kh_w_str(w, email);
+	kh_w_bytes(w, spki, spkilen);
+	kh_w_u32(w, (uint32_t)usage);
+	kh_w_i32(w, days);
+	return 0;
+}
+
+/* Read the answer to an ISSUE frame sent before. */
+static int issue_answer(struct lld_kh *kh, unsigned char **der,
+			size_t *derlen, char serial[LLD_SERIAL_MAX + 1],
+			struct ll_error *err)
+{
+	struct kh_rbuf r = { 0 };
+	char s[LLD_SERIAL_MAX + 1];
+	unsigned char *rep = NULL, *copy;
+	const unsigned char *d;
+	size_t replen = 0, n = 0;
+	int rc;
+
+	rc = kh_call(kh, NULL, KH_ISSUE,
 		     F_STR(LLD_SERIAL_MAX) + F_STR(KH_CERT_MAX), &rep, &replen,
 		     err);
 	if (rc < 0)
@@ -510,6 +517,58 @@ int lld_kh_issue(struct lld_kh *kh, int64_t order, const char *email,
 	memcpy(serial, s, strlen(s) + 1);
 out:
 	free(rep);
+	return rc;
+}
+
+int lld_kh_issue_send(struct lld_kh *kh, int64_t order, const char *email,
+		      const unsigned char *spki, size_t spkilen,
+		      unsigned usage, int days, struct ll_error *err)
+{
+	struct kh_wbuf w = { 0 };
+	int rc = issue_frame(&w, order, email, spki, spkilen, usage, days, err);
+
+	if (rc == 0 && kh_w_end(&w) < 0)
+		rc = kh_err(err, LL_ENOMEM, "out of memory");
+	if (rc == 0) {
+		pthread_mutex_lock(&kh->mu);
+		if (kh->fd < 0) {
+			rc = kh_gone(err);
+		} else if (kh_send_all(kh->fd, w.p, w.len,
+				       kh_mono_ms() + KH_TIMEOUT_MS) < 0) {
+			kh_kill(kh);
+			rc = kh_gone(err);
+		}
+		pthread_mutex_unlock(&kh->mu);
+	}
+	kh_w_free(&w);
+	return rc;
+}
+
+int lld_kh_issue_recv(struct lld_kh *kh, unsigned char **der, size_t *derlen,
+		      char serial[LLD_SERIAL_MAX + 1], struct ll_error *err)
+{
+	return issue_answer(kh, der, derlen, serial, err);
+}
+
+int lld_kh_fd(const struct lld_kh *kh)
+{
+	return kh->fd;
+}
+
+int lld_kh_issue(struct lld_kh *kh, int64_t order, const char *email,
+		 const unsigned char *spki, size_t spkilen, unsigned usage,
+		 int days, unsigned char **der, size_t *derlen,
+		 char serial[LLD_SERIAL_MAX + 1], struct ll_error *err)
+{
+	int rc;
+
+	/* one caller at a time from send to answer: the mutex is taken
+	 * around each half, so other threads must not share this handle
+	 * with a pipelined user (cmd_run.c gives the pipeline its own) */
+	rc = lld_kh_issue_send(kh, order, email, spki, spkilen, usage, days,
+			       err);
+	if (rc == 0)
+		rc = issue_answer(kh, der, derlen, serial, err);
 	return rc;
 }
 

@@ -76,6 +76,22 @@ int lld_kh_issue(struct lld_kh *kh, int64_t order, const char *email,
 		 char serial[LLD_SERIAL_MAX + 1], struct ll_error *err);
 
 /*
+ * The same in two halves, for the front's event loop: send ISSUE frames
+ * one after another without waiting (the keyholder signs while the
+ * front checks the next request), and read the answers, in the order
+ * sent, when lld_kh_fd(KH) is readable.  A handle used this way serves
+ * nothing else: `letterlockd run` starts a keyholder of its own for the
+ * pipeline, the other calls go to the first one.
+ */
+int lld_kh_issue_send(struct lld_kh *kh, int64_t order, const char *email,
+		      const unsigned char *spki, size_t spkilen,
+		      unsigned usage, int days, struct ll_error *err);
+int lld_kh_issue_recv(struct lld_kh *kh, unsigned char **der, size_t *derlen,
+		      char serial[LLD_SERIAL_MAX + 1], struct ll_error *err);
+/* The socket to watch for answers; -1 once the keyholder is gone. */
+int lld_kh_fd(const struct lld_kh *kh);
+
+/*
  * A CRL of the S/MIME issuing CA (v2, SHA-256/ECDSA, AKI, CRL number
  * from the keyholder's journal, increasing) listing the N entries of
  * LIST (at most LLD_KH_CRL_MAX), thisUpdate NOW, nextUpdate NOW + 7

@@ -550,17 +550,19 @@ t_kill_ready() {
 }
 t "kill -9 with an order ready; after restart it finalizes" t_kill_ready
 
-# The keyholder is the front's only child.  It is stopped (SIGSTOP) so
-# that a finalize is caught in the middle: the order is "processing" in
-# the store and the signing request waits in the keyholder's socket.
+# The keyholders are the front's two children (one signs finalize's
+# certificates, pipelined; the other the rest).  They are stopped
+# (SIGSTOP) so that a finalize is caught in the middle: the order is
+# "processing" in the store and the signing request waits in a
+# keyholder's socket.  Prints both pids.
 keyholder_pid() {
 	local k
 	k=$(pgrep -P "$LLD_PID")
-	[ "$(grep -c . <<<"$k")" = 1 ] || {
+	[ "$(grep -c . <<<"$k")" = 2 ] || {
 		echo "letterlockd's children: ${k:-none}"
 		return 1
 	}
-	echo "$k"
+	echo $k
 }
 order_status_db() { sql "$CA/letterlockd.db" "SELECT status FROM orders WHERE id = $1"; }
 # finalize_stuck: a proven order for carol ($ORD) whose finalize was sent
@@ -570,7 +572,7 @@ finalize_stuck() {
 	local i
 	proven carol@example.test || return 1
 	KH=$(keyholder_pid) || return 1
-	kill -STOP "$KH" || return 1
+	kill -STOP $KH || return 1
 	timeout 60 "$PY" "$TOOL" --server "$URL" --state "$T/acct-main" \
 		finalize "$ORD" --key-out "$T/stuck-${ORD##*/}.key" --no-wait \
 		>"$T/fin.out" 2>&1 &
@@ -619,7 +621,7 @@ t_kill_signed() {
 	# request waiting in its socket and journals the certificate; the
 	# front never reads the answer.  Then both die: signed, not recorded.
 	sleep 0.2
-	kill -STOP "$LLD_PID" && kill -CONT "$KH" || return 1
+	kill -STOP "$LLD_PID" && kill -CONT $KH || return 1
 	for i in $(seq 1 50); do
 		j=$(journal_of_order "${KILL3_ORD##*/}")
 		[ "$j" = 1 ] && break

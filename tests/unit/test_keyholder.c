@@ -731,6 +731,56 @@ static void test_issue_other_key(void **state)
 	EVP_PKEY_free(other);
 }
 
+/* Pipelined: three requests sent before the first answer is read; the
+ * answers come back in order, each for its own request, and a refusal
+ * in the middle does not shift the others. */
+static void test_issue_pipelined(void **state)
+{
+	static const char *const who[] = { ALICE, BOB, ALICE };
+	struct ll_error err = { 0 };
+	struct issued one = { 0 };
+	struct req q[3];
+	EVP_PKEY *small = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024);
+
+	(void)state;
+	assert_non_null(small);
+	make_req(&q[0], F.p256, ALICE);
+	make_req(&q[1], F.p256, BOB);
+	key_req(&q[2], small); /* refused by the keyholder's key check */
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(lld_kh_issue_send(F.kh, 40 + i, who[i],
+						   q[i].spki, q[i].len,
+						   q[i].usage, 0, &err),
+				 0);
+	for (int i = 0; i < 3; i++) {
+		unsigned char *der = NULL;
+		const unsigned char *p;
+		size_t len = 0;
+		char serial[LLD_SERIAL_MAX + 1];
+		X509 *x;
+		int rc = lld_kh_issue_recv(F.kh, &der, &len, serial, &err);
+
+		if (i == 2) {
+			assert_int_equal(rc, LL_EPOLICY);
+			assert_null(der);
+			break;
+		}
+		assert_int_equal(rc, 0);
+		p = der;
+		x = d2i_X509(NULL, &p, (long)len);
+		assert_non_null(x);
+		assert_int_equal(X509_check_email(x, who[i], 0, 0), 1);
+		X509_free(x);
+		free(der);
+	}
+	/* the keyholder is still in step: a plain call works */
+	assert_int_equal(try_issue(&one, 43, F.p256, ALICE, &err), 0);
+	free(one.der);
+	for (int i = 0; i < 3; i++)
+		free(q[i].spki);
+	EVP_PKEY_free(small);
+}
+
 /* --------------------------------------------------------------- CRL */
 
 static X509_CRL *get_crl(const struct lld_revoked *list, size_t n, time_t now)
@@ -1432,6 +1482,7 @@ int main(void)
 		cmocka_unit_test(test_issue_usage),
 		cmocka_unit_test(test_issue_refused),
 		cmocka_unit_test(test_issue_other_key),
+		cmocka_unit_test(test_issue_pipelined),
 		cmocka_unit_test(test_crl),
 		cmocka_unit_test(test_crl_full),
 		cmocka_unit_test(test_ocsp),
