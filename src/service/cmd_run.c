@@ -2,8 +2,8 @@
  * cmd_run.c - letterlockd run: the service.
  *
  * Start-up order matters: the keyholders are forked first (before any
- * thread exists and before anything listens; one for the pipelined
- * issuance of finalize, one for everything else), then the store opens,
+ * thread exists and before anything listens; LLD_PIPES for the
+ * pipelined issuance of finalize, one for everything else), then the store opens,
  * orders a stopped front left "processing" are finished (idempotently:
  * the keyholder returns the certificate it may already have signed),
  * the CRL is made if it is missing or a day old, the mailer thread
@@ -89,7 +89,8 @@ static void free_srv(struct lld_srv *srv)
 {
 	lld_mailer_stop(&srv->mailer);
 	lld_store_close(&srv->store);
-	lld_kh_stop(&srv->khp);
+	for (int i = 0; i < LLD_PIPES; i++)
+		lld_kh_stop(&srv->khp[i]);
 	lld_kh_stop(&srv->kh);
 	lld_nonces_free(&srv->nonces);
 	free(srv->root_der);
@@ -200,12 +201,13 @@ int lld_cmd_run(int argc, char **argv)
 		lld_report("keyholder", &err);
 		goto out;
 	}
-	/* a second keyholder signs certificates while the front checks
-	 * the next request (keyholder.h: the pipeline has its own) */
-	if (lld_kh_start(&srv.khp, dir, &conf, &err) < 0) {
-		lld_report("keyholder", &err);
-		goto out;
-	}
+	/* more keyholders sign certificates while the front checks the
+	 * next requests (keyholder.h: a pipeline has its own) */
+	for (int i = 0; i < LLD_PIPES; i++)
+		if (lld_kh_start(&srv.khp[i], dir, &conf, &err) < 0) {
+			lld_report("keyholder", &err);
+			goto out;
+		}
 	if (load_certs(&srv, dir) < 0)
 		goto out;
 	if (lld_nonces_new(&srv.nonces, &err) < 0) {

@@ -83,13 +83,21 @@ void lld_resp_problem(struct lld_resp *r, int status, const char *type,
 	ll_buf_addf(&r->body, "\",\"status\":%d}", status);
 }
 
+struct server;
+
+/* The finalizes waiting for one pipelined keyholder, oldest first. */
+struct pipe {
+	struct server *sv;
+	unsigned i; /* srv->khp[i] */
+	struct lld_pending *head, *tail;
+	struct event *ev; /* its socket readable */
+};
+
 struct server {
 	struct lld_srv *srv;
 	struct event_base *base;
 	SSL_CTX *tls;
-	/* finalizes waiting for the pipelined keyholder, oldest first */
-	struct lld_pending *head, *tail;
-	struct event *khp_ev; /* its socket readable */
+	struct pipe pipes[LLD_PIPES];
 };
 
 static const char *reason_of(int status)
@@ -196,9 +204,11 @@ static void on_conn_close(struct evhttp_connection *conn, void *arg)
 {
 	struct server *sv = arg;
 
-	for (struct lld_pending *p = sv->head; p != NULL; p = p->next)
-		if (p->conn == conn)
-			p->req = NULL;
+	for (unsigned i = 0; i < LLD_PIPES; i++)
+		for (struct lld_pending *p = sv->pipes[i].head; p != NULL;
+		     p = p->next)
+			if (p->conn == conn)
+				p->req = NULL;
 }
 
 /* Keep ER and RESP (moved) until the keyholder answers. */
@@ -206,58 +216,70 @@ static void defer(struct server *sv, struct evhttp_request *er,
 		  struct lld_resp *resp)
 {
 	struct lld_pending *p = resp->pending;
+	struct pipe *q = &sv->pipes[p->pipe];
 
 	resp->pending = NULL;
 	p->resp = *resp;
 	p->req = er;
 	p->conn = evhttp_request_get_connection(er);
 	evhttp_connection_set_closecb(p->conn, on_conn_close, sv);
-	if (sv->tail != NULL)
-		sv->tail->next = p;
+	if (q->tail != NULL)
+		q->tail->next = p;
 	else
-		sv->head = p;
-	sv->tail = p;
+		q->head = p;
+	q->tail = p;
 }
 
-static void pending_done(struct server *sv, struct lld_pending *p)
+/* Answer the oldest of Q (unless its client went away) and drop it. */
+static void pending_done(struct pipe *q)
 {
-	sv->head = p->next;
-	if (sv->head == NULL)
-		sv->tail = NULL;
+	struct lld_pending *p = q->head;
+
+	q->head = p->next;
+	if (q->head == NULL)
+		q->tail = NULL;
 	if (p->req != NULL)
 		send_resp(p->req, &p->resp);
 	lld_resp_free(&p->resp);
 	free(p);
 }
 
-/* The pipelined keyholder answered (or is gone): complete the oldest. */
-static void on_khp(evutil_socket_t fd, short what, void *arg)
+/* The keyholder of Q is gone: stop watching it; every order waiting
+ * on it stays processing, finished at the next start; later finalizes
+ * go to the other keyholders. */
+static void pipe_gone(struct pipe *q)
 {
-	struct server *sv = arg;
+	struct lld_srv *srv = q->sv->srv;
 
-	if (sv->head == NULL) {
-		/* an answer nobody asked for, or the end: stop listening */
-		lld_kh_stop(&sv->srv->khp);
-		event_del(sv->khp_ev);
-		return;
-	}
-	if (lld_acme_finish(sv->srv, sv->head) == 0) {
-		pending_done(sv, sv->head);
-		return;
-	}
-	/* the keyholder is gone: every waiting order stays processing,
-	 * finished at the next start; later finalizes use the other one */
-	fprintf(stderr, LLD_PROG ": the issuing keyholder is gone\n");
-	event_del(sv->khp_ev);
-	lld_kh_stop(&sv->srv->khp);
-	while (sv->head != NULL) {
-		struct lld_pending *p = sv->head;
-
-		lld_resp_problem(&p->resp, 500, "serverInternal",
+	if (q->ev != NULL)
+		event_del(q->ev);
+	lld_kh_stop(&srv->khp[q->i]);
+	while (q->head != NULL) {
+		lld_resp_problem(&q->head->resp, 500, "serverInternal",
 				 "issuance failed; the order will be "
 				 "finished later");
-		pending_done(sv, p);
+		pending_done(q);
 	}
+}
+
+/* A pipelined keyholder answered (or is gone): complete the oldest. */
+static void on_khp(evutil_socket_t fd, short what, void *arg)
+{
+	struct pipe *q = arg;
+
+	if (q->head == NULL) {
+		/* an answer nobody asked for, or the end */
+		fprintf(stderr, LLD_PROG ": issuing keyholder %u ended\n",
+			q->i);
+		pipe_gone(q);
+		return;
+	}
+	if (lld_acme_finish(q->sv->srv, q->head) == 0) {
+		pending_done(q);
+		return;
+	}
+	fprintf(stderr, LLD_PROG ": issuing keyholder %u is gone\n", q->i);
+	pipe_gone(q);
 }
 
 static struct bufferevent *tls_bev(struct event_base *base, void *arg)
@@ -396,10 +418,16 @@ int lld_http_run(struct lld_srv *srv)
 		rc = LLD_EXIT_STATE;
 		goto out;
 	}
-	if (srv->khp != NULL) {
-		sv.khp_ev = event_new(sv.base, lld_kh_fd(srv->khp),
-				      EV_READ | EV_PERSIST, on_khp, &sv);
-		if (sv.khp_ev == NULL || event_add(sv.khp_ev, NULL) < 0)
+	for (unsigned i = 0; i < LLD_PIPES; i++) {
+		struct pipe *q = &sv.pipes[i];
+
+		q->sv = &sv;
+		q->i = i;
+		if (srv->khp[i] == NULL)
+			continue;
+		q->ev = event_new(sv.base, lld_kh_fd(srv->khp[i]),
+				  EV_READ | EV_PERSIST, on_khp, q);
+		if (q->ev == NULL || event_add(q->ev, NULL) < 0)
 			goto out;
 	}
 	sigint = evsignal_new(sv.base, SIGINT, on_signal, &sv);
@@ -415,15 +443,19 @@ int lld_http_run(struct lld_srv *srv)
 		goto out;
 	rc = LLD_EXIT_OK;
 out:
-	while (sv.head != NULL) { /* orders stay processing: recovered */
-		struct lld_pending *p = sv.head;
+	for (unsigned i = 0; i < LLD_PIPES; i++) {
+		struct pipe *q = &sv.pipes[i];
 
-		sv.head = p->next;
-		lld_resp_free(&p->resp);
-		free(p);
+		while (q->head != NULL) { /* orders stay processing */
+			struct lld_pending *p = q->head;
+
+			q->head = p->next;
+			lld_resp_free(&p->resp);
+			free(p);
+		}
+		if (q->ev != NULL)
+			event_free(q->ev);
 	}
-	if (sv.khp_ev != NULL)
-		event_free(sv.khp_ev);
 	if (tick != NULL)
 		event_free(tick);
 	if (sigint != NULL)

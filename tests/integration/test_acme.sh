@@ -550,15 +550,15 @@ t_kill_ready() {
 }
 t "kill -9 with an order ready; after restart it finalizes" t_kill_ready
 
-# The keyholders are the front's two children (one signs finalize's
-# certificates, pipelined; the other the rest).  They are stopped
-# (SIGSTOP) so that a finalize is caught in the middle: the order is
+# The keyholders are the front's children (some sign finalize's
+# certificates, pipelined; one the rest).  They are stopped (SIGSTOP)
+# so that a finalize is caught in the middle: the order is
 # "processing" in the store and the signing request waits in a
-# keyholder's socket.  Prints both pids.
+# keyholder's socket.  Prints their pids.
 keyholder_pid() {
 	local k
 	k=$(pgrep -P "$LLD_PID")
-	[ "$(grep -c . <<<"$k")" = 2 ] || {
+	[ "$(grep -c . <<<"$k")" -ge 2 ] || {
 		echo "letterlockd's children: ${k:-none}"
 		return 1
 	}
