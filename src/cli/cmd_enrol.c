@@ -3,16 +3,18 @@
  * (RFC 8555) that validates the mailbox by email (RFC 8823).  The key is
  * made here and never leaves this machine.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <termios.h>
-#include <errno.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <ini.h>
 #include <openssl/crypto.h>
 
 #include <letterlock/acme.h>
@@ -38,7 +40,7 @@ static const char enrol_usage[] =
 	"         [--mail-user U] [--mail-password-file F] "
 	"[--mail-ca-file F]\n"
 	"         [--acme-ca-file F] [--key-type rsa3072|rsa2048|p256]\n"
-	"         [--timeout SECONDS] [--quiet]\n"
+	"         [--timeout SECONDS] [--quiet] [--config FILE]\n"
 	"\n"
 	"Get an S/MIME certificate for ADDRESS from the ACME CA whose "
 	"directory is\n"
@@ -71,6 +73,11 @@ static const char enrol_usage[] =
 	"one\n"
 	"                          network exchange (default 120)\n"
 	"  --quiet                 no progress lines\n"
+	"  --config FILE           settings not given as options (default\n"
+	"                          HOME/letterlock.conf when it exists):\n"
+	"                            [acme] url, ca_file\n"
+	"                            [mail] imap_url, smtp_url, user,\n"
+	"                                   password_file, ca_file\n"
 	"\n"
 	"Exit: 0 installed, or a certificate with more than 30 days left is "
 	"there;\n"
@@ -90,6 +97,9 @@ struct enrol {
 	const char *mail_ca;
 	enum ll_keytype keytype;
 	int timeout;
+	const char *config; /* --config */
+	char *from_conf[7]; /* values read from the file, owned */
+	char conf_why[160];
 
 	struct ll_keystore *ks;
 	struct ll_ctx *ctx; /* the home */
@@ -388,9 +398,9 @@ static int wait_challenge(struct enrol *e, const char *from,
 				    e->timeout);
 		nap_ms(wait_ms);
 		if (time(NULL) - started >= MAIL_POLL_FAST_FOR)
-			wait_ms = wait_ms * 3 / 2 > MAIL_POLL_MAX_MS
-					  ? MAIL_POLL_MAX_MS
-					  : wait_ms * 3 / 2;
+			wait_ms = wait_ms * 3 / 2 > MAIL_POLL_MAX_MS ?
+					  MAIL_POLL_MAX_MS :
+					  wait_ms * 3 / 2;
 	}
 }
 
@@ -604,6 +614,74 @@ static int run(struct enrol *e)
 	return rc;
 }
 
+/* The settings of letterlock.conf an option did not give (an option
+ * wins).  Unknown keys of [acme] and [mail] are errors; other sections
+ * belong to other commands. */
+static int on_conf(void *user, const char *section, const char *key,
+		   const char *v)
+{
+	static const struct {
+		const char *section, *key;
+		size_t field; /* offset in struct enrol */
+	} keys[] = {
+		{ "acme", "url", offsetof(struct enrol, acme_url) },
+		{ "acme", "ca_file", offsetof(struct enrol, acme_ca) },
+		{ "mail", "imap_url", offsetof(struct enrol, imap_url) },
+		{ "mail", "smtp_url", offsetof(struct enrol, smtp_url) },
+		{ "mail", "user", offsetof(struct enrol, user) },
+		{ "mail", "password_file", offsetof(struct enrol, pwfile) },
+		{ "mail", "ca_file", offsetof(struct enrol, mail_ca) },
+	};
+	struct enrol *e = user;
+
+	if (strcmp(section, "acme") != 0 && strcmp(section, "mail") != 0)
+		return 1;
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		const char **f;
+
+		if (strcmp(section, keys[i].section) != 0 ||
+		    strcmp(key, keys[i].key) != 0)
+			continue;
+		f = (const char **)((char *)e + keys[i].field);
+		if (*f != NULL)
+			return 1; /* given as an option */
+		e->from_conf[i] = strdup(v);
+		if (e->from_conf[i] == NULL) {
+			snprintf(e->conf_why, sizeof(e->conf_why),
+				 "out of memory");
+			return 0;
+		}
+		*f = e->from_conf[i];
+		return 1;
+	}
+	snprintf(e->conf_why, sizeof(e->conf_why), "unknown key [%.20s] %.40s",
+		 section, key);
+	return 0;
+}
+
+/* Read --config, or HOME/letterlock.conf if there is one. */
+static int read_conf(struct enrol *e)
+{
+	char path[4096];
+	const char *file = e->config;
+	int rc;
+
+	if (file == NULL) {
+		if (snprintf(path, sizeof(path), "%s/letterlock.conf",
+			     e->cli->home) >= (int)sizeof(path) ||
+		    access(path, F_OK) != 0)
+			return 0;
+		file = path;
+	}
+	rc = ini_parse(file, on_conf, e);
+	if (rc == -1)
+		return fail(EXIT_USAGE, "%s: %s", file, strerror(errno));
+	if (rc != 0)
+		return fail(EXIT_USAGE, "%s:%d: %s", file, rc,
+			    e->conf_why[0] ? e->conf_why : "syntax error");
+	return 0;
+}
+
 int cmd_enrol(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -617,6 +695,7 @@ int cmd_enrol(struct cli *cli, int argc, char **argv)
 		{ "key-type", required_argument, NULL, 'k' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "config", required_argument, NULL, 'c' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct enrol *e;
@@ -663,6 +742,9 @@ int cmd_enrol(struct cli *cli, int argc, char **argv)
 		case 'q':
 			cli->quiet = 1;
 			break;
+		case 'c':
+			e->config = optarg;
+			break;
 		case 'k':
 			if (parse_keytype(&e->keytype, optarg) < 0)
 				rc = fail(EXIT_USAGE,
@@ -687,11 +769,19 @@ int cmd_enrol(struct cli *cli, int argc, char **argv)
 			break;
 		}
 	}
-	if (rc == 0 && (optind + 1 != argc || e->acme_url == NULL ||
-			e->imap_url == NULL || e->smtp_url == NULL)) {
+	if (rc == 0)
+		rc = read_conf(e);
+	if (rc == 0 && optind + 1 != argc) {
 		fputs(enrol_usage, stderr);
 		rc = EXIT_USAGE;
 	}
+	if (rc == 0 &&
+	    (e->acme_url == NULL || e->imap_url == NULL || e->smtp_url == NULL))
+		rc = fail(EXIT_USAGE,
+			  "the CA's ACME URL and the mailbox's IMAP and SMTP "
+			  "URLs are needed: --acme, --imap-url, --smtp-url "
+			  "or [acme] url, [mail] imap_url, smtp_url in the "
+			  "configuration");
 	if (rc != 0)
 		goto out;
 	e->address = argv[optind];
@@ -713,6 +803,9 @@ out:
 	ll_ctx_free(&e->ctx);
 	ll_keystore_close(&e->ks);
 	OPENSSL_cleanse(e->password, sizeof(e->password));
+	for (size_t i = 0; i < sizeof(e->from_conf) / sizeof(e->from_conf[0]);
+	     i++)
+		free(e->from_conf[i]);
 	free(e);
 	return rc;
 }

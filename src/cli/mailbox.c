@@ -100,8 +100,9 @@ static int split_url(const char *url, const char *plain, const char *tls,
 	if (strcasecmp(scheme, tls) == 0) {
 		*mode = CURLUSESSL_ALL;
 	} else if (strcasecmp(scheme, plain) == 0) {
-		*mode = ll_host_is_loopback(host) && !have_ca ? CURLUSESSL_NONE :
-							     CURLUSESSL_ALL;
+		*mode = ll_host_is_loopback(host) && !have_ca ?
+				CURLUSESSL_NONE :
+				CURLUSESSL_ALL;
 	} else {
 		rc = mb_err(err, LL_EINVAL,
 			    "%.200s: the URL must start with %s:// or %s://",

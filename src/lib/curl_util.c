@@ -36,7 +36,12 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 
 	if (len > s->max - s->body.len) {
 		s->too_big = 1;
-		return 0;
+		if (!s->truncate)
+			return 0;
+		if (s->max > s->body.len &&
+		    ll_buf_add(&s->body, p, s->max - s->body.len) < 0)
+			return 0;
+		return len;
 	}
 	if (ll_buf_add(&s->body, p, len) < 0)
 		return 0;

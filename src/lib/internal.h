@@ -239,10 +239,12 @@ int ll_cms_d2i(CMS_ContentInfo **out, struct ll_ctx *ctx,
 int ll_curl_init(struct ll_error *err);
 
 /* A response body kept in BODY (NUL-terminated) up to MAX bytes; more
- * stops the transfer with TOO_BIG set. */
+ * sets TOO_BIG and stops the transfer, or with TRUNCATE set keeps the
+ * first MAX bytes and lets the transfer go on. */
 struct ll_curl_sink {
 	struct ll_buf body;
 	size_t max;
+	int truncate;
 	int too_big;
 };
 

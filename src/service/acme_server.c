@@ -46,7 +46,11 @@
 #define TOKEN_BYTES 24 /* a multiple of 3: no padding question */
 
 /* What the route needs of the JWS key. */
-enum keymode { KEY_KID, KEY_JWK, KEY_EITHER };
+enum keymode {
+	KEY_KID,
+	KEY_JWK,
+	KEY_EITHER
+};
 
 struct call {
 	struct lld_srv *srv;
@@ -55,9 +59,9 @@ struct call {
 	struct ll_jws *jws;
 	struct ll_jwk *acct_key; /* an account key not cached, owned */
 	struct lld_account acct; /* id 0: none (jwk request) */
-	json_t *payload;	 /* NULL for POST-as-GET */
-	int64_t id;		 /* the N of the path */
-	const char *tail;	 /* the SERIAL of /cert/ */
+	json_t *payload; /* NULL for POST-as-GET */
+	int64_t id; /* the N of the path */
+	const char *tail; /* the SERIAL of /cert/ */
 	struct ll_error err;
 };
 
@@ -182,9 +186,8 @@ static json_t *order_json(struct call *c, const struct lld_order *o)
 	url(fin, sizeof(fin), c->srv, "order/%lld/finalize", (long long)o->id);
 	rfc3339(exp, sizeof(exp), o->expires);
 	j = json_pack("{s:s, s:s, s:[{s:s, s:s}], s:[s], s:s}", "status",
-		      o->status, "expires", exp, "identifiers", "type",
-		      "email", "value", o->email, "authorizations", az,
-		      "finalize", fin);
+		      o->status, "expires", exp, "identifiers", "type", "email",
+		      "value", o->email, "authorizations", az, "finalize", fin);
 	if (j == NULL)
 		return NULL;
 	if (strcmp(o->status, "valid") == 0 && o->serial[0] != '\0') {
@@ -315,8 +318,7 @@ static int authenticate(struct call *c, enum keymode mode)
 	}
 	rc = ll_jws_parse(&c->jws, req->body, req->len, &c->err);
 	if (rc == LL_EPOLICY) {
-		problem(c, 400, "badSignatureAlgorithm", "%s",
-			c->err.message);
+		problem(c, 400, "badSignatureAlgorithm", "%s", c->err.message);
 		json_t *algs = json_pack("[s,s,s]", "ES256", "RS256", "EdDSA");
 		/* RFC 8555 6.2: list what we take */
 		if (algs != NULL) {
@@ -357,8 +359,8 @@ static int authenticate(struct call *c, enum keymode mode)
 		}
 		id = kid_account(c->srv, ll_jws_kid(c->jws));
 		rc = id ? lld_store_account_get(c->srv->store, id, &c->acct,
-						&c->err)
-			: LL_ENOTFOUND;
+						&c->err) :
+			  LL_ENOTFOUND;
 		if (rc == LL_ENOTFOUND) {
 			problem(c, 400, "accountDoesNotExist",
 				"no account at \"kid\"");
@@ -384,8 +386,7 @@ static int authenticate(struct call *c, enum keymode mode)
 	}
 	rc = ll_jws_verify(c->jws, key, &c->err);
 	if (rc == LL_EPOLICY) {
-		problem(c, 400, "badSignatureAlgorithm", "%s",
-			c->err.message);
+		problem(c, 400, "badSignatureAlgorithm", "%s", c->err.message);
 		return -1;
 	}
 	if (rc < 0) {
@@ -394,10 +395,8 @@ static int authenticate(struct call *c, enum keymode mode)
 		return -1;
 	}
 	if (ll_jws_nonce(c->jws) == NULL ||
-	    lld_nonce_use(c->srv->nonces, ll_jws_nonce(c->jws), req->now) <
-		    0) {
-		problem(c, 400, "badNonce",
-			"nonce missing, used or unknown");
+	    lld_nonce_use(c->srv->nonces, ll_jws_nonce(c->jws), req->now) < 0) {
+		problem(c, 400, "badNonce", "nonce missing, used or unknown");
 		return -1;
 	}
 	if (c->acct.id != 0 && strcmp(c->acct.status, "valid") != 0) {
@@ -575,8 +574,8 @@ static int on_account_orders(struct call *c)
 	if (c->acct.id != c->id)
 		return problem(c, 403, "unauthorized",
 			       "this is not your account");
-	if (lld_store_orders_of(c->srv->store, c->id, ids, ORDERS_LIST_MAX,
-				&n, &c->err) < 0)
+	if (lld_store_orders_of(c->srv->store, c->id, ids, ORDERS_LIST_MAX, &n,
+				&c->err) < 0)
 		return internal(c, "order list");
 	list = json_array();
 	for (size_t i = 0; list && i < n; i++) {
@@ -627,8 +626,8 @@ static int on_new_order(struct call *c)
 	if (c->srv->mailer == NULL)
 		return problem(c, 400, "rejectedIdentifier",
 			       "this CA has no mailbox for email validation");
-	if (ll_ca_mailbox_canonical(email, sizeof(email), &at, value,
-				    &c->err) < 0)
+	if (ll_ca_mailbox_canonical(email, sizeof(email), &at, value, &c->err) <
+	    0)
 		return problem(c, 400, "rejectedIdentifier", "%s",
 			       c->err.message);
 	caa_id = c->srv->conf->caa_identity;
@@ -637,8 +636,8 @@ static int on_new_order(struct call *c)
 
 		caa_id = d ? d + 1 : "";
 	}
-	rc = lld_caa_check(email + at + 1, caa_id,
-			   c->srv->conf->resolver_conf, &c->err);
+	rc = lld_caa_check(email + at + 1, caa_id, c->srv->conf->resolver_conf,
+			   &c->err);
 	if (rc == LL_EPOLICY)
 		return problem(c, 403, "caa", "%s", c->err.message);
 	if (rc < 0)
@@ -883,12 +882,11 @@ static int on_finalize(struct call *c)
 	if (strcmp(o.status, "ready") != 0)
 		return problem(c, 403, "orderNotReady", "the order is %s",
 			       o.status);
-	b64 = c->payload
-		      ? json_string_value(json_object_get(c->payload, "csr"))
-		      : NULL;
+	b64 = c->payload ?
+		      json_string_value(json_object_get(c->payload, "csr")) :
+		      NULL;
 	if (b64 == NULL)
-		return problem(c, 400, "malformed",
-			       "finalize needs \"csr\"");
+		return problem(c, 400, "malformed", "finalize needs \"csr\"");
 	if (ll_b64url_decode(&der, &derlen, b64, strlen(b64), LL_CA_CSR_MAX,
 			     &c->err) < 0) {
 		problem(c, 400, "badCSR", "csr: %s", c->err.message);
@@ -915,8 +913,8 @@ static int on_finalize(struct call *c)
 		struct lld_pending *p = calloc(1, sizeof(*p));
 
 		rc = p ? issue_send(c->srv, c->srv->khp[pipe], &o, csr,
-				    &c->err)
-		       : ll_err(&c->err, LL_ENOMEM, LL_ECLASS_OS,
+				    &c->err) :
+			 ll_err(&c->err, LL_ENOMEM, LL_ECLASS_OS,
 				"out of memory");
 		if (rc == 0) {
 			p->order = o.id;
@@ -975,8 +973,10 @@ int lld_acme_recover(struct lld_srv *srv)
 		free(der);
 	}
 	if (n > 0)
-		fprintf(stderr, LLD_PROG ": finished %zu interrupted "
-				"order(s)\n", n);
+		fprintf(stderr,
+			LLD_PROG ": finished %zu interrupted "
+				 "order(s)\n",
+			n);
 	return bad ? -1 : 0;
 }
 
@@ -1009,8 +1009,8 @@ static int own_authz(struct call *c, int64_t id, struct lld_authz *a,
 		if (lld_store_chall_settle(c->srv->store, ch->id, 0, old,
 					   c->req->now, &c->err) == 0 &&
 		    (lld_store_authz_get(c->srv->store, id, a, &c->err) < 0 ||
-		     lld_store_chall_get(c->srv->store, a->chall, ch,
-					 &c->err) < 0)) {
+		     lld_store_chall_get(c->srv->store, a->chall, ch, &c->err) <
+			     0)) {
 			internal(c, "authorization lookup");
 			return -1;
 		}
@@ -1080,8 +1080,7 @@ static int on_chall(struct call *c)
 		if (lld_store_chall_respond(c->srv->store, ch.id, &c->err) < 0)
 			return internal(c, "challenge store");
 		lld_mailer_kick(c->srv->mailer);
-		if (lld_store_chall_get(c->srv->store, ch.id, &ch, &c->err) <
-		    0)
+		if (lld_store_chall_get(c->srv->store, ch.id, &ch, &c->err) < 0)
 			return internal(c, "challenge lookup");
 	}
 	url(up, sizeof(up), c->srv, "authz/%lld", (long long)a.id);
@@ -1148,8 +1147,8 @@ static int on_revoke(struct call *c)
 	int rc;
 
 	b64 = c->payload ? json_string_value(
-				   json_object_get(c->payload, "certificate"))
-			 : NULL;
+				   json_object_get(c->payload, "certificate")) :
+			   NULL;
 	if (b64 == NULL)
 		return problem(c, 400, "malformed",
 			       "revokeCert needs \"certificate\"");
@@ -1161,10 +1160,9 @@ static int on_revoke(struct call *c)
 				       "reason must be 0, 1, 3, 4, 5 or 9");
 		reason = (long)json_integer_value(jr);
 	}
-	if (ll_b64url_decode(&der, &derlen, b64, strlen(b64), 16384,
-			     &c->err) < 0) {
-		problem(c, 400, "malformed", "certificate: %s",
-			c->err.message);
+	if (ll_b64url_decode(&der, &derlen, b64, strlen(b64), 16384, &c->err) <
+	    0) {
+		problem(c, 400, "malformed", "certificate: %s", c->err.message);
 		goto out;
 	}
 	p = der;
@@ -1202,8 +1200,8 @@ static int on_revoke(struct call *c)
 			"the JWS key is not the certificate's key");
 		goto out;
 	}
-	rc = lld_store_cert_revoke(c->srv->store, hex, c->req->now,
-				   (int)reason, &c->err);
+	rc = lld_store_cert_revoke(c->srv->store, hex, c->req->now, (int)reason,
+				   &c->err);
 	if (rc == LL_EEXIST) {
 		problem(c, 400, "alreadyRevoked", "already revoked");
 		goto out;
@@ -1251,7 +1249,8 @@ static int on_directory(struct call *c)
 		      "newAccount", d[1], "newOrder", d[2], "revokeCert", d[3],
 		      "meta", meta);
 	c->resp->cache[0] = '\0';
-	snprintf(c->resp->cache, sizeof(c->resp->cache), "public, max-age=3600");
+	snprintf(c->resp->cache, sizeof(c->resp->cache),
+		 "public, max-age=3600");
 	return reply_json(c, 200, j);
 }
 

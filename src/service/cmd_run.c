@@ -173,7 +173,8 @@ int lld_cmd_run(int argc, char **argv)
 		if (r < 0)
 			return LLD_EXIT_USAGE;
 		if (r == 0) {
-			fprintf(stderr, LLD_PROG " run: unknown argument '%s'\n%s",
+			fprintf(stderr,
+				LLD_PROG " run: unknown argument '%s'\n%s",
 				argv[i], run_usage);
 			return LLD_EXIT_USAGE;
 		}
@@ -228,8 +229,9 @@ int lld_cmd_run(int argc, char **argv)
 		goto out;
 	}
 	if (conf.mail_from[0] == '\0')
-		fprintf(stderr, LLD_PROG ": no [mail] section: email "
-				"validation is off, orders are refused\n");
+		fprintf(stderr,
+			LLD_PROG ": no [mail] section: email "
+				 "validation is off, orders are refused\n");
 	rc = lld_http_run(&srv);
 out:
 	free_srv(&srv);

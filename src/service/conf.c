@@ -187,8 +187,8 @@ static int on_value(void *user, const char *section, const char *key,
 				       key, v);
 		}
 		if (strcmp(key, "tls_cert") == 0)
-			return set_str(l, c->tls_cert, sizeof(c->tls_cert),
-				       key, v);
+			return set_str(l, c->tls_cert, sizeof(c->tls_cert), key,
+				       v);
 		if (strcmp(key, "tls_key") == 0)
 			return set_str(l, c->tls_key, sizeof(c->tls_key), key,
 				       v);
@@ -197,11 +197,11 @@ static int on_value(void *user, const char *section, const char *key,
 			return set_str(l, c->mail_from, sizeof(c->mail_from),
 				       key, v);
 		if (strcmp(key, "smtp_url") == 0)
-			return set_str(l, c->smtp_url, sizeof(c->smtp_url),
-				       key, v);
+			return set_str(l, c->smtp_url, sizeof(c->smtp_url), key,
+				       v);
 		if (strcmp(key, "imap_url") == 0)
-			return set_str(l, c->imap_url, sizeof(c->imap_url),
-				       key, v);
+			return set_str(l, c->imap_url, sizeof(c->imap_url), key,
+				       v);
 		if (strcmp(key, "user") == 0)
 			return set_str(l, c->mail_user, sizeof(c->mail_user),
 				       key, v);
@@ -326,10 +326,8 @@ int lld_conf_format(char **out, size_t *len, const struct lld_conf *c)
 		"[http]\n"
 		"listen = %s\n",
 		c->name, c->base_url, c->crl_url, c->ocsp_url,
-		c->ca_issuers_url, c->validity_days, c->store_path,
-		c->listen);
-	if (c->public_url[0] != '\0' &&
-	    strcmp(c->public_url, c->base_url) != 0)
+		c->ca_issuers_url, c->validity_days, c->store_path, c->listen);
+	if (c->public_url[0] != '\0' && strcmp(c->public_url, c->base_url) != 0)
 		fprintf(f, "public_url = %s\n", c->public_url);
 	if (c->tls_cert[0] != '\0')
 		fprintf(f, "tls_cert = %s\ntls_key = %s\n", c->tls_cert,

@@ -25,10 +25,11 @@ struct lld_mailer;
 struct lld_nonces;
 
 #define LLD_BODY_MAX (64 * 1024) /* largest request body taken */
-#define LLD_HDR_MAX 512		 /* one response header value */
-#define LLD_ORDER_DAYS 7	 /* orders and authorizations live this long */
-#define LLD_KEYCACHE 256	 /* account keys kept parsed */
-#define LLD_PIPES 1 /* keyholders signing finalize's certificates: more
+#define LLD_HDR_MAX 512 /* one response header value */
+#define LLD_ORDER_DAYS 7 /* orders and authorizations live this long */
+#define LLD_KEYCACHE 256 /* account keys kept parsed */
+#define LLD_PIPES \
+	1 /* keyholders signing finalize's certificates: more
 			* would wait on each other for the shared journal */
 
 /* What one `letterlockd run` serves with. */
@@ -36,7 +37,7 @@ struct lld_srv {
 	const struct lld_conf *conf;
 	const char *dir;
 	struct lld_store *store;
-	struct lld_kh *kh;  /* CRL, OCSP, mail, recovery; any thread */
+	struct lld_kh *kh; /* CRL, OCSP, mail, recovery; any thread */
 	/* pipelined issuance, the event loop only; NULL once gone */
 	struct lld_kh *khp[LLD_PIPES];
 	unsigned next_pipe; /* round robin */
@@ -53,14 +54,19 @@ struct lld_srv {
 		char *jwk; /* the stored JSON the key was parsed from */
 		struct ll_jwk *key;
 	} keys[LLD_KEYCACHE];
-	time_t crl_made;   /* when the CRL served was signed */
+	time_t crl_made; /* when the CRL served was signed */
 };
 
-enum lld_method { LLD_GET, LLD_HEAD, LLD_POST, LLD_OTHER };
+enum lld_method {
+	LLD_GET,
+	LLD_HEAD,
+	LLD_POST,
+	LLD_OTHER
+};
 
 struct lld_req {
 	enum lld_method method;
-	const char *path;  /* decoded path, no query */
+	const char *path; /* decoded path, no query */
 	const char *ctype; /* Content-Type, NULL if none */
 	const unsigned char *body;
 	size_t len;
@@ -76,10 +82,10 @@ struct lld_resp {
 	char links[LLD_RESP_LINKS][LLD_HDR_MAX]; /* Link values */
 	size_t nlinks;
 	char nonce[LLD_NONCE_LEN + 1]; /* Replay-Nonce, "" none */
-	int retry_after;	       /* seconds, 0 none */
-	char cache[64];		       /* Cache-Control, "" none */
+	int retry_after; /* seconds, 0 none */
+	char cache[64]; /* Cache-Control, "" none */
 	struct ll_buf body;
-	struct lld_pending *pending;   /* answered later, see below */
+	struct lld_pending *pending; /* answered later, see below */
 };
 
 /*
@@ -93,7 +99,7 @@ struct lld_pending {
 	int64_t order;
 	unsigned pipe; /* which of srv->khp */
 	struct lld_resp resp;
-	void *req;  /* struct evhttp_request *, NULL once gone (http.c) */
+	void *req; /* struct evhttp_request *, NULL once gone (http.c) */
 	void *conn; /* its struct evhttp_connection * */
 	struct lld_pending *next;
 };
@@ -126,8 +132,7 @@ int lld_pki_handle(struct lld_srv *srv, const struct lld_req *req,
 
 /* pki_http.c: sign a new CRL now (at start, after a revocation, and
  * when the one served is a day old) and keep it in the store. */
-int lld_pki_crl_refresh(struct lld_srv *srv, time_t now,
-			struct ll_error *err);
+int lld_pki_crl_refresh(struct lld_srv *srv, time_t now, struct ll_error *err);
 
 /* Small helpers for handlers (http.c). */
 void lld_resp_init(struct lld_resp *r);

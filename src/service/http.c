@@ -103,18 +103,30 @@ struct server {
 static const char *reason_of(int status)
 {
 	switch (status) {
-	case 200: return "OK";
-	case 201: return "Created";
-	case 204: return "No Content";
-	case 400: return "Bad Request";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 413: return "Payload Too Large";
-	case 415: return "Unsupported Media Type";
-	case 429: return "Too Many Requests";
-	case 503: return "Service Unavailable";
-	default: return status < 500 ? "Error" : "Internal Server Error";
+	case 200:
+		return "OK";
+	case 201:
+		return "Created";
+	case 204:
+		return "No Content";
+	case 400:
+		return "Bad Request";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 413:
+		return "Payload Too Large";
+	case 415:
+		return "Unsupported Media Type";
+	case 429:
+		return "Too Many Requests";
+	case 503:
+		return "Service Unavailable";
+	default:
+		return status < 500 ? "Error" : "Internal Server Error";
 	}
 }
 
@@ -135,10 +147,18 @@ static void on_request(struct evhttp_request *er, void *arg)
 
 	lld_resp_init(&resp);
 	switch (evhttp_request_get_command(er)) {
-	case EVHTTP_REQ_GET: req.method = LLD_GET; break;
-	case EVHTTP_REQ_HEAD: req.method = LLD_HEAD; break;
-	case EVHTTP_REQ_POST: req.method = LLD_POST; break;
-	default: req.method = LLD_OTHER; break;
+	case EVHTTP_REQ_GET:
+		req.method = LLD_GET;
+		break;
+	case EVHTTP_REQ_HEAD:
+		req.method = LLD_HEAD;
+		break;
+	case EVHTTP_REQ_POST:
+		req.method = LLD_POST;
+		break;
+	default:
+		req.method = LLD_OTHER;
+		break;
 	}
 	if (raw == NULL || raw[0] != '/') {
 		lld_resp_problem(&resp, 404, "malformed", "no such resource");
@@ -381,7 +401,8 @@ int lld_http_run(struct lld_srv *srv)
 
 	loop = split_listen(c->listen, host, sizeof(host), &port);
 	if (loop < 0) {
-		fprintf(stderr, LLD_PROG ": [http] listen = %s: want HOST:PORT\n",
+		fprintf(stderr,
+			LLD_PROG ": [http] listen = %s: want HOST:PORT\n",
 			c->listen);
 		return LLD_EXIT_STATE;
 	}

@@ -482,9 +482,8 @@ static int issue_frame(struct kh_wbuf *w, int64_t order, const char *email,
 }
 
 /* Read the answer to an ISSUE frame sent before. */
-static int issue_answer(struct lld_kh *kh, unsigned char **der,
-			size_t *derlen, char serial[LLD_SERIAL_MAX + 1],
-			struct ll_error *err)
+static int issue_answer(struct lld_kh *kh, unsigned char **der, size_t *derlen,
+			char serial[LLD_SERIAL_MAX + 1], struct ll_error *err)
 {
 	struct kh_rbuf r = { 0 };
 	char s[LLD_SERIAL_MAX + 1];
@@ -521,8 +520,8 @@ out:
 }
 
 int lld_kh_issue_send(struct lld_kh *kh, int64_t order, const char *email,
-		      const unsigned char *spki, size_t spkilen,
-		      unsigned usage, int days, struct ll_error *err)
+		      const unsigned char *spki, size_t spkilen, unsigned usage,
+		      int days, struct ll_error *err)
 {
 	struct kh_wbuf w = { 0 };
 	int rc = issue_frame(&w, order, email, spki, spkilen, usage, days, err);

@@ -84,8 +84,8 @@ int lld_kh_issue(struct lld_kh *kh, int64_t order, const char *email,
  * pipeline, the other calls go to the first one.
  */
 int lld_kh_issue_send(struct lld_kh *kh, int64_t order, const char *email,
-		      const unsigned char *spki, size_t spkilen,
-		      unsigned usage, int days, struct ll_error *err);
+		      const unsigned char *spki, size_t spkilen, unsigned usage,
+		      int days, struct ll_error *err);
 int lld_kh_issue_recv(struct lld_kh *kh, unsigned char **der, size_t *derlen,
 		      char serial[LLD_SERIAL_MAX + 1], struct ll_error *err);
 /* The socket to watch for answers; -1 once the keyholder is gone. */
@@ -111,11 +111,11 @@ enum lld_ocsp_status {
 #define LLD_OCSP_NONCE_MAX 32
 
 struct lld_ocsp_item {
-	int sha256;			  /* CertID hash: 0 SHA-1, 1 SHA-256 */
-	char serial[LLD_SERIAL_MAX + 1];  /* as asked, lower-case hex */
+	int sha256; /* CertID hash: 0 SHA-1, 1 SHA-256 */
+	char serial[LLD_SERIAL_MAX + 1]; /* as asked, lower-case hex */
 	enum lld_ocsp_status status;
-	time_t revoked;			  /* when REVOKED */
-	int reason;			  /* CRLReason when REVOKED, -1 none */
+	time_t revoked; /* when REVOKED */
+	int reason; /* CRLReason when REVOKED, -1 none */
 };
 
 /*
@@ -139,8 +139,8 @@ int lld_kh_ocsp(struct lld_kh *kh, const struct lld_ocsp_item *item,
  * with the CA's mail identity.  The whole message (CRLF lines) into
  * *msg (malloc'd, NUL-terminated).
  */
-int lld_kh_challenge_mail(struct lld_kh *kh, const char *to,
-			  const char *token1, const char *msgid, time_t now,
-			  char **msg, size_t *len, struct ll_error *err);
+int lld_kh_challenge_mail(struct lld_kh *kh, const char *to, const char *token1,
+			  const char *msgid, time_t now, char **msg,
+			  size_t *len, struct ll_error *err);
 
 #endif

@@ -37,13 +37,13 @@ struct lld_kh;
 
 /* What a reply mail says, as parsed (nothing checked yet). */
 struct lld_reply {
-	char from[LLD_EMAIL_MAX + 1];	  /* the one From mailbox, as
+	char from[LLD_EMAIL_MAX + 1]; /* the one From mailbox, as
 					     written (lower-cased domain) */
 	char from_domain[LLD_EMAIL_MAX + 1]; /* its domain, lower case */
-	char token1[LLD_TOKEN_MAX + 1];	  /* from "Subject: RE: ACME: x" */
-	char digest[64];		  /* between the BEGIN/END lines */
-	int has_list_header;		  /* any List-* field */
-	int from_count;			  /* From fields */
+	char token1[LLD_TOKEN_MAX + 1]; /* from "Subject: RE: ACME: x" */
+	char digest[64]; /* between the BEGIN/END lines */
+	int has_list_header; /* any List-* field */
+	int from_count; /* From fields */
 };
 
 /*

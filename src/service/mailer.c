@@ -50,7 +50,6 @@ struct lld_mailer {
 	size_t pwcap;
 	char mailbox_url[LLD_URL_MAX + 16];
 	CURL *imap; /* one IMAP connection across rounds */
-	char imap_err[CURL_ERROR_SIZE]; /* its CURLOPT_ERRORBUFFER */
 
 	pthread_t thread;
 	pthread_mutex_t mu;
@@ -85,32 +84,7 @@ static int stopping(struct lld_mailer *m)
 	return s;
 }
 
-/* ---- libcurl plumbing ---- */
-
-struct sink {
-	struct ll_buf b;
-	size_t max;
-	int over; /* more than MAX came */
-	int truncate; /* then keep the first MAX bytes, not an error */
-};
-
-static size_t on_write(char *p, size_t size, size_t nmemb, void *arg)
-{
-	struct sink *s = arg;
-	size_t n = size * nmemb, room = s->max - s->b.len;
-
-	if (n > room) {
-		s->over = 1;
-		if (!s->truncate)
-			return 0;
-		if (room > 0 && ll_buf_add(&s->b, p, room) < 0)
-			return 0;
-		return n;
-	}
-	if (ll_buf_add(&s->b, p, n) < 0)
-		return 0;
-	return n;
-}
+/* ---- libcurl plumbing (curl_util.c) ---- */
 
 struct source {
 	const char *p;
@@ -148,22 +122,23 @@ static int has_scheme(const char *url, const char *scheme)
 	return strncmp(url, scheme, strlen(scheme)) == 0;
 }
 
-/* What every transfer to the mail servers sets. */
-static void curl_common(struct lld_mailer *m, CURL *h, const char *url,
-			char *errbuf)
+/* What every transfer to the mail servers sets: PROTOCOLS only, to
+ * URL, curl's message into ERRBUF, the answer into SINK (NULL: none). */
+static void curl_common(struct lld_mailer *m, CURL *h, const char *protocols,
+			const char *url, char *errbuf,
+			struct ll_curl_sink *sink)
 {
 	const char *user = m->conf.mail_user[0] != '\0' ? m->conf.mail_user :
 							  m->conf.mail_from;
 
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	/* [mail] ca_file is trusted besides the system's store
+	 * (letterlockd.conf(5)) */
+	ll_curl_setup(h, protocols, TRANSFER_TIMEOUT,
+		      m->conf.mail_ca_file[0] != '\0' ? m->conf.mail_ca_file :
+							NULL,
+		      errbuf, sink);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, TRANSFER_TIMEOUT);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (m->conf.mail_ca_file[0] != '\0')
-		curl_easy_setopt(h, CURLOPT_CAINFO, m->conf.mail_ca_file);
+	curl_easy_setopt(h, CURLOPT_URL, url);
 	/* TLS always, but for a mail server on this machine: a password
 	 * must not go out where STARTTLS could be stripped */
 	if (has_scheme(url, "smtps://") || has_scheme(url, "imaps://") ||
@@ -175,12 +150,6 @@ static void curl_common(struct lld_mailer *m, CURL *h, const char *url,
 		curl_easy_setopt(h, CURLOPT_USERNAME, user);
 		curl_easy_setopt(h, CURLOPT_PASSWORD, m->password);
 	}
-	errbuf[0] = '\0';
-}
-
-static const char *curl_why(CURLcode rc, const char *errbuf)
-{
-	return errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc);
 }
 
 /* ---- sending challenge mails ---- */
@@ -204,17 +173,16 @@ static int smtp_send(struct lld_mailer *m, const char *to, const char *msg,
 		curl_easy_cleanup(h);
 		return -1;
 	}
-	curl_common(m, h, m->conf.smtp_url, errbuf);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+	curl_common(m, h, "smtp,smtps", m->conf.smtp_url, errbuf, NULL);
 	curl_easy_setopt(h, CURLOPT_MAIL_FROM, from);
 	curl_easy_setopt(h, CURLOPT_MAIL_RCPT, rcpt);
 	curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
 	curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
 	curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
 	curl_easy_setopt(h, CURLOPT_READDATA, &src);
-	rc = curl_easy_perform(h);
+	rc = ll_curl_perform(h);
 	if (rc != CURLE_OK)
-		snprintf(why, WHY_MAX, "%s", curl_why(rc, errbuf));
+		snprintf(why, WHY_MAX, "%s", ll_curl_why(errbuf, rc));
 	curl_slist_free_all(rcpt);
 	curl_easy_cleanup(h);
 	return rc == CURLE_OK ? 0 : -1;
@@ -297,21 +265,20 @@ static void send_round(struct lld_mailer *m)
 
 /* A command on the mailbox (libcurl SELECTs it first); its untagged
  * answers into OUT when not NULL. */
-static int imap_command(struct lld_mailer *m, const char *cmd, struct sink *out,
-			char why[WHY_MAX])
+static int imap_command(struct lld_mailer *m, const char *cmd,
+			struct ll_curl_sink *out, char why[WHY_MAX])
 {
-	struct sink none = { .max = SEARCH_MAX, .truncate = 1 };
+	struct ll_curl_sink none = { .max = SEARCH_MAX, .truncate = 1 };
+	char errbuf[CURL_ERROR_SIZE];
 	CURLcode rc;
 
-	curl_common(m, m->imap, m->mailbox_url, m->imap_err);
+	curl_common(m, m->imap, "imap,imaps", m->mailbox_url, errbuf,
+		    out != NULL ? out : &none);
 	curl_easy_setopt(m->imap, CURLOPT_CUSTOMREQUEST, cmd);
-	curl_easy_setopt(m->imap, CURLOPT_WRITEFUNCTION, on_write);
-	curl_easy_setopt(m->imap, CURLOPT_WRITEDATA, out != NULL ? out : &none);
-	rc = curl_easy_perform(m->imap);
-	ll_buf_free(&none.b);
+	rc = ll_curl_perform(m->imap);
+	ll_buf_free(&none.body);
 	if (rc != CURLE_OK) {
-		snprintf(why, WHY_MAX, "%s: %s", cmd,
-			 curl_why(rc, m->imap_err));
+		snprintf(why, WHY_MAX, "%s: %s", cmd, ll_curl_why(errbuf, rc));
 		return -1;
 	}
 	return 0;
@@ -358,23 +325,20 @@ static size_t search_uids(unsigned long *uids, size_t max, const char *p,
 
 /* Fetch message UID into OUT (at most LLD_REPLY_MAX bytes): 0, 1 when
  * it is larger, -1 when the server could not be read. */
-static int imap_fetch(struct lld_mailer *m, unsigned long uid, struct sink *out,
-		      char why[WHY_MAX])
+static int imap_fetch(struct lld_mailer *m, unsigned long uid,
+		      struct ll_curl_sink *out, char why[WHY_MAX])
 {
-	char url[sizeof(m->mailbox_url) + 32];
+	char url[sizeof(m->mailbox_url) + 32], errbuf[CURL_ERROR_SIZE];
 	CURLcode rc;
 
 	snprintf(url, sizeof(url), "%s/;UID=%lu", m->mailbox_url, uid);
-	curl_common(m, m->imap, url, m->imap_err);
-	curl_easy_setopt(m->imap, CURLOPT_CUSTOMREQUEST, NULL);
-	curl_easy_setopt(m->imap, CURLOPT_WRITEFUNCTION, on_write);
-	curl_easy_setopt(m->imap, CURLOPT_WRITEDATA, out);
-	rc = curl_easy_perform(m->imap);
-	if (out->over)
+	curl_common(m, m->imap, "imap,imaps", url, errbuf, out);
+	rc = ll_curl_perform(m->imap);
+	if (out->too_big)
 		return 1;
 	if (rc != CURLE_OK) {
 		snprintf(why, WHY_MAX, "fetch %lu: %s", uid,
-			 curl_why(rc, m->imap_err));
+			 ll_curl_why(errbuf, rc));
 		return -1;
 	}
 	return 0;
@@ -466,7 +430,7 @@ static void poll_round(struct lld_mailer *m)
 {
 	unsigned long uids[FETCH_PER_ROUND];
 	char why[WHY_MAX], cmd[64];
-	struct sink search = { .max = SEARCH_MAX, .truncate = 1 };
+	struct ll_curl_sink search = { .max = SEARCH_MAX, .truncate = 1 };
 	size_t n, deleted = 0;
 
 	if (m->imap == NULL) {
@@ -475,24 +439,23 @@ static void poll_round(struct lld_mailer *m)
 			say("IMAP: out of memory");
 			return;
 		}
-		curl_easy_setopt(m->imap, CURLOPT_PROTOCOLS_STR, "imap,imaps");
 	}
 	if (imap_command(m, "UID SEARCH ALL", &search, why) < 0) {
 		say("IMAP: %s (next round)", why);
-		ll_buf_free(&search.b);
+		ll_buf_free(&search.body);
 		return;
 	}
-	n = search_uids(uids, FETCH_PER_ROUND, search.b.p, search.b.len);
-	ll_buf_free(&search.b);
+	n = search_uids(uids, FETCH_PER_ROUND, search.body.p, search.body.len);
+	ll_buf_free(&search.body);
 
 	for (size_t i = 0; i < n && !stopping(m); i++) {
-		struct sink msg = { .max = LLD_REPLY_MAX };
+		struct ll_curl_sink msg = { .max = LLD_REPLY_MAX };
 		enum verdict v = DELETE;
 		int rc = imap_fetch(m, uids[i], &msg, why);
 
 		if (rc < 0) {
 			say("IMAP: %s (next round)", why);
-			ll_buf_free(&msg.b);
+			ll_buf_free(&msg.body);
 			break;
 		}
 		if (rc == 1)
@@ -500,9 +463,9 @@ static void poll_round(struct lld_mailer *m)
 			    uids[i], LLD_REPLY_MAX);
 		else
 			v = take_reply(m, uids[i],
-				       msg.b.p != NULL ? msg.b.p : "",
-				       msg.b.len);
-		ll_buf_free(&msg.b);
+				       msg.body.p != NULL ? msg.body.p : "",
+				       msg.body.len);
+		ll_buf_free(&msg.body);
 		if (v == KEEP)
 			continue;
 		snprintf(cmd, sizeof(cmd), "UID STORE %lu +FLAGS (\\Deleted)",
@@ -627,7 +590,7 @@ int lld_mailer_start(struct lld_mailer **out, const struct lld_conf *conf,
 {
 	struct lld_mailer *m = NULL;
 	pthread_condattr_t ca;
-	int rc, curl_up = 0, sync_up = 0;
+	int rc, sync_up = 0;
 
 	*out = NULL;
 	if (strchr(conf->mail_from, '@') == NULL || conf->smtp_url[0] == '\0' ||
@@ -652,12 +615,11 @@ int lld_mailer_start(struct lld_mailer **out, const struct lld_conf *conf,
 	rc = read_password(m, err);
 	if (rc < 0)
 		goto out;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+	if (ll_curl_init(NULL) < 0) {
 		rc = ll_err(err, LL_ENOMEM, LL_ECLASS_OS,
 			    "cannot initialise libcurl");
 		goto out;
 	}
-	curl_up = 1;
 	rc = lld_store_open(&m->store, conf->store_path, err);
 	if (rc < 0)
 		goto out;
@@ -683,8 +645,6 @@ out:
 			pthread_mutex_destroy(&m->mu);
 		}
 		lld_store_close(&m->store);
-		if (curl_up)
-			curl_global_cleanup();
 		wipe_password(m);
 		free(m);
 	}
@@ -719,7 +679,6 @@ void lld_mailer_stop(struct lld_mailer **pp)
 	wipe_password(m);
 	pthread_cond_destroy(&m->cv);
 	pthread_mutex_destroy(&m->mu);
-	curl_global_cleanup();
 	free(m);
 	*pp = NULL;
 }

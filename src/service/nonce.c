@@ -24,7 +24,7 @@ struct lld_nonces {
 	uint64_t next; /* counter of the next nonce */
 	uint8_t used[LLD_NONCE_WINDOW / 8];
 	time_t born[BLOCKS]; /* when the first nonce of a block was made */
-	uint64_t block;	     /* counter >> BLOCK_SHIFT of the last one */
+	uint64_t block; /* counter >> BLOCK_SHIFT of the last one */
 };
 
 int lld_nonces_new(struct lld_nonces **out, struct ll_error *err)

@@ -17,7 +17,7 @@
 
 #include <letterlock/error.h>
 
-#define LLD_NONCE_LEN 22   /* 16 bytes, base64url */
+#define LLD_NONCE_LEN 22 /* 16 bytes, base64url */
 #define LLD_NONCE_TTL 3600 /* seconds a nonce stays usable */
 
 #define LLD_NONCE_WINDOW (1u << 20) /* nonces outstanding at most */

@@ -61,8 +61,8 @@ static int on_crl(struct lld_srv *srv, const struct lld_req *req,
 	size_t len = 0;
 	time_t when = 0;
 
-	if (lld_store_blob_get(srv->store, CRL_BLOB, &der, &len, &when,
-			       &err) < 0) {
+	if (lld_store_blob_get(srv->store, CRL_BLOB, &der, &len, &when, &err) <
+	    0) {
 		lld_report("CRL", &err);
 		lld_resp_set(resp, 503, "text/plain", "no CRL yet\n", 11);
 		return 0;
@@ -158,9 +158,9 @@ static int on_ocsp_der(struct lld_srv *srv, const unsigned char *der,
 				X509_get0_pubkey_bitstr(srv->ocsp_issuer),
 				serial);
 	if (ours == NULL ||
-	    OCSP_id_issuer_cmp(ours, OCSP_onereq_get0_id(
-					     OCSP_request_onereq_get0(rq, 0))) !=
-		    0) {
+	    OCSP_id_issuer_cmp(ours,
+			       OCSP_onereq_get0_id(
+				       OCSP_request_onereq_get0(rq, 0))) != 0) {
 		/* not our issuer: RFC 6960 2.3 */
 		ocsp_status_only(resp, OCSP_RESPONSE_STATUS_UNAUTHORIZED);
 		goto out;

@@ -11,14 +11,14 @@ enum {
 	LLD_EXIT_OK = 0,
 	LLD_EXIT_REFUSED = 1, /* the request breaks the profile */
 	LLD_EXIT_USAGE = 2,
-	LLD_EXIT_STATE = 3,   /* the CA directory or its configuration */
-	LLD_EXIT_FAIL = 4,    /* I/O or cryptographic failure */
+	LLD_EXIT_STATE = 3, /* the CA directory or its configuration */
+	LLD_EXIT_FAIL = 4, /* I/O or cryptographic failure */
 };
 
 #define LLD_PROG "letterlockd"
 #define LLD_CONF_NAME "letterlockd.conf"
 #define LLD_PATH_MAX 4096
-#define LLD_URL_MAX 160	 /* a conf line stays under inih's 200 */
+#define LLD_URL_MAX 160 /* a conf line stays under inih's 200 */
 #define LLD_NAME_MAX 120 /* octets of [ca] name */
 
 /* letterlockd.conf(5) */
@@ -31,27 +31,27 @@ struct lld_conf {
 	int validity_days;
 	char store_path[LLD_PATH_MAX];
 	/* [http] */
-	char listen[LLD_URL_MAX + 1];	/* host:port, default 127.0.0.1:8080 */
+	char listen[LLD_URL_MAX + 1]; /* host:port, default 127.0.0.1:8080 */
 	char public_url[LLD_URL_MAX + 1]; /* ACME is served at; base_url */
-	char tls_cert[LLD_PATH_MAX];	/* PEM chain; "" plain HTTP */
+	char tls_cert[LLD_PATH_MAX]; /* PEM chain; "" plain HTTP */
 	char tls_key[LLD_PATH_MAX];
 	/* [mail]: the CA's own mailbox, for RFC 8823 challenges */
-	char mail_from[LLD_URL_MAX + 1];     /* "" no email validation */
-	char smtp_url[LLD_URL_MAX + 1];	     /* smtp:// or smtps:// */
-	char imap_url[LLD_URL_MAX + 1];	     /* imap(s)://host:port/INBOX */
-	char mail_user[LLD_URL_MAX + 1];     /* default: mail_from */
+	char mail_from[LLD_URL_MAX + 1]; /* "" no email validation */
+	char smtp_url[LLD_URL_MAX + 1]; /* smtp:// or smtps:// */
+	char imap_url[LLD_URL_MAX + 1]; /* imap(s)://host:port/INBOX */
+	char mail_user[LLD_URL_MAX + 1]; /* default: mail_from */
 	char mail_password_file[LLD_PATH_MAX];
-	char mail_ca_file[LLD_PATH_MAX];     /* trust for SMTP/IMAP TLS */
-	int poll_interval;		     /* seconds, default 2 */
+	char mail_ca_file[LLD_PATH_MAX]; /* trust for SMTP/IMAP TLS */
+	int poll_interval; /* seconds, default 2 */
 	/* [dns] */
-	char resolver_conf[LLD_PATH_MAX];    /* unbound config; "" system */
-	char caa_identity[LLD_URL_MAX + 1];  /* our issuer domain for CAA */
+	char resolver_conf[LLD_PATH_MAX]; /* unbound config; "" system */
+	char caa_identity[LLD_URL_MAX + 1]; /* our issuer domain for CAA */
 };
 
 /* conf.c */
 /* The URLs a CA at BASE serves (ca.h) into C; BASE must fit. */
-void lld_conf_defaults(struct lld_conf *c, const char *name,
-		       const char *base, const char *dir);
+void lld_conf_defaults(struct lld_conf *c, const char *name, const char *base,
+		       const char *dir);
 /* Read DIR/letterlockd.conf; on error prints why and returns < 0. */
 int lld_conf_load(struct lld_conf *c, const char *dir);
 /* The text of a configuration file for C. */
@@ -84,8 +84,7 @@ void lld_report(const char *what, const struct ll_error *err);
 /* "--NAME VALUE" or "--NAME=VALUE" at argv[*i]: 1 and
  * *val (then *i is on the value), 0 if it is another argument, -1 (with
  * a message) when the value is missing. */
-int lld_arg(int argc, char **argv, int *i, const char *name,
-	    const char **val);
+int lld_arg(int argc, char **argv, int *i, const char *name, const char **val);
 
 /* commands */
 int lld_cmd_init(int argc, char **argv);

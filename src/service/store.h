@@ -25,9 +25,9 @@
 #include <letterlock/error.h>
 
 #define LLD_STATUS_MAX 15
-#define LLD_EMAIL_MAX 320   /* octets of a mailbox address (RFC 5321) */
-#define LLD_TOKEN_MAX 64    /* base64url token parts */
-#define LLD_SERIAL_MAX 40   /* hex serial number, lower case */
+#define LLD_EMAIL_MAX 320 /* octets of a mailbox address (RFC 5321) */
+#define LLD_TOKEN_MAX 64 /* base64url token parts */
+#define LLD_SERIAL_MAX 40 /* hex serial number, lower case */
 #define LLD_PROBLEM_MAX 1024 /* application/problem+json of a failure */
 #define LLD_MSGID_MAX 250
 
@@ -43,7 +43,7 @@ struct lld_account {
 	int64_t id;
 	char status[LLD_STATUS_MAX + 1];
 	char thumbprint[44];
-	char *jwk;     /* canonical JWK JSON (ll_jwk_json); malloc'd */
+	char *jwk; /* canonical JWK JSON (ll_jwk_json); malloc'd */
 	char *contact; /* JSON array text, "[]" if none; malloc'd */
 	time_t created;
 };
@@ -56,8 +56,7 @@ int lld_store_account_add(struct lld_store *s, const char *thumbprint,
 			  int64_t *id, struct ll_error *err);
 int lld_store_account_get(struct lld_store *s, int64_t id,
 			  struct lld_account *out, struct ll_error *err);
-int lld_store_account_by_thumbprint(struct lld_store *s,
-				    const char *thumbprint,
+int lld_store_account_by_thumbprint(struct lld_store *s, const char *thumbprint,
 				    struct lld_account *out,
 				    struct ll_error *err);
 /* Deactivate ID and, in the same transaction, every pending
@@ -91,13 +90,13 @@ struct lld_chall {
 	char status[LLD_STATUS_MAX + 1];
 	char token1[LLD_TOKEN_MAX + 1]; /* in the mail's Subject */
 	char token2[LLD_TOKEN_MAX + 1]; /* in the challenge object */
-	char email[LLD_EMAIL_MAX + 1];	/* the identifier */
-	char thumbprint[44];		/* of the account's key */
-	time_t created;			/* challenge made */
-	int send_wanted;		/* authorization was fetched */
-	time_t sent;			/* 0: challenge mail not sent yet */
-	time_t validated;		/* 0: not yet */
-	char msgid[LLD_MSGID_MAX + 1];	/* of the challenge mail */
+	char email[LLD_EMAIL_MAX + 1]; /* the identifier */
+	char thumbprint[44]; /* of the account's key */
+	time_t created; /* challenge made */
+	int send_wanted; /* authorization was fetched */
+	time_t sent; /* 0: challenge mail not sent yet */
+	time_t validated; /* 0: not yet */
+	char msgid[LLD_MSGID_MAX + 1]; /* of the challenge mail */
 	char error[LLD_PROBLEM_MAX + 1];
 };
 
@@ -106,12 +105,12 @@ struct lld_chall {
  * challenge "pending" (tokens TOKEN1, TOKEN2), all in one transaction.
  * *out is filled with the new order.
  */
-int lld_store_order_new(struct lld_store *s, int64_t account,
-			const char *email, const char *token1,
-			const char *token2, time_t now, time_t expires,
-			struct lld_order *out, struct ll_error *err);
-int lld_store_order_get(struct lld_store *s, int64_t id,
-			struct lld_order *out, struct ll_error *err);
+int lld_store_order_new(struct lld_store *s, int64_t account, const char *email,
+			const char *token1, const char *token2, time_t now,
+			time_t expires, struct lld_order *out,
+			struct ll_error *err);
+int lld_store_order_get(struct lld_store *s, int64_t id, struct lld_order *out,
+			struct ll_error *err);
 
 /*
  * Move order ID from status FROM to status TO (compare-and-set: if it
@@ -173,8 +172,7 @@ int lld_store_chall_respond(struct lld_store *s, int64_t id,
  * JSON) on the challenge and the order.  One transaction.
  */
 int lld_store_chall_settle(struct lld_store *s, int64_t id, int valid,
-			   const char *error, time_t now,
-			   struct ll_error *err);
+			   const char *error, time_t now, struct ll_error *err);
 
 /* ---- certificates ---- */
 
@@ -186,7 +184,7 @@ struct lld_certrow {
 	size_t derlen;
 	time_t not_before, not_after;
 	time_t revoked; /* 0: not revoked */
-	int reason;	/* CRLReason when revoked */
+	int reason; /* CRLReason when revoked */
 };
 void lld_certrow_clear(struct lld_certrow *c);
 
@@ -202,8 +200,8 @@ int lld_store_cert_add(struct lld_store *s, int64_t order, const char *serial,
 int lld_store_cert_get(struct lld_store *s, const char *serial,
 		       struct lld_certrow *out, struct ll_error *err);
 /* Revoke SERIAL at WHEN for REASON; LL_EEXIST if already revoked. */
-int lld_store_cert_revoke(struct lld_store *s, const char *serial,
-			  time_t when, int reason, struct ll_error *err);
+int lld_store_cert_revoke(struct lld_store *s, const char *serial, time_t when,
+			  int reason, struct ll_error *err);
 
 struct lld_revoked {
 	char serial[LLD_SERIAL_MAX + 1];
@@ -212,9 +210,8 @@ struct lld_revoked {
 };
 /* Every revoked certificate not yet expired at NOW, malloc'd array into
  * *out, count *n. */
-int lld_store_revoked(struct lld_store *s, time_t now,
-		      struct lld_revoked **out, size_t *n,
-		      struct ll_error *err);
+int lld_store_revoked(struct lld_store *s, time_t now, struct lld_revoked **out,
+		      size_t *n, struct ll_error *err);
 
 /* ---- named blobs (the current CRL) ---- */
 

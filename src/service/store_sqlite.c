@@ -631,8 +631,8 @@ void lld_store_close(struct lld_store **pp)
 int sq_durable(struct lld_store *s, int full, struct ll_error *err)
 {
 	if (sqlite3_exec(s->db,
-			 full ? "PRAGMA synchronous = FULL"
-			      : "PRAGMA synchronous = NORMAL",
+			 full ? "PRAGMA synchronous = FULL" :
+				"PRAGMA synchronous = NORMAL",
 			 NULL, NULL, NULL) != SQLITE_OK)
 		return db_err(s, err, "setting synchronous");
 	return 0;

@@ -777,6 +777,28 @@ t_enrol_sealed() {
 		tee "$T/m.json" && grep -q '"signature": *"valid"' "$T/m.json"
 }
 t "$DAVE seals a message to itself and it opens with a valid signature" t_enrol_sealed
+t_enrol_conf() {
+	local who=frank@example.test h=$T/frank-home rc
+	"$MS" user-add "$STACK" "$who" >/dev/null || return 1
+	pw "$who" >"$T/frank.password" && chmod 600 "$T/frank.password"
+	mkdir -p "$h"
+	printf '%s\n' "[acme]" "url = $URL/acme/directory" "[mail]" \
+		"imap_url = imap://127.0.0.1:$MAILSTACK_IMAP_PORT/INBOX" \
+		"smtp_url = smtp://127.0.0.1:$MAILSTACK_SUBMISSION_PORT" \
+		"password_file = $T/frank.password" >"$h/letterlock.conf"
+	timeout 150 "$LETTERLOCK" --home "$h" enrol "$who" --key-type p256 \
+		>"$T/out" 2>&1
+	rc=$?
+	cat "$T/out"
+	[ "$rc" -eq 0 ] && grep -q 'enrol: installed' "$T/out" || return 1
+	# a misspelt key is an error, not a silent default
+	echo "smtp_ulr = x" >>"$h/letterlock.conf"
+	"$LETTERLOCK" --home "$h" enrol "$who" >"$T/out" 2>&1
+	rc=$?
+	cat "$T/out"
+	[ "$rc" -eq 2 ] && grep -q 'unknown key' "$T/out"
+}
+t "enrol takes its settings from HOME/letterlock.conf; an unknown key there is refused" t_enrol_conf
 t_enrol_badpw() {
 	rm -rf "$T/erin-home"
 	echo wrong >"$T/wrong.password"
