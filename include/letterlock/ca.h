@@ -291,6 +291,19 @@ int ll_ca_hierarchy_key_pem(char **out, size_t *len,
 			    const struct ll_ca_hierarchy *h,
 			    enum ll_ca_role role, struct ll_error *err);
 
+/*
+ * A version 2 CRL with no entries, issued by the CA of CERT (PEM or
+ * DER) with its KEY (PEM or DER): thisUpdate NOW, nextUpdate DAYS later
+ * (1..366; the BR want a CA's CRL renewed within 12 months), the
+ * authority key identifier, and NOW as the CRL number (later CRLs get
+ * larger numbers with no counter to keep).  For the root, whose key is
+ * taken out only for this.  DER into *der (malloc'd).
+ * Errors: LL_EINVAL (days, or KEY is not CERT's), LL_EPARSE, LL_ECRYPTO.
+ */
+int ll_ca_empty_crl(unsigned char **der, size_t *len, const void *cert,
+		    size_t certlen, const void *key, size_t keylen, time_t now,
+		    int days, struct ll_error *err);
+
 /* File stem of ROLE: "root", "smime-ca", "tsa-ca", "ocsp". */
 const char *ll_ca_role_name(enum ll_ca_role role);
 

@@ -315,6 +315,10 @@ static int write_role(const struct ll_ca_hierarchy *h, enum ll_ca_role role,
 	if (lld_path(path, sizeof(path), certs, file) < 0 ||
 	    lld_write_file(path, pem, strlen(pem), 0644, 0) < 0)
 		goto out;
+	/* the root's first CRL, while its key is here (cmd_rootcrl.c) */
+	if (role == LL_CA_ROOT &&
+	    lld_write_root_crl(certs, pem, strlen(pem), key, keylen, 365) < 0)
+		goto out;
 	rc = 0;
 out:
 	ll_wipe_free(key, keylen);

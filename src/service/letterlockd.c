@@ -22,6 +22,8 @@ static const struct command {
 	  "        [--mail-password-file FILE] [--mail-ca-file FILE]]\n"
 	  "        [--resolver-conf FILE] [--caa-identity DOMAIN]" },
 	{ "run", lld_cmd_run, "run --dir DIR [--listen HOST:PORT]" },
+	{ "root-crl", lld_cmd_root_crl,
+	  "root-crl --dir DIR [--key FILE] [--days N]" },
 	{ "issue", lld_cmd_issue,
 	  "issue --dir DIR --email ADDR --csr CSR [--days N]\n"
 	  "        [--usage sign|encrypt|both] [-o CERT.pem]" },

@@ -72,6 +72,25 @@ static int on_crl(struct lld_srv *srv, const struct lld_req *req,
 	return 0;
 }
 
+/* The root's CRL, read at each request: `letterlockd root-crl` replaces
+ * the file while the service runs. */
+static int on_root_crl(struct lld_srv *srv, struct lld_resp *resp)
+{
+	char path[LLD_PATH_MAX];
+	char *der = NULL;
+	size_t len = 0;
+
+	if (lld_path(path, sizeof(path), srv->dir, "certs/root.crl") < 0 ||
+	    lld_read_file(&der, &len, path, 1 << 20) < 0) {
+		lld_resp_set(resp, 404, "text/plain", "no root CRL\n", 12);
+		return 0;
+	}
+	send_der(resp, "application/pkix-crl", der, len,
+		 "public, max-age=3600");
+	free(der);
+	return 0;
+}
+
 /* ---- OCSP ---- */
 
 static int ocsp_status_only(struct lld_resp *r, int status)
@@ -245,5 +264,7 @@ int lld_pki_handle(struct lld_srv *srv, const struct lld_req *req,
 				srv->tsa_len, day);
 	if (strcmp(p, "/crl/smime-ca.crl") == 0)
 		return on_crl(srv, req, resp);
+	if (strcmp(p, "/crl/root.crl") == 0)
+		return on_root_crl(srv, resp);
 	return -1;
 }

@@ -90,5 +90,11 @@ int lld_arg(int argc, char **argv, int *i, const char *name, const char **val);
 int lld_cmd_init(int argc, char **argv);
 int lld_cmd_issue(int argc, char **argv);
 int lld_cmd_run(int argc, char **argv);
+int lld_cmd_root_crl(int argc, char **argv);
+
+/* cmd_rootcrl.c: sign an empty CRL of the root (CERT, KEY: PEM) for
+ * DAYS into CERTS/root.crl, replacing it whole; -1 with a message. */
+int lld_write_root_crl(const char *certs, const char *cert, size_t certlen,
+		       const char *key, size_t keylen, int days);
 
 #endif

@@ -710,6 +710,34 @@ t_crl() {
 }
 t "CRL /crl/smime-ca.crl lists alice and bob (not $MAKE), verifies with the S/MIME CA" t_crl
 
+t_root_crl() {
+	local n1 n2
+	curl -sSf --max-time 10 -o "$T/root.crl" "$URL/crl/root.crl" || return 1
+	openssl crl -inform DER -in "$T/root.crl" -CAfile "$ROOT" -noout \
+		2>&1 | grep -q 'verify OK' || { echo "root CRL does not verify"; return 1; }
+	openssl crl -inform DER -in "$T/root.crl" -out "$T/root-crl.pem" &&
+		openssl crl -inform DER -in "$T/crl.der" -out "$T/smime-crl.pem" ||
+		return 1
+	# the whole chain checked against CRLs, as Windows/Outlook do
+	openssl verify -crl_check_all -CAfile "$ROOT" -untrusted "$SMIME" \
+		-CRLfile "$T/root-crl.pem" -CRLfile "$T/smime-crl.pem" \
+		-purpose smimesign "$T/make.pem" || return 1
+	! openssl verify -crl_check_all -CAfile "$ROOT" -untrusted "$SMIME" \
+		-CRLfile "$T/root-crl.pem" -CRLfile "$T/smime-crl.pem" \
+		-purpose smimesign "$T/alice.pem" || return 1
+	# a new root CRL, signed with the root key, served at once
+	n1=$(openssl crl -inform DER -in "$T/root.crl" -noout -crlnumber)
+	sleep 1
+	"$LETTERLOCKD" root-crl --dir "$CA" --days 30 || return 1
+	curl -sSf --max-time 10 -o "$T/root2.crl" "$URL/crl/root.crl" || return 1
+	n2=$(openssl crl -inform DER -in "$T/root2.crl" -noout -crlnumber)
+	echo "CRL numbers: $n1 then $n2"
+	n1=${n1#crlNumber=}
+	n2=${n2#crlNumber=}
+	[ "$((16#${n2#0x}))" -gt "$((16#${n1#0x}))" ]
+}
+t "root CRL at /crl/root.crl: verifies, the chain passes -crl_check_all (alice's revoked certificate fails it), letterlockd root-crl renews it" t_root_crl
+
 t "revoking alice again: alreadyRevoked" \
 	problem alreadyRevoked main revoke "$T/alice.pem"
 # a certificate of this run, not revoked, for the refusals below: one

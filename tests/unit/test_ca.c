@@ -432,6 +432,60 @@ static void test_hierarchy(void **state)
 	assert_string_equal(ll_ca_role_name(LL_CA_TSA), "tsa-ca");
 }
 
+/* The root's CRL: signed by the root, no entries, AKI, a CRL number;
+ * another CA's key or a bad validity refused. */
+static void test_empty_crl(void **state)
+{
+	struct ll_error err = { 0 };
+	char *key = NULL, *other = NULL, *cert = NULL;
+	size_t keylen = 0, otherlen = 0, len = 0;
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	X509_CRL *crl;
+
+	(void)state;
+	assert_int_equal(ll_ca_hierarchy_key_pem(&key, &keylen, F->h,
+						 LL_CA_ROOT, &err),
+			 0);
+	assert_int_equal(ll_ca_hierarchy_key_pem(&other, &otherlen, F->h,
+						 LL_CA_SMIME, &err),
+			 0);
+	assert_int_equal(ll_cert_pem(&cert, ll_ca_hierarchy_cert(F->h,
+								 LL_CA_ROOT),
+				     &err),
+			 0);
+	assert_int_equal(ll_ca_empty_crl(&der, &len, cert, strlen(cert), key,
+					 keylen, time(NULL), 365, &err),
+			 0);
+	p = der;
+	crl = d2i_X509_CRL(NULL, &p, (long)len);
+	assert_non_null(crl);
+	assert_int_equal(X509_CRL_verify(crl, X509_get0_pubkey(F->root)), 1);
+	assert_true(sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl)) <= 0);
+	assert_true(X509_CRL_get_ext_by_NID(crl, NID_crl_number, -1) >= 0);
+	assert_true(X509_CRL_get_ext_by_NID(crl, NID_authority_key_identifier,
+					    -1) >= 0);
+	assert_int_equal(X509_NAME_cmp(X509_CRL_get_issuer(crl),
+				       X509_get_subject_name(F->root)),
+			 0);
+	X509_CRL_free(crl);
+	free(der);
+	der = NULL;
+	assert_int_equal(ll_ca_empty_crl(&der, &len, cert, strlen(cert), other,
+					 otherlen, time(NULL), 365, NULL),
+			 LL_EINVAL);
+	assert_int_equal(ll_ca_empty_crl(&der, &len, cert, strlen(cert), key,
+					 keylen, time(NULL), 0, NULL),
+			 LL_EINVAL);
+	assert_int_equal(ll_ca_empty_crl(&der, &len, cert, strlen(cert), key,
+					 keylen, time(NULL), 367, NULL),
+			 LL_EINVAL);
+	assert_null(der);
+	free(cert);
+	ll_wipe_free(other, otherlen);
+	ll_wipe_free(key, keylen);
+}
+
 static void test_hierarchy_options(void **state)
 {
 	struct ll_ca_hierarchy_options ho = LL_CA_HIERARCHY_OPTIONS_INIT;
@@ -1457,6 +1511,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hierarchy),
 		cmocka_unit_test(test_hierarchy_options),
+		cmocka_unit_test(test_empty_crl),
 		cmocka_unit_test(test_issue_rsa),
 		cmocka_unit_test(test_issue_ec_usages),
 		cmocka_unit_test(test_issue_unicode),
