@@ -93,7 +93,7 @@ struct lld_resp {
  * is signing: the handler sends the request and sets resp->pending; http.c
  * keeps the HTTP request and this (with the response so far) in a FIFO
  * and, when the keyholder's socket is readable, calls lld_acme_finish
- * for the head and sends the answer (unless the client went away).
+ * for the head and sends the answer.
  */
 struct lld_pending {
 	int64_t order;

@@ -133,6 +133,7 @@ static const char *reason_of(int status)
 static void send_resp(struct evhttp_request *er, struct lld_resp *resp);
 static void defer(struct server *sv, struct evhttp_request *er,
 		  struct lld_resp *resp);
+static void pipe_gone(struct pipe *q);
 
 static void on_request(struct evhttp_request *er, void *arg)
 {
@@ -179,6 +180,11 @@ static void on_request(struct evhttp_request *er, void *arg)
 	    lld_pki_handle(sv->srv, &req, &resp) < 0)
 		lld_resp_problem(&resp, 404, "malformed", "no such resource");
 send:
+	/* a keyholder that failed on a send is gone: answer what waits on
+	 * it now rather than at some later event */
+	for (unsigned i = 0; i < LLD_PIPES; i++)
+		if (sv->srv->khp[i] != NULL && lld_kh_fd(sv->srv->khp[i]) < 0)
+			pipe_gone(&sv->pipes[i]);
 	if (resp.pending != NULL) {
 		defer(sv, er, &resp);
 		free(path);
@@ -218,19 +224,6 @@ static void send_resp(struct evhttp_request *er, struct lld_resp *resp)
 		evbuffer_free(body);
 }
 
-/* A client went away: its finalizes still complete (the certificate is
- * recorded), but nobody is answered. */
-static void on_conn_close(struct evhttp_connection *conn, void *arg)
-{
-	struct server *sv = arg;
-
-	for (unsigned i = 0; i < LLD_PIPES; i++)
-		for (struct lld_pending *p = sv->pipes[i].head; p != NULL;
-		     p = p->next)
-			if (p->conn == conn)
-				p->req = NULL;
-}
-
 /* Keep ER and RESP (moved) until the keyholder answers. */
 static void defer(struct server *sv, struct evhttp_request *er,
 		  struct lld_resp *resp)
@@ -240,9 +233,10 @@ static void defer(struct server *sv, struct evhttp_request *er,
 
 	resp->pending = NULL;
 	p->resp = *resp;
+	/* a client gone meanwhile leaves ER detached from its connection
+	 * (libevent frees only requests it has answered or still holds);
+	 * evhttp_send_reply then frees it instead of sending */
 	p->req = er;
-	p->conn = evhttp_request_get_connection(er);
-	evhttp_connection_set_closecb(p->conn, on_conn_close, sv);
 	if (q->tail != NULL)
 		q->tail->next = p;
 	else
@@ -250,7 +244,8 @@ static void defer(struct server *sv, struct evhttp_request *er,
 	q->tail = p;
 }
 
-/* Answer the oldest of Q (unless its client went away) and drop it. */
+/* Answer the oldest of Q (a client gone meanwhile gets nothing, and its
+ * request is freed) and drop it. */
 static void pending_done(struct pipe *q)
 {
 	struct lld_pending *p = q->head;
@@ -258,8 +253,7 @@ static void pending_done(struct pipe *q)
 	q->head = p->next;
 	if (q->head == NULL)
 		q->tail = NULL;
-	if (p->req != NULL)
-		send_resp(p->req, &p->resp);
+	send_resp(p->req, &p->resp);
 	lld_resp_free(&p->resp);
 	free(p);
 }

@@ -24,6 +24,7 @@ struct lld_nonces {
 	uint64_t next; /* counter of the next nonce */
 	uint8_t used[LLD_NONCE_WINDOW / 8];
 	time_t born[BLOCKS]; /* when the first nonce of a block was made */
+	uint64_t born_of[BLOCKS]; /* which block (counter >> BLOCK_SHIFT) */
 	uint64_t block; /* counter >> BLOCK_SHIFT of the last one */
 };
 
@@ -80,6 +81,7 @@ void lld_nonce_make(struct lld_nonces *ns, char out[LLD_NONCE_LEN + 1],
 	if (c >> BLOCK_SHIFT != ns->block) {
 		ns->block = c >> BLOCK_SHIFT;
 		ns->born[bit >> BLOCK_SHIFT] = now;
+		ns->born_of[bit >> BLOCK_SHIFT] = c >> BLOCK_SHIFT;
 	}
 	put64(raw, c);
 	mac(ns, raw, raw + 8);
@@ -112,7 +114,8 @@ int lld_nonce_use(struct lld_nonces *ns, const char *s, time_t now)
 	bit = (size_t)(c % LLD_NONCE_WINDOW);
 	/* the block's time is that of its first nonce, a little older
 	 * than this one: the TTL is met or slightly shortened */
-	if (now - ns->born[bit >> BLOCK_SHIFT] > LLD_NONCE_TTL)
+	if (ns->born_of[bit >> BLOCK_SHIFT] != c >> BLOCK_SHIFT ||
+	    now - ns->born[bit >> BLOCK_SHIFT] > LLD_NONCE_TTL)
 		goto out;
 	if (ns->used[bit / 8] & (1u << (bit % 8)))
 		goto out;

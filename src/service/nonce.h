@@ -6,8 +6,9 @@
  * bytes, with a key drawn at start: nonces of an earlier run (or
  * another front) fail the MAC, which RFC 8555 allows (the client gets
  * badNonce with a fresh nonce and retries).  A bitmap over the last
- * LLD_NONCE_WINDOW counters marks the used ones; a nonce older than the
- * window or than LLD_NONCE_TTL seconds is refused.  Memory is fixed
+ * LLD_NONCE_WINDOW counters marks the used ones; a nonce is refused once
+ * about LLD_NONCE_WINDOW newer ones were made (the window less one block
+ * of 4096) or after LLD_NONCE_TTL seconds.  Memory is fixed
  * (the bitmap and a coarse time ring), whatever the request rate.
  */
 #ifndef LLD_NONCE_H
