@@ -74,9 +74,6 @@ struct ll_ca {
 	int default_days;
 };
 
-/* The signature digest for a key of the issuer (BR 7.1.3.2): SHA-256
- * for P-256 and RSA, SHA-384 for P-384; NULL for anything else. */
-const EVP_MD *ll_ca_key_md(const EVP_PKEY *k);
 
 /* ---- ca_key.c ---- */
 

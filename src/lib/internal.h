@@ -157,6 +157,17 @@ STACK_OF(X509) *ll_identity_chain_stack(const struct ll_identity *id);
  * certificate, PEM or DER.  NULL if BUF holds none. */
 EVP_PKEY *ll_pkey_read(const void *buf, size_t len);
 X509 *ll_x509_read(const void *buf, size_t len);
+
+/* ca_issue.c: the signature digest for a CA key (S/MIME BR 7.1.3.2):
+ * SHA-256 for P-256 and RSA >= 2048, SHA-384 for P-384; NULL for any
+ * other key. */
+const EVP_MD *ll_ca_key_md(const EVP_PKEY *k);
+
+/* ca_crl.c: make CRL (its entries added, sorted) a v2 CRL of CA: issuer,
+ * thisUpdate NOW, nextUpdate DAYS later, authority key identifier, CRL
+ * number NUMBER; then sign it with KEY.  0, or LL_ECRYPTO/LL_EINVAL. */
+int ll_crl_finish(X509_CRL *crl, X509 *ca, EVP_PKEY *key, int64_t number,
+		  time_t now, int days, struct ll_error *err);
 int ll_x509_has_email(X509 *x, const char *addr);
 int ll_x509_first_email(X509 *x, char *buf, size_t len);
 

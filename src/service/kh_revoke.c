@@ -8,22 +8,11 @@
 #include <openssl/ocsp.h>
 #include <openssl/x509v3.h>
 
+#include "internal.h" /* ll_crl_finish, ll_ca_key_md */
 #include "kh_internal.h"
 
 #define KH_CRL_DAYS 7
 #define KH_OCSP_SECS 86400
-
-/* The signature digest for a CA key (S/MIME BR 7.1.3.2). */
-static const EVP_MD *key_md(const EVP_PKEY *k)
-{
-	char group[64] = "";
-
-	if (EVP_PKEY_is_a(k, "EC") &&
-	    EVP_PKEY_get_group_name(k, group, sizeof(group), NULL) &&
-	    strcmp(group, "secp384r1") == 0)
-		return EVP_sha384();
-	return EVP_sha256();
-}
 
 /* A DER encoding made by OpenSSL into the reply, at most MAX octets. */
 static int put_der(struct kh_wbuf *w, unsigned char *der, int n, size_t max,
@@ -93,14 +82,12 @@ out:
 	return rc;
 }
 
-/* Issuer, times, AKI, CRL number; then signed, DER into W. */
+/* Sorted, checked for a repeated serial, numbered and signed (the
+ * library's CRL finisher), DER into W. */
 static int crl_finish(struct keyholder *k, X509_CRL *crl, int64_t now,
 		      struct kh_wbuf *w, struct ll_error *err)
 {
 	STACK_OF(X509_REVOKED) * revs;
-	AUTHORITY_KEYID *akid = NULL;
-	ASN1_INTEGER *num = NULL;
-	ASN1_TIME *last = NULL, *next = NULL;
 	unsigned char *der = NULL;
 	int64_t number = 0;
 	int rc, n;
@@ -124,40 +111,15 @@ static int crl_finish(struct keyholder *k, X509_CRL *crl, int64_t now,
 			goto out;
 		}
 	}
-	last = ASN1_TIME_set(NULL, (time_t)now);
-	next = ASN1_TIME_set(NULL, (time_t)now + KH_CRL_DAYS * 86400);
-	akid = AUTHORITY_KEYID_new();
-	if (akid != NULL)
-		akid->keyid = ASN1_OCTET_STRING_dup(
-			X509_get0_subject_key_id(k->ca_cert));
-	if (last == NULL || next == NULL || akid == NULL ||
-	    akid->keyid == NULL ||
-	    !X509_CRL_set_version(crl, X509_CRL_VERSION_2) ||
-	    !X509_CRL_set_issuer_name(crl, X509_get_subject_name(k->ca_cert)) ||
-	    !X509_CRL_set1_lastUpdate(crl, last) ||
-	    !X509_CRL_set1_nextUpdate(crl, next) ||
-	    !X509_CRL_add1_ext_i2d(crl, NID_authority_key_identifier, akid, 0,
-				   0)) {
-		rc = kh_err_ossl(err, LL_ECRYPTO, "the CRL");
-		goto out;
-	}
 	rc = kh_journal_crl_number(k, &number, err);
+	if (rc == 0)
+		rc = ll_crl_finish(crl, k->ca_cert, k->ca_key, number,
+				   (time_t)now, KH_CRL_DAYS, err);
 	if (rc < 0)
 		goto out;
-	num = ASN1_INTEGER_new();
-	if (num == NULL || !ASN1_INTEGER_set_int64(num, number) ||
-	    !X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, 0) ||
-	    X509_CRL_sign(crl, k->ca_key, key_md(k->ca_key)) <= 0) {
-		rc = kh_err_ossl(err, LL_ECRYPTO, "signing the CRL");
-		goto out;
-	}
 	n = i2d_X509_CRL(crl, &der);
 	rc = put_der(w, der, n, KH_CRL_DER_MAX, err, "CRL");
 out:
-	ASN1_INTEGER_free(num);
-	AUTHORITY_KEYID_free(akid);
-	ASN1_TIME_free(next);
-	ASN1_TIME_free(last);
 	return rc;
 }
 
@@ -256,8 +218,9 @@ int kh_op_ocsp(struct keyholder *k, struct kh_rbuf *r, struct kh_wbuf *w,
 		rc = kh_err_ossl(err, LL_ECRYPTO, "the OCSP response");
 		goto out;
 	}
-	if (!OCSP_basic_sign(bs, k->ocsp_cert, k->ocsp_key, key_md(k->ocsp_key),
-			     NULL, OCSP_RESPID_KEY)) {
+	if (!OCSP_basic_sign(bs, k->ocsp_cert, k->ocsp_key,
+			     ll_ca_key_md(k->ocsp_key), NULL,
+			     OCSP_RESPID_KEY)) {
 		rc = kh_err_ossl(err, LL_ECRYPTO, "signing the OCSP response");
 		goto out;
 	}
