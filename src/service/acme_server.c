@@ -821,20 +821,6 @@ static int issue_order(struct lld_srv *srv, const struct lld_order *o,
 	return rc < 0 ? rc : issue_done(srv, srv->kh, o, err);
 }
 
-/* The next pipelined keyholder still there, round robin; -1 if none. */
-static int next_pipe(struct lld_srv *srv)
-{
-	for (unsigned k = 0; k < LLD_PIPES; k++) {
-		unsigned i = (srv->next_pipe + k) % LLD_PIPES;
-
-		if (srv->khp[i] != NULL && lld_kh_fd(srv->khp[i]) >= 0) {
-			srv->next_pipe = i + 1;
-			return (int)i;
-		}
-	}
-	return -1;
-}
-
 /* The answer to finalize for order ID after issuance ended with RC. */
 static void finalize_answer(struct call *c, int64_t id, int rc)
 {
@@ -863,7 +849,7 @@ int lld_acme_finish(struct lld_srv *srv, struct lld_pending *p)
 
 	rc = lld_store_order_get(srv->store, p->order, &o, &c.err);
 	if (rc == 0)
-		rc = issue_done(srv, srv->khp[p->pipe], &o, &c.err);
+		rc = issue_done(srv, srv->khp, &o, &c.err);
 	finalize_answer(&c, p->order, rc);
 	return rc == LL_EIO ? -1 : 0;
 }
@@ -875,7 +861,7 @@ static int on_finalize(struct call *c)
 	unsigned char *der = NULL;
 	size_t derlen = 0;
 	const char *b64;
-	int rc, pipe;
+	int rc;
 
 	if (own_order(c, c->id, &o) < 0)
 		return 0;
@@ -906,19 +892,16 @@ static int on_finalize(struct call *c)
 		internal(c, "order store");
 		goto out;
 	}
-	pipe = next_pipe(c->srv);
-	if (pipe >= 0) {
+	if (c->srv->khp != NULL && lld_kh_fd(c->srv->khp) >= 0) {
 		/* answered when the keyholder is done (http.c): meanwhile
 		 * the front takes the next request */
 		struct lld_pending *p = calloc(1, sizeof(*p));
 
-		rc = p ? issue_send(c->srv, c->srv->khp[pipe], &o, csr,
-				    &c->err) :
+		rc = p ? issue_send(c->srv, c->srv->khp, &o, csr, &c->err) :
 			 ll_err(&c->err, LL_ENOMEM, LL_ECLASS_OS,
 				"out of memory");
 		if (rc == 0) {
 			p->order = o.id;
-			p->pipe = (unsigned)pipe;
 			c->resp->pending = p;
 			goto out;
 		}

@@ -2,7 +2,7 @@
  * cmd_run.c - letterlockd run: the service.
  *
  * Start-up order matters: the keyholders are forked first (before any
- * thread exists and before anything listens; LLD_PIPES for the
+ * thread exists and before anything listens; one for the
  * pipelined issuance of finalize, one for everything else), then the store opens,
  * orders a stopped front left "processing" are finished (idempotently:
  * the keyholder returns the certificate it may already have signed),
@@ -89,8 +89,7 @@ static void free_srv(struct lld_srv *srv)
 {
 	lld_mailer_stop(&srv->mailer);
 	lld_store_close(&srv->store);
-	for (int i = 0; i < LLD_PIPES; i++)
-		lld_kh_stop(&srv->khp[i]);
+	lld_kh_stop(&srv->khp);
 	lld_kh_stop(&srv->kh);
 	lld_nonces_free(&srv->nonces);
 	free(srv->root_der);
@@ -204,11 +203,10 @@ int lld_cmd_run(int argc, char **argv)
 	}
 	/* more keyholders sign certificates while the front checks the
 	 * next requests (keyholder.h: a pipeline has its own) */
-	for (int i = 0; i < LLD_PIPES; i++)
-		if (lld_kh_start(&srv.khp[i], dir, &conf, &err) < 0) {
-			lld_report("keyholder", &err);
-			goto out;
-		}
+	if (lld_kh_start(&srv.khp, dir, &conf, &err) < 0) {
+		lld_report("keyholder", &err);
+		goto out;
+	}
 	if (load_certs(&srv, dir) < 0)
 		goto out;
 	if (lld_nonces_new(&srv.nonces, &err) < 0) {

@@ -28,9 +28,6 @@ struct lld_nonces;
 #define LLD_HDR_MAX 512 /* one response header value */
 #define LLD_ORDER_DAYS 7 /* orders and authorizations live this long */
 #define LLD_KEYCACHE 256 /* account keys kept parsed */
-#define LLD_PIPES \
-	1 /* keyholders signing finalize's certificates: more
-			* would wait on each other for the shared journal */
 
 /* What one `letterlockd run` serves with. */
 struct lld_srv {
@@ -38,9 +35,9 @@ struct lld_srv {
 	const char *dir;
 	struct lld_store *store;
 	struct lld_kh *kh; /* CRL, OCSP, mail, recovery; any thread */
-	/* pipelined issuance, the event loop only; NULL once gone */
-	struct lld_kh *khp[LLD_PIPES];
-	unsigned next_pipe; /* round robin */
+	/* pipelined issuance, the event loop only; NULL once gone (one:
+	 * two waited on each other for the shared journal) */
+	struct lld_kh *khp;
 	struct lld_nonces *nonces;
 	struct lld_mailer *mailer; /* NULL: no email validation configured */
 	/* the CA certificates, DER and PEM, read at start */
@@ -89,15 +86,14 @@ struct lld_resp {
 };
 
 /*
- * A finalize whose certificate a pipelined keyholder (srv->khp[pipe])
- * is signing: the handler sends the request and sets resp->pending; http.c
+ * A finalize whose certificate the pipelined keyholder (srv->khp) is
+ * signing: the handler sends the request and sets resp->pending; http.c
  * keeps the HTTP request and this (with the response so far) in a FIFO
  * and, when the keyholder's socket is readable, calls lld_acme_finish
  * for the head and sends the answer.
  */
 struct lld_pending {
 	int64_t order;
-	unsigned pipe; /* which of srv->khp */
 	struct lld_resp resp;
 	void *req; /* struct evhttp_request *, NULL once gone (http.c) */
 	void *conn; /* its struct evhttp_connection * */

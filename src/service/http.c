@@ -83,21 +83,13 @@ void lld_resp_problem(struct lld_resp *r, int status, const char *type,
 	ll_buf_addf(&r->body, "\",\"status\":%d}", status);
 }
 
-struct server;
-
-/* The finalizes waiting for one pipelined keyholder, oldest first. */
-struct pipe {
-	struct server *sv;
-	unsigned i; /* srv->khp[i] */
-	struct lld_pending *head, *tail;
-	struct event *ev; /* its socket readable */
-};
-
 struct server {
 	struct lld_srv *srv;
 	struct event_base *base;
 	SSL_CTX *tls;
-	struct pipe pipes[LLD_PIPES];
+	/* the finalizes waiting for the pipelined keyholder, oldest first */
+	struct lld_pending *head, *tail;
+	struct event *khp_ev; /* its socket readable */
 };
 
 static const char *reason_of(int status)
@@ -133,7 +125,7 @@ static const char *reason_of(int status)
 static void send_resp(struct evhttp_request *er, struct lld_resp *resp);
 static void defer(struct server *sv, struct evhttp_request *er,
 		  struct lld_resp *resp);
-static void pipe_gone(struct pipe *q);
+static void khp_gone(struct server *sv);
 
 static void on_request(struct evhttp_request *er, void *arg)
 {
@@ -182,9 +174,8 @@ static void on_request(struct evhttp_request *er, void *arg)
 send:
 	/* a keyholder that failed on a send is gone: answer what waits on
 	 * it now rather than at some later event */
-	for (unsigned i = 0; i < LLD_PIPES; i++)
-		if (sv->srv->khp[i] != NULL && lld_kh_fd(sv->srv->khp[i]) < 0)
-			pipe_gone(&sv->pipes[i]);
+	if (sv->srv->khp != NULL && lld_kh_fd(sv->srv->khp) < 0)
+		khp_gone(sv);
 	if (resp.pending != NULL) {
 		defer(sv, er, &resp);
 		free(path);
@@ -229,7 +220,6 @@ static void defer(struct server *sv, struct evhttp_request *er,
 		  struct lld_resp *resp)
 {
 	struct lld_pending *p = resp->pending;
-	struct pipe *q = &sv->pipes[p->pipe];
 
 	resp->pending = NULL;
 	p->resp = *resp;
@@ -237,63 +227,60 @@ static void defer(struct server *sv, struct evhttp_request *er,
 	 * (libevent frees only requests it has answered or still holds);
 	 * evhttp_send_reply then frees it instead of sending */
 	p->req = er;
-	if (q->tail != NULL)
-		q->tail->next = p;
+	if (sv->tail != NULL)
+		sv->tail->next = p;
 	else
-		q->head = p;
-	q->tail = p;
+		sv->head = p;
+	sv->tail = p;
 }
 
-/* Answer the oldest of Q (a client gone meanwhile gets nothing, and its
- * request is freed) and drop it. */
-static void pending_done(struct pipe *q)
+/* Answer the oldest waiting finalize (a client gone meanwhile gets
+ * nothing, and its request is freed) and drop it. */
+static void pending_done(struct server *sv)
 {
-	struct lld_pending *p = q->head;
+	struct lld_pending *p = sv->head;
 
-	q->head = p->next;
-	if (q->head == NULL)
-		q->tail = NULL;
+	sv->head = p->next;
+	if (sv->head == NULL)
+		sv->tail = NULL;
 	send_resp(p->req, &p->resp);
 	lld_resp_free(&p->resp);
 	free(p);
 }
 
-/* The keyholder of Q is gone: stop watching it; every order waiting
- * on it stays processing, finished at the next start; later finalizes
- * go to the other keyholders. */
-static void pipe_gone(struct pipe *q)
+/* The pipelined keyholder is gone: stop watching it; every order
+ * waiting on it stays processing, finished at the next start; later
+ * finalizes go to the other keyholder. */
+static void khp_gone(struct server *sv)
 {
-	struct lld_srv *srv = q->sv->srv;
-
-	if (q->ev != NULL)
-		event_del(q->ev);
-	lld_kh_stop(&srv->khp[q->i]);
-	while (q->head != NULL) {
-		lld_resp_problem(&q->head->resp, 500, "serverInternal",
+	if (sv->khp_ev != NULL)
+		event_del(sv->khp_ev);
+	lld_kh_stop(&sv->srv->khp);
+	while (sv->head != NULL) {
+		lld_resp_problem(&sv->head->resp, 500, "serverInternal",
 				 "issuance failed; the order will be "
 				 "finished later");
-		pending_done(q);
+		pending_done(sv);
 	}
 }
 
-/* A pipelined keyholder answered (or is gone): complete the oldest. */
+/* The pipelined keyholder answered (or is gone): complete the oldest. */
 static void on_khp(evutil_socket_t fd, short what, void *arg)
 {
-	struct pipe *q = arg;
+	struct server *sv = arg;
 
-	if (q->head == NULL) {
+	if (sv->head == NULL) {
 		/* an answer nobody asked for, or the end */
-		fprintf(stderr, LLD_PROG ": issuing keyholder %u ended\n",
-			q->i);
-		pipe_gone(q);
+		fprintf(stderr, LLD_PROG ": the issuing keyholder ended\n");
+		khp_gone(sv);
 		return;
 	}
-	if (lld_acme_finish(q->sv->srv, q->head) == 0) {
-		pending_done(q);
+	if (lld_acme_finish(sv->srv, sv->head) == 0) {
+		pending_done(sv);
 		return;
 	}
-	fprintf(stderr, LLD_PROG ": issuing keyholder %u is gone\n", q->i);
-	pipe_gone(q);
+	fprintf(stderr, LLD_PROG ": the issuing keyholder is gone\n");
+	khp_gone(sv);
 }
 
 static struct bufferevent *tls_bev(struct event_base *base, void *arg)
@@ -433,16 +420,10 @@ int lld_http_run(struct lld_srv *srv)
 		rc = LLD_EXIT_STATE;
 		goto out;
 	}
-	for (unsigned i = 0; i < LLD_PIPES; i++) {
-		struct pipe *q = &sv.pipes[i];
-
-		q->sv = &sv;
-		q->i = i;
-		if (srv->khp[i] == NULL)
-			continue;
-		q->ev = event_new(sv.base, lld_kh_fd(srv->khp[i]),
-				  EV_READ | EV_PERSIST, on_khp, q);
-		if (q->ev == NULL || event_add(q->ev, NULL) < 0)
+	if (srv->khp != NULL) {
+		sv.khp_ev = event_new(sv.base, lld_kh_fd(srv->khp),
+				      EV_READ | EV_PERSIST, on_khp, &sv);
+		if (sv.khp_ev == NULL || event_add(sv.khp_ev, NULL) < 0)
 			goto out;
 	}
 	sigint = evsignal_new(sv.base, SIGINT, on_signal, &sv);
@@ -458,19 +439,15 @@ int lld_http_run(struct lld_srv *srv)
 		goto out;
 	rc = LLD_EXIT_OK;
 out:
-	for (unsigned i = 0; i < LLD_PIPES; i++) {
-		struct pipe *q = &sv.pipes[i];
+	while (sv.head != NULL) { /* orders stay processing */
+		struct lld_pending *p = sv.head;
 
-		while (q->head != NULL) { /* orders stay processing */
-			struct lld_pending *p = q->head;
-
-			q->head = p->next;
-			lld_resp_free(&p->resp);
-			free(p);
-		}
-		if (q->ev != NULL)
-			event_free(q->ev);
+		sv.head = p->next;
+		lld_resp_free(&p->resp);
+		free(p);
 	}
+	if (sv.khp_ev != NULL)
+		event_free(sv.khp_ev);
 	if (tick != NULL)
 		event_free(tick);
 	if (sigint != NULL)
