@@ -250,6 +250,9 @@ enum ll_ca_role {
 			   EKU timeStamping only */
 	LL_CA_OCSP,	/* EC P-256 OCSP responder under the S/MIME CA,
 			   1 year, EKU OCSPSigning, id-pkix-ocsp-nocheck */
+	LL_CA_TSU,	/* EC P-256 time-stamping unit (the TSA's signer)
+			   under the time-stamping CA, 10 years, EKU
+			   timeStamping only, critical */
 	LL_CA_NROLES,
 };
 

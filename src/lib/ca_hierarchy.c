@@ -7,7 +7,9 @@
  *    |    '- OCSP responder (EC P-256, 1 year, EKU OCSPSigning,
  *    |         id-pkix-ocsp-nocheck)
  *    '- time-stamping CA (EC P-256, 10 years, pathLen 0,
- *         EKU timeStamping only)
+ *         |  EKU timeStamping only)
+ *         '- time-stamping unit, the TSA's signer (EC P-256, 10 years,
+ *              EKU timeStamping only and critical, RFC 3161 2.3)
  *
  * Why a separate time-stamping CA: S/MIME BR 7.1.2.2 g forbids
  * id-kp-timeStamping on a CA that issues S/MIME certificates, and the
@@ -15,7 +17,13 @@
  * authorities) want a CA issuing time-stamp certificates to carry
  * id-kp-timeStamping and not emailProtection.  RFC 3161 2.3 itself
  * constrains only the TSA's signing certificate (EKU timeStamping
- * alone, critical), which the TSA work issues under this CA.
+ * alone, critical): the time-stamping unit.
+ *
+ * The unit's certificate lives as long as its CA, so that tokens stay
+ * verifiable by relying parties that judge the TSA certificate at the
+ * time they verify (openssl ts -verify does); the Code Signing BR 6.3.2
+ * limit of 15 months of signing with one TSA key is a matter of
+ * rotating the key, which letterlockd does not do yet (doc/tsa.md).
  */
 #include <string.h>
 
@@ -45,6 +53,7 @@ static const struct role {
 	[LL_CA_TSA] = { "tsa-ca", "Time-Stamping CA", "P-256", 3652,
 			LL_CA_ROOT },
 	[LL_CA_OCSP] = { "ocsp", "OCSP Responder", "P-256", 365, LL_CA_SMIME },
+	[LL_CA_TSU] = { "tsa", "Time-Stamping Unit", "P-256", 3651, LL_CA_TSA },
 };
 
 const char *ll_ca_role_name(enum ll_ca_role role)
@@ -136,9 +145,11 @@ static int role_exts(X509 *x, enum ll_ca_role role, X509 *parent,
 	const unsigned ca_ku = (1u << LL_KU_KEY_CERT_SIGN) |
 			       (1u << LL_KU_CRL_SIGN);
 	char crl[BASE_URL_MAX + 32], issuers[BASE_URL_MAX + 32];
+	char tsa_ca[BASE_URL_MAX + 32];
 
 	snprintf(crl, sizeof(crl), "%s/crl/root.crl", base);
 	snprintf(issuers, sizeof(issuers), "%s/ca/root.crt", base);
+	snprintf(tsa_ca, sizeof(tsa_ca), "%s/ca/tsa-ca.crt", base);
 	switch (role) {
 	case LL_CA_ROOT:
 		/* S/MIME BR 7.1.2.1: no EKU, no policies; pathLen 1 keeps
@@ -170,6 +181,14 @@ static int role_exts(X509 *x, enum ll_ca_role role, X509 *parent,
 		       ll_ext_eku(x, ocsp_eku, 1, 0) &&
 		       ll_ext_ocsp_nocheck(x) && ll_ext_ski(x) &&
 		       ll_ext_aki(x, parent);
+	case LL_CA_TSU:
+		/* RFC 3161 2.3: EKU timeStamping alone, critical; the
+		 * time-stamping CA keeps no CRL of its own yet, so no
+		 * distribution point is named */
+		return ll_ext_basic_constraints(x, 0, -1) &&
+		       ll_ext_key_usage(x, 1u << LL_KU_DIGITAL_SIGNATURE) &&
+		       ll_ext_eku(x, tsa_eku, 1, 1) && ll_ext_ski(x) &&
+		       ll_ext_aki(x, parent) && ll_ext_aia(x, NULL, tsa_ca);
 	default:
 		return 0;
 	}
@@ -243,6 +262,9 @@ int ll_ca_hierarchy_create(struct ll_ca_hierarchy **out,
 	if (rc < 0)
 		goto out;
 	rc = make_role(h, LL_CA_OCSP, opt, now, err);
+	if (rc < 0)
+		goto out;
+	rc = make_role(h, LL_CA_TSU, opt, now, err);
 	if (rc < 0)
 		goto out;
 	*out = h;

@@ -901,6 +901,7 @@ static int on_finalize(struct call *c)
 			 ll_err(&c->err, LL_ENOMEM, LL_ECLASS_OS,
 				"out of memory");
 		if (rc == 0) {
+			p->pipe = LLD_PIPE_ISSUE;
 			p->order = o.id;
 			c->resp->pending = p;
 			goto out;

@@ -197,14 +197,19 @@ int lld_cmd_run(int argc, char **argv)
 	srv.conf = &conf;
 	srv.dir = dir;
 	/* fork before any thread or listener exists */
-	if (lld_kh_start(&srv.kh, dir, &conf, &err) < 0) {
+	if (lld_kh_start(&srv.kh, dir, &conf, LLD_KH_CA, &err) < 0) {
 		lld_report("keyholder", &err);
 		goto out;
 	}
 	/* more keyholders sign certificates while the front checks the
 	 * next requests (keyholder.h: a pipeline has its own) */
-	if (lld_kh_start(&srv.khp, dir, &conf, &err) < 0) {
+	if (lld_kh_start(&srv.khp, dir, &conf, LLD_KH_CA, &err) < 0) {
 		lld_report("keyholder", &err);
+		goto out;
+	}
+	/* and time-stamps with the TSA's key, the only one it holds */
+	if (lld_kh_start(&srv.kht, dir, &conf, LLD_KH_TSA, &err) < 0) {
+		lld_report("TSA keyholder", &err);
 		goto out;
 	}
 	if (load_certs(&srv, dir) < 0)

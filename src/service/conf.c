@@ -38,6 +38,7 @@
 #include <ini.h>
 
 #include "service.h"
+#include "tsa.h"
 
 struct load {
 	struct lld_conf *c;
@@ -114,6 +115,29 @@ static int set_url(struct load *l, char *dst, const char *key, const char *v,
 		return 0;
 	}
 	*seen = 1;
+	return set_str(l, dst, LLD_URL_MAX + 1, key, v);
+}
+
+/* A dotted OID: digits and dots, at least two arcs, the first 0..2. */
+static int set_oid(struct load *l, char *dst, const char *key, const char *v)
+{
+	int dots = 0, ok = v[0] >= '0' && v[0] <= '2' && v[1] == '.';
+
+	for (const char *c = v; ok && *c != '\0'; c++) {
+		if (*c == '.') {
+			dots++;
+			ok = c[1] >= '0' && c[1] <= '9';
+		} else {
+			ok = *c >= '0' && *c <= '9';
+		}
+	}
+	if (!ok || dots < 1 || strlen(v) > LLD_TSA_POLICY_MAX) {
+		snprintf(l->why, sizeof(l->why),
+			 "%s must be an OID in dotted form, at most %d "
+			 "characters",
+			 key, LLD_TSA_POLICY_MAX);
+		return 0;
+	}
 	return set_str(l, dst, LLD_URL_MAX + 1, key, v);
 }
 
@@ -220,6 +244,9 @@ static int on_value(void *user, const char *section, const char *key,
 		if (strcmp(key, "caa_identity") == 0)
 			return set_str(l, c->caa_identity,
 				       sizeof(c->caa_identity), key, v);
+	} else if (strcmp(section, "tsa") == 0) {
+		if (strcmp(key, "policy") == 0)
+			return set_oid(l, c->tsa_policy, key, v);
 	}
 	snprintf(l->why, sizeof(l->why), "unknown key [%.40s] %.60s", section,
 		 key);
@@ -275,6 +302,8 @@ int lld_conf_load(struct lld_conf *c, const char *dir)
 		strcpy(c->public_url, c->base_url);
 	if (c->mail_user[0] == '\0')
 		strcpy(c->mail_user, c->mail_from);
+	if (c->tsa_policy[0] == '\0')
+		strcpy(c->tsa_policy, LLD_TSA_POLICY_DEFAULT);
 	if ((c->tls_cert[0] == '\0') != (c->tls_key[0] == '\0')) {
 		fprintf(stderr,
 			LLD_PROG ": %s: [http] tls_cert and tls_key go "

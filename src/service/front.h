@@ -38,6 +38,9 @@ struct lld_srv {
 	/* pipelined issuance, the event loop only; NULL once gone (one:
 	 * two waited on each other for the shared journal) */
 	struct lld_kh *khp;
+	/* pipelined time-stamps, the event loop only; it holds the
+	 * time-stamping unit's key and no other; NULL once gone */
+	struct lld_kh *kht;
 	struct lld_nonces *nonces;
 	struct lld_mailer *mailer; /* NULL: no email validation configured */
 	/* the CA certificates, DER and PEM, read at start */
@@ -85,15 +88,24 @@ struct lld_resp {
 	struct lld_pending *pending; /* answered later, see below */
 };
 
+/* The pipelined keyholders. */
+enum lld_pipe {
+	LLD_PIPE_ISSUE, /* srv->khp, lld_acme_finish */
+	LLD_PIPE_TSA, /* srv->kht, lld_tsa_finish */
+	LLD_PIPES,
+};
+
 /*
- * A finalize whose certificate the pipelined keyholder (srv->khp) is
- * signing: the handler sends the request and sets resp->pending; http.c
- * keeps the HTTP request and this (with the response so far) in a FIFO
- * and, when the keyholder's socket is readable, calls lld_acme_finish
- * for the head and sends the answer.
+ * A request a pipelined keyholder is answering (a finalize's
+ * certificate, a time-stamp): the handler sends the keyholder its
+ * request and sets resp->pending; http.c keeps the HTTP request and
+ * this (with the response so far) in the FIFO of PIPE and, when that
+ * keyholder's socket is readable, calls the pipe's finisher for the
+ * head and sends the answer.
  */
 struct lld_pending {
-	int64_t order;
+	enum lld_pipe pipe;
+	int64_t order; /* LLD_PIPE_ISSUE */
 	struct lld_resp resp;
 	void *req; /* struct evhttp_request *, NULL once gone (http.c) */
 	void *conn; /* its struct evhttp_connection * */
@@ -129,6 +141,18 @@ int lld_pki_handle(struct lld_srv *srv, const struct lld_req *req,
 /* pki_http.c: sign a new CRL now (at start, after a revocation, and
  * when the one served is a day old) and keep it in the store. */
 int lld_pki_crl_refresh(struct lld_srv *srv, time_t now, struct ll_error *err);
+
+/* tsa_http.c: POST /tsa; 0 if handled, -1 if not that path. */
+int lld_tsa_handle(struct lld_srv *srv, const struct lld_req *req,
+		   struct lld_resp *resp);
+
+/* tsa_http.c: read the TSA keyholder's answer for P (the head of its
+ * FIFO) into P->resp.  -1 when the keyholder is gone, else 0. */
+int lld_tsa_finish(struct lld_srv *srv, struct lld_pending *p);
+
+/* tsa_http.c: the answer to a time-stamp request the TSA could not
+ * sign (a rejection, systemFailure) into RESP. */
+void lld_tsa_fail(struct lld_resp *resp);
 
 /* Small helpers for handlers (http.c). */
 void lld_resp_init(struct lld_resp *r);

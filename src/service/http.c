@@ -83,14 +83,45 @@ void lld_resp_problem(struct lld_resp *r, int status, const char *type,
 	ll_buf_addf(&r->body, "\",\"status\":%d}", status);
 }
 
+struct server;
+
+/* One pipelined keyholder and the requests waiting for it. */
+struct pipe {
+	struct server *sv;
+	enum lld_pipe kind;
+	struct lld_pending *head, *tail; /* oldest first */
+	struct event *ev; /* its socket readable */
+};
+
 struct server {
 	struct lld_srv *srv;
 	struct event_base *base;
 	SSL_CTX *tls;
-	/* the finalizes waiting for the pipelined keyholder, oldest first */
-	struct lld_pending *head, *tail;
-	struct event *khp_ev; /* its socket readable */
+	struct pipe pipes[LLD_PIPES];
 };
+
+static void issue_failed(struct lld_resp *resp)
+{
+	lld_resp_problem(resp, 500, "serverInternal",
+			 "issuance failed; the order will be finished later");
+}
+
+/* What each pipe is: what reads an answer, what a request gets when
+ * the keyholder is gone. */
+static const struct pipe_kind {
+	const char *name;
+	int (*finish)(struct lld_srv *srv, struct lld_pending *p);
+	void (*failed)(struct lld_resp *resp);
+} pipe_kinds[LLD_PIPES] = {
+	[LLD_PIPE_ISSUE] = { "issuing", lld_acme_finish, issue_failed },
+	[LLD_PIPE_TSA] = { "time-stamping", lld_tsa_finish, lld_tsa_fail },
+};
+
+/* The pipe's keyholder in struct lld_srv. */
+static struct lld_kh **pipe_kh(struct pipe *pp)
+{
+	return pp->kind == LLD_PIPE_TSA ? &pp->sv->srv->kht : &pp->sv->srv->khp;
+}
 
 static const char *reason_of(int status)
 {
@@ -125,7 +156,7 @@ static const char *reason_of(int status)
 static void send_resp(struct evhttp_request *er, struct lld_resp *resp);
 static void defer(struct server *sv, struct evhttp_request *er,
 		  struct lld_resp *resp);
-static void khp_gone(struct server *sv);
+static void pipe_gone(struct pipe *pp);
 
 static void on_request(struct evhttp_request *er, void *arg)
 {
@@ -169,13 +200,18 @@ static void on_request(struct evhttp_request *er, void *arg)
 	req.body = req.len ? evbuffer_pullup(in, -1) : NULL;
 	req.now = time(NULL);
 	if (lld_acme_handle(sv->srv, &req, &resp) < 0 &&
+	    lld_tsa_handle(sv->srv, &req, &resp) < 0 &&
 	    lld_pki_handle(sv->srv, &req, &resp) < 0)
 		lld_resp_problem(&resp, 404, "malformed", "no such resource");
 send:
 	/* a keyholder that failed on a send is gone: answer what waits on
 	 * it now rather than at some later event */
-	if (sv->srv->khp != NULL && lld_kh_fd(sv->srv->khp) < 0)
-		khp_gone(sv);
+	for (int i = 0; i < LLD_PIPES; i++) {
+		struct lld_kh *kh = *pipe_kh(&sv->pipes[i]);
+
+		if (kh != NULL && lld_kh_fd(kh) < 0)
+			pipe_gone(&sv->pipes[i]);
+	}
 	if (resp.pending != NULL) {
 		defer(sv, er, &resp);
 		free(path);
@@ -220,6 +256,7 @@ static void defer(struct server *sv, struct evhttp_request *er,
 		  struct lld_resp *resp)
 {
 	struct lld_pending *p = resp->pending;
+	struct pipe *pp = &sv->pipes[p->pipe];
 
 	resp->pending = NULL;
 	p->resp = *resp;
@@ -227,60 +264,60 @@ static void defer(struct server *sv, struct evhttp_request *er,
 	 * (libevent frees only requests it has answered or still holds);
 	 * evhttp_send_reply then frees it instead of sending */
 	p->req = er;
-	if (sv->tail != NULL)
-		sv->tail->next = p;
+	if (pp->tail != NULL)
+		pp->tail->next = p;
 	else
-		sv->head = p;
-	sv->tail = p;
+		pp->head = p;
+	pp->tail = p;
 }
 
-/* Answer the oldest waiting finalize (a client gone meanwhile gets
+/* Answer the oldest waiting request (a client gone meanwhile gets
  * nothing, and its request is freed) and drop it. */
-static void pending_done(struct server *sv)
+static void pending_done(struct pipe *pp)
 {
-	struct lld_pending *p = sv->head;
+	struct lld_pending *p = pp->head;
 
-	sv->head = p->next;
-	if (sv->head == NULL)
-		sv->tail = NULL;
+	pp->head = p->next;
+	if (pp->head == NULL)
+		pp->tail = NULL;
 	send_resp(p->req, &p->resp);
 	lld_resp_free(&p->resp);
 	free(p);
 }
 
-/* The pipelined keyholder is gone: stop watching it; every order
- * waiting on it stays processing, finished at the next start; later
- * finalizes go to the other keyholder. */
-static void khp_gone(struct server *sv)
+/* A pipelined keyholder is gone: stop watching it and answer what
+ * waits on it.  Orders stay processing, finished at the next start;
+ * later finalizes go to the other keyholder; later time-stamp requests
+ * are refused (systemFailure). */
+static void pipe_gone(struct pipe *pp)
 {
-	if (sv->khp_ev != NULL)
-		event_del(sv->khp_ev);
-	lld_kh_stop(&sv->srv->khp);
-	while (sv->head != NULL) {
-		lld_resp_problem(&sv->head->resp, 500, "serverInternal",
-				 "issuance failed; the order will be "
-				 "finished later");
-		pending_done(sv);
+	if (pp->ev != NULL)
+		event_del(pp->ev);
+	lld_kh_stop(pipe_kh(pp));
+	while (pp->head != NULL) {
+		pipe_kinds[pp->kind].failed(&pp->head->resp);
+		pending_done(pp);
 	}
 }
 
-/* The pipelined keyholder answered (or is gone): complete the oldest. */
-static void on_khp(evutil_socket_t fd, short what, void *arg)
+/* A pipelined keyholder answered (or is gone): complete the oldest. */
+static void on_pipe(evutil_socket_t fd, short what, void *arg)
 {
-	struct server *sv = arg;
+	struct pipe *pp = arg;
+	const char *name = pipe_kinds[pp->kind].name;
 
-	if (sv->head == NULL) {
+	if (pp->head == NULL) {
 		/* an answer nobody asked for, or the end */
-		fprintf(stderr, LLD_PROG ": the issuing keyholder ended\n");
-		khp_gone(sv);
+		fprintf(stderr, LLD_PROG ": the %s keyholder ended\n", name);
+		pipe_gone(pp);
 		return;
 	}
-	if (lld_acme_finish(sv->srv, sv->head) == 0) {
-		pending_done(sv);
+	if (pipe_kinds[pp->kind].finish(pp->sv->srv, pp->head) == 0) {
+		pending_done(pp);
 		return;
 	}
-	fprintf(stderr, LLD_PROG ": the issuing keyholder is gone\n");
-	khp_gone(sv);
+	fprintf(stderr, LLD_PROG ": the %s keyholder is gone\n", name);
+	pipe_gone(pp);
 }
 
 static struct bufferevent *tls_bev(struct event_base *base, void *arg)
@@ -420,10 +457,18 @@ int lld_http_run(struct lld_srv *srv)
 		rc = LLD_EXIT_STATE;
 		goto out;
 	}
-	if (srv->khp != NULL) {
-		sv.khp_ev = event_new(sv.base, lld_kh_fd(srv->khp),
-				      EV_READ | EV_PERSIST, on_khp, &sv);
-		if (sv.khp_ev == NULL || event_add(sv.khp_ev, NULL) < 0)
+	for (int i = 0; i < LLD_PIPES; i++) {
+		struct pipe *pp = &sv.pipes[i];
+		struct lld_kh *kh;
+
+		pp->sv = &sv;
+		pp->kind = (enum lld_pipe)i;
+		kh = *pipe_kh(pp);
+		if (kh == NULL)
+			continue;
+		pp->ev = event_new(sv.base, lld_kh_fd(kh), EV_READ | EV_PERSIST,
+				   on_pipe, pp);
+		if (pp->ev == NULL || event_add(pp->ev, NULL) < 0)
 			goto out;
 	}
 	sigint = evsignal_new(sv.base, SIGINT, on_signal, &sv);
@@ -439,15 +484,19 @@ int lld_http_run(struct lld_srv *srv)
 		goto out;
 	rc = LLD_EXIT_OK;
 out:
-	while (sv.head != NULL) { /* orders stay processing */
-		struct lld_pending *p = sv.head;
+	for (int i = 0; i < LLD_PIPES; i++) {
+		struct pipe *pp = &sv.pipes[i];
 
-		sv.head = p->next;
-		lld_resp_free(&p->resp);
-		free(p);
+		while (pp->head != NULL) { /* orders stay processing */
+			struct lld_pending *p = pp->head;
+
+			pp->head = p->next;
+			lld_resp_free(&p->resp);
+			free(p);
+		}
+		if (pp->ev != NULL)
+			event_free(pp->ev);
 	}
-	if (sv.khp_ev != NULL)
-		event_free(sv.khp_ev);
 	if (tick != NULL)
 		event_free(tick);
 	if (sigint != NULL)

@@ -55,20 +55,22 @@ struct lld_kh {
 
 static const struct kh_op {
 	unsigned type;
+	enum lld_kh_role role; /* which keyholder serves it */
 	size_t max; /* payload octets */
 	int (*run)(struct keyholder *k, struct kh_rbuf *r, struct kh_wbuf *w,
 		   struct ll_error *err);
 } kh_ops[] = {
-	{ KH_ISSUE, KH_ISSUE_REQ_MAX, kh_op_issue },
-	{ KH_CRL, KH_CRL_REQ_MAX, kh_op_crl },
-	{ KH_OCSP, KH_OCSP_REQ_MAX, kh_op_ocsp },
-	{ KH_MAIL, KH_MAIL_REQ_MAX, kh_op_mail },
+	{ KH_ISSUE, LLD_KH_CA, KH_ISSUE_REQ_MAX, kh_op_issue },
+	{ KH_CRL, LLD_KH_CA, KH_CRL_REQ_MAX, kh_op_crl },
+	{ KH_OCSP, LLD_KH_CA, KH_OCSP_REQ_MAX, kh_op_ocsp },
+	{ KH_MAIL, LLD_KH_CA, KH_MAIL_REQ_MAX, kh_op_mail },
+	{ KH_TSA, LLD_KH_TSA, KH_TSA_REQ_MAX, kh_op_tsa },
 };
 
-static const struct kh_op *kh_op_find(unsigned type)
+static const struct kh_op *kh_op_find(unsigned type, enum lld_kh_role role)
 {
 	for (size_t i = 0; i < sizeof(kh_ops) / sizeof(kh_ops[0]); i++)
-		if (kh_ops[i].type == type)
+		if (kh_ops[i].type == type && kh_ops[i].role == role)
 			return &kh_ops[i];
 	return NULL;
 }
@@ -107,7 +109,7 @@ static int serve(struct keyholder *k)
 			rc = -1;
 			break;
 		}
-		op = kh_op_find(h.type);
+		op = kh_op_find(h.type, k->role);
 		if (op == NULL || h.len > op->max ||
 		    kh_recv_payload(k->fd, &h, &payload, -1) < 0) {
 			say_malformed(&h);
@@ -203,9 +205,10 @@ static void kh_send_error(int fd, int code, const struct ll_error *err)
 }
 
 static void kh_main(int fd, pid_t front, const char *dir,
-		    const struct lld_conf *conf) __attribute__((noreturn));
+		    const struct lld_conf *conf, enum lld_kh_role role)
+	__attribute__((noreturn));
 static void kh_main(int fd, pid_t front, const char *dir,
-		    const struct lld_conf *conf)
+		    const struct lld_conf *conf, enum lld_kh_role role)
 {
 	struct keyholder k = { 0 };
 	struct ll_error err = { 0 };
@@ -222,6 +225,7 @@ static void kh_main(int fd, pid_t front, const char *dir,
 		_exit(1);
 	umask(077); /* the journal */
 	k.fd = fd;
+	k.role = role;
 	k.conf = conf;
 	rc = kh_load(&k, dir, &err);
 	if (rc < 0) {
@@ -399,7 +403,8 @@ void lld_kh_stop(struct lld_kh **pp)
 }
 
 int lld_kh_start(struct lld_kh **out, const char *dir,
-		 const struct lld_conf *conf, struct ll_error *err)
+		 const struct lld_conf *conf, enum lld_kh_role role,
+		 struct ll_error *err)
 {
 	struct lld_kh *kh = NULL;
 	unsigned char *p = NULL;
@@ -430,7 +435,7 @@ int lld_kh_start(struct lld_kh **out, const char *dir,
 	}
 	if (pid == 0) {
 		close(sv[0]);
-		kh_main(sv[1], front, dir, conf);
+		kh_main(sv[1], front, dir, conf, role);
 	}
 	kh->pid = pid;
 	kh->fd = sv[0];
@@ -519,6 +524,28 @@ out:
 	return rc;
 }
 
+/* Send the frame begun in W (RC: 0, or how building it failed) and
+ * do not wait for the answer; W is freed. */
+static int kh_send_only(struct lld_kh *kh, struct kh_wbuf *w, int rc,
+			struct ll_error *err)
+{
+	if (rc == 0 && kh_w_end(w) < 0)
+		rc = kh_err(err, LL_ENOMEM, "out of memory");
+	if (rc == 0) {
+		pthread_mutex_lock(&kh->mu);
+		if (kh->fd < 0) {
+			rc = kh_gone(err);
+		} else if (kh_send_all(kh->fd, w->p, w->len,
+				       kh_mono_ms() + KH_TIMEOUT_MS) < 0) {
+			kh_kill(kh);
+			rc = kh_gone(err);
+		}
+		pthread_mutex_unlock(&kh->mu);
+	}
+	kh_w_free(w);
+	return rc;
+}
+
 int lld_kh_issue_send(struct lld_kh *kh, int64_t order, const char *email,
 		      const unsigned char *spki, size_t spkilen, unsigned usage,
 		      int days, struct ll_error *err)
@@ -526,21 +553,7 @@ int lld_kh_issue_send(struct lld_kh *kh, int64_t order, const char *email,
 	struct kh_wbuf w = { 0 };
 	int rc = issue_frame(&w, order, email, spki, spkilen, usage, days, err);
 
-	if (rc == 0 && kh_w_end(&w) < 0)
-		rc = kh_err(err, LL_ENOMEM, "out of memory");
-	if (rc == 0) {
-		pthread_mutex_lock(&kh->mu);
-		if (kh->fd < 0) {
-			rc = kh_gone(err);
-		} else if (kh_send_all(kh->fd, w.p, w.len,
-				       kh_mono_ms() + KH_TIMEOUT_MS) < 0) {
-			kh_kill(kh);
-			rc = kh_gone(err);
-		}
-		pthread_mutex_unlock(&kh->mu);
-	}
-	kh_w_free(&w);
-	return rc;
+	return kh_send_only(kh, &w, rc, err);
 }
 
 int lld_kh_issue_recv(struct lld_kh *kh, unsigned char **der, size_t *derlen,
@@ -571,8 +584,9 @@ int lld_kh_issue(struct lld_kh *kh, int64_t order, const char *email,
 	return rc;
 }
 
-/* One call (kh_call) whose reply is one field, a DER or text of at
- * most MAX octets: into *out (malloc'd, NUL-terminated). */
+/* One call (kh_call; W NULL: only the answer to a frame sent before)
+ * whose reply is one field, a DER or text of at most MAX octets: into
+ * *out (malloc'd, NUL-terminated). */
 static int kh_call_one(struct lld_kh *kh, struct kh_wbuf *w, unsigned want,
 		       size_t max, unsigned char **out, size_t *len,
 		       struct ll_error *err)
@@ -693,4 +707,31 @@ int lld_kh_challenge_mail(struct lld_kh *kh, const char *to, const char *token1,
 	if (rc == 0)
 		*msg = (char *)text;
 	return rc;
+}
+
+int lld_kh_tsa_send(struct lld_kh *kh, const struct lld_tsa_req *req,
+		    struct ll_error *err)
+{
+	struct kh_wbuf w = { 0 };
+	int rc = 0;
+
+	/* the keyholder's checks, made here first */
+	if (lld_tsa_hash_len(req->hash) == 0 ||
+	    req->imprint_len != lld_tsa_hash_len(req->hash) ||
+	    (req->nonce_len && !lld_tsa_nonce_ok(req->nonce, req->nonce_len)))
+		rc = kh_err(err, LL_EINVAL,
+			    "a time-stamp request out of range");
+	kh_w_begin(&w, KH_TSA);
+	kh_w_u8(&w, (unsigned)req->hash);
+	kh_w_u8(&w, req->null_params ? 1 : 0);
+	kh_w_bytes(&w, req->imprint, req->imprint_len);
+	kh_w_bytes(&w, req->nonce, req->nonce_len);
+	kh_w_u8(&w, req->cert_req ? 1 : 0);
+	return kh_send_only(kh, &w, rc, err);
+}
+
+int lld_kh_tsa_recv(struct lld_kh *kh, unsigned char **der, size_t *len,
+		    struct ll_error *err)
+{
+	return kh_call_one(kh, NULL, KH_TSA, LLD_TSA_REPLY_MAX, der, len, err);
 }

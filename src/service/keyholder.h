@@ -26,6 +26,7 @@
 #include <letterlock/error.h>
 
 #include "store.h"
+#include "tsa.h"
 
 #include <openssl/asn1.h>
 
@@ -37,14 +38,23 @@ struct lld_kh;
  * names a certificate by; -1 if A is zero, negative or too long. */
 int lld_serial_hex(char out[LLD_SERIAL_MAX + 1], const ASN1_INTEGER *a);
 
+/* What a keyholder holds and serves: each process only the keys its
+ * calls need. */
+enum lld_kh_role {
+	LLD_KH_CA, /* the S/MIME CA, OCSP and mail keys: issue, CRL,
+		      OCSP, challenge mail */
+	LLD_KH_TSA, /* the time-stamping unit's key: time-stamps */
+};
+
 /*
- * Fork the keyholder for the CA in DIR (configuration CONF).  It exits
- * when the front closes its end (lld_kh_stop, or the front dies).
+ * Fork a keyholder of ROLE for the CA in DIR (configuration CONF).  It
+ * exits when the front closes its end (lld_kh_stop, or the front dies).
  * Errors: LL_EIO (fork, socketpair), LL_EPARSE/LL_EPOLICY (a key or
  * certificate under DIR is unusable; the message names the file).
  */
 int lld_kh_start(struct lld_kh **out, const char *dir,
-		 const struct lld_conf *conf, struct ll_error *err);
+		 const struct lld_conf *conf, enum lld_kh_role role,
+		 struct ll_error *err);
 
 /* Close the socket and reap the child.  NULL-safe. */
 void lld_kh_stop(struct lld_kh **pp);
@@ -142,5 +152,19 @@ int lld_kh_ocsp(struct lld_kh *kh, const struct lld_ocsp_item *item,
 int lld_kh_challenge_mail(struct lld_kh *kh, const char *to, const char *token1,
 			  const char *msgid, time_t now, char **msg,
 			  size_t *len, struct ll_error *err);
+
+/*
+ * A time-stamp (RFC 3161) for REQ, from a keyholder of role LLD_KH_TSA,
+ * in two halves like lld_kh_issue_send/recv: send without waiting,
+ * read the answers in the order sent.  The keyholder takes the time
+ * from its own clock and answers a whole granted TimeStampResp, DER,
+ * into *der (malloc'd).
+ * Errors: LL_EINVAL (REQ out of range), LL_ECRYPTO (signing failed),
+ * LL_EIO (keyholder gone).
+ */
+int lld_kh_tsa_send(struct lld_kh *kh, const struct lld_tsa_req *req,
+		    struct ll_error *err);
+int lld_kh_tsa_recv(struct lld_kh *kh, unsigned char **der, size_t *len,
+		    struct ll_error *err);
 
 #endif

@@ -24,7 +24,13 @@
  *          i64 revoked, i32 reason,
  *          nonce, i64 now
  *   MAIL   to, token1, msgid, i64 now      message
+ *   TSA    u8 hash, u8 null params,        der (a TimeStampResp)
+ *          imprint, nonce, u8 certReq
  *   ERROR                                  i32 code, message, detail
+ *
+ * A keyholder serves one role (keyholder.h): the CA's takes ISSUE, CRL,
+ * OCSP and MAIL; the TSA's takes TSA only.  A frame of the other role
+ * is out of shape.
  *
  * A reply carries its request's type with KH_REPLY set, or is an ERROR.
  * The keyholder exits on the first frame out of shape (STYLE.md 7);
@@ -45,6 +51,7 @@
 
 #include "keyholder.h"
 #include "service.h"
+#include "tsa.h"
 
 #define KH_MAGIC 0x4c4c4b48u /* "LLKH" */
 #define KH_HDR 12
@@ -62,6 +69,7 @@ enum kh_type {
 	KH_CRL = 3,
 	KH_OCSP = 4,
 	KH_MAIL = 5,
+	KH_TSA = 6,
 	KH_ERROR = 0x7f,
 };
 
@@ -75,6 +83,8 @@ enum kh_type {
 	(1 + F_STR(LLD_SERIAL_MAX) + 1 + 8 + 4 + F_STR(LLD_OCSP_NONCE_MAX) + 8)
 #define KH_MAIL_REQ_MAX \
 	(F_STR(LLD_EMAIL_MAX) + F_STR(LLD_TOKEN_MAX) + F_STR(LLD_MSGID_MAX) + 8)
+#define KH_TSA_REQ_MAX \
+	(1 + 1 + F_STR(LLD_TSA_IMPRINT_MAX) + F_STR(LLD_TSA_NONCE_MAX) + 1)
 #define KH_ERROR_MAX \
 	(4 + F_STR(LL_ERROR_MSG_MAX - 1) + F_STR(LL_ERROR_DETAIL_MAX - 1))
 
@@ -179,9 +189,15 @@ int kh_recv_payload(int fd, const struct kh_hdr *h, unsigned char **out,
 
 /* ---- the keyholder process ---- */
 
+struct kh_tsa;
+
 struct keyholder {
 	int fd;
+	enum lld_kh_role role;
 	const struct lld_conf *conf;
+	/* LLD_KH_TSA: the time-stamping unit, and nothing below */
+	struct kh_tsa *tsa;
+	/* LLD_KH_CA */
 	struct ll_ca *ca; /* issues */
 	X509 *ca_cert; /* names the CRL and the OCSP CertID */
 	EVP_PKEY *ca_key; /* signs the CRL */
@@ -191,8 +207,9 @@ struct keyholder {
 	sqlite3 *db; /* the journal */
 };
 
-/* kh_keys.c: the keys and certificates of DIR, and the journal opened;
- * errors name the file.  kh_unload frees what kh_load set. */
+/* kh_keys.c: the keys and certificates of DIR its role needs, and
+ * (LLD_KH_CA) the journal opened; errors name the file.  kh_unload
+ * frees what kh_load set. */
 int kh_load(struct keyholder *k, const char *dir, struct ll_error *err);
 void kh_unload(struct keyholder *k);
 
@@ -227,5 +244,13 @@ int kh_op_ocsp(struct keyholder *k, struct kh_rbuf *r, struct kh_wbuf *w,
 	       struct ll_error *err); /* kh_revoke.c */
 int kh_op_mail(struct keyholder *k, struct kh_rbuf *r, struct kh_wbuf *w,
 	       struct ll_error *err); /* kh_mail.c */
+int kh_op_tsa(struct keyholder *k, struct kh_rbuf *r, struct kh_wbuf *w,
+	      struct ll_error *err); /* kh_tsa.c */
+
+/* kh_tsa.c: what signs tokens with KEY, the unit's certificate CERT
+ * under CA, for POLICY (dotted OID); KEY is referenced, not taken. */
+int kh_tsa_new(struct kh_tsa **out, X509 *cert, X509 *ca, EVP_PKEY *key,
+	       const char *policy, struct ll_error *err);
+void kh_tsa_free(struct kh_tsa **pp);
 
 #endif

@@ -1,7 +1,7 @@
 /*
- * kh_keys.c - what the keyholder loads at start from DIR: the S/MIME
- * issuing CA, the OCSP responder, the CA's mail identity; and its
- * journal opened.
+ * kh_keys.c - what a keyholder loads at start from DIR: the CA's the
+ * S/MIME issuing CA, the OCSP responder, the CA's mail identity, and
+ * opens its journal; the TSA's the time-stamping unit alone.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -219,9 +219,65 @@ out:
 	return rc;
 }
 
+/* The time-stamping unit: its key, its certificate (EKU timeStamping
+ * alone and critical, RFC 3161 2.3) and the CA that issued it. */
+static int load_tsa(struct keyholder *k, const char *dir, struct ll_error *err)
+{
+	X509 *cert = NULL, *ca = NULL;
+	EVP_PKEY *key = NULL;
+	char *ca_pem = NULL;
+	size_t ca_len = 0;
+	struct kh_pair f;
+	int rc, eku;
+
+	rc = pair_read(&f, dir, "certs/tsa.pem", "keys/tsa.key", err);
+	if (rc == 0)
+		rc = kh_read(&ca_pem, &ca_len, dir, "certs/tsa-ca.pem", err);
+	if (rc < 0)
+		goto out;
+	cert = ll_x509_read(f.cert, f.certlen);
+	ca = ll_x509_read(ca_pem, ca_len);
+	key = ll_pkey_read(f.key, f.keylen);
+	if (cert == NULL || ca == NULL || key == NULL) {
+		rc = kh_err_ossl(err, LL_EPARSE,
+				 "%s/keys/tsa.key, certs/tsa.pem, "
+				 "certs/tsa-ca.pem: unreadable (a CA "
+				 "directory from before the TSA: run "
+				 "`letterlockd init` anew)",
+				 dir);
+		goto out;
+	}
+	eku = X509_get_ext_by_NID(cert, NID_ext_key_usage, -1);
+	if (X509_check_private_key(cert, key) != 1 ||
+	    X509_check_issued(ca, cert) != X509_V_OK ||
+	    X509_verify(cert, X509_get0_pubkey(ca)) != 1 ||
+	    X509_get_extended_key_usage(cert) != XKU_TIMESTAMP || eku < 0 ||
+	    !X509_EXTENSION_get_critical(X509_get_ext(cert, eku))) {
+		rc = kh_err_ossl(err, LL_EPOLICY,
+				 "%s/certs/tsa.pem: not a time-stamping "
+				 "unit of certs/tsa-ca.pem with "
+				 "keys/tsa.key (EKU timeStamping alone, "
+				 "critical)",
+				 dir);
+		goto out;
+	}
+	rc = kh_tsa_new(&k->tsa, cert, ca, key, k->conf->tsa_policy, err);
+out:
+	EVP_PKEY_free(key);
+	X509_free(cert);
+	X509_free(ca);
+	free(ca_pem);
+	pair_free(&f);
+	return rc;
+}
+
 int kh_load(struct keyholder *k, const char *dir, struct ll_error *err)
 {
-	int rc = load_ca(k, dir, err);
+	int rc;
+
+	if (k->role == LLD_KH_TSA)
+		return load_tsa(k, dir, err);
+	rc = load_ca(k, dir, err);
 
 	if (rc == 0)
 		rc = load_ocsp(k, dir, err);
@@ -234,6 +290,7 @@ int kh_load(struct keyholder *k, const char *dir, struct ll_error *err)
 
 void kh_unload(struct keyholder *k)
 {
+	kh_tsa_free(&k->tsa);
 	sqlite3_close(k->db);
 	ll_ctx_free(&k->mail);
 	EVP_PKEY_free(k->ocsp_key);

@@ -46,6 +46,8 @@ struct lld_conf {
 	/* [dns] */
 	char resolver_conf[LLD_PATH_MAX]; /* unbound config; "" system */
 	char caa_identity[LLD_URL_MAX + 1]; /* our issuer domain for CAA */
+	/* [tsa] */
+	char tsa_policy[LLD_URL_MAX + 1]; /* TSTInfo policy, dotted OID */
 };
 
 /* conf.c */

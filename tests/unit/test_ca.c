@@ -425,6 +425,25 @@ static void test_hierarchy(void **state)
 		    0);
 	assert_false(X509_get_extension_flags(ocsp) & EXFLAG_CA);
 	assert_true(chain_ok(ocsp, F->issuer, X509_PURPOSE_OCSP_HELPER));
+	/* the time-stamping unit under the TSA CA: EKU timeStamping
+	 * alone and critical (RFC 3161 2.3), which OpenSSL's purpose
+	 * check for time-stamp signers demands */
+	{
+		X509 *tsu = ll_cert_x509(ll_ca_hierarchy_cert(F->h, LL_CA_TSU));
+		int i = X509_get_ext_by_NID(tsu, NID_ext_key_usage, -1);
+
+		assert_int_equal(X509_get_extended_key_usage(tsu),
+				 XKU_TIMESTAMP);
+		assert_true(i >= 0);
+		assert_true(X509_EXTENSION_get_critical(X509_get_ext(tsu, i)));
+		assert_false(X509_get_extension_flags(tsu) & EXFLAG_CA);
+		assert_int_equal(X509_get_key_usage(tsu), KU_DIGITAL_SIGNATURE);
+		assert_int_equal(X509_check_issued(tsa, tsu), X509_V_OK);
+		assert_int_equal(
+			X509_check_purpose(tsu, X509_PURPOSE_TIMESTAMP_SIGN, 0),
+			1);
+		assert_string_equal(ll_ca_role_name(LL_CA_TSU), "tsa");
+	}
 	/* distinct keys */
 	assert_int_not_equal(EVP_PKEY_eq(X509_get0_pubkey(F->issuer),
 					 X509_get0_pubkey(tsa)),
@@ -450,8 +469,8 @@ static void test_empty_crl(void **state)
 	assert_int_equal(ll_ca_hierarchy_key_pem(&other, &otherlen, F->h,
 						 LL_CA_SMIME, &err),
 			 0);
-	assert_int_equal(ll_cert_pem(&cert, ll_ca_hierarchy_cert(F->h,
-								 LL_CA_ROOT),
+	assert_int_equal(ll_cert_pem(&cert,
+				     ll_ca_hierarchy_cert(F->h, LL_CA_ROOT),
 				     &err),
 			 0);
 	assert_int_equal(ll_ca_empty_crl(&der, &len, cert, strlen(cert), key,

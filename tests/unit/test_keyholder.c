@@ -30,9 +30,14 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/ts.h>
 
 #include "keyholder.h"
 #include "service.h"
+#include "tsa.h"
 
 #define CA_NAME      \
 	"Pr\xc3\xbc" \
@@ -117,7 +122,7 @@ static void start(void)
 {
 	struct ll_error err = { 0 };
 
-	if (lld_kh_start(&F.kh, F.dir, &F.conf, &err) < 0)
+	if (lld_kh_start(&F.kh, F.dir, &F.conf, LLD_KH_CA, &err) < 0)
 		fail_msg("lld_kh_start: %s [%s]", err.message, err.detail);
 }
 
@@ -1419,7 +1424,7 @@ static void test_dies_with_front(void **state)
 		pid_t pid = 0;
 
 		close(p[0]);
-		if (lld_kh_start(&k, F.dir, &F.conf, NULL) == 0)
+		if (lld_kh_start(&k, F.dir, &F.conf, LLD_KH_CA, NULL) == 0)
 			pid = child_pid();
 		if (write(p[1], &pid, sizeof(pid)) != sizeof(pid))
 			_exit(1);
@@ -1456,20 +1461,246 @@ static void test_start_errors(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, "not a key\n", 10), 10);
 	close(fd);
-	assert_int_equal(lld_kh_start(&k, F.dir, &F.conf, &err), LL_EPARSE);
+	assert_int_equal(lld_kh_start(&k, F.dir, &F.conf, LLD_KH_CA, &err),
+			 LL_EPARSE);
 	assert_null(k);
 	assert_non_null(strstr(err.message, "keys/ocsp.key"));
 	unlink(from);
-	assert_int_equal(lld_kh_start(&k, F.dir, &F.conf, &err), LL_EIO);
+	assert_int_equal(lld_kh_start(&k, F.dir, &F.conf, LLD_KH_CA, &err),
+			 LL_EIO);
 	assert_non_null(strstr(err.message, "keys/ocsp.key"));
 	assert_int_equal(rename(to, from), 0);
 
 	/* a mail certificate for another address than [mail] from */
 	conf = F.conf;
 	snprintf(conf.mail_from, sizeof(conf.mail_from), "other@ca.test");
-	assert_int_equal(lld_kh_start(&k, F.dir, &conf, &err), LL_EPOLICY);
+	assert_int_equal(lld_kh_start(&k, F.dir, &conf, LLD_KH_CA, &err),
+			 LL_EPOLICY);
 	assert_non_null(strstr(err.message, "certs/mail.pem"));
 	assert_null(k);
+}
+
+/* ---------------------------------------------------------------- TSA */
+
+/* A TimeStampReq over DATA with HASH (NID), NULL parameters or not, a
+ * nonce of NONCE_LEN random octets (0: none) and certReq, DER. */
+static unsigned char *tsa_query(size_t *len, TS_REQ **out, int hash,
+				int null_params, size_t nonce_len, int cert_req)
+{
+	unsigned char digest[EVP_MAX_MD_SIZE], nonce[32], *der = NULL;
+	unsigned int dlen = 0;
+	TS_REQ *req = TS_REQ_new();
+	TS_MSG_IMPRINT *mi = TS_MSG_IMPRINT_new();
+	X509_ALGOR *alg = X509_ALGOR_new();
+	const EVP_MD *md = EVP_get_digestbynid(hash);
+	int n;
+
+	assert_non_null(req);
+	assert_non_null(md);
+	assert_int_equal(EVP_Digest("data", 4, digest, &dlen, md, NULL), 1);
+	X509_ALGOR_set0(alg, OBJ_nid2obj(hash),
+			null_params ? V_ASN1_NULL : V_ASN1_UNDEF, NULL);
+	assert_int_equal(TS_MSG_IMPRINT_set_algo(mi, alg), 1);
+	assert_int_equal(TS_MSG_IMPRINT_set_msg(mi, digest, (int)dlen), 1);
+	assert_int_equal(TS_REQ_set_version(req, 1), 1);
+	assert_int_equal(TS_REQ_set_msg_imprint(req, mi), 1);
+	if (nonce_len > 0) {
+		BIGNUM *bn;
+		ASN1_INTEGER *ai;
+
+		assert_int_equal(RAND_bytes(nonce, (int)nonce_len), 1);
+		nonce[0] |= 0x80; /* a full first octet: DER adds 0x00 */
+		bn = BN_bin2bn(nonce, (int)nonce_len, NULL);
+		ai = BN_to_ASN1_INTEGER(bn, NULL);
+		assert_int_equal(TS_REQ_set_nonce(req, ai), 1);
+		ASN1_INTEGER_free(ai);
+		BN_free(bn);
+	}
+	assert_int_equal(TS_REQ_set_cert_req(req, cert_req), 1);
+	n = i2d_TS_REQ(req, &der);
+	assert_true(n > 0);
+	*len = (size_t)n;
+	X509_ALGOR_free(alg);
+	TS_MSG_IMPRINT_free(mi);
+	*out = req;
+	return der;
+}
+
+/* RESP verified by OpenSSL's TS verifier against REQ: signature to the
+ * root (the unit's certificates from the token or given), imprint,
+ * nonce, version; its time within a few seconds of now; its serial
+ * into SERIAL. */
+static void tsa_verify(const unsigned char *resp, size_t len, TS_REQ *req,
+		       int cert_req, char serial[80])
+{
+	const unsigned char *p = resp;
+	TS_RESP *r = d2i_TS_RESP(NULL, &p, (long)len);
+	TS_VERIFY_CTX *v = TS_REQ_to_TS_VERIFY_CTX(req, NULL);
+	X509_STORE *store = X509_STORE_new();
+	STACK_OF(X509) *untrusted = sk_X509_new_null();
+	X509 *tsa = read_cert("certs/tsa.pem");
+	X509 *tsa_ca = read_cert("certs/tsa-ca.pem");
+	TS_TST_INFO *tst;
+	time_t when;
+	struct tm tm;
+	BIGNUM *bn;
+	char *hex;
+
+	assert_non_null(r);
+	assert_ptr_equal(p, resp + len);
+	assert_non_null(v);
+	assert_int_equal(X509_STORE_add_cert(store, F.root), 1);
+	if (!cert_req) {
+		sk_X509_push(untrusted, tsa);
+		sk_X509_push(untrusted, tsa_ca);
+		tsa = tsa_ca = NULL;
+	}
+	TS_VERIFY_CTX_add_flags(v, TS_VFY_SIGNATURE);
+	TS_VERIFY_CTX_set_store(v, store);
+	TS_VERIFY_CTX_set_certs(v, untrusted);
+	if (TS_RESP_verify_response(v, r) != 1) {
+		ERR_print_errors_fp(stderr);
+		fail_msg("the TSA's reply does not verify");
+	}
+	tst = TS_RESP_get_tst_info(r);
+	assert_int_equal(ASN1_TIME_to_tm(TS_TST_INFO_get_time(tst), &tm), 1);
+	when = timegm(&tm);
+	assert_true(labs((long)(when - time(NULL))) <= 5);
+	assert_true(OBJ_obj2txt(serial, 80, TS_TST_INFO_get_policy_id(tst), 1) >
+		    0);
+	assert_string_equal(serial, F.conf.tsa_policy);
+	bn = ASN1_INTEGER_to_BN(TS_TST_INFO_get_serial(tst), NULL);
+	hex = BN_bn2hex(bn);
+	assert_true(strlen(hex) == 32); /* 16 octets, unpredictable */
+	snprintf(serial, 80, "%s", hex);
+	/* certReq honoured both ways */
+	assert_int_equal(sk_X509_num(TS_RESP_get_token(r)->d.sign->cert) > 0,
+			 cert_req);
+	OPENSSL_free(hex);
+	BN_free(bn);
+	X509_free(tsa);
+	X509_free(tsa_ca);
+	TS_VERIFY_CTX_free(v); /* frees the store and the stack */
+	TS_RESP_free(r);
+}
+
+/* Time-stamps from the TSA keyholder, pipelined, verified by OpenSSL;
+ * serials unique. */
+static void test_tsa(void **state)
+{
+	static const struct {
+		int hash, null_params;
+		size_t nonce;
+		int cert_req;
+	} cases[] = {
+		{ NID_sha256, 0, 8, 1 },
+		{ NID_sha384, 1, 0, 1 },
+		{ NID_sha512, 0, 20, 0 },
+		{ NID_sha256, 1, 1, 0 },
+	};
+	enum {
+		N = sizeof(cases) / sizeof(cases[0])
+	};
+	struct ll_error err = { 0 };
+	struct lld_kh *k = NULL;
+	TS_REQ *reqs[N];
+	char serials[N][80];
+
+	(void)state;
+	if (lld_kh_start(&k, F.dir, &F.conf, LLD_KH_TSA, &err) < 0)
+		fail_msg("TSA keyholder: %s [%s]", err.message, err.detail);
+	for (size_t i = 0; i < N; i++) {
+		struct lld_tsa_req r;
+		enum lld_tsa_fail fail;
+		char why[LLD_TSA_WHY_MAX];
+		size_t len = 0;
+		unsigned char *q = tsa_query(&len, &reqs[i], cases[i].hash,
+					     cases[i].null_params,
+					     cases[i].nonce, cases[i].cert_req);
+
+		assert_int_equal(lld_tsa_parse(&r, q, len, F.conf.tsa_policy,
+					       &fail, why, sizeof(why)),
+				 0);
+		assert_int_equal(lld_kh_tsa_send(k, &r, &err), 0);
+		OPENSSL_free(q);
+	}
+	for (size_t i = 0; i < N; i++) {
+		unsigned char *der = NULL;
+		size_t len = 0;
+
+		assert_int_equal(lld_kh_tsa_recv(k, &der, &len, &err), 0);
+		tsa_verify(der, len, reqs[i], cases[i].cert_req, serials[i]);
+		for (size_t j = 0; j < i; j++)
+			assert_string_not_equal(serials[i], serials[j]);
+		free(der);
+		TS_REQ_free(reqs[i]);
+	}
+	/* the TSA keyholder serves time-stamps only: a CA call ends it */
+	{
+		unsigned char *der = NULL;
+		size_t len = 0;
+
+		assert_int_equal(lld_kh_crl(k, NULL, 0, NOW, &der, &len, &err),
+				 LL_EIO);
+	}
+	lld_kh_stop(&k);
+}
+
+/* The CA's keyholder takes no time-stamp frame; the TSA's needs none of
+ * the CA's keys (it starts without them) and refuses requests the front
+ * would not send. */
+static void test_tsa_roles(void **state)
+{
+	struct lld_tsa_req r = { 0 };
+	struct ll_error err = { 0 };
+	struct lld_kh *k = NULL;
+	unsigned char *der = NULL;
+	size_t len = 0;
+	char from[256], to[256];
+
+	(void)state;
+	r.hash = LLD_TSA_SHA256;
+	r.imprint_len = 32;
+	restart();
+	assert_int_equal(lld_kh_tsa_send(F.kh, &r, &err), 0);
+	assert_int_equal(lld_kh_tsa_recv(F.kh, &der, &len, &err), LL_EIO);
+	restart();
+
+	snprintf(from, sizeof(from), "%s/keys/smime-ca.key", F.dir);
+	snprintf(to, sizeof(to), "%s/keys/smime-ca.key.saved", F.dir);
+	assert_int_equal(rename(from, to), 0);
+	assert_int_equal(lld_kh_start(&k, F.dir, &F.conf, LLD_KH_TSA, &err), 0);
+	assert_int_equal(rename(to, from), 0);
+	/* an imprint of the wrong length, a padded nonce: refused here */
+	r.imprint_len = 31;
+	assert_int_equal(lld_kh_tsa_send(k, &r, &err), LL_EINVAL);
+	r.imprint_len = 32;
+	r.nonce_len = 2; /* 00 01: padded */
+	r.nonce[1] = 1;
+	assert_int_equal(lld_kh_tsa_send(k, &r, &err), LL_EINVAL);
+	lld_kh_stop(&k);
+
+	/* a unit certificate that is not one: the start fails, naming it */
+	snprintf(from, sizeof(from), "%s/certs/tsa.pem", F.dir);
+	snprintf(to, sizeof(to), "%s/certs/tsa.pem.saved", F.dir);
+	assert_int_equal(rename(from, to), 0);
+	{
+		char *pem;
+		size_t n = 0;
+		FILE *f;
+
+		pem = slurp(F.dir, "certs/ocsp.pem", &n);
+		f = fopen(from, "w");
+		assert_non_null(f);
+		assert_int_equal(fwrite(pem, 1, n, f), n);
+		fclose(f);
+		free(pem);
+	}
+	assert_int_equal(lld_kh_start(&k, F.dir, &F.conf, LLD_KH_TSA, &err),
+			 LL_EPOLICY);
+	assert_non_null(strstr(err.message, "certs/tsa.pem"));
+	assert_null(k);
+	assert_int_equal(rename(to, from), 0);
 }
 
 int main(void)
@@ -1493,6 +1724,8 @@ int main(void)
 		cmocka_unit_test(test_malformed_frames),
 		cmocka_unit_test(test_dies_with_front),
 		cmocka_unit_test(test_start_errors),
+		cmocka_unit_test(test_tsa),
+		cmocka_unit_test(test_tsa_roles),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
