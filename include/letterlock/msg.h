@@ -28,15 +28,26 @@ enum ll_seal_flags {
 	LL_SEAL_NO_HP = 1u << 3,     /* no RFC 9788 header protection */
 	LL_SEAL_FORCE_CBC = 1u << 4, /* the profile every peer reads:
 					AES-256-CBC, RSA PKCS#1 v1.5 */
+	LL_SEAL_REQUIRE_TIMESTAMP = 1u << 5, /* fail rather than sign
+						without a token */
 };
 
 struct ll_seal_options {
 	unsigned version;
 	unsigned flags; /* LL_SEAL_*; SIGN|ENCRYPT by default */
+	/* version 2: an RFC 3161 TSA to time-stamp the signature with
+	 * (NULL: none).  The token is over the SignerInfo's signature
+	 * value, kept as the unsigned attribute id-aa-timeStampToken, and
+	 * taken only if it verifies under the context's trust anchors.
+	 * When the TSA fails, the message is signed without one and
+	 * ll_sealed_note says so, unless LL_SEAL_REQUIRE_TIMESTAMP. */
+	const char *tsa_url;
+	const char *tsa_ca_file; /* PEM, trusted for the TSA's HTTPS
+				    besides the system's; NULL none */
 };
-#define LL_SEAL_OPTIONS_VERSION 1
+#define LL_SEAL_OPTIONS_VERSION 2
 #define LL_SEAL_OPTIONS_INIT \
-	{ LL_SEAL_OPTIONS_VERSION, LL_SEAL_SIGN | LL_SEAL_ENCRYPT }
+	{ LL_SEAL_OPTIONS_VERSION, LL_SEAL_SIGN | LL_SEAL_ENCRYPT, NULL, NULL }
 
 struct ll_sealed;
 
@@ -63,6 +74,11 @@ const char *const *ll_sealed_rcpts(const struct ll_sealed *s, size_t i,
 				   size_t *n);
 /* Content encryption of copy I ("aes-256-gcm", ...) or NULL. */
 const char *ll_sealed_cipher(const struct ll_sealed *s, size_t i);
+/* 1 if the signature carries an RFC 3161 time-stamp token. */
+int ll_sealed_timestamped(const struct ll_sealed *s);
+/* Why it does not though a TSA was asked ("signed without a
+ * time-stamp: ..."), "" otherwise; borrowed. */
+const char *ll_sealed_note(const struct ll_sealed *s);
 void ll_sealed_free(struct ll_sealed **pp);
 
 enum ll_sig_state {

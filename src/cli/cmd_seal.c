@@ -8,9 +8,15 @@
 
 static const char seal_usage[] =
 	"usage: letterlock seal [--sign-only|--encrypt-only] [--opaque] [--cbc]\n"
-	"                       [--no-header-protection] [-o OUT] [IN]\n"
+	"                       [--no-header-protection]\n"
+	"                       [--tsa URL [--tsa-ca-file F] [--require-timestamp]]\n"
+	"                       [-o OUT] [IN]\n"
 	"  --cbc  the profile every S/MIME client reads (AES-256-CBC and RSA\n"
 	"         PKCS#1 v1.5), even for recipients known to read more\n"
+	"  --tsa URL  time-stamp the signature at this RFC 3161 TSA (the\n"
+	"         token must verify under the trust anchors); if the TSA\n"
+	"         fails the message is signed without one, with a warning,\n"
+	"         unless --require-timestamp (then nothing is written)\n"
 	"Signs (as the identity of From) and encrypts (to To, Cc, Bcc and\n"
 	"the sender) the message IN (default: stdin).  With Bcc recipients\n"
 	"each gets a copy of its own: OUT holds the To/Cc copy, OUT.bcc1,\n"
@@ -24,6 +30,9 @@ int cmd_seal(struct cli *cli, int argc, char **argv)
 		{ "opaque", no_argument, NULL, 'O' },
 		{ "cbc", no_argument, NULL, 'c' },
 		{ "no-header-protection", no_argument, NULL, 'n' },
+		{ "tsa", required_argument, NULL, 'T' },
+		{ "tsa-ca-file", required_argument, NULL, 'C' },
+		{ "require-timestamp", no_argument, NULL, 'R' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -56,6 +65,15 @@ int cmd_seal(struct cli *cli, int argc, char **argv)
 		case 'n':
 			so.flags |= LL_SEAL_NO_HP;
 			break;
+		case 'T':
+			so.tsa_url = optarg;
+			break;
+		case 'C':
+			so.tsa_ca_file = optarg;
+			break;
+		case 'R':
+			so.flags |= LL_SEAL_REQUIRE_TIMESTAMP;
+			break;
 		case 'o':
 			outpath = optarg;
 			break;
@@ -74,6 +92,12 @@ int cmd_seal(struct cli *cli, int argc, char **argv)
 	}
 	if (optind + 1 < argc) {
 		fputs(seal_usage, stderr);
+		return EXIT_USAGE;
+	}
+	if (so.tsa_url == NULL && (so.tsa_ca_file != NULL ||
+				   (so.flags & LL_SEAL_REQUIRE_TIMESTAMP))) {
+		fprintf(stderr, "letterlock: --tsa-ca-file and "
+				"--require-timestamp need --tsa URL\n");
 		return EXIT_USAGE;
 	}
 	rc = cli_read_file(&msg, &len, optind < argc ? argv[optind] : NULL,
@@ -104,6 +128,8 @@ int cmd_seal(struct cli *cli, int argc, char **argv)
 		rc = cli_fail(cli, "seal", &err);
 		goto out;
 	}
+	if (*ll_sealed_note(s) != '\0') /* said even with --quiet */
+		fprintf(stderr, "letterlock: warning: %s\n", ll_sealed_note(s));
 	for (size_t i = 0; i < ll_sealed_count(s); i++) {
 		const char *const *rcpts;
 		size_t n, dlen;

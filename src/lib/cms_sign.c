@@ -57,11 +57,39 @@ fail:
 	return NULL;
 }
 
-int ll_cms_sign_detached(struct ll_buf *sig_der, struct ll_ctx *ctx,
-			 const struct ll_identity *id, const char *data,
-			 size_t len, struct ll_error *err)
+/* The time-stamp STAMP asks for, into the only signer of CMS. */
+static int stamp_signer(CMS_ContentInfo *cms, struct ll_ctx *ctx,
+			struct ll_stamp *stamp, struct ll_error *err)
 {
-	CMS_ContentInfo *cms = sign_new(ctx, id, CMS_DETACHED, err);
+	CMS_SignerInfo *si = sk_CMS_SignerInfo_value(CMS_get0_SignerInfos(cms),
+						     0);
+	struct ll_error why = { 0 };
+	int rc;
+
+	stamp->stamped = 0;
+	stamp->note[0] = '\0';
+	rc = si ? ll_tsp_stamp(si, ctx, stamp->url, stamp->ca_file, &why) :
+		  ll_err(&why, LL_ECRYPTO, LL_ECLASS_CMS, "no signer");
+	if (rc == 0) {
+		stamp->stamped = 1;
+		return 0;
+	}
+	if (stamp->required)
+		return ll_err(err, rc, why.klass,
+			      "a time-stamp is required: %s", why.message);
+	/* signed all the same, and the caller says so */
+	snprintf(stamp->note, sizeof(stamp->note),
+		 "signed without a time-stamp: %.160s", why.message);
+	return 0;
+}
+
+int ll_cms_sign_buffer(struct ll_buf *sig_der, struct ll_ctx *ctx,
+		       const struct ll_identity *id, int detached,
+		       const char *data, size_t len, struct ll_stamp *stamp,
+		       struct ll_error *err)
+{
+	CMS_ContentInfo *cms = sign_new(ctx, id, detached ? CMS_DETACHED : 0,
+					err);
 	BIO *b = NULL;
 	unsigned char *der = NULL;
 	int n, rc = 0;
@@ -73,6 +101,13 @@ int ll_cms_sign_detached(struct ll_buf *sig_der, struct ll_ctx *ctx,
 	    !CMS_dataFinal(cms, b)) {
 		rc = ll_err_ossl(err, LL_ECRYPTO, "signing");
 		goto out;
+	}
+	/* the token covers the signature value: added once it exists,
+	 * as an unsigned attribute the signature does not cover */
+	if (stamp != NULL && stamp->url != NULL) {
+		rc = stamp_signer(cms, ctx, stamp, err);
+		if (rc < 0)
+			goto out;
 	}
 	n = i2d_CMS_ContentInfo(cms, &der);
 	if (n <= 0) {
@@ -219,7 +254,7 @@ int ll_cms_verify(struct ll_verify_result *r, struct ll_ctx *ctx,
 	BIO *dcont = NULL, *out = NULL;
 	CMS_SignerInfo *si;
 	X509 *signer;
-	time_t when, now = ll_ctx_now(ctx);
+	time_t when, ts_when = 0, now = ll_ctx_now(ctx);
 	unsigned char fpr[32];
 	unsigned int fprlen = 0;
 	int have_time, rc = 0;
@@ -314,6 +349,21 @@ int ll_cms_verify(struct ll_verify_result *r, struct ll_ctx *ctx,
 	ll_x509_first_email(signer, r->signer, sizeof(r->signer));
 	si = sk_CMS_SignerInfo_value(sis, 0);
 	when = signing_time(si, &have_time);
+	/* an RFC 3161 token proves the signature existed at its time: the
+	 * certificate is judged then (the signer's own signingTime is
+	 * only a claim) */
+	switch (ll_tsp_check(si, ctx, extra, &ts_when, r->ts_why,
+			     sizeof(r->ts_why))) {
+	case 1:
+		r->ts_trusted = 1;
+		when = ts_when;
+		have_time = 1;
+		break;
+	case -1: /* the signature stands; the token is reported */
+		break;
+	default:
+		break;
+	}
 	if (have_time) {
 		struct tm tm;
 

@@ -172,9 +172,14 @@ int ll_x509_has_email(X509 *x, const char *addr);
 int ll_x509_first_email(X509 *x, char *buf, size_t len);
 
 /* cms_sign.c */
-int ll_cms_sign_detached(struct ll_buf *sig_der, struct ll_ctx *ctx,
-			 const struct ll_identity *id, const char *data,
-			 size_t len, struct ll_error *err);
+struct ll_stamp;
+/* Signed-data over DATA into SIG_DER: detached (DETACHED) or with
+ * DATA inside; time-stamped when STAMP names a TSA (NULL: none): a
+ * failure to stamp is STAMP->note unless STAMP->required. */
+int ll_cms_sign_buffer(struct ll_buf *sig_der, struct ll_ctx *ctx,
+		       const struct ll_identity *id, int detached,
+		       const char *data, size_t len, struct ll_stamp *stamp,
+		       struct ll_error *err);
 /* Signed-data with the content inside, streamed to OUT. */
 CMS_ContentInfo *ll_cms_sign_stream_new(struct ll_ctx *ctx,
 					const struct ll_identity *id,
@@ -183,7 +188,9 @@ CMS_ContentInfo *ll_cms_sign_stream_new(struct ll_ctx *ctx,
 struct ll_verify_result {
 	enum ll_sig_state state;
 	char signer[320];
-	char when[32];
+	char when[32]; /* the token's time when ts_trusted, else signingTime */
+	int ts_trusted; /* an RFC 3161 token verified (tsp.c) */
+	char ts_why[160]; /* why a token present was not taken, "" */
 	char why[160];
 	X509 *signer_cert; /* a reference; free */
 };
@@ -193,6 +200,31 @@ int ll_cms_verify(struct ll_verify_result *r, struct ll_ctx *ctx,
 		  CMS_ContentInfo *cms, STACK_OF(X509) *certs,
 		  const char *data, size_t len, struct ll_buf *content_out,
 		  struct ll_error *err);
+
+/* tsp.c: RFC 3161 time-stamp tokens in signatures. */
+
+/* What seal asks of a TSA, and what came of it. */
+struct ll_stamp {
+	const char *url; /* NULL: no time-stamp */
+	const char *ca_file; /* trusted for the TSA's HTTPS besides the
+				system's, NULL none */
+	int required; /* fail rather than sign without a token */
+	int stamped; /* out: a token was added */
+	char note[200]; /* out: why not, "" */
+};
+
+/* Ask the TSA at URL for a token over SI's signature value and add it
+ * as SI's unsigned attribute id-aa-timeStampToken, once it verifies
+ * under CTX's trust anchors.  LL_EIO (unreachable), LL_EPARSE,
+ * LL_EPOLICY (refused, or does not verify), LL_ECRYPTO. */
+int ll_tsp_stamp(CMS_SignerInfo *si, struct ll_ctx *ctx, const char *url,
+		 const char *ca_file, struct ll_error *err);
+
+/* SI's token: 0 none; 1 it verifies over SI's signature value under
+ * CTX's trust anchors (EXTRA: more untrusted certificates), its time
+ * into *when; -1 present but not taken (WHY, CAP octets, says why). */
+int ll_tsp_check(CMS_SignerInfo *si, struct ll_ctx *ctx, STACK_OF(X509) *extra,
+		 time_t *when, char *why, size_t cap);
 
 /* cms_certs.c: d2i of a SignedData with its certificates taken from the
  * context's cache; *certs (caller frees) holds them, or is NULL when

@@ -27,6 +27,8 @@ struct layer_sig {
 	char signer[320];
 	char why[160];
 	char when[32];
+	int ts_trusted; /* WHEN is a verified token's time */
+	char ts_why[160]; /* a token present but not taken */
 	X509 *cert;
 };
 
@@ -111,6 +113,8 @@ static void record_sig(struct opener *op, struct ll_verify_result *r)
 	memcpy(s->signer, r->signer, sizeof(s->signer));
 	memcpy(s->why, r->why, sizeof(s->why));
 	memcpy(s->when, r->when, sizeof(s->when));
+	s->ts_trusted = r->ts_trusted;
+	memcpy(s->ts_why, r->ts_why, sizeof(s->ts_why));
 	s->cert = r->signer_cert;
 	r->signer_cert = NULL;
 }
@@ -475,6 +479,9 @@ static void judge(struct opener *op, const struct ll_entity *top,
 		snprintf(st->signer, sizeof(st->signer), "%s", s->signer);
 		if (s->when[0] != '\0')
 			memcpy(st->timestamp, s->when, sizeof(st->timestamp));
+		st->timestamp_trusted = s->ts_trusted;
+		if (s->ts_why[0] != '\0')
+			add_error(st, "%s", s->ts_why);
 		if (!match) {
 			st->signer_matches_from = 0;
 			if (s->state == LL_SIG_VALID) {

@@ -32,6 +32,8 @@ struct copy {
 struct ll_sealed {
 	struct copy *c;
 	size_t n;
+	int stamped; /* the signature carries an RFC 3161 token */
+	char note[200]; /* why it does not though one was asked, "" */
 };
 
 struct plan {
@@ -40,7 +42,9 @@ struct plan {
 	unsigned flags;
 	struct ll_identity *id;
 	char boundary[40];
-	struct ll_buf sig;	/* detached signature, DER */
+	struct ll_buf sig;	/* the signature made once, DER: detached,
+				   or signed-data when opaque and stamped */
+	struct ll_stamp stamp;	/* the TSA asked, and what came of it */
 };
 
 static int is_protected(const struct ll_field *f)
@@ -154,6 +158,19 @@ static int write_outer(BIO *b, const struct plan *pl)
 	return rc;
 }
 
+/* The signature made once (pl->sig), base64 with CRLF lines, to B. */
+static int put_sig_b64(BIO *b, const struct plan *pl)
+{
+	struct ll_buf s64 = { 0 };
+	int rc = ll_b64_encode(&s64, (const unsigned char *)pl->sig.p,
+			       pl->sig.len);
+
+	if (rc == 0)
+		rc = ll_bio_put(b, s64.p, s64.len);
+	ll_buf_free(&s64);
+	return rc;
+}
+
 static int write_signed_entity(BIO *b, struct plan *pl, struct ll_error *err)
 {
 	int rc;
@@ -169,6 +186,9 @@ static int write_signed_entity(BIO *b, struct plan *pl, struct ll_error *err)
 			      "filename=\"smime.p7m\"\r\n\r\n");
 		if (rc < 0)
 			return rc;
+		/* made once already when time-stamped (ll_msg_seal) */
+		if (pl->sig.len > 0)
+			return put_sig_b64(b, pl);
 		cms = ll_cms_sign_stream_new(pl->ctx, pl->id, err);
 		if (cms == NULL)
 			return LL_ECRYPTO;
@@ -225,15 +245,8 @@ static int write_signed_entity(BIO *b, struct plan *pl, struct ll_error *err)
 				   "Content-Description: S/MIME Cryptographic "
 				   "Signature\r\n\r\n",
 				pl->boundary) > 0 ? 0 : LL_ECRYPTO;
-	if (rc == 0) {
-		struct ll_buf s64 = { 0 };
-
-		rc = ll_b64_encode(&s64, (unsigned char *)pl->sig.p,
-				   pl->sig.len);
-		if (rc == 0)
-			rc = ll_bio_put(b, s64.p, s64.len);
-		ll_buf_free(&s64);
-	}
+	if (rc == 0)
+		rc = put_sig_b64(b, pl);
 	if (rc == 0)
 		rc = BIO_printf(b, "--%s--\r\n", pl->boundary) > 0 ? 0 :
 								    LL_ECRYPTO;
@@ -502,11 +515,17 @@ int ll_msg_seal(struct ll_sealed **out, struct ll_ctx *ctx, const char *msg,
 	*out = NULL;
 	if (opts == NULL)
 		opts = &dflt;
-	if (opts->version != LL_SEAL_OPTIONS_VERSION)
+	if (opts->version != LL_SEAL_OPTIONS_VERSION && opts->version != 1)
 		return ll_err(err, LL_EINVAL, LL_ECLASS_USAGE,
 			      "unknown ll_seal_options version");
 	pl.ctx = ctx;
 	pl.flags = opts->flags;
+	if (opts->version >= 2 && opts->tsa_url != NULL &&
+	    (pl.flags & LL_SEAL_SIGN)) {
+		pl.stamp.url = opts->tsa_url;
+		pl.stamp.ca_file = opts->tsa_ca_file;
+		pl.stamp.required = (pl.flags & LL_SEAL_REQUIRE_TIMESTAMP) != 0;
+	}
 	pl.sig.wipe = 0;
 	if (!(pl.flags & (LL_SEAL_SIGN | LL_SEAL_ENCRYPT)))
 		return ll_err(err, LL_EINVAL, LL_ECLASS_USAGE,
@@ -574,7 +593,11 @@ int ll_msg_seal(struct ll_sealed **out, struct ll_ctx *ctx, const char *msg,
 			goto out;
 		}
 	}
-	if ((pl.flags & LL_SEAL_SIGN) && !(pl.flags & LL_SEAL_OPAQUE)) {
+	/* signed once for every copy: detached, or opaque when a token
+	 * must be put in (a streamed signed-data is signed as its last
+	 * octets go out, too late to add one) */
+	if ((pl.flags & LL_SEAL_SIGN) &&
+	    (!(pl.flags & LL_SEAL_OPAQUE) || pl.stamp.url != NULL)) {
 		struct ll_buf inner = { .wipe = 1 }; /* plaintext */
 		BIO *mem;
 
@@ -583,8 +606,11 @@ int ll_msg_seal(struct ll_sealed **out, struct ll_ctx *ctx, const char *msg,
 		mem = rc == 0 ? ll_bio_buf_new(&inner) : NULL;
 		rc = mem ? write_inner(mem, &pl) : LL_ENOMEM;
 		if (rc == 0)
-			rc = ll_cms_sign_detached(&pl.sig, ctx, pl.id, inner.p,
-						  inner.len, err);
+			rc = ll_cms_sign_buffer(
+				&pl.sig, ctx, pl.id,
+				!(pl.flags & LL_SEAL_OPAQUE), inner.p,
+				inner.len, pl.stamp.url ? &pl.stamp : NULL,
+				err);
 		BIO_free(mem);
 		ll_buf_free(&inner);
 		if (rc < 0)
@@ -611,6 +637,8 @@ int ll_msg_seal(struct ll_sealed **out, struct ll_ctx *ctx, const char *msg,
 		rc = LL_ENOMEM;
 		goto out;
 	}
+	s->stamped = pl.stamp.stamped;
+	memcpy(s->note, pl.stamp.note, sizeof(s->note));
 	s->c = calloc(nbcc + 1, sizeof(*s->c));
 	if (s->c == NULL) {
 		rc = LL_ENOMEM;
@@ -686,6 +714,16 @@ const char *const *ll_sealed_rcpts(const struct ll_sealed *s, size_t i,
 const char *ll_sealed_cipher(const struct ll_sealed *s, size_t i)
 {
 	return i < s->n ? s->c[i].cipher : NULL;
+}
+
+int ll_sealed_timestamped(const struct ll_sealed *s)
+{
+	return s->stamped;
+}
+
+const char *ll_sealed_note(const struct ll_sealed *s)
+{
+	return s->note;
 }
 
 void ll_sealed_free(struct ll_sealed **pp)
