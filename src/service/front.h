@@ -28,6 +28,18 @@ struct lld_nonces;
 #define LLD_HDR_MAX 512 /* one response header value */
 #define LLD_ORDER_DAYS 7 /* orders and authorizations live this long */
 #define LLD_KEYCACHE 256 /* account keys kept parsed */
+/* Time-stamp requests waiting for the TSA keyholder at most: beyond,
+ * the front refuses at once (systemFailure) rather than queue, so that
+ * neither side of the socket pair can fill up while the other waits on
+ * it. */
+#define LLD_TSA_INFLIGHT_MAX 512
+
+/* The pipelined keyholders. */
+enum lld_pipe {
+	LLD_PIPE_ISSUE, /* srv->khp, lld_acme_finish */
+	LLD_PIPE_TSA, /* srv->kht, lld_tsa_finish */
+	LLD_PIPES,
+};
 
 /* What one `letterlockd run` serves with. */
 struct lld_srv {
@@ -41,6 +53,9 @@ struct lld_srv {
 	/* pipelined time-stamps, the event loop only; it holds the
 	 * time-stamping unit's key and no other; NULL once gone */
 	struct lld_kh *kht;
+	/* requests sent to each pipelined keyholder and not yet answered
+	 * (http.c keeps the count) */
+	size_t inflight[LLD_PIPES];
 	struct lld_nonces *nonces;
 	struct lld_mailer *mailer; /* NULL: no email validation configured */
 	/* the CA certificates, DER and PEM, read at start */
@@ -88,12 +103,6 @@ struct lld_resp {
 	struct lld_pending *pending; /* answered later, see below */
 };
 
-/* The pipelined keyholders. */
-enum lld_pipe {
-	LLD_PIPE_ISSUE, /* srv->khp, lld_acme_finish */
-	LLD_PIPE_TSA, /* srv->kht, lld_tsa_finish */
-	LLD_PIPES,
-};
 
 /*
  * A request a pipelined keyholder is answering (a finalize's

@@ -264,6 +264,7 @@ static void defer(struct server *sv, struct evhttp_request *er,
 	 * (libevent frees only requests it has answered or still holds);
 	 * evhttp_send_reply then frees it instead of sending */
 	p->req = er;
+	sv->srv->inflight[p->pipe]++;
 	if (pp->tail != NULL)
 		pp->tail->next = p;
 	else
@@ -280,6 +281,7 @@ static void pending_done(struct pipe *pp)
 	pp->head = p->next;
 	if (pp->head == NULL)
 		pp->tail = NULL;
+	pp->sv->srv->inflight[pp->kind]--;
 	send_resp(p->req, &p->resp);
 	lld_resp_free(&p->resp);
 	free(p);

@@ -89,6 +89,10 @@ int lld_tsa_handle(struct lld_srv *srv, const struct lld_req *req,
 		lld_tsa_fail(resp);
 		return 0;
 	}
+	if (srv->inflight[LLD_PIPE_TSA] >= LLD_TSA_INFLIGHT_MAX) {
+		reject(resp, LLD_TSA_SYSTEM_FAILURE, "the TSA is busy; retry");
+		return 0;
+	}
 	p = calloc(1, sizeof(*p));
 	if (p == NULL) {
 		lld_tsa_fail(resp);
