@@ -85,6 +85,7 @@ demo: build
 bench: build
 	BENCH_BUILD=$(CURDIR)/$(BUILD) bench/run
 	BENCH_BUILD=$(CURDIR)/$(BUILD) bench/acme
+	BENCH_BUILD=$(CURDIR)/$(BUILD) bench/tsa
 
 fuzz: build-fuzz
 	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_BUILD=$(CURDIR)/$(FUZZ_BUILD) \

@@ -15,16 +15,9 @@
  * server's work is timed; CONNS keep-alive connections (one thread
  * each) keep it busy.  Prints lines "name value unit".
  */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -35,99 +28,11 @@
 #include <letterlock/jose.h>
 
 #include "../src/service/store.h"
-
-#define MAX_CONNS 16
-#define RESP_MAX (256 * 1024)
+#include "httpload.h"
 
 static char host_port[64];
 static char base[128];
 static unsigned short port;
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void die(const char *what)
-{
-	fprintf(stderr, "bench_acme: %s\n", what);
-	exit(1);
-}
-
-static int connect_to(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-
-	a.sin_port = htons(port);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
-		die("cannot connect");
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	return fd;
-}
-
-static void send_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			die("write failed");
-		p += w;
-		n -= (size_t)w;
-	}
-}
-
-/* One response into BUF (NUL-terminated); its status, and the
- * Replay-Nonce into NONCE when not NULL. */
-static int read_response(int fd, char *buf, char *nonce)
-{
-	size_t have = 0, need = 0;
-	char *hdr_end = NULL;
-	int status = 0;
-
-	for (;;) {
-		ssize_t r;
-
-		if (hdr_end != NULL && have >= need)
-			break;
-		if (have >= RESP_MAX - 1)
-			die("response too large");
-		r = read(fd, buf + have, RESP_MAX - 1 - have);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			die("connection closed");
-		have += (size_t)r;
-		buf[have] = '\0';
-		if (hdr_end == NULL) {
-			char *cl;
-
-			hdr_end = strstr(buf, "\r\n\r\n");
-			if (hdr_end == NULL)
-				continue;
-			cl = strcasestr(buf, "\r\nContent-Length:");
-			need = (size_t)(hdr_end - buf) + 4 +
-			       (cl && cl < hdr_end ? strtoul(cl + 17, NULL, 10)
-						   : 0);
-		}
-	}
-	sscanf(buf, "HTTP/1.1 %d", &status);
-	if (nonce != NULL) {
-		char *n = strcasestr(buf, "\r\nReplay-Nonce:");
-
-		nonce[0] = '\0';
-		if (n != NULL)
-			sscanf(n + 15, " %63[A-Za-z0-9_-]", nonce);
-	}
-	return status;
-}
 
 static char *request(const char *method, const char *path, const char *body)
 {
@@ -139,7 +44,7 @@ static char *request(const char *method, const char *path, const char *body)
 		     "Content-Type: application/jose+json\r\n"
 		     "Content-Length: %zu\r\n\r\n%s",
 		     method, path, host_port, blen, body ? body : "") < 0)
-		die("out of memory");
+		hl_die("out of memory");
 	return out;
 }
 
@@ -155,7 +60,7 @@ static char *signed_post(const struct ll_jwk *key, const char *kid,
 	snprintf(url, sizeof(url), "%s%s", base, path);
 	if (ll_jws_sign(&jws, &len, key, kid, nonce, url, payload,
 			payload ? strlen(payload) : 0, &err) < 0)
-		die(err.message);
+		hl_die(err.message);
 	req = request("POST", path, jws);
 	free(jws);
 	return req;
@@ -183,74 +88,16 @@ static char *make_csr(const char *addr, EVP_PKEY *key)
 	sk_X509_EXTENSION_push(exts, san);
 	X509_REQ_add_extensions(req, exts);
 	if (X509_REQ_sign(req, key, EVP_sha256()) <= 0)
-		die("CSR signing failed");
+		hl_die("CSR signing failed");
 	len = i2d_X509_REQ(req, &der);
-	if (len <= 0 || ll_b64url_encode(&out, NULL, der, (size_t)len, &err) < 0)
-		die("CSR encoding failed");
+	if (len <= 0 ||
+	    ll_b64url_encode(&out, NULL, der, (size_t)len, &err) < 0)
+		hl_die("CSR encoding failed");
 	OPENSSL_free(der);
 	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
 	X509_NAME_free(name);
 	X509_REQ_free(req);
 	return out;
-}
-
-struct job {
-	char **reqs;
-	size_t n;
-	const char *want; /* substring every answer must have */
-	int want_status;
-	size_t bad;
-};
-
-static void *run_job(void *arg)
-{
-	struct job *j = arg;
-	char *buf = malloc(RESP_MAX);
-	int fd = connect_to();
-
-	if (buf == NULL)
-		die("out of memory");
-	for (size_t i = 0; i < j->n; i++) {
-		send_all(fd, j->reqs[i], strlen(j->reqs[i]));
-		if (read_response(fd, buf, NULL) != j->want_status ||
-		    (j->want && !strstr(buf, j->want)))
-			j->bad++;
-	}
-	close(fd);
-	free(buf);
-	return NULL;
-}
-
-/* Send REQS over CONNS connections at once; requests per second. */
-static double timed(char **reqs, size_t n, size_t conns, const char *want,
-		    int status, const char *name)
-{
-	struct job jobs[MAX_CONNS];
-	pthread_t th[MAX_CONNS];
-	size_t per = n / conns, bad = 0;
-	double t0, dt;
-
-	for (size_t c = 0; c < conns; c++) {
-		jobs[c] = (struct job){ reqs + c * per,
-					c + 1 == conns ? n - c * per : per,
-					want, status, 0 };
-	}
-	t0 = now_s();
-	for (size_t c = 0; c < conns; c++)
-		pthread_create(&th[c], NULL, run_job, &jobs[c]);
-	for (size_t c = 0; c < conns; c++) {
-		pthread_join(th[c], NULL);
-		bad += jobs[c].bad;
-	}
-	dt = now_s() - t0;
-	if (bad > 0) {
-		fprintf(stderr, "bench_acme: %s: %zu of %zu answers wrong\n",
-			name, bad, n);
-		exit(1);
-	}
-	printf("%s %.0f req/s (%zu in %.2f s, %zu connections)\n", name,
-	       (double)n / dt, n, dt, conns);
-	return (double)n / dt;
 }
 
 int main(int argc, char **argv)
@@ -268,28 +115,29 @@ int main(int argc, char **argv)
 	int fd;
 
 	if (argc != 5)
-		die("usage: bench_acme STORE URL N CONNS");
+		hl_die("usage: bench_acme STORE URL N CONNS");
 	n = strtoul(argv[3], NULL, 10);
 	conns = strtoul(argv[4], NULL, 10);
-	if (n < 1 || conns < 1 || conns > MAX_CONNS ||
+	if (n < 1 || conns < 1 || conns > HL_MAX_CONNS ||
 	    sscanf(argv[2], "http://127.0.0.1:%hu", &port) != 1)
-		die("bad arguments");
+		hl_die("bad arguments");
 	snprintf(base, sizeof(base), "%s", argv[2]);
 	snprintf(host_port, sizeof(host_port), "127.0.0.1:%hu", port);
-	buf = malloc(RESP_MAX);
+	hl_init(port);
+	buf = malloc(HL_RESP_MAX);
 	reqs = calloc(n, sizeof(*reqs));
 	orders = calloc(n, sizeof(*orders));
 	if (buf == NULL || reqs == NULL || orders == NULL)
-		die("out of memory");
+		hl_die("out of memory");
 
 	/* the account and N ready orders, straight in the store */
 	if (ll_jwk_generate(&key, "ES256", &err) < 0 ||
 	    ll_jwk_thumbprint(tp, key, &err) < 0 ||
 	    ll_jwk_json(&jwk, key, &err) < 0 ||
 	    lld_store_open(&st, argv[1], &err) < 0 ||
-	    lld_store_account_add(st, tp, jwk, "[]", time(NULL), &acct,
-				  &err) < 0)
-		die(err.message);
+	    lld_store_account_add(st, tp, jwk, "[]", time(NULL), &acct, &err) <
+		    0)
+		hl_die(err.message);
 	snprintf(kid, sizeof(kid), "%s/acme/acct/%lld", base, (long long)acct);
 	for (size_t i = 0; i < n; i++) {
 		struct lld_order o;
@@ -304,7 +152,7 @@ int main(int argc, char **argv)
 		    lld_store_authz_get(st, o.authz, &a, &err) < 0 ||
 		    lld_store_chall_settle(st, a.chall, 1, NULL, time(NULL),
 					   &err) < 0)
-			die(err.message);
+			hl_die(err.message);
 		orders[i] = o.id;
 	}
 	lld_store_close(&st);
@@ -312,16 +160,17 @@ int main(int argc, char **argv)
 	/* nonces and signed requests, before the clock */
 	ckey = EVP_EC_gen("P-256");
 	if (ckey == NULL)
-		die("key generation failed");
-	fd = connect_to();
+		hl_die("key generation failed");
+	fd = hl_connect();
 	for (size_t i = 0; i < n; i++) {
 		char path[128], payload[1024], addr[64];
 		char *head = request("HEAD", "/acme/new-nonce", NULL), *csr;
 
-		send_all(fd, head, strlen(head));
+		hl_send(fd, head, strlen(head));
 		free(head);
-		if (read_response(fd, buf, nonce) != 200 || nonce[0] == '\0')
-			die("no nonce");
+		if (hl_response(fd, buf, nonce, NULL, NULL) != 200 ||
+		    nonce[0] == '\0')
+			hl_die("no nonce");
 		snprintf(addr, sizeof(addr), "bench%zu@example.test", i);
 		csr = make_csr(addr, ckey);
 		snprintf(path, sizeof(path), "/acme/order/%lld/finalize",
@@ -331,30 +180,32 @@ int main(int argc, char **argv)
 		reqs[i] = signed_post(key, kid, nonce, path, payload);
 	}
 	close(fd);
-	timed(reqs, n, conns, "\"status\":\"valid\"", 200, "issue");
+	hl_timed(reqs, NULL, n, conns, "\"status\":\"valid\"", 16, 200,
+		 "issue");
 
 	/* the plain request rate: POST-as-GET of the orders just made */
-	fd = connect_to();
+	fd = hl_connect();
 	for (size_t i = 0; i < n; i++) {
 		char path[128];
 		char *head = request("HEAD", "/acme/new-nonce", NULL);
 
 		free(reqs[i]);
-		send_all(fd, head, strlen(head));
+		hl_send(fd, head, strlen(head));
 		free(head);
-		if (read_response(fd, buf, nonce) != 200)
-			die("no nonce");
+		if (hl_response(fd, buf, nonce, NULL, NULL) != 200)
+			hl_die("no nonce");
 		snprintf(path, sizeof(path), "/acme/order/%lld",
 			 (long long)orders[i]);
 		reqs[i] = signed_post(key, kid, nonce, path, NULL);
 	}
 	close(fd);
-	timed(reqs, n, conns, "\"certificate\"", 200, "post-as-get");
+	hl_timed(reqs, NULL, n, conns, "\"certificate\"", 13, 200,
+		 "post-as-get");
 	for (size_t i = 0; i < n; i++) {
 		free(reqs[i]);
 		reqs[i] = request("HEAD", "/acme/new-nonce", NULL);
 	}
-	timed(reqs, n, conns, NULL, 200, "new-nonce");
+	hl_timed(reqs, NULL, n, conns, NULL, 0, 200, "new-nonce");
 	for (size_t i = 0; i < n; i++)
 		free(reqs[i]);
 	free(reqs);

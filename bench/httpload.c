@@ -1,0 +1,200 @@
+/*
+ * httpload.c - HTTP/1.1 load on a loopback server (httpload.h).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "httpload.h"
+
+static unsigned short hl_port;
+
+void hl_init(unsigned short port)
+{
+	hl_port = port;
+}
+
+double hl_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void hl_die(const char *what)
+{
+	fprintf(stderr, "bench: %s\n", what);
+	exit(1);
+}
+
+int hl_connect(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+	a.sin_port = htons(hl_port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
+		hl_die("cannot connect");
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+void hl_send(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n > 0) {
+		ssize_t w = write(fd, c, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			hl_die("write failed");
+		c += w;
+		n -= (size_t)w;
+	}
+}
+
+int hl_response(int fd, char *buf, char *nonce, size_t *body, size_t *end)
+{
+	size_t have = 0, need = 0;
+	char *hdr_end = NULL;
+	int status = 0;
+
+	for (;;) {
+		ssize_t r;
+
+		if (hdr_end != NULL && have >= need)
+			break;
+		if (have >= HL_RESP_MAX - 1)
+			hl_die("response too large");
+		r = read(fd, buf + have, HL_RESP_MAX - 1 - have);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			hl_die("connection closed");
+		have += (size_t)r;
+		buf[have] = '\0';
+		if (hdr_end == NULL) {
+			char *cl;
+
+			hdr_end = memmem(buf, have, "\r\n\r\n", 4);
+			if (hdr_end == NULL)
+				continue;
+			cl = strcasestr(buf, "\r\nContent-Length:");
+			need = (size_t)(hdr_end - buf) + 4 +
+			       (cl && cl < hdr_end ?
+					strtoul(cl + 17, NULL, 10) :
+					0);
+		}
+	}
+	sscanf(buf, "HTTP/1.1 %d", &status);
+	if (nonce != NULL) {
+		char *n = strcasestr(buf, "\r\nReplay-Nonce:");
+
+		nonce[0] = '\0';
+		if (n != NULL && n < hdr_end)
+			sscanf(n + 15, " %63[A-Za-z0-9_-]", nonce);
+	}
+	if (body != NULL)
+		*body = (size_t)(hdr_end - buf) + 4;
+	if (end != NULL)
+		*end = need;
+	return status;
+}
+
+struct job {
+	char *const *reqs;
+	const size_t *lens;
+	size_t n;
+	const void *want;
+	size_t wantlen;
+	int status;
+	double *lat; /* seconds, one a request */
+	size_t bad;
+};
+
+static void *run_job(void *arg)
+{
+	struct job *j = arg;
+	char *buf = malloc(HL_RESP_MAX);
+	int fd = hl_connect();
+
+	if (buf == NULL)
+		hl_die("out of memory");
+	for (size_t i = 0; i < j->n; i++) {
+		size_t len = j->lens ? j->lens[i] : strlen(j->reqs[i]);
+		size_t body = 0, end = 0;
+		double t0 = hl_now();
+
+		hl_send(fd, j->reqs[i], len);
+		if (hl_response(fd, buf, NULL, &body, &end) != j->status ||
+		    (j->want != NULL && memmem(buf + body, end - body, j->want,
+					       j->wantlen) == NULL))
+			j->bad++;
+		j->lat[i] = hl_now() - t0;
+	}
+	close(fd);
+	free(buf);
+	return NULL;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+double hl_timed(char *const *reqs, const size_t *lens, size_t n, size_t conns,
+		const void *want, size_t wantlen, int status, const char *name)
+{
+	static struct job jobs[HL_MAX_CONNS];
+	static pthread_t th[HL_MAX_CONNS];
+	double *lat = calloc(n, sizeof(*lat));
+	size_t per, bad = 0;
+	double t0, dt;
+
+	if (conns < 1 || conns > HL_MAX_CONNS || conns > n || lat == NULL)
+		hl_die("bad connection count, or out of memory");
+	per = n / conns;
+	for (size_t c = 0; c < conns; c++)
+		jobs[c] = (struct job){ reqs + c * per,
+					lens ? lens + c * per : NULL,
+					c + 1 == conns ? n - c * per : per,
+					want,
+					wantlen,
+					status,
+					lat + c * per,
+					0 };
+	t0 = hl_now();
+	for (size_t c = 0; c < conns; c++)
+		pthread_create(&th[c], NULL, run_job, &jobs[c]);
+	for (size_t c = 0; c < conns; c++) {
+		pthread_join(th[c], NULL);
+		bad += jobs[c].bad;
+	}
+	dt = hl_now() - t0;
+	if (bad > 0) {
+		fprintf(stderr, "bench: %s: %zu of %zu answers wrong\n", name,
+			bad, n);
+		exit(1);
+	}
+	qsort(lat, n, sizeof(*lat), cmp_double);
+	printf("%s %.0f req/s (%zu in %.2f s, %zu connections; latency "
+	       "p50 %.2f ms, p99 %.2f ms)\n",
+	       name, (double)n / dt, n, dt, conns, lat[n / 2] * 1e3,
+	       lat[n - 1 - n / 100] * 1e3);
+	free(lat);
+	return (double)n / dt;
+}
