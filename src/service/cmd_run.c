@@ -89,6 +89,7 @@ static void free_srv(struct lld_srv *srv)
 {
 	lld_mailer_stop(&srv->mailer);
 	lld_store_close(&srv->store);
+	lld_kh_stop(&srv->kht);
 	lld_kh_stop(&srv->khp);
 	lld_kh_stop(&srv->kh);
 	lld_nonces_free(&srv->nonces);
