@@ -68,6 +68,10 @@ time_t ll_cert_not_after(const struct ll_cert *c);
 
 /* Known capabilities (LL_CAP_*), 0 when unknown. */
 unsigned ll_cert_caps(const struct ll_cert *c);
+/* The LL_CAP_* bit of a capability's name as letterlock and the PKX
+ * directory write it ("aes256-gcm", "aes128-gcm", "aes256-cbc",
+ * "aes128-cbc", "rsaes-oaep" or "rsa-oaep"); 0 for any other. */
+unsigned ll_cap_by_name(const char *name);
 void ll_cert_set_caps(struct ll_cert *c, unsigned caps);
 
 /* DER encoding, malloc'd into *out (caller frees). */

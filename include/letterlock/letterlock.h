@@ -6,6 +6,7 @@
 #include <letterlock/ctx.h>
 #include <letterlock/msg.h>
 #include <letterlock/keystore.h>
+#include <letterlock/contacts.h>
 #include <letterlock/ca.h>
 #include <letterlock/jose.h>
 #include <letterlock/acme.h>

@@ -126,6 +126,10 @@ int ll_msg_open(struct ll_opened **out, struct ll_ctx *ctx, const char *msg,
 /* The recovered message (line ends as stored); borrowed. */
 const char *ll_opened_data(const struct ll_opened *o, size_t *len);
 const struct ll_open_status *ll_opened_status(const struct ll_opened *o);
+/* The signer's certificate when the whole message is validly signed by
+ * its From address (status: signed, valid, signer matches From), else
+ * NULL; borrowed.  What letterlock open harvests as a contact. */
+const struct ll_cert *ll_opened_signer(const struct ll_opened *o);
 void ll_opened_free(struct ll_opened **pp);
 
 /*

@@ -3,15 +3,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
 #include "cli.h"
 
 static const char open_usage[] =
-	"usage: letterlock open [--json] [-o OUT] [IN]\n"
+	"usage: letterlock open [--json] [--no-harvest] [-o OUT] [IN]\n"
 	"Decrypts and verifies the message IN (default: stdin) and writes\n"
 	"the opened message to OUT (default: stdout, unless --json).\n"
+	"A message validly signed by its From address gives the signer's\n"
+	"certificate to the contacts (a new key for a known address waits\n"
+	"for `letterlock contact accept`); --no-harvest leaves them alone.\n"
 	"exit: 0 opened (and any signature valid), 1 signature not valid,\n"
 	"      4 cannot decrypt, 5 malformed input, 2 usage\n";
 
@@ -20,7 +24,8 @@ static json_t *jstr_or_null(const char *s)
 	return s != NULL && *s != '\0' ? json_string(s) : json_null();
 }
 
-static void print_json(const struct ll_open_status *st, const char *fail)
+static void print_json(const struct ll_open_status *st, const char *fail,
+		       const char *signer_key)
 {
 	json_t *o = json_object(), *errs = json_array();
 	char *s;
@@ -43,6 +48,8 @@ static void print_json(const struct ll_open_status *st, const char *fail)
 				    jstr_or_null(st->timestamp) :
 				    json_null());
 	json_object_set_new(o, "signing_time", jstr_or_null(st->timestamp));
+	/* the signer's key against the contacts: known, new, changed */
+	json_object_set_new(o, "signer_key", jstr_or_null(signer_key));
 	for (size_t i = 0; i < st->nerrors; i++)
 		json_array_append_new(errs, json_string(st->errors[i]));
 	if (fail != NULL)
@@ -60,6 +67,7 @@ int cmd_open(struct cli *cli, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "output", required_argument, NULL, 'o' },
+		{ "no-harvest", no_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -68,10 +76,11 @@ int cmd_open(struct cli *cli, int argc, char **argv)
 	struct ll_opened *o = NULL;
 	struct ll_error err = { 0 };
 	const struct ll_open_status *st;
-	const char *outpath = NULL;
+	const char *outpath = NULL, *signer_key = NULL;
+	const struct ll_cert *signer;
 	char *msg = NULL;
 	size_t len;
-	int c, rc, json = 0;
+	int c, rc, json = 0, harvest = 1;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
@@ -81,6 +90,9 @@ int cmd_open(struct cli *cli, int argc, char **argv)
 			break;
 		case 'o':
 			outpath = optarg;
+			break;
+		case 'H':
+			harvest = 0;
 			break;
 		case 'h':
 			fputs(open_usage, stdout);
@@ -107,12 +119,44 @@ int cmd_open(struct cli *cli, int argc, char **argv)
 			struct ll_open_status none = { 0 };
 
 			none.encrypted = rc == LL_ENOKEY || rc == LL_EDECRYPT;
-			print_json(&none, err.message);
+			print_json(&none, err.message, NULL);
 		}
 		rc = cli_fail(cli, "open", &err);
 		goto out;
 	}
 	st = ll_opened_status(o);
+	signer = ll_opened_signer(o);
+	if (signer != NULL) {
+		/* judged before the harvest below changes the answer */
+		switch (ll_contacts_known(ks, st->signer,
+					  ll_cert_fingerprint(signer))) {
+		case 1:
+			signer_key = "known";
+			break;
+		case -1:
+			signer_key = "changed";
+			break;
+		default:
+			signer_key = "new";
+			break;
+		}
+	}
+	/* our own signature gives the contacts nothing */
+	if (signer != NULL && harvest &&
+	    ll_ctx_identity_for(ctx, st->signer) == NULL) {
+		enum ll_contact_state state;
+
+		if (ll_contacts_add(ks, signer, LL_SRC_HARVESTED, time(NULL),
+				    &state, &err) < 0)
+			cli_fail(cli, "keeping the signer's certificate", &err);
+		else if (state == LL_CONTACT_PENDING && !cli->quiet)
+			fprintf(stderr,
+				"letterlock: %s signed with a key other than "
+				"the one known (%s); it is kept as pending, "
+				"not used: `letterlock contact list`, "
+				"`letterlock contact accept`\n",
+				st->signer, ll_cert_fingerprint(signer));
+	}
 	if (!json || outpath != NULL) {
 		size_t dlen;
 		const char *data = ll_opened_data(o, &dlen);
@@ -123,7 +167,7 @@ int cmd_open(struct cli *cli, int argc, char **argv)
 		}
 	}
 	if (json)
-		print_json(st, NULL);
+		print_json(st, NULL, signer_key);
 	else if (!cli->quiet)
 		fprintf(stderr, "letterlock: %s%s, signature %s%s%s\n",
 			st->encrypted ? "decrypted " : "not encrypted",

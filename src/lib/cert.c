@@ -828,3 +828,24 @@ out:
 	EVP_PKEY_free(k);
 	return rc;
 }
+
+unsigned ll_cap_by_name(const char *name)
+{
+	static const struct {
+		const char *name;
+		unsigned cap;
+	} names[] = {
+		{ "aes256-gcm", LL_CAP_AES256_GCM },
+		{ "aes128-gcm", LL_CAP_AES128_GCM },
+		{ "aes256-cbc", LL_CAP_AES256_CBC },
+		{ "aes128-cbc", LL_CAP_AES128_CBC },
+		{ "rsaes-oaep", LL_CAP_RSA_OAEP }, /* the directory's name */
+		{ "rsa-oaep", LL_CAP_RSA_OAEP },
+	};
+
+	for (size_t i = 0; name != NULL && i < sizeof(names) / sizeof(names[0]);
+	     i++)
+		if (strcmp(name, names[i].name) == 0)
+			return names[i].cap;
+	return 0;
+}

@@ -111,6 +111,19 @@ int ll_ctx_add_contact(struct ll_ctx *ctx, struct ll_cert *cert,
 	return 0;
 }
 
+void ll_ctx_drop_contacts_for(struct ll_ctx *ctx, const char *addr)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < ctx->ncontacts; i++) {
+		if (ll_cert_matches_email(ctx->contacts[i], addr))
+			ll_cert_free(&ctx->contacts[i]);
+		else
+			ctx->contacts[j++] = ctx->contacts[i];
+	}
+	ctx->ncontacts = j;
+}
+
 int ll_ctx_add_trust(struct ll_ctx *ctx, struct ll_cert *cert,
 		     struct ll_error *err)
 {

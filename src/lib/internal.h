@@ -171,6 +171,19 @@ int ll_crl_finish(X509_CRL *crl, X509 *ca, EVP_PKEY *key, int64_t number,
 int ll_x509_has_email(X509 *x, const char *addr);
 int ll_x509_first_email(X509 *x, char *buf, size_t len);
 
+/* keystore.c: the home's SQLite handle, for contacts.c. */
+struct ll_keystore;
+typedef struct sqlite3 sqlite3;
+sqlite3 *ll_keystore_db(struct ll_keystore *ks);
+/* keystore.c: a row's certificate (column 0, DER) with what its owner
+ * reads (column 1, LL_CAP_* bits) into *out. */
+typedef struct sqlite3_stmt sqlite3_stmt;
+int ll_keystore_row_cert(struct ll_cert **out, sqlite3_stmt *st,
+			 struct ll_error *err);
+
+/* ctx.c: drop every contact certificate for ADDR from CTX. */
+void ll_ctx_drop_contacts_for(struct ll_ctx *ctx, const char *addr);
+
 /* cms_sign.c */
 struct ll_stamp;
 /* Signed-data over DATA into SIG_DER: detached (DETACHED) or with

@@ -36,12 +36,66 @@ static const char schema[] =
 	" id INTEGER PRIMARY KEY, fpr TEXT UNIQUE NOT NULL,"
 	" email TEXT NOT NULL, cert BLOB NOT NULL, caps INTEGER NOT NULL,"
 	" added INTEGER NOT NULL);"
+	/* contacts.c: the directory's answers, by address */
+	"CREATE TABLE IF NOT EXISTS lookups ("
+	" address TEXT PRIMARY KEY, checked INTEGER NOT NULL,"
+	" found INTEGER NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS trust ("
 	" id INTEGER PRIMARY KEY, fpr TEXT UNIQUE NOT NULL,"
 	" cert BLOB NOT NULL, added INTEGER NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS secrets ("
 	" name TEXT PRIMARY KEY, blob BLOB NOT NULL,"
 	" added INTEGER NOT NULL);";
+
+/* The contacts' source, state and last confirmation (contacts.h), added
+ * to a store made before they existed: a contact is then a manual,
+ * current one. */
+static int contacts_columns(sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	int have = 0;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA table_info(contacts)", -1, &st,
+			       NULL) != SQLITE_OK)
+		return -1;
+	while (sqlite3_step(st) == SQLITE_ROW)
+		if (strcmp((const char *)sqlite3_column_text(st, 1), "state") ==
+		    0)
+			have = 1;
+	sqlite3_finalize(st);
+	if (have)
+		return 0;
+	return sqlite3_exec(db,
+			    "BEGIN;"
+			    "ALTER TABLE contacts ADD COLUMN source INTEGER"
+			    " NOT NULL DEFAULT 0;"
+			    "ALTER TABLE contacts ADD COLUMN state INTEGER"
+			    " NOT NULL DEFAULT 0;"
+			    "ALTER TABLE contacts ADD COLUMN seen INTEGER"
+			    " NOT NULL DEFAULT 0;"
+			    "CREATE INDEX IF NOT EXISTS contacts_email"
+			    " ON contacts (email);"
+			    "COMMIT;",
+			    NULL, NULL, NULL) == SQLITE_OK ?
+		       0 :
+		       -1;
+}
+
+sqlite3 *ll_keystore_db(struct ll_keystore *ks)
+{
+	return ks->db;
+}
+
+int ll_keystore_row_cert(struct ll_cert **out, sqlite3_stmt *st,
+			 struct ll_error *err)
+{
+	int rc = ll_cert_parse(out, sqlite3_column_blob(st, 0),
+			       (size_t)sqlite3_column_bytes(st, 0), err);
+
+	if (rc == 0)
+		ll_cert_set_caps(*out, (unsigned)sqlite3_column_int64(st, 1));
+	return rc;
+}
 
 /* The AAD of a named secret; identity keys use their fingerprint. */
 #define SECRET_AAD "secret:"
@@ -138,7 +192,8 @@ int ll_keystore_open(struct ll_keystore **out, const char *home,
 		goto fail;
 	}
 	sqlite3_busy_timeout(ks->db, 5000);
-	if (sqlite3_exec(ks->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
+	if (sqlite3_exec(ks->db, schema, NULL, NULL, NULL) != SQLITE_OK ||
+	    contacts_columns(ks->db) < 0) {
 		rc = db_err(err, ks->db, "creating the schema");
 		goto fail;
 	}
@@ -407,8 +462,10 @@ int ll_keystore_load(struct ll_keystore *ks, struct ll_ctx *ctx,
 	if (rc < 0)
 		return rc;
 	for (int kind = LL_KS_CONTACT; kind <= LL_KS_TRUST; kind++) {
+		/* pending and replaced keys are listed, never used */
 		const char *sql = kind == LL_KS_CONTACT ?
-			"SELECT cert, caps FROM contacts ORDER BY id" :
+			"SELECT cert, caps FROM contacts WHERE state = 0"
+			" ORDER BY id" :
 			"SELECT cert, 0 FROM trust ORDER BY id";
 
 		if (sqlite3_prepare_v2(ks->db, sql, -1, &st, NULL) != SQLITE_OK)
@@ -416,12 +473,9 @@ int ll_keystore_load(struct ll_keystore *ks, struct ll_ctx *ctx,
 		while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
 			struct ll_cert *c = NULL;
 
-			rc = ll_cert_parse(&c, sqlite3_column_blob(st, 0),
-					   (size_t)sqlite3_column_bytes(st, 0),
-					   err);
+			rc = ll_keystore_row_cert(&c, st, err);
 			if (rc < 0)
 				break;
-			ll_cert_set_caps(c, (unsigned)sqlite3_column_int64(st, 1));
 			rc = kind == LL_KS_CONTACT ?
 				     ll_ctx_add_contact(ctx, c, err) :
 				     ll_ctx_add_trust(ctx, c, err);
@@ -449,11 +503,9 @@ int ll_keystore_foreach(struct ll_keystore *ks, enum ll_keystore_kind kind,
 	while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
 		struct ll_cert *c = NULL;
 
-		rc = ll_cert_parse(&c, sqlite3_column_blob(st, 0),
-				   (size_t)sqlite3_column_bytes(st, 0), err);
+		rc = ll_keystore_row_cert(&c, st, err);
 		if (rc < 0)
 			break;
-		ll_cert_set_caps(c, (unsigned)sqlite3_column_int64(st, 1));
 		rc = fn(arg, c);
 		ll_cert_free(&c);
 	}

@@ -20,6 +20,7 @@ struct ll_opened {
 	const char *data;	/* the opened message, inside buf */
 	size_t len;
 	struct ll_open_status st;
+	struct ll_cert *signer;	/* of a valid signature by From, or NULL */
 };
 
 struct layer_sig {
@@ -587,6 +588,15 @@ int ll_msg_open(struct ll_opened **out, struct ll_ctx *ctx, const char *msg,
 	}
 	if (rc < 0)
 		goto out;
+	/* the signer's certificate, when the whole message is validly
+	 * signed by From: what a contact store may harvest */
+	if (o->st.is_signed && o->st.signature == LL_SIG_VALID &&
+	    o->st.signer_matches_from && op.nsigs == 1 &&
+	    op.sigs[0].cert != NULL && X509_up_ref(op.sigs[0].cert) &&
+	    ll_cert_wrap(&o->signer, op.sigs[0].cert, NULL) < 0) {
+		X509_free(op.sigs[0].cert); /* the reference taken */
+		o->signer = NULL;
+	}
 	*out = o;
 	o = NULL;
 	goto out;
@@ -623,11 +633,17 @@ const struct ll_open_status *ll_opened_status(const struct ll_opened *o)
 	return &o->st;
 }
 
+const struct ll_cert *ll_opened_signer(const struct ll_opened *o)
+{
+	return o->signer;
+}
+
 void ll_opened_free(struct ll_opened **pp)
 {
 	if (pp == NULL || *pp == NULL)
 		return;
 	ll_buf_free(&(*pp)->buf);
+	ll_cert_free(&(*pp)->signer);
 	free(*pp);
 	*pp = NULL;
 }

@@ -7,6 +7,10 @@
 #   bail MSG...       "Bail out!" and exit 1 (set-up failed)
 #   t DESC CMD...     run CMD: "ok - DESC", or "not ok - DESC" and CMD's
 #                     output as "# " diagnostics
+#   check DESC CMD... the same, numbered ("ok N - DESC"), CMD run in this
+#                     shell (what it sets stays set); counts in $n and
+#                     $failed
+#   plan              "1..N", and the status: 0 if nothing failed
 
 tap_init() {
 	T=$(mktemp -d "${TMPDIR:-/tmp}/ll-$1.XXXXXX") || exit 1
@@ -40,4 +44,25 @@ t() {
 		echo "not ok - $desc"
 		sed 's/^/# /' "$DIAG" | head -n "${TAP_DIAG_LINES:-40}"
 	fi
+}
+
+n=0
+failed=0
+
+check() {
+	local desc=$1
+	shift
+	n=$((n + 1))
+	if "$@" >"$DIAG" 2>&1; then
+		echo "ok $n - $desc"
+	else
+		failed=$((failed + 1))
+		echo "not ok $n - $desc"
+		sed 's/^/# /' "$DIAG" | head -n "${TAP_DIAG_LINES:-40}"
+	fi
+}
+
+plan() {
+	echo "1..$n"
+	[ "$failed" -eq 0 ]
 }

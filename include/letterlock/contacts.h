@@ -1,0 +1,146 @@
+/*
+ * letterlock/contacts.h - where recipients' certificates come from, and
+ * the rule that a known recipient's key is never silently replaced.
+ *
+ * Sources, in the order a lookup tries them (ll_contacts_resolve):
+ *   1. the local contact store, when its answer is fresh enough;
+ *   2. the PKX directory of a letterlockd (doc/pkx-api.md), all the
+ *      addresses of one message in one batch request;
+ *   3. certificates harvested from verified signed mail (only the
+ *      verified signer's own certificate, chaining to a trust anchor,
+ *      for the address in From: letterlock open adds it).
+ *
+ * Every contact certificate has a state:
+ *   current   used to encrypt to its address;
+ *   pending   a different key for an address that has a current one,
+ *             seen where the recipient did not prove it (harvested
+ *             mail): recorded and shown, not used until the user
+ *             accepts it (ll_contacts_accept);
+ *   replaced  was current, superseded by a key from the directory (the
+ *             recipient proved the mailbox to get it there) or one the
+ *             user accepted: kept, listed, not used.
+ * A change of key is never silent: the replaced and pending rows stay
+ * in the store and `letterlock contact list` shows them.
+ */
+#ifndef LETTERLOCK_CONTACTS_H
+#define LETTERLOCK_CONTACTS_H
+
+#include <stddef.h>
+#include <time.h>
+#include <letterlock/error.h>
+#include <letterlock/cert.h>
+#include <letterlock/ctx.h>
+#include <letterlock/keystore.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum ll_contact_source {
+	LL_SRC_MANUAL = 0, /* letterlock contact add: the user's word */
+	LL_SRC_PKX, /* the directory, on the recipient's proof */
+	LL_SRC_HARVESTED, /* a verified signed mail from the address */
+};
+
+enum ll_contact_state {
+	LL_CONTACT_CURRENT = 0,
+	LL_CONTACT_PENDING,
+	LL_CONTACT_REPLACED,
+};
+
+/* "manual", "pkx", "harvested"; "current", "pending", "replaced". */
+const char *ll_contact_source_name(enum ll_contact_source s);
+const char *ll_contact_state_name(enum ll_contact_state s);
+
+/*
+ * Record CERT (its address from its subjectAltName) as seen from
+ * SOURCE at NOW, under the rule above: a new address or a key already
+ * current: current; another key for an address with a current one:
+ * current beside it from LL_SRC_PKX or LL_SRC_MANUAL (the user's word;
+ * ll_contacts_resolve retires the directory's keys the directory no
+ * longer lists), pending from LL_SRC_HARVESTED.  A pending key seen
+ * again from the directory or added by the user becomes current.  *state (may be NULL) gets the state
+ * the certificate is in afterwards.
+ * Errors: LL_EINVAL (no mailbox address in CERT), LL_ESTORE.
+ */
+int ll_contacts_add(struct ll_keystore *ks, const struct ll_cert *cert,
+		    enum ll_contact_source source, time_t now,
+		    enum ll_contact_state *state, struct ll_error *err);
+
+/* Make the certificate FPR (SHA-256, hex) of ADDR current, the other
+ * current ones of ADDR replaced.  LL_ENOTFOUND if ADDR has no such
+ * certificate. */
+int ll_contacts_accept(struct ll_keystore *ks, const char *addr,
+		       const char *fpr, time_t now, struct ll_error *err);
+
+/* One stored contact certificate, for listing. */
+struct ll_contact_info {
+	const struct ll_cert *cert; /* borrowed for the call */
+	const char *address;
+	enum ll_contact_source source;
+	enum ll_contact_state state;
+	time_t added, seen; /* first stored; last confirmed by a source */
+};
+
+/* Call FN for every stored contact certificate, by address, then
+ * oldest first. */
+int ll_contacts_foreach(struct ll_keystore *ks,
+			int (*fn)(void *arg, const struct ll_contact_info *c),
+			void *arg, struct ll_error *err);
+
+/*
+ * What the stored contacts say of the key FPR for ADDR: 1 it is a
+ * current key of ADDR; 0 ADDR has no contact; -1 ADDR has current keys
+ * and FPR is not one of them (a change: `open --json` reports it).
+ */
+int ll_contacts_known(struct ll_keystore *ks, const char *addr,
+		      const char *fpr);
+
+struct ll_contacts_options {
+	unsigned version;
+	/* the PKX base URL (https://ca.example/pkx/), NULL: no directory */
+	const char *pkx_url;
+	const char *pkx_ca_file; /* PEM trusted for its HTTPS besides the
+				    system's; NULL none */
+	long max_age; /* seconds a directory answer stays fresh; 0: a day */
+	long timeout; /* seconds for the directory; 0: 20 */
+	time_t now; /* 0: the clock */
+};
+#define LL_CONTACTS_OPTIONS_VERSION 1
+#define LL_CONTACTS_OPTIONS_INIT                                 \
+	{                                                        \
+		LL_CONTACTS_OPTIONS_VERSION, NULL, NULL, 0, 0, 0 \
+	}
+
+/* What became of one address. */
+struct ll_contact_result {
+	char address[320]; /* as asked, domain lower-cased */
+	int found; /* a current certificate valid now */
+	enum ll_contact_source source; /* of the newest one, when found */
+	int pending; /* a key change waits for the user (not used) */
+	int changed; /* the directory replaced the key just now */
+};
+
+/*
+ * Find certificates for the N addresses ADDRS (UTF-8): the store's
+ * current ones, and for every address whose directory answer is not
+ * fresh, one batch request to the directory (at most 100 addresses a
+ * request; answers cached in the store, absent ones too).  Every
+ * current certificate valid now, with what its owner reads, is then in
+ * CTX as a contact (ll_ctx_add_contact), ready for ll_msg_seal.
+ * RES (N entries) says what became of each address.
+ * A directory that cannot be reached is not an error: the addresses it
+ * would have answered stay as the store has them, and *note (may be
+ * NULL; NOTE_LEN octets) says so.
+ * Errors: LL_EINVAL (an address we cannot look up), LL_ESTORE.
+ */
+int ll_contacts_resolve(struct ll_keystore *ks, struct ll_ctx *ctx,
+			const char *const *addrs, size_t n,
+			const struct ll_contacts_options *opt,
+			struct ll_contact_result *res, char *note,
+			size_t note_len, struct ll_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,300 @@
+/*
+ * test_contacts.c - the contact store's rules (src/lib/contacts.c): a
+ * known address's key is never silently replaced; harvested keys wait
+ * for the user; accepted ones replace; only current keys reach a
+ * context; a store made before contacts had a state still opens; a
+ * directory that does not answer leaves the store's answer.
+ * (The directory itself, letterlockd's PKX, is exercised end to end in
+ * tests/integration.)
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include <letterlock/letterlock.h>
+
+#include "msgtest.h"
+
+#define NOW ((time_t)1800000000)
+
+static char home[64];
+
+static struct ll_keystore *open_home(void)
+{
+	struct ll_keystore *ks = NULL;
+	struct ll_error err = { 0 };
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", home);
+	assert_int_equal(system(cmd), 0);
+	if (ll_keystore_open(&ks, home, &err) < 0)
+		fail_msg("keystore: %s", err.message);
+	return ks;
+}
+
+static struct ll_cert *cert_of(const struct mt_who *w)
+{
+	return ll_identity_cert(w->id);
+}
+
+/* The state of FPR in KS, -1 if not stored. */
+struct find {
+	const char *fpr;
+	int state, source, count;
+};
+
+static int find_one(void *arg, const struct ll_contact_info *c)
+{
+	struct find *f = arg;
+
+	f->count++;
+	if (strcmp(ll_cert_fingerprint(c->cert), f->fpr) == 0) {
+		f->state = (int)c->state;
+		f->source = (int)c->source;
+	}
+	return 0;
+}
+
+static int state_of(struct ll_keystore *ks, const struct ll_cert *c)
+{
+	struct find f = { ll_cert_fingerprint(c), -1, -1, 0 };
+
+	assert_int_equal(ll_contacts_foreach(ks, find_one, &f, NULL), 0);
+	return f.state;
+}
+
+/* How many contact certificates for ADDR a fresh context of KS holds
+ * (what seal would encrypt to). */
+static int in_ctx(struct ll_keystore *ks, const char *addr,
+		  const struct ll_cert *want)
+{
+	struct ll_ctx *ctx = NULL;
+	struct ll_cert *got;
+	int rc;
+
+	assert_int_equal(ll_ctx_new(&ctx, NULL), 0);
+	assert_int_equal(ll_keystore_load(ks, ctx, NULL), 0);
+	got = ll_ctx_contact_for(ctx, addr);
+	rc = got == NULL ? 0 :
+	     want != NULL && strcmp(ll_cert_fingerprint(got),
+				    ll_cert_fingerprint(want)) == 0 ?
+			   1 :
+			   -1;
+	ll_ctx_free(&ctx);
+	return rc;
+}
+
+static void test_rules(void **state)
+{
+	struct ll_keystore *ks = open_home();
+	struct ll_cert *alice = cert_of(&mt_alice),
+		       *other = cert_of(&mt_mallory);
+	enum ll_contact_state st;
+	struct ll_error err = { 0 };
+
+	(void)state;
+	/* a new address, from a harvest: current */
+	assert_int_equal(ll_contacts_add(ks, alice, LL_SRC_HARVESTED, NOW, &st,
+					 &err),
+			 0);
+	assert_int_equal(st, LL_CONTACT_CURRENT);
+	assert_int_equal(ll_contacts_known(ks, "alice@example.test",
+					   ll_cert_fingerprint(alice)),
+			 1);
+	/* another key for it in signed mail: pending, not used */
+	assert_int_equal(ll_contacts_add(ks, other, LL_SRC_HARVESTED, NOW + 1,
+					 &st, &err),
+			 0);
+	assert_int_equal(st, LL_CONTACT_PENDING);
+	assert_int_equal(ll_contacts_known(ks, "alice@example.test",
+					   ll_cert_fingerprint(other)),
+			 -1);
+	assert_int_equal(in_ctx(ks, "alice@example.test", alice), 1);
+	/* seen again in mail: still pending */
+	assert_int_equal(ll_contacts_add(ks, other, LL_SRC_HARVESTED, NOW + 2,
+					 &st, &err),
+			 0);
+	assert_int_equal(st, LL_CONTACT_PENDING);
+	/* the user accepts it: current, the old one replaced and kept */
+	assert_int_equal(ll_contacts_accept(ks, "alice@EXAMPLE.test",
+					    ll_cert_fingerprint(other), NOW + 3,
+					    &err),
+			 0);
+	assert_int_equal(state_of(ks, other), LL_CONTACT_CURRENT);
+	assert_int_equal(state_of(ks, alice), LL_CONTACT_REPLACED);
+	assert_int_equal(in_ctx(ks, "alice@example.test", other), 1);
+	/* the old key in mail again: pending, the accepted one stays */
+	assert_int_equal(ll_contacts_add(ks, alice, LL_SRC_HARVESTED, NOW + 4,
+					 &st, &err),
+			 0);
+	assert_int_equal(st, LL_CONTACT_REPLACED);
+	assert_int_equal(in_ctx(ks, "alice@example.test", other), 1);
+	/* accepting what is not stored */
+	assert_int_equal(ll_contacts_accept(ks, "bob@example.test",
+					    ll_cert_fingerprint(other), NOW,
+					    &err),
+			 LL_ENOTFOUND);
+	ll_keystore_close(&ks);
+}
+
+/* The user's word and the directory's: current beside what is there. */
+static void test_manual_and_directory(void **state)
+{
+	struct ll_keystore *ks = open_home();
+	struct ll_cert *alice = cert_of(&mt_alice),
+		       *other = cert_of(&mt_mallory);
+	enum ll_contact_state st;
+
+	(void)state;
+	assert_int_equal(
+		ll_contacts_add(ks, alice, LL_SRC_MANUAL, NOW, &st, NULL), 0);
+	assert_int_equal(st, LL_CONTACT_CURRENT);
+	assert_int_equal(ll_contacts_add(ks, other, LL_SRC_PKX, NOW, &st, NULL),
+			 0);
+	assert_int_equal(st, LL_CONTACT_CURRENT);
+	assert_int_equal(state_of(ks, alice), LL_CONTACT_CURRENT);
+	/* a pending key seen in the directory becomes current */
+	ll_keystore_close(&ks);
+	ks = open_home();
+	assert_int_equal(ll_contacts_add(ks, alice, LL_SRC_HARVESTED, NOW, &st,
+					 NULL),
+			 0);
+	assert_int_equal(ll_contacts_add(ks, other, LL_SRC_HARVESTED, NOW, &st,
+					 NULL),
+			 0);
+	assert_int_equal(st, LL_CONTACT_PENDING);
+	assert_int_equal(ll_contacts_add(ks, other, LL_SRC_PKX, NOW, &st, NULL),
+			 0);
+	assert_int_equal(st, LL_CONTACT_CURRENT);
+	ll_keystore_close(&ks);
+}
+
+/* A store of the schema before contacts had a source and a state: it
+ * opens, its contacts are manual and current. */
+static void test_old_store(void **state)
+{
+	struct ll_keystore *ks = open_home();
+	struct ll_cert *bob = cert_of(&mt_bob);
+	unsigned char *der = NULL;
+	size_t len = 0;
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	char path[128];
+	struct find f = { ll_cert_fingerprint(bob), -1, -1, 0 };
+
+	(void)state;
+	ll_keystore_close(&ks);
+	snprintf(path, sizeof(path), "%s/letterlock.db", home);
+	unlink(path);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+				      "CREATE TABLE contacts (id INTEGER "
+				      "PRIMARY KEY, fpr TEXT UNIQUE NOT NULL,"
+				      " email TEXT NOT NULL, cert BLOB NOT "
+				      "NULL, caps INTEGER NOT NULL, added "
+				      "INTEGER NOT NULL);",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	assert_int_equal(ll_cert_der(&der, &len, bob, NULL), 0);
+	assert_int_equal(sqlite3_prepare_v2(db,
+					    "INSERT INTO contacts (fpr, email,"
+					    " cert, caps, added) VALUES (?, ?,"
+					    " ?, 0, 1)",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	sqlite3_bind_text(st, 1, ll_cert_fingerprint(bob), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, "bob@example.test", -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, der, (int)len, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	free(der);
+	assert_int_equal(ll_keystore_open(&ks, home, NULL), 0);
+	assert_int_equal(ll_contacts_foreach(ks, find_one, &f, NULL), 0);
+	assert_int_equal(f.state, LL_CONTACT_CURRENT);
+	assert_int_equal(f.source, LL_SRC_MANUAL);
+	assert_int_equal(in_ctx(ks, "bob@example.test", bob), 1);
+	ll_keystore_close(&ks);
+}
+
+/* No directory, or one that does not answer: the store's answer, and a
+ * note; the context holds the current keys of the addresses asked. */
+static void test_resolve_offline(void **state)
+{
+	struct ll_keystore *ks = open_home();
+	struct ll_contacts_options o = LL_CONTACTS_OPTIONS_INIT;
+	struct ll_contact_result res[3];
+	const char *addrs[] = { "alice@Example.TEST", "carol@example.test",
+				"alice@example.test" };
+	struct ll_ctx *ctx = NULL;
+	char note[256];
+	enum ll_contact_state st;
+
+	(void)state;
+	assert_int_equal(ll_contacts_add(ks, cert_of(&mt_alice), LL_SRC_MANUAL,
+					 time(NULL), &st, NULL),
+			 0);
+	assert_int_equal(ll_ctx_new(&ctx, NULL), 0);
+	o.pkx_url = "http://127.0.0.1:1/pkx/";
+	o.timeout = 5;
+	assert_int_equal(ll_contacts_resolve(ks, ctx, addrs, 3, &o, res, note,
+					     sizeof(note), NULL),
+			 0);
+	assert_non_null(strstr(note, "the directory at http://127.0.0.1:1"));
+	assert_string_equal(res[0].address, "alice@example.test");
+	assert_true(res[0].found);
+	assert_int_equal(res[0].source, LL_SRC_MANUAL);
+	assert_false(res[1].found);
+	assert_true(res[2].found);
+	assert_non_null(ll_ctx_contact_for(ctx, "alice@example.test"));
+	assert_null(ll_ctx_contact_for(ctx, "carol@example.test"));
+	/* an address we cannot look up */
+	addrs[1] = "not an address";
+	assert_int_equal(ll_contacts_resolve(ks, ctx, addrs, 2, &o, res, note,
+					     sizeof(note), NULL),
+			 LL_EINVAL);
+	ll_ctx_free(&ctx);
+	ll_keystore_close(&ks);
+}
+
+static int setup(void **state)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(home, sizeof(home), "%s/test_contacts.XXXXXX",
+		 tmp != NULL && strlen(tmp) < 30 ? tmp : "/tmp");
+	if (mkdtemp(home) == NULL)
+		return -1;
+	return mt_setup(state);
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", home);
+	if (system(cmd) != 0)
+		return -1;
+	return mt_teardown(state);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_rules),
+		cmocka_unit_test(test_manual_and_directory),
+		cmocka_unit_test(test_old_store),
+		cmocka_unit_test(test_resolve_offline),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
