@@ -81,14 +81,6 @@ static void url(char *buf, size_t len, const struct lld_srv *srv,
 	va_end(ap);
 }
 
-static void rfc3339(char *buf, size_t len, time_t t)
-{
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 static void link_add(struct lld_resp *r, const char *target, const char *rel)
 {
 	int n;
@@ -123,13 +115,11 @@ static int problem(struct call *c, int status, const char *type,
 static int problem(struct call *c, int status, const char *type,
 		   const char *fmt, ...)
 {
-	char detail[LLD_PROBLEM_MAX / 2];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
+	lld_resp_problemv(c->resp, status, type, fmt, ap);
 	va_end(ap);
-	lld_resp_problem(c->resp, status, type, detail);
 	return 0;
 }
 
@@ -184,7 +174,7 @@ static json_t *order_json(struct call *c, const struct lld_order *o)
 
 	url(az, sizeof(az), c->srv, "authz/%lld", (long long)o->authz);
 	url(fin, sizeof(fin), c->srv, "order/%lld/finalize", (long long)o->id);
-	rfc3339(exp, sizeof(exp), o->expires);
+	lld_rfc3339(exp, sizeof(exp), o->expires);
 	j = json_pack("{s:s, s:s, s:[{s:s, s:s}], s:[s], s:s}", "status",
 		      o->status, "expires", exp, "identifiers", "type", "email",
 		      "value", o->email, "authorizations", az, "finalize", fin);
@@ -217,7 +207,7 @@ static json_t *chall_json(struct call *c, const struct lld_chall *ch)
 	if (ch->validated != 0) {
 		char t[32];
 
-		rfc3339(t, sizeof(t), ch->validated);
+		lld_rfc3339(t, sizeof(t), ch->validated);
 		json_object_set_new(j, "validated", json_string(t));
 	}
 	e = stored_problem(ch->error);
@@ -227,16 +217,6 @@ static json_t *chall_json(struct call *c, const struct lld_chall *ch)
 }
 
 /* ---- authentication of a POST ---- */
-
-static int is_jose(const char *ctype)
-{
-	static const char want[] = "application/jose+json";
-	size_t n = sizeof(want) - 1;
-
-	if (ctype == NULL || strncasecmp(ctype, want, n) != 0)
-		return 0;
-	return ctype[n] == '\0' || ctype[n] == ';' || ctype[n] == ' ';
-}
 
 /* The account id in a kid URL, 0 if KID is not one of ours. */
 static int64_t kid_account(const struct lld_srv *srv, const char *kid)
@@ -311,7 +291,7 @@ static int authenticate(struct call *c, enum keymode mode)
 	size_t blen = 0;
 	int rc;
 
-	if (!is_jose(req->ctype)) {
+	if (!lld_ctype_is(req->ctype, "application/jose+json")) {
 		problem(c, 415, "malformed",
 			"Content-Type must be application/jose+json");
 		return -1;
@@ -413,6 +393,16 @@ static int authenticate(struct call *c, enum keymode mode)
 		return -1;
 	}
 	return 0;
+}
+
+/* What authenticate() left in C, freed. */
+static void call_clear(struct call *c)
+{
+	json_decref(c->payload);
+	c->payload = NULL;
+	ll_jws_free(&c->jws);
+	ll_jwk_free(&c->acct_key);
+	lld_account_clear(&c->acct);
 }
 
 /* ---- accounts ---- */
@@ -1007,7 +997,7 @@ static json_t *authz_json(struct call *c, const struct lld_authz *a,
 {
 	char exp[32];
 
-	rfc3339(exp, sizeof(exp), a->expires);
+	lld_rfc3339(exp, sizeof(exp), a->expires);
 	return json_pack("{s:{s:s, s:s}, s:s, s:s, s:[o]}", "identifier",
 			 "type", "email", "value", a->email, "status",
 			 a->status, "expires", exp, "challenges",
@@ -1211,7 +1201,7 @@ out:
 
 static int on_directory(struct call *c)
 {
-	char d[7][LLD_HDR_MAX], root[LLD_HDR_MAX];
+	char d[7][LLD_HDR_MAX], root[LLD_HDR_MAX], pkx[LLD_HDR_MAX];
 	json_t *meta, *j;
 	const char *caa = c->srv->conf->caa_identity;
 	const char *at = strrchr(c->srv->conf->mail_from, '@');
@@ -1222,10 +1212,12 @@ static int on_directory(struct call *c)
 	url(d[3], LLD_HDR_MAX, c->srv, "revoke-cert");
 	snprintf(root, sizeof(root), "%s/ca/root.crt",
 		 c->srv->conf->public_url);
+	/* where a client finds its recipients' certificates */
+	snprintf(pkx, sizeof(pkx), "%s/pkx/", c->srv->conf->public_url);
 	if (caa[0] == '\0')
 		caa = at ? at + 1 : "";
-	meta = json_pack("{s:b, s:s}", "externalAccountRequired", 0,
-			 "letterlockRootCertificate", root);
+	meta = json_pack("{s:b, s:s, s:s}", "externalAccountRequired", 0,
+			 "letterlockRootCertificate", root, "letterlockPkx", pkx);
 	if (meta != NULL && caa[0] != '\0')
 		json_object_set_new(meta, "caaIdentities",
 				    json_pack("[s]", caa));
@@ -1320,9 +1312,32 @@ int lld_acme_handle(struct lld_srv *srv, const struct lld_req *req,
 			       "ACME resources are read with POST-as-GET");
 	if (authenticate(&c, r->key) == 0)
 		r->run(&c);
-	json_decref(c.payload);
-	ll_jws_free(&c.jws);
-	ll_jwk_free(&c.acct_key);
-	lld_account_clear(&c.acct);
+	call_clear(&c);
 	return 0;
+}
+
+int lld_acme_authenticate(struct lld_srv *srv, const struct lld_req *req,
+			  struct lld_resp *resp, struct lld_auth *out)
+{
+	struct call c = { .srv = srv, .req = req, .resp = resp };
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	lld_nonce_make(srv->nonces, resp->nonce, req->now);
+	rc = authenticate(&c, KEY_KID);
+	if (rc == 0) { /* moved out */
+		out->acct = c.acct;
+		memset(&c.acct, 0, sizeof(c.acct));
+		out->payload = c.payload;
+		c.payload = NULL;
+	}
+	call_clear(&c);
+	return rc;
+}
+
+void lld_auth_clear(struct lld_auth *a)
+{
+	json_decref(a->payload);
+	a->payload = NULL;
+	lld_account_clear(&a->acct);
 }

@@ -31,7 +31,8 @@ static const char run_usage[] =
 	"\n"
 	"Serve the CA in DIR (made by `letterlockd init`) in the foreground:\n"
 	"ACME (RFC 8555) with email validation (RFC 8823) under /acme/, CA\n"
-	"certificates under /ca/, the CRL under /crl/, OCSP at /ocsp.\n"
+	"certificates under /ca/, the CRL under /crl/, OCSP at /ocsp, the\n"
+	"public key directory (PKX) under /pkx/.\n"
 	"Settings come from DIR/letterlockd.conf (letterlockd.conf(5));\n"
 	"--listen overrides [http] listen.  SIGINT or SIGTERM stop it.\n";
 
@@ -93,6 +94,7 @@ static void free_srv(struct lld_srv *srv)
 	lld_kh_stop(&srv->khp);
 	lld_kh_stop(&srv->kh);
 	lld_nonces_free(&srv->nonces);
+	lld_pkx_stop(srv);
 	free(srv->root_der);
 	free(srv->smime_der);
 	free(srv->tsa_der);
@@ -221,6 +223,10 @@ int lld_cmd_run(int argc, char **argv)
 	}
 	if (lld_store_open(&srv.store, conf.store_path, &err) < 0) {
 		lld_report(conf.store_path, &err);
+		goto out;
+	}
+	if (lld_pkx_start(&srv, &err) < 0) {
+		lld_report("PKX", &err);
 		goto out;
 	}
 	if (lld_acme_recover(&srv) < 0 || crl_ready(&srv, time(NULL)) < 0) {

@@ -26,6 +26,13 @@
  *   [dns]
  *   resolver_conf = /etc/letterlockd/unbound.conf
  *   caa_identity = ca.test
+ *   [tsa]
+ *   policy = 2.25.175829550596380132787688150051185589430   (tsa.h)
+ *   [pkx]
+ *   rate = 120        (requests a minute per client; 0 no limit)
+ *   burst = 200
+ *   max_age = 300
+ *   clients = 65536
  *
  * Unknown sections and keys are errors (a typo must not silently
  * leave a default in force).
@@ -37,6 +44,7 @@
 
 #include <ini.h>
 
+#include "pkx.h"
 #include "service.h"
 #include "tsa.h"
 
@@ -75,6 +83,14 @@ int lld_http_url_ok(const char *s)
 	return 1;
 }
 
+static void pkx_defaults(struct lld_conf *c)
+{
+	c->pkx_rate = LLD_PKX_RATE_DEFAULT;
+	c->pkx_burst = LLD_PKX_BURST_DEFAULT;
+	c->pkx_max_age = LLD_PKX_MAX_AGE_DEFAULT;
+	c->pkx_clients = LLD_PKX_CLIENTS_DEFAULT;
+}
+
 void lld_conf_defaults(struct lld_conf *c, const char *name, const char *base,
 		       const char *dir)
 {
@@ -91,6 +107,7 @@ void lld_conf_defaults(struct lld_conf *c, const char *name, const char *base,
 	snprintf(c->listen, sizeof(c->listen), "127.0.0.1:8080");
 	snprintf(c->public_url, sizeof(c->public_url), "%s", base);
 	c->poll_interval = 2;
+	pkx_defaults(c);
 }
 
 static int set_str(struct load *l, char *dst, size_t cap, const char *key,
@@ -244,6 +261,18 @@ static int on_value(void *user, const char *section, const char *key,
 		if (strcmp(key, "caa_identity") == 0)
 			return set_str(l, c->caa_identity,
 				       sizeof(c->caa_identity), key, v);
+	} else if (strcmp(section, "pkx") == 0) {
+		if (strcmp(key, "rate") == 0)
+			return set_int(l, &c->pkx_rate, key, v, 0, 1000000);
+		/* a bucket holds one whole batch lookup at least */
+		if (strcmp(key, "burst") == 0)
+			return set_int(l, &c->pkx_burst, key, v,
+				       LLD_PKX_BATCH_MAX, 1000000);
+		if (strcmp(key, "max_age") == 0)
+			return set_int(l, &c->pkx_max_age, key, v, 0, 86400);
+		if (strcmp(key, "clients") == 0)
+			return set_int(l, &c->pkx_clients, key, v, 1024,
+				       1 << 24);
 	} else if (strcmp(section, "tsa") == 0) {
 		if (strcmp(key, "policy") == 0)
 			return set_oid(l, c->tsa_policy, key, v);
@@ -265,6 +294,7 @@ int lld_conf_load(struct lld_conf *c, const char *dir)
 	memset(c, 0, sizeof(*c));
 	c->validity_days = LL_CA_DEFAULT_DAYS;
 	c->poll_interval = 2;
+	pkx_defaults(c);
 	l.c = c;
 	rc = ini_parse(path, on_value, &l);
 	if (rc == -1) {

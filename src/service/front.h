@@ -1,7 +1,8 @@
 /*
  * front.h - the network front of `letterlockd run`: HTTP(S) on libevent
- * (http.c), the ACME server (acme_*.c), and the PKI endpoints - CA
- * certificates, CRL, OCSP (pki_http.c).
+ * (http.c), the ACME server (acme_*.c), the PKI endpoints - CA
+ * certificates, CRL, OCSP (pki_http.c) - the TSA (tsa_http.c) and the
+ * PKX directory (pkx_http.c).
  *
  * The handlers see a request as plain data (struct lld_req) and fill a
  * struct lld_resp; only http.c knows libevent.  That keeps the protocol
@@ -11,6 +12,7 @@
 #ifndef LLD_FRONT_H
 #define LLD_FRONT_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -34,10 +36,13 @@ struct lld_nonces;
  * it. */
 #define LLD_TSA_INFLIGHT_MAX 512
 
+struct json_t;
+struct lld_limit;
+
 /* The pipelined keyholders. */
 enum lld_pipe {
 	LLD_PIPE_ISSUE, /* srv->khp, lld_acme_finish */
-	LLD_PIPE_TSA, /* srv->kht, lld_tsa_finish */
+	LLD_PIPE_TSA,	/* srv->kht, lld_tsa_finish */
 	LLD_PIPES,
 };
 
@@ -70,6 +75,7 @@ struct lld_srv {
 		struct ll_jwk *key;
 	} keys[LLD_KEYCACHE];
 	time_t crl_made; /* when the CRL served was signed */
+	struct lld_limit *pkx_limit; /* PKX requests per client (pkx.h) */
 };
 
 enum lld_method {
@@ -86,6 +92,8 @@ struct lld_req {
 	const unsigned char *body;
 	size_t len;
 	time_t now;
+	const char *peer; /* the client's numeric address, NULL unknown */
+	const char *if_none_match; /* If-None-Match, NULL if none */
 };
 
 #define LLD_RESP_LINKS 4
@@ -99,6 +107,7 @@ struct lld_resp {
 	char nonce[LLD_NONCE_LEN + 1]; /* Replay-Nonce, "" none */
 	int retry_after; /* seconds, 0 none */
 	char cache[64]; /* Cache-Control, "" none */
+	char etag[72]; /* ETag (quoted), "" none */
 	struct ll_buf body;
 	struct lld_pending *pending; /* answered later, see below */
 };
@@ -163,6 +172,34 @@ int lld_tsa_finish(struct lld_srv *srv, struct lld_pending *p);
  * sign (a rejection, systemFailure) into RESP. */
 void lld_tsa_fail(struct lld_resp *resp);
 
+/* pkx_http.c: /pkx/..., the public key directory (doc/pkx-api.md);
+ * 0 if handled, -1 if not such a path. */
+int lld_pkx_handle(struct lld_srv *srv, const struct lld_req *req,
+		   struct lld_resp *resp);
+
+/* pkx_http.c: the rate limit of [pkx] into srv->pkx_limit, at start;
+ * lld_pkx_stop frees it. */
+int lld_pkx_start(struct lld_srv *srv, struct ll_error *err);
+void lld_pkx_stop(struct lld_srv *srv);
+
+/* A POST outside /acme/ authenticated as ACME's are (acme_server.c):
+ * the account and the payload. */
+struct lld_auth {
+	struct lld_account acct;
+	struct json_t *payload; /* a JSON object; NULL for POST-as-GET */
+};
+
+/*
+ * acme_server.c: check REQ's flattened JWS exactly as an ACME request
+ * signed with an account's "kid" (doc/acme.md: shape and algorithm,
+ * "url" the URL of REQ, the account, the signature, the nonce, the
+ * account valid) and put a fresh nonce in RESP.  0 with *out filled
+ * (lld_auth_clear it); otherwise -1 and the problem is in RESP.
+ */
+int lld_acme_authenticate(struct lld_srv *srv, const struct lld_req *req,
+			  struct lld_resp *resp, struct lld_auth *out);
+void lld_auth_clear(struct lld_auth *a);
+
 /* Small helpers for handlers (http.c). */
 void lld_resp_init(struct lld_resp *r);
 void lld_resp_free(struct lld_resp *r);
@@ -173,5 +210,15 @@ int lld_resp_set(struct lld_resp *r, int status, const char *ctype,
  * urn:ietf:params:acme:error: name ("badNonce"), DETAIL one line. */
 void lld_resp_problem(struct lld_resp *r, int status, const char *type,
 		      const char *detail);
+/* The same with the detail made of FMT and AP (at most half of
+ * LLD_PROBLEM_MAX octets). */
+void lld_resp_problemv(struct lld_resp *r, int status, const char *type,
+		       const char *fmt, va_list ap)
+	__attribute__((format(printf, 4, 0)));
+/* T as RFC 3339 UTC ("2026-11-24T10:00:00Z") into BUF. */
+void lld_rfc3339(char *buf, size_t len, time_t t);
+/* 1 if the Content-Type CTYPE (NULL: none) is the media type WANT,
+ * parameters allowed. */
+int lld_ctype_is(const char *ctype, const char *want);
 
 #endif

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -83,6 +84,32 @@ void lld_resp_problem(struct lld_resp *r, int status, const char *type,
 	ll_buf_addf(&r->body, "\",\"status\":%d}", status);
 }
 
+void lld_resp_problemv(struct lld_resp *r, int status, const char *type,
+		       const char *fmt, va_list ap)
+{
+	char detail[LLD_PROBLEM_MAX / 2];
+
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	lld_resp_problem(r, status, type, detail);
+}
+
+void lld_rfc3339(char *buf, size_t len, time_t t)
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int lld_ctype_is(const char *ctype, const char *want)
+{
+	size_t n = strlen(want);
+
+	if (ctype == NULL || strncasecmp(ctype, want, n) != 0)
+		return 0;
+	return ctype[n] == '\0' || ctype[n] == ';' || ctype[n] == ' ';
+}
+
 struct server;
 
 /* One pipelined keyholder and the requests waiting for it. */
@@ -120,7 +147,8 @@ static const struct pipe_kind {
 /* The pipe's keyholder in struct lld_srv. */
 static struct lld_kh **pipe_kh(struct pipe *pp)
 {
-	return pp->kind == LLD_PIPE_TSA ? &pp->sv->srv->kht : &pp->sv->srv->khp;
+	return pp->kind == LLD_PIPE_TSA ? &pp->sv->srv->kht :
+					  &pp->sv->srv->khp;
 }
 
 static const char *reason_of(int status)
@@ -132,6 +160,8 @@ static const char *reason_of(int status)
 		return "Created";
 	case 204:
 		return "No Content";
+	case 304:
+		return "Not Modified";
 	case 400:
 		return "Bad Request";
 	case 403:
@@ -157,6 +187,20 @@ static void send_resp(struct evhttp_request *er, struct lld_resp *resp);
 static void defer(struct server *sv, struct evhttp_request *er,
 		  struct lld_resp *resp);
 static void pipe_gone(struct pipe *pp);
+
+/* The numeric address of ER's client (borrowed from its connection),
+ * NULL if unknown. */
+static const char *peer_of(struct evhttp_request *er)
+{
+	struct evhttp_connection *conn = evhttp_request_get_connection(er);
+	char *addr = NULL;
+	ev_uint16_t port = 0;
+
+	if (conn == NULL)
+		return NULL;
+	evhttp_connection_get_peer(conn, &addr, &port);
+	return addr;
+}
 
 static void on_request(struct evhttp_request *er, void *arg)
 {
@@ -199,9 +243,14 @@ static void on_request(struct evhttp_request *er, void *arg)
 	req.len = evbuffer_get_length(in);
 	req.body = req.len ? evbuffer_pullup(in, -1) : NULL;
 	req.now = time(NULL);
+	req.if_none_match = evhttp_find_header(
+		evhttp_request_get_input_headers(er), "If-None-Match");
+	/* PKX limits each client by this */
+	req.peer = peer_of(er);
 	if (lld_acme_handle(sv->srv, &req, &resp) < 0 &&
 	    lld_tsa_handle(sv->srv, &req, &resp) < 0 &&
-	    lld_pki_handle(sv->srv, &req, &resp) < 0)
+	    lld_pki_handle(sv->srv, &req, &resp) < 0 &&
+	    lld_pkx_handle(sv->srv, &req, &resp) < 0)
 		lld_resp_problem(&resp, 404, "malformed", "no such resource");
 send:
 	/* a keyholder that failed on a send is gone: answer what waits on
@@ -235,6 +284,8 @@ static void send_resp(struct evhttp_request *er, struct lld_resp *resp)
 		evhttp_add_header(out, "Link", resp->links[i]);
 	if (resp->nonce[0] != '\0')
 		evhttp_add_header(out, "Replay-Nonce", resp->nonce);
+	if (resp->etag[0] != '\0')
+		evhttp_add_header(out, "ETag", resp->etag);
 	if (resp->retry_after > 0) {
 		char s[24];
 

@@ -24,6 +24,9 @@ static const struct command {
 	{ "run", lld_cmd_run, "run --dir DIR [--listen HOST:PORT]" },
 	{ "root-crl", lld_cmd_root_crl,
 	  "root-crl --dir DIR [--key FILE] [--days N]" },
+	{ "export-smimea", lld_cmd_export_smimea,
+	  "export-smimea --dir DIR [--out FILE] [--domain DOMAIN]...\n"
+	  "        [--ttl SECONDS]" },
 	{ "issue", lld_cmd_issue,
 	  "issue --dir DIR --email ADDR --csr CSR [--days N]\n"
 	  "        [--usage sign|encrypt|both] [-o CERT.pem]" },

@@ -48,6 +48,11 @@ struct lld_conf {
 	char caa_identity[LLD_URL_MAX + 1]; /* our issuer domain for CAA */
 	/* [tsa] */
 	char tsa_policy[LLD_URL_MAX + 1]; /* TSTInfo policy, dotted OID */
+	/* [pkx] (pkx.h) */
+	int pkx_rate; /* requests a client may make a minute; 0 no limit */
+	int pkx_burst; /* ... at once: its bucket */
+	int pkx_max_age; /* seconds lookups may be cached */
+	int pkx_clients; /* buckets kept */
 };
 
 /* conf.c */
@@ -93,6 +98,7 @@ int lld_cmd_init(int argc, char **argv);
 int lld_cmd_issue(int argc, char **argv);
 int lld_cmd_run(int argc, char **argv);
 int lld_cmd_root_crl(int argc, char **argv);
+int lld_cmd_export_smimea(int argc, char **argv);
 
 /* cmd_rootcrl.c: sign an empty CRL of the root (CERT, KEY: PEM) for
  * DAYS into CERTS/root.crl, replacing it whole; -1 with a message. */

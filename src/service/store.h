@@ -1,7 +1,7 @@
 /*
  * store.h - letterlockd's state: ACME accounts, orders,
- * authorizations, challenges, certificates, revocations and cached
- * blobs (the CRL).  One backend today, SQLite (store_sqlite.c) in WAL
+ * authorizations, challenges, certificates, revocations, the entries
+ * of the PKX directory and cached blobs (the CRL).  One backend today, SQLite (store_sqlite.c) in WAL
  * mode; a PostgreSQL backend will implement the same functions.
  *
  * A handle is used by one thread at a time; threads open their own
@@ -30,6 +30,8 @@
 #define LLD_SERIAL_MAX 40 /* hex serial number, lower case */
 #define LLD_PROBLEM_MAX 1024 /* application/problem+json of a failure */
 #define LLD_MSGID_MAX 250
+#define LLD_FPR_HEX 64 /* SHA-256 fingerprint, lower-case hex */
+#define LLD_CAPS_MAX 768 /* a PKX entry's capabilities, JSON text */
 
 struct lld_store;
 
@@ -212,6 +214,70 @@ struct lld_revoked {
  * *out, count *n. */
 int lld_store_revoked(struct lld_store *s, time_t now, struct lld_revoked **out,
 		      size_t *n, struct ll_error *err);
+
+/* ---- PKX, the public key directory (pkx.h, doc/pkx-api.md) ----
+ *
+ * An entry per certificate, named by the SHA-256 fingerprint of its
+ * DER: every certificate this CA issues (lld_store_cert_add writes it
+ * in the same transaction; its DER and revocation stay in the
+ * certificate's own row) and every certificate of another CA published
+ * after a mailbox proof.  Rows are never deleted: a fingerprint finds
+ * its certificate for good; lookups by address see only current ones.
+ * EMAIL is the directory's key of the address (lld_pkx_addr_key).
+ */
+
+struct lld_pkxrow {
+	char fpr[LLD_FPR_HEX + 1];
+	char email[LLD_EMAIL_MAX + 1];
+	int64_t account; /* may set the capabilities */
+	int64_t order; /* the order that proved the mailbox */
+	char serial[LLD_SERIAL_MAX + 1]; /* ours; "" another CA's */
+	unsigned char *der; /* malloc'd */
+	size_t derlen;
+	time_t not_before, not_after, published;
+	time_t revoked; /* ours only (CRL); 0 not revoked */
+	char caps[LLD_CAPS_MAX + 1]; /* JSON array; "" unknown */
+};
+void lld_pkxrow_clear(struct lld_pkxrow *r); /* frees der */
+
+/*
+ * The current certificates of EMAIL at NOW (notBefore <= NOW <=
+ * notAfter, not revoked), the latest notAfter first, at most MAX into
+ * OUT (an array of MAX rows, filled from the start; clear each), the
+ * count in *n.  An absent address runs the same query and gets 0 rows.
+ */
+int lld_store_pkx_lookup(struct lld_store *s, const char *email, time_t now,
+			 struct lld_pkxrow *out, size_t max, size_t *n,
+			 struct ll_error *err);
+
+/* The entry of fingerprint FPR, current or not; LL_ENOTFOUND. */
+int lld_store_pkx_get(struct lld_store *s, const char *fpr,
+		      struct lld_pkxrow *out, struct ll_error *err);
+
+/* The capabilities of FPR become CAPS (JSON text; "" or NULL unknown).
+ * LL_ENOTFOUND if there is no such entry. */
+int lld_store_pkx_set_caps(struct lld_store *s, const char *fpr,
+			   const char *caps, struct ll_error *err);
+
+/*
+ * Publish certificate DER of another CA for EMAIL on the mailbox proof
+ * of ORDER of ACCOUNT, with CAPS (may be NULL), at NOW, and move the
+ * order from "ready" to "valid" (spent: one publication per proof), in
+ * one transaction.  LL_EEXIST if the order is not "ready" or the
+ * fingerprint is published already (nothing changes); LL_ENOTFOUND if
+ * the order is not ACCOUNT's.  The caller checked the certificate
+ * (lld_pkx_cert_check) and the proof.
+ */
+int lld_store_pkx_publish(struct lld_store *s, int64_t order, int64_t account,
+			  const char *email, const unsigned char *der,
+			  size_t derlen, time_t not_before, time_t not_after,
+			  const char *caps, time_t now, struct ll_error *err);
+
+/* FN for every current certificate at NOW, by address then
+ * fingerprint; a non-zero return of FN stops and is returned. */
+int lld_store_pkx_foreach(struct lld_store *s, time_t now,
+			  int (*fn)(void *arg, const struct lld_pkxrow *r),
+			  void *arg, struct ll_error *err);
 
 /* ---- named blobs (the current CRL) ---- */
 

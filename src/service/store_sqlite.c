@@ -12,7 +12,8 @@
  *
  * This file: opening, the schema, the statement set and the helpers
  * that run it (store_sqlite.h); the rows themselves are read and
- * written in store_sqlite_acme.c and store_sqlite_certs.c.
+ * written in store_sqlite_acme.c, store_sqlite_certs.c and
+ * store_sqlite_pkx.c.
  */
 #include <assert.h>
 #include <stdint.h>
@@ -26,7 +27,7 @@
 #include "internal.h"
 #include "store_sqlite.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2 /* 2: the PKX table (store_sqlite_pkx.c) */
 #define BUSY_TIMEOUT_MS 10000
 
 static const char schema[] =
@@ -98,6 +99,19 @@ static const char schema[] =
 	" JOIN authzs a ON a.id = c.authz"                            \
 	" JOIN orders o ON o.id = a.order_id"                         \
 	" JOIN accounts acc ON acc.id = o.account"
+
+/* A PKX entry (struct lld_pkxrow): our certificates keep their DER and
+ * revocation in certs. */
+#define PKX_COLS                                                         \
+	"SELECT p.fpr, p.email, p.account, p.order_id,"                  \
+	" coalesce(p.serial, ''), coalesce(p.der, c.der), p.not_before," \
+	" p.not_after, p.published, coalesce(c.revoked, 0),"             \
+	" coalesce(p.caps, '') FROM pkx p"                               \
+	" LEFT JOIN certs c ON c.serial = p.serial"
+/* valid at NOW (notAfter is its last second, RFC 5280), not revoked */
+#define PKX_CURRENT(now)                                   \
+	"p.not_before <= " now " AND p.not_after >= " now \
+	" AND coalesce(c.revoked, 0) = 0"
 
 /* The statement set: SQL, what it does, the noun of the row ?1 names. */
 struct query {
@@ -246,6 +260,29 @@ static const struct query queries[Q_COUNT] = {
 			 "storing a blob", NULL },
 	[Q_BLOB_GET] = { "SELECT data, stamp FROM blobs WHERE name = ?1",
 			 "reading a blob", "blob named" },
+	[Q_PKX_ADD] = { "INSERT INTO pkx (fpr, email, der, not_before,"
+			" not_after, account, order_id, serial, caps, published)"
+			" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+			"adding a directory entry", NULL },
+	[Q_PKX_LOOKUP] = { PKX_COLS " WHERE p.email = ?1 AND " PKX_CURRENT("?2")
+				    " ORDER BY p.not_after DESC, p.fpr"
+				    " LIMIT ?3",
+			   "looking an address up", NULL },
+	[Q_PKX_GET] = { PKX_COLS " WHERE p.fpr = ?1", "reading a directory entry",
+			"certificate with fingerprint" },
+	[Q_PKX_CAPS] = { "UPDATE pkx SET caps = ?2 WHERE fpr = ?1",
+			 "setting capabilities",
+			 "certificate with fingerprint" },
+	[Q_PKX_CURRENT] = { PKX_COLS " WHERE " PKX_CURRENT("?1")
+				     " ORDER BY p.email, p.fpr",
+			    "listing the directory", NULL },
+	[Q_PKX_ORDER_SPEND] = { "UPDATE orders SET status = 'valid'"
+				" WHERE id = ?1 AND account = ?2"
+				" AND status = 'ready'",
+				"spending an order", NULL },
+	[Q_PKX_CERTS] = { "SELECT serial, order_id, account, email, der,"
+			  " not_before, not_after FROM certs ORDER BY serial",
+			  "listing certificates", NULL },
 };
 
 static int db_err(struct lld_store *s, struct ll_error *err, const char *what)
@@ -558,11 +595,14 @@ static int schema_init(struct lld_store *s, struct ll_error *err)
 	if (rc == 0 && atoi(v) == 0 &&
 	    sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK)
 		rc = db_err(s, err, "creating the schema");
-	else if (rc == 0 && atoi(v) != 0 && atoi(v) != SCHEMA_VERSION)
+	else if (rc == 0 && (atoi(v) < 0 || atoi(v) > SCHEMA_VERSION))
 		rc = ll_err(err, LL_ESTORE, LL_ECLASS_STORE,
 			    "schema version %s is not %d (another program's "
 			    "store, or a newer one)",
 			    v, SCHEMA_VERSION);
+	/* version 1 (or the one just made) gains the PKX table */
+	if (rc == 0 && atoi(v) < 2)
+		rc = sq_pkx_schema(s, err);
 	return sq_end(s, rc, err);
 }
 

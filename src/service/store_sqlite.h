@@ -1,9 +1,10 @@
 /*
  * store_sqlite.h - inside the SQLite store (store.h), shared by its
- * three files: store_sqlite.c (opening, the schema, the statement set
+ * four files: store_sqlite.c (opening, the schema, the statement set
  * and the helpers that run it), store_sqlite_acme.c (accounts, orders,
- * authorizations, challenges) and store_sqlite_certs.c (certificates,
- * revocations, blobs).  Not for other code: use store.h.
+ * authorizations, challenges), store_sqlite_certs.c (certificates,
+ * revocations, blobs) and store_sqlite_pkx.c (the PKX directory).  Not
+ * for other code: use store.h.
  *
  * Every statement is named by a Q_* id and carries, in one table in
  * store_sqlite.c, its SQL, what it does (for messages) and the noun of
@@ -64,6 +65,13 @@ enum qid {
 	Q_REVOKED,
 	Q_BLOB_PUT,
 	Q_BLOB_GET,
+	Q_PKX_ADD,
+	Q_PKX_LOOKUP,
+	Q_PKX_GET,
+	Q_PKX_CAPS,
+	Q_PKX_CURRENT,
+	Q_PKX_ORDER_SPEND,
+	Q_PKX_CERTS,
 	Q_COUNT
 };
 
@@ -179,6 +187,18 @@ int sq_fits(const struct fit *f, size_t n, struct ll_error *err);
 			sizeof(struct fit),                   \
 		(err))
 int sq_nomem(struct ll_error *err);
+
+/* store_sqlite_pkx.c: schema version 2, the PKX table, made in an
+ * older store (within the caller's transaction) with an entry for every
+ * certificate recorded before. */
+int sq_pkx_schema(struct lld_store *s, struct ll_error *err);
+
+/* store_sqlite_pkx.c: the PKX entry of certificate DER of ours (serial
+ * SERIAL, order ORDER of ACCOUNT), inside the caller's transaction. */
+int sq_pkx_add_ours(struct lld_store *s, const char *serial, int64_t order,
+		    int64_t account, const char *email,
+		    const unsigned char *der, size_t derlen, time_t not_before,
+		    time_t not_after, time_t now, struct ll_error *err);
 
 /* synchronous=FULL (FULL 1) for the next changes, or back to NORMAL:
  * for the few that must survive a power loss too.  Outside a

@@ -1,13 +1,15 @@
 /*
  * store_sqlite_certs.c - the certificate rows of the SQLite store
  * (store.h): certificates, their revocations, and named blobs (the
- * CRL).  The statements and the helpers that run them are in
- * store_sqlite.c.
+ * CRL).  A certificate recorded enters the PKX directory at once
+ * (store_sqlite_pkx.c).  The statements and the helpers that run them
+ * are in store_sqlite.c.
  */
 #include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
@@ -75,6 +77,11 @@ int lld_store_cert_add(struct lld_store *s, int64_t order, const char *serial,
 		rc = EXEC(s, Q_CERT_ADD, err, AT(serial), AI(order),
 			  AI(account), AT(email), AB(der, derlen),
 			  AI(not_before), AI(not_after));
+	/* in the directory from the moment it is recorded */
+	if (rc == 0)
+		rc = sq_pkx_add_ours(s, serial, order, account, email, der,
+				     derlen, not_before, not_after, time(NULL),
+				     err);
 	if (rc == 0)
 		rc = EXEC(s, Q_CERT_ORDER_DONE, err, AI(order), AT(serial));
 	if (rc == 0 && sqlite3_changes(s->db) != 1)

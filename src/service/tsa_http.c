@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "front.h"
 #include "keyholder.h"
@@ -44,19 +43,6 @@ void lld_tsa_fail(struct lld_resp *resp)
 	reject(resp, LLD_TSA_SYSTEM_FAILURE, "the TSA cannot sign now");
 }
 
-/* Content-Type CT is TYPE, parameters aside. */
-static int ctype_is(const char *ct, const char *type)
-{
-	size_t n = strlen(type);
-
-	if (ct == NULL)
-		return 0;
-	while (*ct == ' ')
-		ct++;
-	return strncasecmp(ct, type, n) == 0 &&
-	       (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
-}
-
 int lld_tsa_handle(struct lld_srv *srv, const struct lld_req *req,
 		   struct lld_resp *resp)
 {
@@ -74,7 +60,7 @@ int lld_tsa_handle(struct lld_srv *srv, const struct lld_req *req,
 			     sizeof("POST an " TSA_CTYPE_QUERY "\n") - 1);
 		return 0;
 	}
-	if (!ctype_is(req->ctype, TSA_CTYPE_QUERY)) {
+	if (!lld_ctype_is(req->ctype, TSA_CTYPE_QUERY)) {
 		lld_resp_set(resp, 415, "text/plain",
 			     "Content-Type: " TSA_CTYPE_QUERY "\n",
 			     sizeof("Content-Type: " TSA_CTYPE_QUERY "\n") - 1);

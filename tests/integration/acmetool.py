@@ -36,6 +36,11 @@ Commands (ORDER is an order URL):
   revoke CERT [--cert-key KEY]   revokeCert by account or certificate key
   probe KIND EMAIL               a newOrder with a broken JWS
   issue EMAIL --user U --key-out K --cert-out C   all of the above
+  adopt-key --home H             take the account key `letterlock enrol`
+                                 keeps in the home H for this server
+  pkx-caps SHA256 [CAP...] [--null]   state a certificate's capabilities
+  pkx-publish ORDER CERT [--der] [--cap CAP]...   publish another CA's
+                                 certificate on ORDER's mailbox proof
 """
 
 import argparse
@@ -898,6 +903,67 @@ def cmd_probe(acme, stack, a):
         out('order', r.headers['Location'])
 
 
+def cmd_adopt_key(acme, stack, a):
+    """The account key of `letterlock enrol` (a named secret of the
+    keystore, doc: include/letterlock/keystore.h): AES-256-GCM under
+    HOME/master.key, blob "LLK1" || nonce(12) || tag(16) || ciphertext,
+    additional data "secret:" || name."""
+    import sqlite3
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    with open(os.path.join(a.home, 'master.key'), 'rb') as f:
+        master = f.read()
+    db = sqlite3.connect(os.path.join(a.home, 'letterlock.db'))
+    rows = [r for r in db.execute('SELECT name, blob FROM secrets')
+            if r[0].startswith('acme-account-key ' + acme.base + '/')]
+    db.close()
+    if len(rows) != 1:
+        raise Failure(f'{len(rows)} account keys for {acme.base} in '
+                      f'{a.home}')
+    name, blob = rows[0]
+    if blob[:4] != b'LLK1':
+        raise Failure('not a sealed secret')
+    pem = AESGCM(master).decrypt(blob[4:16], blob[32:] + blob[16:32],
+                                 b'secret:' + name.encode())
+    acme._key = Key(serialization.load_pem_private_key(pem, None))
+    acme._key.save(acme._path('account.key'))
+    out('adopted', name)
+
+
+def pkx_post(acme, name, payload):
+    r = acme.post(acme.base + '/pkx/' + name, payload)
+    out('http', r.status)
+    if r.headers.get('Location'):
+        out('location', r.headers['Location'])
+    return r.json()
+
+
+def cmd_pkx_caps(acme, stack, a):
+    doc = pkx_post(acme, 'caps', {'certificate': a.fingerprint,
+                                  'capabilities': None if a.null
+                                  else a.caps})
+    out('capabilities', json.dumps(doc.get('capabilities')))
+
+
+def cmd_pkx_publish(acme, stack, a):
+    with open(a.cert, 'rb') as f:
+        data = f.read()
+    if a.der:
+        cert = x509.load_pem_x509_certificate(data) if b'-----BEGIN' in \
+            data else x509.load_der_x509_certificate(data)
+        text = b64u(cert.public_bytes(serialization.Encoding.DER))
+    else:
+        text = data.decode()
+    payload = {'order': a.order, 'certificate': text}
+    if a.cap:
+        payload['capabilities'] = a.cap
+    doc = pkx_post(acme, 'publish', payload)
+    out('address', doc.get('address'))
+    c = doc.get('certificate', {})
+    out('fingerprint', c.get('fingerprint'))
+    out('source', c.get('source'))
+    out('capabilities', json.dumps(c.get('capabilities')))
+
+
 def cmd_issue(acme, stack, a):
     if acme.load('account.json') is None:
         acme.account()
@@ -998,13 +1064,28 @@ def main(argv):
     s.add_argument('--cert-out', required=True)
     s.add_argument('--key-type', choices=('ec', 'rsa'), default='ec')
 
+    s = sub.add_parser('adopt-key')
+    s.add_argument('--home', required=True, help="letterlock's home")
+    s = sub.add_parser('pkx-caps')
+    s.add_argument('fingerprint')
+    s.add_argument('caps', nargs='*')
+    s.add_argument('--null', action='store_true',
+                   help='capabilities unknown')
+    s = sub.add_parser('pkx-publish')
+    s.add_argument('order')
+    s.add_argument('cert', help='PEM or DER')
+    s.add_argument('--der', action='store_true',
+                   help='send base64url DER, not the PEM text')
+    s.add_argument('--cap', action='append', default=[])
+
     a = p.parse_args(argv)
     if not a.server or not a.state:
         p.error('--server and --state are required')
     acme = Acme(a.server, a.state)
     stack = Stack(a)
     try:
-        return globals()['cmd_' + a.cmd](acme, stack, a) or 0
+        return globals()['cmd_' + a.cmd.replace('-', '_')](acme, stack,
+                                                           a) or 0
     except Problem as e:
         e.show()
         return 1

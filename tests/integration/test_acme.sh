@@ -26,169 +26,24 @@
 #                tree, default build)
 #   KEEP_TMP=1   keep the temporary directory (its path is printed)
 #
-# Functions and variables below are used through t(): shellcheck cannot
-# see that.
+# The harness (ports, letterlockd, acmetool, t) is lldtest.sh, shared
+# with test_pkx.sh.  Functions and variables below are used through
+# t(): shellcheck cannot see that.
 # shellcheck disable=SC2317,SC2034,SC2016,SC1091
 set -u
-unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
-export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 . "$here/tap.sh"
-PY=/usr/bin/python3
-TOOL=$here/acmetool.py
-MS=$top/scripts/mailstack
-ERR=urn:ietf:params:acme:error:
+. "$here/lldtest.sh"
 MAKE=马克@example.test
 
-n=0
-failed=0
-skip_all() {
-	echo "ok 1 - ACME CA end to end # SKIP $*"
-	echo "1..1"
-	exit 0
-}
-if [ "$(id -u)" -ne 0 ]; then
-	skip_all "needs root (the mail stack runs Postfix, Dovecot, NSD)"
-fi
-missing=""
-for p in postfix dovecot opendkim opendkim-genkey nsd nsd-control dig \
-    curl openssl ss sqlite3 setsid; do
-	command -v "$p" >/dev/null 2>&1 || missing="$missing $p"
-done
-[ -x "$PY" ] && "$PY" -c 'import cryptography' 2>/dev/null ||
-	missing="$missing python3-cryptography"
-[ -z "$missing" ] || skip_all "missing:$missing (run scripts/setup)"
-
-abs() { case $1 in /*) echo "$1" ;; *) echo "$top/$1" ;; esac; }
-if [ -z "${LETTERLOCKD:-}" ]; then
-	if [ -n "${LETTERLOCK:-}" ]; then
-		LETTERLOCKD=$(dirname "$(dirname "$(abs "$LETTERLOCK")")")/service/letterlockd
-	elif [ -n "${BUILD:-}" ]; then
-		LETTERLOCKD=$(abs "$BUILD")/src/service/letterlockd
-	else
-		LETTERLOCKD=$top/build/src/service/letterlockd
-	fi
-fi
-LETTERLOCKD=$(abs "$LETTERLOCKD")
-
-tap_init acme
-# the mail daemons' users must reach the stack's directory
-chmod 755 "$T"
-STACK=$T/ms
-CA=$T/ca
-LOG=$T/letterlockd.log
-LLD_PID=""
-on_cleanup() {
-	lld_stop
-	if [ -f "$STACK/mailstack.conf" ]; then
-		"$MS" down "$STACK" >/dev/null 2>&1
-	fi
-	echo "# took $((SECONDS - start)) s"
-}
-start=$SECONDS
-
-# t DESC CMD...: one numbered case; on failure CMD's output and the
-# letterlockd log lines written meanwhile become diagnostics.
-t() {
-	local desc=$1 l0
-	shift
-	n=$((n + 1))
-	l0=$(log_lines)
-	if "$@" >"$DIAG" 2>&1; then
-		echo "ok $n - $desc"
-	else
-		failed=$((failed + 1))
-		echo "not ok $n - $desc"
-		sed 's/^/# /' "$DIAG" | tail -n "${TAP_DIAG_LINES:-25}"
-		if [ -f "$LOG" ] && [ "$(log_lines)" -gt "$l0" ]; then
-			echo "# -- letterlockd log:"
-			tail -n "+$((l0 + 1))" "$LOG" | tail -n 15 | sed 's/^/#  | /'
-		fi
-	fi
-}
-log_lines() { if [ -f "$LOG" ]; then wc -l <"$LOG"; else echo 0; fi; }
-finish() {
-	echo "1..$n"
-	[ "$failed" -eq 0 ]
-	exit $?
-}
-fatal() { # fatal MSG: the rest cannot run
-	echo "Bail out! $*"
-	echo "1..$n"
-	exit 1
-}
-
-# ------------------------------------------------------------ ports
-
-# free_port VAR: a free 127.0.0.1 TCP and UDP port below the ephemeral
-# range, not handed out before, into VAR
-used_ports=" "
-free_port() {
-	local p _
-	for _ in $(seq 1 200); do
-		p=$((20000 + RANDOM % 12000))
-		case $used_ports in *" $p "*) continue ;; esac
-		if [ -z "$(ss -Htlnu "sport = :$p" 2>/dev/null)" ]; then
-			used_ports="$used_ports$p "
-			printf -v "$1" %s "$p"
-			return 0
-		fi
-	done
-	return 1
-}
-for v in MAILSTACK_SMTP_PORT MAILSTACK_SUBMISSION_PORT \
-    MAILSTACK_SUBMISSIONS_PORT MAILSTACK_IMAP_PORT MAILSTACK_IMAPS_PORT \
-    MAILSTACK_DNS_PORT HTTP_PORT; do
-	free_port "$v" || fatal "no free ports"
-done
-export MAILSTACK_SMTP_PORT MAILSTACK_SUBMISSION_PORT \
-	MAILSTACK_SUBMISSIONS_PORT MAILSTACK_IMAP_PORT MAILSTACK_IMAPS_PORT \
-	MAILSTACK_DNS_PORT
-URL=http://127.0.0.1:$HTTP_PORT
+lldtest_init acme "ACME CA end to end"
 # a UTF-8 mailbox, and a domain whose CAA names another CA
 export MAILSTACK_USERS=$MAKE MAILSTACK_DOMAINS=elsewhere.test
 unset MAILSTACK_PASSWORD
 
 # ------------------------------------------------------------ helpers
-
-pw() { awk -v u="$1" 'index($0, u ":") == 1 { print substr($0, length(u) + 2) }' "$STACK/users.txt"; }
-
-# acme ACCOUNT ARGS...: acmetool.py with ACCOUNT's state; its output is
-# also kept in $T/out.
-acme() {
-	local acct=$1 rc
-	shift
-	timeout 150 "$PY" "$TOOL" --server "$URL" --state "$T/acct-$acct" \
-		--timeout 30 "$@" >"$T/out" 2>"$T/err"
-	rc=$?
-	cat "$T/out" "$T/err"
-	return "$rc"
-}
-# val KEY: the value of KEY= in $T/out
-val() { sed -n "s/^$1=//p" "$T/out" | head -n 1; }
-# expect KEY VALUE: $T/out says KEY=VALUE
-expect() {
-	grep -qxF -- "$1=$2" "$T/out" && return 0
-	echo "expected $1=$2, got: $(grep "^$1=" "$T/out" || echo nothing)"
-	return 1
-}
-# problem TYPE ARGS...: acmetool ARGS fails with the ACME error TYPE
-problem() {
-	local type=$1 rc
-	shift
-	acme "$@"
-	rc=$?
-	[ "$rc" -eq 1 ] || echo "acmetool exit $rc, expected 1 (a problem)"
-	[ "$rc" -eq 1 ] && expect problem "$ERR$type"
-}
-# new_order ACCOUNT EMAIL: the order's URL into $ORD
-new_order() {
-	acme "$1" order "$2" && expect status pending || return 1
-	ORD=$(val order)
-	[ -n "$ORD" ]
-}
 
 # refused TYPE WHY USER [reply options]: a new order for USER, a reply
 # with the options, {} to the challenge: challenge, authorization and
@@ -211,18 +66,6 @@ why() {
 		{ echo "detail does not match /$1/"; return 1; }
 }
 
-# proven USER: a new order for USER proven by a correct reply: $ORD ready
-proven() {
-	new_order main "$1" || return 1
-	acme main reply "$ORD" --user "$1" || return 1
-	TOKEN1=$(val token1)
-	acme main respond "$ORD" || return 1
-	acme main wait "$ORD" || return 1
-	expect chall-status valid && expect authz-status valid &&
-		expect order-status ready
-}
-
-sql() { sqlite3 -cmd '.timeout 5000' "$@"; }
 # Every certificate row of order ID in the store and in the keyholder's
 # journal.
 certs_of_order() {
@@ -232,82 +75,18 @@ journal_of_order() {
 	sql "$CA/keyholder.db" "SELECT count(*) FROM issued WHERE order_id = $1"
 }
 
-# ------------------------------------------------------ letterlockd
-
-lld_start() {
-	local _
-	# its own session and process group: the front and its keyholder
-	setsid "$LETTERLOCKD" run --dir "$CA" --listen "127.0.0.1:$HTTP_PORT" \
-		</dev/null >>"$LOG" 2>&1 &
-	LLD_PID=$!
-	for _ in $(seq 1 100); do
-		if curl -sf --max-time 2 -o /dev/null "$URL/acme/directory"; then
-			return 0
-		fi
-		if ! kill -0 "$LLD_PID" 2>/dev/null; then
-			echo "letterlockd exited:"
-			tail -n 20 "$LOG"
-			LLD_PID=""
-			return 1
-		fi
-		sleep 0.1
-	done
-	echo "letterlockd did not answer in 10 s"
-	tail -n 20 "$LOG"
-	return 1
-}
-
-# lld_kill SIGNAL: signal letterlockd's whole process group, wait until
-# every process of it is gone (10 s, then SIGKILL).
-lld_kill() {
-	local _
-	[ -n "$LLD_PID" ] || return 0
-	kill "-$1" -- "-$LLD_PID" 2>/dev/null
-	for _ in $(seq 1 100); do
-		pgrep -g "$LLD_PID" >/dev/null || break
-		sleep 0.1
-	done
-	if pgrep -g "$LLD_PID" >/dev/null; then
-		echo "letterlockd did not stop on SIG$1; killing it"
-		kill -KILL -- "-$LLD_PID" 2>/dev/null
-		sleep 0.5
-	fi
-	wait "$LLD_PID" 2>/dev/null
-	LLD_PID=""
-}
-lld_stop() { lld_kill TERM; }
-
 # ------------------------------------------------------------ set-up
 
 t_stack_up() {
-	"$MS" up "$STACK" >"$T/stack.out" 2>&1 || {
-		cat "$T/stack.out"
-		return 1
-	}
+	stack_up || return 1
 	# elsewhere.test lets only other.test issue for it
 	"$MS" dns-del "$STACK" elsewhere.test CAA &&
 		"$MS" dns-add "$STACK" elsewhere.test CAA 0 issuemail '"other.test"'
 }
-t "mail stack up (with $MAKE and elsewhere.test)" t_stack_up
-[ -f "$STACK/env" ] || fatal "the mail stack did not start"
-. "$STACK/env"
-
-[ -x "$LETTERLOCKD" ] || fatal "no letterlockd binary at $LETTERLOCKD"
+lldtest_stack "mail stack up (with $MAKE and elsewhere.test)" t_stack_up
 
 t_init() {
-	printf '%s' "$(pw acme@ca.test)" >"$T/mail.password" &&
-		chmod 600 "$T/mail.password" || return 1
-	timeout 60 "$LETTERLOCKD" init --dir "$CA" --name "ACME Test CA" \
-		--base-url "$URL" --listen "127.0.0.1:$HTTP_PORT" \
-		--mail-from acme@ca.test \
-		--smtp-url "smtp://127.0.0.1:$MAILSTACK_SUBMISSION_PORT" \
-		--imap-url "imap://127.0.0.1:$MAILSTACK_IMAP_PORT/INBOX" \
-		--mail-user acme@ca.test --mail-password-file "$T/mail.password" \
-		--mail-ca-file "$MAILSTACK_CA_FILE" \
-		--resolver-conf "$MAILSTACK_RESOLVER_CONF" \
-		--caa-identity ca.test || return 1
-	# replies are read every second: the cases wait less
-	sed -i 's/^poll_interval = .*/poll_interval = 1/' "$CA/letterlockd.conf"
+	lld_init || return 1
 	cat "$CA/letterlockd.conf"
 	grep -qx "from = acme@ca.test" "$CA/letterlockd.conf" &&
 		grep -qx "poll_interval = 1" "$CA/letterlockd.conf" &&

@@ -1,0 +1,285 @@
+# shellcheck shell=bash
+# lldtest.sh - sourced (after tap.sh) by the integration scripts that
+# run letterlockd against the mail stack on random loopback ports
+# (test_acme.sh, test_pkx.sh):
+#
+#   lldtest_init NAME WHAT   skip (one TAP line naming WHAT) unless root
+#                    and the tools are there; find $LETTERLOCKD; make $T
+#                    (tap_init NAME), name $STACK, $CA, $LOG; free ports
+#                    for the stack (exported MAILSTACK_*_PORT) and
+#                    $HTTP_PORT; $URL
+#   t DESC CMD...    one numbered case; on failure CMD's output and the
+#                    letterlockd log lines written meanwhile as "# "
+#   finish, fatal MSG    the plan and the exit status; bail out
+#   lld_init ARGS... letterlockd init of $CA for the stack's mailbox
+#                    acme@ca.test (after `. $STACK/env`)
+#   lld_start, lld_kill SIG, lld_stop    letterlockd run in its own
+#                    session on $HTTP_PORT, its log in $LOG
+#   acme ACCOUNT ARGS...   acmetool.py with ACCOUNT's state; output in
+#                    $T/out; val KEY, expect KEY VALUE, problem TYPE ARGS,
+#                    new_order ACCOUNT EMAIL ($ORD), proven USER [ACCOUNT]
+#   pw USER, sql ARGS    a mailbox's password; sqlite3 with a time-out
+#   stack_up         the mail stack up in $STACK (then `. $STACK/env`)
+#   lldtest_stack DESC [CMD]   a case starting it (CMD, default
+#                    stack_up), then its environment, or bail out
+#
+# On exit letterlockd and the mail stack are stopped.
+#   LETTERLOCKD  the letterlockd binary; default: next to $LETTERLOCK's
+#                tree (tests/run sets LETTERLOCK), else in $BUILD (the
+#                build tree, default build)
+#
+# $here and $top are the sourcing script's.
+# shellcheck disable=SC2034,SC2154
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
+export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
+
+PY=/usr/bin/python3
+TOOL=$here/acmetool.py
+MS=$top/scripts/mailstack
+ERR=urn:ietf:params:acme:error:
+
+n=0
+failed=0
+
+abs() { case $1 in /*) echo "$1" ;; *) echo "$top/$1" ;; esac; }
+
+lldtest_init() {
+	local name=$1 what=$2 missing="" p v
+	skip_all() {
+		echo "ok 1 - $what # SKIP $*"
+		echo "1..1"
+		exit 0
+	}
+	if [ "$(id -u)" -ne 0 ]; then
+		skip_all "needs root (the mail stack runs Postfix, Dovecot, NSD)"
+	fi
+	for p in postfix dovecot opendkim opendkim-genkey nsd nsd-control dig \
+	    curl openssl ss sqlite3 setsid; do
+		command -v "$p" >/dev/null 2>&1 || missing="$missing $p"
+	done
+	[ -x "$PY" ] && "$PY" -c 'import cryptography' 2>/dev/null ||
+		missing="$missing python3-cryptography"
+	[ -z "$missing" ] || skip_all "missing:$missing (run scripts/setup)"
+
+	if [ -z "${LETTERLOCKD:-}" ]; then
+		if [ -n "${LETTERLOCK:-}" ]; then
+			LETTERLOCKD=$(dirname "$(dirname "$(abs "$LETTERLOCK")")")/service/letterlockd
+		elif [ -n "${BUILD:-}" ]; then
+			LETTERLOCKD=$(abs "$BUILD")/src/service/letterlockd
+		else
+			LETTERLOCKD=$top/build/src/service/letterlockd
+		fi
+	fi
+	LETTERLOCKD=$(abs "$LETTERLOCKD")
+
+	tap_init "$name"
+	# the mail daemons' users must reach the stack's directory
+	chmod 755 "$T"
+	STACK=$T/ms
+	CA=$T/ca
+	LOG=$T/letterlockd.log
+	LLD_PID=""
+	start=$SECONDS
+
+	for v in MAILSTACK_SMTP_PORT MAILSTACK_SUBMISSION_PORT \
+	    MAILSTACK_SUBMISSIONS_PORT MAILSTACK_IMAP_PORT MAILSTACK_IMAPS_PORT \
+	    MAILSTACK_DNS_PORT HTTP_PORT; do
+		free_port "$v" || fatal "no free ports"
+	done
+	export MAILSTACK_SMTP_PORT MAILSTACK_SUBMISSION_PORT \
+		MAILSTACK_SUBMISSIONS_PORT MAILSTACK_IMAP_PORT MAILSTACK_IMAPS_PORT \
+		MAILSTACK_DNS_PORT
+	URL=http://127.0.0.1:$HTTP_PORT
+}
+
+on_cleanup() {
+	lld_stop
+	if [ -f "$STACK/mailstack.conf" ]; then
+		"$MS" down "$STACK" >/dev/null 2>&1
+	fi
+	echo "# took $((SECONDS - start)) s"
+}
+
+# t DESC CMD...: one numbered case; on failure CMD's output and the
+# letterlockd log lines written meanwhile become diagnostics.
+t() {
+	local desc=$1 l0
+	shift
+	n=$((n + 1))
+	l0=$(log_lines)
+	if "$@" >"$DIAG" 2>&1; then
+		echo "ok $n - $desc"
+	else
+		failed=$((failed + 1))
+		echo "not ok $n - $desc"
+		sed 's/^/# /' "$DIAG" | tail -n "${TAP_DIAG_LINES:-25}"
+		if [ -f "$LOG" ] && [ "$(log_lines)" -gt "$l0" ]; then
+			echo "# -- letterlockd log:"
+			tail -n "+$((l0 + 1))" "$LOG" | tail -n 15 | sed 's/^/#  | /'
+		fi
+	fi
+}
+log_lines() { if [ -f "$LOG" ]; then wc -l <"$LOG"; else echo 0; fi; }
+finish() {
+	echo "1..$n"
+	[ "$failed" -eq 0 ]
+	exit $?
+}
+fatal() { # fatal MSG: the rest cannot run
+	echo "Bail out! $*"
+	echo "1..$n"
+	exit 1
+}
+
+# ------------------------------------------------------------ ports
+
+# free_port VAR: a free 127.0.0.1 TCP and UDP port below the ephemeral
+# range, not handed out before, into VAR
+used_ports=" "
+free_port() {
+	local p _
+	for _ in $(seq 1 200); do
+		p=$((20000 + RANDOM % 12000))
+		case $used_ports in *" $p "*) continue ;; esac
+		if [ -z "$(ss -Htlnu "sport = :$p" 2>/dev/null)" ]; then
+			used_ports="$used_ports$p "
+			printf -v "$1" %s "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# ------------------------------------------------------------ helpers
+
+pw() { awk -v u="$1" 'index($0, u ":") == 1 { print substr($0, length(u) + 2) }' "$STACK/users.txt"; }
+
+# acme ACCOUNT ARGS...: acmetool.py with ACCOUNT's state; its output is
+# also kept in $T/out.
+acme() {
+	local acct=$1 rc
+	shift
+	timeout 150 "$PY" "$TOOL" --server "$URL" --state "$T/acct-$acct" \
+		--timeout 30 "$@" >"$T/out" 2>"$T/err"
+	rc=$?
+	cat "$T/out" "$T/err"
+	return "$rc"
+}
+# val KEY: the value of KEY= in $T/out
+val() { sed -n "s/^$1=//p" "$T/out" | head -n 1; }
+# expect KEY VALUE: $T/out says KEY=VALUE
+expect() {
+	grep -qxF -- "$1=$2" "$T/out" && return 0
+	echo "expected $1=$2, got: $(grep "^$1=" "$T/out" || echo nothing)"
+	return 1
+}
+# problem TYPE ARGS...: acmetool ARGS fails with the ACME error TYPE
+problem() {
+	local type=$1 rc
+	shift
+	acme "$@"
+	rc=$?
+	[ "$rc" -eq 1 ] || echo "acmetool exit $rc, expected 1 (a problem)"
+	[ "$rc" -eq 1 ] && expect problem "$ERR$type"
+}
+# new_order ACCOUNT EMAIL: the order's URL into $ORD
+new_order() {
+	acme "$1" order "$2" && expect status pending || return 1
+	ORD=$(val order)
+	[ -n "$ORD" ]
+}
+
+# proven USER [ACCOUNT]: a new order of ACCOUNT (default main) for USER
+# proven by a correct reply: $ORD ready
+proven() {
+	local acct=${2:-main}
+	new_order "$acct" "$1" || return 1
+	acme "$acct" reply "$ORD" --user "$1" || return 1
+	TOKEN1=$(val token1)
+	acme "$acct" respond "$ORD" || return 1
+	acme "$acct" wait "$ORD" || return 1
+	expect chall-status valid && expect authz-status valid &&
+		expect order-status ready
+}
+
+sql() { sqlite3 -cmd '.timeout 5000' "$@"; }
+
+# stack_up: the mail stack up in $STACK, its output in $T/stack.out
+stack_up() {
+	"$MS" up "$STACK" >"$T/stack.out" 2>&1 || {
+		cat "$T/stack.out"
+		return 1
+	}
+}
+
+# lldtest_stack DESC [CMD]: the case DESC runs CMD (default stack_up);
+# then the stack's environment, or bail out
+lldtest_stack() {
+	t "$1" "${2:-stack_up}"
+	[ -f "$STACK/env" ] || fatal "the mail stack did not start"
+	. "$STACK/env"
+	[ -x "$LETTERLOCKD" ] || fatal "no letterlockd binary at $LETTERLOCKD"
+}
+
+# ------------------------------------------------------ letterlockd
+
+# lld_init [ARGS...]: letterlockd init of $CA at $URL validating by
+# mail through the stack's acme@ca.test, with its DNS; replies are read
+# every second.
+lld_init() {
+	printf '%s' "$(pw acme@ca.test)" >"$T/mail.password" &&
+		chmod 600 "$T/mail.password" || return 1
+	timeout 60 "$LETTERLOCKD" init --dir "$CA" --name "ACME Test CA" \
+		--base-url "$URL" --listen "127.0.0.1:$HTTP_PORT" \
+		--mail-from acme@ca.test \
+		--smtp-url "smtp://127.0.0.1:$MAILSTACK_SUBMISSION_PORT" \
+		--imap-url "imap://127.0.0.1:$MAILSTACK_IMAP_PORT/INBOX" \
+		--mail-user acme@ca.test --mail-password-file "$T/mail.password" \
+		--mail-ca-file "$MAILSTACK_CA_FILE" \
+		--resolver-conf "$MAILSTACK_RESOLVER_CONF" \
+		--caa-identity ca.test "$@" || return 1
+	sed -i 's/^poll_interval = .*/poll_interval = 1/' "$CA/letterlockd.conf"
+}
+
+lld_start() {
+	local _
+	# its own session and process group: the front and its keyholder
+	setsid "$LETTERLOCKD" run --dir "$CA" --listen "127.0.0.1:$HTTP_PORT" \
+		</dev/null >>"$LOG" 2>&1 &
+	LLD_PID=$!
+	for _ in $(seq 1 100); do
+		if curl -sf --max-time 2 -o /dev/null "$URL/acme/directory"; then
+			return 0
+		fi
+		if ! kill -0 "$LLD_PID" 2>/dev/null; then
+			echo "letterlockd exited:"
+			tail -n 20 "$LOG"
+			LLD_PID=""
+			return 1
+		fi
+		sleep 0.1
+	done
+	echo "letterlockd did not answer in 10 s"
+	tail -n 20 "$LOG"
+	return 1
+}
+
+# lld_kill SIGNAL: signal letterlockd's whole process group, wait until
+# every process of it is gone (10 s, then SIGKILL).
+lld_kill() {
+	local _
+	[ -n "$LLD_PID" ] || return 0
+	kill "-$1" -- "-$LLD_PID" 2>/dev/null
+	for _ in $(seq 1 100); do
+		pgrep -g "$LLD_PID" >/dev/null || break
+		sleep 0.1
+	done
+	if pgrep -g "$LLD_PID" >/dev/null; then
+		echo "letterlockd did not stop on SIG$1; killing it"
+		kill -KILL -- "-$LLD_PID" 2>/dev/null
+		sleep 0.5
+	fi
+	wait "$LLD_PID" 2>/dev/null
+	LLD_PID=""
+}
+lld_stop() { lld_kill TERM; }
