@@ -151,6 +151,21 @@ int ll_acme_thumbprint(char out[LL_JWK_THUMBPRINT_LEN + 1],
 int ll_acme_root_cert(struct ll_cert **out, struct ll_acme *a,
 		      struct ll_error *err);
 
+/* The base URL of the CA's key directory (PKX, doc/pkx-api.md), from
+ * the directory's meta "letterlockPkx", or NULL; borrowed. */
+const char *ll_acme_pkx_url(const struct ll_acme *a);
+
+/*
+ * Tell the key directory what the owner of the certificate FPR (SHA-256
+ * hex; ordered by this account) reads: the N capability names CAPS
+ * (doc/pkx-api.md), so that senders may use them.  POST PKX/caps,
+ * signed like every ACME request.
+ * Errors: LL_ENOTFOUND (no directory), LL_EIO, LL_EPOLICY (refused: the
+ * message is the CA's), LL_EPARSE.
+ */
+int ll_acme_pkx_caps(struct ll_acme *a, const char *fpr,
+		     const char *const *caps, size_t n, struct ll_error *err);
+
 /* ---- orders ---- */
 
 struct ll_acme_order;

@@ -546,6 +546,31 @@ out:
 	return rc;
 }
 
+/* Tell the CA's key directory what letterlock reads (AES-GCM, OAEP
+ * besides the CBC profile), so that letterlock senders may use it.  A
+ * directory that refuses or is not there leaves the certificate as it
+ * is: senders then use the profile every client reads. */
+static void publish_caps(struct enrol *e, const struct ll_cert *cert)
+{
+	static const char *const caps[] = { "aes256-gcm", "aes128-gcm",
+					    "aes256-cbc", "aes128-cbc",
+					    "rsaes-oaep" };
+	struct ll_error err = { 0 };
+
+	if (ll_acme_pkx_url(e->acme) == NULL)
+		return;
+	if (ll_acme_pkx_caps(e->acme, ll_cert_fingerprint(cert), caps,
+			     sizeof(caps) / sizeof(caps[0]), &err) < 0)
+		fprintf(stderr,
+			"letterlock: warning: the key directory did not take "
+			"what this client reads (%s); senders will use the "
+			"compatible profile\n",
+			err.message);
+	else
+		say(e, "the key directory says what this client reads "
+		       "(AES-GCM, RSA-OAEP)");
+}
+
 static int install(struct enrol *e, const struct ll_identity *id)
 {
 	struct ll_error err = { 0 };
@@ -559,6 +584,7 @@ static int install(struct enrol *e, const struct ll_identity *id)
 		return local_fail("trusting the CA's root", &err);
 	say(e, "installed as identity %s; trusting root %s (sha256 %s)",
 	    e->address, ll_cert_subject(e->root), ll_cert_fingerprint(e->root));
+	publish_caps(e, ll_identity_cert(id));
 	return 0;
 }
 

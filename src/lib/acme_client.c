@@ -299,6 +299,41 @@ out:
 	return rc;
 }
 
+/* ---- the key directory ---- */
+
+const char *ll_acme_pkx_url(const struct ll_acme *a)
+{
+	return a->dir.pkx_url;
+}
+
+int ll_acme_pkx_caps(struct ll_acme *a, const char *fpr,
+		     const char *const *caps, size_t n, struct ll_error *err)
+{
+	struct ll_acme_resp r;
+	char url[LL_ACME_MAX_URL + 8];
+	json_t *list = json_array();
+	int rc;
+
+	if (a->dir.pkx_url == NULL) {
+		json_decref(list);
+		return ll_err(err, LL_ENOTFOUND, LL_ECLASS_POLICY,
+			      "the directory names no key directory "
+			      "(meta letterlockPkx)");
+	}
+	snprintf(url, sizeof(url), "%s%scaps", a->dir.pkx_url,
+		 a->dir.pkx_url[strlen(a->dir.pkx_url) - 1] == '/' ? "" : "/");
+	for (size_t i = 0; list != NULL && i < n; i++)
+		json_array_append_new(list, json_string(caps[i]));
+	ll_acme_resp_init(&r, LL_ACME_MAX_JSON);
+	rc = post_json(a, url,
+		       list ? json_pack("{s:s,s:o}", "certificate", fpr,
+					"capabilities", list) :
+			      NULL,
+		       0, &r, err);
+	ll_acme_resp_reset(&r);
+	return rc;
+}
+
 /* ---- the root ---- */
 
 int ll_acme_root_cert(struct ll_cert **out, struct ll_acme *a,

@@ -35,6 +35,7 @@ struct ll_acme_dir {
 	char *new_order;
 	char *terms; /* meta "termsOfService", or NULL */
 	char *root_url; /* meta "letterlockRootCertificate", or NULL */
+	char *pkx_url; /* meta "letterlockPkx", or NULL */
 };
 
 struct ll_acme {

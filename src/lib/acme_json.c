@@ -234,6 +234,7 @@ void ll_acme_dir_free(struct ll_acme_dir *d)
 	free(d->new_order);
 	free(d->terms);
 	free(d->root_url);
+	free(d->pkx_url);
 	memset(d, 0, sizeof(*d));
 }
 
@@ -256,6 +257,9 @@ static int parse_directory(void *obj, json_t *j, struct ll_error *err)
 		if (rc == 0)
 			rc = get_url(&nd.root_url, meta,
 				     "letterlockRootCertificate", 0,
+				     "directory meta", err);
+		if (rc == 0)
+			rc = get_url(&nd.pkx_url, meta, "letterlockPkx", 0,
 				     "directory meta", err);
 		if (rc == 0 && json_is_true(json_object_get(
 				       meta, "externalAccountRequired")))

@@ -188,7 +188,8 @@ assert c['fingerprint'] == sha256(a[1]) == a[3], c
 assert b64u(c['certificate']) == der(a[1])
 assert c['url'] == a[2] + '/cert/' + c['fingerprint'], c
 assert c['source'] == 'ca', c
-assert c['capabilities'] is None, c
+# letterlock enrol says what letterlock reads
+assert c['capabilities'] == ['aes256-gcm', 'aes128-gcm', 'aes256-cbc', 'aes128-cbc', 'rsaes-oaep'], c
 x = x509.load_der_x509_certificate(der(a[1]))
 assert c['notAfter'] == x.not_valid_after.strftime('%Y-%m-%dT%H:%M:%SZ'), c
 assert c['notBefore'] == x.not_valid_before.strftime('%Y-%m-%dT%H:%M:%SZ'), c
@@ -196,7 +197,7 @@ assert c['notBefore'] == x.not_valid_before.strftime('%Y-%m-%dT%H:%M:%SZ'), c
 	cp "$T/body" "$T/alice.json"
 	ALICE_ETAG=$(hdr ETag)
 }
-t "lookup of alice: her certificate (DER, fingerprint, validity), source ca, capabilities unknown (null), ETag over the body, max-age 60" t_alice
+t "lookup of alice: her certificate (DER, fingerprint, validity), source ca, the capabilities letterlock enrol stated, ETag over the body, max-age 60" t_alice
 
 t_normalised() {
 	status 200 "$PKX/addr/alice%40EXAMPLE.Test" &&
