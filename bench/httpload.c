@@ -71,6 +71,8 @@ int hl_response(int fd, char *buf, char *nonce, size_t *body, size_t *end)
 	char *hdr_end = NULL;
 	int status = 0;
 
+	if (buf == NULL)
+		hl_die("no response buffer");
 	for (;;) {
 		ssize_t r;
 

@@ -14,12 +14,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <ini.h>
 #include <openssl/crypto.h>
 
 #include <letterlock/acme.h>
 
 #include "cli.h"
+#include "conf.h"
 #include "mailbox.h"
 
 #define DEFAULT_TIMEOUT 120
@@ -98,8 +98,7 @@ struct enrol {
 	enum ll_keytype keytype;
 	int timeout;
 	const char *config; /* --config */
-	char *from_conf[7]; /* values read from the file, owned */
-	char conf_why[160];
+	struct cli_conf conf; /* HOME/letterlock.conf or --config */
 
 	struct ll_keystore *ks;
 	struct ll_ctx *ctx; /* the home */
@@ -136,12 +135,9 @@ static int fail(int code, const char *fmt, ...)
 {
 	va_list ap;
 
-	fflush(stdout);
-	fputs("enrol: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	code = cli_vsay(code, "enrol", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return code;
 }
 
@@ -222,28 +218,18 @@ static int parse_keytype(enum ll_keytype *t, const char *s)
 static int read_password(struct enrol *e)
 {
 	struct termios old, quiet;
-	char *buf = NULL;
-	size_t len = 0, n;
 	FILE *tty;
-	int ok;
+	int ok, rc;
 
 	if (e->pwfile != NULL) {
-		if (cli_read_file(&buf, &len, e->pwfile, 4096) < 0)
-			return EXIT_FAIL;
-		n = strcspn(buf, "\r\n");
-		if (n >= sizeof(e->password)) {
-			OPENSSL_cleanse(buf, len);
-			free(buf);
+		rc = cli_read_password(e->password, sizeof(e->password),
+				       e->pwfile);
+		if (rc == -2)
 			return fail(EXIT_USAGE,
 				    "%s: the password is longer "
 				    "than %d bytes",
 				    e->pwfile, PASSWORD_MAX - 1);
-		}
-		memcpy(e->password, buf, n);
-		e->password[n] = '\0';
-		OPENSSL_cleanse(buf, len);
-		free(buf);
-		return 0;
+		return rc < 0 ? EXIT_FAIL : 0;
 	}
 	if (!isatty(STDIN_FILENO))
 		return fail(EXIT_USAGE, "no mail password: use "
@@ -640,71 +626,25 @@ static int run(struct enrol *e)
 	return rc;
 }
 
-/* The settings of letterlock.conf an option did not give (an option
- * wins).  Unknown keys of [acme] and [mail] are errors; other sections
- * belong to other commands. */
-static int on_conf(void *user, const char *section, const char *key,
-		   const char *v)
-{
-	static const struct {
-		const char *section, *key;
-		size_t field; /* offset in struct enrol */
-	} keys[] = {
-		{ "acme", "url", offsetof(struct enrol, acme_url) },
-		{ "acme", "ca_file", offsetof(struct enrol, acme_ca) },
-		{ "mail", "imap_url", offsetof(struct enrol, imap_url) },
-		{ "mail", "smtp_url", offsetof(struct enrol, smtp_url) },
-		{ "mail", "user", offsetof(struct enrol, user) },
-		{ "mail", "password_file", offsetof(struct enrol, pwfile) },
-		{ "mail", "ca_file", offsetof(struct enrol, mail_ca) },
-	};
-	struct enrol *e = user;
-
-	if (strcmp(section, "acme") != 0 && strcmp(section, "mail") != 0)
-		return 1;
-	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-		const char **f;
-
-		if (strcmp(section, keys[i].section) != 0 ||
-		    strcmp(key, keys[i].key) != 0)
-			continue;
-		f = (const char **)((char *)e + keys[i].field);
-		if (*f != NULL)
-			return 1; /* given as an option */
-		e->from_conf[i] = strdup(v);
-		if (e->from_conf[i] == NULL) {
-			snprintf(e->conf_why, sizeof(e->conf_why),
-				 "out of memory");
-			return 0;
-		}
-		*f = e->from_conf[i];
-		return 1;
-	}
-	snprintf(e->conf_why, sizeof(e->conf_why), "unknown key [%.20s] %.40s",
-		 section, key);
-	return 0;
-}
-
-/* Read --config, or HOME/letterlock.conf if there is one. */
+/* Read --config, or HOME/letterlock.conf if there is one: the settings
+ * an option did not give (an option wins). */
 static int read_conf(struct enrol *e)
 {
-	char path[4096];
-	const char *file = e->config;
-	int rc;
+	const struct cli_conf *c = &e->conf;
+	const char **opt[] = { &e->acme_url, &e->acme_ca, &e->imap_url,
+			       &e->smtp_url, &e->user,	  &e->pwfile,
+			       &e->mail_ca };
+	/* the file's values, once it is read */
+	char *const *val[] = { &c->acme_url,	&c->acme_ca_file,
+			       &c->imap_url,	&c->smtp_url,
+			       &c->mail_user,	&c->mail_password_file,
+			       &c->mail_ca_file };
 
-	if (file == NULL) {
-		if (snprintf(path, sizeof(path), "%s/letterlock.conf",
-			     e->cli->home) >= (int)sizeof(path) ||
-		    access(path, F_OK) != 0)
-			return 0;
-		file = path;
-	}
-	rc = ini_parse(file, on_conf, e);
-	if (rc == -1)
-		return fail(EXIT_USAGE, "%s: %s", file, strerror(errno));
-	if (rc != 0)
-		return fail(EXIT_USAGE, "%s:%d: %s", file, rc,
-			    e->conf_why[0] ? e->conf_why : "syntax error");
+	if (cli_conf_read(&e->conf, e->cli->home, e->config, "enrol") < 0)
+		return EXIT_USAGE;
+	for (size_t i = 0; i < sizeof(opt) / sizeof(opt[0]); i++)
+		if (*opt[i] == NULL)
+			*opt[i] = *val[i];
 	return 0;
 }
 
@@ -829,9 +769,7 @@ out:
 	ll_ctx_free(&e->ctx);
 	ll_keystore_close(&e->ks);
 	OPENSSL_cleanse(e->password, sizeof(e->password));
-	for (size_t i = 0; i < sizeof(e->from_conf) / sizeof(e->from_conf[0]);
-	     i++)
-		free(e->from_conf[i]);
+	cli_conf_free(&e->conf);
 	free(e);
 	return rc;
 }

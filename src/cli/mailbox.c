@@ -29,6 +29,8 @@ struct mailbox {
 	char *password;
 	char *ca_file;
 	int timeout;
+	int reuse; /* keep the SMTP connection between submissions */
+	int mail_started; /* MAIL FROM went out in this exchange */
 	char reply[REPLY_MAX]; /* the server's last line */
 };
 
@@ -134,12 +136,21 @@ out:
 	return rc;
 }
 
+/* strdup of S, NULL for NULL; sets *oom when the copy fails */
+static char *dup_or_null(const char *s, int *oom)
+{
+	char *d = s != NULL ? strdup(s) : NULL;
+
+	*oom |= s != NULL && d == NULL;
+	return d;
+}
+
 int mailbox_open(struct mailbox **out, const struct mailbox_conf *conf,
 		 struct ll_error *err)
 {
 	struct mailbox *mb = calloc(1, sizeof(*mb));
 	char *smtp_base = NULL, *smtp_path = NULL;
-	int rc;
+	int rc, oom = 0;
 
 	*out = NULL;
 	if (mb == NULL)
@@ -149,40 +160,46 @@ int mailbox_open(struct mailbox **out, const struct mailbox_conf *conf,
 		return mb_err(err, LL_ENOMEM, "cannot start libcurl");
 	}
 	mb->timeout = conf->timeout > 0 ? conf->timeout : 60;
-	rc = split_url(conf->imap_url, "imap", "imaps", conf->ca_file != NULL,
-		       &mb->imap_base, &mb->mbox, &mb->imap_tls, err);
-	if (rc < 0)
-		goto out;
+	mb->reuse = conf->reuse;
+	if (conf->imap_url != NULL) {
+		rc = split_url(conf->imap_url, "imap", "imaps",
+			       conf->ca_file != NULL, &mb->imap_base, &mb->mbox,
+			       &mb->imap_tls, err);
+		if (rc < 0)
+			goto out;
+		if (mb->mbox[0] == '\0') {
+			free(mb->mbox);
+			mb->mbox = strdup("INBOX");
+			oom |= mb->mbox == NULL;
+		}
+		mb->imap = curl_easy_init();
+		oom |= mb->imap == NULL;
+	}
 	rc = split_url(conf->smtp_url, "smtp", "smtps", conf->ca_file != NULL,
 		       &smtp_base, &smtp_path, &mb->smtp_tls, err);
 	if (rc < 0)
 		goto out;
-	if (mb->mbox[0] == '\0') {
-		free(mb->mbox);
-		mb->mbox = strdup("INBOX");
-	}
-	mb->smtp_url = strdup(conf->smtp_url);
-	mb->user = strdup(conf->user);
-	mb->password = strdup(conf->password);
-	mb->ca_file = conf->ca_file ? strdup(conf->ca_file) : NULL;
-	mb->imap = curl_easy_init();
+	mb->smtp_url = dup_or_null(conf->smtp_url, &oom);
+	mb->user = dup_or_null(conf->user, &oom);
+	mb->password = dup_or_null(conf->password, &oom);
+	mb->ca_file = dup_or_null(conf->ca_file, &oom);
 	mb->smtp = curl_easy_init();
-	if (mb->mbox == NULL || mb->smtp_url == NULL || mb->user == NULL ||
-	    mb->password == NULL || (conf->ca_file && mb->ca_file == NULL) ||
-	    mb->imap == NULL || mb->smtp == NULL) {
+	if (oom || mb->smtp == NULL) {
 		rc = mb_err(err, LL_ENOMEM, "out of memory");
 		goto out;
 	}
-	if (!imap_quotable(mb->mbox, MAILBOX_NAME_MAX)) {
+	if (mb->imap != NULL && !imap_quotable(mb->mbox, MAILBOX_NAME_MAX)) {
 		rc = mb_err(err, LL_EINVAL,
 			    "IMAP mailbox names other than plain ASCII are "
 			    "not supported");
 		goto out;
 	}
-	mb->mbox_path = curl_easy_escape(mb->imap, mb->mbox, 0);
-	if (mb->mbox_path == NULL) {
-		rc = mb_err(err, LL_ENOMEM, "out of memory");
-		goto out;
+	if (mb->imap != NULL) {
+		mb->mbox_path = curl_easy_escape(mb->imap, mb->mbox, 0);
+		if (mb->mbox_path == NULL) {
+			rc = mb_err(err, LL_ENOMEM, "out of memory");
+			goto out;
+		}
 	}
 	*out = mb;
 	mb = NULL;
@@ -241,7 +258,12 @@ static int on_debug(CURL *c, curl_infotype type, char *data, size_t size,
 	size_t i = 0;
 
 	(void)c;
-	if (type != CURLINFO_HEADER_IN)
+	if (type == CURLINFO_HEADER_OUT && size >= 10 &&
+	    strncasecmp(data, "MAIL FROM:", 10) == 0)
+		mb->mail_started = 1;
+	/* the answer to QUIT would hide the reply that made us quit */
+	if (type != CURLINFO_HEADER_IN ||
+	    (size >= 4 && strncmp(data, "221 ", 4) == 0))
 		return 0;
 	for (; i < size && i + 1 < sizeof(mb->reply); i++) {
 		unsigned char ch = (unsigned char)data[i];
@@ -260,20 +282,23 @@ static void common_opts(struct mailbox *mb, CURL *c, long tls, char *ebuf,
 {
 	ll_curl_setup(c, "imap,imaps,smtp,smtps", (long)mb->timeout,
 		      mb->ca_file, ebuf, s);
-	curl_easy_setopt(c, CURLOPT_USERNAME, mb->user);
-	curl_easy_setopt(c, CURLOPT_PASSWORD, mb->password);
+	if (mb->user != NULL) {
+		curl_easy_setopt(c, CURLOPT_USERNAME, mb->user);
+		curl_easy_setopt(c, CURLOPT_PASSWORD, mb->password);
+	}
 	curl_easy_setopt(c, CURLOPT_USE_SSL, tls);
 	curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
 	curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, on_debug);
 	curl_easy_setopt(c, CURLOPT_DEBUGDATA, mb);
 	mb->reply[0] = '\0';
+	mb->mail_started = 0;
 }
 
-static int perform(struct mailbox *mb, CURL *c, const char *proto,
-		   const char *ebuf, const struct ll_curl_sink *s,
-		   struct ll_error *err)
+/* The error of an exchange that ended with CC (CURLE_OK: 0). */
+static int perform_error(struct mailbox *mb, CURLcode cc, const char *proto,
+			 const char *ebuf, const struct ll_curl_sink *s,
+			 struct ll_error *err)
 {
-	CURLcode cc = ll_curl_perform(c);
 	const char *why = ll_curl_why(ebuf, cc);
 	int rc = 0;
 
@@ -306,6 +331,8 @@ static int imap_run(struct mailbox *mb, int select, unsigned long uid,
 	struct ll_buf url = { 0 };
 	int rc;
 
+	if (mb->imap == NULL)
+		return mb_err(err, LL_EINVAL, "no IMAP URL");
 	if (ll_buf_addf(&url, "%s/%s", mb->imap_base,
 			select ? mb->mbox_path : "") < 0 ||
 	    (uid != 0 && ll_buf_addf(&url, ";UID=%lu", uid) < 0)) {
@@ -316,7 +343,7 @@ static int imap_run(struct mailbox *mb, int select, unsigned long uid,
 	curl_easy_setopt(mb->imap, CURLOPT_URL, url.p);
 	if (cmd != NULL)
 		curl_easy_setopt(mb->imap, CURLOPT_CUSTOMREQUEST, cmd);
-	rc = perform(mb, mb->imap, "IMAP", ebuf, s, err);
+	rc = perform_error(mb, ll_curl_perform(mb->imap), "IMAP", ebuf, s, err);
 	ll_buf_free(&url);
 	return rc;
 }
@@ -476,40 +503,99 @@ int mailbox_fetch(struct mailbox *mb, unsigned long uid, size_t max, char **msg,
 
 /* ---- SMTP ---- */
 
-int mailbox_send(struct mailbox *mb, const char *from, const char *to,
-		 const char *msg, size_t len, struct ll_error *err)
+/* The reply code of the server's last line, 0 when it has none. */
+static long reply_code(const char *line)
+{
+	if (line[0] < '1' || line[0] > '5' || line[1] < '0' || line[1] > '9' ||
+	    line[2] < '0' || line[2] > '9')
+		return 0;
+	return (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+}
+
+/* What the failure CC of the last exchange says about trying again. */
+static void judge(struct mailbox *mb, CURLcode cc, struct mailbox_outcome *oc)
+{
+	long code = 0;
+
+	curl_easy_getinfo(mb->smtp, CURLINFO_RESPONSE_CODE, &code);
+	if (code < 100 || code > 599)
+		code = reply_code(mb->reply);
+	oc->code = code;
+	oc->session = !mb->mail_started;
+	switch (cc) {
+	case CURLE_LOGIN_DENIED:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_USE_SSL_FAILED:
+	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_URL_MALFORMAT:
+		oc->permanent = 1;
+		oc->session = 1;
+		break;
+	default:
+		oc->permanent = code >= 500;
+		break;
+	}
+}
+
+int mailbox_submit(struct mailbox *mb, const char *from,
+		   const char *const *rcpts, size_t n, const char *msg,
+		   size_t len, struct mailbox_outcome *oc, struct ll_error *err)
 {
 	struct source src = { msg, len };
-	struct curl_slist *rcpt = NULL;
-	char ebuf[CURL_ERROR_SIZE], *mfrom, *mto;
-	int rc;
+	struct curl_slist *list = NULL, *l;
+	struct ll_buf mfrom = { 0 }, mto = { 0 };
+	char ebuf[CURL_ERROR_SIZE];
+	CURLcode cc;
+	int rc = 0;
 
-	mfrom = malloc(strlen(from) + 3);
-	mto = malloc(strlen(to) + 3);
-	if (mfrom == NULL || mto == NULL) {
+	memset(oc, 0, sizeof(*oc));
+	if (ll_buf_addf(&mfrom, "<%s>", from) < 0)
 		rc = mb_err(err, LL_ENOMEM, "out of memory");
-		goto out;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		mto.len = 0;
+		l = ll_buf_addf(&mto, "<%s>", rcpts[i]) < 0 ?
+			    NULL :
+			    curl_slist_append(list, mto.p);
+		if (l == NULL)
+			rc = mb_err(err, LL_ENOMEM, "out of memory");
+		else
+			list = l;
 	}
-	sprintf(mfrom, "<%s>", from);
-	sprintf(mto, "<%s>", to);
-	rcpt = curl_slist_append(NULL, mto);
-	if (rcpt == NULL) {
-		rc = mb_err(err, LL_ENOMEM, "out of memory");
+	if (rc < 0)
 		goto out;
-	}
 	common_opts(mb, mb->smtp, mb->smtp_tls, ebuf, NULL);
 	curl_easy_setopt(mb->smtp, CURLOPT_URL, mb->smtp_url);
-	curl_easy_setopt(mb->smtp, CURLOPT_MAIL_FROM, mfrom);
-	curl_easy_setopt(mb->smtp, CURLOPT_MAIL_RCPT, rcpt);
+	curl_easy_setopt(mb->smtp, CURLOPT_MAIL_FROM, mfrom.p);
+	curl_easy_setopt(mb->smtp, CURLOPT_MAIL_RCPT, list);
 	curl_easy_setopt(mb->smtp, CURLOPT_UPLOAD, 1L);
 	curl_easy_setopt(mb->smtp, CURLOPT_READFUNCTION, on_read);
 	curl_easy_setopt(mb->smtp, CURLOPT_READDATA, &src);
 	curl_easy_setopt(mb->smtp, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
-	curl_easy_setopt(mb->smtp, CURLOPT_FORBID_REUSE, 1L); /* QUIT now */
-	rc = perform(mb, mb->smtp, "SMTP", ebuf, NULL, err);
+	/* without reuse: QUIT now */
+	curl_easy_setopt(mb->smtp, CURLOPT_FORBID_REUSE, mb->reuse ? 0L : 1L);
+	cc = ll_curl_perform(mb->smtp);
+	if (cc != CURLE_OK) {
+		judge(mb, cc, oc);
+		rc = perform_error(mb, cc, "SMTP", ebuf, NULL, err);
+	}
 out:
-	curl_slist_free_all(rcpt);
-	free(mfrom);
-	free(mto);
+	curl_slist_free_all(list);
+	ll_buf_free(&mfrom);
+	ll_buf_free(&mto);
 	return rc;
+}
+
+int mailbox_send(struct mailbox *mb, const char *from, const char *to,
+		 const char *msg, size_t len, struct ll_error *err)
+{
+	struct mailbox_outcome oc;
+
+	return mailbox_submit(mb, from, &to, 1, msg, len, &oc, err);
+}
+
+const char *mailbox_reply(const struct mailbox *mb)
+{
+	return mb->reply;
 }

@@ -1,6 +1,7 @@
 /*
- * mailbox.h - the user's own mailbox, as `letterlock enrol` uses it:
- * IMAP to find and fetch mail, SMTP submission to send it (libcurl).
+ * mailbox.h - the user's own mailbox, as `letterlock enrol` and
+ * `letterlock send` use it: IMAP to find and fetch mail, SMTP
+ * submission to send it (libcurl).
  *
  * TLS: imaps:// and smtps:// speak TLS from the start.  imap:// and
  * smtp:// must upgrade with STARTTLS, except to this machine
@@ -17,12 +18,15 @@
 #define MAILBOX_MAX_HITS 64 /* UIDs one search returns at most */
 
 struct mailbox_conf {
-	const char *imap_url; /* imap[s]://HOST[:PORT][/MAILBOX]; INBOX */
+	const char *imap_url; /* imap[s]://HOST[:PORT][/MAILBOX]; INBOX;
+				 NULL: SMTP only */
 	const char *smtp_url; /* smtp[s]://HOST[:PORT] (submission) */
-	const char *user; /* login for both */
+	const char *user; /* login for both; NULL: no login (SMTP only) */
 	const char *password;
 	const char *ca_file; /* PEM trusted besides the system's, or NULL */
 	int timeout; /* seconds for one exchange */
+	int reuse; /* keep the SMTP connection for the next submission
+		      (mailbox_close ends it); else QUIT after each */
 };
 
 struct mailbox;
@@ -59,5 +63,29 @@ int mailbox_fetch(struct mailbox *mb, unsigned long uid, size_t max, char **msg,
 /* Submit MSG (CRLF line ends) from FROM to TO, after AUTH. */
 int mailbox_send(struct mailbox *mb, const char *from, const char *to,
 		 const char *msg, size_t len, struct ll_error *err);
+
+/* What a failed submission says about trying again. */
+struct mailbox_outcome {
+	long code; /* the server's last SMTP reply code; 0 none */
+	int permanent; /* a 5xx reply, or TLS, certificate or login
+			  refused: the same attempt will fail again */
+	int session; /* failed before MAIL FROM (connection, TLS, login):
+			every other message fails the same way now */
+};
+
+/*
+ * One SMTP transaction: MSG (CRLF line ends) from FROM to the N
+ * addresses RCPTS, after AUTH when there is a login.  A recipient
+ * refused refuses the whole transaction: nothing is sent.  0 when the
+ * server took the message (250 after the data); else LL_EIO and *OC
+ * says what kind of failure it was.
+ */
+int mailbox_submit(struct mailbox *mb, const char *from,
+		   const char *const *rcpts, size_t n, const char *msg,
+		   size_t len, struct mailbox_outcome *oc,
+		   struct ll_error *err);
+
+/* The server's last line (printable ASCII), "" when none; borrowed. */
+const char *mailbox_reply(const struct mailbox *mb);
 
 #endif

@@ -27,6 +27,9 @@ static const char usage[] =
 	"        [--mail-user U] [--mail-password-file F] [--mail-ca-file F]\n"
 	"        [--acme-ca-file F] [--key-type rsa3072|rsa2048|p256]\n"
 	"        [--timeout SECONDS] [--quiet]\n"
+	"  send [-t] [-f FROM] [-v] [--policy sign-only|refuse] [--tsa URL]\n"
+	"       [RCPT...] < MESSAGE\n"
+	"  outbox list | flush [-v] | drop ID...\n"
 	"\n"
 	"The home is --home DIR, else $LETTERLOCK_HOME, else\n"
 	"$XDG_DATA_HOME/letterlock (~/.local/share/letterlock).\n"
@@ -109,6 +112,10 @@ int main(int argc, char **argv)
 		return cmd_open(&cli, argc, argv);
 	if (strcmp(argv[0], "enrol") == 0)
 		return cmd_enrol(&cli, argc, argv);
+	if (strcmp(argv[0], "send") == 0)
+		return cmd_send(&cli, argc, argv);
+	if (strcmp(argv[0], "outbox") == 0)
+		return cmd_outbox(&cli, argc, argv);
 	if (strcmp(argv[0], "help") == 0) {
 		fputs(usage, stdout);
 		return EXIT_OK;

@@ -2,11 +2,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <openssl/crypto.h>
 
 #include "cli.h"
 
@@ -62,22 +65,27 @@ fail:
 	return -1;
 }
 
-static int write_all(int fd, const char *path, const char *data, size_t len)
+int cli_write_all(int fd, const char *data, size_t len)
 {
 	while (len > 0) {
 		ssize_t w = write(fd, data, len);
 
 		if (w < 0 && errno == EINTR)
 			continue;
-		if (w <= 0) {
-			fprintf(stderr, "letterlock: %s: %s\n", path,
-				strerror(errno));
+		if (w <= 0)
 			return -1;
-		}
 		data += w;
 		len -= (size_t)w;
 	}
 	return 0;
+}
+
+static int write_all(int fd, const char *path, const char *data, size_t len)
+{
+	if (cli_write_all(fd, data, len) == 0)
+		return 0;
+	fprintf(stderr, "letterlock: %s: %s\n", path, strerror(errno));
+	return -1;
 }
 
 static int write_direct(const char *path, const char *data, size_t len)
@@ -134,6 +142,26 @@ int cli_write_file(const char *path, const char *data, size_t len)
 	return 0;
 }
 
+/* The first line of PATH into BUF (SIZE bytes with its NUL), the file
+ * read wiped.  -1 when it cannot be read (said on stderr), -2 when the
+ * line does not fit (not said). */
+int cli_read_password(char *buf, size_t size, const char *path)
+{
+	char *data = NULL;
+	size_t len = 0, n;
+
+	if (cli_read_file(&data, &len, path, 4096) < 0)
+		return -1;
+	n = strcspn(data, "\r\n");
+	if (n < size) {
+		memcpy(buf, data, n);
+		buf[n] = '\0';
+	}
+	OPENSSL_cleanse(data, len);
+	free(data);
+	return n < size ? 0 : -2;
+}
+
 int cli_open_home(struct ll_keystore **ks, struct ll_ctx **ctx,
 		  const struct cli *cli, int load)
 {
@@ -157,6 +185,15 @@ int cli_open_home(struct ll_keystore **ks, struct ll_ctx **ctx,
 		return cli_fail(cli, "loading the home", &err);
 	}
 	return 0;
+}
+
+int cli_vsay(int code, const char *who, const char *fmt, va_list ap)
+{
+	fflush(stdout);
+	fprintf(stderr, "%s: ", who);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	return code;
 }
 
 int cli_exit_for(int rc)

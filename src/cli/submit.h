@@ -1,0 +1,50 @@
+/*
+ * submit.h - handing outbox entries to the submission server ([mail]
+ * smtp_url of letterlock.conf), for `letterlock send` and
+ * `letterlock outbox flush`.  Exit codes are sendmail's (sysexits.h).
+ */
+#ifndef LL_CLI_SUBMIT_H
+#define LL_CLI_SUBMIT_H
+
+#include "cli.h"
+#include "conf.h"
+#include "mailbox.h"
+#include "outbox.h"
+
+#define SUBMIT_PASSWORD_MAX 1024
+
+struct submit {
+	const char *home;
+	const char *who; /* "send", "outbox": the prefix of messages */
+	const char *smtp_url, *user, *ca_file;
+	char password[SUBMIT_PASSWORD_MAX];
+	int have_login;
+	int timeout;
+	int verbose;
+	struct mailbox *mb; /* open for mb_user */
+	char *mb_user;
+	int stopped; /* a failure of the session: the exit code it gave;
+			nothing more is tried */
+};
+
+/* Take the settings from CONF (password file read now).  0, or the
+ * exit code after saying what is wrong. */
+int submit_init(struct submit *s, const struct cli *cli,
+		const struct cli_conf *conf, const char *who);
+void submit_end(struct submit *s);
+
+/*
+ * Send the copies of *PP not sent yet, one SMTP transaction each,
+ * marking each sent as soon as the server took it; when all are, the
+ * entry is removed (and *PP closed).  0 when everything was sent, else
+ * EX_TEMPFAIL (a temporary failure: a later try may succeed),
+ * EX_UNAVAILABLE (refused for good: trying again as it is will fail
+ * too) or another exit code for a local failure; each failure is said
+ * on stderr and kept in the entry.
+ */
+int submit_entry(struct submit *s, struct outbox_entry **pp);
+
+/* The seconds of a timeout setting: 1 to 3600, default 60; -1 bad. */
+int submit_timeout(const char *text);
+
+#endif
