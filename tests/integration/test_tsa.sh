@@ -16,7 +16,8 @@
 #     errors for GET and another Content-Type;
 #   * `letterlock seal --tsa` puts the token in the signature (detached
 #     and opaque): `letterlock open --json` reports the trusted
-#     timestamp, `openssl cms -verify` still verifies the message; a TSA
+#     timestamp, `openssl cms -verify` and gpgsm still verify the
+#     message (the token is an unsigned attribute they pass over); a TSA
 #     that does not answer leaves the message signed with a warning, or
 #     with --require-timestamp refused with nothing written;
 #   * the TSA keyholder killed: requests get systemFailure, the rest of
@@ -303,6 +304,31 @@ t_seal_peer() {
 		grep -q 'Verification successful'
 }
 
+# gpgsm (GnuPG 2.2) reads it too: GOODSIG, VALIDSIG, TRUST_FULLY with
+# the root in its trust list (its exit code is not its verdict)
+t_seal_gpgsm() {
+	local g=$T/gnupg fpr
+	command -v gpgsm >/dev/null || { echo "no gpgsm"; return 1; }
+	mkdir -m 700 "$g" &&
+		printf 'disable-crl-checks\ndisable-dirmngr\nno-common-certs-import\n' \
+			>"$g/gpgsm.conf" &&
+		printf 'no-allow-mark-trusted\ndisable-scdaemon\n' \
+			>"$g/gpg-agent.conf" || return 1
+	fpr=$(openssl x509 -in "$ROOT" -noout -fingerprint -sha1) || return 1
+	printf '%s S\n' "${fpr#*=}" >"$g/trustlist.txt"
+	python3 "$here/smimetool.py" split-signed "$T/s.eml" "$T/s.content" \
+		"$T/s.p7s" || return 1
+	GNUPGHOME=$g timeout 60 gpgsm --batch --import "$ROOT" \
+		"$CA/certs/smime-ca.pem" >/dev/null 2>&1
+	GNUPGHOME=$g timeout 60 gpgsm --batch --status-fd 1 --verify \
+		"$T/s.p7s" "$T/s.content" >"$T/gpgsm.out" 2>"$T/gpgsm.err"
+	cat "$T/gpgsm.out" "$T/gpgsm.err"
+	GNUPGHOME=$g gpgconf --kill all >/dev/null 2>&1
+	grep -q '^\[GNUPG:\] GOODSIG ' "$T/gpgsm.out" &&
+		grep -q '^\[GNUPG:\] VALIDSIG ' "$T/gpgsm.out" &&
+		grep -q '^\[GNUPG:\] TRUST_FULLY' "$T/gpgsm.out"
+}
+
 t_seal_opaque() {
 	local j
 	ll seal --sign-only --opaque --tsa "$URL/tsa" -o "$T/o.eml" \
@@ -366,6 +392,7 @@ check "GET is 405, another Content-Type 415" t_http_errors
 check "alice certified by the CA, its root her trust anchor" t_alice
 check "seal --tsa: open --json reports the trusted timestamp" t_seal_stamped
 check "the stamped message verifies with openssl cms" t_seal_peer
+check "the stamped message verifies with gpgsm (GOODSIG, VALIDSIG, TRUST_FULLY)" t_seal_gpgsm
 check "seal --opaque --tsa: stamped too" t_seal_opaque
 check "TSA unreachable: signed without a token, with a warning" t_seal_no_tsa
 check "TSA unreachable with --require-timestamp: refused, nothing written" t_seal_required
