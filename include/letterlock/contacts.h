@@ -6,7 +6,10 @@
  *   1. the local contact store, when its answer is fresh enough;
  *   2. the PKX directory of a letterlockd (doc/pkx-api.md), all the
  *      addresses of one message in one batch request;
- *   3. certificates harvested from verified signed mail (only the
+ *   3. SMIMEA records (RFC 8162) in DNS, for the addresses still
+ *      without a certificate, taken only from answers DNSSEC
+ *      validates (see ll_contacts_options.smimea);
+ *   4. certificates harvested from verified signed mail (only the
  *      verified signer's own certificate, chaining to a trust anchor,
  *      for the address in From: letterlock open adds it).
  *
@@ -14,13 +17,21 @@
  *   current   used to encrypt to its address;
  *   pending   a different key for an address that has a current one,
  *             seen where the recipient did not prove it (harvested
- *             mail): recorded and shown, not used until the user
- *             accepts it (ll_contacts_accept);
+ *             mail, SMIMEA): recorded and shown, not used until the
+ *             user accepts it (ll_contacts_accept);
  *   replaced  was current, superseded by a key from the directory (the
  *             recipient proved the mailbox to get it there) or one the
  *             user accepted: kept, listed, not used.
  * A change of key is never silent: the replaced and pending rows stay
  * in the store and `letterlock contact list` shows them.
+ *
+ * SMIMEA is held to the rule of harvested mail, not of the directory:
+ * a secure answer proves only that the domain's zone (its DNS
+ * operator) binds the key to the address, never that the recipient
+ * holds the mailbox, which the directory has checked by an RFC 8823
+ * round trip.  So a key from SMIMEA is current for an address with no
+ * current key (an expired one still counts: its successor waits), and
+ * pending otherwise.
  */
 #ifndef LETTERLOCK_CONTACTS_H
 #define LETTERLOCK_CONTACTS_H
@@ -40,6 +51,7 @@ enum ll_contact_source {
 	LL_SRC_MANUAL = 0, /* letterlock contact add: the user's word */
 	LL_SRC_PKX, /* the directory, on the recipient's proof */
 	LL_SRC_HARVESTED, /* a verified signed mail from the address */
+	LL_SRC_SMIMEA, /* a DNSSEC-validated SMIMEA record (RFC 8162) */
 };
 
 enum ll_contact_state {
@@ -48,7 +60,8 @@ enum ll_contact_state {
 	LL_CONTACT_REPLACED,
 };
 
-/* "manual", "pkx", "harvested"; "current", "pending", "replaced". */
+/* "manual", "pkx", "harvested", "smimea"; "current", "pending",
+ * "replaced". */
 const char *ll_contact_source_name(enum ll_contact_source s);
 const char *ll_contact_state_name(enum ll_contact_state s);
 
@@ -58,9 +71,10 @@ const char *ll_contact_state_name(enum ll_contact_state s);
  * current: current; another key for an address with a current one:
  * current beside it from LL_SRC_PKX or LL_SRC_MANUAL (the user's word;
  * ll_contacts_resolve retires the directory's keys the directory no
- * longer lists), pending from LL_SRC_HARVESTED.  A pending key seen
- * again from the directory or added by the user becomes current.  *state (may be NULL) gets the state
- * the certificate is in afterwards.
+ * longer lists), pending from LL_SRC_HARVESTED and LL_SRC_SMIMEA.  A
+ * pending key seen again from the directory or added by the user
+ * becomes current.  *state (may be NULL) gets the state the
+ * certificate is in afterwards.
  * Errors: LL_EINVAL (no mailbox address in CERT), LL_ESTORE.
  */
 int ll_contacts_add(struct ll_keystore *ks, const struct ll_cert *cert,
@@ -102,14 +116,28 @@ struct ll_contacts_options {
 	const char *pkx_url;
 	const char *pkx_ca_file; /* PEM trusted for its HTTPS besides the
 				    system's; NULL none */
-	long max_age; /* seconds a directory answer stays fresh; 0: a day */
-	long timeout; /* seconds for the directory; 0: 20 */
+	long max_age; /* seconds a directory answer stays fresh, and an
+			 SMIMEA answer at most; 0: a day */
+	long timeout; /* seconds for the directory, and for DNS; 0: 20 */
 	time_t now; /* 0: the clock */
+	/* since version 2 (a version 1 struct ends above, and is read as
+	 * one with SMIMEA off) */
+	int smimea; /* look SMIMEA up for the addresses still without a
+		       certificate after the store and the directory */
+	/* an unbound configuration file (unbound.conf(5): forwarders,
+	 * stub zones, trust anchors), as letterlockd's [dns]
+	 * resolver_conf; NULL: the system's resolv.conf and hosts */
+	const char *resolver_conf;
+	/* DNSSEC trust anchors, DS or DNSKEY records in zone-file form;
+	 * NULL: those resolver_conf names, else the root's key of the
+	 * system (Debian's dns-root-data) */
+	const char *trust_anchor_file;
 };
-#define LL_CONTACTS_OPTIONS_VERSION 1
-#define LL_CONTACTS_OPTIONS_INIT                                 \
-	{                                                        \
-		LL_CONTACTS_OPTIONS_VERSION, NULL, NULL, 0, 0, 0 \
+#define LL_CONTACTS_OPTIONS_VERSION 2
+#define LL_CONTACTS_OPTIONS_INIT                                           \
+	{                                                                  \
+		LL_CONTACTS_OPTIONS_VERSION, NULL, NULL, 0, 0, 0, 0, NULL, \
+			NULL                                               \
 	}
 
 /* What became of one address. */
@@ -125,14 +153,28 @@ struct ll_contact_result {
  * Find certificates for the N addresses ADDRS (UTF-8): the store's
  * current ones, and for every address whose directory answer is not
  * fresh, one batch request to the directory (at most 100 addresses a
- * request; answers cached in the store, absent ones too).  Every
- * current certificate valid now, with what its owner reads, is then in
- * CTX as a contact (ll_ctx_add_contact), ready for ll_msg_seal.
+ * request; answers cached in the store, absent ones too).
+ * With OPT->smimea, then, for every address that still has no current
+ * certificate valid now and no fresh DNS answer: an SMIMEA lookup, all
+ * of them at once through one libunbound context that validates
+ * DNSSEC.  Only answers whose DNSSEC validation succeeded (secure)
+ * count; insecure (unsigned) and bogus ones are not used.  Of their
+ * records, usage 3 (DANE-EE) with selector 0 and matching type 0 (the
+ * whole certificate) give a certificate, taken when it names the
+ * address and is valid now, as an LL_SRC_SMIMEA contact; other usages
+ * name a CA or need a chain the record lacks, and digests (matching 1,
+ * 2) or keys (selector 1) give nothing to encrypt to: not used.  A
+ * secure answer, found or not, stays fresh for its DNS TTL, at most
+ * max_age; a failed, insecure or bogus one is asked again next time.
+ * Every current certificate valid now, with what its owner reads, is
+ * then in CTX as a contact (ll_ctx_add_contact), ready for ll_msg_seal.
  * RES (N entries) says what became of each address.
- * A directory that cannot be reached is not an error: the addresses it
- * would have answered stay as the store has them, and *note (may be
- * NULL; NOTE_LEN octets) says so.
- * Errors: LL_EINVAL (an address we cannot look up), LL_ESTORE.
+ * A directory or DNS that cannot be reached, and an SMIMEA answer not
+ * used, are not errors: the addresses stay as the store has them, and
+ * *note (may be NULL; NOTE_LEN octets; "; " between notes) says so.
+ * OPT may be NULL (the defaults), or of version 1 or 2.
+ * Errors: LL_EINVAL (an address we cannot look up, an unknown
+ * version), LL_ESTORE.
  */
 int ll_contacts_resolve(struct ll_keystore *ks, struct ll_ctx *ctx,
 			const char *const *addrs, size_t n,

@@ -12,17 +12,22 @@ static const char contact_usage[] =
 	"usage: letterlock contact add [--caps LIST] CERT...\n"
 	"       letterlock contact list\n"
 	"       letterlock contact accept ADDRESS FINGERPRINT\n"
-	"       letterlock contact lookup --pkx URL [--max-age SECONDS]\n"
-	"                                 [--pkx-ca-file F] ADDRESS...\n"
+	"       letterlock contact lookup [--pkx URL] [--pkx-ca-file F]\n"
+	"                                 [--smimea] [--resolver-conf F]\n"
+	"                                 [--trust-anchor F]\n"
+	"                                 [--max-age SECONDS] ADDRESS...\n"
 	"LIST: what the contact's client reads, comma-separated:\n"
 	"      aes256-gcm, aes128-gcm, aes256-cbc, aes128-cbc, rsa-oaep\n"
 	"list shows every key ever stored: current (used), pending (a new\n"
 	"key seen in signed mail, not used until accepted), replaced.\n"
 	"lookup asks the PKX directory at URL (once per --max-age, default\n"
-	"a day) and says what each address has.\n";
-static const char trust_usage[] =
-	"usage: letterlock trust add CA.pem...\n"
-	"       letterlock trust list\n";
+	"a day), then with --smimea DNS for the SMIMEA records (RFC 8162)\n"
+	"of the addresses still without a certificate, used only when\n"
+	"DNSSEC validates them (--resolver-conf: an unbound configuration,\n"
+	"default the system's resolver; --trust-anchor: DS or DNSKEY\n"
+	"records, default the root's), and says what each address has.\n";
+static const char trust_usage[] = "usage: letterlock trust add CA.pem...\n"
+				  "       letterlock trust list\n";
 
 static int parse_caps(unsigned *out, const char *s)
 {
@@ -89,12 +94,14 @@ static int add_files(struct cli *cli, int trust, unsigned caps, int argc,
 			if (r < 0 && r != LL_EEXIST)
 				rc = cli_fail(cli, argv[i], &err);
 			else if (!cli->quiet)
-				printf("%s %s %s%s\n", trust ? "trusted" : "contact",
+				printf("%s %s %s%s\n",
+				       trust ? "trusted" : "contact",
 				       ll_cert_email(v[j])[0] ?
 					       ll_cert_email(v[j]) :
 					       ll_cert_subject(v[j]),
 				       ll_cert_fingerprint(v[j]),
-				       r == LL_EEXIST ? " (already known)" : "");
+				       r == LL_EEXIST ? " (already known)" :
+							"");
 			ll_cert_free(&v[j]);
 		}
 		free(v);
@@ -137,8 +144,7 @@ static int accept_contact(struct cli *cli, const char *addr, const char *fpr)
 	struct ll_error err = { 0 };
 	int rc = cli_open_home(&ks, NULL, cli, 0);
 
-	if (rc == 0 &&
-	    ll_contacts_accept(ks, addr, fpr, time(NULL), &err) < 0)
+	if (rc == 0 && ll_contacts_accept(ks, addr, fpr, time(NULL), &err) < 0)
 		rc = cli_fail(cli, "contact accept", &err);
 	else if (rc == 0 && !cli->quiet)
 		printf("%s now uses %s\n", addr, fpr);
@@ -146,15 +152,18 @@ static int accept_contact(struct cli *cli, const char *addr, const char *fpr)
 	return rc;
 }
 
-/* letterlock contact lookup --pkx URL ADDRESS...: one line an address,
- * "ADDRESS found SOURCE", "ADDRESS none"; "changed" when the
- * directory replaced the key, "pending" when a key waits. */
+/* letterlock contact lookup [--pkx URL] [--smimea] ADDRESS...: one
+ * line an address, "ADDRESS found SOURCE", "ADDRESS none"; "changed"
+ * when the directory replaced the key, "pending" when a key waits. */
 static int lookup(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "pkx", required_argument, NULL, 'p' },
 		{ "pkx-ca-file", required_argument, NULL, 'C' },
 		{ "max-age", required_argument, NULL, 'm' },
+		{ "smimea", no_argument, NULL, 's' },
+		{ "resolver-conf", required_argument, NULL, 'r' },
+		{ "trust-anchor", required_argument, NULL, 't' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ll_contacts_options o = LL_CONTACTS_OPTIONS_INIT;
@@ -162,7 +171,7 @@ static int lookup(struct cli *cli, int argc, char **argv)
 	struct ll_keystore *ks = NULL;
 	struct ll_ctx *ctx = NULL;
 	struct ll_error err = { 0 };
-	char note[512];
+	char note[2048];
 	int c, rc;
 
 	optind = 1;
@@ -179,12 +188,23 @@ static int lookup(struct cli *cli, int argc, char **argv)
 			if (o.max_age <= 0) /* 0 would mean the default */
 				o.max_age = 1;
 			break;
+		case 's':
+			o.smimea = 1;
+			break;
+		case 'r':
+			o.resolver_conf = optarg;
+			break;
+		case 't':
+			o.trust_anchor_file = optarg;
+			break;
 		default:
 			fputs(contact_usage, stderr);
 			return EXIT_USAGE;
 		}
 	}
-	if (o.pkx_url == NULL || optind >= argc) {
+	if ((o.pkx_url == NULL && !o.smimea) || optind >= argc ||
+	    (!o.smimea &&
+	     (o.resolver_conf != NULL || o.trust_anchor_file != NULL))) {
 		fputs(contact_usage, stderr);
 		return EXIT_USAGE;
 	}

@@ -43,7 +43,9 @@ static const char send_usage[] =
 	"  --config FILE      settings (default HOME/letterlock.conf): [mail]\n"
 	"                     smtp_url, user, password_file, ca_file; [send]\n"
 	"                     policy, pkx_url, pkx_ca_file, tsa_url,\n"
-	"                     tsa_ca_file, timeout\n"
+	"                     tsa_ca_file, timeout, smimea (yes: look\n"
+	"                     SMIMEA up after the directory, DNSSEC-\n"
+	"                     validated), resolver_conf, trust_anchor\n"
 	"  -i, -oX, -B X, -F NAME, -bm, -N X, -R X, -V X, -O X: sendmail's,\n"
 	"                     accepted and ignored (input ends at end of file)\n"
 	"\n"
@@ -417,7 +419,7 @@ static int find_certs(struct send *s, int *encrypt)
 	struct ll_contact_result *res = NULL;
 	struct ll_error err = { 0 };
 	struct addrs all = { 0 }, missing = { 0 };
-	char note[300] = "";
+	char note[2048] = "";
 	int rc = 0;
 
 	*encrypt = 0;
@@ -429,6 +431,12 @@ static int find_certs(struct send *s, int *encrypt)
 	co.pkx_url = s->conf.pkx_url;
 	co.pkx_ca_file = s->conf.pkx_ca_file;
 	co.timeout = s->sub.timeout;
+	/* SMIMEA after the directory: [send] smimea = yes */
+	co.smimea = s->conf.smimea != NULL &&
+		    (strcmp(s->conf.smimea, "yes") == 0 ||
+		     strcmp(s->conf.smimea, "true") == 0);
+	co.resolver_conf = s->conf.resolver_conf;
+	co.trust_anchor_file = s->conf.trust_anchor;
 	if (ll_contacts_resolve(s->ks, s->ctx, (const char *const *)all.v,
 				all.n, &co, res, note, sizeof(note),
 				&err) < 0) {

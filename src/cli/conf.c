@@ -28,6 +28,9 @@ static const struct {
 	{ "send", "tsa_url", offsetof(struct cli_conf, tsa_url) },
 	{ "send", "tsa_ca_file", offsetof(struct cli_conf, tsa_ca_file) },
 	{ "send", "timeout", offsetof(struct cli_conf, timeout) },
+	{ "send", "smimea", offsetof(struct cli_conf, smimea) },
+	{ "send", "resolver_conf", offsetof(struct cli_conf, resolver_conf) },
+	{ "send", "trust_anchor", offsetof(struct cli_conf, trust_anchor) },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

@@ -6,7 +6,8 @@
  *   [mail]  imap_url, smtp_url, user,         the user's own mailbox
  *           password_file, ca_file            (enrol, send, outbox)
  *   [send]  policy, pkx_url, pkx_ca_file,     sealing and submission
- *           tsa_url, tsa_ca_file, timeout     (send, outbox)
+ *           tsa_url, tsa_ca_file, timeout,    (send, outbox)
+ *           smimea, resolver_conf, trust_anchor
  *
  * An unknown key in one of these sections is an error (a misspelt
  * setting never falls back silently to a default); other sections are
@@ -21,6 +22,7 @@ struct cli_conf {
 	char *imap_url, *smtp_url, *mail_user, *mail_password_file,
 		*mail_ca_file;
 	char *policy, *pkx_url, *pkx_ca_file, *tsa_url, *tsa_ca_file, *timeout;
+	char *smimea, *resolver_conf, *trust_anchor; /* SMIMEA lookups */
 };
 
 /*

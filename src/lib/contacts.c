@@ -1,15 +1,19 @@
 /*
  * contacts.c - recipients' certificates: the contact store's rules
- * (contacts.h) and the PKX directory client (doc/pkx-api.md).
+ * (contacts.h), the PKX directory client (doc/pkx-api.md) and the
+ * SMIMEA source (smimea.c).
  *
  * The store is the home's SQLite (keystore.c): the contacts table with
- * each certificate's source, state and last confirmation, and the
- * lookups table with the directory's last answer for an address (found
- * or not), so that a message's recipients are asked once in a while,
- * not at every message.  A directory answer is untrusted input: at
- * most LL_PKX_REPLY_MAX octets, parsed by jansson, every certificate
+ * each certificate's source, state and last confirmation, the lookups
+ * table with the directory's last answer for an address (found or
+ * not), and smimea_lookups with the last secure DNS answer and until
+ * when it holds, so that a message's recipients are asked once in a
+ * while, not at every message.  A directory answer is untrusted input:
+ * at most LL_PKX_REPLY_MAX octets, parsed by jansson, every certificate
  * parsed and checked to name the address it was given for.
  */
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +26,7 @@
 #include <letterlock/jose.h>
 
 #include "internal.h"
+#include "smimea.h"
 
 #define LL_PKX_BATCH 100 /* addresses a request, doc/pkx-api.md */
 #define LL_PKX_REPLY_MAX (4u * 1024 * 1024)
@@ -39,6 +44,8 @@ const char *ll_contact_source_name(enum ll_contact_source s)
 		return "pkx";
 	case LL_SRC_HARVESTED:
 		return "harvested";
+	case LL_SRC_SMIMEA:
+		return "smimea";
 	}
 	return "?";
 }
@@ -54,6 +61,35 @@ const char *ll_contact_state_name(enum ll_contact_state s)
 		return "replaced";
 	}
 	return "?";
+}
+
+/* Sources that do not prove the recipient holds the mailbox: a new key
+ * from them for an address with a current one waits for the user. */
+static int unproven(enum ll_contact_source s)
+{
+	return s == LL_SRC_HARVESTED || s == LL_SRC_SMIMEA;
+}
+
+/* Append a note (NOTE may be NULL), "; " after the one before. */
+static void note_add(char *note, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void note_add(char *note, size_t len, const char *fmt, ...)
+{
+	size_t at;
+	va_list ap;
+
+	if (note == NULL || len == 0)
+		return;
+	at = strlen(note);
+	if (at > 0 && at + 2 < len) {
+		memcpy(note + at, "; ", 3);
+		at += 2;
+	}
+	if (at + 1 >= len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(note + at, len - at, fmt, ap);
+	va_end(ap);
 }
 
 static int db_err(struct ll_error *err, sqlite3 *db, const char *what)
@@ -131,8 +167,8 @@ int ll_contacts_add(struct ll_keystore *ks, const struct ll_cert *cert,
 	if (have != 0) {
 		to = (enum ll_contact_state)(have - 1);
 		/* a key waiting for the user, now from the directory or
-		 * the user: current; a harvest changes nothing */
-		if (to == LL_CONTACT_PENDING && source != LL_SRC_HARVESTED)
+		 * the user: current; a harvest or SMIMEA changes nothing */
+		if (to == LL_CONTACT_PENDING && !unproven(source))
 			to = LL_CONTACT_CURRENT;
 		if (to == LL_CONTACT_REPLACED && source == LL_SRC_PKX)
 			to = LL_CONTACT_CURRENT;
@@ -155,7 +191,7 @@ int ll_contacts_add(struct ll_keystore *ks, const struct ll_cert *cert,
 			     db_err(err, db, "updating a contact");
 		goto out;
 	}
-	if (others > 0 && source == LL_SRC_HARVESTED)
+	if (others > 0 && unproven(source))
 		to = LL_CONTACT_PENDING;
 	rc = ll_cert_der(&der, &derlen, cert, err);
 	if (rc < 0)
@@ -299,7 +335,7 @@ static unsigned caps_of(const json_t *list)
 
 	if (!json_is_array(list))
 		return 0; /* null: not said */
-	json_array_foreach (list, i, v)
+	json_array_foreach(list, i, v)
 		caps |= ll_cap_by_name(json_string_value(v));
 	return caps;
 }
@@ -469,20 +505,26 @@ static int take_entry(struct ll_keystore *ks, const char *addr, const json_t *e,
 	return rc;
 }
 
-static int remember_lookup(sqlite3 *db, const char *addr, time_t now, int found,
-			   struct ll_error *err)
+/* The directory's answer for ADDR (SQL: the lookups table), or a
+ * secure DNS answer good until EXPIRES (smimea_lookups). */
+#define REMEMBER_PKX                                                      \
+	"INSERT OR REPLACE INTO lookups (address, checked, found) VALUES" \
+	" (?1, ?2, ?4)"
+#define REMEMBER_DNS                                               \
+	"INSERT OR REPLACE INTO smimea_lookups (address, checked," \
+	" expires, found) VALUES (?1, ?2, ?3, ?4)"
+static int remember(sqlite3 *db, const char *sql, const char *addr, time_t now,
+		    time_t expires, int found, struct ll_error *err)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = 0;
 
-	if (sqlite3_prepare_v2(db,
-			       "INSERT OR REPLACE INTO lookups (address,"
-			       " checked, found) VALUES (?, ?, ?)",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 		return db_err(err, db, "lookups");
 	sqlite3_bind_text(st, 1, addr, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (long long)now);
-	sqlite3_bind_int(st, 3, found);
+	sqlite3_bind_int64(st, 3, (long long)expires);
+	sqlite3_bind_int(st, 4, found);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = db_err(err, db, "lookups");
 	sqlite3_finalize(st);
@@ -504,8 +546,7 @@ static int ask_directory(struct ll_keystore *ks,
 		json_t *ans = NULL, *results;
 
 		if (pkx_post(&ans, o, keys + at, k, why, sizeof(why)) < 0) {
-			if (note != NULL)
-				snprintf(note, note_len, "%s", why);
+			note_add(note, note_len, "%s", why);
 			return 0; /* the store's answer stands */
 		}
 		results = json_object_get(ans, "results");
@@ -518,11 +559,11 @@ static int ask_directory(struct ll_keystore *ks,
 			rc = take_entry(ks, keys[at + i], e, now, &ch, err);
 			changed[at + i] = ch;
 			if (rc == 0)
-				rc = remember_lookup(
-					ll_keystore_db(ks), keys[at + i], now,
-					json_array_size(json_object_get(
-						e, "certificates")) > 0,
-					err);
+				rc = remember(ll_keystore_db(ks), REMEMBER_PKX,
+					      keys[at + i], now, 0,
+					      json_array_size(json_object_get(
+						      e, "certificates")) > 0,
+					      err);
 		}
 		json_decref(ans);
 	}
@@ -577,29 +618,147 @@ static int load_address(struct ll_keystore *ks, struct ll_ctx *ctx,
 	return rc;
 }
 
+/* ------------------------------------------------------------ SMIMEA */
+
+/* The certificates of one secure answer Q as SMIMEA contacts, and the
+ * answer remembered until its TTL (at most MAX_AGE) runs out. */
+static int take_dns(struct ll_keystore *ks, const struct ll_smimea_query *q,
+		    time_t now, long max_age, char *note, size_t note_len,
+		    struct ll_error *err)
+{
+	long ttl = q->ttl < max_age ? q->ttl : max_age;
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < q->take.n; i++)
+		rc = ll_contacts_add(ks, q->take.certs[i], LL_SRC_SMIMEA, now,
+				     NULL, err);
+	if (rc == 0 && q->take.n == 0 && q->take.why[0] != '\0')
+		note_add(note, note_len, "SMIMEA for %s: %s, not used", q->addr,
+			 q->take.why);
+	if (rc == 0)
+		rc = remember(ll_keystore_db(ks), REMEMBER_DNS, q->addr, now,
+			      now + ttl, q->take.n > 0, err);
+	return rc;
+}
+
+/* *fresh: ADDR's last secure DNS answer holds at NOW: its TTL has not
+ * run out, and it is not older than MAX_AGE (as asked now). */
+static int dns_fresh(sqlite3 *db, const char *addr, time_t now, long max_age,
+		     long long *fresh, struct ll_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*fresh = 0;
+	if (sqlite3_prepare_v2(db,
+			       "SELECT count(*) FROM smimea_lookups WHERE"
+			       " address = ?1 AND expires > ?2 AND"
+			       " checked > ?2 - ?3",
+			       -1, &st, NULL) != SQLITE_OK)
+		return db_err(err, db, "lookups");
+	sqlite3_bind_text(st, 1, addr, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (long long)now);
+	sqlite3_bind_int64(st, 3, (long long)max_age);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*fresh = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : db_err(err, db, "lookups");
+}
+
+/* SMIMEA for the addresses of RES (N) still without a certificate and
+ * without a fresh DNS answer: one batch of lookups (smimea.c). */
+static int ask_dns(struct ll_keystore *ks, const struct ll_contacts_options *o,
+		   const struct ll_contact_result *res, size_t n, time_t now,
+		   long max_age, char *note, size_t note_len,
+		   struct ll_error *err)
+{
+	struct ll_smimea_resolver r = { o->resolver_conf, o->trust_anchor_file,
+					o->timeout, now };
+	struct ll_smimea_query *q = calloc(n ? n : 1, sizeof(*q));
+	char why[512] = "";
+	size_t nq = 0;
+	int rc = 0;
+
+	if (q == NULL)
+		return ll_err(err, LL_ENOMEM, LL_ECLASS_OS, "out of memory");
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		long long fresh = 0;
+		int dup = 0;
+
+		for (size_t k = 0; k < nq; k++)
+			dup |= strcmp(q[k].addr, res[i].address) == 0;
+		if (res[i].found || dup)
+			continue;
+		rc = dns_fresh(ll_keystore_db(ks), res[i].address, now, max_age,
+			       &fresh, err);
+		if (!fresh)
+			q[nq++].addr = res[i].address;
+	}
+	if (rc == 0 && nq > 0 &&
+	    ll_smimea_lookup(q, nq, &r, why, sizeof(why)) < 0) {
+		note_add(note, note_len, "SMIMEA: %s", why);
+		nq = 0; /* nothing was asked */
+	}
+	for (size_t k = 0; k < nq; k++) {
+		if (rc == 0 && q[k].status == LL_SMIMEA_SECURE)
+			rc = take_dns(ks, &q[k], now, max_age, note, note_len,
+				      err);
+		else if (rc == 0)
+			note_add(note, note_len, "SMIMEA for %s: %s, not used",
+				 q[k].addr, q[k].why);
+		ll_smimea_take_free(&q[k].take);
+	}
+	free(q);
+	return rc;
+}
+
+/* OPT as this version reads it: NULL, version 1 (without the SMIMEA
+ * fields: SMIMEA off) or 2, into O. */
+static int options(struct ll_contacts_options *o,
+		   const struct ll_contacts_options *opt, struct ll_error *err)
+{
+	struct ll_contacts_options dflt = LL_CONTACTS_OPTIONS_INIT;
+
+	*o = dflt;
+	if (opt == NULL)
+		return 0;
+	if (opt->version == 1) {
+		memcpy(o, opt, offsetof(struct ll_contacts_options, smimea));
+		o->version = LL_CONTACTS_OPTIONS_VERSION;
+		return 0;
+	}
+	if (opt->version != LL_CONTACTS_OPTIONS_VERSION)
+		return ll_err(err, LL_EINVAL, LL_ECLASS_USAGE,
+			      "unknown ll_contacts_options version %u",
+			      opt->version);
+	*o = *opt;
+	return 0;
+}
+
 int ll_contacts_resolve(struct ll_keystore *ks, struct ll_ctx *ctx,
 			const char *const *addrs, size_t n,
 			const struct ll_contacts_options *opt,
 			struct ll_contact_result *res, char *note,
 			size_t note_len, struct ll_error *err)
 {
-	struct ll_contacts_options dflt = LL_CONTACTS_OPTIONS_INIT;
-	const struct ll_contacts_options *o = opt ? opt : &dflt;
-	time_t now = o->now ? o->now : time(NULL);
-	long max_age = o->max_age > 0 ? o->max_age : DEFAULT_MAX_AGE;
+	struct ll_contacts_options optv;
+	const struct ll_contacts_options *o = &optv;
+	time_t now;
+	long max_age;
 	char **stale = calloc(n ? n : 1, sizeof(*stale));
 	int *changed = calloc(n ? n : 1, sizeof(*changed));
 	size_t *where = calloc(n ? n : 1, sizeof(*where));
 	size_t nstale = 0;
-	int rc = 0;
+	int rc;
 
 	if (note != NULL && note_len > 0)
 		*note = '\0';
-	if (o->version != LL_CONTACTS_OPTIONS_VERSION) {
-		rc = ll_err(err, LL_EINVAL, LL_ECLASS_USAGE,
-			    "unknown ll_contacts_options version");
+	rc = options(&optv, opt, err);
+	if (rc < 0)
 		goto out;
-	}
+	now = o->now ? o->now : time(NULL);
+	max_age = o->max_age > 0 ? o->max_age : DEFAULT_MAX_AGE;
 	if (stale == NULL || changed == NULL || where == NULL) {
 		rc = ll_err(err, LL_ENOMEM, LL_ECLASS_OS, "out of memory");
 		goto out;
@@ -639,6 +798,13 @@ int ll_contacts_resolve(struct ll_keystore *ks, struct ll_ctx *ctx,
 		res[where[k]].changed = changed[k];
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		rc = load_address(ks, ctx, res[i].address, now, &res[i], err);
+	if (rc == 0 && o->smimea)
+		rc = ask_dns(ks, o, res, n, now, max_age, note, note_len, err);
+	/* what SMIMEA gave */
+	for (size_t i = 0; rc == 0 && o->smimea && i < n; i++)
+		if (!res[i].found)
+			rc = load_address(ks, ctx, res[i].address, now, &res[i],
+					  err);
 out:
 	free(stale);
 	free(changed);

@@ -40,6 +40,10 @@ static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS lookups ("
 	" address TEXT PRIMARY KEY, checked INTEGER NOT NULL,"
 	" found INTEGER NOT NULL);"
+	/* contacts.c: secure SMIMEA answers, fresh until expires */
+	"CREATE TABLE IF NOT EXISTS smimea_lookups ("
+	" address TEXT PRIMARY KEY, checked INTEGER NOT NULL,"
+	" expires INTEGER NOT NULL, found INTEGER NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS trust ("
 	" id INTEGER PRIMARY KEY, fpr TEXT UNIQUE NOT NULL,"
 	" cert BLOB NOT NULL, added INTEGER NOT NULL);"

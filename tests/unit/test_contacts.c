@@ -3,7 +3,8 @@
  * known address's key is never silently replaced; harvested keys wait
  * for the user; accepted ones replace; only current keys reach a
  * context; a store made before contacts had a state still opens; a
- * directory that does not answer leaves the store's answer.
+ * directory that does not answer leaves the store's answer; SMIMEA keys
+ * follow the harvested rule; options of version 1 still read.
  * (The directory itself, letterlockd's PKX, is exercised end to end in
  * tests/integration.)
  */
@@ -226,6 +227,18 @@ static void test_old_store(void **state)
 	ll_keystore_close(&ks);
 }
 
+#define NOTE_MAX 512
+
+/* ll_contacts_resolve of the N ADDRS into RES, its note into NOTE. */
+static int resolve(struct ll_keystore *ks, struct ll_ctx *ctx,
+		   const char **addrs, size_t n,
+		   const struct ll_contacts_options *o,
+		   struct ll_contact_result *res, char note[NOTE_MAX])
+{
+	return ll_contacts_resolve(ks, ctx, addrs, n, o, res, note, NOTE_MAX,
+				   NULL);
+}
+
 /* No directory, or one that does not answer: the store's answer, and a
  * note; the context holds the current keys of the addresses asked. */
 static void test_resolve_offline(void **state)
@@ -236,7 +249,7 @@ static void test_resolve_offline(void **state)
 	const char *addrs[] = { "alice@Example.TEST", "carol@example.test",
 				"alice@example.test" };
 	struct ll_ctx *ctx = NULL;
-	char note[256];
+	char note[NOTE_MAX];
 	enum ll_contact_state st;
 
 	(void)state;
@@ -246,9 +259,7 @@ static void test_resolve_offline(void **state)
 	assert_int_equal(ll_ctx_new(&ctx, NULL), 0);
 	o.pkx_url = "http://127.0.0.1:1/pkx/";
 	o.timeout = 5;
-	assert_int_equal(ll_contacts_resolve(ks, ctx, addrs, 3, &o, res, note,
-					     sizeof(note), NULL),
-			 0);
+	assert_int_equal(resolve(ks, ctx, addrs, 3, &o, res, note), 0);
 	assert_non_null(strstr(note, "the directory at http://127.0.0.1:1"));
 	assert_string_equal(res[0].address, "alice@example.test");
 	assert_true(res[0].found);
@@ -259,9 +270,91 @@ static void test_resolve_offline(void **state)
 	assert_null(ll_ctx_contact_for(ctx, "carol@example.test"));
 	/* an address we cannot look up */
 	addrs[1] = "not an address";
-	assert_int_equal(ll_contacts_resolve(ks, ctx, addrs, 2, &o, res, note,
-					     sizeof(note), NULL),
-			 LL_EINVAL);
+	assert_int_equal(resolve(ks, ctx, addrs, 2, &o, res, note), LL_EINVAL);
+	ll_ctx_free(&ctx);
+	ll_keystore_close(&ks);
+}
+
+/* SMIMEA proves the domain's word, not the recipient's: held to the
+ * rule of harvested mail. */
+static void test_smimea_rule(void **state)
+{
+	struct ll_keystore *ks = open_home();
+	struct ll_cert *alice = cert_of(&mt_alice),
+		       *other = cert_of(&mt_mallory), *bob = cert_of(&mt_bob);
+	enum ll_contact_state st;
+	struct find f = { ll_cert_fingerprint(bob), -1, -1, 0 };
+
+	(void)state;
+	assert_string_equal(ll_contact_source_name(LL_SRC_SMIMEA), "smimea");
+	/* a new address: current */
+	assert_int_equal(
+		ll_contacts_add(ks, bob, LL_SRC_SMIMEA, NOW, &st, NULL), 0);
+	assert_int_equal(st, LL_CONTACT_CURRENT);
+	assert_int_equal(ll_contacts_foreach(ks, find_one, &f, NULL), 0);
+	assert_int_equal(f.source, LL_SRC_SMIMEA);
+	assert_int_equal(in_ctx(ks, "bob@example.test", bob), 1);
+	/* another key for a known address: pending, again and again */
+	assert_int_equal(
+		ll_contacts_add(ks, alice, LL_SRC_MANUAL, NOW, &st, NULL), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(ll_contacts_add(ks, other, LL_SRC_SMIMEA,
+						 NOW + 1 + i, &st, NULL),
+				 0);
+		assert_int_equal(st, LL_CONTACT_PENDING);
+		assert_int_equal(in_ctx(ks, "alice@example.test", alice), 1);
+	}
+	/* the user accepts it; the old key from SMIMEA stays replaced */
+	assert_int_equal(ll_contacts_accept(ks, "alice@example.test",
+					    ll_cert_fingerprint(other), NOW + 3,
+					    NULL),
+			 0);
+	assert_int_equal(ll_contacts_add(ks, alice, LL_SRC_SMIMEA, NOW + 4, &st,
+					 NULL),
+			 0);
+	assert_int_equal(st, LL_CONTACT_REPLACED);
+	assert_int_equal(in_ctx(ks, "alice@example.test", other), 1);
+	ll_keystore_close(&ks);
+}
+
+/* Options of version 1 end before the SMIMEA fields: read without
+ * them.  Version 2 with SMIMEA on and a resolver that cannot start: a
+ * note, no error; an address with a current key is not asked. */
+static void test_options_versions(void **state)
+{
+	struct ll_keystore *ks = open_home();
+	struct ll_contacts_options o = LL_CONTACTS_OPTIONS_INIT;
+	struct ll_contact_result res[2];
+	const char *addrs[] = { "carol@example.test", "alice@example.test" };
+	struct ll_ctx *ctx = NULL;
+	char note[NOTE_MAX];
+
+	(void)state;
+	assert_int_equal(o.version, 2);
+	assert_int_equal(ll_ctx_new(&ctx, NULL), 0);
+	o.smimea = 1;
+	o.resolver_conf = "/nonexistent/unbound.conf";
+	o.version = 1;
+	assert_int_equal(resolve(ks, ctx, addrs, 2, &o, res, note), 0);
+	assert_string_equal(note, "");
+	assert_false(res[0].found);
+	o.version = 2;
+	assert_int_equal(resolve(ks, ctx, addrs, 2, &o, res, note), 0);
+	assert_non_null(strstr(note, "SMIMEA: DNS: /nonexistent/unbound.conf"));
+	assert_false(res[0].found);
+	assert_false(res[1].found);
+	/* with alice known, only carol is asked: her note alone */
+	assert_int_equal(ll_contacts_add(ks, cert_of(&mt_alice), LL_SRC_MANUAL,
+					 time(NULL), NULL, NULL),
+			 0);
+	o.resolver_conf = NULL;
+	o.trust_anchor_file = "/nonexistent/anchors";
+	o.timeout = 2;
+	assert_int_equal(resolve(ks, ctx, addrs, 2, &o, res, note), 0);
+	assert_non_null(strstr(note, "SMIMEA: DNS: the resolver does not"));
+	assert_true(res[1].found);
+	o.version = 3;
+	assert_int_equal(resolve(ks, ctx, addrs, 2, &o, res, note), LL_EINVAL);
 	ll_ctx_free(&ctx);
 	ll_keystore_close(&ks);
 }
@@ -294,6 +387,8 @@ int main(void)
 		cmocka_unit_test(test_manual_and_directory),
 		cmocka_unit_test(test_old_store),
 		cmocka_unit_test(test_resolve_offline),
+		cmocka_unit_test(test_smimea_rule),
+		cmocka_unit_test(test_options_versions),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
