@@ -23,7 +23,8 @@
 
 static const char send_usage[] =
 	"usage: letterlock send [-t] [-f FROM] [-v] [--policy sign-only|refuse]\n"
-	"                       [--tsa URL] [--config FILE] [RCPT...] < MESSAGE\n"
+	"                       [--tsa URL [--require-timestamp]]\n"
+	"                       [--config FILE] [RCPT...] < MESSAGE\n"
 	"\n"
 	"Seal the message on standard input and submit it over SMTP, as\n"
 	"sendmail does: to the RCPT addresses, and with -t also to those of\n"
@@ -40,6 +41,8 @@ static const char send_usage[] =
 	"                     (default: send it signed, readable by all) or\n"
 	"                     refuse (send nothing)\n"
 	"  --tsa URL          time-stamp the signature at this RFC 3161 TSA\n"
+	"  --require-timestamp  send nothing (exit 69) rather than a\n"
+	"                     signature without a time-stamp\n"
 	"  --config FILE      settings (default HOME/letterlock.conf): [mail]\n"
 	"                     smtp_url, user, password_file, ca_file; [send]\n"
 	"                     policy, pkx_url, pkx_ca_file, tsa_url,\n"
@@ -74,6 +77,7 @@ struct send {
 	const char *config;
 	const char *policy_name;
 	const char *tsa_url;
+	int require_ts; /* --require-timestamp, [send] require_timestamp */
 	const char *envfrom; /* -f */
 	int extract; /* -t */
 	int verbose;
@@ -211,6 +215,7 @@ static int parse_args(struct send *s, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "policy", required_argument, NULL, 'P' },
 		{ "tsa", required_argument, NULL, 'T' },
+		{ "require-timestamp", no_argument, NULL, 'Q' },
 		{ "config", required_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -242,6 +247,9 @@ static int parse_args(struct send *s, int argc, char **argv)
 			break;
 		case 'T':
 			s->tsa_url = optarg;
+			break;
+		case 'Q':
+			s->require_ts = 1;
 			break;
 		case 'C':
 			s->config = optarg;
@@ -283,6 +291,14 @@ static int settings(struct send *s)
 		return EX_CONFIG;
 	if (s->tsa_url == NULL)
 		s->tsa_url = s->conf.tsa_url;
+	if (s->conf.require_timestamp != NULL &&
+	    (strcmp(s->conf.require_timestamp, "yes") == 0 ||
+	     strcmp(s->conf.require_timestamp, "true") == 0))
+		s->require_ts = 1;
+	if (s->require_ts && s->tsa_url == NULL)
+		return say_err(s->conf.require_timestamp ? EX_CONFIG : EX_USAGE,
+			       "a time-stamp is required but no TSA is set "
+			       "(--tsa or [send] tsa_url)");
 	p = s->policy_name ? s->policy_name : s->conf.policy;
 	if (p == NULL || strcmp(p, "sign-only") == 0)
 		s->policy = POLICY_SIGN_ONLY;
@@ -491,7 +507,8 @@ static int seal(struct send *s, int encrypt)
 	struct ll_error err = { 0 };
 	int rc;
 
-	so.flags = LL_SEAL_SIGN | (encrypt ? LL_SEAL_ENCRYPT : 0);
+	so.flags = LL_SEAL_SIGN | (encrypt ? LL_SEAL_ENCRYPT : 0) |
+		   (s->require_ts ? LL_SEAL_REQUIRE_TIMESTAMP : 0);
 	so.tsa_url = s->tsa_url;
 	so.tsa_ca_file = s->conf.tsa_ca_file;
 	rc = ll_msg_seal(&s->sealed, s->ctx, s->msg, s->len, &so, &err);
@@ -502,6 +519,12 @@ static int seal(struct send *s, int encrypt)
 			err.message);
 		return seal(s, 0);
 	}
+	/* a required time-stamp the TSA did not give: nothing is queued,
+	 * so not "temporary" (75), which would say it was */
+	if (rc < 0 && s->require_ts &&
+	    strncmp(err.message, "a time-stamp is required", 24) == 0)
+		return say_err(EX_UNAVAILABLE, "sealing: %s (nothing sent)",
+			       err.message);
 	if (rc < 0)
 		return lib_err("sealing", &err);
 	if (*ll_sealed_note(s->sealed) != '\0')

@@ -31,6 +31,8 @@ static const struct {
 	{ "send", "smimea", offsetof(struct cli_conf, smimea) },
 	{ "send", "resolver_conf", offsetof(struct cli_conf, resolver_conf) },
 	{ "send", "trust_anchor", offsetof(struct cli_conf, trust_anchor) },
+	{ "send", "require_timestamp",
+	  offsetof(struct cli_conf, require_timestamp) },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

@@ -7,7 +7,7 @@
  *           password_file, ca_file            (enrol, send, outbox)
  *   [send]  policy, pkx_url, pkx_ca_file,     sealing and submission
  *           tsa_url, tsa_ca_file, timeout,    (send, outbox)
- *           smimea, resolver_conf, trust_anchor
+ *           smimea, resolver_conf, trust_anchor, require_timestamp
  *
  * An unknown key in one of these sections is an error (a misspelt
  * setting never falls back silently to a default); other sections are
@@ -23,6 +23,7 @@ struct cli_conf {
 		*mail_ca_file;
 	char *policy, *pkx_url, *pkx_ca_file, *tsa_url, *tsa_ca_file, *timeout;
 	char *smimea, *resolver_conf, *trust_anchor; /* SMIMEA lookups */
+	char *require_timestamp;
 };
 
 /*

@@ -310,6 +310,20 @@ t_refuse_conf() {
 }
 t "[send] policy = refuse in the configuration does the same" t_refuse_conf
 
+# a time-stamp required and the TSA not there: exit 69, nothing sent or
+# queued; without --require-timestamp the same TSA is a warning only
+t_require_ts() {
+	msg nots "To: $BOB"
+	snd nots -t --tsa http://127.0.0.1:1/tsa --require-timestamp
+	[ "$RC" = 69 ] || { echo "exit $RC, expected 69"; cat "$T/nots.err"; return 1; }
+	grep -q 'a time-stamp is required' "$T/nots.err" &&
+		none "$BOB" nots && queue_empty || return 1
+	msg nots2 "To: $BOB"
+	snd nots2 -t --tsa http://127.0.0.1:1/tsa
+	[ "$RC" = 0 ] && grep -q 'signed without a time-stamp' "$T/nots2.err"
+}
+t "--require-timestamp with the TSA unreachable: exit 69, nothing sent or queued; without it, sent with a warning" t_require_ts
+
 # ------------------------------------------ every recipient has one
 
 t_encrypted() {
