@@ -86,6 +86,7 @@ bench: build
 	BENCH_BUILD=$(CURDIR)/$(BUILD) bench/run
 	BENCH_BUILD=$(CURDIR)/$(BUILD) bench/acme
 	BENCH_BUILD=$(CURDIR)/$(BUILD) bench/tsa
+	BENCH_BUILD=$(CURDIR)/$(BUILD) bench/pkx
 
 fuzz: build-fuzz
 	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_BUILD=$(CURDIR)/$(FUZZ_BUILD) \

@@ -115,13 +115,10 @@ int hl_response(int fd, char *buf, char *nonce, size_t *body, size_t *end)
 	return status;
 }
 
+/* One connection of hl_run: a thread and its run of requests. */
 struct job {
-	char *const *reqs;
-	const size_t *lens;
-	size_t n;
-	const void *want;
-	size_t wantlen;
-	int status;
+	const struct hl_proto *p;
+	size_t c, first, n;
 	double *lat; /* seconds, one a request */
 	size_t bad;
 };
@@ -129,25 +126,16 @@ struct job {
 static void *run_job(void *arg)
 {
 	struct job *j = arg;
-	char *buf = malloc(HL_RESP_MAX);
-	int fd = hl_connect();
+	void *conn = j->p->open(j->p->arg, j->c);
 
-	if (buf == NULL)
-		hl_die("out of memory");
 	for (size_t i = 0; i < j->n; i++) {
-		size_t len = j->lens ? j->lens[i] : strlen(j->reqs[i]);
-		size_t body = 0, end = 0;
 		double t0 = hl_now();
 
-		hl_send(fd, j->reqs[i], len);
-		if (hl_response(fd, buf, NULL, &body, &end) != j->status ||
-		    (j->want != NULL && memmem(buf + body, end - body, j->want,
-					       j->wantlen) == NULL))
+		if (j->p->one(conn, j->first + i, j->p->arg) < 0)
 			j->bad++;
 		j->lat[i] = hl_now() - t0;
 	}
-	close(fd);
-	free(buf);
+	j->p->close(conn, j->p->arg);
 	return NULL;
 }
 
@@ -158,8 +146,8 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-double hl_timed(char *const *reqs, const size_t *lens, size_t n, size_t conns,
-		const void *want, size_t wantlen, int status, const char *name)
+double hl_run(const struct hl_proto *p, size_t n, size_t conns,
+	      const char *name)
 {
 	static struct job jobs[HL_MAX_CONNS];
 	static pthread_t th[HL_MAX_CONNS];
@@ -171,12 +159,10 @@ double hl_timed(char *const *reqs, const size_t *lens, size_t n, size_t conns,
 		hl_die("bad connection count, or out of memory");
 	per = n / conns;
 	for (size_t c = 0; c < conns; c++)
-		jobs[c] = (struct job){ reqs + c * per,
-					lens ? lens + c * per : NULL,
+		jobs[c] = (struct job){ p,
+					c,
+					c * per,
 					c + 1 == conns ? n - c * per : per,
-					want,
-					wantlen,
-					status,
 					lat + c * per,
 					0 };
 	t0 = hl_now();
@@ -199,4 +185,85 @@ double hl_timed(char *const *reqs, const size_t *lens, size_t n, size_t conns,
 	       lat[n - 1 - n / 100] * 1e3);
 	free(lat);
 	return (double)n / dt;
+}
+
+/* ---- HTTP over hl_run ---- */
+
+struct http_load {
+	char *const *reqs;
+	const size_t *lens;
+	const void *want; /* the same for every answer, or */
+	size_t wantlen;
+	const char *const *wants; /* one for each */
+	int status;
+};
+
+struct http_conn {
+	int fd;
+	char *buf;
+};
+
+static void *http_open(void *arg, size_t c)
+{
+	struct http_conn *hc = malloc(sizeof(*hc));
+
+	if (hc == NULL)
+		hl_die("out of memory");
+	hc->buf = malloc(HL_RESP_MAX);
+	if (hc->buf == NULL)
+		hl_die("out of memory");
+	hc->fd = hl_connect();
+	return hc;
+}
+
+static int http_one(void *conn, size_t i, void *arg)
+{
+	const struct http_load *l = arg;
+	struct http_conn *hc = conn;
+	size_t len = l->lens ? l->lens[i] : strlen(l->reqs[i]);
+	size_t body = 0, end = 0;
+	const void *want = l->wants ? l->wants[i] : l->want;
+	size_t wantlen = l->wants ? strlen(l->wants[i]) : l->wantlen;
+
+	hl_send(hc->fd, l->reqs[i], len);
+	if (hl_response(hc->fd, hc->buf, NULL, &body, &end) != l->status)
+		return -1;
+	if (want != NULL &&
+	    memmem(hc->buf + body, end - body, want, wantlen) == NULL)
+		return -1;
+	return 0;
+}
+
+static void http_close(void *conn, void *arg)
+{
+	struct http_conn *hc = conn;
+
+	close(hc->fd);
+	free(hc->buf);
+	free(hc);
+}
+
+static double http_run(const struct http_load *l, size_t n, size_t conns,
+		       const char *name)
+{
+	struct hl_proto p = { http_open, http_one, http_close, (void *)l };
+
+	return hl_run(&p, n, conns, name);
+}
+
+double hl_timed(char *const *reqs, const size_t *lens, size_t n, size_t conns,
+		const void *want, size_t wantlen, int status, const char *name)
+{
+	struct http_load l = { reqs, lens, want, wantlen, NULL, status };
+
+	return http_run(&l, n, conns, name);
+}
+
+double hl_timed_each(char *const *reqs, const size_t *lens, size_t n,
+		     size_t conns, const char *const *wants, int status,
+		     const char *name)
+{
+	struct http_load l = { reqs, lens, NULL, 0, wants, status };
+
+	return http_run(&l, n, conns, name);
 }

@@ -34,4 +34,28 @@ int hl_response(int fd, char *buf, char *nonce, size_t *body, size_t *end);
 double hl_timed(char *const *reqs, const size_t *lens, size_t n, size_t conns,
 		const void *want, size_t wantlen, int status, const char *name);
 
+/* The same with an answer of its own for each request: the body of
+ * answer I must hold the string WANTS[I]. */
+double hl_timed_each(char *const *reqs, const size_t *lens, size_t n,
+		     size_t conns, const char *const *wants, int status,
+		     const char *name);
+
+/*
+ * Any request-answer protocol, timed as hl_timed times HTTP: OPEN
+ * makes connection C's state (each connection is one thread), ONE
+ * sends request I over it and reads and checks the answer (0 right,
+ * -1 wrong), CLOSE ends it; ARG goes to all three.
+ */
+struct hl_proto {
+	void *(*open)(void *arg, size_t c);
+	int (*one)(void *conn, size_t i, void *arg);
+	void (*close)(void *conn, void *arg);
+	void *arg;
+};
+
+/* Requests 0 to N - 1 of P over CONNS connections at once (each takes
+ * a run of consecutive ones); prints and returns as hl_timed. */
+double hl_run(const struct hl_proto *p, size_t n, size_t conns,
+	      const char *name);
+
 #endif

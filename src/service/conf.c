@@ -33,6 +33,7 @@
  *   burst = 200
  *   max_age = 300
  *   clients = 65536
+ *   cache = 32        (MiB of lookup answers kept; 0 none)
  *
  * Unknown sections and keys are errors (a typo must not silently
  * leave a default in force).
@@ -89,6 +90,7 @@ static void pkx_defaults(struct lld_conf *c)
 	c->pkx_burst = LLD_PKX_BURST_DEFAULT;
 	c->pkx_max_age = LLD_PKX_MAX_AGE_DEFAULT;
 	c->pkx_clients = LLD_PKX_CLIENTS_DEFAULT;
+	c->pkx_cache = LLD_PKX_CACHE_DEFAULT;
 }
 
 void lld_conf_defaults(struct lld_conf *c, const char *name, const char *base,
@@ -273,6 +275,8 @@ static int on_value(void *user, const char *section, const char *key,
 		if (strcmp(key, "clients") == 0)
 			return set_int(l, &c->pkx_clients, key, v, 1024,
 				       1 << 24);
+		if (strcmp(key, "cache") == 0)
+			return set_int(l, &c->pkx_cache, key, v, 0, 4096);
 	} else if (strcmp(section, "tsa") == 0) {
 		if (strcmp(key, "policy") == 0)
 			return set_oid(l, c->tsa_policy, key, v);

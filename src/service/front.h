@@ -38,6 +38,7 @@ struct lld_nonces;
 
 struct json_t;
 struct lld_limit;
+struct lld_pkx_cache;
 
 /* The pipelined keyholders. */
 enum lld_pipe {
@@ -76,6 +77,9 @@ struct lld_srv {
 	} keys[LLD_KEYCACHE];
 	time_t crl_made; /* when the CRL served was signed */
 	struct lld_limit *pkx_limit; /* PKX requests per client (pkx.h) */
+	struct lld_pkx_cache *pkx_cache; /* PKX lookup answers (pkx.h) */
+	double pkx_others; /* when changes of other processes were looked
+			      for (monotonic seconds) */
 };
 
 enum lld_method {
@@ -177,8 +181,9 @@ void lld_tsa_fail(struct lld_resp *resp);
 int lld_pkx_handle(struct lld_srv *srv, const struct lld_req *req,
 		   struct lld_resp *resp);
 
-/* pkx_http.c: the rate limit of [pkx] into srv->pkx_limit, at start;
- * lld_pkx_stop frees it. */
+/* pkx_http.c: the rate limit and the answer cache of [pkx] into
+ * srv->pkx_limit and srv->pkx_cache, at start; lld_pkx_stop frees
+ * them. */
 int lld_pkx_start(struct lld_srv *srv, struct ll_error *err);
 void lld_pkx_stop(struct lld_srv *srv);
 

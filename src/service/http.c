@@ -465,6 +465,7 @@ int lld_http_run(struct lld_srv *srv)
 	struct server sv = { .srv = srv };
 	struct evhttp *http = NULL;
 	struct event *sigint = NULL, *sigterm = NULL, *tick = NULL;
+	struct event_config *cfg;
 	struct timeval every = { CRL_CHECK_SECONDS, 0 };
 	char host[128];
 	unsigned short port = 0;
@@ -490,7 +491,15 @@ int lld_http_run(struct lld_srv *srv)
 		if (sv.tls == NULL)
 			return LLD_EXIT_STATE;
 	}
-	sv.base = event_base_new();
+	cfg = event_config_new();
+	/* epoll: the changes of a loop's turn in one epoll_ctl each, not
+	 * one per change (evhttp turns reading off and on per request) */
+	if (cfg == NULL ||
+	    event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) <
+		    0)
+		goto out;
+	sv.base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
 	if (sv.base == NULL)
 		goto out;
 	http = evhttp_new(sv.base);

@@ -44,6 +44,7 @@ struct json_t;
 #define LLD_PKX_BURST_DEFAULT 200 /* at once (two full batches) */
 #define LLD_PKX_MAX_AGE_DEFAULT 300 /* seconds a lookup may be cached */
 #define LLD_PKX_CLIENTS_DEFAULT 65536 /* buckets (about 40 octets each) */
+#define LLD_PKX_CACHE_DEFAULT 32 /* MiB of lookup answers kept */
 
 /* ---- addresses ---- */
 
@@ -169,6 +170,54 @@ int lld_pkx_cert_check(const unsigned char *der, size_t len, const char *email,
 		       enum lld_pkx_refusal *why, struct ll_error *err);
 
 /* ---- the rate limit per client ---- */
+
+/* ---- answers of lookups kept in memory ---- */
+
+struct lld_pkx_cache;
+
+/* A kept answer, borrowed from the cache until it next changes. */
+struct lld_pkx_answer {
+	const char *body;
+	size_t len;
+	const char *etag; /* the SHA-256 of the body, hex */
+};
+
+/*
+ * A cache of lookup answers by address key, holding at most BYTES
+ * octets of them (0: none is kept; every get misses) in a fixed table
+ * of about one slot a KiB.  Used from one thread.  Errors: LL_ENOMEM,
+ * LL_ECRYPTO.
+ */
+int lld_pkx_cache_new(struct lld_pkx_cache **out, size_t bytes,
+		      struct ll_error *err);
+void lld_pkx_cache_free(struct lld_pkx_cache **pp);
+
+/*
+ * The answer kept for KEY, if it was kept at store version VERSION
+ * (lld_store_version) and NOW is not past the last second it is right:
+ * 1 with *out filled, else 0.  C may be NULL (0).
+ */
+int lld_pkx_cache_get(struct lld_pkx_cache *c, const char *key,
+		      uint64_t version, time_t now, struct lld_pkx_answer *out);
+
+/*
+ * Keep BODY (LEN octets) with its ETAG (hex, as above) as the answer
+ * for KEY read at store version VERSION and right until UNTIL (its
+ * last second), in place of the least recently used answer of its
+ * slots; when the cache is full, answers elsewhere make room too.  An
+ * answer larger than a sixteenth of the cache is not kept, nor
+ * anything when memory runs out.
+ */
+void lld_pkx_cache_put(struct lld_pkx_cache *c, const char *key,
+		       uint64_t version, time_t until, const char *body,
+		       size_t len, const char *etag);
+
+/* SipHash-2-4 of LEN octets at IN under the key K0, K1 (its 16 octets
+ * read as two little-endian numbers): how the rate limit and the
+ * answer cache find their slots. */
+uint64_t lld_siphash(const void *in, size_t len, uint64_t k0, uint64_t k1);
+/* A key for it, drawn at random.  Errors: LL_ECRYPTO. */
+int lld_siphash_key(uint64_t *k0, uint64_t *k1, struct ll_error *err);
 
 struct lld_limit;
 

@@ -15,7 +15,9 @@
  * certificate is looked up by the same query and answered in the same
  * shape as one with.  Answers to GET carry a strong ETag over the body
  * and honour If-None-Match (304).  The two POSTs are authenticated
- * exactly as ACME requests are (lld_acme_authenticate).
+ * exactly as ACME requests are (lld_acme_authenticate).  Answers by
+ * address are kept in memory while the store does not change
+ * (pkx_cache.c).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,6 +34,10 @@
 #include "pkx.h"
 
 #define ORDER_PATH "/acme/order/"
+#define FOREVER ((time_t)INT64_MAX)
+/* how often the answer cache looks for changes other processes made to
+ * the store (its own are seen at once), in seconds */
+#define OTHERS_EVERY 0.001
 
 /* One request. */
 struct pkx {
@@ -52,14 +58,22 @@ static double mono_now(void)
 int lld_pkx_start(struct lld_srv *srv, struct ll_error *err)
 {
 	const struct lld_conf *c = srv->conf;
+	int rc;
 
-	return lld_limit_new(&srv->pkx_limit, c->pkx_rate, c->pkx_burst,
-			     (size_t)c->pkx_clients, err);
+	rc = lld_limit_new(&srv->pkx_limit, c->pkx_rate, c->pkx_burst,
+			   (size_t)c->pkx_clients, err);
+	if (rc == 0)
+		rc = lld_pkx_cache_new(&srv->pkx_cache,
+				       (size_t)c->pkx_cache << 20, err);
+	if (rc < 0)
+		lld_pkx_stop(srv);
+	return rc;
 }
 
 void lld_pkx_stop(struct lld_srv *srv)
 {
 	lld_limit_free(&srv->pkx_limit);
+	lld_pkx_cache_free(&srv->pkx_cache);
 }
 
 /* ---- answers ---- */
@@ -96,17 +110,14 @@ static int limited(struct pkx *x, int retry)
 
 /*
  * BODY (LEN octets) as a 200 with CTYPE that caches may keep as CACHE
- * says, with a strong ETag over the body; a GET whose If-None-Match
- * has that tag gets 304 and no body.
+ * says, with the strong ETag TAG (the SHA-256 of the body, hex); a GET
+ * whose If-None-Match has that tag gets 304 and no body.
  */
-static int send_cacheable(struct pkx *x, const char *ctype, const void *body,
-			  size_t len, const char *cache)
+static int send_tagged(struct pkx *x, const char *ctype, const void *body,
+		       size_t len, const char *tag, const char *cache)
 {
-	char tag[LLD_FPR_HEX + 1];
 	struct lld_resp *r = x->resp;
 
-	if (lld_sha256_hex(tag, body, len, &x->err) < 0)
-		return internal(x, "ETag");
 	snprintf(r->etag, sizeof(r->etag), "\"%s\"", tag);
 	snprintf(r->cache, sizeof(r->cache), "%s", cache);
 	if ((x->req->method == LLD_GET || x->req->method == LLD_HEAD) &&
@@ -115,6 +126,17 @@ static int send_cacheable(struct pkx *x, const char *ctype, const void *body,
 	else
 		lld_resp_set(r, 200, ctype, body, len);
 	return 0;
+}
+
+/* The same with the tag made here. */
+static int send_cacheable(struct pkx *x, const char *ctype, const void *body,
+			  size_t len, const char *cache)
+{
+	char tag[LLD_FPR_HEX + 1];
+
+	if (lld_sha256_hex(tag, body, len, &x->err) < 0)
+		return internal(x, "ETag");
+	return send_tagged(x, ctype, body, len, tag, cache);
 }
 
 /* J (consumed) as a JSON answer with STATUS; cacheable as CACHE says
@@ -164,17 +186,32 @@ static json_t *cert_json(const struct pkx *x, const struct lld_pkxrow *r)
 /*
  * The entry of the address whose key is KEY: its current certificates.
  * An address without any runs the same query and gets the same shape.
- * NULL with x->err on failure.
+ * When UNTIL is not NULL, the last second the entry is right into
+ * *UNTIL: its earliest notAfter, the second before the next notBefore
+ * of the address.  NULL with x->err on failure.
  */
-static json_t *entry_json(struct pkx *x, const char *key)
+static json_t *entry_json(struct pkx *x, const char *key, time_t *until)
 {
 	struct lld_pkxrow rows[LLD_PKX_CERTS_MAX];
 	size_t n = 0;
+	time_t next = 0;
 	json_t *list = NULL, *j = NULL;
 
 	if (lld_store_pkx_lookup(x->srv->store, key, x->req->now, rows,
 				 LLD_PKX_CERTS_MAX, &n, &x->err) < 0)
 		return NULL;
+	if (until != NULL) {
+		if (lld_store_pkx_next(x->srv->store, key, x->req->now, &next,
+				       &x->err) < 0) {
+			for (size_t i = 0; i < n; i++)
+				lld_pkxrow_clear(&rows[i]);
+			return NULL;
+		}
+		*until = next > 0 ? next - 1 : FOREVER;
+		for (size_t i = 0; i < n; i++)
+			if (rows[i].not_after < *until)
+				*until = rows[i].not_after;
+	}
 	list = json_array();
 	for (size_t i = 0; list != NULL && i < n; i++)
 		if (json_array_append_new(list, cert_json(x, &rows[i])) < 0) {
@@ -200,18 +237,56 @@ static void lookup_cache(const struct pkx *x, char *buf, size_t len,
 
 /* ---- lookups ---- */
 
+/*
+ * The version of the store the answers kept are checked against: this
+ * front's own changes at once, other processes' (the CLI, the mailer's
+ * connection) every OTHERS_EVERY.
+ */
+static int store_version(struct pkx *x, uint64_t *version)
+{
+	double now = mono_now();
+	int others = now - x->srv->pkx_others >= OTHERS_EVERY;
+
+	if (others)
+		x->srv->pkx_others = now;
+	return lld_store_version(x->srv->store, others, version, &x->err);
+}
+
+/* The answer by address is kept (pkx_cache.c): a lookup asked before,
+ * with nothing changed in the store since, is answered from memory. */
 static int on_addr(struct pkx *x, const char *addr)
 {
-	char key[LLD_EMAIL_MAX + 1], cache[64];
+	char key[LLD_EMAIL_MAX + 1], cache[64], tag[LLD_FPR_HEX + 1];
+	struct lld_pkx_cache *kept = x->srv->pkx_cache;
+	struct lld_pkx_answer a;
+	uint64_t version = 0;
+	time_t until = 0;
+	char *text;
 	json_t *j;
 
 	if (lld_pkx_addr_key(key, addr, strlen(addr), &x->err) < 0)
 		return problem(x, 400, "malformed", "%s", x->err.message);
-	j = entry_json(x, key);
+	lookup_cache(x, cache, sizeof(cache), "public");
+	if (kept != NULL && store_version(x, &version) < 0)
+		return internal(x, "lookup");
+	if (lld_pkx_cache_get(kept, key, version, x->req->now, &a))
+		return send_tagged(x, "application/json", a.body, a.len, a.etag,
+				   cache);
+	j = entry_json(x, key, kept ? &until : NULL);
 	if (j == NULL)
 		return internal(x, "lookup");
-	lookup_cache(x, cache, sizeof(cache), "public");
-	return send_json(x, 200, j, cache);
+	text = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (text == NULL)
+		return problem(x, 500, "serverInternal", "out of memory");
+	if (lld_sha256_hex(tag, text, strlen(text), &x->err) < 0) {
+		free(text);
+		return internal(x, "ETag");
+	}
+	lld_pkx_cache_put(kept, key, version, until, text, strlen(text), tag);
+	send_tagged(x, "application/json", text, strlen(text), tag, cache);
+	free(text);
+	return 0;
 }
 
 static int on_batch(struct pkx *x, const char *tail)
@@ -241,7 +316,7 @@ static int on_batch(struct pkx *x, const char *tail)
 		const struct lld_pkx_query *q = &b->q[i];
 
 		if (q->key[0] != '\0') {
-			e = entry_json(x, q->key);
+			e = entry_json(x, q->key, NULL);
 			if (e == NULL) {
 				internal(x, "lookup");
 				goto out;

@@ -41,7 +41,7 @@ struct lld_limit {
 	struct bucket *b;
 };
 
-/* ---- SipHash-2-4 (Aumasson, Bernstein) of 16 octets ---- */
+/* ---- SipHash-2-4 (Aumasson, Bernstein) ---- */
 
 #define ROTL(x, n) (((x) << (n)) | ((x) >> (64 - (n))))
 #define SIPROUND(v0, v1, v2, v3)        \
@@ -67,31 +67,45 @@ static uint64_t le64(const unsigned char *p)
 	return v;
 }
 
-static uint64_t siphash16(const unsigned char in[KEY_LEN], uint64_t k0,
-			  uint64_t k1)
+uint64_t lld_siphash(const void *in, size_t len, uint64_t k0, uint64_t k1)
 {
+	const unsigned char *p = in;
 	uint64_t v0 = k0 ^ 0x736f6d6570736575ULL;
 	uint64_t v1 = k1 ^ 0x646f72616e646f6dULL;
 	uint64_t v2 = k0 ^ 0x6c7967656e657261ULL;
 	uint64_t v3 = k1 ^ 0x7465646279746573ULL;
 	uint64_t m;
+	size_t i;
 
-	for (int i = 0; i < 2; i++) {
-		m = le64(in + 8 * i);
+	for (i = 0; i + 8 <= len; i += 8) {
+		m = le64(p + i);
 		v3 ^= m;
 		SIPROUND(v0, v1, v2, v3);
 		SIPROUND(v0, v1, v2, v3);
 		v0 ^= m;
 	}
-	m = (uint64_t)KEY_LEN << 56; /* the length, no tail */
+	m = (uint64_t)len << 56; /* the length, then the tail */
+	for (size_t j = 0; i + j < len; j++)
+		m |= (uint64_t)p[i + j] << (8 * j);
 	v3 ^= m;
 	SIPROUND(v0, v1, v2, v3);
 	SIPROUND(v0, v1, v2, v3);
 	v0 ^= m;
 	v2 ^= 0xff;
-	for (int i = 0; i < 4; i++)
+	for (int r = 0; r < 4; r++)
 		SIPROUND(v0, v1, v2, v3);
 	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+int lld_siphash_key(uint64_t *k0, uint64_t *k1, struct ll_error *err)
+{
+	unsigned char k[16];
+
+	if (RAND_bytes(k, sizeof(k)) != 1)
+		return ll_err_ossl(err, LL_ECRYPTO, "RAND_bytes");
+	*k0 = le64(k);
+	*k1 = le64(k + 8);
+	return 0;
 }
 
 /* ---- the table ---- */
@@ -100,8 +114,8 @@ int lld_limit_new(struct lld_limit **out, int per_minute, int burst,
 		  size_t slots, struct ll_error *err)
 {
 	struct lld_limit *l = calloc(1, sizeof(*l));
-	unsigned char k[16];
 	size_t n = PROBE;
+	int rc;
 
 	*out = NULL;
 	if (l == NULL)
@@ -111,12 +125,11 @@ int lld_limit_new(struct lld_limit **out, int per_minute, int burst,
 	l->rate = per_minute > 0 ? per_minute / 60.0 : 0;
 	l->burst = burst > 0 ? burst : 1;
 	l->mask = n - 1;
-	if (RAND_bytes(k, sizeof(k)) != 1) {
+	rc = lld_siphash_key(&l->k0, &l->k1, err);
+	if (rc < 0) {
 		free(l);
-		return ll_err_ossl(err, LL_ECRYPTO, "RAND_bytes");
+		return rc;
 	}
-	l->k0 = le64(k);
-	l->k1 = le64(k + 8);
 	/* no limit, no table */
 	if (l->rate > 0) {
 		l->b = calloc(n, sizeof(*l->b));
@@ -173,7 +186,7 @@ static double level(const struct lld_limit *l, const struct bucket *b,
 static struct bucket *bucket_of(struct lld_limit *l,
 				const unsigned char key[KEY_LEN], double now)
 {
-	size_t h = (size_t)siphash16(key, l->k0, l->k1);
+	size_t h = (size_t)lld_siphash(key, KEY_LEN, l->k0, l->k1);
 	struct bucket *victim = NULL;
 	double most = -1;
 

@@ -53,6 +53,7 @@ struct lld_conf {
 	int pkx_burst; /* ... at once: its bucket */
 	int pkx_max_age; /* seconds lookups may be cached */
 	int pkx_clients; /* buckets kept */
+	int pkx_cache; /* MiB of lookup answers kept in memory; 0 none */
 };
 
 /* conf.c */

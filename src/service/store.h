@@ -39,6 +39,17 @@ int lld_store_open(struct lld_store **out, const char *path,
 		   struct ll_error *err);
 void lld_store_close(struct lld_store **pp);
 
+/*
+ * A count that grows whenever the store changes: at every change this
+ * handle made (seen at no cost), and with OTHERS 1 also at every change
+ * another handle or process committed (PRAGMA data_version: a read of
+ * the WAL index under a lock, about 2 us).  Two equal counts mean
+ * that nothing changed in between, of what was looked for: a call
+ * with OTHERS 0 sees this handle's changes only.
+ */
+int lld_store_version(struct lld_store *s, int others, uint64_t *out,
+		      struct ll_error *err);
+
 /* ---- accounts ---- */
 
 struct lld_account {
@@ -278,6 +289,13 @@ int lld_store_pkx_publish(struct lld_store *s, int64_t order, int64_t account,
 int lld_store_pkx_foreach(struct lld_store *s, time_t now,
 			  int (*fn)(void *arg, const struct lld_pkxrow *r),
 			  void *arg, struct ll_error *err);
+
+/*
+ * The first notBefore after NOW of an entry of EMAIL into *when, 0 if
+ * none: when a certificate not yet valid joins its lookups.
+ */
+int lld_store_pkx_next(struct lld_store *s, const char *email, time_t now,
+		       time_t *when, struct ll_error *err);
 
 /* ---- named blobs (the current CRL) ---- */
 

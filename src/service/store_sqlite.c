@@ -283,6 +283,11 @@ static const struct query queries[Q_COUNT] = {
 	[Q_PKX_CERTS] = { "SELECT serial, order_id, account, email, der,"
 			  " not_before, not_after FROM certs ORDER BY serial",
 			  "listing certificates", NULL },
+	[Q_PKX_NEXT] = { "SELECT coalesce(min(not_before), 0) FROM pkx"
+			 " WHERE email = ?1 AND not_before > ?2",
+			 "reading a directory entry", NULL },
+	[Q_DATA_VERSION] = { "PRAGMA data_version", "reading the data version",
+			     NULL },
 };
 
 static int db_err(struct lld_store *s, struct ll_error *err, const char *what)
@@ -666,6 +671,29 @@ void lld_store_close(struct lld_store **pp)
 		sqlite3_finalize(s->st[i]);
 	sqlite3_close(s->db);
 	free(s);
+}
+
+int lld_store_version(struct lld_store *s, int others, uint64_t *out,
+		      struct ll_error *err)
+{
+	int64_t changes = sqlite3_total_changes64(s->db);
+	int64_t dv = s->data_version;
+	int rc;
+
+	if (others) {
+		rc = sq_fetch(s, Q_DATA_VERSION, NULL, 0, err);
+		if (rc < 0)
+			return rc;
+		dv = sqlite3_column_int64(s->st[Q_DATA_VERSION], 0);
+		sq_reset(s, Q_DATA_VERSION);
+	}
+	if (dv != s->data_version || changes != s->changes) {
+		s->version++;
+		s->data_version = dv;
+		s->changes = changes;
+	}
+	*out = s->version;
+	return 0;
 }
 
 int sq_durable(struct lld_store *s, int full, struct ll_error *err)

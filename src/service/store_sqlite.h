@@ -72,12 +72,17 @@ enum qid {
 	Q_PKX_CURRENT,
 	Q_PKX_ORDER_SPEND,
 	Q_PKX_CERTS,
+	Q_PKX_NEXT,
+	Q_DATA_VERSION,
 	Q_COUNT
 };
 
 struct lld_store {
 	sqlite3 *db;
 	sqlite3_stmt *st[Q_COUNT]; /* prepared on first use */
+	/* lld_store_version: the count, and what it was last counted at */
+	uint64_t version;
+	int64_t data_version, changes;
 };
 
 /* One bound parameter. */

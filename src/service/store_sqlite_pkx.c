@@ -166,6 +166,21 @@ int lld_store_pkx_lookup(struct lld_store *s, const char *email, time_t now,
 	return 0;
 }
 
+int lld_store_pkx_next(struct lld_store *s, const char *email, time_t now,
+		       time_t *when, struct ll_error *err)
+{
+	int rc;
+
+	assert(email != NULL);
+	*when = 0;
+	rc = sq_fetch(s, Q_PKX_NEXT, ARGS(AT(email), AI(now)), err);
+	if (rc < 0)
+		return rc;
+	*when = sq_col_time(s->st[Q_PKX_NEXT], 0);
+	sq_reset(s, Q_PKX_NEXT);
+	return 0;
+}
+
 int lld_store_pkx_get(struct lld_store *s, const char *fpr,
 		      struct lld_pkxrow *out, struct ll_error *err)
 {

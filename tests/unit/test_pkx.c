@@ -3,8 +3,10 @@
  * address keys (case, IDNA, NFC), SMIMEA owner names (RFC 8162 / RFC
  * 7929 test vector), the batch body and every truncation of it,
  * fingerprints, capabilities, If-None-Match, the rate limit (burst,
- * refill, clients apart, IPv6 /64, a full table), and the checks of
- * another CA's certificate on certificates made here for each rule.
+ * refill, clients apart, IPv6 /64, a full table), SipHash (reference
+ * vectors), the answer cache (version, expiry, size, a full table),
+ * and the checks of another CA's certificate on certificates made here
+ * for each rule.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -374,6 +376,122 @@ static void test_limit_full(void **state)
 	lld_limit_free(&l);
 }
 
+/* ------------------------------------------------------------ SipHash */
+
+/* The reference implementation's vectors: key 00..0f, message 00.. */
+static void test_siphash(void **state)
+{
+	unsigned char k[16], m[16];
+	uint64_t k0 = 0, k1 = 0;
+
+	for (int i = 0; i < 16; i++)
+		k[i] = m[i] = (unsigned char)i;
+	for (int i = 7; i >= 0; i--) {
+		k0 = (k0 << 8) | k[i];
+		k1 = (k1 << 8) | k[8 + i];
+	}
+	assert_true(lld_siphash(m, 0, k0, k1) == 0x726fdb47dd0e0e31ULL);
+	assert_true(lld_siphash(m, 1, k0, k1) == 0x74f839c593dc67fdULL);
+	assert_true(lld_siphash(m, 8, k0, k1) == 0x93f5f5799a932462ULL);
+	/* the paper's example */
+	assert_true(lld_siphash(m, 15, k0, k1) == 0xa129ca6149be45e5ULL);
+}
+
+/* ------------------------------------------------------- answer cache */
+
+#define TAG "00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff"
+
+static void assert_kept(struct lld_pkx_cache *c, const char *key,
+			uint64_t version, time_t now, const char *body)
+{
+	struct lld_pkx_answer a = { 0 };
+
+	assert_int_equal(lld_pkx_cache_get(c, key, version, now, &a), 1);
+	assert_int_equal(a.len, strlen(body));
+	assert_memory_equal(a.body, body, a.len);
+	assert_string_equal(a.etag, TAG);
+}
+
+static int kept(struct lld_pkx_cache *c, const char *key, uint64_t version,
+		time_t now)
+{
+	struct lld_pkx_answer a;
+
+	return lld_pkx_cache_get(c, key, version, now, &a);
+}
+
+static void test_cache(void **state)
+{
+	struct lld_pkx_cache *c = NULL;
+	struct ll_error err = { 0 };
+	char big[8192];
+
+	/* none: nothing kept, nothing found */
+	assert_int_equal(lld_pkx_cache_new(&c, 0, &err), 0);
+	assert_null(c);
+	lld_pkx_cache_put(c, CAROL, 1, NOW, "{}", 2, TAG);
+	assert_int_equal(kept(c, CAROL, 1, NOW), 0);
+	lld_pkx_cache_free(&c);
+
+	assert_int_equal(lld_pkx_cache_new(&c, 64 * 1024, &err), 0);
+	assert_int_equal(kept(c, CAROL, 1, NOW), 0);
+	lld_pkx_cache_put(c, CAROL, 1, NOW + DAY, "{\"a\":1}", 7, TAG);
+	assert_kept(c, CAROL, 1, NOW, "{\"a\":1}");
+	/* up to its last second */
+	assert_kept(c, CAROL, 1, NOW + DAY, "{\"a\":1}");
+	assert_int_equal(kept(c, "dave@example.test", 1, NOW), 0);
+	/* a new answer for the key takes the old one's place */
+	lld_pkx_cache_put(c, CAROL, 1, NOW + DAY, "{\"a\":2}", 7, TAG);
+	assert_kept(c, CAROL, 1, NOW, "{\"a\":2}");
+	/* past its last second, or the store changed: gone for good */
+	assert_int_equal(kept(c, CAROL, 1, NOW + DAY + 1), 0);
+	assert_int_equal(kept(c, CAROL, 1, NOW), 0);
+	lld_pkx_cache_put(c, CAROL, 1, NOW + DAY, "{}", 2, TAG);
+	assert_int_equal(kept(c, CAROL, 2, NOW), 0);
+	assert_int_equal(kept(c, CAROL, 1, NOW), 0);
+	/* an answer over a sixteenth of the cache is not kept */
+	memset(big, 'x', sizeof(big));
+	lld_pkx_cache_put(c, CAROL, 1, NOW + DAY, big, sizeof(big), TAG);
+	assert_int_equal(kept(c, CAROL, 1, NOW), 0);
+	lld_pkx_cache_free(&c);
+	assert_null(c);
+	lld_pkx_cache_free(&c);
+}
+
+/* More answers than fit: the cache stays within its size, the one kept
+ * last is there, and each is found under its own key. */
+static void test_cache_full(void **state)
+{
+	struct lld_pkx_cache *c = NULL;
+	struct ll_error err = { 0 };
+	char key[64], body[1024];
+	size_t found = 0;
+
+	memset(body, 'b', sizeof(body));
+	assert_int_equal(lld_pkx_cache_new(&c, 64 * 1024, &err), 0);
+	for (int i = 0; i < 1000; i++) {
+		snprintf(key, sizeof(key), "u%d@example.test", i);
+		snprintf(body, sizeof(body), "%d", i);
+		body[strlen(body)] = 'b';
+		lld_pkx_cache_put(c, key, 1, NOW, body, sizeof(body), TAG);
+		assert_int_equal(kept(c, key, 1, NOW), 1);
+	}
+	for (int i = 0; i < 1000; i++) {
+		struct lld_pkx_answer a;
+		char want[16];
+
+		snprintf(key, sizeof(key), "u%d@example.test", i);
+		if (!lld_pkx_cache_get(c, key, 1, NOW, &a))
+			continue;
+		found++;
+		snprintf(want, sizeof(want), "%db", i);
+		assert_memory_equal(a.body, want, strlen(want));
+	}
+	/* 64 KiB of answers of 1 KiB and more */
+	assert_true(found > 0 && found < 64);
+	lld_pkx_cache_free(&c);
+}
+
 /* ------------------------------------------- certificates of other CAs */
 
 enum key {
@@ -725,6 +843,9 @@ int main(void)
 		cmocka_unit_test(test_etag),
 		cmocka_unit_test(test_limit),
 		cmocka_unit_test(test_limit_full),
+		cmocka_unit_test(test_siphash),
+		cmocka_unit_test(test_cache),
+		cmocka_unit_test(test_cache_full),
 		cmocka_unit_test(test_cert_ok),
 		cmocka_unit_test(test_cert_refused),
 		cmocka_unit_test(test_cert_not_der),

@@ -5,8 +5,11 @@
  * an absent address gets nothing by the same query; a fingerprint finds
  * any certificate for good; capabilities; publication of another CA's
  * certificate spends its order once, in one transaction; the NFC key of
- * a local part; the listing of export-smimea; and a store of schema
- * version 1 gaining the table and its entries when opened.
+ * a local part; the listing of export-smimea; a store of schema
+ * version 1 gaining the table and its entries when opened; and what
+ * the answer cache relies on: the store's version, which grows with
+ * every change (of this handle, and with OTHERS of any other), and
+ * the next notBefore of an address.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -379,6 +382,71 @@ static void test_foreach(void **state)
 	assert_int_equal(s.n, 1);
 }
 
+static uint64_t version(struct fx *f, int others)
+{
+	struct ll_error err = { 0 };
+	uint64_t v = 0;
+
+	assert_int_equal(lld_store_version(f->s, others, &v, &err), 0);
+	return v;
+}
+
+static void test_version(void **state)
+{
+	struct fx *f = *state;
+	struct ll_error err = { 0 };
+	char fpr[LLD_FPR_HEX + 1];
+	uint64_t v, w;
+
+	v = version(f, 1);
+	assert_true(version(f, 1) == v);
+	assert_true(version(f, 0) == v);
+	/* reads change nothing */
+	assert_int_equal(current(f, "a@example.org", NOW), 0);
+	assert_true(version(f, 1) == v);
+	/* this handle's changes, seen either way */
+	issue(f, "a@example.org", 1, NOW, NOW + YEAR, fpr);
+	w = version(f, 0);
+	assert_true(w > v);
+	assert_true(version(f, 1) == w);
+	assert_int_equal(lld_store_cert_revoke(f->s, "01", NOW, 1, &err), 0);
+	assert_true((v = version(f, 0)) > w);
+	assert_int_equal(lld_store_pkx_set_caps(f->s, fpr, "[]", &err), 0);
+	assert_true((w = version(f, 0)) > v);
+	/* another connection's: only when looked for */
+	sql(f, "UPDATE pkx SET caps = NULL");
+	assert_true(version(f, 0) == w);
+	assert_true((v = version(f, 1)) > w);
+	assert_true(version(f, 1) == v);
+}
+
+static void test_next(void **state)
+{
+	struct fx *f = *state;
+	struct ll_error err = { 0 };
+	char fpr[LLD_FPR_HEX + 1];
+	time_t when = 99;
+
+	assert_int_equal(
+		lld_store_pkx_next(f->s, "a@example.org", NOW, &when, &err), 0);
+	assert_int_equal(when, 0);
+	issue(f, "a@example.org", 1, NOW, NOW + YEAR, fpr);
+	issue(f, "a@example.org", 2, NOW + 2 * DAY, NOW + YEAR, fpr);
+	issue(f, "a@example.org", 3, NOW + DAY, NOW + YEAR, fpr);
+	issue(f, "b@example.org", 4, NOW + 1, NOW + YEAR, fpr);
+	assert_int_equal(
+		lld_store_pkx_next(f->s, "a@example.org", NOW, &when, &err), 0);
+	assert_int_equal(when, NOW + DAY);
+	assert_int_equal(lld_store_pkx_next(f->s, "a@example.org", NOW + DAY,
+					    &when, &err),
+			 0);
+	assert_int_equal(when, NOW + 2 * DAY);
+	assert_int_equal(lld_store_pkx_next(f->s, "a@example.org",
+					    NOW + 2 * DAY, &when, &err),
+			 0);
+	assert_int_equal(when, 0);
+}
+
 /* A version 1 store (before PKX) gains the table and an entry for each
  * certificate it recorded. */
 static void test_migration(void **state)
@@ -428,6 +496,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_foreach, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migration, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_version, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_next, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
