@@ -92,12 +92,6 @@ static void note_add(char *note, size_t len, const char *fmt, ...)
 	va_end(ap);
 }
 
-static int db_err(struct ll_error *err, sqlite3 *db, const char *what)
-{
-	return ll_err(err, LL_ESTORE, LL_ECLASS_STORE, "%s: %s", what,
-		      sqlite3_errmsg(db));
-}
-
 /* Run SQL with the text parameters A (and B, C when not NULL) and the
  * integer N (when >= 0, after them); the first column of the first row
  * into *out when OUT is not NULL (0 when there is none). */
@@ -108,7 +102,7 @@ static int exec(sqlite3 *db, const char *sql, const char *a, const char *b,
 	int i = 1, rc;
 
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return db_err(err, db, "contacts");
+		return ll_keystore_db_err(err, db, "contacts");
 	if (a != NULL)
 		sqlite3_bind_text(st, i++, a, -1, SQLITE_STATIC);
 	if (b != NULL)
@@ -121,7 +115,7 @@ static int exec(sqlite3 *db, const char *sql, const char *a, const char *b,
 	sqlite3_finalize(st);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ?
 		       0 :
-		       db_err(err, db, "contacts");
+		       ll_keystore_db_err(err, db, "contacts");
 }
 
 /* The address a contact is filed under: the certificate's, domain as
@@ -178,7 +172,7 @@ int ll_contacts_add(struct ll_keystore *ks, const struct ll_cert *cert,
 				       " WHEN ? != 0 THEN ? ELSE caps END"
 				       " WHERE fpr = ?",
 				       -1, &st, NULL) != SQLITE_OK) {
-			rc = db_err(err, db, "contacts");
+			rc = ll_keystore_db_err(err, db, "contacts");
 			goto out;
 		}
 		sqlite3_bind_int(st, 1, (int)to);
@@ -188,7 +182,7 @@ int ll_contacts_add(struct ll_keystore *ks, const struct ll_cert *cert,
 		sqlite3_bind_text(st, 5, fpr, -1, SQLITE_STATIC);
 		rc = sqlite3_step(st) == SQLITE_DONE ?
 			     0 :
-			     db_err(err, db, "updating a contact");
+			     ll_keystore_db_err(err, db, "updating a contact");
 		goto out;
 	}
 	if (others > 0 && unproven(source))
@@ -201,7 +195,7 @@ int ll_contacts_add(struct ll_keystore *ks, const struct ll_cert *cert,
 			       " added, source, state, seen)"
 			       " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
 			       -1, &st, NULL) != SQLITE_OK) {
-		rc = db_err(err, db, "contacts");
+		rc = ll_keystore_db_err(err, db, "contacts");
 		goto out;
 	}
 	sqlite3_bind_text(st, 1, fpr, -1, SQLITE_STATIC);
@@ -214,7 +208,7 @@ int ll_contacts_add(struct ll_keystore *ks, const struct ll_cert *cert,
 	sqlite3_bind_int64(st, 8, (long long)now);
 	rc = sqlite3_step(st) == SQLITE_DONE ?
 		     0 :
-		     db_err(err, db, "adding a contact");
+		     ll_keystore_db_err(err, db, "adding a contact");
 out:
 	sqlite3_finalize(st);
 	free(der);
@@ -258,12 +252,13 @@ int ll_contacts_accept(struct ll_keystore *ks, const char *addr,
 				       "UPDATE contacts SET state = 0, seen = ?"
 				       " WHERE fpr = ?",
 				       -1, &st, NULL) != SQLITE_OK) {
-			rc = db_err(err, db, "contacts");
+			rc = ll_keystore_db_err(err, db, "contacts");
 		} else {
 			sqlite3_bind_int64(st, 1, (long long)now);
 			sqlite3_bind_text(st, 2, fpr, -1, SQLITE_STATIC);
 			if (sqlite3_step(st) != SQLITE_DONE)
-				rc = db_err(err, db, "accepting a contact");
+				rc = ll_keystore_db_err(err, db,
+							"accepting a contact");
 		}
 		sqlite3_finalize(st);
 	}
@@ -283,7 +278,7 @@ int ll_contacts_foreach(struct ll_keystore *ks,
 			       "SELECT cert, caps, email, source, state, added,"
 			       " seen FROM contacts ORDER BY email, id",
 			       -1, &st, NULL) != SQLITE_OK)
-		return db_err(err, db, "listing contacts");
+		return ll_keystore_db_err(err, db, "listing contacts");
 	while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
 		struct ll_contact_info ci;
 		struct ll_cert *c = NULL;
@@ -482,7 +477,7 @@ static int take_entry(struct ll_keystore *ks, const char *addr, const json_t *e,
 				       "SELECT fpr FROM contacts WHERE email = ?"
 				       " AND state = 0 AND source = 1",
 				       -1, &st, NULL) != SQLITE_OK)
-			return db_err(err, db, "contacts");
+			return ll_keystore_db_err(err, db, "contacts");
 		sqlite3_bind_text(st, 1, addr, -1, SQLITE_STATIC);
 		while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
 			const char *f =
@@ -520,13 +515,13 @@ static int remember(sqlite3 *db, const char *sql, const char *addr, time_t now,
 	int rc = 0;
 
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return db_err(err, db, "lookups");
+		return ll_keystore_db_err(err, db, "lookups");
 	sqlite3_bind_text(st, 1, addr, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (long long)now);
 	sqlite3_bind_int64(st, 3, (long long)expires);
 	sqlite3_bind_int(st, 4, found);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = db_err(err, db, "lookups");
+		rc = ll_keystore_db_err(err, db, "lookups");
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -587,7 +582,7 @@ static int load_address(struct ll_keystore *ks, struct ll_ctx *ctx,
 			       "SELECT cert, caps, source FROM contacts WHERE"
 			       " email = ? AND state = 0 ORDER BY id",
 			       -1, &st, NULL) != SQLITE_OK)
-		return db_err(err, db, "contacts");
+		return ll_keystore_db_err(err, db, "contacts");
 	sqlite3_bind_text(st, 1, addr, -1, SQLITE_STATIC);
 	rc = 0;
 	while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
@@ -655,7 +650,7 @@ static int dns_fresh(sqlite3 *db, const char *addr, time_t now, long max_age,
 			       " address = ?1 AND expires > ?2 AND"
 			       " checked > ?2 - ?3",
 			       -1, &st, NULL) != SQLITE_OK)
-		return db_err(err, db, "lookups");
+		return ll_keystore_db_err(err, db, "lookups");
 	sqlite3_bind_text(st, 1, addr, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (long long)now);
 	sqlite3_bind_int64(st, 3, (long long)max_age);
@@ -663,7 +658,7 @@ static int dns_fresh(sqlite3 *db, const char *addr, time_t now, long max_age,
 	if (rc == SQLITE_ROW)
 		*fresh = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 0 : db_err(err, db, "lookups");
+	return rc == SQLITE_ROW ? 0 : ll_keystore_db_err(err, db, "lookups");
 }
 
 /* SMIMEA for the addresses of RES (N) still without a certificate and

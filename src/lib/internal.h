@@ -175,6 +175,8 @@ int ll_x509_first_email(X509 *x, char *buf, size_t len);
 struct ll_keystore;
 typedef struct sqlite3 sqlite3;
 sqlite3 *ll_keystore_db(struct ll_keystore *ks);
+/* keystore.c: LL_ESTORE with "WHAT: " and SQLite's message of DB. */
+int ll_keystore_db_err(struct ll_error *err, sqlite3 *db, const char *what);
 /* keystore.c: a row's certificate (column 0, DER) with what its owner
  * reads (column 1, LL_CAP_* bits) into *out. */
 typedef struct sqlite3_stmt sqlite3_stmt;

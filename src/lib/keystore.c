@@ -104,7 +104,7 @@ int ll_keystore_row_cert(struct ll_cert **out, sqlite3_stmt *st,
 /* The AAD of a named secret; identity keys use their fingerprint. */
 #define SECRET_AAD "secret:"
 
-static int db_err(struct ll_error *err, sqlite3 *db, const char *what)
+int ll_keystore_db_err(struct ll_error *err, sqlite3 *db, const char *what)
 {
 	return ll_err(err, LL_ESTORE, LL_ECLASS_STORE, "%s: %s", what,
 		      db ? sqlite3_errmsg(db) : "cannot open");
@@ -192,13 +192,13 @@ int ll_keystore_open(struct ll_keystore **out, const char *home,
 	if (sqlite3_open_v2(path, &ks->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
 			    NULL) != SQLITE_OK) {
-		rc = db_err(err, ks->db, path);
+		rc = ll_keystore_db_err(err, ks->db, path);
 		goto fail;
 	}
 	sqlite3_busy_timeout(ks->db, 5000);
 	if (sqlite3_exec(ks->db, schema, NULL, NULL, NULL) != SQLITE_OK ||
 	    contacts_columns(ks->db) < 0) {
-		rc = db_err(err, ks->db, "creating the schema");
+		rc = ll_keystore_db_err(err, ks->db, "creating the schema");
 		goto fail;
 	}
 	*out = ks;
@@ -300,7 +300,7 @@ static int insert(struct ll_keystore *ks, const char *sql,
 	if (rc < 0)
 		return rc;
 	if (sqlite3_prepare_v2(ks->db, sql, -1, &st, NULL) != SQLITE_OK) {
-		rc = db_err(err, ks->db, "prepare");
+		rc = ll_keystore_db_err(err, ks->db, "prepare");
 		goto out;
 	}
 	sqlite3_bind_text(st, i++, ll_cert_fingerprint(c), -1, SQLITE_STATIC);
@@ -323,7 +323,7 @@ static int insert(struct ll_keystore *ks, const char *sql,
 			    "%s is already stored", ll_cert_fingerprint(c));
 		break;
 	default:
-		rc = db_err(err, ks->db, "insert");
+		rc = ll_keystore_db_err(err, ks->db, "insert");
 		break;
 	}
 out:
@@ -459,7 +459,7 @@ int ll_keystore_load(struct ll_keystore *ks, struct ll_ctx *ctx,
 	if (sqlite3_prepare_v2(ks->db,
 			       "SELECT fpr, cert, key, chain FROM identities"
 			       " ORDER BY id", -1, &st, NULL) != SQLITE_OK)
-		return db_err(err, ks->db, "reading identities");
+		return ll_keystore_db_err(err, ks->db, "reading identities");
 	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
 		rc = load_identity(ks, ctx, st, err);
 	sqlite3_finalize(st);
@@ -473,7 +473,8 @@ int ll_keystore_load(struct ll_keystore *ks, struct ll_ctx *ctx,
 			"SELECT cert, 0 FROM trust ORDER BY id";
 
 		if (sqlite3_prepare_v2(ks->db, sql, -1, &st, NULL) != SQLITE_OK)
-			return db_err(err, ks->db, "reading certificates");
+			return ll_keystore_db_err(err, ks->db,
+						  "reading certificates");
 		while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
 			struct ll_cert *c = NULL;
 
@@ -503,7 +504,7 @@ int ll_keystore_foreach(struct ll_keystore *ks, enum ll_keystore_kind kind,
 	int rc = 0;
 
 	if (sqlite3_prepare_v2(ks->db, sql, -1, &st, NULL) != SQLITE_OK)
-		return db_err(err, ks->db, "listing");
+		return ll_keystore_db_err(err, ks->db, "listing");
 	while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
 		struct ll_cert *c = NULL;
 
@@ -557,14 +558,14 @@ int ll_keystore_put_secret(struct ll_keystore *ks, const char *name,
 			       " SET blob = excluded.blob,"
 			       " added = excluded.added",
 			       -1, &st, NULL) != SQLITE_OK) {
-		rc = db_err(err, ks->db, "storing a secret");
+		rc = ll_keystore_db_err(err, ks->db, "storing a secret");
 		goto out;
 	}
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 2, blob.p, (int)blob.len, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, (long long)time(NULL));
 	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = db_err(err, ks->db, "storing a secret");
+		rc = ll_keystore_db_err(err, ks->db, "storing a secret");
 out:
 	sqlite3_finalize(st);
 	ll_buf_free(&aad);
@@ -587,7 +588,7 @@ int ll_keystore_get_secret(unsigned char **out, size_t *len,
 		goto out;
 	if (sqlite3_prepare_v2(ks->db, "SELECT blob FROM secrets WHERE name = ?",
 			       -1, &st, NULL) != SQLITE_OK) {
-		rc = db_err(err, ks->db, "reading a secret");
+		rc = ll_keystore_db_err(err, ks->db, "reading a secret");
 		goto out;
 	}
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -598,7 +599,7 @@ int ll_keystore_get_secret(unsigned char **out, size_t *len,
 		goto out;
 	}
 	if (step != SQLITE_ROW) {
-		rc = db_err(err, ks->db, "reading a secret");
+		rc = ll_keystore_db_err(err, ks->db, "reading a secret");
 		goto out;
 	}
 	if (open_key(out, len, ks, sqlite3_column_blob(st, 0),
