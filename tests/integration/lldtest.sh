@@ -38,8 +38,9 @@ TOOL=$here/acmetool.py
 MS=$top/scripts/mailstack
 ERR=urn:ietf:params:acme:error:
 
-n=0
-failed=0
+# a failing case's output: its end, 25 lines (tap.sh's tcase)
+TAP_DIAG_CUT="tail"
+: "${TAP_DIAG_LINES:=25}"
 
 abs() { case $1 in /*) echo "$1" ;; *) echo "$top/$1" ;; esac; }
 
@@ -103,26 +104,18 @@ on_cleanup() {
 # t DESC CMD...: one numbered case; on failure CMD's output and the
 # letterlockd log lines written meanwhile become diagnostics.
 t() {
-	local desc=$1 l0
-	shift
-	n=$((n + 1))
+	local l0 f0=$failed
 	l0=$(log_lines)
-	if "$@" >"$DIAG" 2>&1; then
-		echo "ok $n - $desc"
-	else
-		failed=$((failed + 1))
-		echo "not ok $n - $desc"
-		sed 's/^/# /' "$DIAG" | tail -n "${TAP_DIAG_LINES:-25}"
-		if [ -f "$LOG" ] && [ "$(log_lines)" -gt "$l0" ]; then
-			echo "# -- letterlockd log:"
-			tail -n "+$((l0 + 1))" "$LOG" | tail -n 15 | sed 's/^/#  | /'
-		fi
+	tcase "$@"
+	if [ "$failed" -gt "$f0" ] && [ -f "$LOG" ] &&
+		[ "$(log_lines)" -gt "$l0" ]; then
+		echo "# -- letterlockd log:"
+		tail -n "+$((l0 + 1))" "$LOG" | tail -n 15 | sed 's/^/#  | /'
 	fi
 }
 log_lines() { if [ -f "$LOG" ]; then wc -l <"$LOG"; else echo 0; fi; }
 finish() {
-	echo "1..$n"
-	[ "$failed" -eq 0 ]
+	plan
 	exit $?
 }
 fatal() { # fatal MSG: the rest cannot run

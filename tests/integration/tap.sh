@@ -7,9 +7,10 @@
 #   bail MSG...       "Bail out!" and exit 1 (set-up failed)
 #   t DESC CMD...     run CMD: "ok - DESC", or "not ok - DESC" and CMD's
 #                     output as "# " diagnostics
-#   check DESC CMD... the same, numbered ("ok N - DESC"), CMD run in this
+#   tcase DESC CMD... the same, numbered ("ok N - DESC"), CMD run in this
 #                     shell (what it sets stays set); counts in $n and
-#                     $failed
+#                     $failed; TAP_DIAG_CUT=tail keeps the end of the
+#                     output rather than its start
 #   plan              "1..N", and the status: 0 if nothing failed
 
 tap_init() {
@@ -49,7 +50,7 @@ t() {
 n=0
 failed=0
 
-check() {
+tcase() {
 	local desc=$1
 	shift
 	n=$((n + 1))
@@ -58,7 +59,8 @@ check() {
 	else
 		failed=$((failed + 1))
 		echo "not ok $n - $desc"
-		sed 's/^/# /' "$DIAG" | head -n "${TAP_DIAG_LINES:-40}"
+		sed 's/^/# /' "$DIAG" |
+			"${TAP_DIAG_CUT:-head}" -n "${TAP_DIAG_LINES:-40}"
 	fi
 }
 

@@ -151,13 +151,13 @@ t_old_again() {
 		grep -qx "alice@example.test $(fpr alice2) current harvested until .*"
 }
 
-check "alice (two keys), bob; a mallory key for alice's address under another root" t_setup
-check "open --no-harvest: signer_key new, no contact kept" t_no_harvest
-check "a signature under an untrusted root: nothing harvested" t_untrusted
-check "open: alice's certificate harvested (current); then known" t_harvest
-check "alice's new key: signer_key changed, kept pending" t_change_pending
-check "bob's mail to alice still goes to her old key only" t_seal_old_key
-check "contact accept: the new key current, the old replaced and used no more" t_accept
-check "the old key's mail again changes nothing" t_old_again
+tcase "alice (two keys), bob; a mallory key for alice's address under another root" t_setup
+tcase "open --no-harvest: signer_key new, no contact kept" t_no_harvest
+tcase "a signature under an untrusted root: nothing harvested" t_untrusted
+tcase "open: alice's certificate harvested (current); then known" t_harvest
+tcase "alice's new key: signer_key changed, kept pending" t_change_pending
+tcase "bob's mail to alice still goes to her old key only" t_seal_old_key
+tcase "contact accept: the new key current, the old replaced and used no more" t_accept
+tcase "the old key's mail again changes nothing" t_old_again
 
 plan

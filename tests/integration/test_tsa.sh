@@ -374,28 +374,28 @@ t_keyholder_gone() {
 		kill -0 "$LLD_PID"
 }
 
-check "letterlockd run serves" t_start
+tcase "letterlockd run serves" t_start
 [ -n "$LLD_PID" ] || bail "letterlockd run did not start"
-check "SHA-256 with nonce and certReq: openssl ts -verify accepts it (query, data)" t_sha256
-check "SHA-384 without nonce or certificates: verifies" t_sha384
-check "SHA-512 naming the TSA's policy: verifies" t_sha512
-check "the token carries the policy, accuracy and the nonce asked" t_fields
-check "genTime is the clock's, within 5 s" t_time
-check "the unit's certificate: timeStamping alone, critical, under tsa-ca; ESSCertIDv2" t_unit_cert
-check "200 requests from 8 clients: every reply verifies, serials all distinct" t_concurrent
-check "SHA-1: rejected with badAlg" t_sha1
-check "another policy: rejected with unacceptedPolicy" t_policy
-check "garbage: rejected with badDataFormat" t_garbage
-check "an empty body: rejected with badDataFormat" t_empty
-check "a request extension: rejected with unacceptedExtension" t_extension
-check "GET is 405, another Content-Type 415" t_http_errors
-check "alice certified by the CA, its root her trust anchor" t_alice
-check "seal --tsa: open --json reports the trusted timestamp" t_seal_stamped
-check "the stamped message verifies with openssl cms" t_seal_peer
-check "the stamped message verifies with gpgsm (GOODSIG, VALIDSIG, TRUST_FULLY)" t_seal_gpgsm
-check "seal --opaque --tsa: stamped too" t_seal_opaque
-check "TSA unreachable: signed without a token, with a warning" t_seal_no_tsa
-check "TSA unreachable with --require-timestamp: refused, nothing written" t_seal_required
-check "TSA keyholder killed: systemFailure, the service serves on" t_keyholder_gone
+tcase "SHA-256 with nonce and certReq: openssl ts -verify accepts it (query, data)" t_sha256
+tcase "SHA-384 without nonce or certificates: verifies" t_sha384
+tcase "SHA-512 naming the TSA's policy: verifies" t_sha512
+tcase "the token carries the policy, accuracy and the nonce asked" t_fields
+tcase "genTime is the clock's, within 5 s" t_time
+tcase "the unit's certificate: timeStamping alone, critical, under tsa-ca; ESSCertIDv2" t_unit_cert
+tcase "200 requests from 8 clients: every reply verifies, serials all distinct" t_concurrent
+tcase "SHA-1: rejected with badAlg" t_sha1
+tcase "another policy: rejected with unacceptedPolicy" t_policy
+tcase "garbage: rejected with badDataFormat" t_garbage
+tcase "an empty body: rejected with badDataFormat" t_empty
+tcase "a request extension: rejected with unacceptedExtension" t_extension
+tcase "GET is 405, another Content-Type 415" t_http_errors
+tcase "alice certified by the CA, its root her trust anchor" t_alice
+tcase "seal --tsa: open --json reports the trusted timestamp" t_seal_stamped
+tcase "the stamped message verifies with openssl cms" t_seal_peer
+tcase "the stamped message verifies with gpgsm (GOODSIG, VALIDSIG, TRUST_FULLY)" t_seal_gpgsm
+tcase "seal --opaque --tsa: stamped too" t_seal_opaque
+tcase "TSA unreachable: signed without a token, with a warning" t_seal_no_tsa
+tcase "TSA unreachable with --require-timestamp: refused, nothing written" t_seal_required
+tcase "TSA keyholder killed: systemFailure, the service serves on" t_keyholder_gone
 
 plan
