@@ -4,7 +4,8 @@
 # (test_acme.sh, test_pkx.sh):
 #
 #   lldtest_init NAME WHAT   skip (one TAP line naming WHAT) unless root
-#                    and the tools are there; find $LETTERLOCKD; make $T
+#                    and the tools are there; find $LETTERLOCKD and
+#                    $LETTERLOCK (default: next to it); make $T
 #                    (tap_init NAME), name $STACK, $CA, $LOG; free ports
 #                    for the stack (exported MAILSTACK_*_PORT) and
 #                    $HTTP_PORT; $URL
@@ -72,6 +73,9 @@ lldtest_init() {
 		fi
 	fi
 	LETTERLOCKD=$(abs "$LETTERLOCKD")
+	[ -n "${LETTERLOCK:-}" ] ||
+		LETTERLOCK=$(dirname "$LETTERLOCKD")/../cli/letterlock
+	LETTERLOCK=$(abs "$LETTERLOCK")
 
 	tap_init "$name"
 	# the mail daemons' users must reach the stack's directory

@@ -537,10 +537,6 @@ t "the key of another certificate does not revoke: unauthorized" \
 
 # ------------------------------------------------ letterlock enrol
 
-if [ -z "${LETTERLOCK:-}" ]; then
-	LETTERLOCK=$(dirname "$LETTERLOCKD")/../cli/letterlock
-fi
-LETTERLOCK=$(abs "$LETTERLOCK")
 DAVE=dave@example.test
 EHOME=$T/dave-home
 enrol() { # enrol ARGS...: letterlock enrol for dave, output in $T/out

@@ -51,10 +51,6 @@ ORD=""
 # a second client: another loopback address
 OTHER_IP=127.0.0.2
 
-if [ -z "${LETTERLOCK:-}" ]; then
-	LETTERLOCK=$(dirname "$LETTERLOCKD")/../cli/letterlock
-fi
-LETTERLOCK=$(abs "$LETTERLOCK")
 
 # ------------------------------------------------------------ helpers
 

@@ -51,10 +51,6 @@ lldtest_init send "letterlock send end to end"
 export MAILSTACK_USERS=$DAVE
 unset MAILSTACK_PASSWORD
 
-if [ -z "${LETTERLOCK:-}" ]; then
-	LETTERLOCK=$(dirname "$LETTERLOCKD")/../cli/letterlock
-fi
-LETTERLOCK=$(abs "$LETTERLOCK")
 FAKE_PID=""
 
 # ------------------------------------------------------------ helpers

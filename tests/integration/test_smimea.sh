@@ -51,10 +51,6 @@ lldtest_init smimea "SMIMEA through DNSSEC"
 export MAILSTACK_DNSSEC=example.test
 unset MAILSTACK_PASSWORD
 
-if [ -z "${LETTERLOCK:-}" ]; then
-	LETTERLOCK=$(dirname "$LETTERLOCKD")/../cli/letterlock
-fi
-LETTERLOCK=$(abs "$LETTERLOCK")
 
 # ------------------------------------------------------------ helpers
 
