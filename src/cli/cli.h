@@ -53,5 +53,6 @@ int cmd_open(struct cli *cli, int argc, char **argv);
 int cmd_enrol(struct cli *cli, int argc, char **argv);
 int cmd_send(struct cli *cli, int argc, char **argv);
 int cmd_outbox(struct cli *cli, int argc, char **argv);
+int cmd_renew(struct cli *cli, int argc, char **argv);
 
 #endif

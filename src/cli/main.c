@@ -34,6 +34,8 @@ static const char usage[] =
 	"  send [-t] [-f FROM] [-v] [--policy sign-only|refuse]\n"
 	"       [--tsa URL [--require-timestamp]] [RCPT...] < MESSAGE\n"
 	"  outbox list | flush [-v] | drop ID...\n"
+	"  renew [ADDRESS...] [--force] [--now TIME] [--dry-run]\n"
+	"        [--key-type rsa3072|rsa2048|p256] [enrol's --acme, --imap-url ...]\n"
 	"\n"
 	"The home is --home DIR, else $LETTERLOCK_HOME, else\n"
 	"$XDG_DATA_HOME/letterlock (~/.local/share/letterlock).\n"
@@ -120,6 +122,8 @@ int main(int argc, char **argv)
 		return cmd_send(&cli, argc, argv);
 	if (strcmp(argv[0], "outbox") == 0)
 		return cmd_outbox(&cli, argc, argv);
+	if (strcmp(argv[0], "renew") == 0)
+		return cmd_renew(&cli, argc, argv);
 	if (strcmp(argv[0], "help") == 0) {
 		fputs(usage, stdout);
 		return EXIT_OK;

@@ -478,6 +478,40 @@ time_t ll_cert_not_after(const struct ll_cert *c)
 	return ll_asn1_time(X509_get0_notAfter(c->x));
 }
 
+int ll_cert_self_issued(const struct ll_cert *c)
+{
+	return X509_NAME_cmp(X509_get_subject_name(c->x),
+			     X509_get_issuer_name(c->x)) == 0;
+}
+
+int ll_cert_keytype(const struct ll_cert *c, enum ll_keytype *type)
+{
+	EVP_PKEY *pk = X509_get0_pubkey(c->x);
+	char group[32];
+
+	if (pk == NULL)
+		return LL_EINVAL;
+	if (EVP_PKEY_is_a(pk, "RSA")) {
+		switch (EVP_PKEY_get_bits(pk)) {
+		case 2048:
+			*type = LL_KEY_RSA2048;
+			return 0;
+		case 3072:
+			*type = LL_KEY_RSA3072;
+			return 0;
+		}
+		return LL_EINVAL;
+	}
+	if (EVP_PKEY_is_a(pk, "EC") &&
+	    EVP_PKEY_get_utf8_string_param(pk, "group", group, sizeof(group),
+					   NULL) == 1 &&
+	    strcmp(group, "prime256v1") == 0) {
+		*type = LL_KEY_EC_P256;
+		return 0;
+	}
+	return LL_EINVAL;
+}
+
 int ll_cert_der(unsigned char **out, size_t *len, const struct ll_cert *c,
 		struct ll_error *err)
 {

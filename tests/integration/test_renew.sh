@@ -1,0 +1,274 @@
+#!/bin/bash
+# test_renew.sh - letterlock renew against letterlockd and the mail stack
+# (issue 5, section 2), the clock driven by --now, never by sleeping:
+#
+#   * the CA issues 90-day certificates at first: a fresh one is not
+#     due, nor 40 days before its end; --dry-run at --now ten days
+#     before the end says it is due and changes nothing;
+#   * the CA then issues 365-day certificates (the CA runs on the real
+#     clock, so only a longer lifetime makes the successor outlive the
+#     --now of the test); at --now ten days before the end: a new key (of the old key's
+#     type) and certificate through the same ACME + email proof, the old
+#     identity kept: mail sealed to the old key before and to the new
+#     key after both open, and new mail goes to the new key only;
+#   * the key directory serves the new certificate, and another user's
+#     contact lookup takes it;
+#   * a renewal that fails (the CA unreachable) keeps the current
+#     certificate, says when it tries again, waits (exit 75) until then
+#     unless --force, and succeeds after the pause;
+#   * renew never asks: without a password file it refuses to start.
+#
+# Output: TAP lines, then the plan.  Exit status 0 if every case passed.
+#   LETTERLOCKD, LETTERLOCK  the binaries (tests/run sets LETTERLOCK)
+#
+# shellcheck disable=SC2317,SC1091
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+. "$here/tap.sh"
+. "$here/lldtest.sh"
+
+ALICE=alice@example.test
+BOB=bob@example.test
+
+lldtest_init renew "letterlock renew end to end"
+AHOME=$T/alice-home
+BHOME=$T/bob-home
+
+la() { "$LETTERLOCK" --home "$AHOME" "$@"; }
+lb() { "$LETTERLOCK" --home "$BHOME" "$@"; }
+
+# run HOME ARGS...: letterlock in HOME; its output in $T/out (and
+# shown), its status in $RC
+run() {
+	timeout 150 "$LETTERLOCK" --home "$@" >"$T/out" 2>&1
+	RC=$?
+	cat "$T/out"
+}
+
+# conf HOME USER [ACME_URL]: HOME/letterlock.conf for USER's mailbox
+conf() {
+	mkdir -p "$1"
+	pw "$2" >"$T/$2.password" && chmod 600 "$T/$2.password"
+	printf '%s\n' "[acme]" "url = ${3:-$URL/acme/directory}" "[mail]" \
+		"imap_url = imap://127.0.0.1:$MAILSTACK_IMAP_PORT/INBOX" \
+		"smtp_url = smtp://127.0.0.1:$MAILSTACK_SUBMISSION_PORT" \
+		"password_file = $T/$2.password" >"$1/letterlock.conf"
+}
+
+# ids HOME ADDR: how many identities HOME holds for ADDR
+ids() { "$LETTERLOCK" --home "$1" identity list | grep -c "^$2"; }
+
+# notafter PEM: its notAfter as seconds since the epoch
+notafter() {
+	date -u -d "$(openssl x509 -in "$1" -noout -enddate | sed 's/.*=//')" +%s
+}
+
+# serial PEM: the serial number, upper-case hex without leading zeros
+serial() {
+	openssl x509 -in "$1" -noout -serial | sed 's/.*=//; s/^0*//'
+}
+
+# recipients FILE: the serial numbers a sealed message is encrypted to,
+# as serial prints them
+recipients() {
+	openssl cms -cmsout -print -in "$1" 2>/dev/null |
+		awk '/serialNumber:/ { print $2 }' |
+		"$PY" -c 'import sys
+for w in sys.stdin.read().split():
+    print("%X" % int(w, 0))'
+}
+
+msg() { printf 'From: %s\r\nTo: %s\r\nSubject: %s\r\n\r\n%s\r\n' "$1" "$2" \
+	"$3" "$4"; }
+
+# validity DAYS: the CA's [ca] validity_days
+validity() {
+	if grep -q '^validity_days' "$CA/letterlockd.conf"; then
+		sed -i "s/^validity_days.*/validity_days = $1/" "$CA/letterlockd.conf"
+	else
+		sed -i "/^\[ca\]/a validity_days = $1" "$CA/letterlockd.conf"
+	fi
+	grep -q "^validity_days = $1\$" "$CA/letterlockd.conf"
+}
+
+# ------------------------------------------------------------ set-up
+
+lldtest_stack "mail stack up"
+t_init() {
+	lld_init && validity 90
+}
+t "letterlockd init, certificates for 90 days" t_init
+[ -f "$CA/letterlockd.conf" ] || fatal "letterlockd init failed"
+t "letterlockd run" lld_start
+[ -n "$LLD_PID" ] || fatal "letterlockd run did not start"
+
+t_enrol() {
+	conf "$AHOME" "$ALICE" && conf "$BHOME" "$BOB" || return 1
+	run "$AHOME" enrol "$ALICE" --key-type p256 --timeout 60
+	[ "$RC" -eq 0 ] && grep -q 'enrol: installed' "$T/out" || return 1
+	run "$BHOME" enrol "$BOB" --key-type p256 --timeout 60
+	[ "$RC" -eq 0 ] && grep -q 'enrol: installed' "$T/out" || return 1
+	la identity export-cert "$ALICE" >"$T/old.pem" &&
+		lb trust add "$CA/certs/root.pem" >/dev/null 2>&1
+	lb contact lookup --pkx "$URL/pkx" "$ALICE" >"$T/out" 2>&1 ||
+		{ cat "$T/out"; return 1; }
+	lb contact list | grep "$ALICE" | grep -q current
+}
+t "alice and bob enrol (P-256); bob finds alice's certificate in the directory" t_enrol
+[ -s "$T/old.pem" ] || fatal "alice has no certificate"
+END=$(notafter "$T/old.pem")
+SOON=@$((END - 10 * 86400))
+
+t_before() {
+	msg "$ALICE" "$ALICE" old 'sealed to the old key' >"$T/m1.eml" &&
+		la seal -o "$T/m1" "$T/m1.eml" &&
+		msg "$BOB" "$ALICE" old 'from bob to the old key' >"$T/b1.eml" &&
+		lb seal -o "$T/b1" "$T/b1.eml" &&
+		[ "$(recipients "$T/b1" | grep -c "$(serial "$T/old.pem")")" -ge 1 ]
+}
+t "before the renewal, alice and bob seal mail to alice's key" t_before
+
+# ------------------------------------------------------------ not due
+
+t_not_due() {
+	run "$AHOME" renew
+	[ "$RC" -eq 0 ] && grep -q 'not due' "$T/out" &&
+		[ "$(ids "$AHOME" "$ALICE")" -eq 1 ]
+}
+t "a fresh certificate is not due: renew exits 0 and changes nothing" t_not_due
+
+t_dry() {
+	run "$AHOME" renew --dry-run --now "$SOON"
+	[ "$RC" -eq 0 ] && grep -q 'due (valid until' "$T/out" &&
+		grep -q 'dry-run' "$T/out" &&
+		[ "$(ids "$AHOME" "$ALICE")" -eq 1 ]
+}
+t "--dry-run at --now ten days before the end: due, nothing changes" t_dry
+
+t_edges() {
+	run "$AHOME" renew --dry-run --now "@$((END - 31 * 86400))"
+	[ "$RC" -eq 0 ] && grep -q 'not due' "$T/out" || return 1
+	run "$AHOME" renew --dry-run --now "@$((END - 29 * 86400))"
+	[ "$RC" -eq 0 ] && grep -q 'due (valid until' "$T/out"
+}
+t "not due 31 days before the end, due 29 days before" t_edges
+
+t_no_password() {
+	local h=$T/nopw
+	mkdir -p "$h"
+	run "$h" renew --acme "$URL/acme/directory" \
+		--imap-url "imap://127.0.0.1:1" --smtp-url "smtp://127.0.0.1:1"
+	[ "$RC" -eq 2 ] && grep -q 'does not ask' "$T/out"
+}
+t "renew never asks for the mail password: without a file it exits 2" t_no_password
+
+# ------------------------------------------------------------ failure
+
+t_fail() {
+	local bad=$T/bad.conf
+	sed "s|^url = .*|url = http://127.0.0.1:1/acme/directory|" \
+		"$AHOME/letterlock.conf" >"$bad"
+	run "$AHOME" renew --config "$bad" --now "$SOON" --timeout 10
+	[ "$RC" -eq 6 ] && grep -q 'current certificate stays, next try after' \
+		"$T/out" && [ "$(ids "$AHOME" "$ALICE")" -eq 1 ] || return 1
+	la identity export-cert "$ALICE" | cmp -s - "$T/old.pem" ||
+		{ echo "the current certificate changed"; return 1; }
+	# at once again: waits
+	run "$AHOME" renew --config "$bad" --now "$SOON" --timeout 10
+	[ "$RC" -eq 75 ] && grep -q '1 renewal attempt failed, next try after' \
+		"$T/out" || return 1
+	# --force tries anyway (and fails again: the pause doubles)
+	run "$AHOME" renew --config "$bad" --now "$SOON" --force --timeout 10
+	[ "$RC" -eq 6 ] && grep -q "^$ALICE 2 $((${SOON#@} + 7200))\$" \
+		"$AHOME/renewal"
+}
+t "the CA unreachable: exit 6, current certificate kept, retried after 1 h, then 2 h" t_fail
+
+t_wait_good_ca() {
+	# the CA is back, but the pause is not over
+	run "$AHOME" renew --now "$SOON"
+	[ "$RC" -eq 75 ] && [ "$(ids "$AHOME" "$ALICE")" -eq 1 ]
+}
+t "the CA back within the pause: renew waits (exit 75)" t_wait_good_ca
+
+# ------------------------------------------------------------ renewal
+
+t_longer() {
+	lld_stop && validity 365 && lld_start
+}
+t "letterlockd restarted issuing certificates for 365 days" t_longer
+
+LATER=@$((${SOON#@} + 3 * 3600))
+t_renew() {
+	run "$AHOME" renew --now "$LATER" --timeout 60
+	[ "$RC" -eq 0 ] && grep -q 'renew: installed' "$T/out" &&
+		grep -q "old key (sha256 $(openssl x509 -in "$T/old.pem" \
+			-noout -fingerprint -sha256 | sed 's/.*=//; s/://g' |
+			tr 'A-F' 'a-f')) stays" "$T/out" || return 1
+	[ "$(ids "$AHOME" "$ALICE")" -eq 2 ] &&
+		! grep -q "$ALICE" "$AHOME/renewal"
+}
+t "after the pause: renewed through the email proof, the old identity kept, the failure forgotten" t_renew
+
+t_new_key() {
+	la identity export-cert "$ALICE" >"$T/new.pem" || return 1
+	! cmp -s "$T/new.pem" "$T/old.pem" || { echo "same certificate"; return 1; }
+	[ "$(openssl x509 -in "$T/new.pem" -noout -pubkey | sha256sum)" != \
+		"$(openssl x509 -in "$T/old.pem" -noout -pubkey | sha256sum)" ] ||
+		{ echo "the same key"; return 1; }
+	openssl x509 -in "$T/new.pem" -noout -text | grep -q 'ASN1 OID: prime256v1'
+}
+t "the new certificate has a new key of the old key's type (P-256)" t_new_key
+
+t_both_open() {
+	msg "$ALICE" "$ALICE" new 'sealed to the new key' >"$T/m2.eml" &&
+		la seal -o "$T/m2" "$T/m2.eml" || return 1
+	[ "$(recipients "$T/m2")" = "$(serial "$T/new.pem")" ] ||
+		{ echo "m2 is for $(recipients "$T/m2")"; return 1; }
+	la open --json -o "$T/m1.out" "$T/m1" >"$T/m1.json" &&
+		grep -q 'sealed to the old key' "$T/m1.out" &&
+		la open --json -o "$T/b1.out" "$T/b1" >"$T/b1.json" &&
+		grep -q 'from bob to the old key' "$T/b1.out" &&
+		la open --json -o "$T/m2.out" "$T/m2" >"$T/m2.json" &&
+		grep -q 'sealed to the new key' "$T/m2.out" &&
+		grep -q '"signature": *"valid"' "$T/m2.json"
+}
+t "mail to the old key and to the new key both open; new mail goes to the new key only" t_both_open
+
+t_pkx() {
+	local fpr
+	fpr=$(openssl x509 -in "$T/new.pem" -noout -fingerprint -sha256 |
+		sed 's/.*=//; s/://g' | tr 'A-F' 'a-f')
+	curl -sS --max-time 20 "$URL/pkx/addr/$ALICE" | grep -q "$fpr" ||
+		{ echo "the directory does not serve $fpr"; return 1; }
+	lb contact lookup --pkx "$URL/pkx" --max-age 0 "$ALICE" >"$T/out" 2>&1 ||
+		{ cat "$T/out"; return 1; }
+	lb contact list | grep "$fpr" | grep -q current || return 1
+	msg "$BOB" "$ALICE" new 'from bob to the new key' >"$T/b2.eml" &&
+		lb seal -o "$T/b2" "$T/b2.eml" &&
+		recipients "$T/b2" | grep -qx "$(serial "$T/new.pem")" &&
+		la open -o "$T/b2.out" "$T/b2" >/dev/null &&
+		grep -q 'from bob to the new key' "$T/b2.out"
+}
+t "the directory serves the new certificate; bob's lookup takes it and his next mail opens" t_pkx
+
+t_not_due_after() {
+	run "$AHOME" renew --now "$LATER"
+	[ "$RC" -eq 0 ] && grep -q 'not due' "$T/out" &&
+		[ "$(ids "$AHOME" "$ALICE")" -eq 2 ]
+}
+t "once renewed, the new certificate is not due" t_not_due_after
+
+t_self_signed() {
+	local h=$T/self
+	"$LETTERLOCK" --home "$h" identity new --email "$ALICE" \
+		--self-signed --key ec-p256 >/dev/null || return 1
+	conf "$h" "$ALICE"
+	run "$h" renew --now "$SOON"
+	[ "$RC" -eq 0 ] && grep -q 'no CA-issued certificate' "$T/out"
+}
+t "a home with only a self-signed identity has nothing to renew" t_self_signed
+
+finish
