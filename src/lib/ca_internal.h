@@ -55,6 +55,13 @@ int ll_utf8_valid(const unsigned char *s, size_t n, size_t *chars);
 struct ll_ca_csr {
 	X509_REQ *req; /* NULL when rebuilt by ll_ca_csr_from_spki */
 	EVP_PKEY *pkey; /* a reference */
+	/* ll_ca_csr_from_spki of an RSA or EC P-256/P-384 key: the
+	 * subjectPublicKey's octets (OpenSSL's encoding of PKEY), put in
+	 * the certificate as they are; the curve's NID, NID_undef for
+	 * RSA.  NULL otherwise. */
+	unsigned char *keybits;
+	size_t keylen;
+	int curve;
 	struct ll_mailbox mbox;
 	unsigned usage; /* LL_CA_USAGE_* asked for, 0 if none */
 	int is_ec;
@@ -115,14 +122,20 @@ enum {
 
 /* ---- ca_profile.c ---- */
 
-/* The end-entity certificate for CSR, complete but unsigned. */
-int ll_ca_profile_build(X509 **out, const struct ll_ca *ca,
+/* The end-entity certificate for CSR, complete but unsigned.  With RAW,
+ * the subject's key goes in as the octets ll_ca_csr_from_spki kept
+ * (when it kept them), not decoded in the X509 (see ll_ca_issue_x509). */
+int ll_ca_profile_build(X509 **out, const struct ll_ca *ca, int raw,
 			const struct ll_ca_csr *csr,
 			const struct ll_ca_issue_options *opt,
 			struct ll_error *err);
 
 /* ---- ca_lint.c ---- */
 
+/* ll_ca_lint_x509 for a certificate whose public key is KEY (its SPKI
+ * holds KEY's encoding): KEY is not decoded again from X. */
+int ll_ca_lint_x509_key(struct ll_ca_lint_report **out, X509 *x, EVP_PKEY *key,
+			X509 *issuer, const char *email, struct ll_error *err);
 int ll_ca_lint_x509(struct ll_ca_lint_report **out, X509 *x, X509 *issuer,
 		    const char *email, struct ll_error *err);
 

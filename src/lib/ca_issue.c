@@ -219,9 +219,11 @@ static int lint_refusal(const struct ll_ca_lint_report *r, struct ll_error *err)
 	return rc;
 }
 
-int ll_ca_issue(struct ll_cert **out, struct ll_ca *ca,
-		const struct ll_ca_csr *csr,
-		const struct ll_ca_issue_options *opt, struct ll_error *err)
+/* Build, lint, sign (and check the signature of) the certificate for
+ * CSR; RAW as for ll_ca_profile_build. */
+static int issue(X509 **out, struct ll_ca *ca, const struct ll_ca_csr *csr,
+		 const struct ll_ca_issue_options *opt, int raw,
+		 struct ll_error *err)
 {
 	struct ll_ca_issue_options defaults = LL_CA_ISSUE_OPTIONS_INIT;
 	struct ll_ca_lint_report *report = NULL;
@@ -235,14 +237,15 @@ int ll_ca_issue(struct ll_cert **out, struct ll_ca *ca,
 			    "ll_ca_issue: options of another version");
 		goto out;
 	}
-	rc = ll_ca_profile_build(&x, ca, csr, opt, err);
+	rc = ll_ca_profile_build(&x, ca, raw, csr, opt, err);
 	if (rc < 0)
 		goto out;
 	if (!X509_sign(x, ca->lint_key, ca->md)) {
 		rc = ll_err_ossl(err, LL_ECRYPTO, "signing the lint copy");
 		goto out;
 	}
-	rc = ll_ca_lint_x509(&report, x, ca->cert, csr->mbox.addr, err);
+	rc = ll_ca_lint_x509_key(&report, x, csr->pkey, ca->cert,
+				 csr->mbox.addr, err);
 	if (rc < 0)
 		goto out;
 	if (ll_ca_lint_count(report) > 0) {
@@ -254,12 +257,31 @@ int ll_ca_issue(struct ll_cert **out, struct ll_ca *ca,
 		rc = ll_err_ossl(err, LL_ECRYPTO, "signing the certificate");
 		goto out;
 	}
-	rc = ll_cert_wrap(out, x, err);
-	if (rc < 0)
-		goto out;
+	*out = x;
 	x = NULL;
 out:
 	ll_ca_lint_free(&report);
 	X509_free(x);
 	return rc;
+}
+
+int ll_ca_issue(struct ll_cert **out, struct ll_ca *ca,
+		const struct ll_ca_csr *csr,
+		const struct ll_ca_issue_options *opt, struct ll_error *err)
+{
+	X509 *x = NULL;
+	int rc = issue(&x, ca, csr, opt, 0, err);
+
+	if (rc == 0)
+		rc = ll_cert_wrap(out, x, err);
+	if (rc < 0)
+		X509_free(x);
+	return rc;
+}
+
+int ll_ca_issue_x509(X509 **out, struct ll_ca *ca, const struct ll_ca_csr *csr,
+		     const struct ll_ca_issue_options *opt,
+		     struct ll_error *err)
+{
+	return issue(out, ca, csr, opt, 1, err);
 }

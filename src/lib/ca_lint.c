@@ -261,10 +261,10 @@ static void lint_uids(struct ll_ca_lint_report *r, X509 *x)
 		     "issuerUniqueID or subjectUniqueID present");
 }
 
-static void lint_key(struct ll_ca_lint_report *r, X509 *x, enum keykind *kind)
+static void lint_key(struct ll_ca_lint_report *r, X509 *x, EVP_PKEY *k,
+		     enum keykind *kind)
 {
 	char hex[256];
-	EVP_PKEY *k;
 	EVP_PKEY_CTX *pc = NULL;
 
 	*kind = spki_kind(x, hex, sizeof(hex));
@@ -287,7 +287,8 @@ static void lint_key(struct ll_ca_lint_report *r, X509 *x, enum keykind *kind)
 		     hex);
 		return;
 	}
-	k = X509_get0_pubkey(x);
+	if (k == NULL)
+		k = X509_get0_pubkey(x);
 	if (k == NULL) {
 		viol(r, "key.decode", "RFC 5280 4.1.2.7",
 		     "the public key does not decode");
@@ -1014,6 +1015,12 @@ static void lint_subject(struct ll_ca_lint_report *r, X509 *x,
 int ll_ca_lint_x509(struct ll_ca_lint_report **out, X509 *x, X509 *issuer,
 		    const char *email, struct ll_error *err)
 {
+	return ll_ca_lint_x509_key(out, x, NULL, issuer, email, err);
+}
+
+int ll_ca_lint_x509_key(struct ll_ca_lint_report **out, X509 *x, EVP_PKEY *key,
+			X509 *issuer, const char *email, struct ll_error *err)
+{
 	struct ll_ca_lint_report *r = NULL;
 	struct ll_mailbox want;
 	struct exts e;
@@ -1038,7 +1045,7 @@ int ll_ca_lint_x509(struct ll_ca_lint_report **out, X509 *x, X509 *issuer,
 	lint_issuer(r, x, issuer);
 	lint_validity(r, x);
 	lint_uids(r, x);
-	lint_key(r, x, &kind);
+	lint_key(r, x, key, &kind);
 	collect_exts(r, x, &e);
 	lint_bc(r, e.bc);
 	lint_ku(r, e.ku, kind);

@@ -65,7 +65,38 @@ out:
 	return ok;
 }
 
-int ll_ca_profile_build(X509 **out, const struct ll_ca *ca,
+/*
+ * The subject's key: its octets from the request as they are when
+ * ll_ca_csr_from_spki kept them (X509_set_pubkey would encode the key
+ * through OpenSSL 3.0's encoders and decode it again: a fifth of the
+ * keyholder's time per certificate), else from the key.
+ */
+static int set_key(X509 *x, const struct ll_ca_csr *csr, int raw)
+{
+	X509_PUBKEY *pk = X509_get_X509_PUBKEY(x);
+	unsigned char *bits;
+	int ok;
+
+	if (!raw || csr->keybits == NULL)
+		return X509_set_pubkey(x, csr->pkey);
+	bits = OPENSSL_memdup(csr->keybits, csr->keylen);
+	if (bits == NULL)
+		return 0;
+	if (csr->curve != NID_undef)
+		ok = X509_PUBKEY_set0_param(
+			pk, OBJ_nid2obj(NID_X9_62_id_ecPublicKey),
+			V_ASN1_OBJECT, OBJ_nid2obj(csr->curve), bits,
+			(int)csr->keylen);
+	else
+		ok = X509_PUBKEY_set0_param(pk, OBJ_nid2obj(NID_rsaEncryption),
+					    V_ASN1_NULL, NULL, bits,
+					    (int)csr->keylen);
+	if (!ok)
+		OPENSSL_free(bits);
+	return ok;
+}
+
+int ll_ca_profile_build(X509 **out, const struct ll_ca *ca, int raw,
 			const struct ll_ca_csr *csr,
 			const struct ll_ca_issue_options *opt,
 			struct ll_error *err)
@@ -104,7 +135,7 @@ int ll_ca_profile_build(X509 **out, const struct ll_ca *ca,
 	    !X509_set_issuer_name(x, X509_get_subject_name(ca->cert)) ||
 	    !ll_set_validity(x, now, LL_CA_BACKDATE, (long long)days * 86400) ||
 	    !set_subject(x, &csr->mbox, &empty) ||
-	    !X509_set_pubkey(x, csr->pkey)) {
+	    !set_key(x, csr, raw)) {
 		rc = ll_err_ossl(err, LL_ECRYPTO, "building the certificate");
 		goto out;
 	}

@@ -148,6 +148,20 @@ struct ll_identity *ll_ctx_identity_at(const struct ll_ctx *ctx, size_t i);
 
 /* cert.c */
 X509 *ll_cert_x509(const struct ll_cert *c);
+
+/*
+ * ll_ca_issue for a process that only sends the certificate on (the
+ * keyholder): a request from ll_ca_csr_from_spki keeps its key's octets
+ * as they came, not encoded again; the X509 is then for i2d_X509 and
+ * its fields only: X509_get0_pubkey gives NULL (OpenSSL 3.0 decodes a
+ * key when it parses one, never later).  *out belongs to the caller.
+ */
+struct ll_ca;
+struct ll_ca_csr;
+struct ll_ca_issue_options;
+int ll_ca_issue_x509(X509 **out, struct ll_ca *ca, const struct ll_ca_csr *csr,
+		     const struct ll_ca_issue_options *opt,
+		     struct ll_error *err);
 /* An ASN1_TIME as time_t, 0 if it cannot be read. */
 time_t ll_asn1_time(const ASN1_TIME *t);
 int ll_cert_wrap(struct ll_cert **out, X509 *x, struct ll_error *err);

@@ -9,7 +9,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 
-#include "internal.h" /* ll_cert_x509 */
+#include "internal.h" /* ll_ca_issue_x509 */
 #include "kh_internal.h"
 
 /*
@@ -40,10 +40,11 @@ int kh_op_issue(struct keyholder *k, struct kh_rbuf *r, struct kh_wbuf *w,
 	struct ll_ca_issue_options opt = LL_CA_ISSUE_OPTIONS_INIT;
 	char email[LLD_EMAIL_MAX + 1], serial[LLD_SERIAL_MAX + 1];
 	struct ll_ca_csr *req = NULL;
-	struct ll_cert *cert = NULL;
+	X509 *cert = NULL;
 	unsigned char digest[32], *der = NULL;
 	const unsigned char *spki;
 	size_t spkilen = 0, derlen = 0;
+	int n;
 	int64_t order;
 	uint32_t usage;
 	int32_t days;
@@ -69,15 +70,17 @@ int kh_op_issue(struct keyholder *k, struct kh_rbuf *r, struct kh_wbuf *w,
 	if (rc < 0 || found)
 		goto out;
 	opt.days = days;
-	rc = ll_ca_issue(&cert, k->ca, req, &opt, err);
+	rc = ll_ca_issue_x509(&cert, k->ca, req, &opt, err);
 	if (rc < 0)
 		goto out;
-	rc = ll_cert_der(&der, &derlen, cert, err);
-	if (rc < 0)
+	n = i2d_X509(cert, &der);
+	if (n <= 0) {
+		rc = kh_err_ossl(err, LL_ECRYPTO, "encoding the certificate");
 		goto out;
+	}
+	derlen = (size_t)n;
 	if (derlen > KH_CERT_MAX ||
-	    lld_serial_hex(serial, X509_get0_serialNumber(ll_cert_x509(cert))) <
-		    0) {
+	    lld_serial_hex(serial, X509_get0_serialNumber(cert)) < 0) {
 		rc = kh_err_ossl(err, LL_ECRYPTO,
 				 "the new certificate: too large, or its "
 				 "serial number is not positive");
@@ -90,8 +93,8 @@ int kh_op_issue(struct keyholder *k, struct kh_rbuf *r, struct kh_wbuf *w,
 	kh_w_str(w, serial);
 	kh_w_bytes(w, der, derlen);
 out:
-	free(der);
-	ll_cert_free(&cert);
+	OPENSSL_free(der);
+	X509_free(cert);
 	ll_ca_csr_free(&req);
 	return rc;
 }

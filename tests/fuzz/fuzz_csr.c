@@ -9,7 +9,9 @@
  *    the self-signature and into the name, subject and extension
  *    checks: for both addresses above and for the address its first
  *    subjectAltName names;
- *  - ll_mailbox_parse on the raw input as an address.
+ *  - ll_mailbox_parse on the raw input as an address;
+ *  - ll_ca_csr_from_spki (the keyholder's side) on the raw input as a
+ *    SubjectPublicKeyInfo, and on the key of a CSR OpenSSL reads.
  *
  * A CSR accepted for an address must carry that address, exactly it and
  * nothing else (checked here with OpenSSL, not with ca_csr.c), have a
@@ -17,7 +19,8 @@
  * a refused one leaves *out NULL with a message.  An address that
  * parses is NUL-terminated, valid UTF-8, one '@', the local part as
  * given and the domain lower-case LDH (A-labels), and parses again to
- * itself.
+ * itself.  An SPKI the keyholder takes is one OpenSSL reads whole, and
+ * the key taken is the key OpenSSL reads.
  *
  * Seeds (corpus/fuzz_csr/): `openssl req` requests, RSA-2048, EC
  * P-256/P-384 (and P-521, RSA-1024, Ed25519 to be refused), with and
@@ -393,11 +396,64 @@ out:
 	ERR_clear_error();
 }
 
+/* ll_ca_csr_from_spki(BUF) and its invariants. */
+static void spki_for(const unsigned char *buf, size_t len)
+{
+	struct ll_error err = { 0 };
+	struct ll_ca_csr *c = NULL;
+	const unsigned char *p = buf;
+	unsigned char *der = NULL;
+	size_t derlen = 0;
+	EVP_PKEY *want, *got;
+	int rc;
+
+	rc = ll_ca_csr_from_spki(&c, buf, len, "alice@example.test", 0, &err);
+	if (rc < 0) {
+		CHECK(c == NULL);
+		CHECK(rc == LL_EPARSE || rc == LL_ETOOBIG || rc == LL_EPOLICY ||
+		      rc == LL_ENOMEM);
+		CHECK(err.message[0] != '\0');
+		ERR_clear_error();
+		return;
+	}
+	want = d2i_PUBKEY(NULL, &p, (long)len);
+	CHECK(want != NULL && p == buf + len);
+	CHECK(ll_ca_csr_spki(&der, &derlen, c, &err) == 0);
+	p = der;
+	got = d2i_PUBKEY(NULL, &p, (long)derlen);
+	CHECK(got != NULL && EVP_PKEY_eq(want, got) == 1);
+	EVP_PKEY_free(got);
+	EVP_PKEY_free(want);
+	free(der);
+	ll_ca_csr_free(&c);
+	ERR_clear_error();
+}
+
+/* The key of the CSR in BUF, if OpenSSL reads one, as the front would
+ * hand it over (its SubjectPublicKeyInfo fields as they came). */
+static void csr_spki(const void *buf, size_t len)
+{
+	X509_REQ *req = read_req(buf, len);
+	unsigned char *spki = NULL;
+	int n;
+
+	if (req == NULL)
+		return;
+	n = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(req), &spki);
+	if (n > 0)
+		spki_for(spki, (size_t)n);
+	OPENSSL_free(spki);
+	X509_REQ_free(req);
+	ERR_clear_error();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	for (size_t i = 0; i < LL_ARRAY_SIZE(addrs); i++)
 		csr_for(data, size, addrs[i]);
 	resigned(data, size);
 	mailbox(data, size);
+	spki_for(data, size);
+	csr_spki(data, size);
 	return 0;
 }

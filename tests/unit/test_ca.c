@@ -1128,7 +1128,11 @@ static void test_spki_round_trip(void **state)
 		struct ll_ca_csr *csr = NULL, *re = NULL;
 		struct ll_cert *a = NULL, *b = NULL;
 		unsigned char *spki = NULL, *spki2 = NULL, *want;
+		unsigned char *rawder = NULL, *spki3 = NULL;
+		const unsigned char *p;
+		X509 *raw = NULL, *parsed;
 		size_t len = 0, len2 = 0, wantlen = 0;
+		int rawlen;
 
 		assert_int_equal(parse_csr(&csr, &o, cases[i].email, &err), 0);
 		assert_int_equal(ll_ca_csr_usage(csr), cases[i].usage);
@@ -1149,6 +1153,30 @@ static void test_spki_round_trip(void **state)
 		assert_lint_clean(ll_cert_x509(b), ll_ca_csr_email(re));
 		assert_true(chain_ok(ll_cert_x509(b), F->issuer, 0));
 		assert_same_but_serial(ll_cert_x509(a), ll_cert_x509(b));
+		/* the keyholder's way: the key's octets put in as they came;
+		 * parsed again, the same certificate but for the serial */
+		assert_int_equal(ll_ca_issue_x509(&raw, F->ca, re, &io, &err),
+				 0);
+		assert_null(X509_get0_pubkey(raw));
+		rawlen = i2d_X509(raw, &rawder);
+		assert_true(rawlen > 0);
+		p = rawder;
+		parsed = d2i_X509(NULL, &p, rawlen);
+		assert_non_null(parsed);
+		assert_ptr_equal(p, rawder + rawlen);
+		assert_int_equal(i2d_X509_PUBKEY(X509_get_X509_PUBKEY(parsed),
+						 &spki3),
+				 (int)len);
+		assert_memory_equal(spki3, spki, len);
+		assert_lint_clean(parsed, ll_ca_csr_email(re));
+		assert_true(chain_ok(parsed, F->issuer, 0));
+		assert_same_but_serial(ll_cert_x509(a), parsed);
+		OPENSSL_free(spki3);
+		spki3 = NULL;
+		OPENSSL_free(rawder);
+		rawder = NULL;
+		X509_free(parsed);
+		X509_free(raw);
 		ll_cert_free(&a);
 		ll_cert_free(&b);
 		ll_ca_csr_free(&re);
