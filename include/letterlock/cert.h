@@ -75,6 +75,11 @@ int ll_cert_keytype(const struct ll_cert *c, enum ll_keytype *type);
  * self-made identity, a root), else 0. */
 int ll_cert_self_issued(const struct ll_cert *c);
 
+/* The certificate's key type as the CLI writes it ("rsa-3072",
+ * "ec-p256", "ec-p384", "ec-p521", "ec-<curve>", "unknown")
+ * into BUF (SIZE bytes, 32 is enough); returns BUF. */
+const char *ll_cert_key_name(const struct ll_cert *c, char *buf, size_t size);
+
 /* Known capabilities (LL_CAP_*), 0 when unknown. */
 unsigned ll_cert_caps(const struct ll_cert *c);
 /* The LL_CAP_* bit of a capability's name as letterlock and the PKX

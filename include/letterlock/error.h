@@ -28,6 +28,8 @@ enum ll_errcode {
 	LL_EEXIST = -11,
 	LL_ESTORE = -12,  /* local store (SQLite) failure */
 	LL_EPOLICY = -13, /* refused by policy (attack shapes, limits) */
+	LL_EPASSPHRASE = -14, /* wrong passphrase (keystore) */
+	LL_ELOCKED = -15,     /* keys locked and no passphrase given */
 };
 
 enum ll_errclass {

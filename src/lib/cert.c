@@ -2,9 +2,11 @@
  * cert.c - certificates (struct ll_cert) and identities (private key,
  * certificate, chain).
  */
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -510,6 +512,37 @@ int ll_cert_keytype(const struct ll_cert *c, enum ll_keytype *type)
 		return 0;
 	}
 	return LL_EINVAL;
+}
+
+const char *ll_cert_key_name(const struct ll_cert *c, char *buf, size_t size)
+{
+	static const struct {
+		const char *group, *name;
+	} curves[] = {
+		{ "prime256v1", "ec-p256" },
+		{ "secp384r1", "ec-p384" },
+		{ "secp521r1", "ec-p521" },
+	};
+	EVP_PKEY *k = X509_get0_pubkey(c->x);
+	char group[64];
+
+	if (k == NULL) {
+		snprintf(buf, size, "unknown");
+	} else if (EVP_PKEY_is_a(k, "RSA") || EVP_PKEY_is_a(k, "RSA-PSS")) {
+		snprintf(buf, size, "rsa-%d", EVP_PKEY_get_bits(k));
+	} else if (EVP_PKEY_is_a(k, "EC") &&
+		   EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME,
+						  group, sizeof(group),
+						  NULL) == 1) {
+		snprintf(buf, size, "ec-%s", group);
+		for (size_t i = 0; i < sizeof(curves) / sizeof(curves[0]); i++)
+			if (strcmp(group, curves[i].group) == 0)
+				snprintf(buf, size, "%s", curves[i].name);
+	} else {
+		snprintf(buf, size, "unknown");
+	}
+	ERR_clear_error();
+	return buf;
 }
 
 int ll_cert_der(unsigned char **out, size_t *len, const struct ll_cert *c,

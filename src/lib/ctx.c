@@ -172,8 +172,8 @@ struct ll_identity *ll_ctx_identity_at(const struct ll_ctx *ctx, size_t i)
 }
 
 /* Of the certificates for ADDR valid now, the one issued last. */
-static int better(const struct ll_cert *c, const struct ll_cert *best,
-		  time_t now)
+int ll_cert_better(const struct ll_cert *c, const struct ll_cert *best,
+		   time_t now)
 {
 	if (ll_cert_not_before(c) > now || ll_cert_not_after(c) < now)
 		return 0;
@@ -189,7 +189,8 @@ struct ll_identity *ll_ctx_identity_for(struct ll_ctx *ctx, const char *addr)
 		struct ll_cert *c = ll_identity_cert(ctx->ids[i]);
 
 		if (ll_cert_matches_email(c, addr) &&
-		    better(c, best ? ll_identity_cert(best) : NULL, now))
+		    ll_cert_better(c, best ? ll_identity_cert(best) : NULL,
+				   now))
 			best = ctx->ids[i];
 	}
 	return best;
@@ -202,7 +203,7 @@ struct ll_cert *ll_ctx_contact_for(struct ll_ctx *ctx, const char *addr)
 
 	for (size_t i = 0; i < ctx->ncontacts; i++)
 		if (ll_cert_matches_email(ctx->contacts[i], addr) &&
-		    better(ctx->contacts[i], best, now))
+		    ll_cert_better(ctx->contacts[i], best, now))
 			best = ctx->contacts[i];
 	/* our own address: our own current certificate */
 	if (best == NULL) {

@@ -30,6 +30,8 @@ const char *ll_strerror(int code)
 	case LL_EEXIST: return "already present";
 	case LL_ESTORE: return "store failure";
 	case LL_EPOLICY: return "refused by policy";
+	case LL_EPASSPHRASE: return "wrong passphrase";
+	case LL_ELOCKED: return "keys locked: passphrase needed";
 	}
 	return "unknown error";
 }

@@ -185,6 +185,12 @@ int ll_crl_finish(X509_CRL *crl, X509 *ca, EVP_PKEY *key, int64_t number,
 int ll_x509_has_email(X509 *x, const char *addr);
 int ll_x509_first_email(X509 *x, char *buf, size_t len);
 
+/* ctx.c: is C, valid at NOW, a better pick than BEST (NULL: none) for
+ * its address: the one issued last (ll_ctx_identity_for, the key
+ * history of keystore.c). */
+int ll_cert_better(const struct ll_cert *c, const struct ll_cert *best,
+		   time_t now);
+
 /* keystore.c: the home's SQLite handle, for contacts.c. */
 struct ll_keystore;
 typedef struct sqlite3 sqlite3;

@@ -1,6 +1,8 @@
 /*
  * keystore.c - the client's home directory: SQLite database of
- * identities (keys sealed with AES-256-GCM), contacts and trust anchors.
+ * identities (keys sealed with AES-256-GCM under the master key),
+ * contacts and trust anchors; the master key unlocked when first needed
+ * (its file: keystore_master.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,15 +17,22 @@
 #include <sqlite3.h>
 
 #include "internal.h"
+#include "keystore_master.h"
 
-#define MASTER_LEN 32
+#define MASTER_LEN LL_MASTER_LEN
 #define NONCE_LEN 12
 #define TAG_LEN 16
 #define BLOB_MAGIC "LLK1"
 
 struct ll_keystore {
 	sqlite3 *db;
+	char *home;
+	enum ll_keystore_protection protection;
+	int locked; /* master not known yet: wrapped holds it */
 	unsigned char master[MASTER_LEN];
+	unsigned char wrapped[LL_MASTER_WRAPPED_LEN];
+	ll_keystore_passphrase_fn pass_cb;
+	void *pass_arg;
 };
 
 static const char schema[] =
@@ -110,42 +119,50 @@ int ll_keystore_db_err(struct ll_error *err, sqlite3 *db, const char *what)
 		      db ? sqlite3_errmsg(db) : "cannot open");
 }
 
+/*
+ * Read HOME/master.key: the raw key (unlocked) or the wrapped one
+ * (checked, kept for ll_keystore_unlock).  A home without one gets a
+ * new raw key; when another process makes it at the same moment, its
+ * file wins and is read.
+ */
 static int read_master(struct ll_keystore *ks, const char *home,
 		       struct ll_error *err)
 {
+	unsigned char buf[LL_MASTER_FILE_MAX];
 	char path[PATH_MAX];
-	ssize_t n;
-	int fd;
+	size_t n = 0;
+	int rc;
 
 	snprintf(path, sizeof(path), "%s/master.key", home);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT) {
-		if (RAND_priv_bytes(ks->master, MASTER_LEN) != 1)
-			return ll_err_ossl(err, LL_ECRYPTO, "random");
-		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		if (fd < 0)
-			return ll_err(err, LL_EIO, LL_ECLASS_OS, "%s: %s",
-				      path, strerror(errno));
-		n = write(fd, ks->master, MASTER_LEN);
-		if (n != MASTER_LEN || fsync(fd) != 0) {
-			close(fd);
-			unlink(path);
-			return ll_err(err, LL_EIO, LL_ECLASS_OS,
-				      "writing %s failed", path);
+	rc = ll_master_read_file(buf, &n, path, err);
+	if (rc == LL_ENOTFOUND) {
+		if (RAND_priv_bytes(buf, MASTER_LEN) != 1) {
+			rc = ll_err_ossl(err, LL_ECRYPTO, "random");
+			goto out;
 		}
-		close(fd);
-		return 0;
+		rc = ll_master_write_file(home, buf, MASTER_LEN, 0, err);
+		if (rc == LL_EEXIST)
+			rc = ll_master_read_file(buf, &n, path, err);
+		else
+			n = MASTER_LEN;
 	}
-	if (fd < 0)
-		return ll_err(err, LL_EIO, LL_ECLASS_OS, "%s: %s", path,
-			      strerror(errno));
-	n = read(fd, ks->master, MASTER_LEN);
-	close(fd);
-	if (n != MASTER_LEN)
-		return ll_err(err, LL_ESTORE, LL_ECLASS_STORE,
-			      "%s is damaged (expected %d bytes)", path,
-			      MASTER_LEN);
-	return 0;
+	if (rc < 0)
+		goto out;
+	if (n == MASTER_LEN) {
+		memcpy(ks->master, buf, MASTER_LEN);
+		ks->protection = LL_KS_KEY_FILE;
+		ks->locked = 0;
+	} else {
+		rc = ll_master_check(buf, n, NULL, err);
+		if (rc < 0)
+			goto out;
+		memcpy(ks->wrapped, buf, LL_MASTER_WRAPPED_LEN);
+		ks->protection = LL_KS_PASSPHRASE;
+		ks->locked = 1;
+	}
+out:
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return rc;
 }
 
 /* Create HOME and its missing parents, mode 0700. */
@@ -185,6 +202,11 @@ int ll_keystore_open(struct ll_keystore **out, const char *home,
 	rc = mkdir_p(home, err);
 	if (rc < 0)
 		goto fail;
+	ks->home = strdup(home);
+	if (ks->home == NULL) {
+		rc = ll_err(err, LL_ENOMEM, LL_ECLASS_OS, "out of memory");
+		goto fail;
+	}
 	rc = read_master(ks, home, err);
 	if (rc < 0)
 		goto fail;
@@ -218,67 +240,150 @@ void ll_keystore_close(struct ll_keystore **pp)
 	*pp = NULL;
 	sqlite3_close(ks->db);
 	OPENSSL_cleanse(ks->master, sizeof(ks->master));
+	free(ks->home);
 	free(ks);
 }
 
-/* AES-256-GCM under the master key; AAD binds the blob to its cert. */
+/* ---- the master key's protection ---- */
+
+enum ll_keystore_protection ll_keystore_protection(const struct ll_keystore *ks)
+{
+	return ks->protection;
+}
+
+int ll_keystore_is_locked(const struct ll_keystore *ks)
+{
+	return ks->locked;
+}
+
+void ll_keystore_set_passphrase_cb(struct ll_keystore *ks,
+				   ll_keystore_passphrase_fn fn, void *arg)
+{
+	ks->pass_cb = fn;
+	ks->pass_arg = fn != NULL ? arg : NULL;
+}
+
+static int unlock_with(struct ll_keystore *ks, const char *pass,
+		       struct ll_error *err)
+{
+	int rc = ll_master_unwrap(ks->master, ks->wrapped, sizeof(ks->wrapped),
+				  pass, err);
+
+	if (rc == 0)
+		ks->locked = 0;
+	return rc;
+}
+
+/* Ask the callback, again after a wrong passphrase, a few times. */
+static int unlock_by_cb(struct ll_keystore *ks, struct ll_error *err)
+{
+	char *pass = OPENSSL_secure_zalloc(LL_KEYSTORE_PASS_MAX + 1);
+	int rc = LL_EPASSPHRASE;
+
+	if (pass == NULL)
+		return ll_err(err, LL_ENOMEM, LL_ECLASS_OS, "out of memory");
+	for (unsigned i = 0; i < LL_KEYSTORE_PASS_TRIES; i++) {
+		rc = ks->pass_cb(ks->pass_arg, pass, LL_KEYSTORE_PASS_MAX + 1,
+				 i, err);
+		/* giving up after a wrong one: say what was wrong */
+		if (rc == LL_EPASSPHRASE && i > 0)
+			rc = ll_err(err, LL_EPASSPHRASE, LL_ECLASS_USAGE,
+				    "wrong passphrase");
+		if (rc < 0)
+			break;
+		pass[LL_KEYSTORE_PASS_MAX] = '\0';
+		rc = unlock_with(ks, pass, err);
+		OPENSSL_cleanse(pass, LL_KEYSTORE_PASS_MAX + 1);
+		if (rc != LL_EPASSPHRASE)
+			break;
+	}
+	OPENSSL_secure_clear_free(pass, LL_KEYSTORE_PASS_MAX + 1);
+	return rc;
+}
+
+int ll_keystore_unlock(struct ll_keystore *ks, const char *pass,
+		       struct ll_error *err)
+{
+	if (!ks->locked)
+		return 0;
+	if (pass != NULL)
+		return unlock_with(ks, pass, err);
+	if (ks->pass_cb == NULL)
+		return ll_err(err, LL_ELOCKED, LL_ECLASS_USAGE,
+			      "the keys are locked by a passphrase and none "
+			      "was given");
+	return unlock_by_cb(ks, err);
+}
+
+int ll_keystore_set_passphrase(struct ll_keystore *ks, const char *pass,
+			       const struct ll_keystore_kdf *kdf,
+			       struct ll_error *err)
+{
+	unsigned char out[LL_MASTER_WRAPPED_LEN];
+	int rc = ll_keystore_unlock(ks, NULL, err);
+
+	if (rc == 0)
+		rc = ll_master_wrap(out, ks->master, pass, kdf, err);
+	if (rc == 0)
+		rc = ll_master_write_file(ks->home, out, sizeof(out), 1, err);
+	if (rc == 0) {
+		memcpy(ks->wrapped, out, sizeof(out));
+		ks->protection = LL_KS_PASSPHRASE;
+	}
+	return rc;
+}
+
+int ll_keystore_set_key_file(struct ll_keystore *ks, struct ll_error *err)
+{
+	int rc = ll_keystore_unlock(ks, NULL, err);
+
+	if (rc == 0)
+		rc = ll_master_write_file(ks->home, ks->master, MASTER_LEN, 1,
+					  err);
+	if (rc == 0)
+		ks->protection = LL_KS_KEY_FILE;
+	return rc;
+}
+
+/* AES-256-GCM under the master key; AAD binds the blob to its cert.
+ * The blob: BLOB_MAGIC, nonce, tag, ciphertext. */
 static int seal_key(struct ll_buf *out, const struct ll_keystore *ks,
 		    const unsigned char *key, size_t keylen, const char *aad)
 {
-	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-	unsigned char nonce[NONCE_LEN], tag[TAG_LEN];
-	int n, ok;
+	unsigned char *p;
+	int rc;
 
-	ok = c != NULL && RAND_bytes(nonce, NONCE_LEN) == 1 &&
-	     ll_buf_reserve(out, 4 + NONCE_LEN + TAG_LEN + keylen + 16) == 0;
-	ok = ok && EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, ks->master,
-				      nonce) == 1 &&
-	     EVP_EncryptUpdate(c, NULL, &n, (const unsigned char *)aad,
-			       (int)strlen(aad)) == 1;
-	if (ok) {
-		unsigned char *p;
-
-		memcpy(out->p, BLOB_MAGIC, 4);
-		memcpy(out->p + 4, nonce, NONCE_LEN);
-		p = (unsigned char *)out->p + 4 + NONCE_LEN + TAG_LEN;
-		ok = EVP_EncryptUpdate(c, p, &n, key, (int)keylen) == 1 &&
-		     EVP_EncryptFinal_ex(c, p + n, &n) == 1 &&
-		     EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, TAG_LEN,
-					 tag) == 1;
-		memcpy(out->p + 4 + NONCE_LEN, tag, TAG_LEN);
+	if (ll_buf_reserve(out, 4 + NONCE_LEN + TAG_LEN + keylen) < 0)
+		return LL_ENOMEM;
+	p = (unsigned char *)out->p;
+	memcpy(p, BLOB_MAGIC, 4);
+	if (RAND_bytes(p + 4, NONCE_LEN) != 1)
+		return LL_ECRYPTO;
+	rc = ll_gcm_seal(p + 4 + NONCE_LEN + TAG_LEN, p + 4 + NONCE_LEN,
+			 ks->master, p + 4, aad, strlen(aad), key, keylen);
+	if (rc == 0)
 		out->len = 4 + NONCE_LEN + TAG_LEN + keylen;
-	}
-	EVP_CIPHER_CTX_free(c);
-	return ok ? 0 : LL_ECRYPTO;
+	return rc;
 }
 
 static int open_key(unsigned char **out, size_t *outlen,
 		    const struct ll_keystore *ks, const unsigned char *blob,
 		    size_t len, const char *aad)
 {
-	EVP_CIPHER_CTX *c;
 	unsigned char *k;
 	size_t klen;
-	int n, ok;
 
 	if (len < 4 + NONCE_LEN + TAG_LEN || memcmp(blob, BLOB_MAGIC, 4) != 0)
 		return LL_ESTORE;
 	klen = len - 4 - NONCE_LEN - TAG_LEN;
-	k = malloc(klen + 16);
-	c = EVP_CIPHER_CTX_new();
-	ok = k != NULL && c != NULL &&
-	     EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, ks->master,
-				blob + 4) == 1 &&
-	     EVP_DecryptUpdate(c, NULL, &n, (const unsigned char *)aad,
-			       (int)strlen(aad)) == 1 &&
-	     EVP_DecryptUpdate(c, k, &n, blob + 4 + NONCE_LEN + TAG_LEN,
-			       (int)klen) == 1 &&
-	     EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, TAG_LEN,
-				 (void *)(blob + 4 + NONCE_LEN)) == 1 &&
-	     EVP_DecryptFinal_ex(c, k + n, &n) == 1;
-	EVP_CIPHER_CTX_free(c);
-	if (!ok) {
-		ll_wipe_free(k, k ? klen + 16 : 0);
+	/* one byte more: malloc(0) of an empty secret may be NULL */
+	k = malloc(klen + 1);
+	if (k == NULL)
+		return LL_ENOMEM;
+	if (ll_gcm_open(k, ks->master, blob + 4, aad, strlen(aad),
+			blob + 4 + NONCE_LEN + TAG_LEN, klen,
+			blob + 4 + NONCE_LEN) < 0) {
+		ll_wipe_free(k, klen + 1);
 		return LL_ESTORE;
 	}
 	*out = k;
@@ -342,6 +447,9 @@ int ll_keystore_add_identity(struct ll_keystore *ks,
 	size_t keylen = 0;
 	int rc;
 
+	rc = ll_keystore_unlock(ks, NULL, err);
+	if (rc < 0)
+		goto out;
 	rc = ll_identity_key_der(&key, &keylen, id, err);
 	if (rc < 0)
 		goto out;
@@ -450,22 +558,34 @@ out:
 	return rc;
 }
 
-int ll_keystore_load(struct ll_keystore *ks, struct ll_ctx *ctx,
-		     struct ll_error *err)
+int ll_keystore_load_identities(struct ll_keystore *ks, struct ll_ctx *ctx,
+				struct ll_error *err)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = 0, step;
+	int rc = 0;
 
 	if (sqlite3_prepare_v2(ks->db,
 			       "SELECT fpr, cert, key, chain FROM identities"
 			       " ORDER BY id", -1, &st, NULL) != SQLITE_OK)
 		return ll_keystore_db_err(err, ks->db, "reading identities");
-	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
-		rc = load_identity(ks, ctx, st, err);
+	/* every key ever held: mail sealed to an old one still opens;
+	 * the passphrase only once there is a key to open */
+	while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		rc = ll_keystore_unlock(ks, NULL, err);
+		if (rc == 0)
+			rc = load_identity(ks, ctx, st, err);
+	}
 	sqlite3_finalize(st);
-	if (rc < 0)
-		return rc;
-	for (int kind = LL_KS_CONTACT; kind <= LL_KS_TRUST; kind++) {
+	return rc;
+}
+
+int ll_keystore_load_certs(struct ll_keystore *ks, struct ll_ctx *ctx,
+			   struct ll_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = 0;
+
+	for (int kind = LL_KS_CONTACT; rc == 0 && kind <= LL_KS_TRUST; kind++) {
 		/* pending and replaced keys are listed, never used */
 		const char *sql = kind == LL_KS_CONTACT ?
 			"SELECT cert, caps FROM contacts WHERE state = 0"
@@ -489,6 +609,14 @@ int ll_keystore_load(struct ll_keystore *ks, struct ll_ctx *ctx,
 		sqlite3_finalize(st);
 	}
 	return rc;
+}
+
+int ll_keystore_load(struct ll_keystore *ks, struct ll_ctx *ctx,
+		     struct ll_error *err)
+{
+	int rc = ll_keystore_load_identities(ks, ctx, err);
+
+	return rc < 0 ? rc : ll_keystore_load_certs(ks, ctx, err);
 }
 
 int ll_keystore_foreach(struct ll_keystore *ks, enum ll_keystore_kind kind,
@@ -515,6 +643,168 @@ int ll_keystore_foreach(struct ll_keystore *ks, enum ll_keystore_kind kind,
 		ll_cert_free(&c);
 	}
 	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ---- key history ---- */
+
+struct key_row {
+	struct ll_cert *cert;
+	struct ll_keystore_key k;
+	size_t order; /* as stored */
+};
+
+static void free_rows(struct key_row *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		ll_cert_free(&v[i].cert);
+	free(v);
+}
+
+/* Every identity's certificate, as stored (oldest first). */
+static int read_rows(struct key_row **out, size_t *n, struct ll_keystore *ks,
+		     struct ll_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	struct key_row *v = NULL, *nv;
+	size_t cap = 0, used = 0;
+	int rc = 0, step;
+
+	if (sqlite3_prepare_v2(ks->db,
+			       "SELECT cert, 0, added FROM identities"
+			       " ORDER BY id",
+			       -1, &st, NULL) != SQLITE_OK)
+		return ll_keystore_db_err(err, ks->db, "reading identities");
+	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (used == cap) {
+			cap = cap ? 2 * cap : 8;
+			nv = realloc(v, cap * sizeof(*v));
+			if (nv == NULL) {
+				rc = ll_err(err, LL_ENOMEM, LL_ECLASS_OS,
+					    "out of memory");
+				break;
+			}
+			v = nv;
+		}
+		memset(&v[used], 0, sizeof(v[used]));
+		rc = ll_keystore_row_cert(&v[used].cert, st, err);
+		if (rc < 0)
+			break;
+		v[used].k.cert = v[used].cert;
+		v[used].k.added = (time_t)sqlite3_column_int64(st, 2);
+		v[used].order = used;
+		used++;
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = ll_keystore_db_err(err, ks->db, "reading identities");
+	sqlite3_finalize(st);
+	if (rc < 0) {
+		free_rows(v, used);
+		return rc;
+	}
+	*out = v;
+	*n = used;
+	return 0;
+}
+
+/* The current certificate for ADDR, as ll_ctx_identity_for picks it
+ * from the same identities in the same order; borrowed from V. */
+static struct ll_cert *pick(const struct key_row *v, size_t n, const char *addr,
+			    time_t now)
+{
+	struct ll_cert *best = NULL;
+
+	for (size_t i = 0; i < n; i++)
+		if (ll_cert_matches_email(v[i].cert, addr) &&
+		    ll_cert_better(v[i].cert, best, now))
+			best = v[i].cert;
+	return best;
+}
+
+static int cmp_rows(const void *pa, const void *pb)
+{
+	const struct key_row *a = pa, *b = pb;
+	time_t na = ll_cert_not_before(a->cert);
+	time_t nb = ll_cert_not_before(b->cert);
+	int c = strcmp(ll_cert_email(a->cert), ll_cert_email(b->cert));
+
+	if (c != 0)
+		return c;
+	if ((a->k.state == LL_KEY_CURRENT) != (b->k.state == LL_KEY_CURRENT))
+		return a->k.state == LL_KEY_CURRENT ? -1 : 1;
+	if (na != nb)
+		return na > nb ? -1 : 1;
+	return a->order < b->order ? -1 : a->order > b->order;
+}
+
+const char *ll_key_state_name(enum ll_key_state state)
+{
+	switch (state) {
+	case LL_KEY_CURRENT:
+		return "current";
+	case LL_KEY_SUPERSEDED:
+		return "superseded";
+	case LL_KEY_EXPIRED:
+		return "expired";
+	case LL_KEY_NOT_YET_VALID:
+		return "not-yet-valid";
+	}
+	return "unknown";
+}
+
+int ll_keystore_foreach_key(struct ll_keystore *ks, time_t now,
+			    int (*fn)(void *arg,
+				      const struct ll_keystore_key *k),
+			    void *arg, struct ll_error *err)
+{
+	struct key_row *v = NULL;
+	size_t n = 0;
+	int rc;
+
+	if (now == 0)
+		now = time(NULL);
+	rc = read_rows(&v, &n, ks, err);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		const struct ll_cert *c = v[i].cert;
+
+		if (c == pick(v, n, ll_cert_email(c), now))
+			v[i].k.state = LL_KEY_CURRENT;
+		else if (ll_cert_not_after(c) < now)
+			v[i].k.state = LL_KEY_EXPIRED;
+		else if (ll_cert_not_before(c) > now)
+			v[i].k.state = LL_KEY_NOT_YET_VALID;
+		else
+			v[i].k.state = LL_KEY_SUPERSEDED;
+	}
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_rows);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = fn(arg, &v[i].k);
+	free_rows(v, n);
+	return rc;
+}
+
+int ll_keystore_current_cert(struct ll_cert **out, struct ll_keystore *ks,
+			     const char *addr, time_t now, struct ll_error *err)
+{
+	struct key_row *v = NULL;
+	struct ll_cert *best;
+	size_t n = 0;
+	int rc;
+
+	*out = NULL;
+	rc = read_rows(&v, &n, ks, err);
+	if (rc < 0)
+		return rc;
+	best = pick(v, n, addr, now != 0 ? now : time(NULL));
+	if (best != NULL)
+		*out = ll_cert_ref(best);
+	else
+		rc = ll_err(err, LL_ENOTFOUND, LL_ECLASS_STORE,
+			    "no current identity for %s", addr);
+	free_rows(v, n);
 	return rc;
 }
 
@@ -545,6 +835,8 @@ int ll_keystore_put_secret(struct ll_keystore *ks, const char *name,
 			      "secret larger than %d bytes",
 			      LL_KEYSTORE_SECRET_MAX);
 	rc = secret_aad(&aad, name, err);
+	if (rc == 0)
+		rc = ll_keystore_unlock(ks, NULL, err);
 	if (rc < 0)
 		goto out;
 	rc = seal_key(&blob, ks, data, len, aad.p);
@@ -602,6 +894,10 @@ int ll_keystore_get_secret(unsigned char **out, size_t *len,
 		rc = ll_keystore_db_err(err, ks->db, "reading a secret");
 		goto out;
 	}
+	/* the passphrase only for a secret that is there */
+	rc = ll_keystore_unlock(ks, NULL, err);
+	if (rc < 0)
+		goto out;
 	if (open_key(out, len, ks, sqlite3_column_blob(st, 0),
 		     (size_t)sqlite3_column_bytes(st, 0), aad.p) < 0)
 		rc = ll_err(err, LL_ESTORE, LL_ECLASS_STORE,
