@@ -211,7 +211,7 @@ static int lookup(struct cli *cli, int argc, char **argv)
 	res = calloc((size_t)(argc - optind), sizeof(*res));
 	if (res == NULL)
 		return EXIT_FAIL;
-	rc = cli_open_home(&ks, &ctx, cli, 1);
+	rc = cli_open_home(&ks, &ctx, cli, CLI_LOAD_CERTS);
 	if (rc == 0 &&
 	    ll_contacts_resolve(ks, ctx, (const char *const *)argv + optind,
 				(size_t)(argc - optind), &o, res, note,

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
 #include <openssl/crypto.h>
 
 #include "cli.h"
@@ -15,7 +16,7 @@ static const char id_usage[] =
 	"       letterlock identity new --email ADDR [--key rsa-3072|rsa-2048|"
 	"ec-p256]\n"
 	"                               --self-signed [--days N]\n"
-	"       letterlock identity list\n"
+	"       letterlock identity list [--json]\n"
 	"       letterlock identity export-cert ADDR\n";
 
 /* Store ID; a self-made (self-signed) certificate is also trusted. */
@@ -229,11 +230,104 @@ int cli_list(struct cli *cli, enum ll_keystore_kind kind)
 	return rc;
 }
 
+/* ---- identity list: the key history ---- */
+
+static void iso_time(char *buf, size_t size, time_t t)
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* One line a key: ADDRESS STATE NOT-BEFORE NOT-AFTER KEY FINGERPRINT,
+ * tab-separated (letterlock(1)). */
+static int print_key(void *arg, const struct ll_keystore_key *k)
+{
+	char nb[32], na[32], type[32];
+
+	(void)arg;
+	iso_time(nb, sizeof(nb), ll_cert_not_before(k->cert));
+	iso_time(na, sizeof(na), ll_cert_not_after(k->cert));
+	printf("%s\t%s\t%s\t%s\t%s\t%s\n",
+	       ll_cert_email(k->cert)[0] ? ll_cert_email(k->cert) : "-",
+	       ll_key_state_name(k->state), nb, na,
+	       ll_cert_key_name(k->cert, type, sizeof(type)),
+	       ll_cert_fingerprint(k->cert));
+	return 0;
+}
+
+/* The same as an object of the --json array, with subject and added. */
+static int json_key(void *arg, const struct ll_keystore_key *k)
+{
+	char nb[32], na[32], added[32], type[32];
+	json_t *o;
+
+	iso_time(nb, sizeof(nb), ll_cert_not_before(k->cert));
+	iso_time(na, sizeof(na), ll_cert_not_after(k->cert));
+	iso_time(added, sizeof(added), k->added);
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "address",
+		      ll_cert_email(k->cert), "state",
+		      ll_key_state_name(k->state), "not_before", nb,
+		      "not_after", na, "key",
+		      ll_cert_key_name(k->cert, type, sizeof(type)),
+		      "fingerprint", ll_cert_fingerprint(k->cert), "subject",
+		      ll_cert_subject(k->cert), "added", added);
+	if (o == NULL || json_array_append_new(arg, o) != 0)
+		return LL_ENOMEM;
+	return 0;
+}
+
+static int id_list(struct cli *cli, int argc, char **argv)
+{
+	struct ll_keystore *ks = NULL;
+	struct ll_error err = { 0 };
+	json_t *all = NULL;
+	char *s = NULL;
+	int rc;
+
+	if (argc > 2 || (argc == 2 && strcmp(argv[1], "--json") != 0)) {
+		fputs(id_usage, stderr);
+		return EXIT_USAGE;
+	}
+	rc = cli_open_home(&ks, NULL, cli, CLI_LOAD_NONE);
+	if (rc != 0)
+		return rc;
+	if (argc == 2) {
+		all = json_array();
+		if (all == NULL) {
+			rc = EXIT_FAIL;
+			goto out;
+		}
+	}
+	rc = ll_keystore_foreach_key(ks, 0, all ? json_key : print_key, all,
+				     &err);
+	if (rc < 0) {
+		rc = rc == LL_ENOMEM && err.code == 0 ?
+			     EXIT_FAIL :
+			     cli_fail(cli, "identity list", &err);
+		goto out;
+	}
+	if (all != NULL) {
+		s = json_dumps(all, JSON_COMPACT | JSON_ENSURE_ASCII);
+		if (s == NULL) {
+			rc = EXIT_FAIL;
+			goto out;
+		}
+		printf("%s\n", s);
+	}
+out:
+	free(s);
+	json_decref(all);
+	ll_keystore_close(&ks);
+	return rc;
+}
+
+/* The current certificate: no private key needed, no passphrase. */
 static int id_export(struct cli *cli, int argc, char **argv)
 {
 	struct ll_keystore *ks = NULL;
-	struct ll_ctx *ctx = NULL;
-	struct ll_identity *id;
+	struct ll_cert *c = NULL;
 	struct ll_error err = { 0 };
 	char *pem = NULL;
 	int rc;
@@ -242,21 +336,23 @@ static int id_export(struct cli *cli, int argc, char **argv)
 		fputs(id_usage, stderr);
 		return EXIT_USAGE;
 	}
-	rc = cli_open_home(&ks, &ctx, cli, 1);
+	rc = cli_open_home(&ks, NULL, cli, CLI_LOAD_NONE);
 	if (rc != 0)
 		return rc;
-	id = ll_ctx_identity_for(ctx, argv[1]);
-	if (id == NULL) {
+	rc = ll_keystore_current_cert(&c, ks, argv[1], 0, &err);
+	if (rc == LL_ENOTFOUND) {
 		fprintf(stderr, "letterlock: no current identity for %s\n",
 			argv[1]);
 		rc = EXIT_FAIL;
-	} else if (ll_cert_pem(&pem, ll_identity_cert(id), &err) < 0) {
+	} else if (rc < 0) {
+		rc = cli_fail(cli, "export", &err);
+	} else if (ll_cert_pem(&pem, c, &err) < 0) {
 		rc = cli_fail(cli, "export", &err);
 	} else {
 		fputs(pem, stdout);
 	}
 	free(pem);
-	ll_ctx_free(&ctx);
+	ll_cert_free(&c);
 	ll_keystore_close(&ks);
 	return rc;
 }
@@ -276,7 +372,7 @@ int cmd_identity(struct cli *cli, int argc, char **argv)
 	if (strcmp(argv[0], "new") == 0)
 		return id_new(cli, argc, argv);
 	if (strcmp(argv[0], "list") == 0)
-		return cli_list(cli, LL_KS_IDENTITY);
+		return id_list(cli, argc, argv);
 	if (strcmp(argv[0], "export-cert") == 0)
 		return id_export(cli, argc, argv);
 	fputs(id_usage, stderr);

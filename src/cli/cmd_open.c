@@ -62,6 +62,16 @@ static void print_json(const struct ll_open_status *st, const char *fail,
 	json_decref(o);
 }
 
+/* An address we have a current identity for (the keys not needed). */
+static int own_address(struct ll_keystore *ks, const char *addr)
+{
+	struct ll_cert *c = NULL;
+	int rc = ll_keystore_current_cert(&c, ks, addr, 0, NULL);
+
+	ll_cert_free(&c);
+	return rc == 0;
+}
+
 int cmd_open(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -80,7 +90,7 @@ int cmd_open(struct cli *cli, int argc, char **argv)
 	const struct ll_cert *signer;
 	char *msg = NULL;
 	size_t len;
-	int c, rc, json = 0, harvest = 1;
+	int c, rc, json = 0, harvest = 1, keys = 0;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
@@ -110,10 +120,25 @@ int cmd_open(struct cli *cli, int argc, char **argv)
 			   LL_MSG_MAX_SIZE);
 	if (rc < 0)
 		return rc == -2 ? EXIT_BADINPUT : EXIT_FAIL;
-	rc = cli_open_home(&ks, &ctx, cli, 1);
+	/*
+	 * The private keys only for a message that needs one: a locked
+	 * (passphrase) home opens signed-only mail without asking.
+	 */
+	rc = cli_open_home(&ks, &ctx, cli, CLI_LOAD_CERTS);
+	if (rc == 0 && !ll_keystore_is_locked(ks)) {
+		keys = 1;
+		rc = cli_load_keys(ks, ctx, cli);
+	}
 	if (rc != 0)
 		goto out;
 	rc = ll_msg_open(&o, ctx, msg, len, &err);
+	if (rc == LL_ENOKEY && !keys) {
+		rc = cli_load_keys(ks, ctx, cli);
+		if (rc != 0)
+			goto out;
+		ll_error_clear(&err);
+		rc = ll_msg_open(&o, ctx, msg, len, &err);
+	}
 	if (rc < 0) {
 		if (json) {
 			struct ll_open_status none = { 0 };
@@ -142,8 +167,7 @@ int cmd_open(struct cli *cli, int argc, char **argv)
 		}
 	}
 	/* our own signature gives the contacts nothing */
-	if (signer != NULL && harvest &&
-	    ll_ctx_identity_for(ctx, st->signer) == NULL) {
+	if (signer != NULL && harvest && !own_address(ks, st->signer)) {
 		enum ll_contact_state state;
 
 		if (ll_contacts_add(ks, signer, LL_SRC_HARVESTED, time(NULL),

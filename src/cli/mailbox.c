@@ -10,6 +10,7 @@
 #include <openssl/crypto.h>
 
 #include "internal.h" /* ll_host_is_loopback, ll_curl_* */
+#include "cli.h"
 #include "mailbox.h"
 
 #define REPLY_MAX 200 /* a server line kept for messages */
@@ -46,17 +47,9 @@ static int mb_err(struct ll_error *err, int code, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (err == NULL)
-		return code;
-	memset(err, 0, sizeof(*err));
-	err->code = code;
-	err->klass = LL_ECLASS_OS;
 	va_start(ap, fmt);
-	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	code = cli_verr(err, code, fmt, ap);
 	va_end(ap);
-	for (char *s = err->message; *s != '\0'; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			*s = ' ';
 	return code;
 }
 

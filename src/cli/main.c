@@ -14,7 +14,7 @@ static const char usage[] =
 	"  identity import-pem KEY.pem CERTS.pem\n"
 	"  identity new --email ADDR [--key rsa-3072|rsa-2048|ec-p256]\n"
 	"               --self-signed [--days N]\n"
-	"  identity list\n"
+	"  identity list [--json]\n"
 	"  identity export-cert ADDR\n"
 	"  contact add [--caps LIST] CERT...\n"
 	"  contact list\n"
@@ -36,9 +36,12 @@ static const char usage[] =
 	"  outbox list | flush [-v] | drop ID...\n"
 	"  renew [ADDRESS...] [--force] [--now TIME] [--dry-run]\n"
 	"        [--key-type rsa3072|rsa2048|p256] [enrol's --acme, --imap-url ...]\n"
+	"  passwd [--key-file | --new-passphrase-file F | --status]\n"
 	"\n"
 	"The home is --home DIR, else $LETTERLOCK_HOME, else\n"
 	"$XDG_DATA_HOME/letterlock (~/.local/share/letterlock).\n"
+	"Keys under a passphrase: the first line of the file\n"
+	"$LETTERLOCK_PASSPHRASE_FILE names, else asked on the terminal.\n"
 	"`letterlock COMMAND --help` describes one command; see letterlock(1).\n";
 
 static char home_buf[4096];
@@ -124,6 +127,8 @@ int main(int argc, char **argv)
 		return cmd_outbox(&cli, argc, argv);
 	if (strcmp(argv[0], "renew") == 0)
 		return cmd_renew(&cli, argc, argv);
+	if (strcmp(argv[0], "passwd") == 0)
+		return cmd_passwd(&cli, argc, argv);
 	if (strcmp(argv[0], "help") == 0) {
 		fputs(usage, stdout);
 		return EXIT_OK;

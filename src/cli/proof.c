@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -226,9 +225,8 @@ int proof_settle(struct proof *p, const char *address)
 
 static int read_password(struct proof *p)
 {
-	struct termios old, quiet;
-	FILE *tty;
-	int ok, rc;
+	char prompt[512];
+	int rc;
 
 	if (p->pwfile != NULL) {
 		rc = cli_read_password(p->password, sizeof(p->password),
@@ -245,30 +243,25 @@ static int read_password(struct proof *p)
 				  "no mail password: use "
 				  "--mail-password-file F or run on a "
 				  "terminal");
-	tty = fopen("/dev/tty", "r+");
-	if (tty == NULL)
+	snprintf(prompt, sizeof(prompt), "mail password for %s: ", p->user);
+	switch (cli_ask_tty(p->password, sizeof(p->password), prompt)) {
+	case 0:
+		break;
+	case CLI_TTY_NONE:
 		return proof_fail(p, EXIT_USAGE,
 				  "no terminal to ask the mail password "
 				  "on: use --mail-password-file F");
-	fprintf(tty, "mail password for %s: ", p->user);
-	fflush(tty);
-	/* never read a password that would be echoed */
-	if (tcgetattr(fileno(tty), &old) != 0) {
-		fclose(tty);
+	case CLI_TTY_ECHO:
 		return proof_fail(p, EXIT_USAGE,
 				  "cannot turn off echo on the terminal: "
 				  "use --mail-password-file F");
-	}
-	quiet = old;
-	quiet.c_lflag &= ~(tcflag_t)ECHO;
-	tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
-	ok = fgets(p->password, sizeof(p->password), tty) != NULL;
-	tcsetattr(fileno(tty), TCSAFLUSH, &old);
-	fputc('\n', tty);
-	fclose(tty);
-	p->password[strcspn(p->password, "\r\n")] = '\0';
-	if (!ok)
+	case CLI_TTY_LONG:
+		return proof_fail(p, EXIT_USAGE,
+				  "the password is longer than %d bytes",
+				  PROOF_PASSWORD_MAX - 1);
+	default:
 		return proof_fail(p, EXIT_USAGE, "no mail password given");
+	}
 	return 0;
 }
 

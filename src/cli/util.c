@@ -162,6 +162,16 @@ int cli_read_password(char *buf, size_t size, const char *path)
 	return n < size ? 0 : -2;
 }
 
+/* What the keystore said: where a passphrase was at fault, the home's
+ * name says which keys. */
+static int home_fail(const struct cli *cli, const char *what,
+		     const struct ll_error *err)
+{
+	if (err->code == LL_EPASSPHRASE || err->code == LL_ELOCKED)
+		what = cli->home;
+	return cli_fail(cli, what, err);
+}
+
 int cli_open_home(struct ll_keystore **ks, struct ll_ctx **ctx,
 		  const struct cli *cli, int load)
 {
@@ -174,17 +184,54 @@ int cli_open_home(struct ll_keystore **ks, struct ll_ctx **ctx,
 	rc = ll_keystore_open(ks, cli->home, &err);
 	if (rc < 0)
 		return cli_fail(cli, cli->home, &err);
+	ll_keystore_set_passphrase_cb(*ks, cli_passphrase_cb, (void *)cli);
 	if (ctx == NULL)
 		return 0;
 	rc = ll_ctx_new(ctx, &err);
-	if (rc == 0 && load)
+	if (rc == 0 && load == CLI_LOAD_ALL)
 		rc = ll_keystore_load(*ks, *ctx, &err);
+	else if (rc == 0 && load == CLI_LOAD_CERTS)
+		rc = ll_keystore_load_certs(*ks, *ctx, &err);
 	if (rc < 0) {
 		ll_keystore_close(ks);
 		ll_ctx_free(ctx);
-		return cli_fail(cli, "loading the home", &err);
+		return home_fail(cli, "loading the home", &err);
 	}
 	return 0;
+}
+
+int cli_load_keys(struct ll_keystore *ks, struct ll_ctx *ctx,
+		  const struct cli *cli)
+{
+	struct ll_error err = { 0 };
+
+	if (ll_keystore_load_identities(ks, ctx, &err) < 0)
+		return home_fail(cli, "loading the keys", &err);
+	return 0;
+}
+
+int cli_verr(struct ll_error *err, int code, const char *fmt, va_list ap)
+{
+	if (err == NULL)
+		return code;
+	memset(err, 0, sizeof(*err));
+	err->code = code;
+	err->klass = LL_ECLASS_OS;
+	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	for (char *s = err->message; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = ' ';
+	return code;
+}
+
+int cli_err(struct ll_error *err, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	code = cli_verr(err, code, fmt, ap);
+	va_end(ap);
+	return code;
 }
 
 int cli_vsay(int code, const char *who, const char *fmt, va_list ap)
