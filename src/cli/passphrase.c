@@ -25,11 +25,12 @@ int cli_ask_tty(char *buf, size_t size, const char *prompt)
 		fclose(tty);
 		return CLI_TTY_ECHO;
 	}
-	fputs(prompt, tty);
-	fflush(tty);
+	/* echo off before the prompt: what is typed after it is kept */
 	quiet = old;
 	quiet.c_lflag &= ~(tcflag_t)ECHO;
 	tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
+	fputs(prompt, tty);
+	fflush(tty);
 	if (fgets(buf, (int)size, tty) == NULL)
 		rc = CLI_TTY_EOF;
 	else if (strchr(buf, '\n') == NULL && !feof(tty))

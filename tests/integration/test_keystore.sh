@@ -15,6 +15,9 @@
 #   * passwd changes the passphrase (the old one no longer opens, mail
 #     sealed before still does), refuses a wrong current one leaving
 #     master.key as it was, and goes back to a key file;
+#   * on a terminal (ttyrun.py): the passphrase is asked with echo off,
+#     again after a wrong one, three times at most; passwd asks the new
+#     one twice and refuses two that differ;
 #   * identity list shows the key history: a second key for an address
 #     is current, the first superseded, and mail sealed to the first
 #     still opens.
@@ -176,6 +179,45 @@ t_passwd_usage() {
 		"$LETTERLOCK" passwd --help | grep -q -- --key-file
 }
 
+# tty ANSWER... -- ARGS: letterlock on a terminal of its own, ANSWERs
+# typed at its prompts
+tty() {
+	local answers=()
+	while [ "$1" != -- ]; do
+		answers+=("$1")
+		shift
+	done
+	shift
+	python3 "$here/ttyrun.py" "${answers[@]}" -- "$LETTERLOCK" --home "$H" "$@"
+}
+
+t_terminal() {
+	tty typo-1 "second one" -- open -o "$T/t.out" "$T/old.sealed" >"$T/tty"
+	[ $? = 0 ] || { cat "$T/tty"; return 1; }
+	cat "$T/tty"
+	[ "$(grep -c 'passphrase for the keys in' "$T/tty")" = 2 ] &&
+		grep -q 'wrong passphrase' "$T/tty" && grep -q hello "$T/t.out" ||
+		return 1
+	# three wrong ones: exit 6 (125 would be an answer echoed back)
+	tty bad-1 bad-2 bad-3 bad-4 -- open -o /dev/null "$T/old.sealed" >"$T/tty"
+	[ $? = 6 ] || { cat "$T/tty"; return 1; }
+	cat "$T/tty"
+	[ "$(grep -c 'passphrase for the keys in' "$T/tty")" = 3 ] &&
+		grep -q 'wrong passphrase' "$T/tty"
+}
+
+t_terminal_passwd() {
+	cp "$H/master.key" "$T/master.before"
+	tty "second one" new-1 new-2 -- passwd >"$T/tty"
+	[ $? = 2 ] || { cat "$T/tty"; return 1; }
+	cat "$T/tty"
+	grep -q differ "$T/tty" && cmp "$H/master.key" "$T/master.before" &&
+		tty "second one" typed-here typed-here -- passwd &&
+		printf 'typed-here\n' >"$T/pw3" &&
+		PW=$T/pw3 decrypted "$T/old.sealed" &&
+		PW=$T/pw3 ll passwd --new-passphrase-file "$T/pw2"
+}
+
 t_history() {
 	local old new
 	old=$(ll identity list | cut -f6)
@@ -217,6 +259,8 @@ tcase "wrong, empty or missing passphrase file: clear failure, nothing written" 
 tcase "contact/trust/identity list, export-cert, --status, signed-only open: never ask" t_no_passphrase_needed
 tcase "passwd changes the passphrase; a wrong current one changes nothing" t_change_passphrase
 tcase "passwd refuses an empty passphrase, two modes, no terminal" t_passwd_usage
+tcase "on a terminal: asked with echo off, again after a wrong one, 3 tries" t_terminal
+tcase "passwd on a terminal: the new passphrase twice, two that differ refused" t_terminal_passwd
 tcase "identity list: key history, current and superseded; old mail opens" t_history
 tcase "passwd --key-file: back to unattended, everything opens" t_back_to_key_file
 
