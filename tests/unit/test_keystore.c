@@ -608,6 +608,12 @@ static void test_history(void **state)
 						  &err),
 			 0);
 	assert_string_equal(ll_cert_fingerprint(cur), f_new);
+	{
+		char type[32];
+
+		assert_string_equal(ll_cert_key_name(cur, type, sizeof(type)),
+				    "ec-p256");
+	}
 	ll_cert_free(&cur);
 	assert_int_equal(ll_keystore_unlock(ks, "pw", &err), 0);
 	assert_int_equal(ll_ctx_new(&ctx, &err), 0);
@@ -627,6 +633,22 @@ static void test_history(void **state)
 	ll_keystore_close(&ks);
 }
 
+static void test_key_name(void **state)
+{
+	struct ll_identity *id = NULL;
+	struct ll_error err = { 0 };
+	char type[32];
+
+	(void)state;
+	assert_int_equal(ll_identity_generate(&id, "r@example.test",
+					      LL_KEY_RSA2048, 1, &err),
+			 0);
+	assert_string_equal(ll_cert_key_name(ll_identity_cert(id), type,
+					     sizeof(type)),
+			    "rsa-2048");
+	ll_identity_free(&id);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -639,6 +661,7 @@ int main(void)
 		cmocka_unit_test(test_lazy_unlock),
 		cmocka_unit_test(test_callback_retries),
 		cmocka_unit_test(test_history),
+		cmocka_unit_test(test_key_name),
 	};
 	int rc;
 
