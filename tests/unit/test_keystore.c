@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -294,6 +295,75 @@ static void test_damaged_file(void **state)
 				 LL_EEXIST);
 		assert_no_leftovers();
 	}
+}
+
+/* Processes that open a home without master.key at the same moment
+ * all end up with the one master key that was made first. */
+static void test_create_race(void **state)
+{
+	enum {
+		KIDS = 6
+	};
+	struct ll_keystore *ks;
+	pid_t pid[KIDS];
+	int go[2];
+	char name[16];
+
+	(void)state;
+	fresh_home();
+	/* the store made first: only master.key is raced for */
+	ks = open_ks();
+	ll_keystore_close(&ks);
+	{
+		char path[128];
+
+		snprintf(path, sizeof(path), "%s/master.key", home);
+		assert_int_equal(unlink(path), 0);
+	}
+	assert_int_equal(pipe(go), 0);
+	for (int i = 0; i < KIDS; i++) {
+		pid[i] = fork();
+		assert_true(pid[i] >= 0);
+		if (pid[i] == 0) {
+			char c;
+			struct ll_keystore *k = NULL;
+
+			close(go[1]);
+			/* all start when the parent closes the pipe */
+			if (read(go[0], &c, 1) != 0 ||
+			    ll_keystore_open(&k, home, NULL) < 0)
+				_exit(1);
+			snprintf(name, sizeof(name), "kid%d", i);
+			if (ll_keystore_put_secret(k, name, name, strlen(name),
+						   NULL) < 0)
+				_exit(2);
+			ll_keystore_close(&k);
+			_exit(0);
+		}
+	}
+	close(go[0]);
+	close(go[1]);
+	for (int i = 0; i < KIDS; i++) {
+		int st;
+
+		assert_int_equal(waitpid(pid[i], &st, 0), pid[i]);
+		assert_true(WIFEXITED(st));
+		assert_int_equal(WEXITSTATUS(st), 0);
+	}
+	ks = open_ks();
+	for (int i = 0; i < KIDS; i++) {
+		unsigned char *sec = NULL;
+		size_t len = 0;
+		struct ll_error err = { 0 };
+
+		snprintf(name, sizeof(name), "kid%d", i);
+		if (ll_keystore_get_secret(&sec, &len, ks, name, &err) < 0)
+			fail_msg("%s: %s", name, err.message);
+		assert_memory_equal(sec, name, len);
+		ll_wipe_free(sec, len);
+	}
+	ll_keystore_close(&ks);
+	assert_no_leftovers();
 }
 
 /* Key file -> passphrase -> other passphrase -> key file, with an
@@ -657,6 +727,7 @@ int main(void)
 		cmocka_unit_test(test_tampered),
 		cmocka_unit_test(test_hostile_kdf),
 		cmocka_unit_test(test_damaged_file),
+		cmocka_unit_test(test_create_race),
 		cmocka_unit_test(test_passwd_switch),
 		cmocka_unit_test(test_lazy_unlock),
 		cmocka_unit_test(test_callback_retries),
