@@ -20,6 +20,8 @@ int cli_ask_tty(char *buf, size_t size, const char *prompt)
 
 	if (tty == NULL)
 		return CLI_TTY_NONE;
+	/* no stdio buffer keeps a copy of the secret */
+	setvbuf(tty, NULL, _IONBF, 0);
 	/* never read a secret that would be echoed */
 	if (tcgetattr(fileno(tty), &old) != 0) {
 		fclose(tty);
