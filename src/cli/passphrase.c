@@ -3,6 +3,7 @@
  * and where the keystore's passphrase comes from (the first line of
  * $LETTERLOCK_PASSPHRASE_FILE, else the terminal).
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,44 @@
 #include <openssl/crypto.h>
 
 #include "cli.h"
+
+/* While echo is off: a signal that ends the program turns it on first. */
+static const int ending[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+static struct sigaction saved_act[sizeof(ending) / sizeof(ending[0])];
+static struct termios saved_tty;
+static volatile sig_atomic_t echo_off_fd = -1;
+
+static void restore_and_die(int sig)
+{
+	if (echo_off_fd >= 0)
+		tcsetattr(echo_off_fd, TCSAFLUSH, &saved_tty);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void guard_echo(int fd, const struct termios *old)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = restore_and_die;
+	sigemptyset(&sa.sa_mask);
+	saved_tty = *old;
+	echo_off_fd = fd;
+	for (size_t i = 0; i < sizeof(ending) / sizeof(ending[0]); i++) {
+		sigaction(ending[i], &sa, &saved_act[i]);
+		/* a signal the program was started ignoring stays ignored */
+		if (saved_act[i].sa_handler == SIG_IGN)
+			sigaction(ending[i], &saved_act[i], NULL);
+	}
+}
+
+static void unguard_echo(void)
+{
+	for (size_t i = 0; i < sizeof(ending) / sizeof(ending[0]); i++)
+		sigaction(ending[i], &saved_act[i], NULL);
+	echo_off_fd = -1;
+}
 
 int cli_ask_tty(char *buf, size_t size, const char *prompt)
 {
@@ -30,6 +69,7 @@ int cli_ask_tty(char *buf, size_t size, const char *prompt)
 	/* echo off before the prompt: what is typed after it is kept */
 	quiet = old;
 	quiet.c_lflag &= ~(tcflag_t)ECHO;
+	guard_echo(fileno(tty), &old);
 	tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
 	fputs(prompt, tty);
 	fflush(tty);
@@ -38,6 +78,7 @@ int cli_ask_tty(char *buf, size_t size, const char *prompt)
 	else if (strchr(buf, '\n') == NULL && !feof(tty))
 		rc = CLI_TTY_LONG;
 	tcsetattr(fileno(tty), TCSAFLUSH, &old);
+	unguard_echo();
 	fputc('\n', tty);
 	fclose(tty);
 	if (rc < 0)

@@ -15,9 +15,10 @@
 #   * passwd changes the passphrase (the old one no longer opens, mail
 #     sealed before still does), refuses a wrong current one leaving
 #     master.key as it was, and goes back to a key file;
-#   * on a terminal (ttyrun.py): the passphrase is asked with echo off,
-#     again after a wrong one, three times at most; passwd asks the new
-#     one twice and refuses two that differ;
+#   * on a terminal (ttyrun.py): the passphrase is asked with echo off
+#     (on again if the program is killed at the prompt), again after a
+#     wrong one, three times at most; passwd asks the new one twice and
+#     refuses two that differ;
 #   * identity list shows the key history: a second key for an address
 #     is current, the first superseded, and mail sealed to the first
 #     still opens.
@@ -203,7 +204,9 @@ t_terminal() {
 	[ $? = 6 ] || { cat "$T/tty"; return 1; }
 	cat "$T/tty"
 	[ "$(grep -c 'passphrase for the keys in' "$T/tty")" = 3 ] &&
-		grep -q 'wrong passphrase' "$T/tty"
+		grep -q 'wrong passphrase' "$T/tty" &&
+		# killed at the prompt: the terminal echoes again
+		tty --term-at-prompt -- open -o /dev/null "$T/old.sealed"
 }
 
 t_terminal_passwd() {
@@ -259,7 +262,7 @@ tcase "wrong, empty or missing passphrase file: clear failure, nothing written" 
 tcase "contact/trust/identity list, export-cert, --status, signed-only open: never ask" t_no_passphrase_needed
 tcase "passwd changes the passphrase; a wrong current one changes nothing" t_change_passphrase
 tcase "passwd refuses an empty passphrase, two modes, no terminal" t_passwd_usage
-tcase "on a terminal: asked with echo off, again after a wrong one, 3 tries" t_terminal
+tcase "on a terminal: echo off (on again if killed), asked again after a wrong one, 3 tries" t_terminal
 tcase "passwd on a terminal: the new passphrase twice, two that differ refused" t_terminal_passwd
 tcase "identity list: key history, current and superseded; old mail opens" t_history
 tcase "passwd --key-file: back to unattended, everything opens" t_back_to_key_file

@@ -2,6 +2,7 @@
 """ttyrun.py - run a command on a terminal of its own and type answers.
 
     ttyrun.py ANSWER... -- COMMAND [ARG...]
+    ttyrun.py --term-at-prompt -- COMMAND [ARG...]
 
 COMMAND runs with a new pseudo-terminal as its controlling terminal
 (and its stdin, stdout, stderr).  Each time it prompts (its output since
@@ -9,6 +10,10 @@ the last answer ends with ": " after the word "passphrase" or
 "password"), the next ANSWER is typed, with a newline.  Everything it
 wrote is copied to stdout; the exit status is COMMAND's (124 when it
 did not finish within 60 seconds, 125 when an answer was echoed back).
+
+With --term-at-prompt, COMMAND gets SIGTERM at its first prompt instead
+of an answer; the exit status is 0 if it died of it and left the
+terminal echoing again, 1 if not.
 """
 import os
 import pty
@@ -16,9 +21,23 @@ import re
 import select
 import signal
 import sys
+import termios
 import time
 
 PROMPT = re.compile(rb"(passphrase|password)[^\n]*: $")
+
+
+def term_at_prompt(pid, fd, seen):
+    """SIGTERM now; did the command turn echo back on before dying?"""
+    echo_during = termios.tcgetattr(fd)[3] & termios.ECHO
+    os.kill(pid, signal.SIGTERM)
+    _, status = os.waitpid(pid, 0)
+    echo_after = termios.tcgetattr(fd)[3] & termios.ECHO
+    sys.stdout.write(seen.decode(errors="replace"))
+    print("\nttyrun: echo at the prompt %s, after SIGTERM %s, status %d"
+          % (bool(echo_during), bool(echo_after), status))
+    killed = os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM
+    return 0 if killed and not echo_during and echo_after else 1
 
 
 def main():
@@ -27,6 +46,7 @@ def main():
         sys.exit(__doc__)
     split = args.index("--")
     answers, command = args[:split], args[split + 1:]
+    term = answers == ["--term-at-prompt"]
     pid, fd = pty.fork()
     if pid == 0:
         os.execvp(command[0], command)
@@ -51,6 +71,8 @@ def main():
             break
         seen += chunk
         pending += chunk
+        if term and PROMPT.search(pending):
+            sys.exit(term_at_prompt(pid, fd, seen))
         if answers and PROMPT.search(pending):
             os.write(fd, answers.pop(0).encode() + b"\n")
             pending = b""
