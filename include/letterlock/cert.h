@@ -66,11 +66,6 @@ const char *ll_cert_fingerprint(const struct ll_cert *c);
 time_t ll_cert_not_before(const struct ll_cert *c);
 time_t ll_cert_not_after(const struct ll_cert *c);
 
-/* The type of the certificate's key, as ll_identity_generate makes it:
- * 0 and *type set, or LL_EINVAL for any other key (RSA of another
- * size, another curve). */
-int ll_cert_keytype(const struct ll_cert *c, enum ll_keytype *type);
-
 /* 1 if the certificate is self-issued (its issuer is its subject: a
  * self-made identity, a root), else 0. */
 int ll_cert_self_issued(const struct ll_cert *c);

@@ -229,6 +229,7 @@ struct newest {
 static int find_newest(void *arg, const struct ll_cert *c)
 {
 	struct newest *w = arg;
+	char kn[32];
 
 	if (!ll_cert_matches_email(c, w->addr) ||
 	    (w->fpr[0] != '\0' && ll_cert_not_before(c) < w->nb))
@@ -236,7 +237,9 @@ static int find_newest(void *arg, const struct ll_cert *c)
 	w->nb = ll_cert_not_before(c);
 	w->na = ll_cert_not_after(c);
 	snprintf(w->fpr, sizeof(w->fpr), "%s", ll_cert_fingerprint(c));
-	w->have_type = ll_cert_keytype(c, &w->type) == 0;
+	w->have_type = enrol_parse_keytype(&w->type,
+					   ll_cert_key_name(c, kn,
+							    sizeof(kn))) == 0;
 	return 0;
 }
 

@@ -486,34 +486,6 @@ int ll_cert_self_issued(const struct ll_cert *c)
 			     X509_get_issuer_name(c->x)) == 0;
 }
 
-int ll_cert_keytype(const struct ll_cert *c, enum ll_keytype *type)
-{
-	EVP_PKEY *pk = X509_get0_pubkey(c->x);
-	char group[32];
-
-	if (pk == NULL)
-		return LL_EINVAL;
-	if (EVP_PKEY_is_a(pk, "RSA")) {
-		switch (EVP_PKEY_get_bits(pk)) {
-		case 2048:
-			*type = LL_KEY_RSA2048;
-			return 0;
-		case 3072:
-			*type = LL_KEY_RSA3072;
-			return 0;
-		}
-		return LL_EINVAL;
-	}
-	if (EVP_PKEY_is_a(pk, "EC") &&
-	    EVP_PKEY_get_utf8_string_param(pk, "group", group, sizeof(group),
-					   NULL) == 1 &&
-	    strcmp(group, "prime256v1") == 0) {
-		*type = LL_KEY_EC_P256;
-		return 0;
-	}
-	return LL_EINVAL;
-}
-
 const char *ll_cert_key_name(const struct ll_cert *c, char *buf, size_t size)
 {
 	static const struct {
