@@ -195,7 +195,7 @@ int ll_keystore_open(struct ll_keystore **out, const char *home,
 {
 	struct ll_keystore *ks = calloc(1, sizeof(*ks));
 	char path[PATH_MAX];
-	int rc;
+	int rc, fd;
 
 	if (ks == NULL)
 		return LL_ENOMEM;
@@ -211,6 +211,17 @@ int ll_keystore_open(struct ll_keystore **out, const char *home,
 	if (rc < 0)
 		goto fail;
 	snprintf(path, sizeof(path), "%s/letterlock.db", home);
+	/* the store is the owner's alone, like master.key (SQLite gives
+	 * its -wal and -shm files the database file's mode) */
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 || fchmod(fd, 0600) != 0) {
+		rc = ll_err(err, LL_EIO, LL_ECLASS_OS, "%s: %s", path,
+			    strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		goto fail;
+	}
+	close(fd);
 	if (sqlite3_open_v2(path, &ks->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
 			    NULL) != SQLITE_OK) {
