@@ -10,5 +10,6 @@
 #include <letterlock/ca.h>
 #include <letterlock/jose.h>
 #include <letterlock/acme.h>
+#include <letterlock/backup.h>
 #define LL_VERSION "0.1.0"
 #endif

@@ -292,6 +292,12 @@ int ll_tlv_eoc(const unsigned char **p, const unsigned char *end);
  * this machine's loopback. */
 int ll_host_is_loopback(const char *host);
 
+/* backup.c: the records of a backup's plaintext P[0..LEN) (the fuzz
+ * target reaches them without the slow key). */
+struct ll_backup;
+int ll_backup_parse_records(struct ll_backup **out, const unsigned char *p,
+			    size_t len, struct ll_error *err);
+
 /* cms_env.c */
 const char *ll_cipher_name(int nid);
 
