@@ -1,7 +1,8 @@
 /*
  * store.h - letterlockd's state: ACME accounts, orders,
  * authorizations, challenges, certificates, revocations, the entries
- * of the PKX directory and cached blobs (the CRL).  One backend today, SQLite (store_sqlite.c) in WAL
+ * of the PKX directory, cached blobs (the CRL) and the key vault's
+ * encrypted backups.  One backend today, SQLite (store_sqlite.c) in WAL
  * mode; a PostgreSQL backend will implement the same functions.
  *
  * A handle is used by one thread at a time; threads open their own
@@ -306,5 +307,69 @@ int lld_store_blob_put(struct lld_store *s, const char *name,
 int lld_store_blob_get(struct lld_store *s, const char *name,
 		       unsigned char **data, size_t *len, time_t *when,
 		       struct ll_error *err);
+
+/* ---- the key vault (doc/vault-api.md) ----
+ *
+ * Client-encrypted backups by address (EMAIL, canonical as orders hold
+ * it): the current version and the few before it.  The store never
+ * sees a key or a recovery code, only the blob.
+ */
+
+struct lld_vaultrow {
+	int64_t version; /* grows by one with each put, per address */
+	int64_t account; /* the account that put it */
+	time_t stamp; /* when */
+	unsigned char *blob; /* malloc'd */
+	size_t len;
+};
+void lld_vaultrow_clear(struct lld_vaultrow *r); /* frees blob */
+
+/*
+ * BLOB (LEN octets) becomes the current version of EMAIL, put by
+ * ACCOUNT at NOW; of the versions before it the newest KEEP stay and
+ * older ones are deleted, in one transaction.  Its number in *version.
+ */
+int lld_store_vault_put(struct lld_store *s, const char *email,
+			int64_t account, const unsigned char *blob, size_t len,
+			time_t now, int keep, int64_t *version,
+			struct ll_error *err);
+
+/* Version VERSION of EMAIL (0: the current one) into *out (clear it).
+ * LL_ENOTFOUND when there is none. */
+int lld_store_vault_get(struct lld_store *s, const char *email,
+			int64_t version, struct lld_vaultrow *out,
+			struct ll_error *err);
+
+/* The versions of EMAIL, newest first, at most MAX into V, *n of them. */
+int lld_store_vault_versions(struct lld_store *s, const char *email,
+			     int64_t *v, size_t max, size_t *n,
+			     struct ll_error *err);
+
+/* Every version of EMAIL deleted; LL_ENOTFOUND if there was none. */
+int lld_store_vault_delete(struct lld_store *s, const char *email,
+			   struct ll_error *err);
+
+/*
+ * When ACCOUNT last proved control of EMAIL: the latest time a
+ * challenge of its authorizations for EMAIL was validated (a valid
+ * challenge and authorization), 0 if never.  An authorization reused
+ * for a later order would not make this later: it is the time the
+ * mailbox answered.
+ */
+int lld_store_proof_latest(struct lld_store *s, int64_t account,
+			   const char *email, time_t *when,
+			   struct ll_error *err);
+
+/*
+ * Reads of the vault: lld_store_vault_read records one of EMAIL by
+ * ACCOUNT at NOW (and forgets those before FORGET); lld_store_vault_reads
+ * counts those since SINCE of EMAIL and of ACCOUNT.
+ */
+int lld_store_vault_read(struct lld_store *s, const char *email,
+			 int64_t account, time_t now, time_t forget,
+			 struct ll_error *err);
+int lld_store_vault_reads(struct lld_store *s, const char *email,
+			  int64_t account, time_t since, int64_t *by_email,
+			  int64_t *by_account, struct ll_error *err);
 
 #endif

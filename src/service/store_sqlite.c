@@ -27,7 +27,8 @@
 #include "internal.h"
 #include "store_sqlite.h"
 
-#define SCHEMA_VERSION 2 /* 2: the PKX table (store_sqlite_pkx.c) */
+#define SCHEMA_VERSION 3 /* 2: the PKX table (store_sqlite_pkx.c);
+			    3: the vault (store_sqlite_vault.c) */
 #define BUSY_TIMEOUT_MS 10000
 
 static const char schema[] =
@@ -288,6 +289,42 @@ static const struct query queries[Q_COUNT] = {
 			 "reading a directory entry", NULL },
 	[Q_DATA_VERSION] = { "PRAGMA data_version", "reading the data version",
 			     NULL },
+	[Q_VAULT_NEXT] = { "SELECT coalesce(max(version), 0) + 1 FROM vault"
+			   " WHERE email = ?1",
+			   "reading the vault", NULL },
+	[Q_VAULT_ADD] = { "INSERT INTO vault (email, version, account, blob,"
+			  " stamp) VALUES (?1, ?2, ?3, ?4, ?5)",
+			  "storing a backup", NULL },
+	[Q_VAULT_PRUNE] = { "DELETE FROM vault WHERE email = ?1"
+			    " AND version <= ?2",
+			    "pruning old backups", NULL },
+	[Q_VAULT_GET] = { "SELECT version, account, stamp, blob FROM vault"
+			  " WHERE email = ?1 AND version = ?2",
+			  "reading a backup", "backup of" },
+	[Q_VAULT_CURRENT] = { "SELECT version, account, stamp, blob FROM vault"
+			      " WHERE email = ?1 ORDER BY version DESC LIMIT 1",
+			      "reading a backup", "backup of" },
+	[Q_VAULT_VERSIONS] = { "SELECT version FROM vault WHERE email = ?1"
+			       " ORDER BY version DESC LIMIT ?2",
+			       "listing backups", NULL },
+	[Q_VAULT_DELETE] = { "DELETE FROM vault WHERE email = ?1",
+			     "deleting backups", "backup of" },
+	[Q_PROOF_LATEST] = { "SELECT coalesce(max(c.validated), 0)"
+			     " FROM challenges c"
+			     " JOIN authzs a ON a.id = c.authz"
+			     " WHERE a.account = ?1 AND a.email = ?2"
+			     " AND a.status = 'valid' AND c.status = 'valid'",
+			     "reading mailbox proofs", NULL },
+	[Q_VAULT_READ] = { "INSERT INTO vault_reads (email, account, stamp)"
+			   " VALUES (?1, ?2, ?3)",
+			   "recording a vault read", NULL },
+	[Q_VAULT_FORGET] = { "DELETE FROM vault_reads WHERE stamp < ?1",
+			     "forgetting vault reads", NULL },
+	[Q_VAULT_READS] = { "SELECT (SELECT count(*) FROM vault_reads"
+			    " WHERE email = ?1 AND stamp >= ?3),"
+			    " (SELECT count(*) FROM vault_reads"
+			    " WHERE account = ?2 AND stamp >= ?3)",
+			    "counting vault reads", NULL },
 };
 
 static int db_err(struct lld_store *s, struct ll_error *err, const char *what)
@@ -608,6 +645,8 @@ static int schema_init(struct lld_store *s, struct ll_error *err)
 	/* version 1 (or the one just made) gains the PKX table */
 	if (rc == 0 && atoi(v) < 2)
 		rc = sq_pkx_schema(s, err);
+	if (rc == 0 && atoi(v) < 3)
+		rc = sq_vault_schema(s, err);
 	return sq_end(s, rc, err);
 }
 

@@ -1,9 +1,10 @@
 /*
  * store_sqlite.h - inside the SQLite store (store.h), shared by its
- * four files: store_sqlite.c (opening, the schema, the statement set
+ * files: store_sqlite.c (opening, the schema, the statement set
  * and the helpers that run it), store_sqlite_acme.c (accounts, orders,
  * authorizations, challenges), store_sqlite_certs.c (certificates,
- * revocations, blobs) and store_sqlite_pkx.c (the PKX directory).  Not
+ * revocations, blobs), store_sqlite_pkx.c (the PKX directory) and
+ * store_sqlite_vault.c (the key vault).  Not
  * for other code: use store.h.
  *
  * Every statement is named by a Q_* id and carries, in one table in
@@ -74,6 +75,17 @@ enum qid {
 	Q_PKX_CERTS,
 	Q_PKX_NEXT,
 	Q_DATA_VERSION,
+	Q_VAULT_NEXT,
+	Q_VAULT_ADD,
+	Q_VAULT_PRUNE,
+	Q_VAULT_GET,
+	Q_VAULT_CURRENT,
+	Q_VAULT_VERSIONS,
+	Q_VAULT_DELETE,
+	Q_PROOF_LATEST,
+	Q_VAULT_READ,
+	Q_VAULT_FORGET,
+	Q_VAULT_READS,
 	Q_COUNT
 };
 
@@ -204,6 +216,10 @@ int sq_pkx_add_ours(struct lld_store *s, const char *serial, int64_t order,
 		    int64_t account, const char *email,
 		    const unsigned char *der, size_t derlen, time_t not_before,
 		    time_t not_after, time_t now, struct ll_error *err);
+
+/* store_sqlite_vault.c: schema version 3, the vault's tables, within
+ * the caller's transaction. */
+int sq_vault_schema(struct lld_store *s, struct ll_error *err);
 
 /* synchronous=FULL (FULL 1) for the next changes, or back to NORMAL:
  * for the few that must survive a power loss too.  Outside a

@@ -211,7 +211,7 @@ static void test_open_schema(void **state)
 	struct lld_store *s = NULL;
 	sqlite3 *db = NULL;
 
-	assert_int_equal(peek(f, "PRAGMA user_version"), 2);
+	assert_int_equal(peek(f, "PRAGMA user_version"), 3);
 	assert_int_equal(peek(f, "SELECT count(*) FROM pragma_journal_mode"
 				 " WHERE journal_mode = 'wal'"),
 			 1);
@@ -1080,6 +1080,96 @@ static void test_two_writers(void **state)
 			 150);
 }
 
+/* ------------------------------------------------------------ vault */
+
+static void test_vault(void **state)
+{
+	struct fx *f = *state;
+	struct ll_error err = { 0 };
+	struct lld_vaultrow row = { 0 };
+	struct lld_order o;
+	int64_t v = 0, ids[8], by_email = 0, by_account = 0;
+	size_t n = 0;
+	time_t when = 1;
+
+	/* four puts, two kept before the current one */
+	for (int i = 1; i <= 4; i++) {
+		unsigned char blob[3] = { 'b', 'k', (unsigned char)i };
+
+		assert_int_equal(lld_store_vault_put(f->s, "a@example.org",
+						     f->acct, blob, sizeof(blob),
+						     NOW + i, 2, &v, &err),
+				 0);
+		assert_int_equal(v, i);
+	}
+	assert_int_equal(lld_store_vault_versions(f->s, "a@example.org", ids, 8,
+						  &n, &err),
+			 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(ids[0], 4);
+	assert_int_equal(ids[2], 2);
+	assert_int_equal(lld_store_vault_get(f->s, "a@example.org", 0, &row,
+					     &err),
+			 0);
+	assert_int_equal(row.version, 4);
+	assert_int_equal(row.len, 3);
+	assert_int_equal(row.blob[2], 4);
+	assert_int_equal(row.stamp, NOW + 4);
+	lld_vaultrow_clear(&row);
+	assert_int_equal(lld_store_vault_get(f->s, "a@example.org", 2, &row,
+					     &err),
+			 0);
+	assert_int_equal(row.blob[2], 2);
+	lld_vaultrow_clear(&row);
+	assert_int_equal(lld_store_vault_get(f->s, "a@example.org", 1, &row,
+					     &err),
+			 LL_ENOTFOUND);
+	assert_int_equal(lld_store_vault_get(f->s, "b@example.org", 0, &row,
+					     &err),
+			 LL_ENOTFOUND);
+	/* the proof: none, then when the challenge was validated */
+	assert_int_equal(lld_store_proof_latest(f->s, f->acct, "a@example.org",
+						&when, &err),
+			 0);
+	assert_int_equal(when, 0);
+	new_order(f, f->acct, "a@example.org", "token1-vault", &o);
+	assert_int_equal(lld_store_chall_settle(f->s, chall_of(f, &o), 1, NULL,
+						NOW + 50, &err),
+			 0);
+	assert_int_equal(lld_store_proof_latest(f->s, f->acct, "a@example.org",
+						&when, &err),
+			 0);
+	assert_int_equal(when, NOW + 50);
+	assert_int_equal(lld_store_proof_latest(f->s, f->acct + 1,
+						"a@example.org", &when, &err),
+			 0);
+	assert_int_equal(when, 0);
+	/* reads counted, old ones forgotten */
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(lld_store_vault_read(f->s, "a@example.org",
+						      f->acct, NOW + i, NOW - 100,
+						      &err),
+				 0);
+	assert_int_equal(lld_store_vault_read(f->s, "", f->acct, NOW + 3,
+					      NOW - 100, &err),
+			 0);
+	assert_int_equal(lld_store_vault_reads(f->s, "a@example.org", f->acct,
+					       NOW + 1, &by_email, &by_account,
+					       &err),
+			 0);
+	assert_int_equal(by_email, 2);
+	assert_int_equal(by_account, 3);
+	assert_int_equal(lld_store_vault_read(f->s, "a@example.org", f->acct,
+					      NOW + 10, NOW + 2, &err),
+			 0);
+	assert_int_equal(peek(f, "SELECT count(*) FROM vault_reads"), 3);
+	assert_int_equal(lld_store_vault_delete(f->s, "a@example.org", &err),
+			 0);
+	assert_int_equal(lld_store_vault_delete(f->s, "a@example.org", &err),
+			 LL_ENOTFOUND);
+	assert_int_equal(peek(f, "SELECT count(*) FROM vault"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1100,6 +1190,7 @@ int main(void)
 		T(test_cert),
 		T(test_revoke),
 		T(test_blobs),
+		T(test_vault),
 		T(test_reopen),
 		T(test_killed),
 		T(test_writer_waits),

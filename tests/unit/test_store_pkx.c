@@ -464,7 +464,7 @@ static void test_migration(void **state)
 				 " WHERE name = 'pkx'"),
 			 0);
 	assert_int_equal(lld_store_open(&f->s, f->path, &err), 0);
-	assert_int_equal(peek(f, "PRAGMA user_version"), 2);
+	assert_int_equal(peek(f, "PRAGMA user_version"), 3);
 	assert_int_equal(peek(f, "SELECT count(*) FROM pkx"), 2);
 	assert_int_equal(current(f, "a@example.org", NOW), 1);
 	assert_int_equal(current(f, "b@example.org", NOW), 1);
