@@ -1202,6 +1202,7 @@ out:
 static int on_directory(struct call *c)
 {
 	char d[7][LLD_HDR_MAX], root[LLD_HDR_MAX], pkx[LLD_HDR_MAX];
+	char vault[LLD_HDR_MAX];
 	json_t *meta, *j;
 	const char *caa = c->srv->conf->caa_identity;
 	const char *at = strrchr(c->srv->conf->mail_from, '@');
@@ -1214,10 +1215,13 @@ static int on_directory(struct call *c)
 		 c->srv->conf->public_url);
 	/* where a client finds its recipients' certificates */
 	snprintf(pkx, sizeof(pkx), "%s/pkx/", c->srv->conf->public_url);
+	/* where a client keeps its encrypted backup (doc/vault-api.md) */
+	snprintf(vault, sizeof(vault), "%s/vault/", c->srv->conf->public_url);
 	if (caa[0] == '\0')
 		caa = at ? at + 1 : "";
-	meta = json_pack("{s:b, s:s, s:s}", "externalAccountRequired", 0,
-			 "letterlockRootCertificate", root, "letterlockPkx", pkx);
+	meta = json_pack("{s:b, s:s, s:s, s:s}", "externalAccountRequired", 0,
+			 "letterlockRootCertificate", root, "letterlockPkx", pkx,
+			 "letterlockVault", vault);
 	if (meta != NULL && caa[0] != '\0')
 		json_object_set_new(meta, "caaIdentities",
 				    json_pack("[s]", caa));

@@ -34,6 +34,12 @@
  *   max_age = 300
  *   clients = 65536
  *   cache = 32        (MiB of lookup answers kept; 0 none)
+ *   [vault]
+ *   fresh = 3600      (seconds a mailbox proof opens the vault)
+ *   keep = 2          (versions kept before the current one)
+ *   window = 3600     (seconds over which reads are counted)
+ *   reads_per_address = 10
+ *   reads_per_account = 20
  *
  * Unknown sections and keys are errors (a typo must not silently
  * leave a default in force).
@@ -48,6 +54,7 @@
 #include "pkx.h"
 #include "service.h"
 #include "tsa.h"
+#include "vault.h"
 
 struct load {
 	struct lld_conf *c;
@@ -91,6 +98,11 @@ static void pkx_defaults(struct lld_conf *c)
 	c->pkx_max_age = LLD_PKX_MAX_AGE_DEFAULT;
 	c->pkx_clients = LLD_PKX_CLIENTS_DEFAULT;
 	c->pkx_cache = LLD_PKX_CACHE_DEFAULT;
+	c->vault_fresh = LLD_VAULT_FRESH_DEFAULT;
+	c->vault_keep = LLD_VAULT_KEEP_DEFAULT;
+	c->vault_window = LLD_VAULT_WINDOW_DEFAULT;
+	c->vault_reads_address = LLD_VAULT_READS_ADDRESS_DEFAULT;
+	c->vault_reads_account = LLD_VAULT_READS_ACCOUNT_DEFAULT;
 }
 
 void lld_conf_defaults(struct lld_conf *c, const char *name, const char *base,
@@ -277,6 +289,20 @@ static int on_value(void *user, const char *section, const char *key,
 				       1 << 24);
 		if (strcmp(key, "cache") == 0)
 			return set_int(l, &c->pkx_cache, key, v, 0, 4096);
+	} else if (strcmp(section, "vault") == 0) {
+		if (strcmp(key, "fresh") == 0)
+			return set_int(l, &c->vault_fresh, key, v, 60, 86400);
+		if (strcmp(key, "keep") == 0)
+			return set_int(l, &c->vault_keep, key, v, 0, 10);
+		if (strcmp(key, "window") == 0)
+			return set_int(l, &c->vault_window, key, v, 60,
+				       7 * 86400);
+		if (strcmp(key, "reads_per_address") == 0)
+			return set_int(l, &c->vault_reads_address, key, v, 1,
+				       100000);
+		if (strcmp(key, "reads_per_account") == 0)
+			return set_int(l, &c->vault_reads_account, key, v, 1,
+				       100000);
 	} else if (strcmp(section, "tsa") == 0) {
 		if (strcmp(key, "policy") == 0)
 			return set_oid(l, c->tsa_policy, key, v);

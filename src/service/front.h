@@ -187,6 +187,11 @@ int lld_pkx_handle(struct lld_srv *srv, const struct lld_req *req,
 int lld_pkx_start(struct lld_srv *srv, struct ll_error *err);
 void lld_pkx_stop(struct lld_srv *srv);
 
+/* vault_http.c: /vault/..., the key vault (doc/vault-api.md); 0 if
+ * handled, -1 if not such a path. */
+int lld_vault_handle(struct lld_srv *srv, const struct lld_req *req,
+		     struct lld_resp *resp);
+
 /* A POST outside /acme/ authenticated as ACME's are (acme_server.c):
  * the account and the payload. */
 struct lld_auth {

@@ -250,7 +250,8 @@ static void on_request(struct evhttp_request *er, void *arg)
 	if (lld_acme_handle(sv->srv, &req, &resp) < 0 &&
 	    lld_tsa_handle(sv->srv, &req, &resp) < 0 &&
 	    lld_pki_handle(sv->srv, &req, &resp) < 0 &&
-	    lld_pkx_handle(sv->srv, &req, &resp) < 0)
+	    lld_pkx_handle(sv->srv, &req, &resp) < 0 &&
+	    lld_vault_handle(sv->srv, &req, &resp) < 0)
 		lld_resp_problem(&resp, 404, "malformed", "no such resource");
 send:
 	/* a keyholder that failed on a send is gone: answer what waits on

@@ -54,6 +54,12 @@ struct lld_conf {
 	int pkx_max_age; /* seconds lookups may be cached */
 	int pkx_clients; /* buckets kept */
 	int pkx_cache; /* MiB of lookup answers kept in memory; 0 none */
+	/* [vault] (vault.h) */
+	int vault_fresh; /* seconds a mailbox proof opens the vault */
+	int vault_keep; /* versions kept before the current one */
+	int vault_window; /* seconds over which reads are counted */
+	int vault_reads_address; /* reads of one address in the window */
+	int vault_reads_account; /* reads by one account in the window */
 };
 
 /* conf.c */

@@ -1,0 +1,28 @@
+/*
+ * vault.h - the key vault of letterlockd (vault_http.c; the interface
+ * seen from outside is doc/vault-api.md): client-encrypted backups by
+ * address, read and replaced by an ACME account that proved control of
+ * the address recently.  The service never sees a key or a recovery
+ * code.
+ */
+#ifndef LLD_VAULT_H
+#define LLD_VAULT_H
+
+#define LLD_VAULT_PREFIX "/vault/"
+
+/*
+ * The largest backup taken, in octets.  It travels base64url inside the
+ * JSON payload of a JWS, itself base64url: the JWS parser's limit
+ * (LL_JWS_MAX, 64 KiB) bounds it to this, room left for the rest of
+ * the request.
+ */
+#define LLD_VAULT_BLOB_MAX (32 * 1024)
+
+/* [vault] of letterlockd.conf(5) when not given */
+#define LLD_VAULT_FRESH_DEFAULT 3600 /* seconds a mailbox proof counts */
+#define LLD_VAULT_KEEP_DEFAULT 2 /* versions kept before the current */
+#define LLD_VAULT_WINDOW_DEFAULT 3600 /* seconds reads are counted over */
+#define LLD_VAULT_READS_ADDRESS_DEFAULT 10 /* reads of one address */
+#define LLD_VAULT_READS_ACCOUNT_DEFAULT 20 /* reads by one account */
+
+#endif
