@@ -166,6 +166,37 @@ const char *ll_acme_pkx_url(const struct ll_acme *a);
 int ll_acme_pkx_caps(struct ll_acme *a, const char *fpr,
 		     const char *const *caps, size_t n, struct ll_error *err);
 
+/* ---- the key vault (doc/vault-api.md) ---- */
+
+/* The base URL of the CA's key vault, from the directory's meta
+ * "letterlockVault", or NULL; borrowed. */
+const char *ll_acme_vault_url(const struct ll_acme *a);
+
+#define LL_ACME_MAX_VAULT (96 * 1024) /* a vault answer, with a backup */
+
+/*
+ * Store the encrypted backup BLOB (LEN octets, see letterlock/backup.h)
+ * in the vault as the new version for ADDRESS: POST VAULT/put, signed
+ * like every ACME request.  The account must have proven control of
+ * ADDRESS recently (a valid authorization: ll_acme_order_new and the
+ * email round trip).  *version (may be NULL) is the version stored.
+ * Errors: LL_ENOTFOUND (the CA has no vault), LL_EIO, LL_EPOLICY (the
+ * vault refused: no fresh proof, too large; the message is the CA's),
+ * LL_EPARSE.
+ */
+int ll_acme_vault_put(struct ll_acme *a, const char *address, const void *blob,
+		      size_t len, long long *version, struct ll_error *err);
+
+/*
+ * The backup of ADDRESS from the vault, VERSION (0: the current one),
+ * into *out (malloc'd, *len octets), under the same proof; the vault
+ * counts reads and refuses too many (LL_EPOLICY, "rateLimited").
+ * Errors: as ll_acme_vault_put; LL_EPOLICY also when there is none.
+ */
+int ll_acme_vault_get(unsigned char **out, size_t *len, struct ll_acme *a,
+		      const char *address, long long version,
+		      struct ll_error *err);
+
 /* ---- orders ---- */
 
 struct ll_acme_order;

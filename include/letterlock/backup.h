@@ -140,6 +140,17 @@ int ll_backup_seal(unsigned char **out, size_t *len,
 		   const struct ll_backup_key *key, struct ll_keystore *ks,
 		   const char *const *names, size_t n, struct ll_error *err);
 
+/*
+ * After a key change: the backup made from KS before, sealed again
+ * with the key kept there and the secret names kept with it, without
+ * the recovery code.  *key (may be NULL) is that key: where the backup
+ * goes and for which address.  LL_ENOTFOUND when no backup was made
+ * from this home (then nothing is to be done).
+ */
+int ll_backup_reseal(unsigned char **out, size_t *len,
+		     struct ll_backup_key **key, struct ll_keystore *ks,
+		     struct ll_error *err);
+
 /* What a blob held, opened. */
 struct ll_backup;
 

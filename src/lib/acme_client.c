@@ -15,6 +15,7 @@
 #include <openssl/x509v3.h>
 
 #include "acme_internal.h"
+#include <letterlock/backup.h>
 
 #define DEFAULT_TIMEOUT 30 /* seconds for one HTTP exchange */
 #define DEFAULT_WAIT 2 /* seconds between polls without Retry-After */
@@ -330,6 +331,101 @@ int ll_acme_pkx_caps(struct ll_acme *a, const char *fpr,
 					"capabilities", list) :
 			      NULL,
 		       0, &r, err);
+	ll_acme_resp_reset(&r);
+	return rc;
+}
+
+/* ---- the key vault ---- */
+
+const char *ll_acme_vault_url(const struct ll_acme *a)
+{
+	return a->dir.vault_url;
+}
+
+/* POST REQ (consumed) to the vault's NAME into R. */
+static int vault_post(struct ll_acme *a, const char *name, json_t *req,
+		      struct ll_acme_resp *r, struct ll_error *err)
+{
+	char url[LL_ACME_MAX_URL + 16];
+	const char *base = a->dir.vault_url;
+
+	if (base == NULL) {
+		json_decref(req);
+		return ll_err(err, LL_ENOTFOUND, LL_ECLASS_POLICY,
+			      "the directory names no key vault "
+			      "(meta letterlockVault)");
+	}
+	if (req == NULL)
+		return ll_acme_nomem(err);
+	snprintf(url, sizeof(url), "%s%s%s", base,
+		 base[strlen(base) - 1] == '/' ? "" : "/", name);
+	return post_json(a, url, req, 0, r, err);
+}
+
+int ll_acme_vault_put(struct ll_acme *a, const char *address, const void *blob,
+		      size_t len, long long *version, struct ll_error *err)
+{
+	struct ll_acme_resp r;
+	char *b64 = NULL;
+	json_t *j = NULL;
+	int rc;
+
+	ll_acme_resp_init(&r, LL_ACME_MAX_JSON);
+	rc = ll_b64url_encode(&b64, NULL, blob, len, err);
+	if (rc < 0)
+		goto out;
+	rc = vault_post(a, "put",
+			json_pack("{s:s, s:s}", "address", address, "backup",
+				  b64),
+			&r, err);
+	if (rc < 0)
+		goto out;
+	j = json_loadb(r.sink.body.p ? r.sink.body.p : "", r.sink.body.len,
+		       JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_integer(json_object_get(j, "version"))) {
+		rc = ll_err(err, LL_EPARSE, LL_ECLASS_POLICY,
+			    "the vault's answer has no version");
+		goto out;
+	}
+	if (version != NULL)
+		*version = (long long)json_integer_value(
+			json_object_get(j, "version"));
+out:
+	json_decref(j);
+	free(b64);
+	ll_acme_resp_reset(&r);
+	return rc;
+}
+
+int ll_acme_vault_get(unsigned char **out, size_t *len, struct ll_acme *a,
+		      const char *address, long long version,
+		      struct ll_error *err)
+{
+	struct ll_acme_resp r;
+	json_t *j = NULL, *req;
+	const char *b64;
+	int rc;
+
+	*out = NULL;
+	*len = 0;
+	ll_acme_resp_init(&r, LL_ACME_MAX_VAULT);
+	req = json_pack("{s:s}", "address", address);
+	if (req != NULL && version > 0)
+		json_object_set_new(req, "version", json_integer(version));
+	rc = vault_post(a, "get", req, &r, err);
+	if (rc < 0)
+		goto out;
+	j = json_loadb(r.sink.body.p ? r.sink.body.p : "", r.sink.body.len,
+		       JSON_REJECT_DUPLICATES, NULL);
+	b64 = json_string_value(json_object_get(j, "backup"));
+	if (b64 == NULL) {
+		rc = ll_err(err, LL_EPARSE, LL_ECLASS_POLICY,
+			    "the vault's answer has no backup");
+		goto out;
+	}
+	rc = ll_b64url_decode(out, len, b64, strlen(b64), LL_BACKUP_MAX, err);
+out:
+	json_decref(j);
 	ll_acme_resp_reset(&r);
 	return rc;
 }

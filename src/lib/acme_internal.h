@@ -36,6 +36,7 @@ struct ll_acme_dir {
 	char *terms; /* meta "termsOfService", or NULL */
 	char *root_url; /* meta "letterlockRootCertificate", or NULL */
 	char *pkx_url; /* meta "letterlockPkx", or NULL */
+	char *vault_url; /* meta "letterlockVault", or NULL */
 };
 
 struct ll_acme {

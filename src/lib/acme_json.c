@@ -235,6 +235,7 @@ void ll_acme_dir_free(struct ll_acme_dir *d)
 	free(d->terms);
 	free(d->root_url);
 	free(d->pkx_url);
+	free(d->vault_url);
 	memset(d, 0, sizeof(*d));
 }
 
@@ -260,6 +261,9 @@ static int parse_directory(void *obj, json_t *j, struct ll_error *err)
 				     "directory meta", err);
 		if (rc == 0)
 			rc = get_url(&nd.pkx_url, meta, "letterlockPkx", 0,
+				     "directory meta", err);
+		if (rc == 0)
+			rc = get_url(&nd.vault_url, meta, "letterlockVault", 0,
 				     "directory meta", err);
 		if (rc == 0 && json_is_true(json_object_get(
 				       meta, "externalAccountRequired")))

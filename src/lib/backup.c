@@ -829,6 +829,30 @@ out:
 	return rc;
 }
 
+int ll_backup_reseal(unsigned char **out, size_t *len,
+		     struct ll_backup_key **key, struct ll_keystore *ks,
+		     struct ll_error *err)
+{
+	struct ll_backup_key *k = NULL;
+	int rc;
+
+	*out = NULL;
+	*len = 0;
+	if (key != NULL)
+		*key = NULL;
+	rc = ll_backup_key_load(&k, ks, err);
+	if (rc == 0)
+		rc = ll_backup_seal(out, len, k, ks,
+				    (const char *const *)k->names, k->nnames,
+				    err);
+	if (rc == 0 && key != NULL) {
+		*key = k;
+		k = NULL;
+	}
+	ll_backup_key_free(&k);
+	return rc;
+}
+
 /* The header of BLOB read into K's parameters and salt (K may be NULL)
  * and *ctlen, every field checked. */
 static int header_read(struct ll_backup_kdf *kdf, unsigned char *salt,
