@@ -494,6 +494,78 @@ int mailbox_fetch(struct mailbox *mb, unsigned long uid, size_t max, char **msg,
 	return 0;
 }
 
+/* ---- a folder of its own ---- */
+
+/* FOLDER escaped for the URL path into *path (curl_free it). */
+static int folder_path(struct mailbox *mb, const char *folder, char **path,
+		       struct ll_error *err)
+{
+	if (mb->imap == NULL)
+		return mb_err(err, LL_EINVAL, "no IMAP URL");
+	if (!imap_quotable(folder, MAILBOX_NAME_MAX))
+		return mb_err(err, LL_EINVAL,
+			      "IMAP mailbox names other than plain ASCII are "
+			      "not supported");
+	*path = curl_easy_escape(mb->imap, folder, 0);
+	return *path ? 0 : mb_err(err, LL_ENOMEM, "out of memory");
+}
+
+int mailbox_select(struct mailbox *mb, const char *folder,
+		   struct ll_error *err)
+{
+	char *path = NULL, *name;
+	int rc = folder_path(mb, folder, &path, err);
+
+	if (rc < 0)
+		return rc;
+	name = strdup(folder);
+	if (name == NULL) {
+		curl_free(path);
+		return mb_err(err, LL_ENOMEM, "out of memory");
+	}
+	free(mb->mbox);
+	curl_free(mb->mbox_path);
+	mb->mbox = name;
+	mb->mbox_path = path;
+	return 0;
+}
+
+int mailbox_append(struct mailbox *mb, const char *folder, const char *msg,
+		   size_t len, struct ll_error *err)
+{
+	struct ll_curl_sink s = { .max = LIST_MAX };
+	struct source src = { msg, len };
+	char ebuf[CURL_ERROR_SIZE], cmd[MAILBOX_NAME_MAX + 16];
+	struct ll_buf url = { 0 };
+	char *path = NULL;
+	int rc;
+
+	rc = folder_path(mb, folder, &path, err);
+	if (rc < 0)
+		return rc;
+	/* made when missing; "already exists" is no error here */
+	snprintf(cmd, sizeof(cmd), "CREATE \"%s\"", folder);
+	imap_run(mb, 0, 0, cmd, &s, NULL);
+	ll_buf_free(&s.body);
+	if (ll_buf_addf(&url, "%s/%s", mb->imap_base, path) < 0) {
+		rc = mb_err(err, LL_ENOMEM, "out of memory");
+		goto out;
+	}
+	common_opts(mb, mb->imap, mb->imap_tls, ebuf, NULL);
+	curl_easy_setopt(mb->imap, CURLOPT_URL, url.p);
+	curl_easy_setopt(mb->imap, CURLOPT_UPLOAD, 1L);
+	curl_easy_setopt(mb->imap, CURLOPT_READFUNCTION, on_read);
+	curl_easy_setopt(mb->imap, CURLOPT_READDATA, &src);
+	curl_easy_setopt(mb->imap, CURLOPT_INFILESIZE_LARGE,
+			 (curl_off_t)len);
+	rc = perform_error(mb, ll_curl_perform(mb->imap), "IMAP APPEND", ebuf,
+			   NULL, err);
+out:
+	ll_buf_free(&url);
+	curl_free(path);
+	return rc;
+}
+
 /* ---- SMTP ---- */
 
 /* The reply code of the server's last line, 0 when it has none. */

@@ -60,6 +60,18 @@ int mailbox_search(struct mailbox *mb, unsigned long first, const char *from,
 int mailbox_fetch(struct mailbox *mb, unsigned long uid, size_t max, char **msg,
 		  size_t *len, struct ll_error *err);
 
+/*
+ * Search, fetch and ask UIDNEXT in FOLDER (plain ASCII) from now on,
+ * instead of the URL's mailbox.  LL_EINVAL for a name that is not.
+ */
+int mailbox_select(struct mailbox *mb, const char *folder,
+		   struct ll_error *err);
+
+/* Put MSG (LEN bytes, CRLF line ends) into FOLDER with IMAP APPEND,
+ * creating the folder when it is missing.  Errors: LL_EIO, LL_EINVAL. */
+int mailbox_append(struct mailbox *mb, const char *folder, const char *msg,
+		   size_t len, struct ll_error *err);
+
 /* Submit MSG (CRLF line ends) from FROM to TO, after AUTH. */
 int mailbox_send(struct mailbox *mb, const char *from, const char *to,
 		 const char *msg, size_t len, struct ll_error *err);

@@ -37,6 +37,11 @@ static const char usage[] =
 	"  renew [ADDRESS...] [--force] [--now TIME] [--dry-run]\n"
 	"        [--key-type rsa3072|rsa2048|p256] [enrol's --acme, --imap-url ...]\n"
 	"  passwd [--key-file | --new-passphrase-file F | --status]\n"
+	"  backup [ADDRESS] [--to vault|mailbox] [--code-file F]\n"
+	"         [enrol's --acme, --imap-url ... options]\n"
+	"  restore ADDRESS [--from vault|mailbox] [--code-file F] "
+	"[--version N]\n"
+	"         [enrol's --acme, --imap-url ... options]\n"
 	"\n"
 	"The home is --home DIR, else $LETTERLOCK_HOME, else\n"
 	"$XDG_DATA_HOME/letterlock (~/.local/share/letterlock).\n"
@@ -129,6 +134,10 @@ int main(int argc, char **argv)
 		return cmd_renew(&cli, argc, argv);
 	if (strcmp(argv[0], "passwd") == 0)
 		return cmd_passwd(&cli, argc, argv);
+	if (strcmp(argv[0], "backup") == 0)
+		return cmd_backup(&cli, argc, argv);
+	if (strcmp(argv[0], "restore") == 0)
+		return cmd_restore(&cli, argc, argv);
 	if (strcmp(argv[0], "help") == 0) {
 		fputs(usage, stdout);
 		return EXIT_OK;

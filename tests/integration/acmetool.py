@@ -964,6 +964,17 @@ def cmd_pkx_publish(acme, stack, a):
     out('capabilities', json.dumps(c.get('capabilities')))
 
 
+def cmd_vault_get(acme, stack, a):
+    payload = {'address': a.email}
+    if a.version:
+        payload['version'] = a.version
+    doc = acme.post(acme.base + '/vault/get', payload).json()
+    out('http', 200)
+    out('version', doc.get('version'))
+    out('versions', ','.join(str(v) for v in doc.get('versions', [])))
+    out('size', len(b64u_dec(doc.get('backup', ''))))
+
+
 def cmd_issue(acme, stack, a):
     if acme.load('account.json') is None:
         acme.account()
@@ -1063,6 +1074,10 @@ def main(argv):
     s.add_argument('--key-out', required=True)
     s.add_argument('--cert-out', required=True)
     s.add_argument('--key-type', choices=('ec', 'rsa'), default='ec')
+
+    s = sub.add_parser('vault-get')
+    s.add_argument('email')
+    s.add_argument('--version', type=int)
 
     s = sub.add_parser('adopt-key')
     s.add_argument('--home', required=True, help="letterlock's home")
