@@ -29,6 +29,7 @@
 static const char backup_usage[] =
 	"usage: letterlock backup [ADDRESS] [--to vault|mailbox] "
 	"[--code-file F]\n"
+	"       letterlock backup --refresh\n"
 	"         --acme URL --imap-url URL --smtp-url URL [--mail-user U]\n"
 	"         [--mail-password-file F] [--mail-ca-file F] "
 	"[--acme-ca-file F]\n"
@@ -52,6 +53,10 @@ static const char backup_usage_tail[] =
 	"  --code-file F           write the recovery code to F (mode 0600) "
 	"instead\n"
 	"                          of showing it\n"
+	"  --refresh               seal the home again under the key of the "
+	"last\n"
+	"                          backup and store it where that went "
+	"(no new code)\n"
 	"\n"
 	"Exit: 0 the backup is stored; 2 usage; 5 a server's answer is "
 	"malformed;\n"
@@ -94,6 +99,7 @@ struct args {
 	enum where where;
 	const char *code_file;
 	long long version; /* restore: 0 the current one */
+	int refresh; /* backup: again under the key kept, no new code */
 };
 
 static int parse_where(enum where *w, const char *s)
@@ -427,6 +433,40 @@ out:
 	return rc;
 }
 
+/* backup --refresh: the backup made before, sealed again and stored
+ * where it went, for the address it was made for. */
+static int refresh_main(struct proof *p)
+{
+	struct ll_backup_key *key = NULL;
+	struct ll_error err = { 0 };
+	int rc, vault;
+
+	rc = proof_settle(p, NULL);
+	if (rc == 0)
+		rc = proof_open_home(p);
+	if (rc != 0)
+		return rc;
+	rc = ll_backup_key_load(&key, p->ks, &err);
+	if (rc == LL_ENOTFOUND)
+		return proof_fail(p, EXIT_FAIL,
+				  "no backup was made from this home: run "
+				  "letterlock backup");
+	if (rc < 0)
+		return proof_local_fail(p, "the backup key", &err);
+	vault = strcmp(ll_backup_key_where(key), "vault") == 0;
+	/* p->address is borrowed from KEY: freed at the end */
+	rc = proof_address(p, ll_backup_key_address(key));
+	if (rc == 0)
+		rc = proof_connect(p);
+	if (rc == 0 && vault)
+		rc = proof_order(p);
+	if (rc == 0)
+		rc = backup_refresh(p);
+	p->address = NULL;
+	ll_backup_key_free(&key);
+	return rc;
+}
+
 /* backup [ADDRESS] after the options (ARGV from optind). */
 static int backup_main(struct proof *p, const struct args *a, int argc,
 		       char **argv)
@@ -434,10 +474,12 @@ static int backup_main(struct proof *p, const struct args *a, int argc,
 	char address[320] = "";
 	int rc = 0;
 
-	if (optind + 1 < argc) {
+	if (optind + 1 < argc || (a->refresh && optind < argc)) {
 		fputs(backup_usage, stderr);
 		return EXIT_USAGE;
 	}
+	if (a->refresh)
+		return refresh_main(p);
 	rc = proof_settle(p, NULL);
 	if (rc == 0)
 		rc = proof_open_home(p);
@@ -642,6 +684,7 @@ static int parse(struct proof *p, struct args *a, int argc, char **argv,
 		{ "from", required_argument, NULL, 'F' },
 		{ "code-file", required_argument, NULL, 'C' },
 		{ "version", required_argument, NULL, 'V' },
+		{ "refresh", no_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char *end;
@@ -662,6 +705,8 @@ static int parse(struct proof *p, struct args *a, int argc, char **argv,
 				rc = proof_fail(p, EXIT_USAGE,
 						"--%s takes vault or mailbox",
 						restore ? "from" : "to");
+		} else if (c == 'R' && !restore) {
+			a->refresh = 1;
 		} else if (c == 'V' && restore) {
 			a->version = strtoll(optarg, &end, 10);
 			if (*optarg == '\0' || *end != '\0' || a->version < 1)
@@ -678,7 +723,7 @@ static int parse(struct proof *p, struct args *a, int argc, char **argv,
 
 static int run(struct cli *cli, int argc, char **argv, int restore)
 {
-	struct args a = { TO_VAULT, NULL, 0 };
+	struct args a = { TO_VAULT, NULL, 0, 0 };
 	struct proof *p;
 	int rc;
 

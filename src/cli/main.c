@@ -37,7 +37,7 @@ static const char usage[] =
 	"  renew [ADDRESS...] [--force] [--now TIME] [--dry-run]\n"
 	"        [--key-type rsa3072|rsa2048|p256] [enrol's --acme, --imap-url ...]\n"
 	"  passwd [--key-file | --new-passphrase-file F | --status]\n"
-	"  backup [ADDRESS] [--to vault|mailbox] [--code-file F]\n"
+	"  backup [ADDRESS] [--to vault|mailbox] [--code-file F] | --refresh\n"
 	"         [enrol's --acme, --imap-url ... options]\n"
 	"  restore ADDRESS [--from vault|mailbox] [--code-file F] "
 	"[--version N]\n"

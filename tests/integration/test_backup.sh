@@ -6,6 +6,8 @@
 #     her keys in the vault (the recovery code to a file, mode 0600);
 #   * a new, empty home restores them with the code and the old message
 #     opens there, with the account key too;
+#   * a new key is backed up again without the code (backup --refresh,
+#     what a renewal does), and the first code opens both keys;
 #   * a code with a typo is caught before the slow derivation; a wrong
 #     code and a vault blob altered in the store both fail clearly
 #     (exit 4), and nothing is installed;
@@ -120,6 +122,19 @@ t_account() {
 }
 t "the account key is restored under the CA's URL" t_account
 
+t_refresh() {
+	"$LETTERLOCK" --home "$AHOME" identity new --email "$ALICE" \
+		--self-signed --days 30 --key ec-p256 || return 1
+	ll "$AHOME" backup --refresh || return 1
+	grep -q 'stored in the vault as version 2' "$T/out" &&
+		! grep -qi 'recovery code' "$T/out" || return 1
+	ll "$T/refresh-home" restore "$ALICE" --code-file "$T/code" &&
+		grep -q 'installed 2 of 2 keys' "$T/out" &&
+		"$LETTERLOCK" --home "$T/refresh-home" open -o "$T/m.opened2" \
+			"$T/m.sealed" && grep -q 'the old secret' "$T/m.opened2"
+}
+t "a new key: backup --refresh seals again under the kept key (no code asked); the first code opens both keys" t_refresh
+
 # wrong_code: a well-formed recovery code that is not the right one
 wrong_code() {
 	"$PY" - <<'EOF'
@@ -162,10 +177,12 @@ t_tampered() {
 	"$PY" - "$CA/letterlockd.db" <<'EOF' || return 1
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1], timeout=5)
-b = bytearray(db.execute('SELECT blob FROM vault').fetchone()[0])
+v, b = db.execute('SELECT version, blob FROM vault'
+                  ' ORDER BY version DESC LIMIT 1').fetchone()
+b = bytearray(b)
 open(sys.argv[1] + '.blob', 'wb').write(b)
 b[100] ^= 0x40
-db.execute('UPDATE vault SET blob = ?', (bytes(b),))
+db.execute('UPDATE vault SET blob = ? WHERE version = ?', (bytes(b), v))
 db.commit()
 EOF
 	ll "$T/tamper-home" restore "$ALICE" --code-file "$T/code"
@@ -173,7 +190,9 @@ EOF
 	"$PY" - "$CA/letterlockd.db" <<'EOF'
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1], timeout=5)
-db.execute('UPDATE vault SET blob = ?', (open(sys.argv[1] + '.blob', 'rb').read(),))
+db.execute('UPDATE vault SET blob = ? WHERE version ='
+           ' (SELECT max(version) FROM vault)',
+           (open(sys.argv[1] + '.blob', 'rb').read(),))
 db.commit()
 EOF
 	[ "$rc" -eq 4 ] && grep -q 'damaged or was altered' "$T/out" &&
@@ -196,7 +215,7 @@ t "... and one whose proof is of another address" t_other_proof
 t_old_proof() {
 	acme main account && proven "$ALICE" main || return 1
 	acme main vault-get "$ALICE" && expect http 200 &&
-		expect version 1 || return 1
+		expect version 2 && expect versions 2,1 || return 1
 	# the proof two hours old: [vault] fresh is an hour
 	sql "$CA/letterlockd.db" "UPDATE challenges SET validated = validated - 7200
 		WHERE authz IN (SELECT a.id FROM authzs a JOIN accounts c
