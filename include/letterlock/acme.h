@@ -172,7 +172,7 @@ int ll_acme_pkx_caps(struct ll_acme *a, const char *fpr,
  * "letterlockVault", or NULL; borrowed. */
 const char *ll_acme_vault_url(const struct ll_acme *a);
 
-#define LL_ACME_MAX_VAULT (96 * 1024) /* a vault answer, with a backup */
+#define LL_ACME_MAX_VAULT (2 * 1024 * 1024) /* a vault answer: a backup */
 
 /*
  * Store the encrypted backup BLOB (LEN octets, see letterlock/backup.h)

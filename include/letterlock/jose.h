@@ -117,6 +117,10 @@ struct ll_jws;
  */
 int ll_jws_parse(struct ll_jws **out, const void *body, size_t len,
 		 struct ll_error *err);
+/* The same for a BODY of at most MAX bytes (LL_JWS_MAX at least), its
+ * payload too: for the few requests that carry more (the key vault's). */
+int ll_jws_parse_max(struct ll_jws **out, const void *body, size_t len,
+		     size_t max, struct ll_error *err);
 
 void ll_jws_free(struct ll_jws **pp);
 

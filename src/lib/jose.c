@@ -273,9 +273,10 @@ static int decode_named(unsigned char **out, size_t *outlen, const char *s,
 
 /* ---- JSON ---- */
 
-/* Parse LEN bytes of P, named WHAT in messages, as one JSON object. */
-static int load_object(json_t **out, const void *p, size_t len,
-		       const char *what, struct ll_error *err)
+/* Parse LEN bytes of P (at most MAX), named WHAT in messages, as one
+ * JSON object. */
+static int load_object_max(json_t **out, const void *p, size_t len,
+			   size_t max, const char *what, struct ll_error *err)
 {
 	json_error_t je;
 	json_t *j = NULL;
@@ -283,9 +284,9 @@ static int load_object(json_t **out, const void *p, size_t len,
 	int rc = 0;
 
 	*out = NULL;
-	if (len > LL_JWS_MAX) {
+	if (len > max) {
 		rc = ll_err(err, LL_ETOOBIG, LL_ECLASS_USAGE,
-			    "%s is larger than %d bytes", what, LL_JWS_MAX);
+			    "%s is larger than %zu bytes", what, max);
 		goto out;
 	}
 	if (memchr(p, '\0', len) != NULL) {
@@ -311,6 +312,12 @@ static int load_object(json_t **out, const void *p, size_t len,
 out:
 	json_decref(j);
 	return rc;
+}
+
+static int load_object(json_t **out, const void *p, size_t len,
+		       const char *what, struct ll_error *err)
+{
+	return load_object_max(out, p, len, LL_JWS_MAX, what, err);
 }
 
 /* The string member NAME of OBJ (named WHAT) into *out, borrowed from
@@ -1165,6 +1172,12 @@ out:
 int ll_jws_parse(struct ll_jws **out, const void *body, size_t len,
 		 struct ll_error *err)
 {
+	return ll_jws_parse_max(out, body, len, LL_JWS_MAX, err);
+}
+
+int ll_jws_parse_max(struct ll_jws **out, const void *body, size_t len,
+		     size_t max, struct ll_error *err)
+{
 	struct ll_buf input = { 0 };
 	struct ll_jws *jws = NULL;
 	json_t *top = NULL;
@@ -1174,7 +1187,9 @@ int ll_jws_parse(struct ll_jws **out, const void *body, size_t len,
 	int rc;
 
 	*out = NULL;
-	rc = load_object(&top, body, len, "JWS", err);
+	if (max < LL_JWS_MAX)
+		max = LL_JWS_MAX;
+	rc = load_object_max(&top, body, len, max, "JWS", err);
 	if (rc < 0)
 		goto out;
 	if (json_object_get(top, "header") != NULL) {
@@ -1203,8 +1218,8 @@ int ll_jws_parse(struct ll_jws **out, const void *body, size_t len,
 	rc = decode_named(&hdr, &hlen, prot, LL_JWS_MAX, "JWS \"protected\"",
 			  err);
 	if (rc == 0)
-		rc = decode_named(&jws->payload, &jws->plen, payload,
-				  LL_JWS_MAX, "JWS \"payload\"", err);
+		rc = decode_named(&jws->payload, &jws->plen, payload, max,
+				  "JWS \"payload\"", err);
 	if (rc == 0)
 		rc = decode_named(&jws->sig, &jws->siglen, sig, JWS_SIG_MAX,
 				  "JWS \"signature\"", err);

@@ -62,6 +62,7 @@ struct call {
 	json_t *payload; /* NULL for POST-as-GET */
 	int64_t id; /* the N of the path */
 	const char *tail; /* the SERIAL of /cert/ */
+	size_t jws_max; /* the largest JWS taken; 0: LL_JWS_MAX */
 	struct ll_error err;
 };
 
@@ -296,7 +297,8 @@ static int authenticate(struct call *c, enum keymode mode)
 			"Content-Type must be application/jose+json");
 		return -1;
 	}
-	rc = ll_jws_parse(&c->jws, req->body, req->len, &c->err);
+	rc = ll_jws_parse_max(&c->jws, req->body, req->len,
+			      c->jws_max ? c->jws_max : LL_JWS_MAX, &c->err);
 	if (rc == LL_EPOLICY) {
 		problem(c, 400, "badSignatureAlgorithm", "%s", c->err.message);
 		json_t *algs = json_pack("[s,s,s]", "ES256", "RS256", "EdDSA");
@@ -1323,7 +1325,14 @@ int lld_acme_handle(struct lld_srv *srv, const struct lld_req *req,
 int lld_acme_authenticate(struct lld_srv *srv, const struct lld_req *req,
 			  struct lld_resp *resp, struct lld_auth *out)
 {
-	struct call c = { .srv = srv, .req = req, .resp = resp };
+	return lld_acme_authenticate_max(srv, req, resp, LL_JWS_MAX, out);
+}
+
+int lld_acme_authenticate_max(struct lld_srv *srv, const struct lld_req *req,
+			      struct lld_resp *resp, size_t max,
+			      struct lld_auth *out)
+{
+	struct call c = { .srv = srv, .req = req, .resp = resp, .jws_max = max };
 	int rc;
 
 	memset(out, 0, sizeof(*out));

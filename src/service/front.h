@@ -27,6 +27,8 @@ struct lld_mailer;
 struct lld_nonces;
 
 #define LLD_BODY_MAX (64 * 1024) /* largest request body taken */
+/* ... under /vault/ only (vault.h): a backup in a JWS */
+#define LLD_VAULT_BODY_MAX (2 * 1024 * 1024)
 #define LLD_HDR_MAX 512 /* one response header value */
 #define LLD_ORDER_DAYS 7 /* orders and authorizations live this long */
 #define LLD_KEYCACHE 256 /* account keys kept parsed */
@@ -208,6 +210,10 @@ struct lld_auth {
  */
 int lld_acme_authenticate(struct lld_srv *srv, const struct lld_req *req,
 			  struct lld_resp *resp, struct lld_auth *out);
+/* The same for a request of at most MAX octets (the key vault's). */
+int lld_acme_authenticate_max(struct lld_srv *srv, const struct lld_req *req,
+			      struct lld_resp *resp, size_t max,
+			      struct lld_auth *out);
 void lld_auth_clear(struct lld_auth *a);
 
 /* Small helpers for handlers (http.c). */

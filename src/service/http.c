@@ -4,7 +4,8 @@
  * One event loop; each request becomes a struct lld_req for the ACME
  * or PKI handlers and their struct lld_resp goes back out.  Bodies are
  * capped (LLD_BODY_MAX) and headers (8 KiB) by evhttp before any
- * handler runs; idle connections time out.  Plain HTTP is served only
+ * handler runs (the key vault's larger limit for /vault/ only);
+ * idle connections time out.  Plain HTTP is served only
  * on a loopback address; anywhere else [http] tls_cert/tls_key are
  * required (TLS 1.2+, OpenSSL through bufferevent_openssl).
  */
@@ -247,6 +248,12 @@ static void on_request(struct evhttp_request *er, void *arg)
 		evhttp_request_get_input_headers(er), "If-None-Match");
 	/* PKX limits each client by this */
 	req.peer = peer_of(er);
+	if (req.len > LLD_BODY_MAX &&
+	    strncmp(path, "/vault/", sizeof("/vault/") - 1) != 0) {
+		lld_resp_problem(&resp, 413, "malformed",
+				 "request body too large");
+		goto send;
+	}
 	if (lld_acme_handle(sv->srv, &req, &resp) < 0 &&
 	    lld_tsa_handle(sv->srv, &req, &resp) < 0 &&
 	    lld_pki_handle(sv->srv, &req, &resp) < 0 &&
@@ -506,7 +513,9 @@ int lld_http_run(struct lld_srv *srv)
 	http = evhttp_new(sv.base);
 	if (http == NULL)
 		goto out;
-	evhttp_set_max_body_size(http, LLD_BODY_MAX);
+	/* the vault's requests are the largest; every other path is held
+	 * to LLD_BODY_MAX in on_request */
+	evhttp_set_max_body_size(http, LLD_VAULT_BODY_MAX);
 	evhttp_set_max_headers_size(http, 8192);
 	evhttp_set_timeout(http, 30);
 	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |

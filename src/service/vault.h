@@ -11,12 +11,12 @@
 #define LLD_VAULT_PREFIX "/vault/"
 
 /*
- * The largest backup taken, in octets.  It travels base64url inside the
- * JSON payload of a JWS, itself base64url: the JWS parser's limit
- * (LL_JWS_MAX, 64 KiB) bounds it to this, room left for the rest of
- * the request.
+ * The largest backup taken, in octets: letterlock's own limit
+ * (LL_BACKUP_MAX).  It travels base64url inside the JSON payload of a
+ * JWS, itself base64url: LLD_VAULT_BODY_MAX (front.h) is the request
+ * that carries it, with room for the rest.
  */
-#define LLD_VAULT_BLOB_MAX (32 * 1024)
+#define LLD_VAULT_BLOB_MAX (1024 * 1024)
 
 /* [vault] of letterlockd.conf(5) when not given */
 #define LLD_VAULT_FRESH_DEFAULT 3600 /* seconds a mailbox proof counts */

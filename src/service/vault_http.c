@@ -269,7 +269,8 @@ int lld_vault_handle(struct lld_srv *srv, const struct lld_req *req,
 		problem(&v, 405, "malformed", "use POST (a JWS)");
 		return 0;
 	}
-	if (lld_acme_authenticate(srv, req, resp, &v.auth) < 0)
+	if (lld_acme_authenticate_max(srv, req, resp, LLD_VAULT_BODY_MAX,
+				      &v.auth) < 0)
 		return 0;
 	if (v.auth.payload == NULL) {
 		problem(&v, 400, "malformed", "the payload must be an object");

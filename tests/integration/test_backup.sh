@@ -46,7 +46,7 @@ export LETTERLOCK_TEST_BACKUP_KDF=10,8,1
 lldtest_stack "mail stack up"
 t_init() {
 	lld_init || return 1
-	printf '%s\n' "[vault]" "reads_per_address = 6" \
+	printf '%s\n' "[vault]" "reads_per_address = 7" \
 		"reads_per_account = 8" >>"$CA/letterlockd.conf"
 }
 t "letterlockd init, [vault] with small read limits" t_init
@@ -200,6 +200,26 @@ EOF
 }
 t "a vault blob altered in the store is detected (exit 4), nothing installed" t_tampered
 
+t_big() {
+	local i h=$T/big-home
+	for i in $(seq 1 110); do
+		"$LETTERLOCK" --home "$h" identity new --email "$ALICE" \
+			--self-signed --days 30 --key ec-p256 >/dev/null || return 1
+	done
+	ll "$h" backup --code-file "$T/code3" || return 1
+	grep -q 'stored in the vault as version 3' "$T/out" &&
+		[ "$(sql "$CA/letterlockd.db" "SELECT length(blob) FROM vault
+			WHERE version = 3")" -gt 65536 ] || return 1
+	ll "$T/big-restore" restore "$ALICE" --code-file "$T/code3" &&
+		grep -q 'installed 110 of 110 keys' "$T/out" || return 1
+	# elsewhere the body limit stays 64 KiB
+	head -c 70000 /dev/zero | tr '\0' x >"$T/big.body"
+	[ "$(curl -s -o /dev/null -w '%{http_code}' --data-binary @"$T/big.body" \
+		-H 'Content-Type: application/jose+json' \
+		"$URL/acme/new-order")" = 413 ]
+}
+t "a backup over 64 KiB (110 keys) goes through the vault and back; other paths keep 64 KiB" t_big
+
 t_no_proof() {
 	acme eve account || return 1
 	problem unauthorized eve vault-get "$ALICE"
@@ -215,7 +235,7 @@ t "... and one whose proof is of another address" t_other_proof
 t_old_proof() {
 	acme main account && proven "$ALICE" main || return 1
 	acme main vault-get "$ALICE" && expect http 200 &&
-		expect version 2 && expect versions 2,1 || return 1
+		expect version 3 && expect versions 3,2,1 || return 1
 	# the proof two hours old: [vault] fresh is an hour
 	sql "$CA/letterlockd.db" "UPDATE challenges SET validated = validated - 7200
 		WHERE authz IN (SELECT a.id FROM authzs a JOIN accounts c
