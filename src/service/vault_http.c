@@ -11,8 +11,9 @@
  * account proved control of by email within [vault] fresh seconds: the
  * time its challenge was validated, not the time of an order, counts.
  * Reads are counted in the store over [vault] window seconds: every
- * read an account asks for, and every read of an address that was
- * answered; over either limit the answer is 429 with Retry-After.  The
+ * read an account asks for, and every read of an address by an account
+ * with a fresh proof of it; over either limit the answer is 429 with
+ * Retry-After.  The
  * service keeps the blob as it came: it never sees a key or a recovery
  * code, and nothing of a blob reaches the log.
  */
