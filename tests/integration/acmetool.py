@@ -975,6 +975,12 @@ def cmd_vault_get(acme, stack, a):
     out('size', len(b64u_dec(doc.get('backup', ''))))
 
 
+def cmd_vault_delete(acme, stack, a):
+    doc = acme.post(acme.base + '/vault/delete', {'address': a.email}).json()
+    out('http', 200)
+    out('address', doc.get('address'))
+
+
 def cmd_issue(acme, stack, a):
     if acme.load('account.json') is None:
         acme.account()
@@ -1078,6 +1084,9 @@ def main(argv):
     s = sub.add_parser('vault-get')
     s.add_argument('email')
     s.add_argument('--version', type=int)
+
+    s = sub.add_parser('vault-delete')
+    s.add_argument('email')
 
     s = sub.add_parser('adopt-key')
     s.add_argument('--home', required=True, help="letterlock's home")

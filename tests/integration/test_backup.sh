@@ -272,6 +272,15 @@ t_rate_account() {
 }
 t "refused reads count against their account: over reads_per_account, 429" t_rate_account
 
+t_delete() {
+	acme main vault-delete "$ALICE" && expect http 200 || return 1
+	[ "$(sql "$CA/letterlockd.db" "SELECT count(*) FROM vault
+		WHERE email = '$ALICE'")" = 0 ] &&
+		problem malformed main vault-delete "$ALICE" && expect http 404 &&
+		problem unauthorized eve vault-delete "$ALICE"
+}
+t "delete: every version gone, a second delete 404, another account 403" t_delete
+
 t_mailbox() {
 	ll "$BHOME" backup --to mailbox --code-file "$T/code2" || return 1
 	grep -q 'put in the mailbox folder Letterlock-Backup' "$T/out" &&
