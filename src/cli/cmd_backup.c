@@ -414,17 +414,16 @@ static int do_backup(struct proof *p, enum where where, const char *code_file)
 		goto out;
 	}
 	rc = put(p, where, p->canon, blob, len);
+	/* stored: the code is what opens it, whatever happens next */
+	if (rc == 0)
+		rc = show_code(p, code, code_file);
 	if (rc != 0)
 		goto out;
 	/* later key changes are backed up without the code */
-	rc = ll_backup_key_store(p->ks, key,
-				 where == TO_VAULT ? "vault" : "mailbox",
-				 p->canon, names, 1, &err);
-	if (rc < 0) {
+	if (ll_backup_key_store(p->ks, key,
+				where == TO_VAULT ? "vault" : "mailbox",
+				p->canon, names, 1, &err) < 0)
 		rc = proof_local_fail(p, "keeping the backup key", &err);
-		goto out;
-	}
-	rc = show_code(p, code, code_file);
 out:
 	OPENSSL_cleanse(code, sizeof(code));
 	free(name);
