@@ -23,7 +23,7 @@
 #
 # Output: TAP.  Needs root and the packages of scripts/setup; skips
 # otherwise.  LETTERLOCKD, KEEP_TMP as in test_acme.sh.
-# shellcheck disable=SC2317,SC2034,SC2016,SC1091
+# shellcheck disable=SC2317,SC2034,SC2016,SC1091,SC2153
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
