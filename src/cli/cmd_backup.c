@@ -499,33 +499,38 @@ static int backup_main(struct proof *p, const struct args *a, int argc,
 
 /* ---- restore ---- */
 
-/* The recovery code from FILE, or asked on the terminal (TRY counts
- * from 1). */
+/* The recovery code from FILE, or asked on the terminal with echo off
+ * (a secret; its check symbols catch a typo, and it is asked again) -
+ * TRY counts from 1. */
 static int read_code(struct proof *p, char *buf, size_t size, const char *file,
 		     int try)
 {
-	FILE *tty;
-	int ok;
+	int rc;
 
 	if (file != NULL) {
-		int rc = cli_read_password(buf, size, file);
-
+		rc = cli_read_password(buf, size, file);
 		if (rc == -2)
 			return proof_fail(p, EXIT_USAGE, "%s: line too long",
 					  file);
 		return rc < 0 ? EXIT_FAIL : 0;
 	}
-	tty = fopen("/dev/tty", "r+");
-	if (tty == NULL)
+	rc = cli_ask_tty(buf, size,
+			 try > 1 ? "again, recovery code: " : "recovery code: ");
+	switch (rc) {
+	case 0:
+		return 0;
+	case CLI_TTY_NONE:
 		return proof_fail(p, EXIT_USAGE,
 				  "no terminal to ask the recovery code on: "
 				  "use --code-file F");
-	fprintf(tty, "%srecovery code: ", try > 1 ? "again, " : "");
-	fflush(tty);
-	ok = fgets(buf, (int)size, tty) != NULL;
-	fclose(tty);
-	buf[strcspn(buf, "\r\n")] = '\0';
-	return ok ? 0 : proof_fail(p, EXIT_USAGE, "no recovery code given");
+	case CLI_TTY_ECHO:
+		return proof_fail(p, EXIT_USAGE,
+				  "cannot turn off echo on the terminal: use "
+				  "--code-file F");
+	case CLI_TTY_LONG:
+		return proof_fail(p, EXIT_USAGE, "the code typed is too long");
+	}
+	return proof_fail(p, EXIT_USAGE, "no recovery code given");
 }
 
 /* The recovery code in FILE is one (no typo); 0 or an exit code. */

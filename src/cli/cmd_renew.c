@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "backup.h"
 #include "enrol.h"
 
 #define RENEW_DAYS 30 /* renew when this much is left, or ... */
@@ -321,6 +322,12 @@ static int renew_one(struct renew *r, const char *addr)
 		rc = enrol_issue(p, r->have_type ? r->type :
 				    w.have_type	 ? w.type :
 						   LL_KEY_RSA3072);
+	/* the new key joins the backup, if one was made (the renewal's
+	 * mailbox proof is fresh enough for the vault) */
+	if (rc == 0 && backup_refresh(p) != 0)
+		proof_fail(p, 0,
+			   "warning: the backup does not hold the new key yet: "
+			   "run letterlock backup --refresh");
 	proof_clear(p);
 	free(p);
 	if (rc == 0) {
