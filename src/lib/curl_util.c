@@ -4,6 +4,7 @@
  * body, the error text.
  */
 #include <pthread.h>
+#include <stdio.h>
 
 #include <curl/curl.h>
 #include <openssl/err.h>
@@ -99,4 +100,48 @@ CURLcode ll_curl_perform(CURL *c)
 const char *ll_curl_why(const char *ebuf, CURLcode cc)
 {
 	return ebuf[0] != '\0' ? ebuf : curl_easy_strerror(cc);
+}
+
+int ll_curl_post(struct ll_curl_sink *sink, const char *url, const char *ctype,
+		 const char *ca_file, long timeout, const void *der,
+		 size_t len, const char *what, struct ll_error *err)
+{
+	char ebuf[CURL_ERROR_SIZE], hdr[128];
+	struct curl_slist *hdrs = NULL;
+	CURL *c;
+	CURLcode cc;
+	long status = 0;
+	int rc = 0;
+
+	rc = ll_curl_init(err);
+	if (rc < 0)
+		return rc;
+	snprintf(hdr, sizeof(hdr), "Content-Type: %s", ctype);
+	c = curl_easy_init();
+	hdrs = curl_slist_append(hdrs, hdr);
+	if (c == NULL || hdrs == NULL) {
+		rc = ll_err(err, LL_ENOMEM, LL_ECLASS_OS, "out of memory");
+		goto out;
+	}
+	ll_curl_setup(c, "http,https", timeout, ca_file, ebuf, sink);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, (const char *)der);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	cc = ll_curl_perform(c);
+	if (cc == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	if (cc != CURLE_OK)
+		rc = ll_err(err, LL_EIO, LL_ECLASS_OS, "%s at %s: %s", what,
+			    url,
+			    sink->too_big ? "reply too large" :
+					    ll_curl_why(ebuf, cc));
+	else if (status != 200)
+		rc = ll_err(err, LL_EIO, LL_ECLASS_OS,
+			    "%s at %s answered HTTP %ld", what, url, status);
+out:
+	curl_slist_free_all(hdrs);
+	if (c != NULL)
+		curl_easy_cleanup(c);
+	return rc;
 }

@@ -349,6 +349,14 @@ void ll_curl_setup(CURL *c, const char *protocols, long timeout,
  * and recipient lists), so that none is left dangling. */
 CURLcode ll_curl_perform(CURL *c);
 
+/* POST DER (LEN bytes, media type CTYPE) to URL (http or https,
+ * CA_FILE trusted besides the system's when not NULL) and keep the
+ * reply's body in SINK.  LL_EIO "WHAT at URL: why" when the exchange
+ * fails or the answer is not HTTP 200. */
+int ll_curl_post(struct ll_curl_sink *sink, const char *url, const char *ctype,
+		 const char *ca_file, long timeout, const void *der,
+		 size_t len, const char *what, struct ll_error *err);
+
 /* Why the transfer failed: EBUF when curl wrote there, else CC's text. */
 const char *ll_curl_why(const char *ebuf, CURLcode cc);
 

@@ -59,49 +59,6 @@ out:
 	return req;
 }
 
-/* POST the request DER to URL; the reply's body into SINK. */
-static int post(struct ll_curl_sink *sink, const char *url, const char *ca_file,
-		const unsigned char *der, size_t len, struct ll_error *err)
-{
-	char ebuf[CURL_ERROR_SIZE];
-	struct curl_slist *hdrs = NULL;
-	CURL *c;
-	CURLcode cc;
-	long status = 0;
-	int rc = 0;
-
-	rc = ll_curl_init(err);
-	if (rc < 0)
-		return rc;
-	c = curl_easy_init();
-	hdrs = curl_slist_append(hdrs,
-				 "Content-Type: application/timestamp-query");
-	if (c == NULL || hdrs == NULL) {
-		rc = ll_err(err, LL_ENOMEM, LL_ECLASS_OS, "out of memory");
-		goto out;
-	}
-	ll_curl_setup(c, "http,https", LL_TSP_TIMEOUT, ca_file, ebuf, sink);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, (const char *)der);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	cc = ll_curl_perform(c);
-	if (cc == CURLE_OK)
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	if (cc != CURLE_OK)
-		rc = ll_err(err, LL_EIO, LL_ECLASS_OS, "the TSA at %s: %s", url,
-			    sink->too_big ? "reply too large" :
-					    ll_curl_why(ebuf, cc));
-	else if (status != 200)
-		rc = ll_err(err, LL_EIO, LL_ECLASS_OS,
-			    "the TSA at %s answered HTTP %ld", url, status);
-out:
-	curl_slist_free_all(hdrs);
-	if (c != NULL)
-		curl_easy_cleanup(c);
-	return rc;
-}
-
 /* A verification context whose store is CTX's trust anchors. */
 static TS_VERIFY_CTX *verifier(TS_VERIFY_CTX *v, struct ll_ctx *ctx)
 {
@@ -135,7 +92,8 @@ int ll_tsp_stamp(CMS_SignerInfo *si, struct ll_ctx *ctx, const char *url,
 				 "request");
 		goto out;
 	}
-	rc = post(&sink, url, ca_file, der, (size_t)n, err);
+	rc = ll_curl_post(&sink, url, "application/timestamp-query", ca_file,
+			  LL_TSP_TIMEOUT, der, (size_t)n, "the TSA", err);
 	if (rc < 0)
 		goto out;
 	p = (const unsigned char *)sink.body.p;
