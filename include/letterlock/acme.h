@@ -197,6 +197,25 @@ int ll_acme_vault_get(unsigned char **out, size_t *len, struct ll_acme *a,
 		      const char *address, long long version,
 		      struct ll_error *err);
 
+/* ---- revocation (RFC 8555 section 7.6) ---- */
+
+/*
+ * Ask the CA to revoke CERT, signed with the account ("kid"): the
+ * account must be the one that ordered CERT, or hold valid
+ * authorizations for every address in it that the CA counts as fresh
+ * (doc/acme.md: letterlockd takes those validated within the last
+ * hour).  REASON is an RFC 5280 CRLReason code (the CA takes 0
+ * unspecified, 1 keyCompromise, 3 affiliationChanged, 4 superseded, 5
+ * cessationOfOperation, 9 privilegeWithdrawn) or -1 to send none.
+ * Errors: LL_EINVAL (no account, a reason outside 0..10), LL_ENOTFOUND
+ * (the directory names no revokeCert), LL_EPOLICY (the CA refused: the
+ * message is its problem, e.g. "urn:ietf:params:acme:error:
+ * alreadyRevoked: already revoked" or "...:unauthorized: ..."), LL_EIO,
+ * LL_ENOMEM.
+ */
+int ll_acme_revoke(struct ll_acme *a, const struct ll_cert *cert, int reason,
+		   struct ll_error *err);
+
 /* ---- orders ---- */
 
 struct ll_acme_order;

@@ -430,6 +430,49 @@ out:
 	return rc;
 }
 
+/* ---- revocation ---- */
+
+int ll_acme_revoke(struct ll_acme *a, const struct ll_cert *cert, int reason,
+		   struct ll_error *err)
+{
+	struct ll_acme_resp r;
+	unsigned char *der = NULL;
+	size_t len = 0;
+	char *b64 = NULL;
+	json_t *req = NULL;
+	int rc;
+
+	ll_acme_resp_init(&r, LL_ACME_MAX_JSON);
+	if (reason < -1 || reason > 10 || reason == 7) {
+		rc = ll_err(err, LL_EINVAL, LL_ECLASS_USAGE,
+			    "%d is not a CRLReason code", reason);
+		goto out;
+	}
+	if (a->dir.revoke_cert == NULL) {
+		rc = ll_err(err, LL_ENOTFOUND, LL_ECLASS_POLICY,
+			    "the directory names no revokeCert");
+		goto out;
+	}
+	rc = ll_cert_der(&der, &len, cert, err);
+	if (rc == 0)
+		rc = ll_b64url_encode(&b64, NULL, der, len, err);
+	if (rc < 0)
+		goto out;
+	req = json_pack("{s:s}", "certificate", b64);
+	if (req != NULL && reason >= 0 &&
+	    json_object_set_new(req, "reason", json_integer(reason)) != 0) {
+		json_decref(req);
+		req = NULL;
+	}
+	/* the answer is 200 with an empty body (RFC 8555 section 7.6) */
+	rc = post_json(a, a->dir.revoke_cert, req, 0, &r, err);
+out:
+	ll_acme_resp_reset(&r);
+	free(b64);
+	free(der);
+	return rc;
+}
+
 /* ---- the root ---- */
 
 int ll_acme_root_cert(struct ll_cert **out, struct ll_acme *a,

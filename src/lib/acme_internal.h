@@ -33,6 +33,7 @@ struct ll_acme_dir {
 	char *new_nonce;
 	char *new_account;
 	char *new_order;
+	char *revoke_cert; /* "revokeCert", or NULL */
 	char *terms; /* meta "termsOfService", or NULL */
 	char *root_url; /* meta "letterlockRootCertificate", or NULL */
 	char *pkx_url; /* meta "letterlockPkx", or NULL */

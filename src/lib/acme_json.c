@@ -232,6 +232,7 @@ void ll_acme_dir_free(struct ll_acme_dir *d)
 	free(d->new_nonce);
 	free(d->new_account);
 	free(d->new_order);
+	free(d->revoke_cert);
 	free(d->terms);
 	free(d->root_url);
 	free(d->pkx_url);
@@ -251,6 +252,9 @@ static int parse_directory(void *obj, json_t *j, struct ll_error *err)
 			     err);
 	if (rc == 0)
 		rc = get_url(&nd.new_order, j, "newOrder", 1, "directory", err);
+	if (rc == 0)
+		rc = get_url(&nd.revoke_cert, j, "revokeCert", 0, "directory",
+			     err);
 	meta = json_object_get(j, "meta");
 	if (rc == 0 && json_is_object(meta)) {
 		rc = get_url(&nd.terms, meta, "termsOfService", 0,
