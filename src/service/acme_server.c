@@ -13,7 +13,9 @@
  *   POST /acme/authz/N            kid   read (sends the challenge mail)
  *   POST /acme/chall/N            kid   {} = ready for validation
  *   POST /acme/cert/SERIAL        kid   application/pem-certificate-chain
- *   POST /acme/revoke-cert        kid or the certificate's jwk
+ *   POST /acme/revoke-cert        kid (the ordering account, or one with
+ *                                 a fresh authorization for the address)
+ *                                 or the certificate's jwk
  *
  * Every POST is a flattened JWS (application/jose+json), checked in
  * this order: the JWS shape and algorithm, the "url" against the
@@ -1107,6 +1109,36 @@ static int reason_ok(long r)
 	return r == 0 || r == 1 || r == 3 || r == 4 || r == 5 || r == 9;
 }
 
+/*
+ * May the account of C revoke the certificate of ROW?  Yes when it
+ * ordered it, or when it holds a valid authorization for the
+ * certificate's address (the only identifier this CA puts in one)
+ * proven within LLD_REVOKE_AUTHZ_SECS: the owner of the mailbox
+ * revoking from another device (RFC 8555 section 7.6).  Else the
+ * problem is answered and -1 returned.
+ */
+static int revoke_authorized(struct call *c, const struct lld_certrow *row)
+{
+	time_t now = c->req->now;
+	int rc;
+
+	if (row->account == c->acct.id)
+		return 0;
+	rc = lld_store_authz_fresh(c->srv->store, c->acct.id, row->email,
+				   now - LLD_REVOKE_AUTHZ_SECS, now, &c->err);
+	if (rc == 0)
+		return 0;
+	if (rc == LL_ENOTFOUND)
+		problem(c, 403, "unauthorized",
+			"the certificate is not your account's, and the "
+			"account proved control of %s not within the last "
+			"%d minutes",
+			row->email, LLD_REVOKE_AUTHZ_SECS / 60);
+	else
+		internal(c, "authorization lookup");
+	return -1;
+}
+
 static int on_revoke(struct call *c)
 {
 	const char *b64;
@@ -1164,11 +1196,8 @@ static int on_revoke(struct call *c)
 		goto out;
 	}
 	if (c->acct.id != 0) {
-		if (row.account != c->acct.id) {
-			problem(c, 403, "unauthorized",
-				"the certificate is not your account's");
+		if (revoke_authorized(c, &row) < 0)
 			goto out;
-		}
 	} else if (ll_cert_parse(&cert, der, derlen, &c->err) < 0 ||
 		   ll_jwk_from_cert(&ck, cert, &c->err) < 0 ||
 		   !ll_jwk_equal(ck, ll_jws_jwk(c->jws))) {

@@ -31,6 +31,9 @@ struct lld_nonces;
 #define LLD_VAULT_BODY_MAX (2 * 1024 * 1024)
 #define LLD_HDR_MAX 512 /* one response header value */
 #define LLD_ORDER_DAYS 7 /* orders and authorizations live this long */
+/* revokeCert by authorization: the mailbox proof must be this recent
+ * (doc/acme.md) */
+#define LLD_REVOKE_AUTHZ_SECS 3600
 #define LLD_KEYCACHE 256 /* account keys kept parsed */
 /* Time-stamp requests waiting for the TSA keyholder at most: beyond,
  * the front refuses at once (systemFailure) rather than queue, so that

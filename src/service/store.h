@@ -152,6 +152,14 @@ int lld_store_orders_of(struct lld_store *s, int64_t account, int64_t *ids,
 
 int lld_store_authz_get(struct lld_store *s, int64_t id, struct lld_authz *out,
 			struct ll_error *err);
+/*
+ * 0 if ACCOUNT holds a "valid" authorization for EMAIL, not expired at
+ * NOW, whose challenge was validated at SINCE or later (revokeCert by
+ * authorization, RFC 8555 section 7.6); LL_ENOTFOUND if it holds none.
+ */
+int lld_store_authz_fresh(struct lld_store *s, int64_t account,
+			  const char *email, time_t since, time_t now,
+			  struct ll_error *err);
 int lld_store_chall_get(struct lld_store *s, int64_t id, struct lld_chall *out,
 			struct ll_error *err);
 

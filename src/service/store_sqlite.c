@@ -191,6 +191,13 @@ static const struct query queries[Q_COUNT] = {
 			  " LEFT JOIN challenges c ON c.authz = a.id"
 			  " WHERE a.id = ?1",
 			  "reading an authorization", "authorization" },
+	[Q_AUTHZ_FRESH] = { "SELECT a.id FROM authzs a"
+			    " JOIN challenges c ON c.authz = a.id"
+			    " WHERE a.account = ?1 AND a.email = ?2"
+			    " AND a.status = 'valid' AND a.expires > ?3"
+			    " AND c.validated >= ?4 LIMIT 1",
+			    "looking for a fresh authorization",
+			    "fresh authorization of account" },
 	[Q_CHALL_GET] = { CHALL_COLS " WHERE c.id = ?1", "reading a challenge",
 			  "challenge" },
 	[Q_CHALL_BY_T1] = { CHALL_COLS " WHERE c.token1 = ?1",

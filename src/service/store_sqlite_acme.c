@@ -299,6 +299,19 @@ int lld_store_authz_get(struct lld_store *s, int64_t id, struct lld_authz *out,
 		      sizeof(*out), err);
 }
 
+int lld_store_authz_fresh(struct lld_store *s, int64_t account,
+			  const char *email, time_t since, time_t now,
+			  struct ll_error *err)
+{
+	int rc = sq_fetch(s, Q_AUTHZ_FRESH,
+			  ARGS(AI(account), AT(email), AI(now), AI(since)),
+			  err);
+
+	if (rc == 0)
+		sq_reset(s, Q_AUTHZ_FRESH);
+	return rc;
+}
+
 int lld_store_chall_get(struct lld_store *s, int64_t id, struct lld_chall *out,
 			struct ll_error *err)
 {
