@@ -11,5 +11,6 @@
 #include <letterlock/jose.h>
 #include <letterlock/acme.h>
 #include <letterlock/backup.h>
+#include <letterlock/revocation.h>
 #define LL_VERSION "0.1.0"
 #endif

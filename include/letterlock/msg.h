@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <letterlock/error.h>
 #include <letterlock/ctx.h>
+#include <letterlock/revocation.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -88,6 +89,8 @@ enum ll_sig_state {
 	LL_SIG_UNTRUSTED,    /* does not chain to a trust anchor */
 	LL_SIG_EXPIRED,	     /* signer not valid at signing time */
 	LL_SIG_WRONG_SIGNER, /* good signature, signer is not From */
+	LL_SIG_REVOKED,	     /* signer's certificate revoked (and no
+				token proves the signature older) */
 };
 
 /* "valid", "invalid", ... as in `letterlock open --json`. */
@@ -108,6 +111,13 @@ struct ll_open_status {
 	int timestamp_trusted;	/* from a verified RFC 3161 token */
 	size_t nerrors;
 	char errors[LL_OPEN_MAX_ERRORS][160];
+	/* the signer's certificate's status, when the context judges
+	 * revocation (ll_ctx_set_revocation), else LL_REV_UNCHECKED */
+	enum ll_rev_state revocation;
+	int revocation_reason;	/* CRLReason when revoked, -1 none */
+	char revocation_time[32]; /* RFC 3339 when revoked, else "" */
+	char revocation_source[8]; /* "ocsp", "cache", "local", "" */
+	char revocation_why[160]; /* why unknown, else "" */
 };
 
 struct ll_opened;

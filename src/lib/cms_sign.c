@@ -186,10 +186,12 @@ static void set_why(struct ll_verify_result *r, enum ll_sig_state s,
 	snprintf(r->why, sizeof(r->why), "%s", why);
 }
 
-/* FPR: the signer's SHA-256 fingerprint, for the chain cache, or NULL. */
+/* FPR: the signer's SHA-256 fingerprint, for the chain cache, or NULL.
+ * *ISSUER (may be NULL): a reference to the signer's issuer in the
+ * chain built, when it verified (NULL if none or not). */
 static void chain_check(struct ll_verify_result *r, struct ll_ctx *ctx,
 			X509 *signer, const unsigned char *fpr,
-			STACK_OF(X509) *certs, time_t when)
+			STACK_OF(X509) *certs, time_t when, X509 **issuer)
 {
 	X509_STORE_CTX *sctx = X509_STORE_CTX_new_ex(ll_ctx_libctx(ctx),
 						     NULL);
@@ -218,6 +220,9 @@ static void chain_check(struct ll_verify_result *r, struct ll_ctx *ctx,
 		}
 		if (fpr != NULL)
 			ll_ctx_chain_remember(ctx, fpr, from, until);
+		if (issuer != NULL && sk_X509_num(chain) > 1 &&
+		    X509_up_ref(sk_X509_value(chain, 1)))
+			*issuer = sk_X509_value(chain, 1);
 		goto out;
 	}
 	e = X509_STORE_CTX_get_error(sctx);
@@ -253,7 +258,7 @@ int ll_cms_verify(struct ll_verify_result *r, struct ll_ctx *ctx,
 	ASN1_OCTET_STRING **pos;
 	BIO *dcont = NULL, *out = NULL;
 	CMS_SignerInfo *si;
-	X509 *signer;
+	X509 *signer, *issuer = NULL;
 	time_t when, ts_when = 0, now = ll_ctx_now(ctx);
 	unsigned char fpr[32];
 	unsigned int fprlen = 0;
@@ -376,7 +381,9 @@ int ll_cms_verify(struct ll_verify_result *r, struct ll_ctx *ctx,
 	} else {
 		when = now;
 	}
+	/* a context that judges revocation needs the issuer: no cache */
 	if (X509_digest(signer, EVP_sha256(), fpr, &fprlen) && fprlen == 32 &&
+	    ll_ctx_rev_options(ctx) == NULL &&
 	    ll_ctx_chain_cached(ctx, fpr, when)) {
 		r->state = LL_SIG_VALID;
 		goto out;
@@ -388,8 +395,12 @@ int ll_cms_verify(struct ll_verify_result *r, struct ll_ctx *ctx,
 			i < sk_X509_num(extra); i++)
 		if (sk_X509_push(certs, sk_X509_value(extra, i)))
 			X509_up_ref(sk_X509_value(extra, i));
-	chain_check(r, ctx, signer, fprlen == 32 ? fpr : NULL, certs, when);
+	chain_check(r, ctx, signer, fprlen == 32 ? fpr : NULL, certs, when,
+		    &issuer);
+	if (r->state == LL_SIG_VALID && ll_ctx_rev_options(ctx) != NULL)
+		ll_revocation_judge(r, ctx, signer, issuer, when);
 out:
+	X509_free(issuer);
 	sk_X509_free(signers);
 	sk_X509_pop_free(certs, X509_free);
 	BIO_free_all(dcont);

@@ -35,6 +35,11 @@ struct ll_ctx {
 	unsigned trust_gen;	/* bumped when the trust anchors change */
 	struct chain_entry chains[CHAIN_CACHE];
 	struct cert_entry certs[CERT_CACHE];
+	/* revocation (revocation.c): the options, 0 version when unset,
+	 * and the fingerprints of the certificates known revoked */
+	struct ll_revocation_options rev;
+	char (*revoked)[LL_FPR_HEX + 1];
+	size_t nrevoked;
 };
 
 int ll_ctx_new(struct ll_ctx **out, struct ll_error *err)
@@ -67,6 +72,7 @@ void ll_ctx_free(struct ll_ctx **pp)
 	for (size_t i = 0; i < ctx->ncontacts; i++)
 		ll_cert_free(&ctx->contacts[i]);
 	free(ctx->contacts);
+	free(ctx->revoked);
 	X509_STORE_free(ctx->store);
 	for (size_t i = 0; i < CERT_CACHE; i++)
 		X509_free(ctx->certs[i].x);
@@ -188,7 +194,7 @@ struct ll_identity *ll_ctx_identity_for(struct ll_ctx *ctx, const char *addr)
 	for (size_t i = 0; i < ctx->nids; i++) {
 		struct ll_cert *c = ll_identity_cert(ctx->ids[i]);
 
-		if (ll_cert_matches_email(c, addr) &&
+		if (ll_cert_matches_email(c, addr) && !ll_ctx_is_revoked(ctx, c) &&
 		    ll_cert_better(c, best ? ll_identity_cert(best) : NULL,
 				   now))
 			best = ctx->ids[i];
@@ -203,6 +209,7 @@ struct ll_cert *ll_ctx_contact_for(struct ll_ctx *ctx, const char *addr)
 
 	for (size_t i = 0; i < ctx->ncontacts; i++)
 		if (ll_cert_matches_email(ctx->contacts[i], addr) &&
+		    !ll_ctx_is_revoked(ctx, ctx->contacts[i]) &&
 		    ll_cert_better(ctx->contacts[i], best, now))
 			best = ctx->contacts[i];
 	/* our own address: our own current certificate */
@@ -213,6 +220,45 @@ struct ll_cert *ll_ctx_contact_for(struct ll_ctx *ctx, const char *addr)
 			best = ll_identity_cert(id);
 	}
 	return best;
+}
+
+/* ---- revocation ---- */
+
+const struct ll_revocation_options *ll_ctx_rev_options(const struct ll_ctx *ctx)
+{
+	return ctx->rev.version != 0 ? &ctx->rev : NULL;
+}
+
+void ll_ctx_rev_set_options(struct ll_ctx *ctx,
+			    const struct ll_revocation_options *opt)
+{
+	ctx->rev = *opt;
+}
+
+int ll_ctx_rev_add(struct ll_ctx *ctx, const char *fpr)
+{
+	int rc;
+
+	if (strlen(fpr) != LL_FPR_HEX)
+		return LL_EINVAL;
+	for (size_t i = 0; i < ctx->nrevoked; i++)
+		if (strcmp(ctx->revoked[i], fpr) == 0)
+			return 0;
+	rc = grow(&ctx->revoked, ctx->nrevoked, sizeof(*ctx->revoked));
+	if (rc < 0)
+		return rc;
+	memcpy(ctx->revoked[ctx->nrevoked++], fpr, LL_FPR_HEX + 1);
+	return 0;
+}
+
+int ll_ctx_is_revoked(const struct ll_ctx *ctx, const struct ll_cert *cert)
+{
+	const char *fpr = ctx->nrevoked > 0 ? ll_cert_fingerprint(cert) : NULL;
+
+	for (size_t i = 0; fpr != NULL && i < ctx->nrevoked; i++)
+		if (strcmp(ctx->revoked[i], fpr) == 0)
+			return 1;
+	return 0;
 }
 
 int ll_ctx_chain_cached(struct ll_ctx *ctx, const unsigned char fpr[32],

@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 #include <openssl/bio.h>
 #include <openssl/cms.h>
+#include <openssl/ocsp.h>
 #include <openssl/x509.h>
 
 #include <letterlock/letterlock.h>
@@ -203,6 +204,16 @@ typedef struct sqlite3_stmt sqlite3_stmt;
 int ll_keystore_row_cert(struct ll_cert **out, sqlite3_stmt *st,
 			 struct ll_error *err);
 
+/* ctx.c: revocation (revocation.c).  The options set, or NULL when
+ * the context does not judge revocation; setting them; one more
+ * certificate known revoked (SHA-256 fingerprint, lower-case hex):
+ * 0, LL_EINVAL, LL_ENOMEM, LL_ETOOBIG. */
+#define LL_FPR_HEX 64
+const struct ll_revocation_options *ll_ctx_rev_options(const struct ll_ctx *ctx);
+void ll_ctx_rev_set_options(struct ll_ctx *ctx,
+			    const struct ll_revocation_options *opt);
+int ll_ctx_rev_add(struct ll_ctx *ctx, const char *fpr);
+
 /* ctx.c: drop every contact certificate for ADDR from CTX. */
 void ll_ctx_drop_contacts_for(struct ll_ctx *ctx, const char *addr);
 
@@ -228,6 +239,7 @@ struct ll_verify_result {
 	char ts_why[160]; /* why a token present was not taken, "" */
 	char why[160];
 	X509 *signer_cert; /* a reference; free */
+	struct ll_revocation rev; /* the signer's, when the context asks */
 };
 /* Verify CMS signed-data; DATA is the detached content or NULL. */
 /* CERTS: the certificates cut out by ll_cms_d2i_signed, or NULL. */
@@ -235,6 +247,27 @@ int ll_cms_verify(struct ll_verify_result *r, struct ll_ctx *ctx,
 		  CMS_ContentInfo *cms, STACK_OF(X509) *certs,
 		  const char *data, size_t len, struct ll_buf *content_out,
 		  struct ll_error *err);
+
+/* revocation.c */
+
+/*
+ * Judge the OCSP answer DER (LEN bytes, untrusted) about CERT issued by
+ * ISSUER, under CTX's trust anchors and clock; REQ (may be NULL) is the
+ * request, whose nonce the answer must carry if it carries one.  0 with
+ * *out filled (state good, revoked or unknown), else LL_ETOOBIG,
+ * LL_EPARSE, LL_EPOLICY (not from the issuer or its delegate, not for
+ * CERT, not current, an error status), LL_ENOMEM.
+ */
+int ll_ocsp_judge(struct ll_revocation *out, struct ll_ctx *ctx,
+		  const unsigned char *der, size_t len, X509 *cert,
+		  X509 *issuer, OCSP_REQUEST *req, struct ll_error *err);
+
+/* The revocation rule on a signature R that verified, by SIGNER
+ * (issued by ISSUER, NULL when not known), made at WHEN (the token's
+ * time when R->ts_trusted): fills R->rev and may make R not valid
+ * (letterlock/revocation.h). */
+void ll_revocation_judge(struct ll_verify_result *r, struct ll_ctx *ctx,
+			 X509 *signer, X509 *issuer, time_t when);
 
 /* tsp.c: RFC 3161 time-stamp tokens in signatures. */
 

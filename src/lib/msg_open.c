@@ -31,6 +31,7 @@ struct layer_sig {
 	int ts_trusted; /* WHEN is a verified token's time */
 	char ts_why[160]; /* a token present but not taken */
 	X509 *cert;
+	struct ll_revocation rev;
 };
 
 struct opener {
@@ -56,6 +57,7 @@ const char *ll_sig_state_name(enum ll_sig_state s)
 	case LL_SIG_UNTRUSTED: return "untrusted";
 	case LL_SIG_EXPIRED: return "expired";
 	case LL_SIG_WRONG_SIGNER: return "wrong-signer";
+	case LL_SIG_REVOKED: return "revoked";
 	}
 	return "invalid";
 }
@@ -118,6 +120,7 @@ static void record_sig(struct opener *op, struct ll_verify_result *r)
 	memcpy(s->ts_why, r->ts_why, sizeof(s->ts_why));
 	s->cert = r->signer_cert;
 	r->signer_cert = NULL;
+	s->rev = r->rev;
 }
 
 /* The CMS content type of DER, without parsing all of it. */
@@ -434,6 +437,32 @@ out:
 	return rc;
 }
 
+/* The revocation status of S's signer into ST, and a line when the
+ * signer is revoked but a time-stamp keeps the signature standing. */
+static void report_revocation(struct ll_open_status *st,
+			      const struct layer_sig *s)
+{
+	const struct ll_revocation *rv = &s->rev;
+	struct tm tm;
+
+	st->revocation = rv->state;
+	st->revocation_reason = rv->reason;
+	st->revocation_time[0] = '\0';
+	if (rv->state == LL_REV_REVOKED && gmtime_r(&rv->revoked, &tm))
+		strftime(st->revocation_time, sizeof(st->revocation_time),
+			 "%Y-%m-%dT%H:%M:%SZ", &tm);
+	snprintf(st->revocation_source, sizeof(st->revocation_source), "%s",
+		 rv->source);
+	snprintf(st->revocation_why, sizeof(st->revocation_why), "%s",
+		 rv->why);
+	/* unknown is the status's to say (soft fail), not an error */
+	if (rv->state == LL_REV_REVOKED && s->state == LL_SIG_VALID)
+		add_error(st, "the signer's certificate was revoked at %s (%s), "
+			      "after the time-stamped signature",
+			  st->revocation_time,
+			  ll_rev_reason_name(rv->reason));
+}
+
 static void judge(struct opener *op, const struct ll_entity *top,
 		  const struct ll_entity *in)
 {
@@ -483,6 +512,7 @@ static void judge(struct opener *op, const struct ll_entity *top,
 		st->timestamp_trusted = s->ts_trusted;
 		if (s->ts_why[0] != '\0')
 			add_error(st, "%s", s->ts_why);
+		report_revocation(st, s);
 		if (!match) {
 			st->signer_matches_from = 0;
 			if (s->state == LL_SIG_VALID) {

@@ -499,6 +499,19 @@ out:
 	return rc;
 }
 
+/* 1 if CTX holds an identity for ADDR whose certificate is revoked. */
+static int revoked_identity(const struct ll_ctx *ctx, const char *addr)
+{
+	for (size_t i = 0; i < ll_ctx_identity_count(ctx); i++) {
+		const struct ll_cert *c =
+			ll_identity_cert(ll_ctx_identity_at(ctx, i));
+
+		if (ll_cert_matches_email(c, addr) && ll_ctx_is_revoked(ctx, c))
+			return 1;
+	}
+	return 0;
+}
+
 int ll_msg_seal(struct ll_sealed **out, struct ll_ctx *ctx, const char *msg,
 		size_t len, const struct ll_seal_options *opts,
 		struct ll_error *err)
@@ -562,7 +575,11 @@ int ll_msg_seal(struct ll_sealed **out, struct ll_ctx *ctx, const char *msg,
 	pl.id = ll_ctx_identity_for(ctx, from[0]);
 	if (pl.id == NULL) {
 		rc = ll_err(err, LL_ENOKEY, LL_ECLASS_POLICY,
-			    "no current identity for %s", from[0]);
+			    revoked_identity(ctx, from[0]) ?
+				    "the certificate of %s is revoked: it "
+				    "signs no more (enrol again)" :
+				    "no current identity for %s",
+			    from[0]);
 		goto out;
 	}
 	rc = ll_msg_addresses(&tocc, msg, len, LL_ADDR_TO_CC, err);
