@@ -10,18 +10,46 @@
 #include "cli.h"
 
 static const char open_usage[] =
-	"usage: letterlock open [--json] [--no-harvest] [-o OUT] [IN]\n"
+	"usage: letterlock open [--json] [--no-harvest] [--offline]\n"
+	"                       [--require-revocation-status] [-o OUT] [IN]\n"
 	"Decrypts and verifies the message IN (default: stdin) and writes\n"
 	"the opened message to OUT (default: stdout, unless --json).\n"
 	"A message validly signed by its From address gives the signer's\n"
 	"certificate to the contacts (a new key for a known address waits\n"
 	"for `letterlock contact accept`); --no-harvest leaves them alone.\n"
+	"The signer's certificate is checked with the OCSP responder it\n"
+	"names (answers kept in the home); --offline asks no one.  A\n"
+	"revoked signer makes the signature not valid unless a time-stamp\n"
+	"proves it older (never after keyCompromise); an unknown status is\n"
+	"reported and, with --require-revocation-status, not valid.\n"
 	"exit: 0 opened (and any signature valid), 1 signature not valid,\n"
 	"      4 cannot decrypt, 5 malformed input, 2 usage\n";
 
 static json_t *jstr_or_null(const char *s)
 {
 	return s != NULL && *s != '\0' ? json_string(s) : json_null();
+}
+
+/* The signer's revocation status: null when not judged, else
+ * {"status", "reason", "time", "source", "why"}. */
+static json_t *revocation_json(const struct ll_open_status *st)
+{
+	json_t *o;
+
+	if (!st->is_signed || st->revocation == LL_REV_UNCHECKED)
+		return json_null();
+	o = json_object();
+	json_object_set_new(o, "status",
+			    json_string(ll_rev_state_name(st->revocation)));
+	json_object_set_new(o, "reason",
+			    st->revocation == LL_REV_REVOKED ?
+				    json_string(ll_rev_reason_name(
+					    st->revocation_reason)) :
+				    json_null());
+	json_object_set_new(o, "time", jstr_or_null(st->revocation_time));
+	json_object_set_new(o, "source", jstr_or_null(st->revocation_source));
+	json_object_set_new(o, "why", jstr_or_null(st->revocation_why));
+	return o;
 }
 
 static void print_json(const struct ll_open_status *st, const char *fail,
@@ -50,6 +78,7 @@ static void print_json(const struct ll_open_status *st, const char *fail,
 	json_object_set_new(o, "signing_time", jstr_or_null(st->timestamp));
 	/* the signer's key against the contacts: known, new, changed */
 	json_object_set_new(o, "signer_key", jstr_or_null(signer_key));
+	json_object_set_new(o, "revocation", revocation_json(st));
 	for (size_t i = 0; i < st->nerrors; i++)
 		json_array_append_new(errs, json_string(st->errors[i]));
 	if (fail != NULL)
@@ -78,6 +107,8 @@ int cmd_open(struct cli *cli, int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "no-harvest", no_argument, NULL, 'H' },
+		{ "offline", no_argument, NULL, 'O' },
+		{ "require-revocation-status", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -90,8 +121,10 @@ int cmd_open(struct cli *cli, int argc, char **argv)
 	const struct ll_cert *signer;
 	char *msg = NULL;
 	size_t len;
+	struct ll_revocation_options ro = LL_REVOCATION_OPTIONS_INIT;
 	int c, rc, json = 0, harvest = 1, keys = 0;
 
+	ro.network = 1;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
 		switch (c) {
@@ -103,6 +136,12 @@ int cmd_open(struct cli *cli, int argc, char **argv)
 			break;
 		case 'H':
 			harvest = 0;
+			break;
+		case 'O':
+			ro.network = 0;
+			break;
+		case 'R':
+			ro.require = 1;
 			break;
 		case 'h':
 			fputs(open_usage, stdout);
@@ -131,6 +170,11 @@ int cmd_open(struct cli *cli, int argc, char **argv)
 	}
 	if (rc != 0)
 		goto out;
+	ro.cache = ks;
+	if (ll_ctx_set_revocation(ctx, &ro, &err) < 0) {
+		rc = cli_fail(cli, "open", &err);
+		goto out;
+	}
 	rc = ll_msg_open(&o, ctx, msg, len, &err);
 	if (rc == LL_ENOKEY && !keys) {
 		rc = cli_load_keys(ks, ctx, cli);
@@ -167,7 +211,8 @@ int cmd_open(struct cli *cli, int argc, char **argv)
 		}
 	}
 	/* our own signature gives the contacts nothing */
-	if (signer != NULL && harvest && !own_address(ks, st->signer)) {
+	if (signer != NULL && harvest && st->revocation != LL_REV_REVOKED &&
+	    !own_address(ks, st->signer)) {
 		enum ll_contact_state state;
 
 		if (ll_contacts_add(ks, signer, LL_SRC_HARVESTED, time(NULL),

@@ -192,6 +192,14 @@ int cli_open_home(struct ll_keystore **ks, struct ll_ctx **ctx,
 		rc = ll_keystore_load(*ks, *ctx, &err);
 	else if (rc == 0 && load == CLI_LOAD_CERTS)
 		rc = ll_keystore_load_certs(*ks, *ctx, &err);
+	if (rc == 0 && load != CLI_LOAD_NONE) {
+		/* what the home knows revoked signs and is offered no more;
+		 * open asks responders itself (cmd_open.c) */
+		struct ll_revocation_options ro = LL_REVOCATION_OPTIONS_INIT;
+
+		ro.cache = *ks;
+		rc = ll_ctx_set_revocation(*ctx, &ro, &err);
+	}
 	if (rc < 0) {
 		ll_keystore_close(ks);
 		ll_ctx_free(ctx);
