@@ -96,5 +96,6 @@ int cmd_renew(struct cli *cli, int argc, char **argv);
 int cmd_passwd(struct cli *cli, int argc, char **argv);
 int cmd_backup(struct cli *cli, int argc, char **argv);
 int cmd_restore(struct cli *cli, int argc, char **argv);
+int cmd_revoke(struct cli *cli, int argc, char **argv);
 
 #endif

@@ -26,7 +26,8 @@ static const char usage[] =
 	"       [--no-header-protection]\n"
 	"       [--tsa URL [--tsa-ca-file F] [--require-timestamp]]\n"
 	"       [-o OUT] [IN]\n"
-	"  open [--json] [--no-harvest] [-o OUT] [IN]\n"
+	"  open [--json] [--no-harvest] [--offline]\n"
+	"       [--require-revocation-status] [-o OUT] [IN]\n"
 	"  enrol ADDRESS --acme URL --imap-url URL --smtp-url URL\n"
 	"        [--mail-user U] [--mail-password-file F] [--mail-ca-file F]\n"
 	"        [--acme-ca-file F] [--key-type rsa3072|rsa2048|p256]\n"
@@ -42,6 +43,8 @@ static const char usage[] =
 	"  restore ADDRESS [--from vault|mailbox] [--code-file F] "
 	"[--version N]\n"
 	"         [enrol's --acme, --imap-url ... options]\n"
+	"  revoke [ADDRESS | --fingerprint FPR] [--reason REASON]\n"
+	"         [--acme URL --imap-url URL --smtp-url URL ...]\n"
 	"\n"
 	"The home is --home DIR, else $LETTERLOCK_HOME, else\n"
 	"$XDG_DATA_HOME/letterlock (~/.local/share/letterlock).\n"
@@ -138,6 +141,8 @@ int main(int argc, char **argv)
 		return cmd_backup(&cli, argc, argv);
 	if (strcmp(argv[0], "restore") == 0)
 		return cmd_restore(&cli, argc, argv);
+	if (strcmp(argv[0], "revoke") == 0)
+		return cmd_revoke(&cli, argc, argv);
 	if (strcmp(argv[0], "help") == 0) {
 		fputs(usage, stdout);
 		return EXIT_OK;

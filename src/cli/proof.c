@@ -310,6 +310,13 @@ static int start_acme(struct proof *p)
 	return 0;
 }
 
+int proof_connect_ca(struct proof *p)
+{
+	int rc = proof_open_home(p);
+
+	return rc != 0 ? rc : start_acme(p);
+}
+
 int proof_connect(struct proof *p)
 {
 	struct mailbox_conf mc = { 0 };

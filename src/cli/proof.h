@@ -82,6 +82,9 @@ int proof_open_home(struct proof *p);
 /* The mail password, the mailbox login, the CA's directory, the account
  * (key kept in the home) and the CA's root; 0 or an exit code. */
 int proof_connect(struct proof *p);
+/* The home and the CA account only, without the mailbox: for what the
+ * account may do without a new proof; 0 or an exit code. */
+int proof_connect_ca(struct proof *p);
 /* A new order for the address, proven by email: p->order is ready (or
  * valid) on 0; else an exit code, said. */
 int proof_order(struct proof *p);
