@@ -233,6 +233,7 @@ void ll_ctx_rev_set_options(struct ll_ctx *ctx,
 			    const struct ll_revocation_options *opt)
 {
 	ctx->rev = *opt;
+	ctx->nrevoked = 0; /* the cache named now says again */
 }
 
 int ll_ctx_rev_add(struct ll_ctx *ctx, const char *fpr)
