@@ -187,8 +187,8 @@ static void set_why(struct ll_verify_result *r, enum ll_sig_state s,
 }
 
 /* FPR: the signer's SHA-256 fingerprint, for the chain cache, or NULL.
- * *ISSUER (may be NULL): a reference to the signer's issuer in the
- * chain built, when it verified (NULL if none or not). */
+ * *ISSUER: a reference to the signer's issuer in the chain built, when
+ * it verified (else left NULL). */
 static void chain_check(struct ll_verify_result *r, struct ll_ctx *ctx,
 			X509 *signer, const unsigned char *fpr,
 			STACK_OF(X509) *certs, time_t when, X509 **issuer)
@@ -218,11 +218,11 @@ static void chain_check(struct ll_verify_result *r, struct ll_ctx *ctx,
 			from = nb > from ? nb : from;
 			until = na != 0 && na < until ? na : until;
 		}
-		if (fpr != NULL)
-			ll_ctx_chain_remember(ctx, fpr, from, until);
-		if (issuer != NULL && sk_X509_num(chain) > 1 &&
+		if (sk_X509_num(chain) > 1 &&
 		    X509_up_ref(sk_X509_value(chain, 1)))
 			*issuer = sk_X509_value(chain, 1);
+		if (fpr != NULL)
+			ll_ctx_chain_remember(ctx, fpr, from, until, *issuer);
 		goto out;
 	}
 	e = X509_STORE_CTX_get_error(sctx);
@@ -381,22 +381,20 @@ int ll_cms_verify(struct ll_verify_result *r, struct ll_ctx *ctx,
 	} else {
 		when = now;
 	}
-	/* a context that judges revocation needs the issuer: no cache */
 	if (X509_digest(signer, EVP_sha256(), fpr, &fprlen) && fprlen == 32 &&
-	    ll_ctx_rev_options(ctx) == NULL &&
-	    ll_ctx_chain_cached(ctx, fpr, when)) {
+	    ll_ctx_chain_cached(ctx, fpr, when, &issuer)) {
 		r->state = LL_SIG_VALID;
-		goto out;
+	} else {
+		certs = CMS_get1_certs(cms);
+		if (certs == NULL)
+			certs = sk_X509_new_null();
+		for (int i = 0; certs != NULL && extra != NULL &&
+				i < sk_X509_num(extra); i++)
+			if (sk_X509_push(certs, sk_X509_value(extra, i)))
+				X509_up_ref(sk_X509_value(extra, i));
+		chain_check(r, ctx, signer, fprlen == 32 ? fpr : NULL, certs,
+			    when, &issuer);
 	}
-	certs = CMS_get1_certs(cms);
-	if (certs == NULL)
-		certs = sk_X509_new_null();
-	for (int i = 0; certs != NULL && extra != NULL &&
-			i < sk_X509_num(extra); i++)
-		if (sk_X509_push(certs, sk_X509_value(extra, i)))
-			X509_up_ref(sk_X509_value(extra, i));
-	chain_check(r, ctx, signer, fprlen == 32 ? fpr : NULL, certs, when,
-		    &issuer);
 	if (r->state == LL_SIG_VALID && ll_ctx_rev_options(ctx) != NULL)
 		ll_revocation_judge(r, ctx, signer, issuer, when);
 out:

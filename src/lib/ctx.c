@@ -20,6 +20,7 @@ struct cert_entry {
 struct chain_entry {
 	unsigned char fpr[32];
 	time_t from, until;
+	X509 *issuer; /* the signer's, from that chain; a reference */
 	unsigned gen;
 	int used;
 };
@@ -76,6 +77,8 @@ void ll_ctx_free(struct ll_ctx **pp)
 	X509_STORE_free(ctx->store);
 	for (size_t i = 0; i < CERT_CACHE; i++)
 		X509_free(ctx->certs[i].x);
+	for (size_t i = 0; i < CHAIN_CACHE; i++)
+		X509_free(ctx->chains[i].issuer);
 	OSSL_LIB_CTX_free(ctx->libctx);
 	free(ctx);
 }
@@ -263,20 +266,26 @@ int ll_ctx_is_revoked(const struct ll_ctx *ctx, const struct ll_cert *cert)
 }
 
 int ll_ctx_chain_cached(struct ll_ctx *ctx, const unsigned char fpr[32],
-			time_t when)
+			time_t when, X509 **issuer)
 {
 	struct chain_entry *e = &ctx->chains[fpr[0]];
+	int hit = e->used && e->gen == ctx->trust_gen &&
+		  memcmp(e->fpr, fpr, 32) == 0 && when >= e->from &&
+		  when <= e->until;
 
-	return e->used && e->gen == ctx->trust_gen &&
-	       memcmp(e->fpr, fpr, 32) == 0 && when >= e->from &&
-	       when <= e->until;
+	if (hit && issuer != NULL && e->issuer != NULL &&
+	    X509_up_ref(e->issuer))
+		*issuer = e->issuer;
+	return hit;
 }
 
 void ll_ctx_chain_remember(struct ll_ctx *ctx, const unsigned char fpr[32],
-			   time_t from, time_t until)
+			   time_t from, time_t until, X509 *issuer)
 {
 	struct chain_entry *e = &ctx->chains[fpr[0]];
 
+	X509_free(e->issuer);
+	e->issuer = issuer != NULL && X509_up_ref(issuer) ? issuer : NULL;
 	memcpy(e->fpr, fpr, 32);
 	e->from = from;
 	e->until = until;

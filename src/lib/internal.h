@@ -140,11 +140,14 @@ X509_STORE *ll_ctx_store(struct ll_ctx *ctx);
 time_t ll_ctx_now(const struct ll_ctx *ctx);
 size_t ll_ctx_identity_count(const struct ll_ctx *ctx);
 /* Verified-chain cache: FPR is the signer's SHA-256 fingerprint; a hit
- * means its chain verified for a time window that contains WHEN. */
+ * means its chain verified for a time window that contains WHEN.
+ * ISSUER: the signer's issuer in that chain (NULL: none), kept with a
+ * reference; a hit gives a reference to it in *ISSUER when asked (and
+ * known). */
 int ll_ctx_chain_cached(struct ll_ctx *ctx, const unsigned char fpr[32],
-			time_t when);
+			time_t when, X509 **issuer);
 void ll_ctx_chain_remember(struct ll_ctx *ctx, const unsigned char fpr[32],
-			   time_t from, time_t until);
+			   time_t from, time_t until, X509 *issuer);
 struct ll_identity *ll_ctx_identity_at(const struct ll_ctx *ctx, size_t i);
 
 /* cert.c */
