@@ -850,6 +850,70 @@ static void test_nested_opaque_layers(void **state)
 	ll_ctx_free(&b);
 }
 
+/*
+ * A signer the reader's home records as revoked: the signature is
+ * "revoked" (the second open too, when the chain is cached), with the
+ * reason and time; the reader no longer encrypts to that certificate;
+ * the signer's own home no longer signs with it, and says why.
+ */
+static void test_revoked_signer(void **state)
+{
+	struct ll_revocation_options ro = LL_REVOCATION_OPTIONS_INIT;
+	struct ll_ctx *a = mt_ctx(&mt_alice), *b = mt_ctx(&mt_bob);
+	struct ll_sealed *s = mt_seal(a, plan_msg, LL_SEAL_SIGN);
+	struct ll_keystore *ks = NULL;
+	struct ll_sealed *none = NULL;
+	struct ll_error err = { 0 };
+	char home[] = "/tmp/test_msg_open.XXXXXX", cmd[64];
+	const struct ll_cert *cert = ll_identity_cert(mt_alice.id);
+
+	(void)state;
+	assert_non_null(mkdtemp(home));
+	assert_int_equal(ll_keystore_open(&ks, home, NULL), 0);
+	assert_int_equal(ll_revocation_mark(ks, cert, 1767225600, 4, NULL), 0);
+	ro.cache = ks;
+	assert_int_equal(ll_ctx_set_revocation(b, &ro, NULL), 0);
+	assert_int_equal(ll_ctx_set_revocation(a, &ro, NULL), 0);
+	for (int i = 0; i < 2; i++) {
+		struct ll_opened *o = mt_open_copy(b, s, 0);
+		const struct ll_open_status *st = ll_opened_status(o);
+
+		assert_int_equal(st->signature, LL_SIG_REVOKED);
+		assert_string_equal(ll_sig_state_name(st->signature),
+				    "revoked");
+		assert_int_equal(st->revocation, LL_REV_REVOKED);
+		assert_int_equal(st->revocation_reason, 4);
+		assert_string_equal(st->revocation_time,
+				    "2026-01-01T00:00:00Z");
+		assert_string_equal(st->revocation_source, "local");
+		assert_null(ll_opened_signer(o));
+		ll_opened_free(&o);
+	}
+	assert_null(ll_ctx_contact_for(b, "alice@example.test"));
+	assert_null(ll_ctx_identity_for(a, "alice@example.test"));
+	assert_int_equal(ll_msg_seal(&none, a, plan_msg, strlen(plan_msg),
+				     NULL, &err),
+			 LL_ENOKEY);
+	assert_non_null(strstr(err.message, "revoked"));
+	/* without the home's record, nothing is known: unknown, valid */
+	ro.cache = NULL;
+	assert_int_equal(ll_ctx_set_revocation(b, &ro, NULL), 0);
+	{
+		struct ll_opened *o = mt_open_copy(b, s, 0);
+
+		assert_int_equal(ll_opened_status(o)->signature, LL_SIG_VALID);
+		assert_int_equal(ll_opened_status(o)->revocation,
+				 LL_REV_UNKNOWN);
+		ll_opened_free(&o);
+	}
+	ll_keystore_close(&ks);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", home);
+	assert_int_equal(system(cmd), 0);
+	ll_sealed_free(&s);
+	ll_ctx_free(&a);
+	ll_ctx_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -873,6 +937,7 @@ int main(void)
 		cmocka_unit_test(test_signed_stored_with_lf),
 		cmocka_unit_test(test_plain_message),
 		cmocka_unit_test(test_nested_opaque_layers),
+		cmocka_unit_test(test_revoked_signer),
 	};
 
 	return cmocka_run_group_tests_name("msg_open", tests, mt_setup,
