@@ -284,7 +284,10 @@ static int revoke_lost(struct revoke *r)
 		rc = pkx_fetch(r, base);
 	if (rc != 0)
 		return rc;
-	if (r->p.address == NULL)
+	if (ll_cert_email(r->cert) == NULL)
+		rc = proof_fail(&r->p, EXIT_BADINPUT,
+				"certificate %s names no address", r->fpr);
+	else if (r->p.address == NULL)
 		rc = proof_address(&r->p, ll_cert_email(r->cert));
 	else if (!ll_cert_matches_email(r->cert, r->p.canon))
 		rc = proof_fail(&r->p, EXIT_USAGE,
@@ -300,6 +303,17 @@ static int revoke_lost(struct revoke *r)
 	if (rc == 0)
 		rc = proof_order(&r->p);
 	return rc != 0 ? rc : revoke_it(r);
+}
+
+/* The reasons a subscriber may give (S/MIME BR 7.2.2, RFC 5280). */
+static int reason_ok(int code)
+{
+	static const int ok[] = { 0, 1, 3, 4, 5, 9 };
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		if (code == ok[i])
+			return 1;
+	return 0;
 }
 
 static int parse_args(struct revoke *r, int argc, char **argv)
@@ -333,8 +347,7 @@ static int parse_args(struct revoke *r, int argc, char **argv)
 			r->fpr = r->fprbuf;
 		} else if (c == 'r') {
 			r->reason = ll_rev_reason_parse(optarg);
-			if (r->reason < 0 || r->reason == 2 || r->reason == 6 ||
-			    r->reason > 9 || r->reason == 8)
+			if (!reason_ok(r->reason))
 				return proof_fail(&r->p, EXIT_USAGE,
 						  "--reason: unspecified, "
 						  "keyCompromise, superseded, "
@@ -380,7 +393,10 @@ int cmd_revoke(struct cli *cli, int argc, char **argv)
 	if (rc == 0)
 		rc = find_local(r);
 	if (rc == 0 && r->local) {
-		if (r->p.address == NULL)
+		if (r->p.address == NULL && ll_cert_email(r->cert) == NULL)
+			rc = proof_fail(&r->p, EXIT_BADINPUT,
+					"the certificate names no address");
+		else if (r->p.address == NULL)
 			rc = proof_address(&r->p, ll_cert_email(r->cert));
 		if (rc == 0)
 			rc = proof_connect_ca(&r->p);
