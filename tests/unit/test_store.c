@@ -659,6 +659,53 @@ static void test_chall_settle_valid(void **state)
 			 LL_ENOTFOUND);
 }
 
+/* revokeCert by authorization: a valid one of this account for this
+ * address, not expired, validated since the time asked. */
+static void test_authz_fresh(void **state)
+{
+	struct fx *f = *state;
+	struct ll_error err = { 0 };
+	struct lld_order o, p;
+	int64_t other = 0;
+
+	assert_int_equal(lld_store_account_add(f->s, TP2, JWK2, NULL, NOW,
+					       &other, &err),
+			 0);
+	/* pending: not yet */
+	new_chall(f, "a@example.org", "t1", &o);
+	assert_int_equal(lld_store_authz_fresh(f->s, f->acct, "a@example.org",
+					       NOW - 3600, NOW, &err),
+			 LL_ENOTFOUND);
+	assert_int_equal(lld_store_chall_settle(f->s, chall_of(f, &o), 1,
+						NULL, NOW + 60, &err),
+			 0);
+	assert_int_equal(lld_store_authz_fresh(f->s, f->acct, "a@example.org",
+					       NOW, NOW + 120, &err),
+			 0);
+	/* validated before SINCE, another address, another account,
+	 * expired */
+	assert_int_equal(lld_store_authz_fresh(f->s, f->acct, "a@example.org",
+					       NOW + 61, NOW + 120, &err),
+			 LL_ENOTFOUND);
+	assert_int_equal(lld_store_authz_fresh(f->s, f->acct, "b@example.org",
+					       NOW, NOW + 120, &err),
+			 LL_ENOTFOUND);
+	assert_int_equal(lld_store_authz_fresh(f->s, other, "a@example.org",
+					       NOW, NOW + 120, &err),
+			 LL_ENOTFOUND);
+	assert_int_equal(lld_store_authz_fresh(f->s, f->acct, "a@example.org",
+					       NOW, NOW + 8 * DAY, &err),
+			 LL_ENOTFOUND);
+	/* an invalid one does not count either */
+	new_order(f, other, "a@example.org", "t2", &p);
+	assert_int_equal(lld_store_chall_settle(f->s, chall_of(f, &p), 0,
+						PROBLEM, NOW + 60, &err),
+			 0);
+	assert_int_equal(lld_store_authz_fresh(f->s, other, "a@example.org",
+					       NOW, NOW + 120, &err),
+			 LL_ENOTFOUND);
+}
+
 static void test_chall_settle_invalid(void **state)
 {
 	struct fx *f = *state;
@@ -1185,6 +1232,7 @@ int main(void)
 		T(test_chall_respond),
 		T(test_chall_settle_valid),
 		T(test_chall_settle_invalid),
+		T(test_authz_fresh),
 		T(test_chall_settle_order_moved),
 		T(test_chall_by_token1),
 		T(test_cert),
