@@ -20,8 +20,8 @@
 #
 # TAP output; exit 0 when every case passed.  Needs root and the
 # packages of scripts/setup; skips otherwise.  LETTERLOCK (first
-# argument or the environment): the letterlock binary; letterlockd is
-# found next to it (lldtest.sh).
+# argument or the environment): the letterlock binary; lldtest.sh finds
+# letterlockd next to it.
 # shellcheck disable=SC2317,SC2034,SC1091
 set -u
 
@@ -34,10 +34,6 @@ top=$(cd "$here/../.." && pwd)
 lldtest_init revoke "revocation end to end"
 export MAILSTACK_USERS=dave@example.test
 unset MAILSTACK_PASSWORD
-if [ -z "${LETTERLOCK:-}" ]; then
-	LETTERLOCK=$(dirname "$LETTERLOCKD")/../cli/letterlock
-fi
-LETTERLOCK=$(abs "$LETTERLOCK")
 DAVE=dave@example.test
 H1=$T/laptop # dave's home
 H2=$T/phone # dave's other device, without the certificate
