@@ -24,6 +24,10 @@
 
 #define CRL_BLOB "crl/smime-ca"
 #define OCSP_REQ_MAX 8192
+/* how long an answer without a nonce may be cached by HTTP caches:
+ * after a revocation, "good" may still be served that long (PKX's
+ * lookups by address are cached as long, [pkx] max_age) */
+#define OCSP_MAX_AGE "300"
 
 int lld_pki_crl_refresh(struct lld_srv *srv, time_t now, struct ll_error *err)
 {
@@ -214,7 +218,7 @@ static int on_ocsp_der(struct lld_srv *srv, const unsigned char *der,
 		goto out;
 	}
 	send_der(resp, "application/ocsp-response", out, outlen,
-		 noncelen ? "no-store" : "public, max-age=3600");
+		 noncelen ? "no-store" : "public, max-age=" OCSP_MAX_AGE);
 out:
 	free(out);
 	lld_certrow_clear(&row);
