@@ -52,6 +52,19 @@ static json_t *revocation_json(const struct ll_open_status *st)
 	return o;
 }
 
+/* " (certificate revoked at TIME, REASON)" when the signer's is, else
+ * "", in BUF. */
+static const char *revoked_note(char *buf, size_t len,
+				const struct ll_open_status *st)
+{
+	buf[0] = '\0';
+	if (st->revocation == LL_REV_REVOKED)
+		snprintf(buf, len, " (certificate revoked at %s, %s)",
+			 st->revocation_time,
+			 ll_rev_reason_name(st->revocation_reason));
+	return buf;
+}
+
 static void print_json(const struct ll_open_status *st, const char *fail,
 		       const char *signer_key)
 {
@@ -119,7 +132,7 @@ int cmd_open(struct cli *cli, int argc, char **argv)
 	const struct ll_open_status *st;
 	const char *outpath = NULL, *signer_key = NULL;
 	const struct ll_cert *signer;
-	char *msg = NULL;
+	char *msg = NULL, note[96];
 	size_t len;
 	struct ll_revocation_options ro = LL_REVOCATION_OPTIONS_INIT;
 	int c, rc, json = 0, harvest = 1, keys = 0;
@@ -238,11 +251,12 @@ int cmd_open(struct cli *cli, int argc, char **argv)
 	if (json)
 		print_json(st, NULL, signer_key);
 	else if (!cli->quiet)
-		fprintf(stderr, "letterlock: %s%s, signature %s%s%s\n",
+		fprintf(stderr, "letterlock: %s%s, signature %s%s%s%s\n",
 			st->encrypted ? "decrypted " : "not encrypted",
 			st->cipher ? st->cipher : "",
 			ll_sig_state_name(st->signature),
-			st->signer[0] ? " by " : "", st->signer);
+			st->signer[0] ? " by " : "", st->signer,
+			revoked_note(note, sizeof(note), st));
 	rc = st->is_signed && st->signature != LL_SIG_VALID ? EXIT_BADSIG :
 							      EXIT_OK;
 out:

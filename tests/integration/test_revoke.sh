@@ -179,7 +179,10 @@ t "reader: the time-stamped message made before still opens valid (revocation re
 
 t_plain_bad() {
 	opened "$T/plain.eml"
-	[ $? -eq 1 ] && [ "$(js .signature)" = revoked ]
+	[ $? -eq 1 ] && [ "$(js .signature)" = revoked ] || return 1
+	"$LETTERLOCK" --home "$R" open --no-harvest -o /dev/null "$T/plain.eml" 2>"$T/e"
+	cat "$T/e"
+	grep -q 'signature revoked by dave@example.test (certificate revoked at 20.*, superseded)' "$T/e"
 }
 t "reader: the message without a time-stamp is not valid (revoked)" t_plain_bad
 
