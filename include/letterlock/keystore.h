@@ -199,9 +199,10 @@ enum ll_key_state {
 	LL_KEY_SUPERSEDED,
 	LL_KEY_EXPIRED,
 	LL_KEY_NOT_YET_VALID,
+	LL_KEY_REVOKED, /* the home knows it revoked (revocation.h) */
 };
 
-/* "current", "superseded", "expired", "not-yet-valid". */
+/* "current", "superseded", "expired", "not-yet-valid", "revoked". */
 const char *ll_key_state_name(enum ll_key_state state);
 
 struct ll_keystore_key {

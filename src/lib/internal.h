@@ -153,6 +153,11 @@ struct ll_identity *ll_ctx_identity_at(const struct ll_ctx *ctx, size_t i);
 /* cert.c */
 X509 *ll_cert_x509(const struct ll_cert *c);
 
+/* revocation.c: 1 if the home KS knows the certificate FPR (SHA-256
+ * hex) revoked (ll_revocation_mark, or a revoked answer it kept). */
+struct ll_keystore;
+int ll_revocation_marked(struct ll_keystore *ks, const char *fpr);
+
 /*
  * ll_ca_issue for a process that only sends the certificate on (the
  * keyholder): a request from ll_ca_csr_from_spki keeps its key's octets

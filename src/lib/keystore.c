@@ -663,6 +663,7 @@ struct key_row {
 	struct ll_cert *cert;
 	struct ll_keystore_key k;
 	size_t order; /* as stored */
+	int revoked; /* the home knows it revoked */
 };
 
 static void free_rows(struct key_row *v, size_t n)
@@ -703,6 +704,8 @@ static int read_rows(struct key_row **out, size_t *n, struct ll_keystore *ks,
 			break;
 		v[used].k.cert = v[used].cert;
 		v[used].k.added = (time_t)sqlite3_column_int64(st, 2);
+		v[used].revoked = ll_revocation_marked(
+			ks, ll_cert_fingerprint(v[used].cert));
 		v[used].order = used;
 		used++;
 	}
@@ -719,14 +722,16 @@ static int read_rows(struct key_row **out, size_t *n, struct ll_keystore *ks,
 }
 
 /* The current certificate for ADDR, as ll_ctx_identity_for picks it
- * from the same identities in the same order; borrowed from V. */
+ * from the same identities in the same order (passing over the ones the
+ * home knows revoked, as a context with the home's revocation options
+ * does); borrowed from V. */
 static struct ll_cert *pick(const struct key_row *v, size_t n, const char *addr,
 			    time_t now)
 {
 	struct ll_cert *best = NULL;
 
 	for (size_t i = 0; i < n; i++)
-		if (ll_cert_matches_email(v[i].cert, addr) &&
+		if (!v[i].revoked && ll_cert_matches_email(v[i].cert, addr) &&
 		    ll_cert_better(v[i].cert, best, now))
 			best = v[i].cert;
 	return best;
@@ -759,6 +764,8 @@ const char *ll_key_state_name(enum ll_key_state state)
 		return "expired";
 	case LL_KEY_NOT_YET_VALID:
 		return "not-yet-valid";
+	case LL_KEY_REVOKED:
+		return "revoked";
 	}
 	return "unknown";
 }
@@ -780,7 +787,9 @@ int ll_keystore_foreach_key(struct ll_keystore *ks, time_t now,
 	for (size_t i = 0; i < n; i++) {
 		const struct ll_cert *c = v[i].cert;
 
-		if (c == pick(v, n, ll_cert_email(c), now))
+		if (v[i].revoked)
+			v[i].k.state = LL_KEY_REVOKED;
+		else if (c == pick(v, n, ll_cert_email(c), now))
 			v[i].k.state = LL_KEY_CURRENT;
 		else if (ll_cert_not_after(c) < now)
 			v[i].k.state = LL_KEY_EXPIRED;

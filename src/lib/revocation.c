@@ -97,6 +97,22 @@ static int prep(sqlite3_stmt **st, struct ll_keystore *ks, const char *sql,
 	return 0;
 }
 
+int ll_revocation_marked(struct ll_keystore *ks, const char *fpr)
+{
+	sqlite3_stmt *st = NULL;
+	int marked;
+
+	if (prep(&st, ks,
+		 "SELECT 1 FROM revocation WHERE fpr = ?"
+		 " AND status = 'revoked'",
+		 NULL) < 0)
+		return 0;
+	sqlite3_bind_text(st, 1, fpr, -1, SQLITE_STATIC);
+	marked = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return marked;
+}
+
 /* Keep R for FPR until UNTIL; a "revoked" row is never replaced. */
 static int cache_put(struct ll_keystore *ks, const char *fpr,
 		     const struct ll_revocation *r, sqlite3_int64 until,

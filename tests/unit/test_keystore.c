@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include <letterlock/letterlock.h>
+#include <letterlock/revocation.h>
 
 #include "internal.h"
 #include "keystore_master.h"
@@ -698,6 +699,35 @@ static void test_history(void **state)
 		fail_msg("open: %s", err.message);
 	assert_true(ll_opened_status(o)->decrypted);
 	ll_opened_free(&o);
+
+	/* the new one revoked (letterlock revoke): the old one is current
+	 * again, in the history as in a context with the home's marks */
+	assert_int_equal(ll_keystore_current_cert(&cur, ks, "c@example.test", 0,
+						  &err),
+			 0);
+	assert_int_equal(ll_revocation_mark(ks, cur, now, 1, &err), 0);
+	ll_cert_free(&cur);
+	s = history(ks, now + 10);
+	assert_string_equal(s.fpr[0], f_old);
+	assert_int_equal(s.state[0], LL_KEY_CURRENT);
+	assert_string_equal(s.fpr[1], f_new);
+	assert_int_equal(s.state[1], LL_KEY_REVOKED);
+	assert_string_equal(ll_key_state_name(LL_KEY_REVOKED), "revoked");
+	assert_int_equal(ll_keystore_current_cert(&cur, ks, "c@example.test", 0,
+						  &err),
+			 0);
+	assert_string_equal(ll_cert_fingerprint(cur), f_old);
+	ll_cert_free(&cur);
+	{
+		struct ll_revocation_options ro = LL_REVOCATION_OPTIONS_INIT;
+
+		ro.cache = ks;
+		assert_int_equal(ll_ctx_set_revocation(ctx, &ro, &err), 0);
+	}
+	assert_string_equal(
+		ll_cert_fingerprint(ll_identity_cert(
+			ll_ctx_identity_for(ctx, "c@example.test"))),
+		f_old);
 	ll_sealed_free(&sealed);
 	ll_ctx_free(&ctx);
 	ll_keystore_close(&ks);
