@@ -221,10 +221,12 @@ static int collect(void *arg, const struct ll_cert *c)
 /* The newest certificate for ADDR in the home, valid or not. */
 struct newest {
 	const char *addr;
+	const struct ll_ctx *ctx; /* what the home knows revoked */
 	long long nb, na;
 	char fpr[65];
 	enum ll_keytype type;
 	int have_type;
+	int revoked;
 };
 
 static int find_newest(void *arg, const struct ll_cert *c)
@@ -238,6 +240,7 @@ static int find_newest(void *arg, const struct ll_cert *c)
 	w->nb = ll_cert_not_before(c);
 	w->na = ll_cert_not_after(c);
 	snprintf(w->fpr, sizeof(w->fpr), "%s", ll_cert_fingerprint(c));
+	w->revoked = ll_ctx_is_revoked(w->ctx, c);
 	w->have_type = enrol_parse_keytype(&w->type,
 					   ll_cert_key_name(c, kn,
 							    sizeof(kn))) == 0;
@@ -272,10 +275,10 @@ struct renew {
 
 static int renew_one(struct renew *r, const char *addr)
 {
-	struct newest w = { .addr = addr };
+	struct newest w = { .addr = addr, .ctx = r->base.ctx };
 	struct ll_error err = { 0 };
 	struct retry *t = state_find(&r->state, addr);
-	char when[40];
+	char when[64];
 	struct proof *p;
 	int rc;
 
@@ -288,7 +291,12 @@ static int renew_one(struct renew *r, const char *addr)
 				  "%s: no identity in the home (use enrol)",
 				  addr);
 	proof_fmt_time(when, sizeof(when), w.na);
-	if (!r->force && !is_due(w.nb, w.na, r->now)) {
+	if (w.revoked)
+		/* a revoked certificate (letterlock revoke, or its CA's
+		 * answer) is due at once, however long it had left */
+		snprintf(when + strlen(when), sizeof(when) - strlen(when),
+			 ", revoked");
+	if (!r->force && !w.revoked && !is_due(w.nb, w.na, r->now)) {
 		proof_say(&r->base, "%s: not due (valid until %s)", addr, when);
 		return EXIT_OK;
 	}
