@@ -16,7 +16,9 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
-#include "internal.h" /* ll_buf, ll_b64_*, ll_mime_* */
+#include <letterlock/revocation.h>
+
+#include "internal.h" /* ll_buf, ll_b64_*, ll_mime_*, ll_ctx_identity_at */
 #include "backup.h"
 
 #define CODE_INPUT_MAX 256
@@ -622,6 +624,62 @@ static int install(struct proof *p, const struct ll_backup *b,
 	return 0;
 }
 
+/*
+ * The backup does not say which of its certificates were revoked since
+ * (by this user from another device, or by the CA): ask their OCSP
+ * responders now, so that a revoked one never signs here.  The answers
+ * are kept in the home (ll_revocation_check); a certificate whose
+ * status cannot be learned is said, and judged again when mail opens.
+ */
+static void check_revoked(struct proof *p)
+{
+	struct ll_revocation_options ro = LL_REVOCATION_OPTIONS_INIT;
+	struct ll_ctx *ctx = NULL;
+	struct ll_error err = { 0 };
+	size_t revoked = 0, unknown = 0;
+
+	ro.network = 1;
+	ro.timeout = p->timeout;
+	ro.cache = p->ks;
+	if (ll_ctx_new(&ctx, &err) < 0 ||
+	    ll_keystore_load(p->ks, ctx, &err) < 0 ||
+	    ll_ctx_set_revocation(ctx, &ro, &err) < 0) {
+		proof_fail(p, 0,
+			   "warning: the restored certificates' revocation "
+			   "was not checked: %s",
+			   err.message);
+		ll_ctx_free(&ctx);
+		return;
+	}
+	for (size_t i = 0; i < ll_ctx_identity_count(ctx); i++) {
+		struct ll_identity *id = ll_ctx_identity_at(ctx, i);
+		struct ll_revocation rv;
+
+		if (ll_identity_chain_count(id) == 0 ||
+		    ll_cert_not_after(ll_identity_cert(id)) < time(NULL) ||
+		    ll_revocation_check(&rv, ctx, ll_identity_cert(id),
+					ll_identity_chain(id, 0), &err) < 0)
+			continue;
+		if (rv.state == LL_REV_REVOKED) {
+			revoked++;
+			proof_say(p,
+				  "%s (sha256 %s) is revoked (%s): it opens "
+				  "old mail but no longer signs",
+				  ll_cert_email(ll_identity_cert(id)),
+				  ll_cert_fingerprint(ll_identity_cert(id)),
+				  ll_rev_reason_name(rv.reason));
+		} else if (rv.state == LL_REV_UNKNOWN) {
+			unknown++;
+		}
+	}
+	if (unknown > 0)
+		proof_fail(p, 0,
+			   "warning: the revocation of %zu restored "
+			   "certificate%s could not be learned now",
+			   unknown, unknown == 1 ? "" : "s");
+	ll_ctx_free(&ctx);
+}
+
 static int do_restore(struct proof *p, enum where where, long long version,
 		      const char *code_file)
 {
@@ -650,6 +708,8 @@ static int do_restore(struct proof *p, enum where where, long long version,
 		rc = open_blob(p, &b, &key, blob, len, code_file);
 	if (rc == 0)
 		rc = install(p, b, key, where);
+	if (rc == 0)
+		check_revoked(p);
 	ll_backup_free(&b);
 	ll_backup_key_free(&key);
 	free(blob);
