@@ -20,6 +20,11 @@
 #                    $T/out; val KEY, expect KEY VALUE, problem TYPE ARGS,
 #                    new_order ACCOUNT EMAIL ($ORD), proven USER [ACCOUNT]
 #   pw USER, sql ARGS    a mailbox's password; sqlite3 with a time-out
+#   lld_validity DAYS    the CA's certificate lifetime (next start)
+#   llrun HOME ARGS..., ll_conf HOME USER [LINE...]   letterlock in a
+#                    home ($T/out, $RC); its letterlock.conf for the stack
+#   cert_fpr, cert_serial, cert_notafter PEM; sealed_to FILE   seen with
+#                    openssl
 #   stack_up         the mail stack up in $STACK (then `. $STACK/env`)
 #   lldtest_stack DESC [CMD]   a case starting it (CMD, default
 #                    stack_up), then its environment, or bail out
@@ -280,3 +285,62 @@ lld_kill() {
 	LLD_PID=""
 }
 lld_stop() { lld_kill TERM; }
+
+# lld_validity DAYS: the CA's [ca] validity_days (takes effect at the
+# next lld_start)
+lld_validity() {
+	if grep -q '^validity_days' "$CA/letterlockd.conf"; then
+		sed -i "s/^validity_days.*/validity_days = $1/" "$CA/letterlockd.conf"
+	else
+		sed -i "/^\[ca\]/a validity_days = $1" "$CA/letterlockd.conf"
+	fi
+	grep -q "^validity_days = $1\$" "$CA/letterlockd.conf"
+}
+
+# ---- letterlock homes
+
+# llrun HOME ARGS...: letterlock in HOME; its output in $T/out (and
+# shown), its status in $RC
+llrun() {
+	timeout 150 "$LETTERLOCK" --home "$@" >"$T/out" 2>&1
+	RC=$?
+	cat "$T/out"
+}
+
+# ll_conf HOME USER [LINE...]: HOME/letterlock.conf for USER's mailbox
+# on the stack and this CA ([acme], [mail] with the password in
+# $T/USER.password), then the LINEs
+ll_conf() {
+	local home=$1 user=$2
+	shift 2
+	mkdir -p "$home"
+	pw "$user" >"$T/$user.password" && chmod 600 "$T/$user.password"
+	printf '%s\n' "[acme]" "url = $URL/acme/directory" "[mail]" \
+		"imap_url = imap://127.0.0.1:$MAILSTACK_IMAP_PORT/INBOX" \
+		"smtp_url = smtp://127.0.0.1:$MAILSTACK_SUBMISSION_PORT" \
+		"user = $user" "password_file = $T/$user.password" "$@" \
+		>"$home/letterlock.conf"
+}
+
+# ---- certificates and sealed mail, seen with openssl
+
+# cert_fpr PEM: SHA-256 fingerprint, lower-case hex
+cert_fpr() {
+	openssl x509 -in "$1" -noout -fingerprint -sha256 |
+		sed 's/.*=//; s/://g' | tr 'A-F' 'a-f'
+}
+# cert_serial PEM: the serial number, upper-case hex, no leading zeros
+cert_serial() { openssl x509 -in "$1" -noout -serial | sed 's/.*=//; s/^0*//'; }
+# cert_notafter PEM: notAfter in seconds since the epoch
+cert_notafter() {
+	date -u -d "$(openssl x509 -in "$1" -noout -enddate | sed 's/.*=//')" +%s
+}
+# sealed_to FILE: the serial numbers (as cert_serial) of the
+# certificates an S/MIME message is encrypted to, one a line
+sealed_to() {
+	openssl cms -cmsout -print -in "$1" 2>/dev/null |
+		awk '/serialNumber:/ { print $2 }' |
+		"$PY" -c 'import sys
+for w in sys.stdin.read().split():
+    print("%X" % int(w, 0))'
+}

@@ -39,65 +39,20 @@ BHOME=$T/bob-home
 la() { "$LETTERLOCK" --home "$AHOME" "$@"; }
 lb() { "$LETTERLOCK" --home "$BHOME" "$@"; }
 
-# run HOME ARGS...: letterlock in HOME; its output in $T/out (and
-# shown), its status in $RC
-run() {
-	timeout 150 "$LETTERLOCK" --home "$@" >"$T/out" 2>&1
-	RC=$?
-	cat "$T/out"
-}
-
-# conf HOME USER [ACME_URL]: HOME/letterlock.conf for USER's mailbox
-conf() {
-	mkdir -p "$1"
-	pw "$2" >"$T/$2.password" && chmod 600 "$T/$2.password"
-	printf '%s\n' "[acme]" "url = ${3:-$URL/acme/directory}" "[mail]" \
-		"imap_url = imap://127.0.0.1:$MAILSTACK_IMAP_PORT/INBOX" \
-		"smtp_url = smtp://127.0.0.1:$MAILSTACK_SUBMISSION_PORT" \
-		"password_file = $T/$2.password" >"$1/letterlock.conf"
-}
+# conf HOME USER: HOME/letterlock.conf for USER
+conf() { ll_conf "$1" "$2"; }
 
 # ids HOME ADDR: how many identities HOME holds for ADDR
 ids() { "$LETTERLOCK" --home "$1" identity list | grep -c "^$2"; }
 
-# notafter PEM: its notAfter as seconds since the epoch
-notafter() {
-	date -u -d "$(openssl x509 -in "$1" -noout -enddate | sed 's/.*=//')" +%s
-}
-
-# serial PEM: the serial number, upper-case hex without leading zeros
-serial() {
-	openssl x509 -in "$1" -noout -serial | sed 's/.*=//; s/^0*//'
-}
-
-# recipients FILE: the serial numbers a sealed message is encrypted to,
-# as serial prints them
-recipients() {
-	openssl cms -cmsout -print -in "$1" 2>/dev/null |
-		awk '/serialNumber:/ { print $2 }' |
-		"$PY" -c 'import sys
-for w in sys.stdin.read().split():
-    print("%X" % int(w, 0))'
-}
-
 msg() { printf 'From: %s\r\nTo: %s\r\nSubject: %s\r\n\r\n%s\r\n' "$1" "$2" \
 	"$3" "$4"; }
-
-# validity DAYS: the CA's [ca] validity_days
-validity() {
-	if grep -q '^validity_days' "$CA/letterlockd.conf"; then
-		sed -i "s/^validity_days.*/validity_days = $1/" "$CA/letterlockd.conf"
-	else
-		sed -i "/^\[ca\]/a validity_days = $1" "$CA/letterlockd.conf"
-	fi
-	grep -q "^validity_days = $1\$" "$CA/letterlockd.conf"
-}
 
 # ------------------------------------------------------------ set-up
 
 lldtest_stack "mail stack up"
 t_init() {
-	lld_init && validity 90
+	lld_init && lld_validity 90
 }
 t "letterlockd init, certificates for 90 days" t_init
 [ -f "$CA/letterlockd.conf" ] || fatal "letterlockd init failed"
@@ -106,9 +61,9 @@ t "letterlockd run" lld_start
 
 t_enrol() {
 	conf "$AHOME" "$ALICE" && conf "$BHOME" "$BOB" || return 1
-	run "$AHOME" enrol "$ALICE" --key-type p256 --timeout 60
+	llrun "$AHOME" enrol "$ALICE" --key-type p256 --timeout 60
 	[ "$RC" -eq 0 ] && grep -q 'enrol: installed' "$T/out" || return 1
-	run "$BHOME" enrol "$BOB" --key-type p256 --timeout 60
+	llrun "$BHOME" enrol "$BOB" --key-type p256 --timeout 60
 	[ "$RC" -eq 0 ] && grep -q 'enrol: installed' "$T/out" || return 1
 	la identity export-cert "$ALICE" >"$T/old.pem" &&
 		lb trust add "$CA/certs/root.pem" >/dev/null 2>&1
@@ -118,7 +73,7 @@ t_enrol() {
 }
 t "alice and bob enrol (P-256); bob finds alice's certificate in the directory" t_enrol
 [ -s "$T/old.pem" ] || fatal "alice has no certificate"
-END=$(notafter "$T/old.pem")
+END=$(cert_notafter "$T/old.pem")
 SOON=@$((END - 10 * 86400))
 
 t_before() {
@@ -126,21 +81,21 @@ t_before() {
 		la seal -o "$T/m1" "$T/m1.eml" &&
 		msg "$BOB" "$ALICE" old 'from bob to the old key' >"$T/b1.eml" &&
 		lb seal -o "$T/b1" "$T/b1.eml" &&
-		[ "$(recipients "$T/b1" | grep -c "$(serial "$T/old.pem")")" -ge 1 ]
+		[ "$(sealed_to "$T/b1" | grep -c "$(cert_serial "$T/old.pem")")" -ge 1 ]
 }
 t "before the renewal, alice and bob seal mail to alice's key" t_before
 
 # ------------------------------------------------------------ not due
 
 t_not_due() {
-	run "$AHOME" renew
+	llrun "$AHOME" renew
 	[ "$RC" -eq 0 ] && grep -q 'not due' "$T/out" &&
 		[ "$(ids "$AHOME" "$ALICE")" -eq 1 ]
 }
 t "a fresh certificate is not due: renew exits 0 and changes nothing" t_not_due
 
 t_dry() {
-	run "$AHOME" renew --dry-run --now "$SOON"
+	llrun "$AHOME" renew --dry-run --now "$SOON"
 	[ "$RC" -eq 0 ] && grep -q 'due (valid until' "$T/out" &&
 		grep -q 'dry-run' "$T/out" &&
 		[ "$(ids "$AHOME" "$ALICE")" -eq 1 ]
@@ -148,9 +103,9 @@ t_dry() {
 t "--dry-run at --now ten days before the end: due, nothing changes" t_dry
 
 t_edges() {
-	run "$AHOME" renew --dry-run --now "@$((END - 31 * 86400))"
+	llrun "$AHOME" renew --dry-run --now "@$((END - 31 * 86400))"
 	[ "$RC" -eq 0 ] && grep -q 'not due' "$T/out" || return 1
-	run "$AHOME" renew --dry-run --now "@$((END - 29 * 86400))"
+	llrun "$AHOME" renew --dry-run --now "@$((END - 29 * 86400))"
 	[ "$RC" -eq 0 ] && grep -q 'due (valid until' "$T/out"
 }
 t "not due 31 days before the end, due 29 days before" t_edges
@@ -158,7 +113,7 @@ t "not due 31 days before the end, due 29 days before" t_edges
 t_no_password() {
 	local h=$T/nopw
 	mkdir -p "$h"
-	run "$h" renew --acme "$URL/acme/directory" \
+	llrun "$h" renew --acme "$URL/acme/directory" \
 		--imap-url "imap://127.0.0.1:1" --smtp-url "smtp://127.0.0.1:1"
 	[ "$RC" -eq 2 ] && grep -q 'does not ask' "$T/out"
 }
@@ -170,17 +125,17 @@ t_fail() {
 	local bad=$T/bad.conf
 	sed "s|^url = .*|url = http://127.0.0.1:1/acme/directory|" \
 		"$AHOME/letterlock.conf" >"$bad"
-	run "$AHOME" renew --config "$bad" --now "$SOON" --timeout 10
+	llrun "$AHOME" renew --config "$bad" --now "$SOON" --timeout 10
 	[ "$RC" -eq 6 ] && grep -q 'current certificate stays, next try after' \
 		"$T/out" && [ "$(ids "$AHOME" "$ALICE")" -eq 1 ] || return 1
 	la identity export-cert "$ALICE" | cmp -s - "$T/old.pem" ||
 		{ echo "the current certificate changed"; return 1; }
 	# at once again: waits
-	run "$AHOME" renew --config "$bad" --now "$SOON" --timeout 10
+	llrun "$AHOME" renew --config "$bad" --now "$SOON" --timeout 10
 	[ "$RC" -eq 75 ] && grep -q '1 renewal attempt failed, next try after' \
 		"$T/out" || return 1
 	# --force tries anyway (and fails again: the pause doubles)
-	run "$AHOME" renew --config "$bad" --now "$SOON" --force --timeout 10
+	llrun "$AHOME" renew --config "$bad" --now "$SOON" --force --timeout 10
 	[ "$RC" -eq 6 ] && grep -q "^$ALICE 2 $((${SOON#@} + 7200))\$" \
 		"$AHOME/renewal"
 }
@@ -188,7 +143,7 @@ t "the CA unreachable: exit 6, current certificate kept, retried after 1 h, then
 
 t_wait_good_ca() {
 	# the CA is back, but the pause is not over
-	run "$AHOME" renew --now "$SOON"
+	llrun "$AHOME" renew --now "$SOON"
 	[ "$RC" -eq 75 ] && [ "$(ids "$AHOME" "$ALICE")" -eq 1 ]
 }
 t "the CA back within the pause: renew waits (exit 75)" t_wait_good_ca
@@ -196,17 +151,16 @@ t "the CA back within the pause: renew waits (exit 75)" t_wait_good_ca
 # ------------------------------------------------------------ renewal
 
 t_longer() {
-	lld_stop && validity 365 && lld_start
+	lld_stop && lld_validity 365 && lld_start
 }
 t "letterlockd restarted issuing certificates for 365 days" t_longer
 
 LATER=@$((${SOON#@} + 3 * 3600))
 t_renew() {
-	run "$AHOME" renew --now "$LATER" --timeout 60
+	llrun "$AHOME" renew --now "$LATER" --timeout 60
 	[ "$RC" -eq 0 ] && grep -q 'renew: installed' "$T/out" &&
-		grep -q "old key (sha256 $(openssl x509 -in "$T/old.pem" \
-			-noout -fingerprint -sha256 | sed 's/.*=//; s/://g' |
-			tr 'A-F' 'a-f')) stays" "$T/out" || return 1
+		grep -q "old key (sha256 $(cert_fpr "$T/old.pem")) stays" \
+			"$T/out" || return 1
 	[ "$(ids "$AHOME" "$ALICE")" -eq 2 ] &&
 		! grep -q "$ALICE" "$AHOME/renewal"
 }
@@ -225,8 +179,8 @@ t "the new certificate has a new key of the old key's type (P-256)" t_new_key
 t_both_open() {
 	msg "$ALICE" "$ALICE" new 'sealed to the new key' >"$T/m2.eml" &&
 		la seal -o "$T/m2" "$T/m2.eml" || return 1
-	[ "$(recipients "$T/m2")" = "$(serial "$T/new.pem")" ] ||
-		{ echo "m2 is for $(recipients "$T/m2")"; return 1; }
+	[ "$(sealed_to "$T/m2")" = "$(cert_serial "$T/new.pem")" ] ||
+		{ echo "m2 is for $(sealed_to "$T/m2")"; return 1; }
 	la open --json -o "$T/m1.out" "$T/m1" >"$T/m1.json" &&
 		grep -q 'sealed to the old key' "$T/m1.out" &&
 		la open --json -o "$T/b1.out" "$T/b1" >"$T/b1.json" &&
@@ -239,8 +193,7 @@ t "mail to the old key and to the new key both open; new mail goes to the new ke
 
 t_pkx() {
 	local fpr
-	fpr=$(openssl x509 -in "$T/new.pem" -noout -fingerprint -sha256 |
-		sed 's/.*=//; s/://g' | tr 'A-F' 'a-f')
+	fpr=$(cert_fpr "$T/new.pem")
 	curl -sS --max-time 20 "$URL/pkx/addr/$ALICE" | grep -q "$fpr" ||
 		{ echo "the directory does not serve $fpr"; return 1; }
 	lb contact lookup --pkx "$URL/pkx" --max-age 0 "$ALICE" >"$T/out" 2>&1 ||
@@ -248,14 +201,14 @@ t_pkx() {
 	lb contact list | grep "$fpr" | grep -q current || return 1
 	msg "$BOB" "$ALICE" new 'from bob to the new key' >"$T/b2.eml" &&
 		lb seal -o "$T/b2" "$T/b2.eml" &&
-		recipients "$T/b2" | grep -qx "$(serial "$T/new.pem")" &&
+		sealed_to "$T/b2" | grep -qx "$(cert_serial "$T/new.pem")" &&
 		la open -o "$T/b2.out" "$T/b2" >/dev/null &&
 		grep -q 'from bob to the new key' "$T/b2.out"
 }
 t "the directory serves the new certificate; bob's lookup takes it and his next mail opens" t_pkx
 
 t_not_due_after() {
-	run "$AHOME" renew --now "$LATER"
+	llrun "$AHOME" renew --now "$LATER"
 	[ "$RC" -eq 0 ] && grep -q 'not due' "$T/out" &&
 		[ "$(ids "$AHOME" "$ALICE")" -eq 2 ]
 }
@@ -266,7 +219,7 @@ t_self_signed() {
 	"$LETTERLOCK" --home "$h" identity new --email "$ALICE" \
 		--self-signed --key ec-p256 >/dev/null || return 1
 	conf "$h" "$ALICE"
-	run "$h" renew --now "$SOON"
+	llrun "$h" renew --now "$SOON"
 	[ "$RC" -eq 0 ] && grep -q 'no CA-issued certificate' "$T/out"
 }
 t "a home with only a self-signed identity has nothing to renew" t_self_signed
