@@ -12,8 +12,9 @@
 #   to the old key and to the new key both open -> a wrong code fails
 #   clearly, a tampered vault blob is detected -> alice revokes her
 #   current certificate: OCSP says revoked (openssl ocsp too), the
-#   directory stops serving it, her home no longer signs with it, and a
-#   signature made afterwards with a copy of the key is not valid.
+#   directory stops serving it, her home no longer signs with it, a
+#   signature made afterwards with a copy of the key is not valid, and a
+#   device restored afterwards knows the certificate revoked at once.
 #
 # Output: TAP lines, then the plan.  Exit status 0 if every case passed.
 #   LETTERLOCKD, LETTERLOCK  the binaries (tests/run sets LETTERLOCK)
@@ -198,6 +199,7 @@ import sqlite3, sys
 db = sqlite3.connect(sys.argv[1], timeout=5)
 v, b = db.execute('SELECT version, blob FROM vault'
                   ' ORDER BY version DESC LIMIT 1').fetchone()
+open(sys.argv[1] + '.blob', 'wb').write(b)
 b = bytearray(b)
 b[len(b) // 2] ^= 0x01
 db.execute('UPDATE vault SET blob = ? WHERE version = ?', (bytes(b), v))
@@ -210,6 +212,18 @@ EOF
 		grep -q "$ALICE"
 }
 t "a blob altered in the vault is detected (AES-GCM); nothing installed" t_tampered
+
+t_untamper() {
+	"$PY" - "$CA/letterlockd.db" <<'EOF'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], timeout=5)
+v = db.execute('SELECT max(version) FROM vault').fetchone()[0]
+db.execute('UPDATE vault SET blob = ? WHERE version = ?',
+           (open(sys.argv[1] + '.blob', 'rb').read(), v))
+db.commit()
+EOF
+}
+t "(the vault's blob put back as it was)" t_untamper
 
 # ------------------------------------------------------------ revocation
 
@@ -259,5 +273,15 @@ t_later_sig() {
 	[ "$RC" = 1 ] && grep -q '"signature": *"revoked"' "$T/out"
 }
 t "a signature made after the revocation (a stolen copy of the key) is not valid" t_later_sig
+
+t_restore_after() {
+	conf "$T/third" "$ALICE"
+	llrun "$T/third" restore "$ALICE" --code-file "$T/code" --timeout 60
+	[ "$RC" = 0 ] && grep -q "sha256 $(cert_fpr "$T/new.pem")) is revoked" \
+		"$T/out" || return 1
+	llrun "$T/third" identity list
+	grep "$(cert_fpr "$T/new.pem")" "$T/out" | grep -q revoked
+}
+t "a device restored after the revocation knows it at once (OCSP at restore)" t_restore_after
 
 finish
