@@ -73,9 +73,16 @@ static int check_key(EVP_PKEY *k, int *is_ec, struct ll_error *err)
 								      group);
 			goto out;
 		}
-		/* the point is on the curve (BR 6.1.6) */
+		/*
+		 * the point is on the curve (BR 6.1.6): the ECC partial
+		 * public-key validation of SP 800-56A 5.6.2.3.4 - not at
+		 * infinity, coordinates in range, on the curve.  P-256
+		 * and P-384 have cofactor 1, so every such point has the
+		 * group's order and the full check's n * Q (an EC point
+		 * multiplication per request) adds nothing.
+		 */
 		pc = EVP_PKEY_CTX_new_from_pkey(NULL, k, NULL);
-		if (pc == NULL || EVP_PKEY_public_check(pc) != 1) {
+		if (pc == NULL || EVP_PKEY_public_check_quick(pc) != 1) {
 			rc = ll_err_ossl(err, LL_EPOLICY,
 					 "the EC public key is not a valid "
 					 "point (S/MIME BR 6.1.6)");
