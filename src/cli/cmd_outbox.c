@@ -83,60 +83,17 @@ static int list(struct cli *cli)
 	return rc;
 }
 
-/* The more serious of the exit codes A and B (69 before 75). */
-static int worse(int a, int b)
-{
-	if (a == EX_UNAVAILABLE || b == EX_UNAVAILABLE)
-		return EX_UNAVAILABLE;
-	return a != 0 ? a : b;
-}
-
 static int flush(struct cli *cli, const struct cli_conf *conf, int verbose)
 {
 	struct submit sub;
-	char **ids = NULL;
-	int rc, worst = 0;
-	size_t untried = 0;
+	int rc;
 
-	rc = submit_init(&sub, cli, conf, "outbox");
-	if (rc == 0 && outbox_ids(&ids, cli->home) < 0)
-		rc = EX_IOERR;
+	rc = submit_init(&sub, cli, conf, "outbox", NULL);
 	sub.verbose = verbose;
-	for (size_t i = 0; rc == 0 && ids[i] != NULL; i++) {
-		struct outbox_entry *e = NULL;
-		int o;
-
-		if (sub.stopped) {
-			untried++;
-			continue;
-		}
-		o = outbox_open(&e, cli->home, ids[i]);
-		if (o == 1)
-			fprintf(stderr,
-				"letterlock: outbox: %s is being sent "
-				"by another letterlock; left to it\n",
-				ids[i]);
-		if (o < 0)
-			worst = worse(worst, EX_IOERR);
-		if (o != 0)
-			continue;
-		o = submit_entry(&sub, &e);
-		if (o == 0)
-			printf("%s: sent\n", ids[i]);
-		worst = worse(worst, o);
-		outbox_close(&e);
-	}
-	if (untried > 0)
-		fprintf(stderr,
-			"letterlock: outbox: %zu more message%s not tried: "
-			"the server cannot be used now\n",
-			untried, untried == 1 ? "" : "s");
-	if (rc == 0 && worst != 0)
-		fprintf(stderr, "letterlock: outbox: what is left stays queued "
-				"(`letterlock outbox list`)\n");
-	ll_strv_free(&ids);
+	if (rc == 0)
+		rc = submit_flush(&sub);
 	submit_end(&sub);
-	return rc != 0 ? rc : worst;
+	return rc;
 }
 
 static int drop(struct cli *cli, int argc, char **argv)
@@ -153,7 +110,7 @@ static int drop(struct cli *cli, int argc, char **argv)
 				"letterlock: outbox: %s is being sent "
 				"now; not dropped\n",
 				argv[i]);
-			rc = worse(rc, EX_TEMPFAIL);
+			rc = submit_worse(rc, EX_TEMPFAIL);
 			continue;
 		}
 		if (o != 0) {
@@ -161,12 +118,12 @@ static int drop(struct cli *cli, int argc, char **argv)
 				fprintf(stderr,
 					"letterlock: outbox: no message %s\n",
 					argv[i]);
-			rc = worse(rc, EX_NOINPUT);
+			rc = submit_worse(rc, EX_NOINPUT);
 			continue;
 		}
 		left = e->ncopies - count_sent(e);
 		if (outbox_remove(&e, cli->home) < 0) {
-			rc = worse(rc, EX_IOERR);
+			rc = submit_worse(rc, EX_IOERR);
 			continue;
 		}
 		printf("%s: dropped (%zu cop%s not sent)\n", argv[i], left,

@@ -19,6 +19,7 @@
 #include "conf.h"
 #include "header.h"
 #include "outbox.h"
+#include "send.h"
 #include "submit.h"
 
 static const char send_usage[] =
@@ -58,39 +59,6 @@ static const char send_usage[] =
 	"73 the outbox cannot be written (nothing sent); 75 a temporary\n"
 	"failure (kept in the outbox: `letterlock outbox flush` retries);\n"
 	"78 configuration (no identity for From, no smtp_url, ...).\n";
-
-enum policy {
-	POLICY_SIGN_ONLY,
-	POLICY_REFUSE,
-};
-
-/* A set of addresses (case-insensitive, as the library compares). */
-struct addrs {
-	char **v; /* NULL-terminated */
-	size_t n;
-};
-
-struct send {
-	struct cli *cli;
-	struct cli_conf conf;
-	struct submit sub;
-	const char *config;
-	const char *policy_name;
-	const char *tsa_url;
-	int require_ts; /* --require-timestamp, [send] require_timestamp */
-	const char *envfrom; /* -f */
-	int extract; /* -t */
-	int verbose;
-	enum policy policy;
-	char *msg; /* as read, then as sealed (header edited) */
-	size_t len;
-	char **from, **tocc, **bcc; /* of the header */
-	struct addrs env; /* envelope recipients */
-	struct addrs hidden; /* envelope recipients not in To or Cc */
-	struct ll_keystore *ks;
-	struct ll_ctx *ctx;
-	struct ll_sealed *sealed;
-};
 
 static int addrs_has(const struct addrs *a, const char *s)
 {
@@ -281,12 +249,49 @@ static int parse_args(struct send *s, int argc, char **argv)
 	return rc;
 }
 
+/*
+ * The policy for recipient ADDR without a certificate: its domain's in
+ * [send] domain_policy ("example.org:refuse, example.net:sign-only"),
+ * else s->policy.  With ADDR NULL only checks the setting: 0, or -1
+ * when it is malformed.
+ */
+static int domain_policy(const struct send *s, const char *addr)
+{
+	const char *p = s->conf.domain_policy, *at;
+	size_t dlen = 0;
+
+	at = addr ? strrchr(addr, '@') : NULL;
+	if (at != NULL)
+		dlen = strlen(++at);
+	while (p != NULL && *p != '\0') {
+		size_t n, v;
+
+		p += strspn(p, ", \t");
+		if (*p == '\0')
+			break;
+		n = strcspn(p, ":, \t");
+		if (n == 0 || p[n] != ':')
+			return -1;
+		v = strcspn(p + n + 1, ", \t");
+		if (!(v == 6 && strncmp(p + n + 1, "refuse", 6) == 0) &&
+		    !(v == 9 && strncmp(p + n + 1, "sign-only", 9) == 0))
+			return -1;
+		if (at != NULL && n == dlen && strncasecmp(p, at, n) == 0)
+			return v == 6 ? POLICY_REFUSE : POLICY_SIGN_ONLY;
+		p += n + 1 + v;
+	}
+	return addr != NULL ? (int)s->policy : 0;
+}
+
 /* Settings: options win over letterlock.conf. */
 static int settings(struct send *s)
 {
 	const char *p;
 
-	if (cli_conf_read(&s->conf, s->cli->home, s->config,
+	int rc;
+
+	if (!s->conf_loaded &&
+	    cli_conf_read(&s->conf, s->cli->home, s->config,
 			  "letterlock: send") < 0)
 		return EX_CONFIG;
 	if (s->tsa_url == NULL)
@@ -307,7 +312,14 @@ static int settings(struct send *s)
 	else
 		return say_err(s->policy_name ? EX_USAGE : EX_CONFIG,
 			       "unknown policy %.40s (sign-only, refuse)", p);
-	return submit_init(&s->sub, s->cli, &s->conf, "send");
+	if (domain_policy(s, NULL) < 0)
+		return say_err(EX_CONFIG,
+			       "[send] domain_policy: DOMAIN:sign-only or "
+			       "DOMAIN:refuse, separated by commas");
+	rc = submit_init(&s->sub, s->cli, &s->conf, "send", s->password);
+	if (s->outbox_home != NULL)
+		s->sub.home = s->outbox_home;
+	return rc;
 }
 
 /* From, To+Cc, Bcc of the header; the envelope sender and recipients. */
@@ -436,7 +448,7 @@ static int find_certs(struct send *s, int *encrypt)
 	struct ll_error err = { 0 };
 	struct addrs all = { 0 }, missing = { 0 };
 	char note[2048] = "";
-	int rc = 0;
+	int rc = 0, refuse = 0;
 
 	*encrypt = 0;
 	if (sealed_to(&all, s) < 0 ||
@@ -475,10 +487,12 @@ static int find_certs(struct send *s, int *encrypt)
 				all.v[i]);
 		/* our own address: the identity's certificate */
 		if (!res[i].found &&
-		    ll_ctx_identity_for(s->ctx, all.v[i]) == NULL &&
-		    addrs_add(&missing, all.v[i]) < 0) {
-			rc = say_err(EX_OSERR, "out of memory");
-			goto out;
+		    ll_ctx_identity_for(s->ctx, all.v[i]) == NULL) {
+			if (addrs_add(&missing, all.v[i]) < 0) {
+				rc = say_err(EX_OSERR, "out of memory");
+				goto out;
+			}
+			refuse |= domain_policy(s, all.v[i]) == POLICY_REFUSE;
 		}
 	}
 	*encrypt = missing.n == 0;
@@ -486,7 +500,7 @@ static int find_certs(struct send *s, int *encrypt)
 		fprintf(stderr, "%s%s%s",
 			i == 0 ? "letterlock: send: no certificate for " : "",
 			i == 0 ? "" : ", ", missing.v[i]);
-	if (missing.n > 0 && s->policy == POLICY_REFUSE) {
+	if (refuse) {
 		fputs(": nothing sent (policy refuse)\n", stderr);
 		rc = EX_NOUSER;
 	} else if (missing.n > 0) {
@@ -512,7 +526,7 @@ static int seal(struct send *s, int encrypt)
 	so.tsa_url = s->tsa_url;
 	so.tsa_ca_file = s->conf.tsa_ca_file;
 	rc = ll_msg_seal(&s->sealed, s->ctx, s->msg, s->len, &so, &err);
-	if (rc == LL_ENOCERT && s->policy == POLICY_SIGN_ONLY) {
+	if (rc == LL_ENOCERT && encrypt && s->policy == POLICY_SIGN_ONLY) {
 		say_err(0,
 			"%s: the message goes signed only (policy "
 			"sign-only)",
@@ -564,7 +578,7 @@ static int queue(struct send *s, struct outbox_entry **entry)
 	if (rc == 0 && covered.n != s->env.n)
 		rc = say_err(EX_SOFTWARE, "a recipient has no sealed copy");
 	if (rc == 0 &&
-	    outbox_add(entry, s->cli->home, s->envfrom, copies, m) < 0)
+	    outbox_add(entry, s->sub.home, s->envfrom, copies, m) < 0)
 		rc = say_err(EX_CANTCREAT,
 			     "the message cannot be queued: nothing was sent");
 	if (rc == 0 && s->verbose)
@@ -584,15 +598,25 @@ out:
 	return rc;
 }
 
-static int run(struct send *s)
+int send_add_rcpt(struct send *s, const char *addr)
+{
+	if (!usable_addr(addr))
+		return say_err(EX_DATAERR, "not a usable recipient: %.200s",
+			       addr);
+	if (addrs_add(&s->env, addr) < 0)
+		return say_err(EX_DATAERR, "too many recipients");
+	return 0;
+}
+
+int send_message(struct send *s)
 {
 	struct outbox_entry *entry = NULL;
-	char id[OUTBOX_ID_MAX];
+	char *id = s->id;
 	int rc, encrypt;
 
-	rc = cli_read_file(&s->msg, &s->len, NULL, LL_MSG_MAX_SIZE);
-	if (rc < 0)
-		return rc == -2 ? EX_DATAERR : EX_IOERR;
+	rc = settings(s);
+	if (rc != 0)
+		return rc;
 	rc = envelope(s);
 	if (rc != 0)
 		return rc;
@@ -612,7 +636,7 @@ static int run(struct send *s)
 		rc = queue(s, &entry);
 	if (rc != 0)
 		return rc;
-	memcpy(id, entry->id, sizeof(id));
+	memcpy(id, entry->id, sizeof(s->id));
 	s->sub.verbose = s->verbose;
 	rc = submit_entry(&s->sub, &entry);
 	outbox_close(&entry);
@@ -648,20 +672,29 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 		return EXIT_OK;
 	}
 	rc = parse_args(&s, argc, argv);
+	if (rc == 0) {
+		rc = cli_read_file(&s.msg, &s.len, NULL, LL_MSG_MAX_SIZE);
+		if (rc < 0)
+			rc = rc == -2 ? EX_DATAERR : EX_IOERR;
+	}
 	if (rc == 0)
-		rc = settings(&s);
-	if (rc == 0)
-		rc = run(&s);
-	ll_sealed_free(&s.sealed);
-	ll_ctx_free(&s.ctx);
-	ll_keystore_close(&s.ks);
-	ll_strv_free(&s.from);
-	ll_strv_free(&s.tocc);
-	ll_strv_free(&s.bcc);
-	addrs_free(&s.env);
-	addrs_free(&s.hidden);
-	submit_end(&s.sub);
-	cli_conf_free(&s.conf);
-	free(s.msg);
+		rc = send_message(&s);
+	send_free(&s);
 	return rc;
+}
+
+void send_free(struct send *s)
+{
+	ll_sealed_free(&s->sealed);
+	ll_ctx_free(&s->ctx);
+	ll_keystore_close(&s->ks);
+	ll_strv_free(&s->from);
+	ll_strv_free(&s->tocc);
+	ll_strv_free(&s->bcc);
+	addrs_free(&s->env);
+	addrs_free(&s->hidden);
+	submit_end(&s->sub);
+	cli_conf_free(&s->conf);
+	free(s->msg);
+	s->msg = NULL;
 }

@@ -1,4 +1,4 @@
-/* conf.c - HOME/letterlock.conf, shared by enrol, send and outbox. */
+/* conf.c - HOME/letterlock.conf, shared by enrol, send, outbox and bridge. */
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -33,6 +33,13 @@ static const struct {
 	{ "send", "trust_anchor", offsetof(struct cli_conf, trust_anchor) },
 	{ "send", "require_timestamp",
 	  offsetof(struct cli_conf, require_timestamp) },
+	{ "send", "domain_policy", offsetof(struct cli_conf, domain_policy) },
+	{ "bridge", "smtp_port", offsetof(struct cli_conf, bridge_smtp_port) },
+	{ "bridge", "imap_port", offsetof(struct cli_conf, bridge_imap_port) },
+	{ "bridge", "allow_plain",
+	  offsetof(struct cli_conf, bridge_allow_plain) },
+	{ "bridge", "retry", offsetof(struct cli_conf, bridge_retry) },
+	{ "bridge", "max_size", offsetof(struct cli_conf, bridge_max_size) },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

@@ -7,7 +7,10 @@
  *           password_file, ca_file            (enrol, send, outbox)
  *   [send]  policy, pkx_url, pkx_ca_file,     sealing and submission
  *           tsa_url, tsa_ca_file, timeout,    (send, outbox)
- *           smimea, resolver_conf, trust_anchor, require_timestamp
+ *           smimea, resolver_conf, trust_anchor, require_timestamp,
+ *           domain_policy
+ *   [bridge] smtp_port, imap_port, allow_plain,   letterlock bridge
+ *           retry, max_size
  *
  * An unknown key in one of these sections is an error (a misspelt
  * setting never falls back silently to a default); other sections are
@@ -24,6 +27,9 @@ struct cli_conf {
 	char *policy, *pkx_url, *pkx_ca_file, *tsa_url, *tsa_ca_file, *timeout;
 	char *smimea, *resolver_conf, *trust_anchor; /* SMIMEA lookups */
 	char *require_timestamp;
+	char *domain_policy; /* "example.org:refuse, example.net:sign-only" */
+	char *bridge_smtp_port, *bridge_imap_port, *bridge_allow_plain,
+		*bridge_retry, *bridge_max_size;
 };
 
 /*

@@ -52,7 +52,8 @@ static int open_for(struct submit *s, const char *user)
 }
 
 int submit_init(struct submit *s, const struct cli *cli,
-		const struct cli_conf *conf, const char *who)
+		const struct cli_conf *conf, const char *who,
+		const char *password)
 {
 	int rc;
 
@@ -77,7 +78,17 @@ int submit_init(struct submit *s, const struct cli *cli,
 			who, MAX_TIMEOUT);
 		return EX_CONFIG;
 	}
-	if (conf->mail_password_file != NULL) {
+	if (password != NULL) {
+		if (strlen(password) >= sizeof(s->password)) {
+			fprintf(stderr,
+				"letterlock: %s: the password is longer than "
+				"%d bytes\n",
+				who, SUBMIT_PASSWORD_MAX - 1);
+			return EX_CONFIG;
+		}
+		strcpy(s->password, password);
+		s->have_login = 1;
+	} else if (conf->mail_password_file != NULL) {
 		rc = cli_read_password(s->password, sizeof(s->password),
 				       conf->mail_password_file);
 		if (rc == -2)
@@ -197,5 +208,59 @@ int submit_entry(struct submit *s, struct outbox_entry **pp)
 			"stays until the next `letterlock outbox flush` "
 			"removes it (nothing is sent again)\n",
 			s->who, id);
+	return worst;
+}
+
+int submit_worse(int a, int b)
+{
+	if (a == EX_UNAVAILABLE || b == EX_UNAVAILABLE)
+		return EX_UNAVAILABLE;
+	return a != 0 ? a : b;
+}
+
+int submit_flush(struct submit *s)
+{
+	char **ids = NULL;
+	int worst = 0;
+	size_t untried = 0;
+
+	if (outbox_ids(&ids, s->home) < 0)
+		return EX_IOERR;
+	for (size_t i = 0; ids[i] != NULL; i++) {
+		struct outbox_entry *e = NULL;
+		int o;
+
+		if (s->stopped) {
+			untried++;
+			continue;
+		}
+		o = outbox_open(&e, s->home, ids[i]);
+		if (o == 1)
+			fprintf(stderr,
+				"letterlock: %s: %s is being sent "
+				"by another letterlock; left to it\n",
+				s->who, ids[i]);
+		if (o < 0)
+			worst = submit_worse(worst, EX_IOERR);
+		if (o != 0)
+			continue;
+		o = submit_entry(s, &e);
+		if (o == 0)
+			printf("%s: sent\n", ids[i]);
+		worst = submit_worse(worst, o);
+		outbox_close(&e);
+	}
+	if (untried > 0)
+		fprintf(stderr,
+			"letterlock: %s: %zu more message%s not tried: "
+			"the server cannot be used now\n",
+			s->who, untried, untried == 1 ? "" : "s");
+	if (worst != 0)
+		fprintf(stderr, "letterlock: %s: what is left stays queued%s\n",
+			s->who,
+			strcmp(s->who, "outbox") == 0 ?
+				" (`letterlock outbox list`)" :
+				"");
+	ll_strv_free(&ids);
 	return worst;
 }

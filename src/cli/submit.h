@@ -27,10 +27,13 @@ struct submit {
 			nothing more is tried */
 };
 
-/* Take the settings from CONF (password file read now).  0, or the
- * exit code after saying what is wrong. */
+/* Take the settings from CONF (password file read now), or the
+ * password PASSWORD when not NULL (copied).  0, or the exit code after
+ * saying what is wrong.  The outbox is s->home's (cli's home; a caller
+ * may point it elsewhere). */
 int submit_init(struct submit *s, const struct cli *cli,
-		const struct cli_conf *conf, const char *who);
+		const struct cli_conf *conf, const char *who,
+		const char *password);
 void submit_end(struct submit *s);
 
 /*
@@ -43,6 +46,17 @@ void submit_end(struct submit *s);
  * on stderr and kept in the entry.
  */
 int submit_entry(struct submit *s, struct outbox_entry **pp);
+
+/*
+ * Every entry of s->home's outbox in turn, oldest first (those another
+ * process holds are left to it); "ID: sent" on stdout for each sent.
+ * 0 when everything was sent, else the worst exit code (EX_UNAVAILABLE
+ * before others).
+ */
+int submit_flush(struct submit *s);
+
+/* The more serious of the exit codes A and B (69 before 75). */
+int submit_worse(int a, int b);
 
 /* The seconds of a timeout setting: 1 to 3600, default 60; -1 bad. */
 int submit_timeout(const char *text);
