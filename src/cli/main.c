@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bridge.h"
 #include "cli.h"
 
 static const char usage[] =
@@ -45,6 +46,11 @@ static const char usage[] =
 	"         [enrol's --acme, --imap-url ... options]\n"
 	"  revoke [ADDRESS | --fingerprint FPR] [--reason REASON]\n"
 	"         [--acme URL --imap-url URL --smtp-url URL ...]\n"
+	"  account add ADDRESS --imap-url URL --smtp-url URL [--user U]\n"
+	"        [--password-file F] [--ca-file F] [--policy sign-only|refuse]\n"
+	"        [--domain-policy LIST]\n"
+	"  account list | remove ADDRESS\n"
+	"  bridge [--daemon] [--config FILE] | --show-password\n"
 	"\n"
 	"The home is --home DIR, else $LETTERLOCK_HOME, else\n"
 	"$XDG_DATA_HOME/letterlock (~/.local/share/letterlock).\n"
@@ -143,6 +149,10 @@ int main(int argc, char **argv)
 		return cmd_restore(&cli, argc, argv);
 	if (strcmp(argv[0], "revoke") == 0)
 		return cmd_revoke(&cli, argc, argv);
+	if (strcmp(argv[0], "account") == 0)
+		return cmd_account(&cli, argc, argv);
+	if (strcmp(argv[0], "bridge") == 0)
+		return cmd_bridge(&cli, argc, argv);
 	if (strcmp(argv[0], "help") == 0) {
 		fputs(usage, stdout);
 		return EXIT_OK;

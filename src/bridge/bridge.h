@@ -1,0 +1,184 @@
+/*
+ * bridge.h - `letterlock bridge`: the local IMAP and SMTP proxy, and
+ * the interface its protocol modules plug into.
+ *
+ * One process, one libevent loop.  The core (bridge.c) reads the
+ * settings ([bridge] of letterlock.conf) and the accounts
+ * (HOME/accounts.conf, written by `letterlock account`), makes the
+ * per-install secrets (bridge_secret.c: the bridge password and the
+ * self-signed TLS certificate, in HOME/bridge/), opens one listener per
+ * module on 127.0.0.1 only, and stops on SIGTERM/SIGINT.  Work that
+ * may take long (sealing, opening, anything upstream) runs in a child
+ * process per task (bridge_spawn), so that no client waits for
+ * another; the loop only moves bytes and parses commands.
+ *
+ * A protocol module (smtp_session.c; the IMAP module the same way) is a
+ * `struct bridge_module` in the table of bridge.c:
+ *
+ *   - name ("smtp", "imap"), its default port and the [bridge] setting
+ *     that changes it (an offset in struct cli_conf);
+ *   - init: once, before the loop runs; may keep state in *state;
+ *   - accept: a new client connection FD (non-blocking, close-on-exec),
+ *     which the module now owns: it makes its bufferevent on b->base
+ *     and frees it when the session ends;
+ *   - stop: shutting down: end every session (say goodbye if the
+ *     protocol has one) and free the state.
+ *
+ * What the core offers every module:
+ *
+ *   - b->base, the loop; b->cli, b->conf: the home and letterlock.conf;
+ *   - bridge_login: the shared authentication (account address + the
+ *     bridge password, compared in constant time);
+ *   - bridge_account_find: an account's upstream settings (URLs, login,
+ *     pinned CA, policy) and its directory HOME/bridge/queue/ADDRESS;
+ *     the upstream password is a keystore secret
+ *     (bridge_account_password), read in the child that needs it;
+ *   - bridge_starttls: turn a plain bufferevent into a TLS server one
+ *     (the local certificate), input pipelined before it dropped;
+ *   - bridge_spawn: run a function in a child process; its exit code
+ *     and what it wrote on stderr come back to a callback in the loop;
+ *   - bridge_log: one line on stderr (the log), never a secret.
+ */
+#ifndef LL_BRIDGE_H
+#define LL_BRIDGE_H
+
+#include <stddef.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+#include "cli.h"
+#include "conf.h"
+
+#define BRIDGE_PASSWORD_LEN 24 /* characters of [A-Za-z0-9] */
+#define BRIDGE_ACCOUNTS_MAX 64
+
+/* One account of HOME/accounts.conf.  Strings are malloc'd. */
+struct bridge_account {
+	char *address; /* the login at the bridge; the section name */
+	char *imap_url; /* imap[s]://HOST[:PORT] */
+	char *smtp_url; /* smtp[s]://HOST[:PORT] */
+	char *user; /* the upstream login; NULL: the address */
+	char *ca_file; /* a pinned CA (PEM) besides the system's; NULL */
+	char *policy; /* sign-only | refuse; NULL: [send] policy */
+	char *domain_policy; /* as [send] domain_policy; NULL: that */
+	char *queue_home; /* HOME/bridge/queue/ADDRESS: its outbox */
+	/* the SMTP relay's retries of what waits in the outbox */
+	int pending; /* something may wait: flush when next_try comes */
+	time_t next_try;
+	int backoff; /* seconds; 0: not failing */
+	int flushing; /* a flush child runs */
+};
+
+struct bridge_module;
+struct bridge_job;
+
+struct bridge {
+	struct cli *cli;
+	struct cli_conf conf; /* letterlock.conf */
+	const char *config; /* --config FILE, or NULL: the home's */
+	struct event_base *base;
+	SSL_CTX *tls; /* the local server certificate */
+	char password[BRIDGE_PASSWORD_LEN + 1];
+	int allow_plain; /* AUTH without TLS ([bridge] allow_plain) */
+	size_t max_size; /* a submitted message, bytes */
+	int retry; /* the first retry delay, seconds */
+	struct bridge_account *accounts;
+	size_t naccounts;
+	struct bridge_job *jobs;
+	int stopping;
+};
+
+struct bridge_module {
+	const char *name;
+	int default_port;
+	size_t port_setting; /* offsetof(struct cli_conf, ...) */
+	int (*init)(struct bridge *b, void **state);
+	void (*accept)(struct bridge *b, void *state, int fd);
+	void (*stop)(struct bridge *b, void *state);
+};
+
+extern const struct bridge_module bridge_smtp_module;
+
+/* The account whose address is USER (any case), or NULL. */
+struct bridge_account *bridge_account_find(struct bridge *b, const char *user);
+
+/*
+ * The account USER if PASS is the bridge password, else NULL.  Both
+ * sides are hashed (SHA-256) and compared with CRYPTO_memcmp, so the
+ * time does not depend on the password.
+ */
+struct bridge_account *bridge_login(struct bridge *b, const char *user,
+				    const char *pass);
+
+/* BEV (plain, the client's) wrapped in a TLS server bufferevent (it
+ * takes BEV over); what BEV had read and not used is dropped (RFC 3207
+ * 4.2).  NULL on failure (BEV is then freed too). */
+struct bufferevent *bridge_starttls(struct bridge *b, struct bufferevent *bev);
+
+/*
+ * Run RUN(ARG) in a child process; its return is the exit code.  The
+ * child's stdout and stderr come to the bridge, which logs them and
+ * gives DONE(CBARG, code, said) the last 4 KiB (NUL-terminated) once
+ * the child has exited (code 128+N after signal N).  *out (may be
+ * NULL) is the job, for bridge_job_forget.  0, or -1 (fork failed).
+ */
+int bridge_spawn(struct bridge *b, int (*run)(void *arg), void *arg,
+		 void (*done)(void *cbarg, int code, const char *said),
+		 void *cbarg, struct bridge_job **out);
+/* The one who asked for J is gone: DONE is not called. */
+void bridge_job_forget(struct bridge_job *j);
+
+void bridge_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* bridge_secret.c */
+/* HOME/bridge/password into PW, made (random, 0600) when missing. */
+int bridge_password(char pw[BRIDGE_PASSWORD_LEN + 1], const char *home);
+/* The server context with HOME/bridge/tls.{key,pem}, made on first
+ * use (EC P-256, self-signed for 127.0.0.1 and localhost); its SHA-256
+ * fingerprint into FPR. */
+SSL_CTX *bridge_tls_ctx(const char *home, char fpr[96]);
+/* HOME/bridge/NAME (PATH_MAX); -1 when it does not fit. */
+int bridge_path(char *out, const char *home, const char *name);
+
+/* account.c */
+/* HOME/accounts.conf into *out (*n); 0, or -1 (said). */
+int bridge_accounts_read(struct bridge_account **out, size_t *n,
+			 const char *home);
+void bridge_accounts_free(struct bridge_account **pp, size_t n);
+/* The keystore secret name of ADDRESS's upstream password. */
+void bridge_account_secret(char *out, size_t size, const char *address);
+/* ADDRESS's upstream password (malloc'd, NUL-terminated; free with
+ * ll_wipe_free(p, strlen(p))) or NULL when none is stored. */
+char *bridge_account_password(const char *home, const char *address);
+
+/* smtp_relay.c: one submitted message, sealed and relayed upstream in
+ * a child; DONE(CBARG, reply) gets the SMTP reply to give the client
+ * ("250 ...", "451 ...", "554 ...", no CRLF).  REQ's contents are taken
+ * over on success (0); *out is the relay, for smtp_relay_forget. */
+struct smtp_relay;
+struct smtp_relay_req {
+	struct bridge_account *account;
+	char *from;
+	char **rcpts; /* NULL-terminated */
+	size_t nrcpts;
+	char *msg;
+	size_t len;
+};
+int smtp_relay(struct bridge *b, struct smtp_relay_req *req,
+	       void (*done)(void *cbarg, const char *reply), void *cbarg,
+	       struct smtp_relay **out);
+/* The client of R is gone: the relay finishes, DONE is not called. */
+void smtp_relay_forget(struct smtp_relay *r);
+/* Retry what waits in the accounts' outboxes when it is due (a
+ * timer of bridge.c calls this every second). */
+void smtp_relay_tick(struct bridge *b);
+
+/* the letterlock commands */
+int cmd_bridge(struct cli *cli, int argc, char **argv);
+int cmd_account(struct cli *cli, int argc, char **argv);
+
+#endif

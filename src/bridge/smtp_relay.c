@@ -1,0 +1,336 @@
+/*
+ * smtp_relay.c - a message submitted to the bridge, sealed and relayed
+ * upstream in a child process, and the retries of what waits.
+ *
+ * The child does what `letterlock send` does (send.h): seal, queue the
+ * copies in the account's outbox (HOME/bridge/queue/ADDRESS/outbox,
+ * every file fsync'd), submit, mark each copy sent as soon as the
+ * server took it, remove the entry.  Its exit code becomes the
+ * client's reply: 250 only when every copy was taken; 451 when a copy
+ * waits (the bridge retries it, doubling the delay from [bridge] retry
+ * up to an hour); 5xx when it was refused (policy refuse, a malformed
+ * message, a permanent refusal upstream: then nothing stays queued).
+ *
+ * Why a child process per message rather than a worker thread: sealing
+ * parses the client's message and uses the private key; in a child a
+ * crash or a leak stays there, the keystore, GMime, libcurl and
+ * OpenSSL need no locking, and a stalled upstream holds one process,
+ * not the loop.  A fork costs about a millisecond, little beside the
+ * signature and the network.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "bridge.h"
+#include "outbox.h"
+#include "send.h"
+#include "submit.h"
+
+#define BACKOFF_MAX 3600
+#define REASON_MAX 300
+
+struct smtp_relay {
+	struct bridge *b;
+	struct bridge_account *a;
+	struct smtp_relay_req req;
+	void (*done)(void *cbarg, const char *reply);
+	void *cbarg;
+};
+
+static int set(char **f, const char *v)
+{
+	free(*f);
+	*f = v ? strdup(v) : NULL;
+	return v == NULL || *f != NULL ? 0 : -1;
+}
+
+/* In a child: letterlock.conf with account A's upstream over [mail]
+ * and its policy over [send]'s; its password into *pw. */
+static int account_conf(struct cli_conf *c, char **pw, const struct bridge *b,
+			const struct bridge_account *a)
+{
+	*pw = NULL;
+	if (cli_conf_read(c, b->cli->home, b->config, "letterlock: bridge") < 0)
+		return EX_CONFIG;
+	if (set(&c->smtp_url, a->smtp_url) || set(&c->imap_url, a->imap_url) ||
+	    set(&c->mail_user, a->user ? a->user : a->address) ||
+	    set(&c->mail_ca_file, a->ca_file) ||
+	    set(&c->mail_password_file, NULL) ||
+	    (a->policy && set(&c->policy, a->policy)) ||
+	    (a->domain_policy && set(&c->domain_policy, a->domain_policy)))
+		return EX_OSERR;
+	*pw = bridge_account_password(b->cli->home, a->address);
+	if (*pw == NULL)
+		fprintf(stderr,
+			"letterlock: bridge: %s: no password stored: "
+			"submitting without a login\n",
+			a->address);
+	return 0;
+}
+
+static void wipe(char **pw)
+{
+	if (*pw != NULL)
+		ll_wipe_free(*pw, strlen(*pw));
+	*pw = NULL;
+}
+
+/* The child of one message. */
+static int relay_run(void *arg)
+{
+	struct smtp_relay *r = arg;
+	struct send s = { .cli = r->b->cli };
+	struct outbox_entry *e = NULL;
+	char *pw = NULL;
+	int rc;
+
+	rc = account_conf(&s.conf, &pw, r->b, r->a);
+	s.conf_loaded = 1;
+	s.password = pw;
+	s.outbox_home = r->a->queue_home;
+	s.envfrom = r->req.from;
+	for (size_t i = 0; rc == 0 && i < r->req.nrcpts; i++)
+		rc = send_add_rcpt(&s, r->req.rcpts[i]);
+	s.msg = r->req.msg;
+	s.len = r->req.len;
+	r->req.msg = NULL;
+	if (rc == 0)
+		rc = send_message(&s);
+	if (rc == EX_UNAVAILABLE && s.id[0] != '\0' &&
+	    outbox_open(&e, r->a->queue_home, s.id) == 0) {
+		/* the client hears "refused": nothing may follow */
+		outbox_remove(&e, r->a->queue_home);
+		fprintf(stderr, "letterlock: bridge: %s: not kept\n", s.id);
+	}
+	outbox_close(&e);
+	send_free(&s);
+	wipe(&pw);
+	return rc;
+}
+
+/* The reason in SAID: its last line that is neither a warning nor
+ * about the outbox, without the "letterlock: send: " prefix, made
+ * printable, into OUT. */
+static void reason(char out[REASON_MAX], const char *said)
+{
+	const char *best = NULL, *p = said;
+	size_t n = 0;
+
+	while (*p != '\0') {
+		size_t k = strcspn(p, "\n");
+
+		if (k > 0 && !memmem(p, k, "warning:", 8) &&
+		    !memmem(p, k, "outbox", 6) &&
+		    !memmem(p, k, "not kept", 8)) {
+			best = p;
+			n = k;
+		}
+		p += k + (p[k] == '\n');
+	}
+	if (best == NULL) {
+		snprintf(out, REASON_MAX, "see the bridge's log");
+		return;
+	}
+	for (const char *pre = "letterlock: ";
+	     n > strlen(pre) && strncmp(best, pre, strlen(pre)) == 0;
+	     pre = "send: ") {
+		best += strlen(pre);
+		n -= strlen(pre);
+	}
+	if (n >= REASON_MAX)
+		n = REASON_MAX - 1;
+	for (size_t i = 0; i < n; i++)
+		out[i] = (best[i] < 0x20 || best[i] > 0x7e) ? ' ' : best[i];
+	out[n] = '\0';
+}
+
+static void later(struct bridge *b, struct bridge_account *a)
+{
+	a->pending = 1;
+	a->backoff = a->backoff == 0		  ? b->retry :
+		     a->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX :
+						    a->backoff * 2;
+	a->next_try = time(NULL) + a->backoff;
+}
+
+static void free_req(struct smtp_relay_req *q)
+{
+	free(q->from);
+	ll_strv_free(&q->rcpts);
+	free(q->msg);
+}
+
+static void relay_done(void *arg, int code, const char *said)
+{
+	struct smtp_relay *r = arg;
+	char why[REASON_MAX], reply[REASON_MAX + 100];
+
+	reason(why, said);
+	switch (code) {
+	case 0:
+		snprintf(reply, sizeof(reply),
+			 "250 2.0.0 sealed and accepted upstream");
+		break;
+	case EX_TEMPFAIL:
+		snprintf(reply, sizeof(reply),
+			 "451 4.4.1 %s; queued: the bridge sends it when the "
+			 "server takes it",
+			 why);
+		later(r->b, r->a);
+		break;
+	case EX_NOUSER:
+		snprintf(reply, sizeof(reply), "550 5.7.1 %s", why);
+		break;
+	case EX_USAGE:
+	case EX_DATAERR:
+		snprintf(reply, sizeof(reply), "554 5.6.0 %s", why);
+		break;
+	case EX_UNAVAILABLE:
+	case EX_CONFIG:
+		snprintf(reply, sizeof(reply), "554 5.7.0 %s", why);
+		break;
+	default:
+		snprintf(reply, sizeof(reply), "451 4.3.0 %s (exit %d)", why,
+			 code);
+		/* it may have queued something before failing */
+		r->a->pending = 1;
+		break;
+	}
+	bridge_log("%s: message from <%s> to %zu recipient%s: %s",
+		   r->a->address, r->req.from, r->req.nrcpts,
+		   r->req.nrcpts == 1 ? "" : "s", reply);
+	if (r->done != NULL)
+		r->done(r->cbarg, reply);
+	free_req(&r->req);
+	free(r);
+}
+
+int smtp_relay(struct bridge *b, struct smtp_relay_req *req,
+	       void (*done)(void *cbarg, const char *reply), void *cbarg,
+	       struct smtp_relay **out)
+{
+	struct smtp_relay *r = calloc(1, sizeof(*r));
+
+	if (r == NULL)
+		return -1;
+	r->b = b;
+	r->a = req->account;
+	r->req = *req;
+	r->done = done;
+	r->cbarg = cbarg;
+	*out = NULL;
+	if (bridge_spawn(b, relay_run, r, relay_done, r, NULL) < 0) {
+		*req = r->req; /* still the caller's */
+		free(r);
+		return -1;
+	}
+	memset(req, 0, sizeof(*req));
+	*out = r;
+	return 0;
+}
+
+void smtp_relay_forget(struct smtp_relay *r)
+{
+	if (r != NULL)
+		r->done = NULL;
+}
+
+/* ---------------------------------------------------------- retries */
+
+struct flush {
+	struct bridge *b;
+	struct bridge_account *a;
+};
+
+static int flush_run(void *arg)
+{
+	struct flush *f = arg;
+	struct cli_conf c;
+	struct submit sub;
+	char *pw = NULL;
+	int rc;
+
+	rc = account_conf(&c, &pw, f->b, f->a);
+	if (rc == 0)
+		rc = submit_init(&sub, f->b->cli, &c, "bridge", pw);
+	if (rc == 0) {
+		sub.home = f->a->queue_home;
+		rc = submit_flush(&sub);
+		submit_end(&sub);
+	}
+	wipe(&pw);
+	cli_conf_free(&c);
+	return rc;
+}
+
+static void flush_done(void *arg, int code, const char *said)
+{
+	struct flush *f = arg;
+
+	f->a->flushing = 0;
+	if (code == 0) {
+		f->a->pending = 0;
+		f->a->backoff = 0;
+	} else {
+		later(f->b, f->a);
+		bridge_log("%s: the outbox is tried again in %d s",
+			   f->a->address, f->a->backoff);
+	}
+	free(f);
+}
+
+/* Does account A's outbox hold an entry? */
+static int has_queue(const struct bridge_account *a)
+{
+	char path[PATH_MAX];
+	struct dirent *d;
+	DIR *dir;
+	int found = 0;
+
+	snprintf(path, sizeof(path), "%s/outbox", a->queue_home);
+	dir = opendir(path);
+	if (dir == NULL)
+		return 0;
+	while (!found && (d = readdir(dir)) != NULL)
+		found = d->d_name[0] != '.';
+	closedir(dir);
+	return found;
+}
+
+void smtp_relay_tick(struct bridge *b)
+{
+	time_t now = time(NULL);
+
+	for (size_t i = 0; i < b->naccounts && !b->stopping; i++) {
+		struct bridge_account *a = &b->accounts[i];
+		struct flush *f;
+
+		if (a->flushing || !a->pending || now < a->next_try)
+			continue;
+		if (!has_queue(a)) {
+			a->pending = 0;
+			a->backoff = 0;
+			continue;
+		}
+		f = calloc(1, sizeof(*f));
+		if (f == NULL)
+			continue;
+		f->b = b;
+		f->a = a;
+		if (bridge_spawn(b, flush_run, f, flush_done, f, NULL) < 0) {
+			free(f);
+			later(b, a);
+			continue;
+		}
+		a->flushing = 1;
+	}
+}
