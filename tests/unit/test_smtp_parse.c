@@ -1,0 +1,315 @@
+/*
+ * test_smtp_parse.c - src/bridge/smtp_parse.c, what the bridge reads
+ * from SMTP clients: command lines and messages give the same events
+ * however the input is split (at every byte boundary, and at every
+ * pair of them for messages); dot-unstuffing; only CRLF.CRLF ends a
+ * message; line and message limits; paths, parameters, AUTH PLAIN.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../../src/bridge/smtp_parse.h"
+
+/* The events of IN cut at CUTS (ascending, NCUTS of them), written as
+ * "L:line|", "X|" (too long), "D:message|" (or "D!|" when too big), in
+ * OUT.  After the first DATA line ("DATA") the parser collects a
+ * message of at most MAX bytes. */
+static void events(char *out, size_t size, const char *in, size_t len,
+		   const size_t *cuts, size_t ncuts, size_t max)
+{
+	struct smtp_parser p;
+	size_t at = 0, o = 0;
+
+	smtp_parser_init(&p);
+	out[0] = '\0';
+	for (size_t c = 0; c <= ncuts; c++) {
+		size_t end = c < ncuts ? cuts[c] : len;
+
+		while (at < end) {
+			size_t used = 0, n;
+			char *m;
+			enum smtp_event ev =
+				smtp_parser_feed(&p, in + at, end - at, &used);
+
+			assert_true(used <= end - at);
+			at += used;
+			switch (ev) {
+			case SMTP_EV_MORE:
+				assert_int_equal(at, end);
+				break;
+			case SMTP_EV_LINE:
+				o += (size_t)snprintf(out + o, size - o,
+						      "L:%s|", p.line);
+				if (strcmp(p.line, "DATA") == 0)
+					smtp_parser_data(&p, max);
+				break;
+			case SMTP_EV_LONG_LINE:
+				o += (size_t)snprintf(out + o, size - o, "X|");
+				break;
+			case SMTP_EV_DATA:
+				m = smtp_parser_take(&p, &n);
+				if (m == NULL) {
+					o += (size_t)snprintf(out + o, size - o,
+							      "D!%zu|", n);
+				} else {
+					assert_int_equal(strlen(m), n);
+					o += (size_t)snprintf(out + o, size - o,
+							      "D:%s|", m);
+				}
+				free(m);
+				break;
+			}
+		}
+	}
+	smtp_parser_free(&p);
+}
+
+/* IN gives WANT whole, cut once anywhere, and (when TWICE) cut twice
+ * anywhere. */
+static void same_events(const char *in, const char *want, size_t max, int twice)
+{
+	size_t len = strlen(in), cuts[2];
+	char got[16384];
+
+	events(got, sizeof(got), in, len, NULL, 0, max);
+	assert_string_equal(got, want);
+	for (size_t i = 0; i <= len; i++) {
+		cuts[0] = i;
+		events(got, sizeof(got), in, len, cuts, 1, max);
+		assert_string_equal(got, want);
+		for (size_t j = i; twice && j <= len; j++) {
+			cuts[1] = j;
+			events(got, sizeof(got), in, len, cuts, 2, max);
+			assert_string_equal(got, want);
+		}
+	}
+}
+
+static void test_lines(void **state)
+{
+	same_events("EHLO x\r\nMAIL FROM:<a@b> SIZE=10\r\n\r\nNOOP\n",
+		    "L:EHLO x|L:MAIL FROM:<a@b> SIZE=10|L:|L:NOOP|", 0, 1);
+	/* a line not ended yet is no event */
+	same_events("QUIT", "", 0, 0);
+}
+
+static void test_long_lines(void **state)
+{
+	size_t n = SMTP_LINE_MAX + 40;
+	char *in = malloc(2 * n), want[SMTP_LINE_MAX + 64];
+
+	/* exactly the limit: a line */
+	memset(in, 'a', SMTP_LINE_MAX);
+	memcpy(in + SMTP_LINE_MAX, "\r\nNOOP\r\n", 9);
+	snprintf(want, sizeof(want), "L:%.*s|L:NOOP|", SMTP_LINE_MAX, in);
+	same_events(in, want, 0, 0);
+	/* one more: reported once, then the next line is read */
+	memset(in, 'a', SMTP_LINE_MAX + 1);
+	memcpy(in + SMTP_LINE_MAX + 1, "\r\nNOOP\r\n", 9);
+	same_events(in, "X|L:NOOP|", 0, 0);
+	/* much longer, bare LF */
+	memset(in, 'b', 2 * n - 8);
+	memcpy(in + 2 * n - 8, "\nQUIT\n", 7);
+	same_events(in, "X|L:QUIT|", 0, 0);
+	free(in);
+}
+
+static void test_data(void **state)
+{
+	/* unstuffing; the last CRLF belongs to the message */
+	same_events("DATA\r\na\r\n..b\r\n.c\r\n\r\n.\r\nQUIT\r\n",
+		    "L:DATA|D:a\r\n.b\r\nc\r\n\r\n|L:QUIT|", 1000, 1);
+	/* an empty message */
+	same_events("DATA\r\n.\r\nQUIT\r\n", "L:DATA|D:|L:QUIT|", 1000, 1);
+	/* only CRLF.CRLF ends it: bare LF and bare CR are data */
+	same_events("DATA\r\nx\n.\nend\r.\r\ny\r\n.\r\n",
+		    "L:DATA|D:x\n.\nend\r.\r\ny\r\n|", 1000, 1);
+	/* a stuffed dot before a lone CR; CR CR LF */
+	same_events("DATA\r\n.\rz\r\r\n.\r\n", "L:DATA|D:\rz\r\r\n|", 1000, 1);
+	/* SMTP commands inside a message are data */
+	same_events("DATA\r\nQUIT\r\n.\r\nNOOP\r\n",
+		    "L:DATA|D:QUIT\r\n|L:NOOP|", 1000, 1);
+}
+
+static void test_data_too_big(void **state)
+{
+	/* 12 bytes kept at most: read to its end, then commands again */
+	same_events("DATA\r\n0123456789\r\n.\r\nNOOP\r\n",
+		    "L:DATA|D:0123456789\r\n|L:NOOP|", 12, 1);
+	same_events("DATA\r\n0123456789ab\r\n..\r\n.\r\nNOOP\r\n",
+		    "L:DATA|D!17|L:NOOP|", 12, 1);
+}
+
+static void test_verbs(void **state)
+{
+	const char *arg;
+
+	assert_int_equal(smtp_parse_verb("ehlo client", &arg), SMTP_EHLO);
+	assert_string_equal(arg, "client");
+	assert_int_equal(smtp_parse_verb("STARTTLS", &arg), SMTP_STARTTLS);
+	assert_string_equal(arg, "");
+	assert_int_equal(smtp_parse_verb("MAIL FROM:<>", &arg), SMTP_MAIL);
+	assert_string_equal(arg, "FROM:<>");
+	assert_int_equal(smtp_parse_verb("MAILX", &arg), SMTP_UNKNOWN);
+	assert_int_equal(smtp_parse_verb("", &arg), SMTP_UNKNOWN);
+	assert_int_equal(smtp_parse_verb("BDAT 10 LAST", &arg), SMTP_UNKNOWN);
+}
+
+static void test_paths(void **state)
+{
+	char addr[SMTP_ADDR_MAX], big[400];
+	const char *params;
+
+	assert_int_equal(
+		smtp_parse_path("FROM:<a@b.test> SIZE=10 BODY=8BITMIME",
+				"FROM:", addr, &params),
+		0);
+	assert_string_equal(addr, "a@b.test");
+	assert_string_equal(params, "SIZE=10 BODY=8BITMIME");
+	assert_int_equal(smtp_parse_path("from: <a@b>", "FROM:", addr, &params),
+			 0);
+	assert_string_equal(params, "");
+	assert_int_equal(smtp_parse_path("FROM:<>", "FROM:", addr, &params), 0);
+	assert_string_equal(addr, "");
+	/* refused: no brackets, a space, a source route, no @, junk after,
+	 * 8-bit, control characters, another prefix, too long (what follows
+	 * a path is the caller's to check as parameters) */
+	static const char *const bad[] = {
+		"FROM:a@b",   "TO:<a b@c>", "TO:<@x:a@b>",     "TO:<ab>",
+		"TO:<a@b>x",  "TO:<a@b",    "TO:<\xc3\xa9@b>", "TO:<a\t@b>",
+		"FROM:<a@b>", "TO:<<a@b>>",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(smtp_parse_path(bad[i], "TO:", addr, &params),
+				 -1);
+	memset(big, 'x', sizeof(big));
+	memcpy(big, "TO:<", 4);
+	big[300] = '@';
+	memcpy(big + 390, "x>", 3);
+	assert_int_equal(smtp_parse_path(big, "TO:", addr, &params), -1);
+}
+
+static void test_params(void **state)
+{
+	char v[16];
+
+	assert_int_equal(
+		smtp_param("SIZE=123 BODY=8BITMIME", "body", v, sizeof(v)), 1);
+	assert_string_equal(v, "8BITMIME");
+	assert_int_equal(smtp_param("SIZE=123", "BODY", v, sizeof(v)), 0);
+	assert_int_equal(
+		smtp_param("SMTPUTF8 SIZE=1", "SMTPUTF8", v, sizeof(v)), 1);
+	assert_string_equal(v, "");
+	assert_int_equal(smtp_param("=x", "SIZE", v, sizeof(v)), -1);
+	assert_int_equal(smtp_param("SIZE=12345678901234567890", "SIZE", v,
+				    sizeof(v)),
+			 -1);
+	assert_int_equal(smtp_param("", "SIZE", v, sizeof(v)), 0);
+}
+
+/* base64 of LEN bytes of RAW into OUT */
+static void b64(char *out, const char *raw, size_t len)
+{
+	static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn"
+				  "opqrstuvwxyz0123456789+/";
+	size_t o = 0;
+
+	for (size_t i = 0; i < len; i += 3) {
+		unsigned v = (unsigned char)raw[i] << 16;
+
+		v |= i + 1 < len ? (unsigned char)raw[i + 1] << 8 : 0;
+		v |= i + 2 < len ? (unsigned char)raw[i + 2] : 0;
+		out[o++] = abc[v >> 18];
+		out[o++] = abc[(v >> 12) & 63];
+		out[o++] = i + 1 < len ? abc[(v >> 6) & 63] : '=';
+		out[o++] = i + 2 < len ? abc[v & 63] : '=';
+	}
+	out[o] = '\0';
+}
+
+static void test_auth_plain(void **state)
+{
+	char enc[200], user[64], pass[64];
+
+	b64(enc, "\0alice@x\0s3cret", 15);
+	assert_int_equal(smtp_auth_plain(enc, user, sizeof(user), pass,
+					 sizeof(pass)),
+			 0);
+	assert_string_equal(user, "alice@x");
+	assert_string_equal(pass, "s3cret");
+	b64(enc, "alice@x\0alice@x\0pw", 18);
+	assert_int_equal(smtp_auth_plain(enc, user, sizeof(user), pass,
+					 sizeof(pass)),
+			 0);
+	assert_string_equal(pass, "pw");
+	b64(enc, "\0alice@x\0", 9); /* an empty password */
+	assert_int_equal(smtp_auth_plain(enc, user, sizeof(user), pass,
+					 sizeof(pass)),
+			 0);
+	assert_string_equal(pass, "");
+	/* another authorization identity, no NUL, a NUL in the password,
+	 * no user, not base64, too long for the buffers */
+	b64(enc, "bob@x\0alice@x\0pw", 16);
+	assert_int_equal(smtp_auth_plain(enc, user, sizeof(user), pass,
+					 sizeof(pass)),
+			 -1);
+	b64(enc, "alice@x", 7);
+	assert_int_equal(smtp_auth_plain(enc, user, sizeof(user), pass,
+					 sizeof(pass)),
+			 -1);
+	b64(enc, "\0a\0p\0w", 6);
+	assert_int_equal(smtp_auth_plain(enc, user, sizeof(user), pass,
+					 sizeof(pass)),
+			 -1);
+	b64(enc, "\0\0pw", 4);
+	assert_int_equal(smtp_auth_plain(enc, user, sizeof(user), pass,
+					 sizeof(pass)),
+			 -1);
+	assert_int_equal(smtp_auth_plain("AGFsaWNl*", user, sizeof(user), pass,
+					 sizeof(pass)),
+			 -1);
+	b64(enc, "\0alice@x\0s3cret", 15);
+	assert_int_equal(smtp_auth_plain(enc, user, 4, pass, sizeof(pass)), -1);
+	assert_int_equal(smtp_auth_plain(enc, user, sizeof(user), pass, 6), -1);
+}
+
+static void test_b64(void **state)
+{
+	unsigned char out[8];
+
+	assert_int_equal(smtp_b64_decode(out, sizeof(out), "YWJj"), 3);
+	assert_int_equal(smtp_b64_decode(out, sizeof(out), "YWI="), 2);
+	assert_int_equal(smtp_b64_decode(out, sizeof(out), "YQ=="), 1);
+	assert_int_equal(smtp_b64_decode(out, sizeof(out), ""), 0);
+	assert_int_equal(memcmp(out, "a", 1), 0);
+	assert_int_equal(smtp_b64_decode(out, sizeof(out), "YQ="), -1);
+	assert_int_equal(smtp_b64_decode(out, sizeof(out), "Y=Q="), -1);
+	assert_int_equal(smtp_b64_decode(out, sizeof(out), "=YWJ"), -1);
+	assert_int_equal(smtp_b64_decode(out, sizeof(out), "YW J"), -1);
+	/* does not fit */
+	assert_int_equal(smtp_b64_decode(out, 5, "YWJjZGVm"), -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_lines),
+		cmocka_unit_test(test_long_lines),
+		cmocka_unit_test(test_data),
+		cmocka_unit_test(test_data_too_big),
+		cmocka_unit_test(test_verbs),
+		cmocka_unit_test(test_paths),
+		cmocka_unit_test(test_params),
+		cmocka_unit_test(test_auth_plain),
+		cmocka_unit_test(test_b64),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
