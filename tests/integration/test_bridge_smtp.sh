@@ -1,0 +1,352 @@
+#!/bin/bash
+# test_bridge_smtp.sh - `letterlock bridge`, SMTP side, end to end on
+# the real mail stack (scripts/mailstack: Postfix submission with
+# STARTTLS and SASL, Dovecot IMAP).  alice runs her bridge; curl, as a
+# mail client, submits through it:
+#
+#   * the bridge listens on 127.0.0.1 only, offers STARTTLS with its
+#     own certificate (made on first start) and AUTH only after it;
+#   * a wrong bridge password gets 535, nothing is sent;
+#   * a message to bob (certificate in alice's contacts) reaches his
+#     Dovecot mailbox as S/MIME ciphertext (fetched over IMAP with
+#     curl), which `letterlock open` of bob decrypts and verifies; the
+#     Bcc recipient gets a copy of his own;
+#   * policy refuse (the account's) and carol without certificate: 550,
+#     nothing delivered, nothing queued;
+#   * Postfix stopped: 451 to the client, the message queued; Postfix
+#     back: delivered exactly once by the bridge's retries;
+#   * kill -9 of the bridge (and its children) after the client's DATA,
+#     while the server stalls: after a restart, delivered exactly once;
+#   * SIGTERM stops it cleanly (exit 0).
+#
+# Output: TAP.  Needs root and scripts/setup's packages; skips
+# otherwise.  Harness: lldtest.sh (only the mail stack; no letterlockd
+# runs here).  KEEP_TMP=1 keeps the directory.
+#
+# shellcheck disable=SC2317,SC2034,SC2016,SC1091,SC2153
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+. "$here/tap.sh"
+. "$here/lldtest.sh"
+
+ALICE=alice@example.test
+BOB=bob@example.test
+CAROL=carol@example.test
+
+lldtest_init bridge_smtp "letterlock bridge, SMTP side"
+unset MAILSTACK_PASSWORD
+
+BRIDGE_PID=""
+FAKE_PID=""
+free_port BPORT || fatal "no free port"
+
+ll() { # ll WHO ARGS...: letterlock with WHO's home
+	local who=$1
+	shift
+	"$LETTERLOCK" --home "$T/$who" "$@"
+}
+
+# bridge_start: alice's bridge in a session of its own, log in $BLOG
+BLOG=$T/bridge.log
+bridge_start() {
+	local _
+	setsid "$LETTERLOCK" --home "$T/alice" bridge </dev/null \
+		>>"$BLOG" 2>&1 &
+	BRIDGE_PID=$!
+	for _ in $(seq 1 100); do
+		[ -n "$(ss -Htln "sport = :$BPORT")" ] && return 0
+		kill -0 "$BRIDGE_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "the bridge did not start:"
+	tail -n 20 "$BLOG"
+	return 1
+}
+# bridge_kill SIG: signal the bridge's whole process group, wait
+bridge_kill() {
+	local _
+	[ -n "$BRIDGE_PID" ] || return 0
+	kill "-$1" -- "-$BRIDGE_PID" 2>/dev/null
+	for _ in $(seq 1 100); do
+		pgrep -g "$BRIDGE_PID" >/dev/null || break
+		sleep 0.1
+	done
+	wait "$BRIDGE_PID" 2>/dev/null
+	BRIDGE_RC=$?
+	BRIDGE_PID=""
+}
+
+fake_stop() {
+	[ -n "$FAKE_PID" ] || return 0
+	kill "$FAKE_PID" 2>/dev/null
+	wait "$FAKE_PID" 2>/dev/null
+	FAKE_PID=""
+}
+eval "lld_cleanup() $(declare -f on_cleanup | tail -n +2)"
+on_cleanup() {
+	bridge_kill KILL
+	fake_stop
+	lld_cleanup
+}
+
+# msg NAME FIELDS...: $T/NAME.eml from alice, Message-ID <NAME@example.test>
+msg() {
+	local name=$1 f
+	shift
+	{
+		printf 'From: Alice <%s>\r\n' "$ALICE"
+		for f in "$@"; do printf '%s\r\n' "$f"; done
+		printf 'Subject: %s\r\nMessage-ID: <%s@example.test>\r\n' \
+			"$name" "$name"
+		printf '\r\nHello from the %s case, through the bridge.\r\n' "$name"
+		printf '.leading dot\r\n..two dots\r\n'
+	} >"$T/$name.eml"
+}
+
+# submit NAME PASSWORD RCPT...: curl submits $T/NAME.eml through the
+# bridge (STARTTLS required, the bridge's certificate pinned); exit
+# status in $RC, the dialogue in $T/NAME.curl
+submit() {
+	local name=$1 pass=$2 r args=()
+	shift 2
+	for r in "$@"; do args+=(--mail-rcpt "$r"); done
+	timeout 60 curl -sS -v --url "smtp://127.0.0.1:$BPORT" --ssl-reqd \
+		--cacert "$T/alice/bridge/tls.pem" --mail-from "$ALICE" \
+		"${args[@]}" --upload-file "$T/$name.eml" \
+		--user "$ALICE:$pass" >"$T/$name.curl" 2>&1
+	RC=$?
+	echo "curl: exit $RC"
+	grep -E '^[<>] ' "$T/$name.curl" | grep -Ev '^> (AUTH|[A-Za-z0-9+/=]+\s*$)' |
+		tail -n 8
+}
+
+maildir() { echo "$STACK/mail/example.test/${1%@*}/Maildir"; }
+got() {
+	grep -l -s "^Message-ID: <$2@example.test>" \
+		"$(maildir "$1")"/new/* "$(maildir "$1")"/cur/*
+}
+ngot() { got "$1" "$2" | wc -l; }
+# delivered USER NAME [SECONDS]: exactly one copy of NAME reaches USER
+# (waiting up to SECONDS, default 15), and no second one 2 s later
+delivered() {
+	local _
+	for _ in $(seq 1 $((${3:-15} * 10))); do
+		[ "$(ngot "$1" "$2")" -ge 1 ] && break
+		sleep 0.1
+	done
+	sleep 2
+	[ "$(ngot "$1" "$2")" = 1 ] ||
+		{ echo "$1 has $(ngot "$1" "$2") of $2, expected 1"; return 1; }
+}
+none() {
+	sleep 3
+	[ "$(ngot "$1" "$2")" = 0 ] || { echo "$1 got $2"; return 1; }
+}
+queue() { ls "$T/alice/bridge/queue/$ALICE/outbox" 2>/dev/null; }
+queue_empty() { [ -z "$(queue)" ] || { echo "queued: $(queue)"; return 1; }; }
+
+# ------------------------------------------------------------ set-up
+
+lldtest_stack "mail stack up"
+
+t_homes() {
+	ll alice identity new --email "$ALICE" --key ec-p256 --self-signed \
+		>/dev/null &&
+		ll bob identity new --email "$BOB" --key ec-p256 --self-signed \
+			>/dev/null &&
+		ll alice identity export-cert "$ALICE" >"$T/alice.pem" &&
+		ll bob identity export-cert "$BOB" >"$T/bob.pem" &&
+		ll alice contact add "$T/bob.pem" &&
+		ll bob trust add "$T/alice.pem" || return 1
+	pw "$ALICE" >"$T/alice.password"
+	ll alice account add "$ALICE" \
+		--imap-url "imap://127.0.0.1:$MAILSTACK_IMAP_PORT" \
+		--smtp-url "smtp://127.0.0.1:$MAILSTACK_SUBMISSION_PORT" \
+		--password-file "$T/alice.password" \
+		--ca-file "$MAILSTACK_CA_FILE" --policy refuse || return 1
+	printf '[bridge]\nsmtp_port = %s\nretry = 1\n[send]\ntimeout = 10\n' \
+		"$BPORT" >"$T/alice/letterlock.conf"
+}
+t "alice and bob: identities; bob's certificate in alice's contacts; alice's account (policy refuse)" t_homes
+
+t_account() {
+	ll alice account list | tee /dev/stderr |
+		grep -q "$ALICE .*password stored" || return 1
+	# the upstream password is not in any file of the configuration
+	! grep -rqF "$(cat "$T/alice.password")" "$T/alice/accounts.conf" \
+		"$T/alice/letterlock.conf" && grep -q '^ca_file = ' "$T/alice/accounts.conf"
+}
+t "account list shows it; its password is in the keystore, not in the configuration" t_account
+
+t "the bridge starts (certificate and password made on first start)" bridge_start
+[ -n "$BRIDGE_PID" ] || fatal "no bridge"
+BPW=$(ll alice bridge --show-password)
+
+t_listen() {
+	ss -Htln "sport = :$BPORT" | tee /dev/stderr | awk '{ print $4 }' |
+		grep -qx "127.0.0.1:$BPORT" || return 1
+	[ "$(ss -Htln "sport = :$BPORT" | wc -l)" = 1 ] &&
+		[ ${#BPW} = 24 ] && [ -s "$T/alice/bridge/tls.pem" ] &&
+		[ "$(stat -c %a "$T/alice/bridge/password")" = 600 ]
+}
+t "listens on 127.0.0.1 only; a 24-character bridge password (mode 600)" t_listen
+
+t_no_auth_in_clear() {
+	# no AUTH before STARTTLS
+	printf 'EHLO x\r\nAUTH PLAIN AGFsaWNlAHg=\r\nMAIL FROM:<%s>\r\nQUIT\r\n' \
+		"$ALICE" | timeout 10 curl -sS telnet://127.0.0.1:"$BPORT" \
+		>"$T/clear.out" 2>&1
+	cat "$T/clear.out"
+	grep -q '250-STARTTLS' "$T/clear.out" &&
+		! grep -q 'AUTH PLAIN' "$T/clear.out" &&
+		grep -q '^538 ' "$T/clear.out" && grep -q '^530 ' "$T/clear.out"
+}
+t "without TLS: STARTTLS offered, AUTH refused (538), MAIL needs a login (530)" t_no_auth_in_clear
+
+t_wrong_password() {
+	msg wrongpw "To: $BOB"
+	submit wrongpw not-the-password "$BOB"
+	[ "$RC" = 67 ] && grep -q '^< 535 ' "$T/wrongpw.curl" &&
+		none "$BOB" wrongpw && queue_empty
+}
+t "a wrong bridge password: 535, nothing sent" t_wrong_password
+
+# ------------------------------------------------------------ sending
+
+t_send() {
+	msg enc "To: Bob <$BOB>"
+	submit enc "$BPW" "$BOB"
+	[ "$RC" = 0 ] && grep -q '^< 250 2.0.0 sealed' "$T/enc.curl" &&
+		delivered "$BOB" enc && queue_empty
+}
+t "alice submits through the bridge with curl: 250 after the server took it; bob has it once" t_send
+
+t_imap_ciphertext() {
+	local uid
+	curl -sS --ssl-reqd --cacert "$MAILSTACK_CA_FILE" \
+		--user "$BOB:$(pw "$BOB")" \
+		--url "imap://127.0.0.1:$MAILSTACK_IMAP_PORT/INBOX" \
+		-X "UID SEARCH HEADER Message-ID <enc@example.test>" \
+		>"$T/search.out" || return 1
+	cat "$T/search.out"
+	uid=$(awk '/SEARCH/ { print $NF }' "$T/search.out" | tr -d '\r')
+	[ -n "$uid" ] || return 1
+	curl -sS --ssl-reqd --cacert "$MAILSTACK_CA_FILE" \
+		--user "$BOB:$(pw "$BOB")" \
+		--url "imap://127.0.0.1:$MAILSTACK_IMAP_PORT/INBOX;UID=$uid" \
+		>"$T/enc.bob" || return 1
+	grep -i '^Content-Type: application/pkcs7-mime' "$T/enc.bob" &&
+		! grep -q 'Hello from the enc case' "$T/enc.bob"
+}
+t "fetched over IMAP from bob's Dovecot: S/MIME ciphertext, not the text" t_imap_ciphertext
+
+t_bob_opens() {
+	ll bob open --json -o "$T/enc.plain" "$T/enc.bob" >"$T/enc.json" 2>&1
+	cat "$T/enc.json"
+	grep -q '"decrypted": *true' "$T/enc.json" &&
+		grep -q '"signature": *"valid"' "$T/enc.json" &&
+		grep -q "\"signer\": *\"$ALICE\"" "$T/enc.json" &&
+		grep -q 'Hello from the enc case, through the bridge' "$T/enc.plain" &&
+		grep -q '^\.leading dot' "$T/enc.plain" &&
+		grep -q '^\.\.two dots' "$T/enc.plain"
+}
+t "bob's letterlock open decrypts it and verifies alice's signature; dots unstuffed once" t_bob_opens
+
+t_refuse() {
+	msg refuse "To: $BOB" "Cc: $CAROL"
+	submit refuse "$BPW" "$BOB" "$CAROL"
+	[ "$RC" != 0 ] && grep -q "^< 550 5.7.1 .*$CAROL" "$T/refuse.curl" &&
+		grep -q 'policy refuse' "$T/refuse.curl" &&
+		none "$BOB" refuse && none "$CAROL" refuse && queue_empty
+}
+t "policy refuse, carol has no certificate: 550 naming her, nothing sent, nothing queued" t_refuse
+
+# ------------------------------------------------ upstream failures
+
+postfix_stop() { postfix -c "$STACK/postfix" stop >/dev/null 2>&1; sleep 1; }
+postfix_start() {
+	local _
+	postfix -c "$STACK/postfix" start >/dev/null 2>&1 || return 1
+	for _ in $(seq 1 50); do
+		[ -n "$(ss -Htln "sport = :$MAILSTACK_SUBMISSION_PORT")" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+t_down() {
+	postfix_stop
+	msg down "To: $BOB"
+	submit down "$BPW" "$BOB"
+	[ "$RC" != 0 ] && grep -q '^< 451 4.4.1 .*queued' "$T/down.curl" &&
+		[ "$(queue | wc -l)" = 1 ]
+}
+t "Postfix stopped: 451 to the client, the message queued" t_down
+
+t_down_recovered() {
+	sleep 2 # a retry or two fail meanwhile
+	postfix_start || return 1
+	delivered "$BOB" down 40 && queue_empty
+}
+t "Postfix back: the bridge delivers it, exactly once" t_down_recovered
+
+t_kill9() {
+	local _ cpid
+	postfix_stop
+	# a server that takes the connection and never answers
+	timeout 120 "$PY" -c '
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(8)
+held = []
+while True:
+    c, _ = s.accept()
+    held.append(c)
+' "$MAILSTACK_SUBMISSION_PORT" &
+	FAKE_PID=$!
+	sleep 0.5
+	msg kill "To: $BOB"
+	submit kill "$BPW" "$BOB" &
+	cpid=$!
+	for _ in $(seq 1 100); do
+		[ -n "$(queue)" ] && break
+		sleep 0.1
+	done
+	[ -n "$(queue)" ] || { echo "nothing queued"; return 1; }
+	sleep 0.5 # the child waits for the server's greeting
+	bridge_kill KILL
+	wait "$cpid"
+	grep -q '^< 250 2.0.0' "$T/kill.curl" && { echo "the client got 250"; return 1; }
+	fake_stop
+	postfix_start || return 1
+	bridge_start || return 1
+	delivered "$BOB" kill 30 && queue_empty
+}
+t "kill -9 of the bridge after the client's DATA, the server stalling: delivered exactly once after a restart" t_kill9
+
+t_sigterm() {
+	bridge_kill TERM
+	echo "exit $BRIDGE_RC"
+	[ "$BRIDGE_RC" = 0 ] && grep -q 'stopped' "$BLOG" &&
+		[ -z "$(ss -Htln "sport = :$BPORT")" ]
+}
+t "SIGTERM: the bridge stops cleanly (exit 0), the port is closed" t_sigterm
+
+t_help() {
+	"$LETTERLOCK" --help | grep -q '^  bridge ' &&
+		"$LETTERLOCK" --help | grep -q '^  account add' &&
+		"$LETTERLOCK" bridge --help | grep -q 'show-password' &&
+		"$LETTERLOCK" account --help | grep -q 'password-file'
+}
+t "letterlock --help names bridge and account; both have --help" t_help
+
+t_log_clean() {
+	! grep -F "$BPW" "$BLOG" && ! grep -F "$(cat "$T/alice.password")" "$BLOG" &&
+		! grep -Eq 'AddressSanitizer|runtime error|LeakSanitizer' "$BLOG"
+}
+t "the bridge's log holds no password and no sanitizer report" t_log_clean
+finish
