@@ -30,6 +30,7 @@
 #define SAID_MAX 4096 /* what a child said, kept for its callback */
 #define DEFAULT_MAX_SIZE (25u * 1024 * 1024)
 #define DEFAULT_RETRY 60
+#define STOP_WAIT 60 /* seconds the children get at a stop */
 
 static const char bridge_usage[] =
 	"usage: letterlock bridge [--daemon] [--config FILE]\n"
@@ -178,6 +179,7 @@ static void log_said(struct bridge_job *j, const char *p, size_t n)
 static void job_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct bridge_job *j = arg;
+	struct bridge *b;
 	char buf[4096];
 	ssize_t n = read(fd, buf, sizeof(buf));
 	int st = 0, code;
@@ -213,7 +215,10 @@ static void job_read(evutil_socket_t fd, short what, void *arg)
 	j->said[j->nsaid] = '\0';
 	if (j->done != NULL)
 		j->done(j->cbarg, code, j->said);
+	b = j->b;
 	job_free(j);
+	if (b->stopping && b->jobs == NULL)
+		event_base_loopexit(b->base, NULL);
 }
 
 int bridge_spawn(struct bridge *b, int (*run)(void *arg), void *arg,
@@ -244,8 +249,9 @@ int bridge_spawn(struct bridge *b, int (*run)(void *arg), void *arg,
 		 * signals; it returns through _exit only */
 		int null = open("/dev/null", O_RDONLY);
 
-		signal(SIGTERM, SIG_DFL);
-		signal(SIGINT, SIG_DFL);
+		/* a stop lets the work in progress finish (on_signal) */
+		signal(SIGTERM, SIG_IGN);
+		signal(SIGINT, SIG_IGN);
 		signal(SIGPIPE, SIG_DFL);
 		if (null < 0 || dup2(null, 0) < 0 || dup2(p[1], 1) < 0 ||
 		    dup2(p[1], 2) < 0)
@@ -298,13 +304,38 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
 	li->m->accept(li->b, li->state, fd);
 }
 
+static size_t njobs(const struct bridge *b)
+{
+	size_t n = 0;
+
+	for (const struct bridge_job *j = b->jobs; j != NULL; j = j->next)
+		n++;
+	return n;
+}
+
+/*
+ * SIGTERM, SIGINT: no new connection; the children at work (they
+ * ignore both signals) finish first, up to STOP_WAIT seconds, so that
+ * their clients get their answers; a second signal stops at once.
+ */
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct bridge *b = arg;
+	struct timeval wait = { STOP_WAIT, 0 };
+	size_t n = njobs(b);
 
-	bridge_log("stopping (signal %d)", (int)sig);
+	if (b->stopping || n == 0) {
+		bridge_log("stopping (signal %d)", (int)sig);
+		b->stopping = 1;
+		event_base_loopexit(b->base, NULL);
+		return;
+	}
+	bridge_log("stopping (signal %d) once %zu piece%s of work in "
+		   "progress end%s (at most %d s; a second signal stops now)",
+		   (int)sig, n, n == 1 ? "" : "s", n == 1 ? "s" : "",
+		   STOP_WAIT);
 	b->stopping = 1;
-	event_base_loopexit(b->base, NULL);
+	event_base_loopexit(b->base, &wait);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)

@@ -552,6 +552,12 @@ static void on_data(struct session *s)
 	size_t len;
 	char *msg = smtp_parser_take(&s->p, &len);
 
+	if (s->b->stopping) {
+		free(msg);
+		reply(s, "421 4.3.2 the bridge is stopping: try again later");
+		enter(s, S_CLOSING);
+		return;
+	}
 	if (msg == NULL) {
 		if (len == 0)
 			reply(s, "451 4.3.0 out of memory");
