@@ -162,6 +162,7 @@ char *bridge_account_password(const char *home, const char *address);
 struct smtp_relay;
 struct smtp_relay_req {
 	struct bridge_account *account;
+	char key[65]; /* smtp_relay_key, "" none */
 	char *from;
 	char **rcpts; /* NULL-terminated */
 	size_t nrcpts;
@@ -173,6 +174,20 @@ int smtp_relay(struct bridge *b, struct smtp_relay_req *req,
 	       struct smtp_relay **out);
 /* The client of R is gone: the relay finishes, DONE is not called. */
 void smtp_relay_forget(struct smtp_relay *r);
+/*
+ * A message that was answered 451 and queued is not queued again when
+ * the client sends it anew: KEY (65 bytes) is the hex SHA-256 of its
+ * Message-ID, envelope sender and recipients ("" when it has no
+ * Message-ID).  smtp_relay_seen: when KEY waits in A's queue or was
+ * sent from it, the reply for the client into REPLY, and 1; else 0.
+ */
+void smtp_relay_key(char *key, const char *msg, size_t len, const char *from,
+		    char *const *rcpts);
+int smtp_relay_seen(const struct bridge_account *a, const char *key,
+		    char *reply, size_t size);
+/* HOME/bridge/queue/ADDRESS/ids made, its markers older than a week
+ * removed. */
+int smtp_relay_prepare(const struct bridge_account *a);
 /* Retry what waits in the accounts' outboxes when it is due (a
  * timer of bridge.c calls this every second). */
 void smtp_relay_tick(struct bridge *b);

@@ -370,3 +370,43 @@ out:
 	OPENSSL_cleanse(buf, sizeof(buf));
 	return rc;
 }
+
+int smtp_message_id(char *out, size_t size, const char *msg, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		const char *line = msg + i, *nl = memchr(line, '\n', len - i);
+		size_t n = nl ? (size_t)(nl - line) : len - i, k = n;
+
+		if (k > 0 && line[k - 1] == '\r')
+			k--;
+		if (k == 0)
+			return 0; /* the end of the header */
+		if (k >= 11 && strncasecmp(line, "Message-ID:", 11) == 0) {
+			const char *v = line + 11;
+			size_t vl = k - 11;
+
+			while (vl > 0 && (*v == ' ' || *v == '\t')) {
+				v++;
+				vl--;
+			}
+			while (vl > 0 &&
+			       (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+				vl--;
+			if (vl == 0 || vl >= size)
+				return 0;
+			for (size_t j = 0; j < vl; j++)
+				if ((unsigned char)v[j] < 0x20 ||
+				    (unsigned char)v[j] > 0x7e)
+					return 0;
+			memcpy(out, v, vl);
+			out[vl] = '\0';
+			return 1;
+		}
+		if (nl == NULL)
+			break;
+		i += n + 1;
+	}
+	return 0;
+}

@@ -124,4 +124,12 @@ int smtp_b64_decode(unsigned char *out, size_t size, const char *text);
 int smtp_auth_plain(const char *b64, char *user, size_t usize, char *pass,
 		    size_t psize);
 
+/*
+ * The Message-ID of MSG (LEN bytes): the value of the first
+ * "Message-ID:" field of its header (ended by the first empty line),
+ * white space trimmed, into OUT (SIZE bytes).  1 found, 0 none (or
+ * empty, folded, longer than SIZE - 1, or not printable ASCII).
+ */
+int smtp_message_id(char *out, size_t size, const char *msg, size_t len);
+
 #endif

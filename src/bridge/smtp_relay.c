@@ -28,14 +28,20 @@
 #include <sysexits.h>
 #include <time.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "bridge.h"
 #include "outbox.h"
 #include "send.h"
+#include "smtp_parse.h"
 #include "submit.h"
 
 #define BACKOFF_MAX 3600
+#define MARK_DAYS 7 /* a resubmission is recognised this long */
 #define REASON_MAX 300
 
 struct smtp_relay {
@@ -84,6 +90,114 @@ static void wipe(char **pw)
 	*pw = NULL;
 }
 
+/* HOME/bridge/queue/ADDRESS/ids/KEY, or -1 when it does not fit. */
+static int mark_path(char path[PATH_MAX], const struct bridge_account *a,
+		     const char *key)
+{
+	int n = snprintf(path, PATH_MAX, "%s/ids%s%s", a->queue_home,
+			 key[0] ? "/" : "", key);
+
+	return n < 0 || n >= PATH_MAX ? -1 : 0;
+}
+
+/* In the child: KEY was answered 451 and waits as outbox entry ID. */
+static void mark(const struct bridge_account *a, const char *key,
+		 const char *id)
+{
+	char path[PATH_MAX];
+
+	if (mark_path(path, a, key) < 0 ||
+	    cli_write_file(path, id, strlen(id)) < 0)
+		fprintf(stderr,
+			"letterlock: bridge: %s: a resubmission of it will "
+			"not be recognised\n",
+			id);
+}
+
+void smtp_relay_key(char *key, const char *msg, size_t len, const char *from,
+		    char *const *rcpts)
+{
+	unsigned char md[32];
+	char mid[1000];
+	EVP_MD_CTX *c;
+	int ok;
+
+	key[0] = '\0';
+	if (!smtp_message_id(mid, sizeof(mid), msg, len))
+		return;
+	c = EVP_MD_CTX_new();
+	ok = c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) &&
+	     EVP_DigestUpdate(c, mid, strlen(mid) + 1) &&
+	     EVP_DigestUpdate(c, from, strlen(from) + 1);
+	for (size_t i = 0; ok && rcpts[i] != NULL; i++)
+		ok = EVP_DigestUpdate(c, rcpts[i], strlen(rcpts[i]) + 1);
+	if (ok && EVP_DigestFinal_ex(c, md, NULL))
+		for (size_t i = 0; i < sizeof(md); i++)
+			snprintf(key + 2 * i, 3, "%02x", md[i]);
+	EVP_MD_CTX_free(c);
+}
+
+int smtp_relay_seen(const struct bridge_account *a, const char *key,
+		    char *reply, size_t size)
+{
+	char path[PATH_MAX], id[OUTBOX_ID_MAX];
+	ssize_t n;
+	int fd;
+
+	if (key[0] == '\0' || mark_path(path, a, key) < 0)
+		return 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, id, sizeof(id) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	id[n] = '\0';
+	if (strchr(id, '/') != NULL || id[0] == '.')
+		return 0;
+	snprintf(path, sizeof(path), "%s/outbox/%s", a->queue_home, id);
+	if (access(path, F_OK) == 0)
+		snprintf(reply, size,
+			 "451 4.4.1 this message is queued already (%s): the "
+			 "bridge sends it when the server takes it",
+			 id);
+	else
+		snprintf(reply, size,
+			 "250 2.0.0 this message was queued (%s) and has been "
+			 "sent since",
+			 id);
+	return 1;
+}
+
+int smtp_relay_prepare(const struct bridge_account *a)
+{
+	char path[PATH_MAX];
+	time_t old = time(NULL) - MARK_DAYS * 86400;
+	struct dirent *d;
+	DIR *dir;
+	int dfd;
+
+	if (mkdir(a->queue_home, 0700) != 0 && errno != EEXIST)
+		return -1;
+	if (mark_path(path, a, "") < 0 ||
+	    (mkdir(path, 0700) != 0 && errno != EEXIST))
+		return -1;
+	dir = opendir(path);
+	if (dir == NULL)
+		return -1;
+	dfd = dirfd(dir);
+	while ((d = readdir(dir)) != NULL) {
+		struct stat st;
+
+		if (d->d_name[0] != '.' &&
+		    fstatat(dfd, d->d_name, &st, 0) == 0 && st.st_mtime < old)
+			unlinkat(dfd, d->d_name, 0);
+	}
+	closedir(dir);
+	return 0;
+}
+
 /* The child of one message. */
 static int relay_run(void *arg)
 {
@@ -105,6 +219,8 @@ static int relay_run(void *arg)
 	r->req.msg = NULL;
 	if (rc == 0)
 		rc = send_message(&s);
+	if (rc == EX_TEMPFAIL && s.id[0] != '\0' && r->req.key[0] != '\0')
+		mark(r->a, r->req.key, s.id);
 	if (rc == EX_UNAVAILABLE && s.id[0] != '\0' &&
 	    outbox_open(&e, r->a->queue_home, s.id) == 0) {
 		/* the client hears "refused": nothing may follow */

@@ -549,6 +549,7 @@ static void relayed(void *arg, const char *text)
 static void on_data(struct session *s)
 {
 	struct smtp_relay_req req = { 0 };
+	char seen[300];
 	size_t len;
 	char *msg = smtp_parser_take(&s->p, &len);
 
@@ -564,6 +565,17 @@ static void on_data(struct session *s)
 		else
 			reply(s, "552 5.3.4 message larger than %zu bytes",
 			      s->b->max_size);
+		reset_txn(s);
+		enter(s, S_READY);
+		return;
+	}
+	smtp_relay_key(req.key, msg, len, s->from, s->rcpts);
+	if (smtp_relay_seen(s->account, req.key, seen, sizeof(seen))) {
+		bridge_log("%s: message from <%s> sent again by the client: "
+			   "%s",
+			   s->account->address, s->from, seen);
+		free(msg);
+		reply(s, "%s", seen);
 		reset_txn(s);
 		enter(s, S_READY);
 		return;
@@ -662,8 +674,7 @@ static int smtp_init(struct bridge *b, void **state)
 		return -1;
 	}
 	for (size_t i = 0; i < b->naccounts; i++) {
-		if (mkdir(b->accounts[i].queue_home, 0700) != 0 &&
-		    errno != EEXIST) {
+		if (smtp_relay_prepare(&b->accounts[i]) < 0) {
 			bridge_log("%s: %s", b->accounts[i].queue_home,
 				   strerror(errno));
 			return -1;

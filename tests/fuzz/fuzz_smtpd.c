@@ -13,7 +13,7 @@
  *  - a message is at most the limit, is empty or ends in CRLF, and
  *    dot-stuffing it again and feeding it whole gives it back;
  *  - a parsed path is printable ASCII of at most SMTP_ADDR_MAX - 1
- *    bytes.
+ *    bytes; a message's Message-ID is a non-empty part of it.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -122,7 +122,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case SMTP_EV_DATA:
 			m = smtp_parser_take(&p, &mlen);
 			if (m != NULL) {
+				char id[1000];
+
 				CHECK(mlen <= max);
+				if (smtp_message_id(id, sizeof(id), m, mlen))
+					CHECK(strlen(id) > 0 &&
+					      strlen(id) < sizeof(id) &&
+					      memmem(m, mlen, id, strlen(id)) !=
+						      NULL);
 				CHECK(mlen == 0 ||
 				      (mlen >= 2 && m[mlen - 2] == '\r' &&
 				       m[mlen - 1] == '\n'));

@@ -34,8 +34,10 @@ top=$(cd "$here/../.." && pwd)
 ALICE=alice@example.test
 BOB=bob@example.test
 CAROL=carol@example.test
+DAVE=dave@example.test
 
 lldtest_init bridge_smtp "letterlock bridge, SMTP side"
+export MAILSTACK_USERS=$DAVE
 unset MAILSTACK_PASSWORD
 
 BRIDGE_PID=""
@@ -156,10 +158,14 @@ t_homes() {
 		>/dev/null &&
 		ll bob identity new --email "$BOB" --key ec-p256 --self-signed \
 			>/dev/null &&
+		ll dave identity new --email "$DAVE" --key ec-p256 --self-signed \
+			>/dev/null &&
 		ll alice identity export-cert "$ALICE" >"$T/alice.pem" &&
 		ll bob identity export-cert "$BOB" >"$T/bob.pem" &&
-		ll alice contact add "$T/bob.pem" &&
-		ll bob trust add "$T/alice.pem" || return 1
+		ll dave identity export-cert "$DAVE" >"$T/dave.pem" &&
+		ll alice contact add "$T/bob.pem" "$T/dave.pem" &&
+		ll bob trust add "$T/alice.pem" &&
+		ll dave trust add "$T/alice.pem" || return 1
 	pw "$ALICE" >"$T/alice.password"
 	ll alice account add "$ALICE" \
 		--imap-url "imap://127.0.0.1:$MAILSTACK_IMAP_PORT" \
@@ -169,7 +175,7 @@ t_homes() {
 	printf '[bridge]\nsmtp_port = %s\nretry = 1\n[send]\ntimeout = 10\n' \
 		"$BPORT" >"$T/alice/letterlock.conf"
 }
-t "alice and bob: identities; bob's certificate in alice's contacts; alice's account (policy refuse)" t_homes
+t "alice, bob, dave: identities; bob's and dave's certificates in alice's contacts; alice's account (policy refuse)" t_homes
 
 t_account() {
 	ll alice account list | tee /dev/stderr |
@@ -254,6 +260,22 @@ t_bob_opens() {
 }
 t "bob's letterlock open decrypts it and verifies alice's signature; dots unstuffed once" t_bob_opens
 
+t_bcc() {
+	msg bcc "To: Bob <$BOB>"
+	# dave only in the envelope: a Bcc recipient
+	submit bcc "$BPW" "$BOB" "$DAVE"
+	[ "$RC" = 0 ] && delivered "$BOB" bcc && delivered "$DAVE" bcc &&
+		queue_empty || return 1
+	cp "$(got "$BOB" bcc)" "$T/bcc.bob" && cp "$(got "$DAVE" bcc)" "$T/bcc.dave"
+	if grep -qi dave "$T/bcc.bob"; then echo "bob's copy names dave"; return 1; fi
+	ll bob open -o "$T/bcc.bob.plain" "$T/bcc.bob" &&
+		! grep -qi dave "$T/bcc.bob.plain" &&
+		! ll dave open -o /dev/null "$T/bcc.bob" 2>/dev/null &&
+		ll dave open -o "$T/bcc.dave.plain" "$T/bcc.dave" &&
+		grep -q 'Hello from the bcc case' "$T/bcc.dave.plain"
+}
+t "a recipient only in the envelope (Bcc) gets a copy of his own; bob's does not name him nor open for him" t_bcc
+
 t_refuse() {
 	msg refuse "To: $BOB" "Cc: $CAROL"
 	submit refuse "$BPW" "$BOB" "$CAROL"
@@ -262,6 +284,23 @@ t_refuse() {
 		none "$BOB" refuse && none "$CAROL" refuse && queue_empty
 }
 t "policy refuse, carol has no certificate: 550 naming her, nothing sent, nothing queued" t_refuse
+
+t_domain_policy() {
+	bridge_kill TERM
+	ll alice account remove "$ALICE" >/dev/null &&
+		ll alice account add "$ALICE" \
+			--imap-url "imap://127.0.0.1:$MAILSTACK_IMAP_PORT" \
+			--smtp-url "smtp://127.0.0.1:$MAILSTACK_SUBMISSION_PORT" \
+			--password-file "$T/alice.password" \
+			--ca-file "$MAILSTACK_CA_FILE" --policy refuse \
+			--domain-policy "example.test:sign-only" >/dev/null &&
+		bridge_start || return 1
+	msg signonly "To: $CAROL"
+	submit signonly "$BPW" "$CAROL"
+	[ "$RC" = 0 ] && delivered "$CAROL" signonly || return 1
+	grep -q '^Content-Type: multipart/signed' "$(got "$CAROL" signonly)"
+}
+t "--domain-policy example.test:sign-only over the account's refuse: carol gets it signed only" t_domain_policy
 
 # ------------------------------------------------ upstream failures
 
@@ -285,12 +324,24 @@ t_down() {
 }
 t "Postfix stopped: 451 to the client, the message queued" t_down
 
+t_down_again() {
+	# the client sends the same message again: not queued twice
+	submit down "$BPW" "$BOB"
+	[ "$RC" != 0 ] && grep -q '^< 451 4.4.1 this message is queued already' \
+		"$T/down.curl" && [ "$(queue | wc -l)" = 1 ]
+}
+t "the client sends it again while it waits: 451 'queued already', still one in the queue" t_down_again
+
 t_down_recovered() {
 	sleep 2 # a retry or two fail meanwhile
 	postfix_start || return 1
-	delivered "$BOB" down 40 && queue_empty
+	delivered "$BOB" down 40 && queue_empty || return 1
+	# and once more after that: 250, nothing sent
+	submit down "$BPW" "$BOB"
+	[ "$RC" = 0 ] && grep -q '^< 250 2.0.0 this message was queued' \
+		"$T/down.curl" && delivered "$BOB" down 1
 }
-t "Postfix back: the bridge delivers it, exactly once" t_down_recovered
+t "Postfix back: the bridge delivers it, exactly once; sent again by the client then: 250, not delivered twice" t_down_recovered
 
 t_kill9() {
 	local _ cpid

@@ -3,7 +3,8 @@
  * from SMTP clients: command lines and messages give the same events
  * however the input is split (at every byte boundary, and at every
  * pair of them for messages); dot-unstuffing; only CRLF.CRLF ends a
- * message; line and message limits; paths, parameters, AUTH PLAIN.
+ * message; line and message limits; paths, parameters, AUTH PLAIN;
+ * the Message-ID that recognises a message sent again.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -297,6 +298,34 @@ static void test_b64(void **state)
 	assert_int_equal(smtp_b64_decode(out, 5, "YWJjZGVm"), -1);
 }
 
+static void test_message_id(void **state)
+{
+	char id[32];
+	const char *m = "From: a@b\r\nmessage-id:  <x@y.test> \r\n\r\nb";
+
+	assert_int_equal(smtp_message_id(id, sizeof(id), m, strlen(m)), 1);
+	assert_string_equal(id, "<x@y.test>");
+	/* LF line ends; the first field counts */
+	m = "Message-ID: <1@a>\nMessage-ID: <2@a>\n\n";
+	assert_int_equal(smtp_message_id(id, sizeof(id), m, strlen(m)), 1);
+	assert_string_equal(id, "<1@a>");
+	/* only in the body; empty; too long; a control character; no
+	 * header end; a longer field name */
+	m = "From: a@b\r\n\r\nMessage-ID: <x@y>\r\n";
+	assert_int_equal(smtp_message_id(id, sizeof(id), m, strlen(m)), 0);
+	m = "Message-ID:   \r\n\r\n";
+	assert_int_equal(smtp_message_id(id, sizeof(id), m, strlen(m)), 0);
+	m = "Message-ID: <0123456789012345678901234567890123456789@a>\r\n";
+	assert_int_equal(smtp_message_id(id, sizeof(id), m, strlen(m)), 0);
+	m = "Message-ID: <a\x01b@c>\r\n";
+	assert_int_equal(smtp_message_id(id, sizeof(id), m, strlen(m)), 0);
+	m = "Message-ID: <a@b>";
+	assert_int_equal(smtp_message_id(id, sizeof(id), m, strlen(m)), 1);
+	m = "Message-IDs: <a@b>\r\n\r\n";
+	assert_int_equal(smtp_message_id(id, sizeof(id), m, strlen(m)), 0);
+	assert_int_equal(smtp_message_id(id, sizeof(id), "", 0), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -309,6 +338,7 @@ int main(void)
 		cmocka_unit_test(test_params),
 		cmocka_unit_test(test_auth_plain),
 		cmocka_unit_test(test_b64),
+		cmocka_unit_test(test_message_id),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
