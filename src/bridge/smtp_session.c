@@ -26,6 +26,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <openssl/crypto.h>
 
 #include "bridge.h"
@@ -38,6 +39,8 @@
 #define AUTH_FAILS_MAX 3
 #define READ_HIGH (1024 * 1024)
 #define CRED_MAX 1024
+#define CLOSE_POLL_MS 20
+#define CLOSE_WAIT_MS 5000
 
 enum state {
 	S_GREET, /* connected (or after STARTTLS): EHLO first */
@@ -79,6 +82,8 @@ struct session {
 	char **rcpts;
 	size_t nrcpts;
 	struct smtp_relay *relay; /* the message being relayed */
+	struct event *closing; /* S_CLOSING: waits for the output */
+	int close_polls;
 	struct session *next;
 };
 
@@ -120,23 +125,50 @@ static void session_free(struct session *s)
 	reset_txn(s);
 	smtp_parser_free(&s->p);
 	OPENSSL_cleanse(s->login, sizeof(s->login));
+	if (s->closing != NULL)
+		event_free(s->closing);
 	if (s->bev != NULL)
 		bufferevent_free(s->bev);
 	free(s);
 }
 
-static void on_flushed(struct bufferevent *bev, void *arg)
+/*
+ * A closing session: freed once its last reply is out of its buffers
+ * (a TLS stream's too: the write callback of a filter may have passed
+ * before the session was closing), or after CLOSE_WAIT_MS anyway.
+ */
+static void closing_check(evutil_socket_t fd, short what, void *arg)
 {
-	session_free(arg);
+	struct session *s = arg;
+	struct bufferevent *under = bufferevent_get_underlying(s->bev);
+	struct timeval again = { 0, CLOSE_POLL_MS * 1000 };
+
+	int out = evbuffer_get_length(bufferevent_get_output(s->bev)) > 0;
+
+	/* TLS: the close_notify after the last reply */
+	if (!out && under != NULL && s->close_polls == 0)
+		SSL_shutdown(bufferevent_openssl_get_ssl(s->bev));
+	if ((!out &&
+	     (under == NULL ||
+	      evbuffer_get_length(bufferevent_get_output(under)) == 0)) ||
+	    ++s->close_polls * CLOSE_POLL_MS >= CLOSE_WAIT_MS) {
+		session_free(s);
+		return;
+	}
+	event_add(s->closing, &again);
 }
 
 static void enter(struct session *s, enum state st)
 {
 	s->state = st;
-	if (st == S_CLOSING) {
+	if (st == S_CLOSING && s->closing == NULL) {
 		/* free once the last reply is written */
 		bufferevent_disable(s->bev, EV_READ);
-		bufferevent_setcb(s->bev, NULL, on_flushed, on_event, s);
+		s->closing = evtimer_new(s->b->base, closing_check, s);
+		/* (without it the client's close or the idle time-out
+		 * ends the session) */
+		if (s->closing != NULL)
+			event_active(s->closing, EV_TIMEOUT, 0);
 	}
 }
 

@@ -260,6 +260,27 @@ t_bob_opens() {
 }
 t "bob's letterlock open decrypts it and verifies alice's signature; dots unstuffed once" t_bob_opens
 
+t_pipelined() {
+	local auth
+	auth=$(printf '\0%s\0%s' "$ALICE" "$BPW" | base64 -w0)
+	msg pipe "To: $BOB"
+	# the whole session in one write after STARTTLS (RFC 2920)
+	{
+		printf 'EHLO client\r\nAUTH PLAIN %s\r\n' "$auth"
+		printf 'MAIL FROM:<%s> BODY=8BITMIME\r\nRCPT TO:<%s>\r\nDATA\r\n' \
+			"$ALICE" "$BOB"
+		sed 's/^\./../' "$T/pipe.eml"
+		printf '.\r\nNOOP\r\nQUIT\r\n'
+	} | timeout 60 openssl s_client -quiet -ign_eof -starttls smtp \
+		-connect "127.0.0.1:$BPORT" -CAfile "$T/alice/bridge/tls.pem" \
+		-verify_return_error >"$T/pipe.out" 2>"$T/pipe.err"
+	cat "$T/pipe.out"
+	grep -q '^235 ' "$T/pipe.out" && grep -q '^354 ' "$T/pipe.out" &&
+		grep -q '^250 2.0.0 sealed' "$T/pipe.out" &&
+		grep -q '^221 ' "$T/pipe.out" && delivered "$BOB" pipe
+}
+t "a pipelined session (openssl s_client, everything in one write): answered in order, delivered once" t_pipelined
+
 t_bcc() {
 	msg bcc "To: Bob <$BOB>"
 	# dave only in the envelope: a Bcc recipient
