@@ -33,13 +33,19 @@ void smtp_parser_free(struct smtp_parser *p)
 	p->linelen = 0;
 }
 
-void smtp_parser_data(struct smtp_parser *p, size_t max)
+/* A new message of at most MAX bytes: what was collected is dropped. */
+static void new_message(struct smtp_parser *p, size_t max)
 {
 	free(p->data);
 	p->data = NULL;
 	p->dlen = p->dcap = 0;
 	p->dmax = max;
 	p->too_big = 0;
+}
+
+void smtp_parser_data(struct smtp_parser *p, size_t max)
+{
+	new_message(p, max);
 	p->dstate = D_BOL;
 	p->data_mode = 1;
 }
@@ -76,6 +82,45 @@ static void keep(struct smtp_parser *p, char c)
 		p->dcap = cap;
 	}
 	p->data[p->dlen++] = c;
+}
+
+/* N bytes kept at once (as many calls of keep). */
+static void keep_bytes(struct smtp_parser *p, const char *buf, size_t n)
+{
+	size_t room;
+
+	if (!p->too_big && p->dlen + n <= p->dmax && p->dlen + n < p->dcap) {
+		memcpy(p->data + p->dlen, buf, n);
+		p->dlen += n;
+		return;
+	}
+	room = p->too_big || p->dlen >= p->dmax ? 0 : p->dmax - p->dlen;
+	for (size_t i = 0; i < n && i < room + 1; i++)
+		keep(p, buf[i]);
+	if (n > room + 1 && p->too_big && p->dlen < (size_t)-1 - n)
+		p->dlen += n - room - 1;
+}
+
+void smtp_parser_bdat(struct smtp_parser *p, size_t n, size_t max, int first)
+{
+	if (first)
+		new_message(p, max);
+	p->chunk_left = n;
+	p->data_mode = n > 0 ? 2 : 0;
+}
+
+static enum smtp_event feed_chunk(struct smtp_parser *p, const char *buf,
+				  size_t len, size_t *used)
+{
+	size_t n = len < p->chunk_left ? len : p->chunk_left;
+
+	keep_bytes(p, buf, n);
+	p->chunk_left -= n;
+	*used = n;
+	if (p->chunk_left > 0)
+		return SMTP_EV_MORE;
+	p->data_mode = 0;
+	return SMTP_EV_CHUNK;
 }
 
 /* A run of plain bytes (no CR): kept at once. */
@@ -183,6 +228,8 @@ enum smtp_event smtp_parser_feed(struct smtp_parser *p, const char *buf,
 	*used = 0;
 	if (len == 0)
 		return SMTP_EV_MORE;
+	if (p->data_mode == 2)
+		return feed_chunk(p, buf, len, used);
 	if (p->data_mode)
 		return feed_data(p, buf, len, used);
 	return feed_line(p, buf, len, used);
@@ -196,6 +243,7 @@ char *smtp_parser_take(struct smtp_parser *p, size_t *len)
 	p->data = NULL;
 	p->dlen = p->dcap = 0;
 	if (p->too_big) {
+		p->too_big = 0; /* the next message starts clean */
 		free(d);
 		return NULL;
 	}
@@ -218,6 +266,7 @@ static const struct {
 	{ "NOOP", SMTP_NOOP },	       { "QUIT", SMTP_QUIT },
 	{ "VRFY", SMTP_VRFY },	       { "HELP", SMTP_HELP },
 	{ "STARTTLS", SMTP_STARTTLS }, { "AUTH", SMTP_AUTH },
+	{ "BDAT", SMTP_BDAT },
 };
 
 enum smtp_verb smtp_parse_verb(const char *line, const char **arg)
@@ -299,6 +348,26 @@ int smtp_param(const char *params, const char *name, char *val, size_t size)
 			params++;
 	}
 	return 0;
+}
+
+int smtp_parse_bdat(const char *arg, size_t *n, int *last)
+{
+	size_t digits = strspn(arg, "0123456789");
+	const char *rest = arg + digits;
+
+	if (digits == 0 || digits > 18)
+		return -1;
+	*n = 0;
+	for (size_t i = 0; i < digits; i++)
+		*n = *n * 10 + (size_t)(arg[i] - '0');
+	*last = 0;
+	if (*rest == '\0')
+		return 0;
+	if (strcasecmp(rest, " LAST") == 0) {
+		*last = 1;
+		return 0;
+	}
+	return -1;
 }
 
 int smtp_b64_decode(unsigned char *out, size_t size, const char *text)

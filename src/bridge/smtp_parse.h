@@ -11,7 +11,9 @@
  * once); a message is collected up to the limit given to
  * smtp_parser_data, never allocating more, and read to its end either
  * way.  Only CRLF ends a line of a message: "\r\n.\r\n" ends it, a bare
- * LF or CR is data.  Nothing here does I/O.
+ * LF or CR is data.  A BDAT chunk (RFC 3030) is read as so many bytes,
+ * added to the message, kept or not as for DATA.  Nothing here does
+ * I/O.
  */
 #ifndef LL_BRIDGE_SMTP_PARSE_H
 #define LL_BRIDGE_SMTP_PARSE_H
@@ -29,10 +31,12 @@ enum smtp_event {
 	SMTP_EV_LINE, /* a command line: p->line, p->linelen */
 	SMTP_EV_LONG_LINE, /* a line longer than SMTP_LINE_MAX ended */
 	SMTP_EV_DATA, /* the message ended: smtp_parser_take */
+	SMTP_EV_CHUNK, /* a BDAT chunk was read whole (RFC 3030) */
 };
 
 struct smtp_parser {
-	int data_mode;
+	int data_mode; /* 0 command lines, 1 DATA, 2 a BDAT chunk */
+	size_t chunk_left; /* bytes of the BDAT chunk still to read */
 	/* command lines */
 	char line[SMTP_LINE_MAX + 2]; /* NUL-terminated (room for a CR) */
 	size_t linelen;
@@ -55,6 +59,14 @@ void smtp_parser_free(struct smtp_parser *p);
 void smtp_parser_data(struct smtp_parser *p, size_t max);
 
 /*
+ * From now on read a BDAT chunk of N bytes (N > 0) into the message,
+ * which FIRST starts (with the limit MAX; later chunks keep the first
+ * one's).  SMTP_EV_CHUNK once all N bytes are read; then
+ * smtp_parser_take after the last chunk.
+ */
+void smtp_parser_bdat(struct smtp_parser *p, size_t n, size_t max, int first);
+
+/*
  * Take bytes of BUF (LEN of them) until an event: *used is how many
  * were taken (the rest is given again later).  After SMTP_EV_LINE the
  * line stays in p->line until the next call.
@@ -63,7 +75,7 @@ enum smtp_event smtp_parser_feed(struct smtp_parser *p, const char *buf,
 				 size_t len, size_t *used);
 
 /*
- * After SMTP_EV_DATA: the message (malloc'd, unstuffed, CRLF line ends,
+ * After SMTP_EV_DATA (or the last chunk): the message (malloc'd, unstuffed, CRLF line ends,
  * NUL-terminated; *len bytes), or NULL when it was larger than the
  * limit (or memory ran out: *len is then 0, else the size it passed).
  * The parser is back in command mode.
@@ -84,6 +96,7 @@ enum smtp_verb {
 	SMTP_HELP,
 	SMTP_STARTTLS,
 	SMTP_AUTH,
+	SMTP_BDAT,
 };
 
 /* A command line with a NUL byte inside is not a command: the caller
@@ -109,6 +122,10 @@ int smtp_parse_path(const char *arg, const char *prefix,
  * without a value).  1 found, 0 not there, -1 malformed or too long.
  */
 int smtp_param(const char *params, const char *name, char *val, size_t size);
+
+/* BDAT's argument "SIZE [LAST]": the size (decimal, at most 18
+ * digits) into *n, *last 1 when LAST (any case).  0, or -1. */
+int smtp_parse_bdat(const char *arg, size_t *n, int *last);
 
 /* Decode base64 TEXT (no white space, padded) into OUT (SIZE bytes):
  * the length, or -1 when it is not base64 or does not fit. */

@@ -1,7 +1,8 @@
 /*
  * smtp_session.c - the bridge's SMTP submission listener (RFC 5321,
  * 4954 AUTH PLAIN and LOGIN, 3207 STARTTLS, 1870 SIZE, 2920
- * PIPELINING, 6152 8BITMIME, 2034 enhanced status codes).
+ * PIPELINING, 6152 8BITMIME, 3030 CHUNKING, 2034 enhanced status
+ * codes).
  *
  * A session is a state machine: `enter` is the only place the state
  * changes, and each command has a row in `commands` with the states it
@@ -49,6 +50,7 @@ enum state {
 	S_RCPT, /* one RCPT TO or more */
 	S_DATA, /* reading the message */
 	S_BUSY, /* the message is being sealed and relayed */
+	S_BDAT, /* BDAT chunks taken, not the LAST one yet */
 	S_CLOSING, /* the last reply is going out */
 };
 
@@ -84,6 +86,10 @@ struct session {
 	struct smtp_relay *relay; /* the message being relayed */
 	struct event *closing; /* S_CLOSING: waits for the output */
 	int close_polls;
+	/* the BDAT chunk being read */
+	size_t bdat_size;
+	int bdat_last;
+	const char *bdat_fail; /* its reply when it fails */
 	struct session *next;
 };
 
@@ -207,6 +213,7 @@ static void do_ehlo(struct session *s, const char *arg)
 	reply(s, "250-PIPELINING");
 	reply(s, "250-SIZE %zu", s->b->max_size);
 	reply(s, "250-8BITMIME");
+	reply(s, "250-CHUNKING");
 	reply(s, "250-ENHANCEDSTATUSCODES");
 	if (!s->tls)
 		reply(s, "250-STARTTLS");
@@ -474,6 +481,60 @@ static void do_data(struct session *s, const char *arg)
 	enter(s, S_DATA);
 }
 
+static void on_data(struct session *s);
+
+/* A BDAT chunk read whole (or one of no bytes). */
+static void on_chunk(struct session *s)
+{
+	size_t len;
+
+	if (s->bdat_fail == NULL && s->p.too_big)
+		s->bdat_fail = "552 5.3.4 message larger than the bridge takes";
+	if (s->bdat_fail != NULL) {
+		free(smtp_parser_take(&s->p, &len));
+		if (s->state == S_MAIL || s->state == S_RCPT ||
+		    s->state == S_BDAT) {
+			reset_txn(s); /* the transaction failed */
+			enter(s, S_READY);
+		}
+		error(s, s->bdat_fail);
+		return;
+	}
+	if (!s->bdat_last) {
+		reply(s, "250 2.0.0 %zu octets received", s->bdat_size);
+		enter(s, S_BDAT);
+		return;
+	}
+	on_data(s);
+}
+
+/* BDAT SIZE [LAST] (RFC 3030): the chunk is read even when the command
+ * fails, so that the client's stream stays in step. */
+static void do_bdat(struct session *s, const char *arg)
+{
+	size_t n;
+	int last;
+
+	if (smtp_parse_bdat(arg, &n, &last) < 0) {
+		/* the chunk's size unknown: the stream cannot be followed */
+		reply(s, "501 5.5.4 BDAT SIZE [LAST]; closing");
+		enter(s, S_CLOSING);
+		return;
+	}
+	s->bdat_size = n;
+	s->bdat_last = last;
+	s->bdat_fail = NULL;
+	if (s->account == NULL)
+		s->bdat_fail = "530 5.7.0 authentication required";
+	else if (s->state == S_MAIL)
+		s->bdat_fail = "554 5.5.1 no valid recipients";
+	else if (s->state != S_RCPT && s->state != S_BDAT)
+		s->bdat_fail = "503 5.5.1 bad sequence of commands";
+	smtp_parser_bdat(&s->p, n, s->b->max_size, s->state != S_BDAT);
+	if (n == 0)
+		on_chunk(s);
+}
+
 static void do_rset(struct session *s, const char *arg)
 {
 	reset_txn(s);
@@ -503,7 +564,7 @@ static void do_help(struct session *s, const char *arg)
 	reply(s, "214 2.0.0 letterlock bridge: see letterlock(1)");
 }
 
-#define ANY (IN(S_GREET) | IN(S_READY) | IN(S_MAIL) | IN(S_RCPT))
+#define ANY (IN(S_GREET) | IN(S_READY) | IN(S_MAIL) | IN(S_RCPT) | IN(S_BDAT))
 
 static const struct {
 	enum smtp_verb verb;
@@ -518,6 +579,7 @@ static const struct {
 	{ SMTP_MAIL, IN(S_READY), 1, do_mail },
 	{ SMTP_RCPT, IN(S_MAIL) | IN(S_RCPT), 1, do_rcpt },
 	{ SMTP_DATA, IN(S_MAIL) | IN(S_RCPT), 1, do_data },
+	{ SMTP_BDAT, ANY, 0, do_bdat }, /* checks itself: reads the chunk */
 	{ SMTP_RSET, ANY, 0, do_rset },
 	{ SMTP_NOOP, ANY, 0, do_noop },
 	{ SMTP_QUIT, ANY, 0, do_quit },
@@ -665,6 +727,9 @@ static void process(struct session *s)
 		}
 		case SMTP_EV_DATA:
 			on_data(s);
+			break;
+		case SMTP_EV_CHUNK:
+			on_chunk(s);
 			break;
 		}
 	}

@@ -6,7 +6,8 @@
  * rest is fed in (1 to 256 bytes) and the message limit; the rest is a
  * client's side of a session.  Each command line is taken apart as the
  * session does (verb; MAIL and RCPT paths and parameters; AUTH PLAIN's
- * response; "DATA" starts a message).  Checked:
+ * response; "DATA" starts a message, "BDAT N [LAST]" a chunk).
+ * Checked:
  *  - the parser takes no more than it is given and always progresses;
  *  - a command line has no LF, is at most SMTP_LINE_MAX bytes, and
  *    p->linelen is its length unless it holds a NUL;
@@ -51,11 +52,12 @@ static void round_trip(const char *m, size_t n)
 	smtp_parser_free(&p);
 }
 
-static void command(struct smtp_parser *p, size_t max)
+static void command(struct smtp_parser *p, size_t max, int *in_bdat)
 {
 	char addr[SMTP_ADDR_MAX], val[64], user[256], pass[256];
 	const char *arg, *params;
-	size_t len;
+	size_t len, n;
+	int last;
 
 	CHECK(p->linelen <= SMTP_LINE_MAX);
 	CHECK(memchr(p->line, '\n', p->linelen) == NULL);
@@ -85,6 +87,13 @@ static void command(struct smtp_parser *p, size_t max)
 	case SMTP_DATA:
 		smtp_parser_data(p, max);
 		break;
+	case SMTP_BDAT:
+		/* chunks over 64 KiB are cut so that inputs stay small */
+		if (smtp_parse_bdat(arg, &n, &last) == 0 && n < 65536) {
+			smtp_parser_bdat(p, n, max, !*in_bdat);
+			*in_bdat = !last;
+		}
+		break;
 	default:
 		break;
 	}
@@ -94,6 +103,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct smtp_parser p;
 	size_t piece, max, at = 2;
+	int in_bdat = 0;
 
 	if (size < 2)
 		return 0;
@@ -115,9 +125,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK(used == n);
 			break;
 		case SMTP_EV_LINE:
-			command(&p, max);
+			command(&p, max, &in_bdat);
 			break;
 		case SMTP_EV_LONG_LINE:
+			break;
+		case SMTP_EV_CHUNK:
+			CHECK(p.chunk_left == 0);
+			if (in_bdat)
+				break;
+			m = smtp_parser_take(&p, &mlen);
+			CHECK(m == NULL ? mlen > max : mlen <= max);
+			free(m);
 			break;
 		case SMTP_EV_DATA:
 			m = smtp_parser_take(&p, &mlen);

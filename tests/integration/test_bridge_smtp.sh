@@ -19,6 +19,9 @@
 #     while the server stalls: after a restart, delivered exactly once;
 #   * SIGTERM stops it cleanly (exit 0).
 #
+#   * a whole session pipelined in one write (openssl s_client), one
+#     message with DATA and one in BDAT chunks (RFC 3030);
+#
 # Output: TAP.  Needs root and scripts/setup's packages; skips
 # otherwise.  Harness: lldtest.sh (only the mail stack; no letterlockd
 # runs here).  KEEP_TMP=1 keeps the directory.
@@ -264,22 +267,35 @@ t_pipelined() {
 	local auth
 	auth=$(printf '\0%s\0%s' "$ALICE" "$BPW" | base64 -w0)
 	msg pipe "To: $BOB"
+	msg chunk "To: $BOB"
 	# the whole session in one write after STARTTLS (RFC 2920)
 	{
 		printf 'EHLO client\r\nAUTH PLAIN %s\r\n' "$auth"
 		printf 'MAIL FROM:<%s> BODY=8BITMIME\r\nRCPT TO:<%s>\r\nDATA\r\n' \
 			"$ALICE" "$BOB"
 		sed 's/^\./../' "$T/pipe.eml"
-		printf '.\r\nNOOP\r\nQUIT\r\n'
+		printf '.\r\n'
+		# and one in two BDAT chunks (RFC 3030): no dot rule
+		printf 'MAIL FROM:<%s>\r\nRCPT TO:<%s>\r\nBDAT 20\r\n' \
+			"$ALICE" "$BOB"
+		head -c 20 "$T/chunk.eml"
+		printf 'BDAT %s LAST\r\n' $(($(wc -c <"$T/chunk.eml") - 20))
+		tail -c +21 "$T/chunk.eml"
+		printf 'NOOP\r\nQUIT\r\n'
 	} | timeout 60 openssl s_client -quiet -ign_eof -starttls smtp \
 		-connect "127.0.0.1:$BPORT" -CAfile "$T/alice/bridge/tls.pem" \
 		-verify_return_error >"$T/pipe.out" 2>"$T/pipe.err"
 	cat "$T/pipe.out"
-	grep -q '^235 ' "$T/pipe.out" && grep -q '^354 ' "$T/pipe.out" &&
-		grep -q '^250 2.0.0 sealed' "$T/pipe.out" &&
-		grep -q '^221 ' "$T/pipe.out" && delivered "$BOB" pipe
+	grep -q '^250-CHUNKING' "$T/pipe.out" && grep -q '^235 ' "$T/pipe.out" &&
+		grep -q '^354 ' "$T/pipe.out" &&
+		[ "$(grep -c '^250 2.0.0 sealed' "$T/pipe.out")" = 2 ] &&
+		grep -q '^250 2.0.0 20 octets' "$T/pipe.out" &&
+		grep -q '^221 ' "$T/pipe.out" && delivered "$BOB" pipe &&
+		delivered "$BOB" chunk || return 1
+	ll bob open -o "$T/chunk.plain" "$(got "$BOB" chunk)" &&
+		grep -q '^\.leading dot' "$T/chunk.plain"
 }
-t "a pipelined session (openssl s_client, everything in one write): answered in order, delivered once" t_pipelined
+t "a pipelined session (openssl s_client, everything in one write), DATA then BDAT chunks: answered in order, each delivered once" t_pipelined
 
 t_bcc() {
 	msg bcc "To: Bob <$BOB>"

@@ -26,7 +26,8 @@ static void events(char *out, size_t size, const char *in, size_t len,
 		   const size_t *cuts, size_t ncuts, size_t max)
 {
 	struct smtp_parser p;
-	size_t at = 0, o = 0;
+	size_t at = 0, o = 0, n = 0;
+	int in_bdat = 0, last = 0;
 
 	smtp_parser_init(&p);
 	out[0] = '\0';
@@ -34,7 +35,7 @@ static void events(char *out, size_t size, const char *in, size_t len,
 		size_t end = c < ncuts ? cuts[c] : len;
 
 		while (at < end) {
-			size_t used = 0, n;
+			size_t used = 0;
 			char *m;
 			enum smtp_event ev =
 				smtp_parser_feed(&p, in + at, end - at, &used);
@@ -50,6 +51,29 @@ static void events(char *out, size_t size, const char *in, size_t len,
 						      "L:%s|", p.line);
 				if (strcmp(p.line, "DATA") == 0)
 					smtp_parser_data(&p, max);
+				if (strncmp(p.line, "BDAT ", 5) == 0 &&
+				    smtp_parse_bdat(p.line + 5, &n, &last) ==
+					    0) {
+					smtp_parser_bdat(&p, n, max, !in_bdat);
+					in_bdat = 1;
+					if (n == 0)
+						goto chunk;
+				}
+				break;
+			case SMTP_EV_CHUNK:
+chunk:
+				o += (size_t)snprintf(out + o, size - o, "C|");
+				if (!last)
+					break;
+				in_bdat = 0;
+				m = smtp_parser_take(&p, &n);
+				if (m == NULL)
+					o += (size_t)snprintf(out + o, size - o,
+							      "D!%zu|", n);
+				else
+					o += (size_t)snprintf(out + o, size - o,
+							      "D:%s|", m);
+				free(m);
 				break;
 			case SMTP_EV_LONG_LINE:
 				o += (size_t)snprintf(out + o, size - o, "X|");
@@ -148,6 +172,32 @@ static void test_data_too_big(void **state)
 		    "L:DATA|D!17|L:NOOP|", 12, 1);
 }
 
+static void test_bdat(void **state)
+{
+	size_t n;
+	int last;
+
+	/* chunks of any bytes (dots, CRLF.CRLF, commands) make the message;
+	 * a chunk of no bytes; commands after the last one */
+	same_events("BDAT 5\r\n.\r\n.\rBDAT 3 LAST\r\nQ\r\nNOOP\r\n",
+		    "L:BDAT 5|C|L:BDAT 3 LAST|C|D:.\r\n.\rQ\r\n|L:NOOP|", 100,
+		    1);
+	same_events("BDAT 2\r\nabBDAT 0 LAST\r\nQUIT\r\n",
+		    "L:BDAT 2|C|L:BDAT 0 LAST|C|D:ab|L:QUIT|", 100, 1);
+	/* over the limit: read to its end all the same */
+	same_events("BDAT 6\r\n012345BDAT 4 LAST\r\n6789NOOP\r\n",
+		    "L:BDAT 6|C|L:BDAT 4 LAST|C|D!10|L:NOOP|", 8, 1);
+	assert_int_equal(smtp_parse_bdat("123 last", &n, &last), 0);
+	assert_true(n == 123 && last);
+	assert_int_equal(smtp_parse_bdat("0", &n, &last), 0);
+	assert_true(n == 0 && !last);
+	assert_int_equal(smtp_parse_bdat("", &n, &last), -1);
+	assert_int_equal(smtp_parse_bdat("-1", &n, &last), -1);
+	assert_int_equal(smtp_parse_bdat("12 LAST x", &n, &last), -1);
+	assert_int_equal(smtp_parse_bdat("12  LAST", &n, &last), -1);
+	assert_int_equal(smtp_parse_bdat("1234567890123456789", &n, &last), -1);
+}
+
 static void test_verbs(void **state)
 {
 	const char *arg;
@@ -160,7 +210,8 @@ static void test_verbs(void **state)
 	assert_string_equal(arg, "FROM:<>");
 	assert_int_equal(smtp_parse_verb("MAILX", &arg), SMTP_UNKNOWN);
 	assert_int_equal(smtp_parse_verb("", &arg), SMTP_UNKNOWN);
-	assert_int_equal(smtp_parse_verb("BDAT 10 LAST", &arg), SMTP_UNKNOWN);
+	assert_int_equal(smtp_parse_verb("BDAT 10 LAST", &arg), SMTP_BDAT);
+	assert_string_equal(arg, "10 LAST");
 }
 
 static void test_paths(void **state)
@@ -333,6 +384,7 @@ int main(void)
 		cmocka_unit_test(test_long_lines),
 		cmocka_unit_test(test_data),
 		cmocka_unit_test(test_data_too_big),
+		cmocka_unit_test(test_bdat),
 		cmocka_unit_test(test_verbs),
 		cmocka_unit_test(test_paths),
 		cmocka_unit_test(test_params),
