@@ -515,6 +515,12 @@ out:
 	event_free(tick);
 	if (b->base != NULL)
 		event_base_free(b->base);
+	if (background) {
+		char pid[PATH_MAX];
+
+		if (bridge_path(pid, b->cli->home, "bridge.pid") == 0)
+			unlink(pid);
+	}
 	if (rc == EXIT_OK)
 		bridge_log("stopped");
 	return rc;
