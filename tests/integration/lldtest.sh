@@ -25,6 +25,9 @@
 #                    home ($T/out, $RC); its letterlock.conf for the stack
 #   cert_fpr, cert_serial, cert_notafter PEM; sealed_to FILE   seen with
 #                    openssl
+#   maildir USER, got USER NAME, ngot USER NAME   delivered mail
+#                    (Message-ID <NAME@example.test>) in the stack
+#   fake_stop        end a fake server started with FAKE_PID=$!
 #   stack_up         the mail stack up in $STACK (then `. $STACK/env`)
 #   lldtest_stack DESC [CMD]   a case starting it (CMD, default
 #                    stack_up), then its environment, or bail out
@@ -205,6 +208,23 @@ proven() {
 }
 
 sql() { sqlite3 -cmd '.timeout 5000' "$@"; }
+# maildir USER: USER's Maildir in the stack; got USER NAME: the messages
+# delivered to USER with Message-ID <NAME@example.test>; ngot: how many
+maildir() { echo "$STACK/mail/example.test/${1%@*}/Maildir"; }
+got() {
+	grep -l -s "^Message-ID: <$2@example.test>" \
+		"$(maildir "$1")"/new/* "$(maildir "$1")"/cur/*
+}
+ngot() { got "$1" "$2" | wc -l; }
+# fake_stop: end the fake server a script started in the background
+# (its pid in $FAKE_PID)
+FAKE_PID=""
+fake_stop() {
+	[ -n "$FAKE_PID" ] || return 0
+	kill "$FAKE_PID" 2>/dev/null
+	wait "$FAKE_PID" 2>/dev/null
+	FAKE_PID=""
+}
 
 # stack_up: the mail stack up in $STACK, its output in $T/stack.out
 stack_up() {

@@ -44,7 +44,6 @@ export MAILSTACK_USERS=$DAVE
 unset MAILSTACK_PASSWORD
 
 BRIDGE_PID=""
-FAKE_PID=""
 free_port BPORT || fatal "no free port"
 
 ll() { # ll WHO ARGS...: letterlock with WHO's home
@@ -83,12 +82,6 @@ bridge_kill() {
 	BRIDGE_PID=""
 }
 
-fake_stop() {
-	[ -n "$FAKE_PID" ] || return 0
-	kill "$FAKE_PID" 2>/dev/null
-	wait "$FAKE_PID" 2>/dev/null
-	FAKE_PID=""
-}
 eval "lld_cleanup() $(declare -f on_cleanup | tail -n +2)"
 on_cleanup() {
 	bridge_kill KILL
@@ -127,12 +120,6 @@ submit() {
 		tail -n 8
 }
 
-maildir() { echo "$STACK/mail/example.test/${1%@*}/Maildir"; }
-got() {
-	grep -l -s "^Message-ID: <$2@example.test>" \
-		"$(maildir "$1")"/new/* "$(maildir "$1")"/cur/*
-}
-ngot() { got "$1" "$2" | wc -l; }
 # delivered USER NAME [SECONDS]: exactly one copy of NAME reaches USER
 # (waiting up to SECONDS, default 15), and no second one 2 s later
 delivered() {

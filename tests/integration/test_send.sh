@@ -51,7 +51,6 @@ lldtest_init send "letterlock send end to end"
 export MAILSTACK_USERS=$DAVE
 unset MAILSTACK_PASSWORD
 
-FAKE_PID=""
 
 # ------------------------------------------------------------ helpers
 
@@ -87,14 +86,6 @@ snd() {
 	cat "$T/$name.err"
 }
 
-maildir() { echo "$STACK/mail/example.test/${1%@*}/Maildir"; }
-
-# got USER NAME: the delivered messages of case NAME in USER's Maildir
-got() {
-	grep -l -s "^Message-ID: <$2@example.test>" \
-		"$(maildir "$1")"/new/* "$(maildir "$1")"/cur/*
-}
-ngot() { got "$1" "$2" | wc -l; }
 
 # delivered USER NAME [N]: N (default 1) copies of NAME reach USER
 # within 15 s; the newest is copied to $T/NAME.USER
@@ -185,12 +176,6 @@ EOF
 	done
 	echo "the fake server did not start"
 	return 1
-}
-fake_stop() {
-	[ -n "$FAKE_PID" ] || return 0
-	kill "$FAKE_PID" 2>/dev/null
-	wait "$FAKE_PID" 2>/dev/null
-	FAKE_PID=""
 }
 # on exit also the fake server, before lldtest.sh's clean-up
 eval "lld_cleanup() $(declare -f on_cleanup | tail -n +2)"
