@@ -436,6 +436,26 @@ out:
 	return rc;
 }
 
+/* What a URL says of TLS, with mailbox.h's rule: plain to this
+ * machine only without a CA file. */
+static const char *tls_mode(const char *url, const char *ca_file)
+{
+	const char *h = strstr(url, "://");
+	size_t n;
+
+	if (strncasecmp(url, "imaps:", 6) == 0 ||
+	    strncasecmp(url, "smtps:", 6) == 0)
+		return "TLS";
+	if (h == NULL || ca_file != NULL)
+		return "STARTTLS";
+	h += 3;
+	n = strcspn(h, ":/");
+	if ((n == 9 && strncasecmp(h, "localhost", 9) == 0) ||
+	    strncmp(h, "127.", 4) == 0 || strncmp(h, "[::1]", 5) == 0)
+		return "plain: this machine";
+	return "STARTTLS";
+}
+
 static int list(struct cli *cli)
 {
 	struct bridge_account *v = NULL;
@@ -446,9 +466,11 @@ static int list(struct cli *cli)
 	for (size_t i = 0; i < n; i++) {
 		char *pw = bridge_account_password(cli->home, v[i].address);
 
-		printf("%s  imap %s  smtp %s  user %s%s%s  policy %s%s%s  "
-		       "%s\n",
-		       v[i].address, v[i].imap_url, v[i].smtp_url,
+		printf("%s  imap %s (%s)  smtp %s (%s)  user %s%s%s  policy "
+		       "%s%s%s  %s\n",
+		       v[i].address, v[i].imap_url,
+		       tls_mode(v[i].imap_url, v[i].ca_file), v[i].smtp_url,
+		       tls_mode(v[i].smtp_url, v[i].ca_file),
 		       v[i].user ? v[i].user : v[i].address,
 		       v[i].ca_file ? "  ca " : "",
 		       v[i].ca_file ? v[i].ca_file : "",

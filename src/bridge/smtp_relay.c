@@ -375,14 +375,15 @@ static int flush_run(void *arg)
 	char *pw = NULL;
 	int rc;
 
+	memset(&sub, 0, sizeof(sub));
 	rc = account_conf(&c, &pw, f->b, f->a);
 	if (rc == 0)
 		rc = submit_init(&sub, f->b->cli, &c, "bridge", pw);
 	if (rc == 0) {
 		sub.home = f->a->queue_home;
 		rc = submit_flush(&sub);
-		submit_end(&sub);
 	}
+	submit_end(&sub);
 	wipe(&pw);
 	cli_conf_free(&c);
 	return rc;

@@ -290,9 +290,8 @@ static int settings(struct send *s)
 
 	int rc;
 
-	if (!s->conf_loaded &&
-	    cli_conf_read(&s->conf, s->cli->home, s->config,
-			  "letterlock: send") < 0)
+	if (!s->conf_loaded && cli_conf_read(&s->conf, s->cli->home, s->config,
+					     "letterlock: send") < 0)
 		return EX_CONFIG;
 	if (s->tsa_url == NULL)
 		s->tsa_url = s->conf.tsa_url;

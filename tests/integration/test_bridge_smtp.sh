@@ -169,7 +169,7 @@ t "alice, bob, dave: identities; bob's and dave's certificates in alice's contac
 
 t_account() {
 	ll alice account list | tee /dev/stderr |
-		grep -q "$ALICE .*password stored" || return 1
+		grep -q "$ALICE .*smtp://127.0.0.1:[0-9]* (STARTTLS) .*password stored" || return 1
 	# the upstream password is not in any file of the configuration
 	! grep -rqF "$(cat "$T/alice.password")" "$T/alice/accounts.conf" \
 		"$T/alice/letterlock.conf" && grep -q '^ca_file = ' "$T/alice/accounts.conf"
