@@ -175,9 +175,10 @@ int smtp_relay(struct bridge *b, struct smtp_relay_req *req,
 /* The client of R is gone: the relay finishes, DONE is not called. */
 void smtp_relay_forget(struct smtp_relay *r);
 /*
- * A message that was answered 451 and queued is not queued again when
- * the client sends it anew: KEY (65 bytes) is the hex SHA-256 of its
- * Message-ID, envelope sender and recipients ("" when it has no
+ * A message queued once is not queued again when the client sends it
+ * anew (after a 451, or after a lost answer): the relay's child writes
+ * a marker when it has queued it.  KEY (65 bytes) is the hex SHA-256
+ * of its Message-ID, envelope sender and recipients ("" when it has no
  * Message-ID).  smtp_relay_seen: when KEY waits in A's queue or was
  * sent from it, the reply for the client into REPLY, and 1; else 0.
  */

@@ -100,18 +100,30 @@ static int mark_path(char path[PATH_MAX], const struct bridge_account *a,
 	return n < 0 || n >= PATH_MAX ? -1 : 0;
 }
 
-/* In the child: KEY was answered 451 and waits as outbox entry ID. */
-static void mark(const struct bridge_account *a, const char *key,
-		 const char *id)
+/* In the child (send.h's queued): the message of R is queued as ID;
+ * the marker is on disk before anything is submitted. */
+static void mark(void *arg, const char *id)
 {
+	struct smtp_relay *r = arg;
 	char path[PATH_MAX];
 
-	if (mark_path(path, a, key) < 0 ||
+	if (r->req.key[0] == '\0')
+		return;
+	if (mark_path(path, r->a, r->req.key) < 0 ||
 	    cli_write_file(path, id, strlen(id)) < 0)
 		fprintf(stderr,
 			"letterlock: bridge: %s: a resubmission of it will "
 			"not be recognised\n",
 			id);
+}
+
+/* In the child: the message of R is not kept after all. */
+static void unmark(const struct smtp_relay *r)
+{
+	char path[PATH_MAX];
+
+	if (r->req.key[0] != '\0' && mark_path(path, r->a, r->req.key) == 0)
+		unlink(path);
 }
 
 void smtp_relay_key(char *key, const char *msg, size_t len, const char *from,
@@ -164,8 +176,8 @@ int smtp_relay_seen(const struct bridge_account *a, const char *key,
 			 id);
 	else
 		snprintf(reply, size,
-			 "250 2.0.0 this message was queued (%s) and has been "
-			 "sent since",
+			 "250 2.0.0 this message was sent already (%s): not "
+			 "sent again",
 			 id);
 	return 1;
 }
@@ -211,6 +223,8 @@ static int relay_run(void *arg)
 	s.conf_loaded = 1;
 	s.password = pw;
 	s.outbox_home = r->a->queue_home;
+	s.queued = mark;
+	s.queued_arg = r;
 	s.envfrom = r->req.from;
 	for (size_t i = 0; rc == 0 && i < r->req.nrcpts; i++)
 		rc = send_add_rcpt(&s, r->req.rcpts[i]);
@@ -219,11 +233,11 @@ static int relay_run(void *arg)
 	r->req.msg = NULL;
 	if (rc == 0)
 		rc = send_message(&s);
-	if (rc == EX_TEMPFAIL && s.id[0] != '\0' && r->req.key[0] != '\0')
-		mark(r->a, r->req.key, s.id);
 	if (rc == EX_UNAVAILABLE && s.id[0] != '\0' &&
 	    outbox_open(&e, r->a->queue_home, s.id) == 0) {
-		/* the client hears "refused": nothing may follow */
+		/* the client hears "refused": nothing may follow, and the
+		 * same message sent again is a new try */
+		unmark(r);
 		outbox_remove(&e, r->a->queue_home);
 		fprintf(stderr, "letterlock: bridge: %s: not kept\n", s.id);
 	}

@@ -636,6 +636,8 @@ int send_message(struct send *s)
 	if (rc != 0)
 		return rc;
 	memcpy(id, entry->id, sizeof(s->id));
+	if (s->queued != NULL)
+		s->queued(s->queued_arg, id);
 	s->sub.verbose = s->verbose;
 	rc = submit_entry(&s->sub, &entry);
 	outbox_close(&entry);

@@ -13,10 +13,12 @@
 #     Bcc recipient gets a copy of his own;
 #   * policy refuse (the account's) and carol without certificate: 550,
 #     nothing delivered, nothing queued;
-#   * Postfix stopped: 451 to the client, the message queued; Postfix
-#     back: delivered exactly once by the bridge's retries;
+#   * Postfix stopped: 451 to the client, the message queued (sent
+#     again by the client: not queued twice); Postfix back: delivered
+#     exactly once by the bridge's retries;
 #   * kill -9 of the bridge (and its children) after the client's DATA,
-#     while the server stalls: after a restart, delivered exactly once;
+#     while the server stalls: after a restart, delivered exactly once,
+#     also when the client (which had no answer) sends it again;
 #   * SIGTERM stops it cleanly (exit 0).
 #
 #   * a whole session pipelined in one write (openssl s_client), one
@@ -362,7 +364,7 @@ t_down_recovered() {
 	delivered "$BOB" down 40 && queue_empty || return 1
 	# and once more after that: 250, nothing sent
 	submit down "$BPW" "$BOB"
-	[ "$RC" = 0 ] && grep -q '^< 250 2.0.0 this message was queued' \
+	[ "$RC" = 0 ] && grep -q '^< 250 2.0.0 this message was sent already' \
 		"$T/down.curl" && delivered "$BOB" down 1
 }
 t "Postfix back: the bridge delivers it, exactly once; sent again by the client then: 250, not delivered twice" t_down_recovered
@@ -399,9 +401,13 @@ while True:
 	fake_stop
 	postfix_start || return 1
 	bridge_start || return 1
-	delivered "$BOB" kill 30 && queue_empty
+	delivered "$BOB" kill 30 && queue_empty || return 1
+	# the client, which had no answer, sends it again: not twice
+	submit kill "$BPW" "$BOB"
+	[ "$RC" = 0 ] && grep -q '^< 250 2.0.0 this message was sent already' \
+		"$T/kill.curl" && delivered "$BOB" kill 1
 }
-t "kill -9 of the bridge after the client's DATA, the server stalling: delivered exactly once after a restart" t_kill9
+t "kill -9 of the bridge after the client's DATA, the server stalling: delivered exactly once after a restart, also when the client sends it again" t_kill9
 
 t_sigterm() {
 	bridge_kill TERM
