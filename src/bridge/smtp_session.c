@@ -86,6 +86,7 @@ struct session {
 	struct smtp_relay *relay; /* the message being relayed */
 	struct event *closing; /* S_CLOSING: waits for the output */
 	int close_polls;
+	int shut; /* TLS close_notify sent */
 	/* the BDAT chunk being read */
 	size_t bdat_size;
 	int bdat_last;
@@ -148,12 +149,13 @@ static void closing_check(evutil_socket_t fd, short what, void *arg)
 	struct session *s = arg;
 	struct bufferevent *under = bufferevent_get_underlying(s->bev);
 	struct timeval again = { 0, CLOSE_POLL_MS * 1000 };
-
 	int out = evbuffer_get_length(bufferevent_get_output(s->bev)) > 0;
 
 	/* TLS: the close_notify after the last reply */
-	if (!out && under != NULL && s->close_polls == 0)
+	if (!out && under != NULL && !s->shut) {
 		SSL_shutdown(bufferevent_openssl_get_ssl(s->bev));
+		s->shut = 1;
+	}
 	if ((!out &&
 	     (under == NULL ||
 	      evbuffer_get_length(bufferevent_get_output(under)) == 0)) ||
@@ -225,6 +227,7 @@ static void do_ehlo(struct session *s, const char *arg)
 
 static void do_starttls(struct session *s, const char *arg)
 {
+	struct timeval idle = { IDLE_SECONDS, 0 };
 	struct bufferevent *tls;
 
 	if (s->tls) {
@@ -241,20 +244,14 @@ static void do_starttls(struct session *s, const char *arg)
 	smtp_parser_init(&s->p);
 	tls = bridge_starttls(s->b, s->bev);
 	s->bev = tls;
-	if (tls == NULL) {
-		session_free(s);
-		return;
-	}
+	if (tls == NULL)
+		return; /* the stream is gone: process() frees the session */
 	s->tls = 1;
 	s->account = NULL;
 	reset_txn(s);
 	bufferevent_setcb(tls, on_read, NULL, on_event, s);
 	bufferevent_setwatermark(tls, EV_READ, 0, READ_HIGH);
-	{
-		struct timeval idle = { IDLE_SECONDS, 0 };
-
-		bufferevent_set_timeouts(tls, &idle, &idle);
-	}
+	bufferevent_set_timeouts(tls, &idle, &idle);
 	bufferevent_enable(tls, EV_READ | EV_WRITE);
 	enter(s, S_GREET);
 }
@@ -721,8 +718,12 @@ static void process(struct session *s)
 			struct bufferevent *before = s->bev;
 
 			on_line(s);
+			if (s->bev == NULL) {
+				session_free(s); /* STARTTLS failed */
+				return;
+			}
 			if (s->bev != before)
-				return; /* STARTTLS: a new stream (or gone) */
+				return; /* STARTTLS: a new stream */
 			break;
 		}
 		case SMTP_EV_DATA:

@@ -203,6 +203,29 @@ t_no_auth_in_clear() {
 }
 t "without TLS: STARTTLS offered, AUTH refused (538), MAIL needs a login (530)" t_no_auth_in_clear
 
+t_starttls_injection() {
+	# a command pipelined after STARTTLS in clear must not be run inside
+	# TLS (RFC 3207 4.2; CVE-2011-0411 and its kin)
+	"$PY" - "$BPORT" "$T/alice/bridge/tls.pem" <<'EOF'
+import socket, ssl, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+f = s.makefile("rb")
+f.readline()
+s.sendall(b"EHLO x\r\n")
+while not f.readline().startswith(b"250 "):
+    pass
+s.sendall(b"STARTTLS\r\nNOOP injected\r\n")
+assert f.readline().startswith(b"220 ")
+t = ssl.create_default_context(cafile=sys.argv[2]).wrap_socket(
+    s, server_hostname="127.0.0.1")
+t.sendall(b"EHLO y\r\n")
+got = t.recv(4096)
+print(got.decode())
+sys.exit(0 if got.startswith(b"250-") else 1)
+EOF
+}
+t "a command pipelined after STARTTLS is dropped, not run inside TLS" t_starttls_injection
+
 t_wrong_password() {
 	msg wrongpw "To: $BOB"
 	submit wrongpw not-the-password "$BOB"
