@@ -589,10 +589,15 @@ static void judge(struct mailbox *mb, CURLcode cc, struct mailbox_outcome *oc)
 	oc->session = !mb->mail_started;
 	switch (cc) {
 	case CURLE_LOGIN_DENIED:
+	case CURLE_USE_SSL_FAILED:
+		/* STARTTLS or AUTH answered 454 (RFC 3207, 4954): not now,
+		 * rather than never; no STARTTLS offered, 535: never */
+		oc->permanent = code < 400 || code >= 500;
+		oc->session = 1;
+		break;
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CACERT_BADFILE:
 	case CURLE_SSL_CERTPROBLEM:
-	case CURLE_USE_SSL_FAILED:
 	case CURLE_UNSUPPORTED_PROTOCOL:
 	case CURLE_URL_MALFORMAT:
 		oc->permanent = 1;

@@ -80,7 +80,8 @@ int mailbox_send(struct mailbox *mb, const char *from, const char *to,
 struct mailbox_outcome {
 	long code; /* the server's last SMTP reply code; 0 none */
 	int permanent; /* a 5xx reply, or TLS, certificate or login
-			  refused: the same attempt will fail again */
+			  refused: the same attempt will fail again (a
+			  454 to STARTTLS or AUTH is temporary) */
 	int session; /* failed before MAIL FROM (connection, TLS, login):
 			every other message fails the same way now */
 };

@@ -137,7 +137,8 @@ conf() {
 }
 
 # fake MODE: a fake SMTP server on $FAKE_PORT (log $T/fake.log):
-# "stall" accepts and never answers, "plain" offers no STARTTLS
+# "stall" accepts and never answers, "plain" offers no STARTTLS, "busy"
+# offers it and answers 454 (TLS not available now)
 fake() {
 	local _
 	: >"$T/fake.log"
@@ -160,7 +161,11 @@ while True:
         with open(log, 'ab') as o:
             o.write(line)
         cmd = line.strip().upper()
-        if cmd.startswith(b'EHLO'):
+        if cmd.startswith(b'EHLO') and mode == 'busy':
+            c.sendall(b'250-fake\r\n250 STARTTLS\r\n')
+        elif cmd.startswith(b'STARTTLS'):
+            c.sendall(b'454 4.3.0 Try again later\r\n')
+        elif cmd.startswith(b'EHLO'):
             c.sendall(b'250-fake\r\n250 AUTH PLAIN LOGIN\r\n')
         elif cmd.startswith(b'QUIT'):
             c.sendall(b'221 bye\r\n')
@@ -461,6 +466,20 @@ t_no_starttls() {
 	ll alice outbox drop "$(queued_id)" && queue_empty
 }
 t "a server without STARTTLS gets neither the login nor the mail (exit 69)" t_no_starttls
+
+t_starttls_busy() {
+	conf "$T/busy.conf" "smtp://127.0.0.1:$FAKE_PORT" "$MAILSTACK_CA_FILE"
+	fake busy || return 1
+	msg busy "To: $BOB"
+	snd busy --config "$T/busy.conf" -t
+	fake_stop
+	cat "$T/fake.log"
+	# 454 to STARTTLS is "not now", not "never": a temporary failure
+	[ "$RC" = 75 ] || { echo "exit $RC, expected 75"; return 1; }
+	! grep -qiE '^(AUTH|MAIL|RCPT|DATA)' "$T/fake.log" &&
+		ll alice outbox flush && delivered "$BOB" busy && queue_empty
+}
+t "STARTTLS answered 454 (try again later): a temporary failure (exit 75), neither login nor mail in clear; flush sends it" t_starttls_busy
 
 t_wrong_ca() {
 	conf "$T/wrongca.conf" "smtp://127.0.0.1:$MAILSTACK_SUBMISSION_PORT" \
