@@ -47,15 +47,12 @@ conf() {
 		"timeout = 20"
 }
 
-maildir() { echo "$STACK/mail/example.test/${1%@*}/Maildir"; }
 # delivered USER ID: the message with Message-ID <ID@example.test>
 # reaches USER within 15 s; copied to $T/ID
 delivered() {
 	local f _
 	for _ in $(seq 1 150); do
-		f=$(grep -l -s "^Message-ID: <$2@example.test>" \
-			"$(maildir "$1")"/new/* "$(maildir "$1")"/cur/* |
-			head -n 1)
+		f=$(got "$1" "$2" | head -n 1)
 		[ -n "$f" ] && { cp "$f" "$T/$2"; return 0; }
 		sleep 0.1
 	done
