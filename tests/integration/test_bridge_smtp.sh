@@ -316,7 +316,12 @@ t_bcc() {
 	[ "$RC" = 0 ] && delivered "$BOB" bcc && delivered "$DAVE" bcc &&
 		queue_empty || return 1
 	cp "$(got "$BOB" bcc)" "$T/bcc.bob" && cp "$(got "$DAVE" bcc)" "$T/bcc.dave"
-	if grep -qi dave "$T/bcc.bob"; then echo "bob's copy names dave"; return 1; fi
+	# his address in clear, or his certificate among the recipients
+	if grep -qiF "$DAVE" "$T/bcc.bob" ||
+		sealed_to "$T/bcc.bob" | grep -qx "$(cert_serial "$T/dave.pem")"; then
+		echo "bob's copy names dave"
+		return 1
+	fi
 	ll bob open -o "$T/bcc.bob.plain" "$T/bcc.bob" &&
 		! grep -qi dave "$T/bcc.bob.plain" &&
 		! ll dave open -o /dev/null "$T/bcc.bob" 2>/dev/null &&
