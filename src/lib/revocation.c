@@ -113,7 +113,8 @@ int ll_revocation_marked(struct ll_keystore *ks, const char *fpr)
 	return marked;
 }
 
-/* Keep R for FPR until UNTIL; a "revoked" row is never replaced. */
+/* Keep R for FPR until UNTIL; a "revoked" row is never replaced, but
+ * for a compromise (key, CA, AA) learnt after another reason. */
 static int cache_put(struct ll_keystore *ks, const char *fpr,
 		     const struct ll_revocation *r, sqlite3_int64 until,
 		     const char *source, struct ll_error *err)
@@ -122,12 +123,18 @@ static int cache_put(struct ll_keystore *ks, const char *fpr,
 	int rc = prep(&st, ks,
 		      "INSERT INTO revocation VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
 		      " ?7, ?8) ON CONFLICT (fpr) DO UPDATE SET"
-		      " status = excluded.status, revoked = excluded.revoked,"
+		      " status = excluded.status,"
+		      " revoked = CASE revocation.status WHEN 'revoked'"
+		      " THEN revocation.revoked ELSE excluded.revoked END,"
 		      " reason = excluded.reason,"
 		      " this_update = excluded.this_update,"
 		      " next_update = excluded.next_update,"
 		      " until = excluded.until, source = excluded.source"
-		      " WHERE revocation.status <> 'revoked'",
+		      " WHERE revocation.status <> 'revoked'"
+		      /* a compromise learnt later still counts */
+		      " OR (excluded.status = 'revoked'"
+		      " AND excluded.reason IN (1, 2, 10)"
+		      " AND revocation.reason NOT IN (1, 2, 10))",
 		      err);
 
 	if (rc < 0)
@@ -517,7 +524,7 @@ void ll_revocation_judge(struct ll_verify_result *r, struct ll_ctx *ctx,
 		return;
 	if (gmtime_r(&rv->revoked, &tm) != NULL)
 		strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	compromise = rv->reason == 1 || rv->reason == 2;
+	compromise = rv->reason == 1 || rv->reason == 2 || rv->reason == 10;
 	/* only a time-stamp token proves when the signature was made;
 	 * a stolen key signs with any signingTime it likes */
 	if (r->ts_trusted && when < rv->revoked && !compromise)

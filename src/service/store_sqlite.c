@@ -253,8 +253,13 @@ static const struct query queries[Q_COUNT] = {
 			    " FROM certs WHERE serial = ?1",
 			    "reading a certificate",
 			    "certificate with serial number" },
-	[Q_CERT_REVOKE] = { "UPDATE certs SET revoked = ?2, reason = ?3"
-			    " WHERE serial = ?1 AND revoked = 0",
+	/* once revoked, only keyCompromise may change the reason of a
+	 * revocation that was not for a compromise (the time stays) */
+	[Q_CERT_REVOKE] = { "UPDATE certs SET reason = ?3,"
+			    " revoked = CASE revoked WHEN 0 THEN ?2"
+			    " ELSE revoked END"
+			    " WHERE serial = ?1 AND (revoked = 0 OR"
+			    " (?3 = 1 AND reason NOT IN (1, 2)))",
 			    "revoking a certificate",
 			    "certificate with serial number" },
 	[Q_REVOKED] = { "SELECT serial, revoked, reason FROM certs"

@@ -227,19 +227,34 @@ t "(the vault's blob put back as it was)" t_untamper
 t_revoke() {
 	# a copy of the device before the revocation: a stolen laptop
 	cp -a "$NEW" "$T/stolen" &&
-		llrun "$NEW" revoke "$ALICE" --reason keyCompromise --timeout 60
+		llrun "$NEW" revoke "$ALICE" --reason superseded --timeout 60
 	[ "$RC" = 0 ]
 }
-t "alice revokes her current certificate (keyCompromise)" t_revoke
+t "alice revokes her current certificate (superseded)" t_revoke
 
 t_ocsp() {
 	openssl ocsp -issuer "$SMIME" -cert "$T/new.pem" -url "$URL/ocsp" \
-		-CAfile "$ROOT" >"$T/ocsp.txt" 2>&1
+		-CAfile "$ROOT" -resp_text >"$T/ocsp.txt" 2>&1
 	cat "$T/ocsp.txt"
 	grep -q 'Response verify OK' "$T/ocsp.txt" &&
 		grep -q 'new.pem: revoked' "$T/ocsp.txt"
 }
 t "OCSP says revoked at once (openssl ocsp)" t_ocsp
+
+t_compromise() {
+	# then she learns the key was stolen: the reason may still become
+	# keyCompromise (the time of the revocation stays)
+	llrun "$NEW" revoke --fingerprint "$(cert_fpr "$T/new.pem")" \
+		--reason keyCompromise --timeout 60
+	[ "$RC" = 0 ] || return 1
+	openssl ocsp -issuer "$SMIME" -cert "$T/new.pem" -url "$URL/ocsp" \
+		-CAfile "$ROOT" -resp_text >"$T/ocsp2.txt" 2>&1
+	grep -q 'Reason: keyCompromise' "$T/ocsp2.txt" &&
+		[ "$(grep 'Revocation Time' "$T/ocsp.txt")" = \
+			"$(grep 'Revocation Time' "$T/ocsp2.txt")" ] ||
+		{ cat "$T/ocsp2.txt"; return 1; }
+}
+t "a later keyCompromise replaces the reason (OCSP says so), the revocation time stays" t_compromise
 
 t_pkx() {
 	curl -sS --max-time 10 "$URL/pkx/addr/$ALICE" >"$T/pkx.json" &&

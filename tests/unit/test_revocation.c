@@ -323,6 +323,14 @@ static void test_rule(void **state)
 			 0);
 	assert_int_equal(r.rev.state, LL_REV_REVOKED);
 	assert_int_equal(r.rev.reason, 1);
+	/* a compromise learnt later replaces superseded (the time stays),
+	 * and nothing replaces a compromise */
+	assert_int_equal(ll_revocation_mark(ks, leaf, t + 50, 1, NULL), 0);
+	assert_int_equal(ll_revocation_mark(ks, leaf, t + 60, 4, NULL), 0);
+	assert_int_equal(ll_ctx_set_revocation(F.ctx, &opt, NULL), 0);
+	assert_int_equal(rule(F.leaf, 1, t - 10, &r), LL_SIG_REVOKED);
+	assert_int_equal(r.rev.reason, 1);
+	assert_int_equal(r.rev.revoked, t);
 	ll_cert_free(&leaf);
 	ll_cert_free(&other);
 	ll_keystore_close(&ks);

@@ -842,9 +842,17 @@ static void test_revoke(void **state)
 			 0);
 	assert_int_equal(lld_store_cert_revoke(f->s, "01", NOW + 6, 4, &err),
 			 0);
-	assert_int_equal(lld_store_cert_revoke(f->s, "01", NOW + 7, 1, &err),
+	/* revoked again: only keyCompromise (1) after another reason
+	 * changes it, and the time stays */
+	assert_int_equal(lld_store_cert_revoke(f->s, "01", NOW + 7, 0, &err),
 			 LL_EEXIST);
 	assert_int_equal(err.code, LL_EEXIST);
+	assert_int_equal(lld_store_cert_revoke(f->s, "01", NOW + 7, 1, &err),
+			 0);
+	assert_int_equal(lld_store_cert_revoke(f->s, "01", NOW + 8, 1, &err),
+			 LL_EEXIST);
+	assert_int_equal(lld_store_cert_revoke(f->s, "01", NOW + 8, 4, &err),
+			 LL_EEXIST);
 	assert_int_equal(lld_store_cert_revoke(f->s, "ff", NOW + 7, 1, &err),
 			 LL_ENOTFOUND);
 	assert_int_equal(lld_store_cert_revoke(f->s, "03", 0, 1, &err),
@@ -852,7 +860,7 @@ static void test_revoke(void **state)
 
 	assert_int_equal(lld_store_cert_get(f->s, "01", &r, &err), 0);
 	assert_int_equal(r.revoked, NOW + 6);
-	assert_int_equal(r.reason, 4);
+	assert_int_equal(r.reason, 1);
 	lld_certrow_clear(&r);
 
 	assert_int_equal(lld_store_revoked(f->s, NOW + 8, &v, &n, &err), 0);
@@ -862,7 +870,7 @@ static void test_revoke(void **state)
 	assert_int_equal(v[0].reason, 1);
 	assert_string_equal(v[1].serial, "01");
 	assert_int_equal(v[1].when, NOW + 6);
-	assert_int_equal(v[1].reason, 4);
+	assert_int_equal(v[1].reason, 1);
 	free(v);
 
 	/* "02" expired: no longer listed */
