@@ -234,7 +234,9 @@ static int find_newest(void *arg, const struct ll_cert *c)
 	struct newest *w = arg;
 	char kn[32];
 
-	if (!ll_cert_matches_email(c, w->addr) ||
+	/* a self-made identity is not the CA's to renew, and must not
+	 * hide a CA certificate that runs out */
+	if (!ll_cert_matches_email(c, w->addr) || ll_cert_self_issued(c) ||
 	    (w->fpr[0] != '\0' && ll_cert_not_before(c) < w->nb))
 		return 0;
 	w->nb = ll_cert_not_before(c);
