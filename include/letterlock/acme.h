@@ -230,6 +230,15 @@ int ll_acme_order_new(struct ll_acme_order **out, struct ll_acme *a,
 
 void ll_acme_order_free(struct ll_acme_order **pp);
 
+/*
+ * The order at URL (one this account made earlier), fetched with
+ * POST-as-GET: how an enrolment interrupted after finalize picks up
+ * its certificate.  *out belongs to the caller.  Errors: as above;
+ * LL_EPOLICY when the CA refuses (e.g. another account's order).
+ */
+int ll_acme_order_open(struct ll_acme_order **out, struct ll_acme *a,
+		       const char *url, struct ll_error *err);
+
 /* The order's URL, status, authorization URLs; borrowed from O. */
 const char *ll_acme_order_url(const struct ll_acme_order *o);
 enum ll_acme_status ll_acme_order_status(const struct ll_acme_order *o);
@@ -357,6 +366,19 @@ struct ll_acme_certkey;
 int ll_acme_certkey_generate(struct ll_acme_certkey **out, enum ll_keytype type,
 			     struct ll_error *err);
 void ll_acme_certkey_free(struct ll_acme_certkey **pp);
+
+/*
+ * The private key as DER (PKCS#1 / SEC 1, as i2d_PrivateKey writes it)
+ * into *out (malloc'd; the caller wipes and frees it with
+ * ll_wipe_free), and back: what the home keeps sealed while a
+ * certificate is being issued for the key.  Errors: LL_ECRYPTO;
+ * LL_EPARSE (not one key), LL_ETOOBIG.
+ */
+int ll_acme_certkey_der(unsigned char **out, size_t *len,
+			const struct ll_acme_certkey *key, struct ll_error *err);
+int ll_acme_certkey_from_der(struct ll_acme_certkey **out,
+			     const unsigned char *der, size_t len,
+			     struct ll_error *err);
 
 /*
  * A PKCS#10 request signed by KEY for ADDRESS, DER into *out (malloc'd,

@@ -251,6 +251,11 @@ int ll_keystore_current_cert(struct ll_cert **out, struct ll_keystore *ks,
 int ll_keystore_put_secret(struct ll_keystore *ks, const char *name,
 			   const void *data, size_t len,
 			   struct ll_error *err);
+/* Forget the secret NAME (nothing to do when there is none).  The row
+ * is deleted; SQLite may keep its old bytes in free pages until they
+ * are reused (they were sealed).  Errors: LL_ESTORE. */
+int ll_keystore_delete_secret(struct ll_keystore *ks, const char *name,
+			      struct ll_error *err);
 int ll_keystore_get_secret(unsigned char **out, size_t *len,
 			   struct ll_keystore *ks, const char *name,
 			   struct ll_error *err);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "enrol.h"
 
@@ -102,6 +103,9 @@ static int issue(struct proof *e, struct ll_acme_certkey *key,
 	if (ll_acme_order_status(e->order) == LL_ACME_READY) {
 		rc = ll_acme_order_finalize(e->acme, e->order, csr, csrlen,
 					    &err);
+		/* tests: a crash right after the CA took the request */
+		if (rc == 0 && getenv("LETTERLOCK_TEST_EXIT_AFTER_FINALIZE"))
+			_exit(EXIT_FAIL);
 		if (rc == 0)
 			rc = ll_acme_order_poll(e->acme, e->order, e->timeout,
 						&err);
@@ -178,8 +182,144 @@ int enrol_install(struct proof *e, const struct ll_identity *id)
 	return 0;
 }
 
+/* ---- a certificate ordered but not yet installed ----
+ *
+ * The key of an order is sealed into the home (the named secret
+ * "pending-certificate ADDRESS": the order's URL, a newline, the key's
+ * DER) before the order is finalized, and forgotten only once the
+ * certificate is installed.  The CA publishes a certificate in its key
+ * directory the moment it issues it, so a run that stops in between (a
+ * crash, a time-out, a full disk) would otherwise leave senders
+ * encrypting to a key nobody holds: the next enrol or renew for the
+ * address fetches that order's certificate and installs it first.
+ */
+#define PENDING "pending-certificate "
+
+static void pending_name(char *buf, size_t len, const struct proof *p)
+{
+	snprintf(buf, len, PENDING "%s", p->canon);
+}
+
+static int pending_save(struct proof *p, const struct ll_acme_certkey *key)
+{
+	const char *url = ll_acme_order_url(p->order);
+	unsigned char *der = NULL, *data = NULL;
+	size_t derlen = 0, ulen = strlen(url), len;
+	struct ll_error err = { 0 };
+	char name[400];
+	int rc;
+
+	rc = ll_acme_certkey_der(&der, &derlen, key, &err);
+	len = ulen + 1 + derlen;
+	if (rc == 0 && (data = malloc(len)) == NULL)
+		rc = cli_err(&err, LL_ENOMEM, "out of memory");
+	if (rc == 0) {
+		memcpy(data, url, ulen);
+		data[ulen] = '\n';
+		memcpy(data + ulen + 1, der, derlen);
+		pending_name(name, sizeof(name), p);
+		rc = ll_keystore_put_secret(p->ks, name, data, len, &err);
+	}
+	ll_wipe_free(der, derlen);
+	ll_wipe_free(data, len);
+	return rc < 0 ? proof_local_fail(p, "keeping the new key", &err) : 0;
+}
+
+static void pending_drop(struct proof *p)
+{
+	struct ll_error err = { 0 };
+	char name[400];
+
+	pending_name(name, sizeof(name), p);
+	if (ll_keystore_delete_secret(p->ks, name, &err) < 0)
+		proof_fail(p, 0, "warning: %s", err.message);
+}
+
+int enrol_pending(struct proof *p)
+{
+	unsigned char *data = NULL;
+	size_t len = 0;
+	char name[400];
+	int rc;
+
+	pending_name(name, sizeof(name), p);
+	rc = ll_keystore_get_secret(&data, &len, p->ks, name, NULL);
+	ll_wipe_free(data, len);
+	return rc == 0;
+}
+
+/* Finish an order an earlier run left: 0 installed now, 1 nothing (left)
+ * to finish, else an exit code (the pending key is kept). */
+static int resume(struct proof *p)
+{
+	struct ll_acme_certkey *key = NULL;
+	struct ll_identity *id = NULL;
+	struct ll_error err = { 0 };
+	unsigned char *data = NULL, *nl;
+	size_t len = 0;
+	char name[400], *url = NULL;
+	int rc;
+
+	pending_name(name, sizeof(name), p);
+	rc = ll_keystore_get_secret(&data, &len, p->ks, name, &err);
+	if (rc == LL_ENOTFOUND)
+		return 1;
+	if (rc < 0)
+		return proof_local_fail(p, "the key kept for an earlier order",
+					&err);
+	nl = memchr(data, '\n', len);
+	if (nl == NULL ||
+	    (url = strndup((const char *)data, (size_t)(nl - data))) == NULL ||
+	    ll_acme_certkey_from_der(&key, nl + 1,
+				     len - (size_t)(nl + 1 - data), &err) < 0) {
+		proof_fail(p, 0, "warning: the key kept for an earlier order "
+				 "is damaged; forgetting it");
+		pending_drop(p);
+		rc = 1;
+		goto out;
+	}
+	proof_say(p, "finishing the order an earlier run left: %s", url);
+	ll_acme_order_free(&p->order);
+	rc = ll_acme_order_open(&p->order, p->acme, url, &err);
+	if (rc == 0 &&
+	    (ll_acme_order_status(p->order) == LL_ACME_PENDING ||
+	     ll_acme_order_status(p->order) == LL_ACME_INVALID ||
+	     ll_acme_order_status(p->order) == LL_ACME_EXPIRED)) {
+		/* never finalized, or refused: no certificate for that key */
+		proof_say(p, "that order is %s: starting anew",
+			  ll_acme_status_name(ll_acme_order_status(p->order)));
+		pending_drop(p);
+		rc = 1;
+		goto out;
+	}
+	if (rc == LL_EPOLICY) {
+		proof_say(p, "the CA no longer has that order (%s): starting "
+			     "anew",
+			  err.message);
+		pending_drop(p);
+		rc = 1;
+		goto out;
+	}
+	if (rc < 0) {
+		rc = proof_step_fail(p, "the earlier order", &err);
+		goto out;
+	}
+	rc = issue(p, key, &id);
+	if (rc == 0)
+		rc = enrol_install(p, id);
+	if (rc == 0)
+		pending_drop(p);
+out:
+	ll_identity_free(&id);
+	ll_acme_certkey_free(&key);
+	ll_wipe_free(data, len);
+	free(url);
+	return rc;
+}
+
 /* Make a key, prove the address, have the order finalized, store the
- * identity; what enrol does and renew does again. */
+ * identity; what enrol does and renew does again.  An order an earlier
+ * run left unfinished is finished first, instead. */
 int enrol_issue(struct proof *p, enum ll_keytype type)
 {
 	struct ll_acme_certkey *key = NULL;
@@ -187,15 +327,23 @@ int enrol_issue(struct proof *p, enum ll_keytype type)
 	struct ll_error err = { 0 };
 	int rc;
 
+	rc = resume(p);
+	if (rc != 1)
+		return rc;
 	proof_say(p, "generating %s key", keytype_name(type));
 	rc = ll_acme_certkey_generate(&key, type, &err);
 	if (rc < 0)
 		return proof_local_fail(p, "key generation", &err);
 	rc = proof_order(p);
+	/* kept before the CA may issue for it */
+	if (rc == 0)
+		rc = pending_save(p, key);
 	if (rc == 0)
 		rc = issue(p, key, &id);
 	if (rc == 0)
 		rc = enrol_install(p, id);
+	if (rc == 0)
+		pending_drop(p);
 	ll_identity_free(&id);
 	ll_acme_certkey_free(&key);
 	return rc;
@@ -249,7 +397,7 @@ int cmd_enrol(struct cli *cli, int argc, char **argv)
 		rc = proof_settle(p, argv[optind]);
 	if (rc == 0)
 		rc = proof_open_home(p);
-	if (rc == 0 && already_enrolled(p))
+	if (rc == 0 && !enrol_pending(p) && already_enrolled(p))
 		goto out;
 	if (rc == 0)
 		rc = proof_connect(p);

@@ -282,7 +282,7 @@ static int renew_one(struct renew *r, const char *addr)
 	struct retry *t = state_find(&r->state, addr);
 	char when[64];
 	struct proof *p;
-	int rc;
+	int rc, due_now;
 
 	rc = ll_keystore_foreach(r->base.ks, LL_KS_IDENTITY, find_newest, &w,
 				 &err);
@@ -298,7 +298,16 @@ static int renew_one(struct renew *r, const char *addr)
 		 * answer) is due at once, however long it had left */
 		snprintf(when + strlen(when), sizeof(when) - strlen(when),
 			 ", revoked");
-	if (!r->force && !w.revoked && !is_due(w.nb, w.na, r->now)) {
+	/* an earlier renewal that stopped between the CA's issuing and
+	 * the install: finished now, due or not */
+	due_now = w.revoked;
+	if (!r->dry_run && proof_address(&r->base, addr) == 0 &&
+	    enrol_pending(&r->base)) {
+		proof_say(&r->base,
+			  "%s: an earlier renewal was not finished", addr);
+		due_now = 1;
+	}
+	if (!r->force && !due_now && !is_due(w.nb, w.na, r->now)) {
 		proof_say(&r->base, "%s: not due (valid until %s)", addr, when);
 		return EXIT_OK;
 	}

@@ -627,6 +627,31 @@ out:
 	return rc;
 }
 
+int ll_acme_order_open(struct ll_acme_order **out, struct ll_acme *a,
+		       const char *url, struct ll_error *err)
+{
+	struct ll_acme_order *o;
+	int rc;
+
+	*out = NULL;
+	if (strlen(url) > LL_ACME_MAX_URL)
+		return ll_err(err, LL_EINVAL, LL_ECLASS_USAGE,
+			      "an order URL longer than %d bytes",
+			      LL_ACME_MAX_URL);
+	o = calloc(1, sizeof(*o));
+	if (o == NULL)
+		return ll_acme_nomem(err);
+	o->url = strdup(url);
+	rc = o->url == NULL ? ll_acme_nomem(err) :
+			      refresh(a, url, order_parse_cb, o, err);
+	if (rc < 0) {
+		ll_acme_order_free(&o);
+		return rc;
+	}
+	*out = o;
+	return 0;
+}
+
 void ll_acme_order_free(struct ll_acme_order **pp)
 {
 	struct ll_acme_order *o;

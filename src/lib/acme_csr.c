@@ -64,6 +64,54 @@ void ll_acme_certkey_free(struct ll_acme_certkey **pp)
 	*pp = NULL;
 }
 
+int ll_acme_certkey_der(unsigned char **out, size_t *len,
+			const struct ll_acme_certkey *key, struct ll_error *err)
+{
+	unsigned char *p = NULL;
+	int n;
+
+	*out = NULL;
+	*len = 0;
+	ERR_clear_error();
+	n = i2d_PrivateKey(key->pkey, &p);
+	if (n <= 0)
+		return ll_err_ossl(err, LL_ECRYPTO, "encoding the key");
+	*out = malloc((size_t)n);
+	if (*out == NULL) {
+		OPENSSL_clear_free(p, (size_t)n);
+		return ll_acme_nomem(err);
+	}
+	memcpy(*out, p, (size_t)n);
+	*len = (size_t)n;
+	OPENSSL_clear_free(p, (size_t)n);
+	return 0;
+}
+
+int ll_acme_certkey_from_der(struct ll_acme_certkey **out,
+			     const unsigned char *der, size_t len,
+			     struct ll_error *err)
+{
+	const unsigned char *p = der;
+	struct ll_acme_certkey *k;
+
+	*out = NULL;
+	if (len > LL_ACME_MAX_CERT)
+		return ll_err(err, LL_ETOOBIG, LL_ECLASS_STORE,
+			      "a stored key of %zu bytes", len);
+	k = calloc(1, sizeof(*k));
+	if (k == NULL)
+		return ll_acme_nomem(err);
+	ERR_clear_error();
+	k->pkey = d2i_AutoPrivateKey(NULL, &p, (long)len);
+	if (k->pkey == NULL || p != der + len) {
+		EVP_PKEY_free(k->pkey);
+		free(k);
+		return ll_err_ossl(err, LL_EPARSE, "a stored key");
+	}
+	*out = k;
+	return 0;
+}
+
 static int add_req_ext(STACK_OF(X509_EXTENSION) * exts, int nid, int crit,
 		       void *value)
 {

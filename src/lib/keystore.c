@@ -842,6 +842,22 @@ static int secret_aad(struct ll_buf *aad, const char *name,
 	return 0;
 }
 
+int ll_keystore_delete_secret(struct ll_keystore *ks, const char *name,
+			      struct ll_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = 0;
+
+	if (sqlite3_prepare_v2(ks->db, "DELETE FROM secrets WHERE name = ?",
+			       -1, &st, NULL) != SQLITE_OK)
+		return ll_keystore_db_err(err, ks->db, "deleting a secret");
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = ll_keystore_db_err(err, ks->db, "deleting a secret");
+	sqlite3_finalize(st);
+	return rc;
+}
+
 int ll_keystore_put_secret(struct ll_keystore *ks, const char *name,
 			   const void *data, size_t len,
 			   struct ll_error *err)

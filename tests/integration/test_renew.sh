@@ -214,6 +214,35 @@ t_not_due_after() {
 }
 t "once renewed, the new certificate is not due" t_not_due_after
 
+t_interrupted() {
+	local newest
+	# the run stops right after the CA took the request (a crash)
+	LETTERLOCK_TEST_EXIT_AFTER_FINALIZE=1 llrun "$AHOME" renew --force \
+		--timeout 60
+	[ "$RC" = 6 ] && [ "$(ids "$AHOME" "$ALICE")" -eq 2 ] || return 1
+	# the CA issued it, and its directory already gives it
+	curl -sS --max-time 20 "$URL/pkx/addr/$ALICE" >"$T/pkx.json" &&
+		newest=$("$PY" -c 'import json, sys
+c = json.load(open(sys.argv[1]))["certificates"]
+print(max(c, key=lambda x: x["notAfter"])["fingerprint"])' "$T/pkx.json") ||
+		return 1
+	# the next run (not due, not forced) finishes that order: no new
+	# key, no new order, the certificate senders already see installed
+	llrun "$AHOME" renew --timeout 60
+	[ "$RC" = 0 ] && grep -q 'earlier renewal was not finished' "$T/out" &&
+		grep -q 'finishing the order an earlier run left' "$T/out" &&
+		! grep -q 'generating' "$T/out" &&
+		[ "$(ids "$AHOME" "$ALICE")" -eq 3 ] || return 1
+	[ "$("$LETTERLOCK" --home "$AHOME" identity export-cert "$ALICE" |
+		openssl x509 -noout -fingerprint -sha256 |
+		sed 's/.*=//; s/://g' | tr 'A-F' 'a-f')" = "$newest" ] ||
+		{ echo "installed is not $newest"; return 1; }
+	# and once installed, it is not done again
+	llrun "$AHOME" renew
+	[ "$RC" = 0 ] && grep -q 'not due' "$T/out"
+}
+t "a renewal that stops after finalize: its key was kept, the next renew installs the certificate the CA issued" t_interrupted
+
 t_self_signed() {
 	local h=$T/self
 	"$LETTERLOCK" --home "$h" identity new --email "$ALICE" \
