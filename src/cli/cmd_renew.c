@@ -68,9 +68,9 @@ static const char renew_usage_tail[] =
 	"\n"
 	"Exit: 0 nothing due, or all renewed; 2 usage; 6 a renewal failed "
 	"(the\n"
-	"current certificate stays); 75 a renewal that failed before waits "
-	"for\n"
-	"its next try.\n";
+	"current certificate stays), or the backup could not take the new "
+	"key;\n"
+	"75 a renewal that failed before waits for its next try.\n";
 
 /* ---- HOME/renewal: "ADDRESS FAILURES NEXT-TRY" per line ---- */
 
@@ -271,9 +271,59 @@ struct renew {
 	struct proof base; /* the options, copied for each address */
 	long long now;
 	int force, dry_run, have_type;
+	int stale; /* the backup lacks a renewed key */
 	enum ll_keytype type;
 	struct state state;
 };
+
+/* ---- the backup after a renewal ----
+ *
+ * A backup that could not take the new key (the vault unreachable, or
+ * a backup of another address, whose proof the renewal did not make)
+ * is recorded in HOME/renewal as the line "backup 1 0": the renewal
+ * stands but renew exits 6, and every later run tries
+ * `letterlock backup --refresh` with the same settings until it works.
+ */
+#define STALE "backup"
+
+static void backup_stale(struct renew *r)
+{
+	proof_fail(&r->base, 0,
+		   "the backup does not hold the new key yet; renew tries "
+		   "again each run (or: letterlock backup --refresh)");
+	if (state_find(&r->state, STALE) == NULL)
+		state_failed(&r->state, STALE, 0);
+	r->stale = 1;
+}
+
+/* letterlock backup --refresh with renew's own settings. */
+static int refresh_backup(struct renew *r)
+{
+	const struct proof *b = &r->base;
+	const char *opt[] = { "--acme",	      b->acme_url,
+			      "--acme-ca-file", b->acme_ca,
+			      "--imap-url",	      b->imap_url,
+			      "--smtp-url",	      b->smtp_url,
+			      "--mail-user",    b->user,
+			      "--mail-password-file", b->pwfile,
+			      "--mail-ca-file", b->mail_ca,
+			      "--config",	      b->config };
+	char *argv[2 + 2 * 8 + 3], timeout[16];
+	int argc = 0;
+
+	argv[argc++] = "backup";
+	argv[argc++] = "--refresh";
+	for (size_t i = 0; i < sizeof(opt) / sizeof(opt[0]); i += 2)
+		if (opt[i + 1] != NULL) {
+			argv[argc++] = (char *)opt[i];
+			argv[argc++] = (char *)opt[i + 1];
+		}
+	snprintf(timeout, sizeof(timeout), "%d", b->timeout);
+	argv[argc++] = "--timeout";
+	argv[argc++] = timeout;
+	argv[argc] = NULL;
+	return cmd_backup(r->cli, argc, argv);
+}
 
 static int renew_one(struct renew *r, const char *addr)
 {
@@ -344,9 +394,7 @@ static int renew_one(struct renew *r, const char *addr)
 	/* the new key joins the backup, if one was made (the renewal's
 	 * mailbox proof is fresh enough for the vault) */
 	if (rc == 0 && backup_refresh(p) != 0)
-		proof_fail(p, 0,
-			   "warning: the backup does not hold the new key yet: "
-			   "run letterlock backup --refresh");
+		backup_stale(r);
 	proof_clear(p);
 	free(p);
 	if (rc == 0) {
@@ -377,6 +425,19 @@ static int renew_all(struct renew *r, int argc, char **argv)
 	int rc = EXIT_OK, one;
 
 	state_read(&r->state, r->cli);
+	if (!r->dry_run && state_find(&r->state, STALE) != NULL) {
+		proof_say(&r->base, "the backup lacks a renewed key: "
+				    "refreshing it");
+		if (refresh_backup(r) == 0) {
+			state_forget(&r->state, STALE);
+			if (state_write(&r->state, r->cli) < 0)
+				proof_fail(&r->base, 0,
+					   "could not record the renewal "
+					   "state");
+		} else {
+			r->stale = 1;
+		}
+	}
 	if (argc > 0) {
 		for (int i = 0; i < argc; i++) {
 			one = renew_one(r, argv[i]);
@@ -482,6 +543,8 @@ int cmd_renew(struct cli *cli, int argc, char **argv)
 		rc = proof_open_home(&r->base);
 	if (rc == 0)
 		rc = renew_all(r, argc - optind, argv + optind);
+	if (rc == EXIT_OK && r->stale)
+		rc = EXIT_FAIL; /* said where it happened */
 	proof_clear(&r->base);
 	free(r);
 	return rc;

@@ -21,7 +21,7 @@
 # Output: TAP lines, then the plan.  Exit status 0 if every case passed.
 #   LETTERLOCKD, LETTERLOCK  the binaries (tests/run sets LETTERLOCK)
 #
-# shellcheck disable=SC2317,SC1091
+# shellcheck disable=SC2317,SC1091,SC2046
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -31,6 +31,9 @@ top=$(cd "$here/../.." && pwd)
 
 ALICE=alice@example.test
 BOB=bob@example.test
+CAROL=carol@example.test
+# the recovery code's derivation made cheap for the test only
+export LETTERLOCK_TEST_BACKUP_KDF=10,8,1
 
 lldtest_init renew "letterlock renew end to end"
 AHOME=$T/alice-home
@@ -242,6 +245,45 @@ print(max(c, key=lambda x: x["notAfter"])["fingerprint"])' "$T/pkx.json") ||
 	[ "$RC" = 0 ] && grep -q 'not due' "$T/out"
 }
 t "a renewal that stops after finalize: its key was kept, the next renew installs the certificate the CA issued" t_interrupted
+
+# carol's mailbox, for a home that holds two addresses
+as_carol() {
+	printf '%s\n' --mail-user "$CAROL" --mail-password-file "$T/$CAROL.password"
+}
+t_stale_backup() {
+	local h=$T/two
+	"$MS" user-add "$STACK" "$CAROL" >/dev/null &&
+		pw "$CAROL" >"$T/$CAROL.password" &&
+		chmod 600 "$T/$CAROL.password" || return 1
+	ll_conf "$h" "$ALICE"
+	llrun "$h" enrol "$ALICE" --key-type p256 --timeout 60
+	[ "$RC" = 0 ] || return 1
+	llrun "$h" enrol "$CAROL" --key-type p256 --timeout 60 $(as_carol)
+	[ "$RC" = 0 ] || return 1
+	# the home's backup is made for carol
+	llrun "$h" backup "$CAROL" --code-file "$T/two.code" --timeout 60 \
+		$(as_carol)
+	[ "$RC" = 0 ] || return 1
+	# an hour later: the proof of carol is no longer fresh
+	sql "$CA/letterlockd.db" "UPDATE challenges SET validated = validated - 7200
+		WHERE authz IN (SELECT id FROM authzs WHERE email = '$CAROL')" ||
+		return 1
+	# renewing alice proves alice only: the vault refuses carol's backup
+	llrun "$h" renew "$ALICE" --force --timeout 60
+	[ "$RC" = 6 ] && grep -q 'renewed; the old key' "$T/out" &&
+		grep -q 'the backup does not hold the new key yet' "$T/out" &&
+		grep -q '^backup 1 ' "$h/renewal" || return 1
+	# the next run (nothing due) tries again, with carol's mailbox now
+	llrun "$h" renew "$ALICE" --timeout 60 $(as_carol)
+	[ "$RC" = 0 ] && grep -q 'refreshing it' "$T/out" &&
+		! grep -q '^backup ' "$h/renewal" || return 1
+	# and the backup holds the renewed key: restore it elsewhere
+	ll_conf "$T/two-restored" "$CAROL"
+	llrun "$T/two-restored" restore "$CAROL" --code-file "$T/two.code" \
+		--timeout 60
+	[ "$RC" = 0 ] && grep -q 'installed 3 of 3 keys' "$T/out"
+}
+t "a backup the renewal could not refresh (another address's): exit 6, flagged, refreshed by the next run" t_stale_backup
 
 t_self_signed() {
 	local h=$T/self
