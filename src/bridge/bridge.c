@@ -30,6 +30,7 @@
 #define SAID_MAX 4096 /* what a child said, kept for its callback */
 #define DEFAULT_MAX_SIZE (25u * 1024 * 1024)
 #define DEFAULT_RETRY 60
+#define DEFAULT_RENEW_INTERVAL (12 * 3600) /* renew runs, seconds apart */
 #define STOP_WAIT 60 /* seconds the children get at a stop */
 
 static const char bridge_usage[] =
@@ -338,9 +339,53 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(b->base, &wait);
 }
 
+/* ---- renewal: `letterlock renew` now and then, in a child ---- */
+
+static int renew_run(void *arg)
+{
+	struct bridge *b = arg;
+	char *argv[] = { "renew", "--quiet", "--config", NULL, NULL };
+	int argc = 2;
+
+	if (b->config != NULL) {
+		argv[3] = (char *)b->config;
+		argc = 4;
+	}
+	return cmd_renew(b->cli, argc, argv);
+}
+
+static void renew_done(void *arg, int code, const char *said)
+{
+	struct bridge *b = arg;
+
+	(void)said; /* logged line by line already */
+	b->renewing = 0;
+	b->next_renew = time(NULL) + b->renew_interval;
+	if (code != EXIT_OK)
+		bridge_log("renew exited %d; the next run in %d s", code,
+			   b->renew_interval);
+}
+
+/* Certificates renewed before they run out while the bridge runs:
+ * `letterlock renew` (what is due, with the backoff after failures it
+ * keeps in the home) at start and every [bridge] renew_interval. */
+static void renew_tick(struct bridge *b)
+{
+	if (b->renewing || b->stopping || time(NULL) < b->next_renew)
+		return;
+	if (bridge_spawn(b, renew_run, b, renew_done, b, NULL) < 0) {
+		b->next_renew = time(NULL) + 60;
+		return;
+	}
+	bridge_log("renew: checking what is due (every %d s)",
+		   b->renew_interval);
+	b->renewing = 1;
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	smtp_relay_tick(arg);
+	renew_tick(arg);
 }
 
 /* The port of module M: its setting, else its default; -1 bad. */
@@ -389,6 +434,17 @@ static int settings(struct bridge *b)
 			return -1;
 		}
 		b->retry = (int)v;
+	}
+	b->renew_interval = DEFAULT_RENEW_INTERVAL;
+	if (b->conf.bridge_renew_interval != NULL) {
+		long v = strtol(b->conf.bridge_renew_interval, &end, 10);
+
+		if (*end || v < 10 || v > 7 * 86400) {
+			bridge_log("[bridge] renew_interval: 10 to 604800 "
+				   "seconds");
+			return -1;
+		}
+		b->renew_interval = (int)v;
 	}
 	for (size_t i = 0; i < NMODULES; i++)
 		if (port_of(b, modules[i]) < 0) {

@@ -86,6 +86,9 @@ struct bridge {
 	int allow_plain; /* AUTH without TLS ([bridge] allow_plain) */
 	size_t max_size; /* a submitted message, bytes */
 	int retry; /* the first retry delay, seconds */
+	int renew_interval; /* seconds between `letterlock renew` runs */
+	time_t next_renew; /* the next one; a run is going while renewing */
+	int renewing;
 	struct bridge_account *accounts;
 	size_t naccounts;
 	struct bridge_job *jobs;

@@ -272,6 +272,7 @@ struct renew {
 	long long now;
 	int force, dry_run, have_type;
 	int stale; /* the backup lacks a renewed key */
+	int settled; /* settle(): 1 done, -1 failed, 0 not yet */
 	enum ll_keytype type;
 	struct state state;
 };
@@ -294,6 +295,25 @@ static void backup_stale(struct renew *r)
 	if (state_find(&r->state, STALE) == NULL)
 		state_failed(&r->state, STALE, 0);
 	r->stale = 1;
+}
+
+/* The CA and mailbox settings, read once when the first thing to do
+ * needs them (a home with nothing due needs none: the bridge runs
+ * renew whatever the home holds).  0 or an exit code, said. */
+static int settle(struct renew *r)
+{
+	if (r->settled)
+		return r->settled < 0 ? EXIT_USAGE : 0;
+	r->settled = -1;
+	if (proof_settle(&r->base, NULL) != 0)
+		return EXIT_USAGE;
+	if (r->base.pwfile == NULL)
+		return proof_fail(&r->base, EXIT_USAGE,
+				  "renew does not ask for the mail password: "
+				  "give --mail-password-file F or [mail] "
+				  "password_file");
+	r->settled = 1;
+	return 0;
 }
 
 /* letterlock backup --refresh with renew's own settings. */
@@ -376,6 +396,9 @@ static int renew_one(struct renew *r, const char *addr)
 	if (r->dry_run)
 		return EXIT_OK;
 
+	rc = settle(r);
+	if (rc != 0)
+		return rc;
 	p = malloc(sizeof(*p));
 	if (p == NULL)
 		return proof_fail(&r->base, EXIT_FAIL, "out of memory");
@@ -428,7 +451,7 @@ static int renew_all(struct renew *r, int argc, char **argv)
 	if (!r->dry_run && state_find(&r->state, STALE) != NULL) {
 		proof_say(&r->base, "the backup lacks a renewed key: "
 				    "refreshing it");
-		if (refresh_backup(r) == 0) {
+		if (settle(r) == 0 && refresh_backup(r) == 0) {
 			state_forget(&r->state, STALE);
 			if (state_write(&r->state, r->cli) < 0)
 				proof_fail(&r->base, 0,
@@ -532,13 +555,6 @@ int cmd_renew(struct cli *cli, int argc, char **argv)
 			break;
 		}
 	}
-	if (rc == 0 && !r->dry_run)
-		rc = proof_settle(&r->base, NULL);
-	if (rc == 0 && !r->dry_run && r->base.pwfile == NULL)
-		rc = proof_fail(&r->base, EXIT_USAGE,
-				"renew does not ask for the mail password: "
-				"give --mail-password-file F or [mail] "
-				"password_file");
 	if (rc == 0)
 		rc = proof_open_home(&r->base);
 	if (rc == 0)

@@ -40,6 +40,8 @@ static const struct {
 	  offsetof(struct cli_conf, bridge_allow_plain) },
 	{ "bridge", "retry", offsetof(struct cli_conf, bridge_retry) },
 	{ "bridge", "max_size", offsetof(struct cli_conf, bridge_max_size) },
+	{ "bridge", "renew_interval",
+	  offsetof(struct cli_conf, bridge_renew_interval) },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

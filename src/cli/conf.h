@@ -29,7 +29,7 @@ struct cli_conf {
 	char *require_timestamp;
 	char *domain_policy; /* "example.org:refuse, example.net:sign-only" */
 	char *bridge_smtp_port, *bridge_imap_port, *bridge_allow_plain,
-		*bridge_retry, *bridge_max_size;
+		*bridge_retry, *bridge_max_size, *bridge_renew_interval;
 };
 
 /*

@@ -445,6 +445,14 @@ t_sigterm() {
 }
 t "SIGTERM: the bridge stops cleanly (exit 0), the port is closed" t_sigterm
 
+t_renew_runs() {
+	# the bridge ran letterlock renew at start (every 12 h after):
+	# nothing due, nothing said, exit 0
+	grep -q 'renew: checking what is due (every 43200 s)' "$BLOG" &&
+		! grep -q 'renew exited' "$BLOG"
+}
+t "the bridge runs letterlock renew at start and every 12 hours (nothing due: quiet)" t_renew_runs
+
 t_help() {
 	"$LETTERLOCK" --help | grep -q '^  bridge ' &&
 		"$LETTERLOCK" --help | grep -q '^  account add' &&
