@@ -5,6 +5,7 @@
  * (letterlock/backup.h), kept in the CA's vault or in a folder of the
  * user's own mailbox, and installed again on a new machine.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -342,11 +343,16 @@ int backup_refresh(struct proof *p)
 	return rc;
 }
 
-/* The recovery code to F, mode 0600, or on stdout once. */
+/*
+ * The recovery code to F (mode 0600, on the disk before this returns)
+ * or on stdout once.  Called before the backup is stored: a code that
+ * could not be shown or kept stops the backup, so that nothing opened
+ * only by a lost code ever reaches the vault or the mailbox.
+ */
 static int show_code(struct proof *p, const char *code, const char *file)
 {
-	int fd;
-	ssize_t n;
+	char line[LL_BACKUP_CODE_LEN + 2];
+	int fd, rc;
 
 	if (file == NULL) {
 		printf("\n  Recovery code:  %s\n\n"
@@ -355,18 +361,49 @@ static int show_code(struct proof *p, const char *code, const char *file)
 		       "  without it the backup cannot be opened, by you or "
 		       "anyone.\n\n",
 		       code);
-		fflush(stdout);
+		if (fflush(stdout) != 0 || ferror(stdout))
+			return proof_fail(p, EXIT_FAIL,
+					  "the recovery code could not be "
+					  "shown (%s): nothing was stored",
+					  strerror(errno));
 		return 0;
 	}
+	snprintf(line, sizeof(line), "%s\n", code);
 	unlink(file);
 	fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return proof_fail(p, EXIT_FAIL, "%s: cannot create it", file);
-	n = write(fd, code, strlen(code));
-	if (n != (ssize_t)strlen(code) || write(fd, "\n", 1) != 1 ||
-	    close(fd) != 0)
-		return proof_fail(p, EXIT_FAIL, "%s: writing failed", file);
+		return proof_fail(p, EXIT_FAIL,
+				  "%s: cannot create it (%s): nothing was "
+				  "stored",
+				  file, strerror(errno));
+	rc = cli_write_all(fd, line, strlen(line));
+	if (rc == 0)
+		rc = fsync(fd);
+	if (close(fd) != 0)
+		rc = -1;
+	OPENSSL_cleanse(line, sizeof(line));
+	if (rc != 0) {
+		rc = proof_fail(p, EXIT_FAIL,
+				"%s: writing failed (%s): nothing was stored",
+				file, strerror(errno));
+		unlink(file);
+		return rc;
+	}
 	proof_say(p, "the recovery code is in %s", file);
+	return 0;
+}
+
+/* The sealed BLOB opens with CODE, here, before it goes anywhere. */
+static int self_check(struct proof *p, const unsigned char *blob, size_t len,
+		      const char *code)
+{
+	struct ll_backup *b = NULL;
+	struct ll_error err = { 0 };
+	int rc = ll_backup_open(&b, NULL, blob, len, code, &err);
+
+	ll_backup_free(&b);
+	if (rc < 0)
+		return proof_local_fail(p, "checking the sealed backup", &err);
 	return 0;
 }
 
@@ -415,12 +452,21 @@ static int do_backup(struct proof *p, enum where where, const char *code_file)
 		rc = proof_local_fail(p, "sealing the backup", &err);
 		goto out;
 	}
-	rc = put(p, where, p->canon, blob, len);
-	/* stored: the code is what opens it, whatever happens next */
+	proof_say(p, "opening the sealed backup with the code, as a check");
+	rc = self_check(p, blob, len, code);
+	/* the code is shown (or on the disk) before anything is stored */
 	if (rc == 0)
 		rc = show_code(p, code, code_file);
 	if (rc != 0)
 		goto out;
+	rc = put(p, where, p->canon, blob, len);
+	if (rc != 0) {
+		proof_fail(p, 0,
+			   "the recovery code %s opens nothing stored: run "
+			   "letterlock backup again",
+			   code_file ? "written" : "shown");
+		goto out;
+	}
 	/* later key changes are backed up without the code */
 	if (ll_backup_key_store(p->ks, key,
 				where == TO_VAULT ? "vault" : "mailbox",

@@ -102,6 +102,33 @@ t_backup() {
 }
 t "backup to the vault: version 1, the code in a 0600 file only, the store holds an LLB1 blob" t_backup
 
+# the backup key kept in HOME, as stored (hex), or nothing
+kept_key() {
+	sqlite3 "$1/letterlock.db" \
+		"SELECT hex(blob) FROM secrets WHERE name = 'backup-key'"
+}
+
+t_code_lost() {
+	local rc key
+	key=$(kept_key "$AHOME")
+	[ -n "$key" ] || return 1
+	timeout 150 "$LETTERLOCK" --home "$AHOME" backup \
+		--acme "$URL/acme/directory" \
+		--imap-url "imap://127.0.0.1:$MAILSTACK_IMAP_PORT/INBOX" \
+		--smtp-url "smtp://127.0.0.1:$MAILSTACK_SUBMISSION_PORT" \
+		--mail-password-file "$T/alice.password" --timeout 60 \
+		>/dev/full 2>"$T/out"
+	rc=$?
+	cat "$T/out"
+	[ "$rc" -eq 6 ] && grep -q 'could not be shown' "$T/out" || return 1
+	ll "$AHOME" backup --code-file "$T/no-such-dir/code"
+	rc=$?
+	[ "$rc" -eq 6 ] && grep -q 'cannot create it' "$T/out" &&
+		[ "$(sql "$CA/letterlockd.db" "SELECT count(*) FROM vault")" = 1 ] &&
+		[ "$(kept_key "$AHOME")" = "$key" ]
+}
+t "a code that cannot be shown (stdout full) or written (no such directory) stops the backup before the vault gets it; the kept key stays" t_code_lost
+
 t_restore() {
 	ll "$BHOME" restore "$ALICE" --code-file "$T/code" || return 1
 	grep -q 'installed 1 of 1 keys' "$T/out" &&
