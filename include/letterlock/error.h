@@ -30,6 +30,7 @@ enum ll_errcode {
 	LL_EPOLICY = -13, /* refused by policy (attack shapes, limits) */
 	LL_EPASSPHRASE = -14, /* wrong passphrase (keystore) */
 	LL_ELOCKED = -15,     /* keys locked and no passphrase given */
+	LL_ENOTSYNCED = -16, /* done, but not yet known to be on the disk */
 };
 
 enum ll_errclass {

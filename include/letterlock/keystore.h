@@ -136,7 +136,10 @@ int ll_keystore_unlock(struct ll_keystore *ks, const char *pass,
  * file, fsync'd, renamed over it, the directory fsync'd): after a crash
  * master.key is the old or the new one, and either opens the store.
  * Errors: those of ll_keystore_unlock, LL_EINVAL (empty or too long
- * PASS, parameters out of bounds), LL_EIO.
+ * PASS, parameters out of bounds), LL_EIO (nothing changed).
+ * LL_ENOTSYNCED is not a failure: the change is made (master.key is the
+ * new one, KS uses it) but the directory's fsync failed, so whether it
+ * survives a crash is not known; say it as a warning.
  */
 int ll_keystore_set_passphrase(struct ll_keystore *ks, const char *pass,
 			       const struct ll_keystore_kdf *kdf,

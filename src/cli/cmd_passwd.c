@@ -75,6 +75,15 @@ static int new_passphrase(char *pass, const char *file)
 	return rc;
 }
 
+/* The change is made, but the directory's fsync failed: a warning. */
+static void not_synced(const struct ll_error *err)
+{
+	fprintf(stderr,
+		"letterlock: passwd: warning: %s (it may be lost on a crash: "
+		"run sync)\n",
+		err->message);
+}
+
 int cmd_passwd(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -88,7 +97,7 @@ int cmd_passwd(struct cli *cli, int argc, char **argv)
 	struct ll_error err = { 0 };
 	const char *file = NULL;
 	char pass[PASS_SIZE] = { 0 };
-	int c, rc, keyfile = 0, status = 0;
+	int c, r, rc, keyfile = 0, status = 0;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -129,7 +138,10 @@ int cmd_passwd(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	if (keyfile) {
-		if (ll_keystore_set_key_file(ks, &err) < 0)
+		r = ll_keystore_set_key_file(ks, &err);
+		if (r == LL_ENOTSYNCED)
+			not_synced(&err);
+		if (r < 0 && r != LL_ENOTSYNCED)
 			rc = cli_fail(cli, "passwd", &err);
 		else if (!cli->quiet)
 			fprintf(stderr,
@@ -142,7 +154,10 @@ int cmd_passwd(struct cli *cli, int argc, char **argv)
 	rc = new_passphrase(pass, file);
 	if (rc != 0)
 		goto out;
-	if (ll_keystore_set_passphrase(ks, pass, NULL, &err) < 0)
+	r = ll_keystore_set_passphrase(ks, pass, NULL, &err);
+	if (r == LL_ENOTSYNCED)
+		not_synced(&err);
+	if (r < 0 && r != LL_ENOTSYNCED)
 		rc = cli_fail(cli, "passwd", &err);
 	else if (!cli->quiet)
 		fprintf(stderr,

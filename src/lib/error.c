@@ -32,6 +32,8 @@ const char *ll_strerror(int code)
 	case LL_EPOLICY: return "refused by policy";
 	case LL_EPASSPHRASE: return "wrong passphrase";
 	case LL_ELOCKED: return "keys locked: passphrase needed";
+	case LL_ENOTSYNCED:
+		return "done, not yet synced";
 	}
 	return "unknown error";
 }

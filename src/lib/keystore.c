@@ -141,6 +141,11 @@ static int read_master(struct ll_keystore *ks, const char *home,
 			goto out;
 		}
 		rc = ll_master_write_file(home, buf, MASTER_LEN, 0, err);
+		/* made: the next open reads it, synced or not */
+		if (rc == LL_ENOTSYNCED) {
+			ll_error_clear(err);
+			rc = 0;
+		}
 		if (rc == LL_EEXIST)
 			rc = ll_master_read_file(buf, &n, path, err);
 		else
@@ -207,6 +212,9 @@ int ll_keystore_open(struct ll_keystore **out, const char *home,
 		rc = ll_err(err, LL_ENOMEM, LL_ECLASS_OS, "out of memory");
 		goto fail;
 	}
+	/* a crash inside ll_master_write_file may have left a copy of a
+	 * raw master key under a temporary name */
+	ll_master_sweep(home);
 	rc = read_master(ks, home, err);
 	if (rc < 0)
 		goto fail;
@@ -337,7 +345,7 @@ int ll_keystore_set_passphrase(struct ll_keystore *ks, const char *pass,
 		rc = ll_master_wrap(out, ks->master, pass, kdf, err);
 	if (rc == 0)
 		rc = ll_master_write_file(ks->home, out, sizeof(out), 1, err);
-	if (rc == 0) {
+	if (rc == 0 || rc == LL_ENOTSYNCED) {
 		memcpy(ks->wrapped, out, sizeof(out));
 		ks->protection = LL_KS_PASSPHRASE;
 	}
@@ -351,7 +359,7 @@ int ll_keystore_set_key_file(struct ll_keystore *ks, struct ll_error *err)
 	if (rc == 0)
 		rc = ll_master_write_file(ks->home, ks->master, MASTER_LEN, 1,
 					  err);
-	if (rc == 0)
+	if (rc == 0 || rc == LL_ENOTSYNCED)
 		ks->protection = LL_KS_KEY_FILE;
 	return rc;
 }

@@ -3,6 +3,7 @@
  * the master key (scrypt + AES-256-GCM, keystore_master.h), its bounds,
  * and the file, read bounded and written atomically.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -333,11 +335,46 @@ int ll_master_write_file(const char *dir, const unsigned char *data, size_t len,
 	/* the temporary name goes before the directory reaches the disk
 	 * (after a rename it is gone already) */
 	unlink(tmp);
+	/* master.key is the new one now: a failed fsync of the directory
+	 * only leaves it unknown whether that survives a crash */
 	if (fsync_dir(dir) != 0)
-		rc = ll_err(err, LL_EIO, LL_ECLASS_OS, "%s: %s", dir,
-			    strerror(errno));
+		return ll_err(err, LL_ENOTSYNCED, LL_ECLASS_OS,
+			      "%s: the change is made but the directory "
+			      "could not be synced: %s",
+			      dir, strerror(errno));
 out:
 	if (rc < 0)
 		unlink(tmp);
 	return rc;
+}
+
+int ll_master_sweep(const char *dir)
+{
+	static const char prefix[] = ".master.key.";
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	struct stat st;
+	time_t now = time(NULL);
+	int n = 0;
+
+	if (d == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		/* only mkostemp's names: the prefix and six characters */
+		if (strncmp(e->d_name, prefix, sizeof(prefix) - 1) != 0 ||
+		    strlen(e->d_name) != sizeof(prefix) - 1 + 6)
+			continue;
+		/* a writer at work now (two processes making a new home at
+		 * once) keeps its file: only a stale one is a leftover */
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) !=
+			    0 ||
+		    st.st_mtime > now - LL_MASTER_SWEEP_AGE)
+			continue;
+		if (unlinkat(dirfd(d), e->d_name, 0) == 0)
+			n++;
+	}
+	closedir(d);
+	if (n > 0)
+		fsync_dir(dir);
+	return n;
 }

@@ -86,9 +86,20 @@ int ll_master_read_file(unsigned char *buf, size_t *len, const char *path,
  * temporary file in DIR, written and fsync'd, then renamed over
  * master.key (REPLACE) or linked to it only if it does not exist yet
  * (else LL_EEXIST: another process made it first), then DIR fsync'd.
- * LL_EIO.
+ * LL_EIO; LL_ENOTSYNCED when only the fsync of DIR failed: master.key
+ * is the new one, but whether it survives a crash is not known.
  */
 int ll_master_write_file(const char *dir, const unsigned char *data, size_t len,
 			 int replace, struct ll_error *err);
+
+/*
+ * Remove what an interrupted ll_master_write_file left in DIR: its
+ * temporary files ".master.key.XXXXXX", which may hold a raw master
+ * key, once LL_MASTER_SWEEP_AGE seconds old (a younger one may be a
+ * writer's at work).  Returns how many were removed (0 also when DIR
+ * cannot be read).
+ */
+#define LL_MASTER_SWEEP_AGE 60
+int ll_master_sweep(const char *dir);
 
 #endif

@@ -15,6 +15,8 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -296,6 +298,107 @@ static void test_damaged_file(void **state)
 				 LL_EEXIST);
 		assert_no_leftovers();
 	}
+}
+
+/* ---- what a crash leaves ---- */
+
+/*
+ * The build links this test with --wrap=fsync: fsync of a directory
+ * fails while fail_dir_fsync is set, as on a disk that went away
+ * between the rename and the directory's sync.
+ */
+int __real_fsync(int fd);
+int __wrap_fsync(int fd);
+static int fail_dir_fsync;
+
+int __wrap_fsync(int fd)
+{
+	struct stat st;
+
+	if (fail_dir_fsync && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		errno = EIO;
+		return -1;
+	}
+	return __real_fsync(fd);
+}
+
+/* A temporary file of an interrupted write, AGE seconds old. */
+static void leftover(const char *name, time_t age)
+{
+	char path[128];
+	struct timespec ts[2];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", home, name);
+	f = fopen(path, "wb");
+	assert_non_null(f);
+	fwrite("0123456789abcdef0123456789abcdef", 1, 32, f);
+	fclose(f);
+	ts[0].tv_sec = ts[1].tv_sec = time(NULL) - age;
+	ts[0].tv_nsec = ts[1].tv_nsec = 0;
+	assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+}
+
+static int exists(const char *name)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/%s", home, name);
+	return access(path, F_OK) == 0;
+}
+
+/* A raw master key left under a temporary name by a crash between the
+ * link or rename and the unlink is removed when the home opens; one a
+ * writer may be working on (fresh) is left alone. */
+static void test_stale_temp_swept(void **state)
+{
+	struct ll_keystore *ks = NULL;
+
+	(void)state;
+	fresh_home();
+	ks = open_ks();
+	ll_keystore_close(&ks);
+	leftover(".master.key.a1B2c3", 3600);
+	leftover(".master.key.x9Y8z7", 0);
+	leftover(".master.key.notmine", 3600);
+	ks = open_ks();
+	assert_false(exists(".master.key.a1B2c3"));
+	assert_true(exists(".master.key.x9Y8z7"));
+	assert_true(exists(".master.key.notmine"));
+	ll_keystore_close(&ks);
+}
+
+/* The directory's fsync failing after the rename: the change is made,
+ * said as LL_ENOTSYNCED, and the home opens with the new passphrase. */
+static void test_dir_fsync_fails(void **state)
+{
+	struct ll_keystore *ks = NULL;
+	struct ll_error err = { 0 };
+	int rc;
+
+	(void)state;
+	fresh_home();
+	ks = open_ks();
+	fail_dir_fsync = 1;
+	rc = ll_keystore_set_passphrase(ks, "new pass", &cheap, &err);
+	fail_dir_fsync = 0;
+	assert_int_equal(rc, LL_ENOTSYNCED);
+	assert_non_null(strstr(err.message, "change is made"));
+	assert_int_equal(ll_keystore_protection(ks), LL_KS_PASSPHRASE);
+	ll_keystore_close(&ks);
+	assert_no_leftovers();
+	ks = open_ks();
+	assert_int_equal(ll_keystore_protection(ks), LL_KS_PASSPHRASE);
+	assert_int_equal(ll_keystore_unlock(ks, "new pass", &err), 0);
+	fail_dir_fsync = 1;
+	rc = ll_keystore_set_key_file(ks, &err);
+	fail_dir_fsync = 0;
+	assert_int_equal(rc, LL_ENOTSYNCED);
+	assert_int_equal(ll_keystore_protection(ks), LL_KS_KEY_FILE);
+	ll_keystore_close(&ks);
+	ks = open_ks();
+	assert_int_equal(ll_keystore_protection(ks), LL_KS_KEY_FILE);
+	ll_keystore_close(&ks);
 }
 
 /* Processes that open a home without master.key at the same moment
@@ -757,6 +860,8 @@ int main(void)
 		cmocka_unit_test(test_tampered),
 		cmocka_unit_test(test_hostile_kdf),
 		cmocka_unit_test(test_damaged_file),
+		cmocka_unit_test(test_stale_temp_swept),
+		cmocka_unit_test(test_dir_fsync_fails),
 		cmocka_unit_test(test_create_race),
 		cmocka_unit_test(test_passwd_switch),
 		cmocka_unit_test(test_lazy_unlock),
