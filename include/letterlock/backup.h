@@ -130,8 +130,8 @@ const char *ll_backup_key_secret(const struct ll_backup_key *key, size_t i);
 /* ---- the blob ---- */
 
 /*
- * The blob of everything KS holds (every identity, every trust anchor)
- * and the N named secrets NAMES of KS (a name KS does not hold is left
+ * The blob of everything KS holds (every identity, every trust anchor,
+ * the home's own revocation marks) and the N named secrets NAMES of KS (a name KS does not hold is left
  * out), sealed under KEY, into *out (malloc'd, *len octets, at most
  * LL_BACKUP_MAX: else LL_ETOOBIG).  The identities are read through
  * ll_keystore_load.  Each call uses a new nonce.
@@ -178,12 +178,16 @@ const struct ll_identity *ll_backup_identity(const struct ll_backup *b,
 					     size_t i);
 size_t ll_backup_trust_count(const struct ll_backup *b);
 size_t ll_backup_secret_count(const struct ll_backup *b);
+/* The home's own revocation marks it carried (ll_revocation_mark). */
+size_t ll_backup_revocation_count(const struct ll_backup *b);
 const char *ll_backup_secret_name(const struct ll_backup *b, size_t i);
 
 /*
  * Put the content of B into KS: every identity (one that is there
  * already is left as it is), every trust anchor, every named secret
- * (replacing what KS held under that name).  *added (may be NULL):
+ * (replacing what KS held under that name), every revocation mark of
+ * the home it was made from (ll_revocation_mark: a certificate revoked
+ * there neither signs nor is offered here).  *added (may be NULL):
  * identities that were not there before.
  */
 int ll_backup_install(const struct ll_backup *b, struct ll_keystore *ks,

@@ -4,7 +4,8 @@
  * certificate this home does not hold (a lost device), after a fresh
  * mailbox proof (RFC 8823) with the certificate fetched from the CA's
  * key directory.  The home then neither signs with it nor offers it;
- * its key stays, to open old mail.
+ * its key stays, to open old mail.  A backup made from this home is
+ * sealed again, so that the revocation travels with it.
  */
 #include <ctype.h>
 #include <getopt.h>
@@ -16,7 +17,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
-#include "proof.h"
+#include "backup.h"
 
 #define PKX_MAX (64 * 1024) /* a key directory answer, bytes */
 
@@ -271,6 +272,44 @@ static int revoke_it(struct revoke *r)
 	return 0;
 }
 
+/*
+ * After the revocation: the backup made from this home (if any) holds
+ * the revocation marks, so it is sealed again and stored where it went.
+ * The vault needs a fresh proof of the backup's address (only revoking
+ * a lost device's certificate made one) and the mailbox a login (the
+ * same); without them the user is told to run backup --refresh.  The
+ * revocation stands either way: failures here are warnings.
+ */
+static void refresh_backup(struct revoke *r)
+{
+	struct ll_backup_key *key = NULL;
+	struct ll_error err = { 0 };
+	int rc, ready;
+
+	rc = ll_backup_key_load(&key, r->p.ks, &err);
+	if (rc == LL_ENOTFOUND)
+		return;
+	/* the proof and the login are for the address of the backup */
+	ready = rc == 0 && r->p.mb != NULL &&
+		strcmp(ll_backup_key_address(key), r->p.canon) == 0 &&
+		(r->p.order != NULL ||
+		 strcmp(ll_backup_key_where(key), "mailbox") == 0);
+	if (ready) {
+		proof_say(&r->p,
+			  "sealing the backup again with the revocation");
+		rc = backup_refresh(&r->p);
+	}
+	if (!ready || rc != 0)
+		proof_fail(&r->p, 0,
+			   "warning: the backup does not hold this revocation "
+			   "yet: run letterlock backup --refresh%s",
+			   rc == 0 && strcmp(ll_backup_key_where(key),
+					     "vault") == 0 ?
+				   " (it proves the mailbox for the vault)" :
+				   "");
+	ll_backup_key_free(&key);
+}
+
 /* A certificate this home does not hold: fetch it from the key
  * directory, prove the mailbox, revoke with that authorization. */
 static int revoke_lost(struct revoke *r)
@@ -405,6 +444,8 @@ int cmd_revoke(struct cli *cli, int argc, char **argv)
 	} else if (rc == 0) {
 		rc = revoke_lost(r);
 	}
+	if (rc == 0)
+		refresh_backup(r);
 	ll_cert_free(&r->cert);
 	proof_clear(&r->p);
 	free(r);

@@ -11,6 +11,11 @@
  *        CHAIN_MAX) of chain certificates, each u32 length and DER
  *   'T'  trust anchor: u32 length, DER
  *   'S'  named secret: u16 length, the name; u32 length, the value
+ *   'R'  the home's own revocation mark (ll_revocation_mark): the
+ *        certificate's SHA-256 as 64 lower-case hex characters; when,
+ *        u64 seconds since 1970; the CRLReason, u8 (0xff none).  At
+ *        most MARKS_MAX; a home without marks writes none, so its blob
+ *        opens with readers older than the record.
  *
  * The key kept in the home (LL_BACKUP_KEY_SECRET) is "LLK1", log2 N
  * (u8), r and p (u32), the salt, the key, then where, the address and
@@ -43,6 +48,9 @@
 #define ITEMS_MAX 4096 /* records of one blob */
 #define WHERE_MAX 15
 #define ADDRESS_MAX 1024
+#define MARKS_MAX 1024 /* revocation marks of one blob */
+#define FPR_HEX 64
+#define REASON_NONE 0xff
 
 #define CODE_DATA 26 /* symbols of randomness: 130 bits */
 #define CODE_CHECK 4 /* symbols of check: 20 bits */
@@ -68,7 +76,15 @@ struct secret {
 	size_t len;
 };
 
+struct mark {
+	char fpr[FPR_HEX + 1];
+	time_t when;
+	int reason;
+};
+
 struct ll_backup {
+	struct mark *marks;
+	size_t nmarks;
 	struct ll_identity **ids;
 	size_t nids;
 	struct ll_cert **trust;
@@ -581,6 +597,64 @@ static int put_secret(struct ll_buf *b, struct ll_keystore *ks,
 	return rc;
 }
 
+/* The 64 lower-case hex characters of a SHA-256 fingerprint? */
+static int fpr_ok(const char *p, size_t n)
+{
+	if (n != FPR_HEX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') ||
+		      (p[i] >= 'a' && p[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+/* A CRLReason code as ll_revocation_mark takes it (-1 none)? */
+static int reason_ok(int r)
+{
+	return r == -1 || (r >= 0 && r <= 10 && r != 7);
+}
+
+struct marks_out {
+	struct ll_buf *b;
+	size_t n;
+};
+
+static int put_mark(void *arg, const char *fpr, time_t when, int reason)
+{
+	struct marks_out *m = arg;
+	uint64_t w = when < 0 ? 0 : (uint64_t)when;
+
+	/* a row this home could not have written is left out */
+	if (!fpr_ok(fpr, strlen(fpr)) || !reason_ok(reason))
+		return 0;
+	if (m->n >= MARKS_MAX)
+		return LL_ETOOBIG;
+	m->n++;
+	if (ll_buf_add(m->b, "R", 1) < 0 ||
+	    ll_buf_add(m->b, fpr, FPR_HEX) < 0 ||
+	    put_u(m->b, (uint32_t)(w >> 32), 4) < 0 ||
+	    put_u(m->b, (uint32_t)w, 4) < 0 ||
+	    put_u(m->b, reason < 0 ? REASON_NONE : (uint32_t)reason, 1) < 0)
+		return LL_ENOMEM;
+	return 0;
+}
+
+static int put_marks(struct ll_buf *b, struct ll_keystore *ks,
+		     struct ll_error *err)
+{
+	struct marks_out m = { b, 0 };
+	int rc = ll_revocation_marks_foreach(ks, put_mark, &m, err);
+
+	if (rc == LL_ETOOBIG)
+		return ll_err(err, rc, LL_ECLASS_POLICY,
+			      "more than %d revocation marks to back up",
+			      MARKS_MAX);
+	if (rc == LL_ENOMEM)
+		return ll_err(err, rc, LL_ECLASS_OS, "out of memory");
+	return rc;
+}
+
 static int plaintext(struct ll_buf *b, struct ll_keystore *ks,
 		     const char *const *names, size_t n, struct ll_error *err)
 {
@@ -600,6 +674,8 @@ static int plaintext(struct ll_buf *b, struct ll_keystore *ks,
 	}
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		rc = put_secret(b, ks, names[i], err);
+	if (rc == 0)
+		rc = put_marks(b, ks, err);
 	ll_ctx_free(&ctx);
 	return rc;
 }
@@ -691,6 +767,33 @@ static int parse_secret(struct ll_backup *b, struct rd *r)
 	return 0;
 }
 
+static int parse_mark(struct ll_backup *b, struct rd *r)
+{
+	struct mark m = { 0 };
+	uint64_t when;
+	int rc;
+
+	if (r->len - r->off < FPR_HEX ||
+	    !fpr_ok((const char *)r->p + r->off, FPR_HEX))
+		return LL_EPARSE;
+	memcpy(m.fpr, r->p + r->off, FPR_HEX);
+	r->off += FPR_HEX;
+	when = (uint64_t)get_u(r, 4) << 32;
+	when |= get_u(r, 4);
+	m.reason = (int)get_u(r, 1);
+	if (m.reason == REASON_NONE)
+		m.reason = -1;
+	if (r->bad || when > (uint64_t)INT64_MAX || !reason_ok(m.reason) ||
+	    b->nmarks >= MARKS_MAX)
+		return LL_EPARSE;
+	m.when = (time_t)when;
+	rc = add_item(&b->marks, &b->nmarks, sizeof(m));
+	if (rc < 0)
+		return rc;
+	b->marks[b->nmarks++] = m;
+	return 0;
+}
+
 int ll_backup_parse_records(struct ll_backup **out, const unsigned char *p,
 			    size_t len, struct ll_error *err)
 {
@@ -720,6 +823,9 @@ int ll_backup_parse_records(struct ll_backup **out, const unsigned char *p,
 			break;
 		case 'S':
 			rc = parse_secret(b, &r);
+			break;
+		case 'R':
+			rc = parse_mark(b, &r);
 			break;
 		default:
 			rc = LL_EPARSE;
@@ -969,6 +1075,11 @@ size_t ll_backup_trust_count(const struct ll_backup *b)
 	return b->ntrust;
 }
 
+size_t ll_backup_revocation_count(const struct ll_backup *b)
+{
+	return b->nmarks;
+}
+
 size_t ll_backup_secret_count(const struct ll_backup *b)
 {
 	return b->nsecrets;
@@ -1005,6 +1116,11 @@ int ll_backup_install(const struct ll_backup *b, struct ll_keystore *ks,
 		rc = ll_keystore_put_secret(ks, b->secrets[i].name,
 					    b->secrets[i].data,
 					    b->secrets[i].len, err);
+	/* a certificate revoked from the old device never signs here */
+	for (size_t i = 0; rc == 0 && i < b->nmarks; i++)
+		rc = ll_revocation_mark_fpr(ks, b->marks[i].fpr,
+					    b->marks[i].when,
+					    b->marks[i].reason, err);
 	if (added != NULL)
 		*added = n;
 	return rc;
@@ -1029,5 +1145,6 @@ void ll_backup_free(struct ll_backup **pp)
 		free(b->secrets[i].name);
 	}
 	free(b->secrets);
+	free(b->marks);
 	free(b);
 }

@@ -158,6 +158,19 @@ X509 *ll_cert_x509(const struct ll_cert *c);
 struct ll_keystore;
 int ll_revocation_marked(struct ll_keystore *ks, const char *fpr);
 
+/* The home's own marks (ll_revocation_mark) one by one to FN: the
+ * fingerprint (SHA-256 hex), when, the reason (-1 none).  FN's
+ * negative return stops and is returned.  Errors: LL_ESTORE. */
+typedef int (*ll_revocation_mark_fn)(void *arg, const char *fpr, time_t when,
+				     int reason);
+int ll_revocation_marks_foreach(struct ll_keystore *ks,
+				ll_revocation_mark_fn fn, void *arg,
+				struct ll_error *err);
+
+/* ll_revocation_mark by fingerprint (SHA-256 hex, 64 lower-case). */
+int ll_revocation_mark_fpr(struct ll_keystore *ks, const char *fpr, time_t when,
+			   int reason, struct ll_error *err);
+
 /*
  * ll_ca_issue for a process that only sends the certificate on (the
  * keyholder): a request from ll_ca_csr_from_spki keeps its key's octets

@@ -198,8 +198,8 @@ static int cache_get(struct ll_revocation *r, struct ll_keystore *ks,
 	return rc;
 }
 
-int ll_revocation_mark(struct ll_keystore *ks, const struct ll_cert *cert,
-		       time_t when, int reason, struct ll_error *err)
+int ll_revocation_mark_fpr(struct ll_keystore *ks, const char *fpr, time_t when,
+			   int reason, struct ll_error *err)
 {
 	struct ll_revocation r;
 
@@ -208,8 +208,40 @@ int ll_revocation_mark(struct ll_keystore *ks, const struct ll_cert *cert,
 	r.revoked = when;
 	r.reason = reason;
 	r.this_update = when;
-	return cache_put(ks, ll_cert_fingerprint(cert), &r, KEEP_FOREVER,
-			 "local", err);
+	return cache_put(ks, fpr, &r, KEEP_FOREVER, "local", err);
+}
+
+int ll_revocation_mark(struct ll_keystore *ks, const struct ll_cert *cert,
+		       time_t when, int reason, struct ll_error *err)
+{
+	return ll_revocation_mark_fpr(ks, ll_cert_fingerprint(cert), when,
+				      reason, err);
+}
+
+int ll_revocation_marks_foreach(struct ll_keystore *ks,
+				ll_revocation_mark_fn fn, void *arg,
+				struct ll_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, step = SQLITE_DONE;
+
+	rc = prep(&st, ks,
+		  "SELECT fpr, revoked, reason FROM revocation"
+		  " WHERE status = 'revoked' AND source = 'local'"
+		  " ORDER BY fpr",
+		  err);
+	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *fpr = (const char *)sqlite3_column_text(st, 0);
+
+		if (fpr != NULL)
+			rc = fn(arg, fpr, (time_t)sqlite3_column_int64(st, 1),
+				sqlite3_column_int(st, 2));
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = ll_keystore_db_err(err, ll_keystore_db(ks),
+					"reading revocations");
+	sqlite3_finalize(st);
+	return rc;
 }
 
 int ll_ctx_set_revocation(struct ll_ctx *ctx,

@@ -56,6 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (b != NULL) {
 		CHECK(ll_backup_identity_count(b) <= size);
 		CHECK(ll_backup_secret_count(b) <= size);
+		CHECK(ll_backup_revocation_count(b) <= size / 74);
 		for (size_t i = 0; i < ll_backup_secret_count(b); i++)
 			CHECK(ll_backup_secret_name(b, i) != NULL);
 	}

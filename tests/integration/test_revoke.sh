@@ -37,6 +37,8 @@ unset MAILSTACK_PASSWORD
 DAVE=dave@example.test
 H1=$T/laptop # dave's home
 H2=$T/phone # dave's other device, without the certificate
+H3=$T/tablet # restored from the backup before the second certificate
+export LETTERLOCK_TEST_BACKUP_KDF=10,8,1
 R=$T/reader # someone dave writes to
 ERR=urn:ietf:params:acme:error:
 
@@ -123,6 +125,18 @@ t_pkx_before() {
 }
 t "PKX serves the certificate by address" t_pkx_before
 
+t_backup() {
+	ll "$H1" backup --code-file "$T/code" "${proving[@]}" &&
+		grep -q 'stored in the vault as version 1' "$T/out"
+}
+t "dave backs up his keys to the vault" t_backup
+
+# mark HOME FPR: how HOME knows FPR revoked (local: its own mark)
+mark() {
+	sqlite3 "$1/letterlock.db" \
+		"SELECT status || ' ' || source FROM revocation WHERE fpr = '$2'"
+}
+
 # ------------------------------------------------------- revocation
 
 t_revoke() {
@@ -130,9 +144,18 @@ t_revoke() {
 	# revocation does not prove the signature older
 	sleep 1
 	ll "$H1" revoke "$DAVE" --reason superseded "${proving[@]}" &&
-		grep -q 'revoke: certificate .* revoked (superseded)' "$T/out"
+		grep -q 'revoke: certificate .* revoked (superseded)' "$T/out" &&
+		grep -q 'run letterlock backup --refresh' "$T/out"
 }
 t "letterlock revoke --reason superseded from the home that holds it" t_revoke
+
+t_restored_knows() {
+	ll "$H1" backup --refresh "${proving[@]}" &&
+		grep -q 'stored in the vault as version 2' "$T/out" || return 1
+	ll "$H3" restore "$DAVE" --code-file "$T/code" "${proving[@]}" &&
+		[ "$(mark "$H3" "$C1")" = "revoked local" ]
+}
+t "backup --refresh takes the revocation mark along: a home restored from it has it as its own" t_restored_knows
 
 t_ocsp_peer() {
 	openssl ocsp -issuer "$SMIME" -cert "$T/c1.pem" -url "$URL/ocsp" \
@@ -230,6 +253,17 @@ t_lost() {
 		grep -q 'revoked (keyCompromise)' "$T/out"
 }
 t "lost device: the phone revokes dave's current certificate from PKX after a mailbox proof (keyCompromise)" t_lost
+
+t_lost_backup() {
+	# the tablet, restored before the second certificate, has a backup
+	# key: its revocation (with a mailbox proof) refreshes the backup
+	ll "$H3" revoke --fingerprint "$C2" "${proving[@]}" &&
+		grep -q 'sealing the backup again with the revocation' "$T/out" &&
+		grep -q 'stored in the vault as version 3' "$T/out" || return 1
+	ll "$T/restored" restore "$DAVE" --code-file "$T/code" "${proving[@]}" &&
+		[ "$(mark "$T/restored" "$C2")" = "revoked local" ]
+}
+t "a revocation after a fresh mailbox proof refreshes the backup by itself; a home restored from it knows" t_lost_backup
 
 t_lost_ocsp() {
 	openssl ocsp -issuer "$SMIME" -cert "$T/c2.pem" -url "$URL/ocsp" \

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <letterlock/letterlock.h>
+#include <letterlock/revocation.h>
 
 static const struct ll_backup_kdf cheap = { 10, 1, 1 };
 static char home_a[64], home_b[64];
@@ -172,6 +173,57 @@ static void test_round_trip(void **state)
 	free(blob);
 }
 
+/* A certificate the home revoked (letterlock revoke) is marked so in a
+ * home restored from its backup: it never signs there, even when its
+ * OCSP responder cannot be asked at restore. */
+static void test_revocation_marks(void **state)
+{
+	struct ll_revocation_options ro = LL_REVOCATION_OPTIONS_INIT;
+	char code[LL_BACKUP_CODE_LEN + 1];
+	unsigned char *blob = NULL;
+	size_t len = 0;
+	struct ll_identity *gone = NULL, *kept = NULL;
+	struct ll_backup *b = NULL;
+	struct ll_backup_key *k = NULL;
+	struct ll_keystore *ks;
+	struct ll_ctx *ctx = NULL;
+	struct ll_error err = { 0 };
+
+	(void)state;
+	assert_int_equal(ll_backup_code_new(code, &err), 0);
+	ks = fresh_home(home_a);
+	assert_int_equal(ll_identity_generate(&gone, "alice@example.test",
+					      LL_KEY_EC_P256, 30, &err),
+			 0);
+	assert_int_equal(ll_identity_generate(&kept, "alice@example.test",
+					      LL_KEY_EC_P256, 31, &err),
+			 0);
+	assert_int_equal(ll_keystore_add_identity(ks, gone, &err), 0);
+	assert_int_equal(ll_keystore_add_identity(ks, kept, &err), 0);
+	assert_int_equal(ll_revocation_mark(ks, ll_identity_cert(gone),
+					    1700000000, 1, &err),
+			 0);
+	assert_int_equal(ll_backup_key_derive(&k, code, &cheap, &err), 0);
+	assert_int_equal(ll_backup_seal(&blob, &len, k, ks, NULL, 0, &err), 0);
+	ll_keystore_close(&ks);
+	assert_int_equal(ll_backup_open(&b, NULL, blob, len, code, &err), 0);
+	assert_int_equal(ll_backup_revocation_count(b), 1);
+	ks = fresh_home(home_b);
+	assert_int_equal(ll_backup_install(b, ks, NULL, &err), 0);
+	ro.cache = ks;
+	assert_int_equal(ll_ctx_new(&ctx, &err), 0);
+	assert_int_equal(ll_ctx_set_revocation(ctx, &ro, &err), 0);
+	assert_int_equal(ll_ctx_is_revoked(ctx, ll_identity_cert(gone)), 1);
+	assert_int_equal(ll_ctx_is_revoked(ctx, ll_identity_cert(kept)), 0);
+	ll_ctx_free(&ctx);
+	ll_keystore_close(&ks);
+	ll_backup_free(&b);
+	ll_backup_key_free(&k);
+	ll_identity_free(&gone);
+	ll_identity_free(&kept);
+	free(blob);
+}
+
 static void test_wrong_code(void **state)
 {
 	char code[LL_BACKUP_CODE_LEN + 1], other[LL_BACKUP_CODE_LEN + 1];
@@ -278,6 +330,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_code),
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_revocation_marks),
 		cmocka_unit_test(test_wrong_code),
 		cmocka_unit_test(test_tampered),
 		cmocka_unit_test(test_hostile_kdf),
