@@ -197,6 +197,25 @@ int ll_acme_vault_get(unsigned char **out, size_t *len, struct ll_acme *a,
 		      const char *address, long long version,
 		      struct ll_error *err);
 
+#define LL_ACME_VAULT_VERSIONS_MAX 16
+
+/* Which version a vault read gave, and which the vault keeps. */
+struct ll_acme_vault_versions {
+	long long got; /* the version fetched */
+	long long kept[LL_ACME_VAULT_VERSIONS_MAX]; /* newest first */
+	size_t n; /* of kept (the vault's first LL_ACME_VAULT_VERSIONS_MAX) */
+};
+
+/*
+ * ll_acme_vault_get, and into *vs what the answer says of the versions
+ * (to fall back to an earlier one).  Errors: as ll_acme_vault_get;
+ * LL_EPARSE when the answer names no version.
+ */
+int ll_acme_vault_get_versions(unsigned char **out, size_t *len,
+			       struct ll_acme_vault_versions *vs,
+			       struct ll_acme *a, const char *address,
+			       long long version, struct ll_error *err);
+
 /* ---- revocation (RFC 8555 section 7.6) ---- */
 
 /*

@@ -24,6 +24,7 @@
 
 #define CODE_INPUT_MAX 256
 #define CODE_TRIES 3 /* typos forgiven on a terminal */
+#define OPEN_TRIES 3 /* backups tried, newest first: a derivation each */
 #define BACKUP_MAIL_MAX (2 * LL_BACKUP_MAX) /* a backup message fetched */
 #define ACCOUNT_SECRET "acme-account-key " /* + the CA's URL */
 /* lowers the KDF's cost, for tests only: "LOG2N,R,P" */
@@ -86,9 +87,12 @@ static const char restore_usage_tail[] =
 	"  --from vault|mailbox    where the backup is (default vault)\n"
 	"  --code-file F           read the recovery code from F's first "
 	"line\n"
-	"  --version N             an earlier version kept by the vault\n"
+	"  --version N             an earlier version kept by the vault (only "
+	"that\n"
+	"                          one; else, when the newest does not open,\n"
+	"                          up to two older ones are tried)\n"
 	"\n"
-	"Exit: 0 installed; 2 usage; 4 the backup does not open (wrong code, "
+	"Exit: 0 installed; 2 usage; 4 no backup tried opens (wrong code, "
 	"or\n"
 	"damaged); 5 malformed; 6 any other failure.\n";
 
@@ -257,27 +261,56 @@ static int mailbox_put(struct proof *p, const char *address,
 	return rc;
 }
 
-/* The newest backup message of the mailbox folder into *blob. */
-static int mailbox_get(struct proof *p, unsigned char **blob, size_t *len)
+/*
+ * The backups restore may try, newest first: the vault's versions, or
+ * the backup messages of the mailbox folder.  Each try of a backup that
+ * does not open costs a derivation: at most OPEN_TRIES are tried.
+ */
+struct candidates {
+	enum where where;
+	long long version; /* vault: the one asked for, 0 the current */
+	long long vers[LL_ACME_VAULT_VERSIONS_MAX]; /* vault: older ones */
+	size_t nvers;
+	unsigned long uids[MAILBOX_MAX_HITS]; /* mailbox: newest first */
+	size_t nuids;
+	size_t next; /* the next of vers or uids to try */
+	char label[64]; /* what the blob in hand is, "version 3" */
+};
+
+/* The vault's version C->version into *blob, and the older versions it
+ * keeps into C (none when the user asked for one). */
+static int vault_first(struct proof *p, struct candidates *c,
+		       unsigned char **blob, size_t *len)
 {
-	unsigned long uids[MAILBOX_MAX_HITS];
+	struct ll_acme_vault_versions vs;
 	struct ll_error err = { 0 };
-	size_t n = 0;
+
+	if (ll_acme_vault_get_versions(blob, len, &vs, p->acme, p->canon,
+				       c->version, &err) < 0)
+		return proof_step_fail(p, "the vault", &err);
+	snprintf(c->label, sizeof(c->label), "version %lld", vs.got);
+	for (size_t i = 0; c->version == 0 && i < vs.n; i++)
+		if (vs.kept[i] < vs.got)
+			c->vers[c->nvers++] = vs.kept[i];
+	proof_say(p, "fetched the backup (%zu octets, %s) from the vault", *len,
+		  c->label);
+	return 0;
+}
+
+/* The next backup message of the folder, from C->next on, that holds a
+ * backup into *blob: 0, 1 when none is left, or an exit code. */
+static int mailbox_next(struct proof *p, struct candidates *c,
+			unsigned char **blob, size_t *len)
+{
+	struct ll_error err = { 0 };
 	int rc;
 
-	rc = mailbox_select(p->mb, BACKUP_FOLDER, &err);
-	if (rc == 0)
-		rc = mailbox_search(p->mb, 1, NULL, BACKUP_SUBJECT, uids, &n,
-				    &err);
-	if (rc < 0)
-		return proof_fail(p, proof_exit_for(rc),
-				  "the mailbox folder %s: %s", BACKUP_FOLDER,
-				  err.message);
-	for (size_t i = 0; i < n; i++) {
+	while (c->next < c->nuids) {
+		unsigned long uid = c->uids[c->next++];
 		char *msg = NULL;
 		size_t mlen = 0;
 
-		rc = mailbox_fetch(p->mb, uids[i], BACKUP_MAIL_MAX, &msg, &mlen,
+		rc = mailbox_fetch(p->mb, uid, BACKUP_MAIL_MAX, &msg, &mlen,
 				   &err);
 		if (rc == 0)
 			rc = backup_from_message(blob, len, msg, mlen, &err);
@@ -285,17 +318,67 @@ static int mailbox_get(struct proof *p, unsigned char **blob, size_t *len)
 			rc = ll_backup_peek(NULL, *blob, *len, &err);
 		free(msg);
 		if (rc == 0) {
-			proof_say(p, "found the backup in %s (message UID %lu)",
-				  BACKUP_FOLDER, uids[i]);
+			snprintf(c->label, sizeof(c->label), "message UID %lu",
+				 uid);
+			proof_say(p, "found the backup in %s (%s)",
+				  BACKUP_FOLDER, c->label);
 			return 0;
 		}
 		free(*blob);
 		*blob = NULL;
-		proof_say(p, "passed over message UID %lu of %s: %s", uids[i],
+		proof_say(p, "passed over message UID %lu of %s: %s", uid,
 			  BACKUP_FOLDER, err.message);
 	}
-	return proof_fail(p, EXIT_FAIL, "no backup in the mailbox folder %s",
-			  BACKUP_FOLDER);
+	return 1;
+}
+
+/* The newest backup into *blob, C filled with the older ones. */
+static int first_backup(struct proof *p, struct candidates *c,
+			unsigned char **blob, size_t *len)
+{
+	struct ll_error err = { 0 };
+	int rc;
+
+	if (c->where == TO_VAULT)
+		return vault_first(p, c, blob, len);
+	rc = mailbox_select(p->mb, BACKUP_FOLDER, &err);
+	if (rc == 0)
+		rc = mailbox_search(p->mb, 1, NULL, BACKUP_SUBJECT, c->uids,
+				    &c->nuids, &err);
+	if (rc < 0)
+		return proof_fail(p, proof_exit_for(rc),
+				  "the mailbox folder %s: %s", BACKUP_FOLDER,
+				  err.message);
+	rc = mailbox_next(p, c, blob, len);
+	if (rc == 1)
+		return proof_fail(p, EXIT_FAIL,
+				  "no backup in the mailbox folder %s",
+				  BACKUP_FOLDER);
+	return rc;
+}
+
+/* The next older backup into *blob (the one in hand freed): 0, 1 when
+ * there is none, or an exit code. */
+static int older_backup(struct proof *p, struct candidates *c,
+			unsigned char **blob, size_t *len)
+{
+	struct ll_error err = { 0 };
+
+	free(*blob);
+	*blob = NULL;
+	*len = 0;
+	if (c->where == TO_MAILBOX)
+		return mailbox_next(p, c, blob, len);
+	if (c->next >= c->nvers)
+		return 1;
+	snprintf(c->label, sizeof(c->label), "version %lld",
+		 c->vers[c->next++]);
+	if (ll_acme_vault_get(blob, len, p->acme, p->canon,
+			      c->vers[c->next - 1], &err) < 0)
+		return proof_step_fail(p, "the vault", &err);
+	proof_say(p, "fetched the backup (%zu octets, %s) from the vault", *len,
+		  c->label);
+	return 0;
 }
 
 /* ---- backup ---- */
@@ -595,14 +678,14 @@ static int check_code_file(struct proof *p, const char *file)
 	return rc;
 }
 
-/* BLOB opened with the user's code into *b (and its key into *key). */
-static int open_blob(struct proof *p, struct ll_backup **b,
-		     struct ll_backup_key **key, const unsigned char *blob,
-		     size_t len, const char *code_file)
+/* BLOB's header checked, then the user's code, canonical, into CANON. */
+static int ask_code(struct proof *p, char canon[LL_BACKUP_CODE_LEN + 1],
+		    const unsigned char *blob, size_t len,
+		    const char *code_file)
 {
 	struct ll_backup_kdf kdf;
 	struct ll_error err = { 0 };
-	char code[CODE_INPUT_MAX], canon[LL_BACKUP_CODE_LEN + 1];
+	char code[CODE_INPUT_MAX];
 	int rc;
 
 	rc = ll_backup_peek(&kdf, blob, len, &err);
@@ -619,22 +702,77 @@ static int open_blob(struct proof *p, struct ll_backup **b,
 			fprintf(stderr, "restore: %s\n", err.message);
 			continue;
 		}
-		if (rc < 0) {
+		if (rc < 0)
 			rc = proof_fail(p, EXIT_USAGE, "%s", err.message);
-			break;
-		}
-		proof_say(p, "deriving the key from the recovery code "
-			     "(deliberately slow) ...");
-		rc = ll_backup_open(b, key, blob, len, canon, &err);
-		if (rc == LL_EDECRYPT)
-			rc = proof_fail(p, EXIT_NODECRYPT, "%s", err.message);
-		else if (rc < 0)
-			rc = proof_fail(p, proof_exit_for(rc), "the backup: %s",
-					err.message);
 		break;
 	}
 	OPENSSL_cleanse(code, sizeof(code));
+	return rc;
+}
+
+/*
+ * The newest backup C gives opened with the user's code into *b (and
+ * its key into *key).  One that does not open (a wrong code, or a
+ * damaged backup: the two look alike) makes way for the next older
+ * one, OPEN_TRIES derivations at most; which one opened is said.
+ */
+static int open_newest(struct proof *p, struct ll_backup **b,
+		       struct ll_backup_key **key, struct candidates *c,
+		       const char *code_file)
+{
+	struct ll_error err = { 0 };
+	char canon[LL_BACKUP_CODE_LEN + 1], first[sizeof(c->label)];
+	unsigned char *blob = NULL;
+	size_t len = 0;
+	int rc, tries = 0;
+
+	rc = first_backup(p, c, &blob, &len);
+	if (rc == 0)
+		rc = ask_code(p, canon, blob, len, code_file);
+	if (rc != 0)
+		goto out;
+	snprintf(first, sizeof(first), "%s", c->label);
+	for (int peeked = 1;;) {
+		if (peeked) {
+			proof_say(p, "deriving the key from the recovery code "
+				     "(deliberately slow) ...");
+			tries++;
+			rc = ll_backup_open(b, key, blob, len, canon, &err);
+			if (rc != LL_EDECRYPT || tries == OPEN_TRIES)
+				break;
+		}
+		rc = older_backup(p, c, &blob, &len);
+		if (rc == 1)
+			rc = LL_EDECRYPT; /* none left */
+		if (rc != 0)
+			break;
+		proof_say(p, "the newer backup did not open: trying %s",
+			  c->label);
+		/* a damaged header here is passed over like a failed tag */
+		peeked = ll_backup_peek(NULL, blob, len, &err) == 0;
+		if (!peeked)
+			proof_say(p, "passed over %s: %s", c->label,
+				  err.message);
+	}
+	if (rc == LL_EDECRYPT)
+		rc = proof_fail(p, EXIT_NODECRYPT,
+				"the backup does not open: wrong recovery "
+				"code, or the backup is damaged or was "
+				"altered (tried %d: %s%s)",
+				tries, first, tries > 1 ? " and older" : "");
+	else if (rc < 0)
+		rc = proof_fail(p, proof_exit_for(rc), "the backup: %s",
+				err.message);
+	else if (rc == 0 && tries > 1)
+		proof_say(p,
+			  "opened %s: the newer backup did not open with "
+			  "this code (damaged, or made with another code)",
+			  c->label);
+	else if (rc == 0)
+		proof_say(p, "opened %s", c->label);
+out:
 	OPENSSL_cleanse(canon, sizeof(canon));
+	free(blob);
 	return rc;
 }
 
@@ -729,36 +867,27 @@ static void check_revoked(struct proof *p)
 static int do_restore(struct proof *p, enum where where, long long version,
 		      const char *code_file)
 {
+	struct candidates *c = calloc(1, sizeof(*c));
 	struct ll_backup *b = NULL;
 	struct ll_backup_key *key = NULL;
-	struct ll_error err = { 0 };
-	unsigned char *blob = NULL;
-	size_t len = 0;
 	int rc;
 
+	if (c == NULL)
+		return proof_fail(p, EXIT_FAIL, "out of memory");
+	c->where = where;
+	c->version = version;
 	rc = proof_connect(p);
-	if (rc == 0 && where == TO_VAULT) {
+	if (rc == 0 && where == TO_VAULT)
 		rc = proof_order(p);
-		if (rc == 0 && ll_acme_vault_get(&blob, &len, p->acme, p->canon,
-						 version, &err) < 0)
-			rc = proof_step_fail(p, "the vault", &err);
-		if (rc == 0)
-			proof_say(p,
-				  "fetched the backup (%zu octets) from "
-				  "the vault",
-				  len);
-	} else if (rc == 0) {
-		rc = mailbox_get(p, &blob, &len);
-	}
 	if (rc == 0)
-		rc = open_blob(p, &b, &key, blob, len, code_file);
+		rc = open_newest(p, &b, &key, c, code_file);
 	if (rc == 0)
 		rc = install(p, b, key, where);
 	if (rc == 0)
 		check_revoked(p);
 	ll_backup_free(&b);
 	ll_backup_key_free(&key);
-	free(blob);
+	free(c);
 	return rc;
 }
 

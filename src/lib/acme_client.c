@@ -397,9 +397,47 @@ out:
 	return rc;
 }
 
+/* The versions VS of the vault's answer J, newest first; 0 or -1. */
+static int vault_versions(struct ll_acme_vault_versions *vs, json_t *j)
+{
+	json_t *list = json_object_get(j, "versions"), *e;
+	size_t i;
+
+	memset(vs, 0, sizeof(*vs));
+	if (!json_is_integer(json_object_get(j, "version")))
+		return -1;
+	vs->got = json_integer_value(json_object_get(j, "version"));
+	json_array_foreach(list, i, e)
+	{
+		long long v = json_integer_value(e);
+		size_t k = vs->n;
+
+		if (!json_is_integer(e) || v < 1 ||
+		    vs->n == LL_ACME_VAULT_VERSIONS_MAX)
+			continue;
+		/* kept sorted, newest first, whatever order it came in */
+		while (k > 0 && vs->kept[k - 1] < v) {
+			vs->kept[k] = vs->kept[k - 1];
+			k--;
+		}
+		vs->kept[k] = v;
+		vs->n++;
+	}
+	return 0;
+}
+
 int ll_acme_vault_get(unsigned char **out, size_t *len, struct ll_acme *a,
 		      const char *address, long long version,
 		      struct ll_error *err)
+{
+	return ll_acme_vault_get_versions(out, len, NULL, a, address, version,
+					  err);
+}
+
+int ll_acme_vault_get_versions(unsigned char **out, size_t *len,
+			       struct ll_acme_vault_versions *vs,
+			       struct ll_acme *a, const char *address,
+			       long long version, struct ll_error *err)
 {
 	struct ll_acme_resp r;
 	json_t *j = NULL, *req;
@@ -421,6 +459,11 @@ int ll_acme_vault_get(unsigned char **out, size_t *len, struct ll_acme *a,
 	if (b64 == NULL) {
 		rc = ll_err(err, LL_EPARSE, LL_ECLASS_POLICY,
 			    "the vault's answer has no backup");
+		goto out;
+	}
+	if (vs != NULL && vault_versions(vs, j) < 0) {
+		rc = ll_err(err, LL_EPARSE, LL_ECLASS_POLICY,
+			    "the vault's answer has no version");
 		goto out;
 	}
 	rc = ll_b64url_decode(out, len, b64, strlen(b64), LL_BACKUP_MAX, err);

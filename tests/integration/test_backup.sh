@@ -46,7 +46,7 @@ export LETTERLOCK_TEST_BACKUP_KDF=10,8,1
 lldtest_stack "mail stack up"
 t_init() {
 	lld_init || return 1
-	printf '%s\n' "[vault]" "reads_per_address = 7" \
+	printf '%s\n' "[vault]" "reads_per_address = 14" \
 		"reads_per_account = 8" >>"$CA/letterlockd.conf"
 }
 t "letterlockd init, [vault] with small read limits" t_init
@@ -195,37 +195,60 @@ t_wrong() {
 	ll "$T/wrong-home" restore "$ALICE" --code-file "$T/wrong"
 	rc=$?
 	[ "$rc" -eq 4 ] && grep -q 'wrong recovery code, or the backup is damaged' "$T/out" &&
+		grep -q 'tried 2: version 2 and older' "$T/out" &&
 		[ -z "$("$LETTERLOCK" --home "$T/wrong-home" identity list)" ]
 }
-t "a wrong code fails clearly (exit 4) and installs nothing" t_wrong
+t "a wrong code fails clearly (exit 4) after the vault's older version too, and installs nothing" t_wrong
+
+# tamper VERSION...: flip a bit of those vault versions (kept aside)
+tamper() {
+	"$PY" - "$CA/letterlockd.db" "$@" <<'EOF'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], timeout=5)
+for v in sys.argv[2:]:
+    b = bytearray(db.execute('SELECT blob FROM vault WHERE version = ?',
+                             (int(v),)).fetchone()[0])
+    open('%s.%s.blob' % (sys.argv[1], v), 'wb').write(b)
+    b[100] ^= 0x40
+    db.execute('UPDATE vault SET blob = ? WHERE version = ?', (bytes(b), int(v)))
+db.commit()
+EOF
+}
+# untamper VERSION...: put them back
+untamper() {
+	"$PY" - "$CA/letterlockd.db" "$@" <<'EOF'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], timeout=5)
+for v in sys.argv[2:]:
+    db.execute('UPDATE vault SET blob = ? WHERE version = ?',
+               (open('%s.%s.blob' % (sys.argv[1], v), 'rb').read(), int(v)))
+db.commit()
+EOF
+}
 
 t_tampered() {
 	local rc
-	"$PY" - "$CA/letterlockd.db" <<'EOF' || return 1
-import sqlite3, sys
-db = sqlite3.connect(sys.argv[1], timeout=5)
-v, b = db.execute('SELECT version, blob FROM vault'
-                  ' ORDER BY version DESC LIMIT 1').fetchone()
-b = bytearray(b)
-open(sys.argv[1] + '.blob', 'wb').write(b)
-b[100] ^= 0x40
-db.execute('UPDATE vault SET blob = ? WHERE version = ?', (bytes(b), v))
-db.commit()
-EOF
+	tamper 2 || return 1
 	ll "$T/tamper-home" restore "$ALICE" --code-file "$T/code"
 	rc=$?
-	"$PY" - "$CA/letterlockd.db" <<'EOF'
-import sqlite3, sys
-db = sqlite3.connect(sys.argv[1], timeout=5)
-db.execute('UPDATE vault SET blob = ? WHERE version ='
-           ' (SELECT max(version) FROM vault)',
-           (open(sys.argv[1] + '.blob', 'rb').read(),))
-db.commit()
-EOF
-	[ "$rc" -eq 4 ] && grep -q 'damaged or was altered' "$T/out" &&
-		[ -z "$("$LETTERLOCK" --home "$T/tamper-home" identity list)" ]
+	untamper 2
+	[ "$rc" -eq 0 ] &&
+		grep -q 'the newer backup did not open: trying version 1' "$T/out" &&
+		grep -q 'opened version 1: the newer backup did not open' "$T/out" &&
+		grep -q 'installed 1 of 1 keys' "$T/out"
 }
-t "a vault blob altered in the store is detected (exit 4), nothing installed" t_tampered
+t "the vault's newest version altered in the store: restore falls back to the older one and says so" t_tampered
+
+t_tampered_all() {
+	local rc
+	tamper 2 1 || return 1
+	ll "$T/tamper-home2" restore "$ALICE" --code-file "$T/code"
+	rc=$?
+	untamper 2 1
+	[ "$rc" -eq 4 ] && grep -q 'damaged or was altered' "$T/out" &&
+		[ -z "$("$LETTERLOCK" --home "$T/tamper-home2" identity list)" ]
+}
+t "every version altered: detected (exit 4), nothing installed" t_tampered_all
 
 t_big() {
 	local i h=$T/big-home
@@ -246,6 +269,14 @@ t_big() {
 		"$URL/acme/new-order")" = 413 ]
 }
 t "a backup over 64 KiB (110 keys) goes through the vault and back; other paths keep 64 KiB" t_big
+
+t_older_code() {
+	# version 3 was made with another code: the first code opens 2
+	ll "$T/older-home" restore "$ALICE" --code-file "$T/code" &&
+		grep -q 'opened version 2: the newer backup did not open' "$T/out" &&
+		grep -q 'installed 2 of 2 keys' "$T/out"
+}
+t "a code of an older backup: the newest version does not open, the one it made does" t_older_code
 
 t_no_proof() {
 	acme eve account || return 1
@@ -320,11 +351,22 @@ t_mailbox() {
 }
 t "mailbox variant: the restored home (same account) backs up into its folder; a third home restores from there" t_mailbox
 
+t_mailbox_older() {
+	ll "$CHOME" backup --to mailbox --code-file "$T/code4" &&
+		grep -q 'put in the mailbox folder Letterlock-Backup' "$T/out" ||
+		return 1
+	ll "$T/older2-home" restore "$ALICE" --from mailbox \
+		--code-file "$T/code2" &&
+		grep -q 'the newer backup did not open: trying message UID' "$T/out" &&
+		grep -q 'opened message UID .*: the newer backup did not open' "$T/out"
+}
+t "mailbox: a newer backup made with another code; the older message opens with its code" t_mailbox_older
+
 t_mailbox_wrong() {
 	local rc
 	ll "$T/wrong2-home" restore "$ALICE" --from mailbox --code-file "$T/code"
 	rc=$?
-	[ "$rc" -eq 4 ]
+	[ "$rc" -eq 4 ] && grep -q 'tried 2: message UID' "$T/out"
 }
 t "the mailbox backup does not open with the vault backup's code" t_mailbox_wrong
 
