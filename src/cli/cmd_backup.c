@@ -805,6 +805,14 @@ static int install(struct proof *p, const struct ll_backup *b,
 		  "them opens here",
 		  added, ll_backup_identity_count(b), ll_backup_trust_count(b),
 		  n);
+	if (ll_backup_revocation_count(b) > 0)
+		proof_say(p,
+			  "%zu certificate%s revoked from the home the backup "
+			  "was made on: %s no longer sign%s here",
+			  ll_backup_revocation_count(b),
+			  ll_backup_revocation_count(b) == 1 ? "" : "s",
+			  ll_backup_revocation_count(b) == 1 ? "it" : "they",
+			  ll_backup_revocation_count(b) == 1 ? "s" : "");
 	return 0;
 }
 

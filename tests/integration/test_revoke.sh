@@ -153,6 +153,7 @@ t_restored_knows() {
 	ll "$H1" backup --refresh "${proving[@]}" &&
 		grep -q 'stored in the vault as version 2' "$T/out" || return 1
 	ll "$H3" restore "$DAVE" --code-file "$T/code" "${proving[@]}" &&
+		grep -q '1 certificate revoked from the home the backup was made on' "$T/out" &&
 		[ "$(mark "$H3" "$C1")" = "revoked local" ]
 }
 t "backup --refresh takes the revocation mark along: a home restored from it has it as its own" t_restored_knows
