@@ -194,33 +194,34 @@ t_tampered() {
 	"$PY" - "$CA/letterlockd.db" <<'EOF' || return 1
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1], timeout=5)
-v, b = db.execute('SELECT version, blob FROM vault'
-                  ' ORDER BY version DESC LIMIT 1').fetchone()
-open(sys.argv[1] + '.blob', 'wb').write(b)
-b = bytearray(b)
-b[len(b) // 2] ^= 0x01
-db.execute('UPDATE vault SET blob = ? WHERE version = ?', (bytes(b), v))
+# every version: restore falls back to the older ones
+for v, b in db.execute('SELECT version, blob FROM vault').fetchall():
+    open('%s.%d.blob' % (sys.argv[1], v), 'wb').write(b)
+    b = bytearray(b)
+    b[len(b) // 2] ^= 0x01
+    db.execute('UPDATE vault SET blob = ? WHERE version = ?', (bytes(b), v))
 db.commit()
 EOF
 	conf "$T/tampered" "$ALICE"
 	llrun "$T/tampered" restore "$ALICE" --code-file "$T/code" --timeout 60
 	[ "$RC" = 4 ] && grep -q 'damaged or was altered' "$T/out" &&
+		grep -q 'the newer backup did not open: trying version' "$T/out" &&
 		! "$LETTERLOCK" --home "$T/tampered" identity list 2>/dev/null |
 		grep -q "$ALICE"
 }
-t "a blob altered in the vault is detected (AES-GCM); nothing installed" t_tampered
+t "blobs altered in the vault are detected (AES-GCM), the older versions tried too; nothing installed" t_tampered
 
 t_untamper() {
 	"$PY" - "$CA/letterlockd.db" <<'EOF'
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1], timeout=5)
-v = db.execute('SELECT max(version) FROM vault').fetchone()[0]
-db.execute('UPDATE vault SET blob = ? WHERE version = ?',
-           (open(sys.argv[1] + '.blob', 'rb').read(), v))
+for (v,) in db.execute('SELECT version FROM vault').fetchall():
+    db.execute('UPDATE vault SET blob = ? WHERE version = ?',
+               (open('%s.%d.blob' % (sys.argv[1], v), 'rb').read(), v))
 db.commit()
 EOF
 }
-t "(the vault's blob put back as it was)" t_untamper
+t "(the vault's blobs put back as they were)" t_untamper
 
 # ------------------------------------------------------------ revocation
 
