@@ -226,7 +226,7 @@ t "reply with List-Id (through a mailing list): unauthorized" \
 t_replay_same() {
 	acme main show "$ALICE_ORD" >/dev/null || return 1
 	cp "$T/out" "$T/alice.before"
-	acme main replay --user alice@example.test --token1 "$ALICE_TOKEN1" &&
+	acme main replay --user alice@example.test --token1="$ALICE_TOKEN1" &&
 		acme main drain || return 1
 	acme main show "$ALICE_ORD" || return 1
 	diff "$T/alice.before" "$T/out" &&
@@ -240,7 +240,7 @@ t_replay_new() {
 	acme main mail "$REPLAY_ORD" --user alice@example.test &&
 		acme main respond "$REPLAY_ORD" &&
 		acme main replay --user alice@example.test \
-			--token1 "$ALICE_TOKEN1" &&
+			--token1="$ALICE_TOKEN1" &&
 		acme main drain || return 1
 	acme main show "$REPLAY_ORD" && expect authz-status pending &&
 		expect order-status pending
