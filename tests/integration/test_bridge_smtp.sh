@@ -45,44 +45,11 @@ lldtest_init bridge_smtp "letterlock bridge, SMTP side"
 export MAILSTACK_USERS=$DAVE
 unset MAILSTACK_PASSWORD
 
-BRIDGE_PID=""
 free_port BPORT || fatal "no free port"
 
-ll() { # ll WHO ARGS...: letterlock with WHO's home
-	local who=$1
-	shift
-	"$LETTERLOCK" --home "$T/$who" "$@"
-}
-
-# bridge_start: alice's bridge in a session of its own, log in $BLOG
-BLOG=$T/bridge.log
-bridge_start() {
-	local _
-	setsid "$LETTERLOCK" --home "$T/alice" bridge </dev/null \
-		>>"$BLOG" 2>&1 &
-	BRIDGE_PID=$!
-	for _ in $(seq 1 100); do
-		[ -n "$(ss -Htln "sport = :$BPORT")" ] && return 0
-		kill -0 "$BRIDGE_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "the bridge did not start:"
-	tail -n 20 "$BLOG"
-	return 1
-}
-# bridge_kill SIG: signal the bridge's whole process group, wait
-bridge_kill() {
-	local _
-	[ -n "$BRIDGE_PID" ] || return 0
-	kill "-$1" -- "-$BRIDGE_PID" 2>/dev/null
-	for _ in $(seq 1 100); do
-		pgrep -g "$BRIDGE_PID" >/dev/null || break
-		sleep 0.1
-	done
-	wait "$BRIDGE_PID" 2>/dev/null
-	BRIDGE_RC=$?
-	BRIDGE_PID=""
-}
+. "$here/bridgetest.sh"
+BRIDGE_WHO=alice
+BRIDGE_PORT=$BPORT
 
 eval "lld_cleanup() $(declare -f on_cleanup | tail -n +2)"
 on_cleanup() {
