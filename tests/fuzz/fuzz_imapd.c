@@ -1,0 +1,79 @@
+/*
+ * fuzz_imapd.c - what the bridge reads from IMAP clients and servers
+ * (src/bridge/imap_parse.c), as its session and its upstream child use
+ * it.
+ *
+ * The first byte of the input chooses the size of the pieces the rest
+ * is fed in (1 to 256 bytes), the second the caps (literal 0 to 255
+ * bytes or 64 KiB; unit 2 lines or 1 MiB); the rest is one side of a
+ * session.  Each unit's arguments are read as the session reads LOGIN.
+ * Checked:
+ *  - the reader takes no more than it is given and progresses unless
+ *    it gives a unit or stops;
+ *  - a unit is at most the unit cap, ends in LF, and holds no literal
+ *    over the literal cap;
+ *  - imap_arg's output is NUL-terminated within its buffer and it
+ *    moves forward within the unit.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuzz.h"
+#include "imap_parse.h"
+
+static void unit(const struct imap_reader *r)
+{
+	const char *p = r->buf, *end = r->buf + r->len;
+	char out[IMAP_ARG_MAX];
+
+	CHECK(r->len > 0 && r->len <= r->unit_max);
+	CHECK(r->buf[r->len - 1] == '\n');
+	for (int i = 0; i < 8; i++) {
+		const char *was = p;
+
+		if (imap_arg(&p, end, out, sizeof(out)) < 0)
+			break;
+		CHECK(p > was && p <= end);
+		CHECK(memchr(out, '\0', sizeof(out)) != NULL);
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct imap_reader r;
+	size_t piece, at = 2;
+	int stopped = 0;
+
+	if (size < 2)
+		return 0;
+	piece = (size_t)data[0] + 1;
+	imap_reader_init(&r, data[1] & 0x80 ? 65536 : data[1] & 0x7f,
+			 data[1] & 1 ? 2 * IMAP_LINE_MAX : 1 << 20);
+	while (at < size && !stopped) {
+		size_t end = at + piece < size ? at + piece : size;
+
+		while (at < end) {
+			size_t used = 0;
+			int rc = imap_reader_feed(&r, (const char *)data + at,
+						  end - at, &used);
+
+			CHECK(used <= end - at);
+			at += used;
+			if (rc == IMAP_UNIT) {
+				unit(&r);
+				imap_reader_next(&r);
+			} else if (rc < 0) {
+				stopped = 1;
+				break;
+			} else if (rc == IMAP_MORE) {
+				CHECK(at == end);
+			} else {
+				CHECK(rc == IMAP_SYNC);
+			}
+		}
+	}
+	imap_reader_free(&r);
+	return 0;
+}

@@ -1,0 +1,196 @@
+/*
+ * test_imap_parse.c - src/bridge/imap_parse.c, what the bridge reads
+ * from IMAP clients and servers: units (lines with literals) give the
+ * same events however the input is split (at every byte boundary);
+ * synchronizing and non-synchronizing literals; the line, literal and
+ * unit caps (checked before allocating); astring arguments.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../../src/bridge/imap_parse.h"
+
+/* The events of IN (LEN) fed in two pieces cut at CUT, written as
+ * "U:unit|", "S|" (a synchronizing literal announced), "E<code>|". */
+static void events(char *out, size_t size, const char *in, size_t len,
+		   size_t cut, size_t literal_max, size_t unit_max)
+{
+	struct imap_reader r;
+	size_t at = 0, o = 0;
+
+	imap_reader_init(&r, literal_max, unit_max);
+	out[0] = '\0';
+	for (int piece = 0; piece < 2; piece++) {
+		size_t end = piece == 0 ? cut : len;
+
+		while (at < end) {
+			size_t used = 0;
+			int rc = imap_reader_feed(&r, in + at, end - at, &used);
+
+			assert_true(used <= end - at);
+			at += used;
+			if (rc == IMAP_UNIT) {
+				o += (size_t)snprintf(out + o, size - o,
+						      "U:%.*s|", (int)r.len,
+						      r.buf);
+				imap_reader_next(&r);
+			} else if (rc == IMAP_SYNC) {
+				o += (size_t)snprintf(out + o, size - o, "S|");
+			} else if (rc < 0) {
+				o += (size_t)snprintf(out + o, size - o, "E%d|",
+						      rc);
+				imap_reader_free(&r);
+				return;
+			} else {
+				assert_int_equal(used, end - at + used);
+			}
+		}
+	}
+	imap_reader_free(&r);
+}
+
+/* IN gives WANT however it is split. */
+static void same_split(const char *in, const char *want, size_t literal_max,
+		       size_t unit_max)
+{
+	char got[8192];
+	size_t len = strlen(in);
+
+	for (size_t cut = 0; cut <= len; cut++) {
+		events(got, sizeof(got), in, len, cut, literal_max, unit_max);
+		if (strcmp(got, want) != 0)
+			fail_msg("cut at %zu: got \"%s\", want \"%s\"", cut,
+				 got, want);
+	}
+}
+
+static void test_lines(void **state)
+{
+	(void)state;
+	same_split("a NOOP\r\nb CAPABILITY\r\n",
+		   "U:a NOOP\r\n|U:b CAPABILITY\r\n|", 100, 1000);
+	same_split("* OK bare LF\n", "U:* OK bare LF\n|", 100, 1000);
+	/* an incomplete line is no unit */
+	same_split("a NOOP", "", 100, 1000);
+}
+
+static void test_literals(void **state)
+{
+	(void)state;
+	same_split("a LOGIN {5}\r\nalice {3}\r\npw!\r\n",
+		   "S|S|U:a LOGIN {5}\r\nalice {3}\r\npw!\r\n|", 100, 1000);
+	same_split("a LOGIN {5+}\r\nalice {3+}\r\npw!\r\n",
+		   "U:a LOGIN {5+}\r\nalice {3+}\r\npw!\r\n|", 100, 1000);
+	/* a literal holds CRLF and braces without ending anything */
+	same_split("* 1 FETCH (BODY[] {7}\r\n{1}\r\n\r\n)\r\n",
+		   "S|U:* 1 FETCH (BODY[] {7}\r\n{1}\r\n\r\n)\r\n|", 100, 1000);
+	same_split("a X {0}\r\n\r\n", "S|U:a X {0}\r\n\r\n|", 100, 1000);
+	/* not a literal: no closing brace at the end, or no digits */
+	same_split("a X {5\r\n", "U:a X {5\r\n|", 100, 1000);
+	same_split("a X {}\r\n", "U:a X {}\r\n|", 100, 1000);
+	same_split("a X 5}\r\n", "U:a X 5}\r\n|", 100, 1000);
+}
+
+static void test_limits(void **state)
+{
+	char line[IMAP_LINE_MAX + 16], want[64];
+	(void)state;
+	/* a literal over its cap: refused at its announcement */
+	same_split("a APPEND x {101}\r\n", "E-2|", 100, 1000);
+	same_split("a APPEND x {99999999999}\r\n", "E-2|", 100, 1000);
+	/* the unit over its cap */
+	same_split("a APPEND x {90}\r\n", "E-3|", 100, 50);
+	/* a line of IMAP_LINE_MAX bytes passes; one more does not */
+	memset(line, 'x', IMAP_LINE_MAX - 2);
+	memcpy(line + IMAP_LINE_MAX - 2, "\r\n", 3);
+	events(want, sizeof(want), line, IMAP_LINE_MAX, IMAP_LINE_MAX, 10,
+	       2 * IMAP_LINE_MAX);
+	assert_true(strncmp(want, "U:", 2) == 0);
+	memset(line, 'x', IMAP_LINE_MAX - 1);
+	memcpy(line + IMAP_LINE_MAX - 1, "\r\n", 3);
+	events(want, sizeof(want), line, IMAP_LINE_MAX + 1, 7, 10,
+	       2 * IMAP_LINE_MAX);
+	assert_string_equal(want, "E-1|");
+	/* the line limit counts from the last literal */
+	{
+		static char big[3 * IMAP_LINE_MAX];
+		size_t n = 0;
+
+		memset(big, 'y', IMAP_LINE_MAX - 8);
+		n = IMAP_LINE_MAX - 8;
+		memcpy(big + n, " {4+}\r\nabcd", 11);
+		n += 11;
+		memset(big + n, 'z', IMAP_LINE_MAX - 8);
+		n += IMAP_LINE_MAX - 8;
+		memcpy(big + n, "\r\n", 2);
+		n += 2;
+		events(want, sizeof(want), big, n, n / 2, 10,
+		       3 * IMAP_LINE_MAX);
+		assert_true(strncmp(want, "U:", 2) == 0);
+	}
+}
+
+static void test_literal_size(void **state)
+{
+	size_t n;
+	int sync;
+	(void)state;
+	assert_int_equal(imap_literal_size("x {12}", 6, &n, &sync), 0);
+	assert_int_equal(n, 12);
+	assert_int_equal(sync, 1);
+	assert_int_equal(imap_literal_size("x {12+}", 7, &n, &sync), 0);
+	assert_int_equal(sync, 0);
+	assert_int_equal(imap_literal_size("{+}", 3, &n, &sync), -1);
+	assert_int_equal(imap_literal_size("x {12345678901}", 15, &n, &sync),
+			 0);
+	assert_true(n == SIZE_MAX);
+	assert_int_equal(imap_literal_size("}", 1, &n, &sync), -1);
+}
+
+static void test_arg(void **state)
+{
+	const char unit[] = "a LOGIN \"bob \\\"q\\\\\" {3}\r\np w atom)";
+	const char *p = unit, *end = unit + sizeof(unit) - 1;
+	char out[16];
+	(void)state;
+	assert_int_equal(imap_arg(&p, end, out, sizeof(out)), 0);
+	assert_string_equal(out, "a");
+	assert_int_equal(imap_arg(&p, end, out, sizeof(out)), 0);
+	assert_string_equal(out, "LOGIN");
+	assert_int_equal(imap_arg(&p, end, out, sizeof(out)), 0);
+	assert_string_equal(out, "bob \"q\\");
+	assert_int_equal(imap_arg(&p, end, out, sizeof(out)), 0);
+	assert_string_equal(out, "p w");
+	assert_int_equal(imap_arg(&p, end, out, sizeof(out)), 0);
+	assert_string_equal(out, "atom");
+	assert_int_equal(imap_arg(&p, end, out, sizeof(out)), -1);
+	/* too long, unterminated, a literal longer than what follows */
+	p = "abcdefghijklmnopqrstuvwxyz";
+	assert_int_equal(imap_arg(&p, p + 26, out, sizeof(out)), -1);
+	p = "\"open";
+	assert_int_equal(imap_arg(&p, p + 5, out, sizeof(out)), -1);
+	p = "{9}\r\nabc";
+	assert_int_equal(imap_arg(&p, p + 8, out, sizeof(out)), -1);
+	p = "\"a\\x\"";
+	assert_int_equal(imap_arg(&p, p + 5, out, sizeof(out)), -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_lines),
+		cmocka_unit_test(test_literals),
+		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_literal_size),
+		cmocka_unit_test(test_arg),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
