@@ -40,9 +40,10 @@ static const char bridge_usage[] =
 	"Run the local mail proxy: mail clients submit to 127.0.0.1:1025\n"
 	"(SMTP, STARTTLS) and log in as one of the accounts of `letterlock\n"
 	"account` with the bridge password; each message is sealed as by\n"
-	"`letterlock send` and relayed to the account's server.  The IMAP\n"
-	"side (127.0.0.1:1143) is not there yet.  Stops on SIGTERM or\n"
-	"SIGINT.\n"
+	"`letterlock send` and relayed to the account's server.  Mail\n"
+	"clients read through 127.0.0.1:1143 (IMAP, STARTTLS): S/MIME\n"
+	"messages are opened, with an X-Letterlock-Status header.  Stops\n"
+	"on SIGTERM or SIGINT.\n"
 	"\n"
 	"  --daemon          run in the background (log HOME/bridge/bridge.log,\n"
 	"                    pid HOME/bridge/bridge.pid)\n"
@@ -58,6 +59,7 @@ static const char bridge_usage[] =
 /* The protocol modules (bridge.h); the IMAP module goes here. */
 static const struct bridge_module *const modules[] = {
 	&bridge_smtp_module,
+	&bridge_imap_module,
 };
 
 #define NMODULES (sizeof(modules) / sizeof(modules[0]))
@@ -226,6 +228,14 @@ int bridge_spawn(struct bridge *b, int (*run)(void *arg), void *arg,
 		 void (*done)(void *cbarg, int code, const char *said),
 		 void *cbarg, struct bridge_job **out)
 {
+	return bridge_spawn_fd(b, -1, run, arg, done, cbarg, out);
+}
+
+int bridge_spawn_fd(struct bridge *b, int keep,
+		    int (*run)(void *arg), void *arg,
+		    void (*done)(void *cbarg, int code, const char *said),
+		    void *cbarg, struct bridge_job **out)
+{
 	struct bridge_job *j = calloc(1, sizeof(*j));
 	int p[2];
 
@@ -255,9 +265,10 @@ int bridge_spawn(struct bridge *b, int (*run)(void *arg), void *arg,
 		signal(SIGINT, SIG_IGN);
 		signal(SIGPIPE, SIG_DFL);
 		if (null < 0 || dup2(null, 0) < 0 || dup2(p[1], 1) < 0 ||
-		    dup2(p[1], 2) < 0)
+		    dup2(p[1], 2) < 0 ||
+		    (keep >= 0 && dup2(keep, BRIDGE_CHILD_FD) < 0))
 			_exit(EXIT_FAIL);
-		close_range(3, ~0U, 0);
+		close_range(keep >= 0 ? BRIDGE_CHILD_FD + 1 : 3, ~0U, 0);
 		setvbuf(stderr, NULL, _IOLBF, 0);
 		int rc = run(arg);
 		fflush(NULL);

@@ -105,6 +105,17 @@ struct bridge_module {
 };
 
 extern const struct bridge_module bridge_smtp_module;
+extern const struct bridge_module bridge_imap_module;
+
+/* imap_upstream.c: the child of one logged-in IMAP session; it owns
+ * the upstream connection and speaks plain IMAP to the loop on
+ * BRIDGE_CHILD_FD.  ARG: struct imap_child. */
+struct imap_child {
+	struct bridge *b;
+	struct bridge_account *a;
+	char tag[64]; /* of the client's LOGIN/AUTHENTICATE */
+};
+int imap_child_run(void *arg);
 
 /* The account whose address is USER (any case), or NULL. */
 struct bridge_account *bridge_account_find(struct bridge *b, const char *user);
@@ -132,6 +143,13 @@ struct bufferevent *bridge_starttls(struct bridge *b, struct bufferevent *bev);
 int bridge_spawn(struct bridge *b, int (*run)(void *arg), void *arg,
 		 void (*done)(void *cbarg, int code, const char *said),
 		 void *cbarg, struct bridge_job **out);
+/* The same, with KEEP (a descriptor of the loop, or -1) given to the
+ * child as BRIDGE_CHILD_FD: a socketpair to a long-lived child. */
+#define BRIDGE_CHILD_FD 3
+int bridge_spawn_fd(struct bridge *b, int keep, int (*run)(void *arg),
+		    void *arg,
+		    void (*done)(void *cbarg, int code, const char *said),
+		    void *cbarg, struct bridge_job **out);
 /* The one who asked for J is gone: DONE is not called. */
 void bridge_job_forget(struct bridge_job *j);
 

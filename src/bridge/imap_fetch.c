@@ -1,0 +1,228 @@
+/*
+ * imap_fetch.c - FETCH responses of S/MIME messages answered with the
+ * opened message (imap_fetch.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "imap_fetch.h"
+#include "imap_parse.h"
+
+#define STATUS_FIELD "X-Letterlock-Status:"
+
+struct out {
+	char *p;
+	size_t len, cap;
+	int failed;
+};
+
+static void put(struct out *o, const char *s, size_t n)
+{
+	if (o->failed)
+		return;
+	if (o->len + n + 1 > o->cap) {
+		size_t cap = o->cap ? o->cap : 4096;
+		char *p;
+
+		while (cap < o->len + n + 1)
+			cap *= 2;
+		p = realloc(o->p, cap);
+		if (p == NULL) {
+			o->failed = 1;
+			return;
+		}
+		o->p = p;
+		o->cap = cap;
+	}
+	memcpy(o->p + o->len, s, n);
+	o->len += n;
+	o->p[o->len] = '\0';
+}
+
+void imap_status_line(char *out, size_t size, const struct ll_open_status *st,
+		      const char *why)
+{
+	if (st == NULL) {
+		snprintf(out, size, STATUS_FIELD " not opened; %s", why);
+		return;
+	}
+	snprintf(out, size,
+		 STATUS_FIELD " %s%s%s; signature %s%s%s; timestamp %s%s",
+		 st->encrypted ? "encrypted, decrypted" : "not encrypted",
+		 st->cipher ? " " : "", st->cipher ? st->cipher : "",
+		 st->is_signed ? ll_sig_state_name(st->signature) : "none",
+		 st->signer[0] ? " by " : "", st->signer,
+		 st->timestamp[0] ? st->timestamp : "none",
+		 st->timestamp[0] ? (st->timestamp_trusted ?
+					     " (trusted)" :
+					     " (signing time, unverified)") :
+				    "");
+}
+
+/* MSG with CRLF line ends and without the header's own status fields,
+ * after LINE (the status) into O. */
+static void put_message(struct out *o, const char *line, const char *msg,
+			size_t len)
+{
+	int header = 1, dropping = 0;
+	size_t i = 0;
+
+	put(o, line, strlen(line));
+	put(o, "\r\n", 2);
+	while (i < len) {
+		const char *lf = memchr(msg + i, '\n', len - i);
+		size_t n = lf ? (size_t)(lf - (msg + i)) : len - i;
+		size_t body = n > 0 && msg[i + n - 1] == '\r' ? n - 1 : n;
+
+		if (header) {
+			if (body == 0)
+				header = 0;
+			else if (msg[i] != ' ' && msg[i] != '\t')
+				dropping = body >= strlen(STATUS_FIELD) &&
+					   strncasecmp(msg + i, STATUS_FIELD,
+						       strlen(STATUS_FIELD)) ==
+						   0;
+		}
+		if (!(header && dropping)) {
+			put(o, msg + i, body);
+			if (lf != NULL)
+				put(o, "\r\n", 2);
+		}
+		i += n + (lf != NULL);
+	}
+}
+
+static int ready(struct imap_opener *o)
+{
+	if (o->ready)
+		return 0;
+	if (cli_open_home(&o->ks, &o->ctx, o->cli, CLI_LOAD_CERTS) != 0 ||
+	    cli_load_keys(o->ks, o->ctx, o->cli) != 0)
+		return -1;
+	o->ready = 1;
+	return 0;
+}
+
+int imap_open_message(struct imap_opener *o, const char *msg, size_t len,
+		      char **out, size_t *outlen)
+{
+	struct ll_opened *op = NULL;
+	struct ll_error err = { 0 };
+	const struct ll_open_status *st;
+	struct out res = { 0 };
+	char line[1024];
+	int rc;
+
+	*out = NULL;
+	if (ready(o) < 0)
+		return -1;
+	rc = ll_msg_open(&op, o->ctx, msg, len, &err);
+	if (rc < 0) {
+		imap_status_line(line, sizeof(line), NULL,
+				 rc == LL_ENOKEY   ? "no key of ours" :
+				 rc == LL_EDECRYPT ? "decryption failed" :
+						     "malformed S/MIME");
+		put_message(&res, line, msg, len);
+	} else {
+		size_t dlen;
+		const char *data = ll_opened_data(op, &dlen);
+
+		st = ll_opened_status(op);
+		imap_status_line(line, sizeof(line), st, NULL);
+		if (!st->encrypted && !st->is_signed)
+			put(&res, msg, len);
+		else
+			put_message(&res, line, data, dlen);
+	}
+	ll_opened_free(&op);
+	ll_error_clear(&err);
+	if (res.failed) {
+		free(res.p);
+		return -1;
+	}
+	*out = res.p;
+	*outlen = res.len;
+	return 0;
+}
+
+/* Does the text before a literal name a whole message? */
+static int whole_message(const char *s, size_t n)
+{
+	static const char *const items[] = { "BODY[]", "RFC822" };
+
+	while (n > 0 && s[n - 1] == ' ')
+		n--;
+	for (size_t i = 0; i < 2; i++) {
+		size_t k = strlen(items[i]);
+
+		if (n > k && strncasecmp(s + n - k, items[i], k) == 0 &&
+		    (s[n - k - 1] == ' ' || s[n - k - 1] == '('))
+			return 1;
+	}
+	return 0;
+}
+
+int imap_fetch_rewrite(struct imap_opener *o, const char *unit, size_t len,
+		       char **out, size_t *outlen)
+{
+	struct out res = { 0 };
+	size_t pos = 0, from = 0;
+	int changed = 0;
+
+	*out = NULL;
+	while (pos < len) {
+		const char *lf = memchr(unit + pos, '\n', len - pos);
+		size_t llen, n, brace;
+		int sync;
+		char *opened, num[32];
+		size_t olen;
+
+		if (lf == NULL)
+			break;
+		llen = (size_t)(lf - (unit + pos));
+		if (llen > 0 && unit[pos + llen - 1] == '\r')
+			llen--;
+		if (imap_literal_size(unit + pos, llen, &n, &sync) < 0)
+			break;
+		brace = llen;
+		while (unit[pos + brace - 1] != '{')
+			brace--;
+		brace--; /* the '{' */
+		if ((size_t)(len - (size_t)(lf + 1 - unit)) < n)
+			break;
+		if (whole_message(unit + pos, brace) && n > 0) {
+			if (imap_open_message(o, lf + 1, n, &opened, &olen) <
+			    0) {
+				free(res.p);
+				return -1;
+			}
+			put(&res, unit + from, pos + brace - from);
+			snprintf(num, sizeof(num), "{%zu}\r\n", olen);
+			put(&res, num, strlen(num));
+			put(&res, opened, olen);
+			free(opened);
+			from = (size_t)(lf + 1 - unit) + n;
+			changed = 1;
+		}
+		pos = (size_t)(lf + 1 - unit) + n;
+	}
+	if (!changed)
+		return 0;
+	put(&res, unit + from, len - from);
+	if (res.failed) {
+		free(res.p);
+		return -1;
+	}
+	*out = res.p;
+	*outlen = res.len;
+	return 1;
+}
+
+void imap_opener_free(struct imap_opener *o)
+{
+	ll_ctx_free(&o->ctx);
+	ll_keystore_close(&o->ks);
+	o->ready = 0;
+}

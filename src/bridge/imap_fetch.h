@@ -1,0 +1,47 @@
+/*
+ * imap_fetch.h - FETCH responses of S/MIME messages answered with the
+ * opened message and an X-Letterlock-Status header (doc/bridge.md).
+ */
+#ifndef LL_IMAP_FETCH_H
+#define LL_IMAP_FETCH_H
+
+#include <stddef.h>
+
+#include "cli.h"
+
+struct imap_opener {
+	struct cli *cli; /* in: the home */
+	struct ll_keystore *ks;
+	struct ll_ctx *ctx;
+	int ready; /* keys loaded */
+};
+
+/*
+ * MSG opened for the client: *out (malloc'd, CRLF line ends, *outlen)
+ * is "X-Letterlock-Status: ..." and the opened message when MSG is
+ * S/MIME and opened; the status and MSG itself when it could not be
+ * opened (no plaintext then); MSG unchanged when it is not S/MIME.
+ * Any X-Letterlock-Status of the message's own header is dropped.
+ * 0, or -1 (out of memory, the keys cannot be read: said).
+ */
+int imap_open_message(struct imap_opener *o, const char *msg, size_t len,
+		      char **out, size_t *outlen);
+
+/*
+ * A FETCH response UNIT (a line with literals, as imap_reader gives
+ * it): each whole-message literal (BODY[] or RFC822) replaced by
+ * imap_open_message's answer.  1 and *out (malloc'd, *outlen), 0 when
+ * nothing changed, -1 on failure.
+ */
+int imap_fetch_rewrite(struct imap_opener *o, const char *unit, size_t len,
+		       char **out, size_t *outlen);
+
+/* The status header (no CRLF) of an opened message's status, or of a
+ * message that could not be opened (ST NULL, WHY the reason). */
+struct ll_open_status;
+void imap_status_line(char *out, size_t size, const struct ll_open_status *st,
+		      const char *why);
+
+void imap_opener_free(struct imap_opener *o);
+
+#endif

@@ -1,0 +1,468 @@
+/*
+ * imap_session.c - the IMAP listener of the bridge: the state machine
+ * before login (CAPABILITY, NOOP, LOGOUT, STARTTLS, LOGIN,
+ * AUTHENTICATE PLAIN), then a relay between the client and the
+ * session's child (imap_upstream.c), which owns the upstream
+ * connection and does every command after login.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "bridge.h"
+#include "imap_parse.h"
+
+#define SESSIONS_MAX 64
+#define IDLE_SECONDS 1800 /* RFC 3501 5.4: at least 30 minutes */
+#define ERRORS_MAX 10
+#define LOGIN_UNIT_MAX (4 * IMAP_LINE_MAX)
+
+enum state {
+	S_NOAUTH, /* before login */
+	S_AUTH_PLAIN, /* AUTHENTICATE PLAIN waits for its response */
+	S_STARTING, /* the child logs in upstream */
+	S_PROXY, /* bytes go to and from the child */
+	S_CLOSING, /* the last reply goes out, then the end */
+};
+
+struct imap_state {
+	struct bridge *b;
+	struct session *sessions;
+	size_t nsessions;
+};
+
+struct session {
+	struct bridge *b;
+	struct imap_state *st;
+	struct bufferevent *bev; /* the client's */
+	struct bufferevent *child; /* the socketpair to the child */
+	struct bridge_job *job;
+	struct imap_reader r;
+	enum state state;
+	int tls;
+	int errors;
+	struct imap_child c; /* what the child gets */
+	struct session *next;
+};
+
+static void on_read(struct bufferevent *bev, void *arg);
+static void on_event(struct bufferevent *bev, short what, void *arg);
+
+static void reply(struct session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void reply(struct session *s, const char *fmt, ...)
+{
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+	va_list ap;
+
+	va_start(ap, fmt);
+	evbuffer_add_vprintf(out, fmt, ap);
+	va_end(ap);
+	evbuffer_add(out, "\r\n", 2);
+}
+
+static void session_free(struct session *s)
+{
+	struct session **pp = &s->st->sessions;
+
+	while (*pp != NULL && *pp != s)
+		pp = &(*pp)->next;
+	if (*pp == s)
+		*pp = s->next;
+	s->st->nsessions--;
+	bridge_job_forget(s->job); /* it sees the socket close, ends */
+	imap_reader_free(&s->r);
+	if (s->child != NULL)
+		bufferevent_free(s->child);
+	if (s->bev != NULL)
+		bufferevent_free(s->bev);
+	free(s);
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+
+	if (s->state == S_CLOSING)
+		session_free(s);
+}
+
+static void enter(struct session *s, enum state st)
+{
+	s->state = st;
+	if (st == S_CLOSING) {
+		bufferevent_disable(s->bev, EV_READ);
+		if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+			bufferevent_trigger(s->bev, EV_WRITE,
+					    BEV_TRIG_IGNORE_WATERMARKS |
+						    BEV_TRIG_DEFER_CALLBACKS);
+	}
+}
+
+static void error(struct session *s, const char *tag, const char *text)
+{
+	reply(s, "%s %s", tag, text);
+	if (++s->errors >= ERRORS_MAX) {
+		reply(s, "* BYE too many errors");
+		enter(s, S_CLOSING);
+	}
+}
+
+static void capability(struct session *s)
+{
+	int auth = s->tls || s->b->allow_plain;
+
+	reply(s, "* CAPABILITY IMAP4rev1 LITERAL+ SASL-IR%s%s",
+	      s->tls ? "" : " STARTTLS",
+	      auth ? " AUTH=PLAIN" : " LOGINDISABLED");
+}
+
+/* ------------------------------------------------------------ the child */
+
+static void child_read(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+
+	if (s->state == S_STARTING)
+		enter(s, S_PROXY);
+	evbuffer_add_buffer(bufferevent_get_output(s->bev),
+			    bufferevent_get_input(bev));
+}
+
+static void child_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct session *s = arg;
+
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+		/* the child ended the session (LOGOUT, upstream gone) */
+		child_read(bev, s);
+		bufferevent_free(s->child);
+		s->child = NULL;
+		enter(s, S_CLOSING);
+	}
+}
+
+static void child_done(void *arg, int code, const char *said)
+{
+	struct session *s = arg;
+
+	s->job = NULL;
+	if (code != 0)
+		bridge_log("imap: %s: session ended (exit %d)", s->c.a->address,
+			   code);
+}
+
+static void login(struct session *s, const char *tag, const char *user,
+		  const char *pass)
+{
+	struct bridge_account *a = bridge_login(s->b, user, pass);
+	int sp[2];
+
+	if (a == NULL) {
+		bridge_log("imap: failed login for %.64s", user);
+		error(s, tag, "NO [AUTHENTICATIONFAILED] invalid credentials");
+		return;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0) {
+		error(s, tag, "NO [UNAVAILABLE] cannot start the session");
+		return;
+	}
+	s->c.b = s->b;
+	s->c.a = a;
+	snprintf(s->c.tag, sizeof(s->c.tag), "%s", tag);
+	if (bridge_spawn_fd(s->b, sp[1], imap_child_run, &s->c, child_done, s,
+			    &s->job) != 0) {
+		close(sp[0]);
+		close(sp[1]);
+		error(s, tag, "NO [UNAVAILABLE] cannot start the session");
+		return;
+	}
+	close(sp[1]);
+	evutil_make_socket_nonblocking(sp[0]);
+	s->child = bufferevent_socket_new(s->b->base, sp[0],
+					  BEV_OPT_CLOSE_ON_FREE);
+	if (s->child == NULL) {
+		close(sp[0]);
+		reply(s, "* BYE out of memory");
+		enter(s, S_CLOSING);
+		return;
+	}
+	bufferevent_setcb(s->child, child_read, NULL, child_event, s);
+	bufferevent_enable(s->child, EV_READ | EV_WRITE);
+	bridge_log("imap: %s logged in", a->address);
+	enter(s, S_STARTING);
+}
+
+/* ------------------------------------------------------------ commands */
+
+static void do_starttls(struct session *s, const char *tag)
+{
+	struct timeval idle = { IDLE_SECONDS, 0 };
+	struct bufferevent *tls;
+
+	if (s->tls) {
+		error(s, tag, "BAD TLS is on already");
+		return;
+	}
+	reply(s, "%s OK begin TLS now", tag);
+	/* what the client sent after STARTTLS is dropped (RFC 3501 6.2.1) */
+	imap_reader_next(&s->r);
+	tls = bridge_starttls(s->b, s->bev);
+	s->bev = tls;
+	if (tls == NULL) {
+		session_free(s);
+		return;
+	}
+	s->tls = 1;
+	bufferevent_setcb(tls, on_read, on_write, on_event, s);
+	bufferevent_set_timeouts(tls, &idle, &idle);
+	bufferevent_enable(tls, EV_READ | EV_WRITE);
+}
+
+/* An AUTHENTICATE PLAIN response (base64 of authzid NUL user NUL pass). */
+static void auth_plain(struct session *s, const char *tag, const char *b64)
+{
+	unsigned char buf[3 * IMAP_ARG_MAX / 4 + 4];
+	size_t n = strlen(b64);
+	int len;
+	char *user, *pass, *end;
+
+	if (strcmp(b64, "*") == 0) {
+		error(s, tag, "BAD authentication cancelled");
+		return;
+	}
+	if (n == 0 || n % 4 != 0 || n > IMAP_ARG_MAX) {
+		error(s, tag, "BAD malformed response");
+		return;
+	}
+	len = EVP_DecodeBlock(buf, (const unsigned char *)b64, (int)n);
+	if (len < 0) {
+		error(s, tag, "BAD malformed response");
+		return;
+	}
+	while (n > 0 && b64[n - 1] == '=') {
+		len--;
+		n--;
+	}
+	buf[len] = '\0';
+	end = (char *)buf + len;
+	user = memchr(buf, '\0', (size_t)len);
+	pass = user != NULL ? memchr(user + 1, '\0', (size_t)(end - user - 1)) :
+			      NULL;
+	if (user == NULL || pass == NULL) {
+		OPENSSL_cleanse(buf, sizeof(buf));
+		error(s, tag, "BAD malformed response");
+		return;
+	}
+	login(s, tag, user + 1, pass + 1);
+	OPENSSL_cleanse(buf, sizeof(buf));
+}
+
+/* One command before login, the unit in s->r. */
+static void command(struct session *s)
+{
+	const char *p = s->r.buf, *end = s->r.buf + s->r.len;
+	char tag[64], verb[32], user[IMAP_ARG_MAX], pass[IMAP_ARG_MAX];
+	int auth = s->tls || s->b->allow_plain;
+
+	if (s->state == S_AUTH_PLAIN) {
+		size_t n = s->r.len;
+
+		while (n > 0 && (p[n - 1] == '\n' || p[n - 1] == '\r'))
+			n--;
+		s->state = S_NOAUTH;
+		if (n >= sizeof(pass)) {
+			error(s, s->c.tag, "BAD malformed response");
+			return;
+		}
+		memcpy(pass, p, n);
+		pass[n] = '\0';
+		auth_plain(s, s->c.tag, pass);
+		OPENSSL_cleanse(pass, sizeof(pass));
+		return;
+	}
+	if (imap_arg(&p, end, tag, sizeof(tag)) < 0 ||
+	    imap_arg(&p, end, verb, sizeof(verb)) < 0) {
+		error(s, "*", "BAD no tag or command");
+		return;
+	}
+	if (strcasecmp(verb, "CAPABILITY") == 0) {
+		capability(s);
+		reply(s, "%s OK CAPABILITY completed", tag);
+	} else if (strcasecmp(verb, "NOOP") == 0) {
+		reply(s, "%s OK NOOP completed", tag);
+	} else if (strcasecmp(verb, "LOGOUT") == 0) {
+		reply(s, "* BYE letterlock bridge logging out");
+		reply(s, "%s OK LOGOUT completed", tag);
+		enter(s, S_CLOSING);
+	} else if (strcasecmp(verb, "STARTTLS") == 0) {
+		do_starttls(s, tag);
+	} else if (!auth && (strcasecmp(verb, "LOGIN") == 0 ||
+			     strcasecmp(verb, "AUTHENTICATE") == 0)) {
+		error(s, tag, "NO [PRIVACYREQUIRED] STARTTLS first");
+	} else if (strcasecmp(verb, "LOGIN") == 0) {
+		if (imap_arg(&p, end, user, sizeof(user)) < 0 ||
+		    imap_arg(&p, end, pass, sizeof(pass)) < 0)
+			error(s, tag, "BAD LOGIN user password");
+		else
+			login(s, tag, user, pass);
+		OPENSSL_cleanse(pass, sizeof(pass));
+	} else if (strcasecmp(verb, "AUTHENTICATE") == 0) {
+		if (imap_arg(&p, end, user, sizeof(user)) < 0 ||
+		    strcasecmp(user, "PLAIN") != 0) {
+			error(s, tag, "NO [CANNOT] only AUTHENTICATE PLAIN");
+		} else if (imap_arg(&p, end, pass, sizeof(pass)) == 0) {
+			auth_plain(s, tag, pass); /* SASL-IR */
+		} else {
+			snprintf(s->c.tag, sizeof(s->c.tag), "%s", tag);
+			reply(s, "+ ");
+			s->state = S_AUTH_PLAIN;
+		}
+		OPENSSL_cleanse(pass, sizeof(pass));
+	} else {
+		error(s, tag, "BAD log in first");
+	}
+}
+
+static void process(struct session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+
+	if (s->state == S_PROXY || s->state == S_STARTING) {
+		if (s->child != NULL)
+			evbuffer_add_buffer(bufferevent_get_output(s->child),
+					    in);
+		return;
+	}
+	while (s->state == S_NOAUTH || s->state == S_AUTH_PLAIN) {
+		size_t n = evbuffer_get_length(in), used;
+		const char *data;
+		int rc;
+
+		if (n == 0)
+			return;
+		data = (const char *)evbuffer_pullup(in, -1);
+		rc = imap_reader_feed(&s->r, data, n, &used);
+		evbuffer_drain(in, used);
+		if (rc == IMAP_SYNC) {
+			reply(s, "+ go ahead");
+			continue;
+		}
+		if (rc == IMAP_MORE)
+			return;
+		if (rc < 0) {
+			reply(s, "* BYE command too long");
+			enter(s, S_CLOSING);
+			return;
+		}
+		command(s);
+		if (s->bev == NULL)
+			return; /* STARTTLS failed: freed */
+		imap_reader_next(&s->r);
+		if (s->state == S_STARTING) {
+			/* pipelined after the login: the child's */
+			evbuffer_add_buffer(bufferevent_get_output(s->child),
+					    bufferevent_get_input(s->bev));
+			return;
+		}
+	}
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+	process(arg);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct session *s = arg;
+
+	if (what & BEV_EVENT_TIMEOUT) {
+		reply(s, "* BYE idle too long");
+		enter(s, S_CLOSING);
+		return;
+	}
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+		session_free(s);
+}
+
+/* ------------------------------------------------------------ module */
+
+static int imap_init(struct bridge *b, void **state)
+{
+	struct imap_state *st = calloc(1, sizeof(*st));
+
+	if (st == NULL)
+		return -1;
+	st->b = b;
+	*state = st;
+	return 0;
+}
+
+static void imap_accept(struct bridge *b, void *state, int fd)
+{
+	struct imap_state *st = state;
+	struct timeval idle = { IDLE_SECONDS, 0 };
+	struct session *s;
+
+	if (st->nsessions >= SESSIONS_MAX) {
+		static const char busy[] = "* BYE too many sessions\r\n";
+
+		(void)!write(fd, busy, sizeof(busy) - 1);
+		close(fd);
+		return;
+	}
+	s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		close(fd);
+		return;
+	}
+	s->b = b;
+	s->st = st;
+	imap_reader_init(&s->r, IMAP_ARG_MAX, LOGIN_UNIT_MAX);
+	s->bev = bufferevent_socket_new(b->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (s->bev == NULL) {
+		close(fd);
+		free(s);
+		return;
+	}
+	s->next = st->sessions;
+	st->sessions = s;
+	st->nsessions++;
+	bufferevent_setcb(s->bev, on_read, on_write, on_event, s);
+	bufferevent_set_timeouts(s->bev, &idle, &idle);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	reply(s,
+	      "* OK [CAPABILITY IMAP4rev1 LITERAL+ SASL-IR%s%s] "
+	      "letterlock bridge ready",
+	      " STARTTLS", b->allow_plain ? " AUTH=PLAIN" : " LOGINDISABLED");
+	enter(s, S_NOAUTH);
+}
+
+static void imap_stop(struct bridge *b, void *state)
+{
+	struct imap_state *st = state;
+
+	while (st->sessions != NULL)
+		session_free(st->sessions);
+	free(st);
+}
+
+const struct bridge_module bridge_imap_module = {
+	.name = "imap",
+	.default_port = 1143,
+	.port_setting = offsetof(struct cli_conf, bridge_imap_port),
+	.init = imap_init,
+	.accept = imap_accept,
+	.stop = imap_stop,
+};

@@ -1,0 +1,510 @@
+/*
+ * imap_upstream.c - the child of one logged-in IMAP session
+ * (bridge.h: imap_child_run).  It connects to the account's IMAP
+ * server (IMAPS, or STARTTLS; the certificate verified against the
+ * system store and the account's pinned CA), logs in with the stored
+ * password, then relays: the client's commands (from the loop, on
+ * BRIDGE_CHILD_FD) to the server, the server's responses back, with
+ * CAPABILITY cut to what the bridge handles and FETCH of whole S/MIME
+ * messages answered with the opened message (imap_fetch.c).  Blocking
+ * I/O is fine here: the process serves this one session.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "bridge.h"
+#include "imap_fetch.h"
+#include "imap_parse.h"
+
+#define CLIENT_FD BRIDGE_CHILD_FD
+#define UP_TIMEOUT 60 /* seconds for the upstream's greeting and login */
+
+struct up {
+	int fd;
+	SSL *ssl; /* NULL before TLS */
+	SSL_CTX *ctx;
+	struct imap_reader r; /* responses */
+	char host[256];
+	int port, implicit_tls;
+};
+
+static int up_write(struct up *u, const char *p, size_t n)
+{
+	if (u->ssl == NULL)
+		return cli_write_all(u->fd, p, n);
+	while (n > 0) {
+		int k = SSL_write(u->ssl, p, n > 65536 ? 65536 : (int)n);
+
+		if (k <= 0)
+			return -1;
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+static ssize_t up_read(struct up *u, char *buf, size_t n)
+{
+	if (u->ssl == NULL)
+		return read(u->fd, buf, n);
+	int k = SSL_read(u->ssl, buf, (int)n);
+	return k > 0 ? k : -1;
+}
+
+/* imap[s]://HOST[:PORT][/...] into U. */
+static int parse_url(struct up *u, const char *url)
+{
+	const char *h, *end, *colon;
+	size_t n;
+
+	if (strncasecmp(url, "imaps://", 8) == 0) {
+		u->implicit_tls = 1;
+		u->port = 993;
+		h = url + 8;
+	} else if (strncasecmp(url, "imap://", 7) == 0) {
+		u->port = 143;
+		h = url + 7;
+	} else {
+		return -1;
+	}
+	end = h + strcspn(h, "/");
+	colon = memchr(h, ':', (size_t)(end - h));
+	n = (size_t)((colon ? colon : end) - h);
+	if (n == 0 || n >= sizeof(u->host))
+		return -1;
+	memcpy(u->host, h, n);
+	u->host[n] = '\0';
+	if (colon != NULL) {
+		u->port = atoi(colon + 1);
+		if (u->port <= 0 || u->port > 65535)
+			return -1;
+	}
+	return 0;
+}
+
+static int dial(struct up *u)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
+	struct timeval tv = { UP_TIMEOUT, 0 };
+	char port[8];
+
+	snprintf(port, sizeof(port), "%d", u->port);
+	if (getaddrinfo(u->host, port, &hints, &res) != 0)
+		return -1;
+	u->fd = -1;
+	for (ai = res; ai != NULL && u->fd < 0; ai = ai->ai_next) {
+		u->fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+			       ai->ai_protocol);
+		if (u->fd < 0)
+			continue;
+		setsockopt(u->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(u->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		if (connect(u->fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+			close(u->fd);
+			u->fd = -1;
+		}
+	}
+	freeaddrinfo(res);
+	return u->fd < 0 ? -1 : 0;
+}
+
+static int tls_start(struct up *u, const char *ca_file)
+{
+	unsigned char ip[16];
+
+	u->ctx = SSL_CTX_new(TLS_client_method());
+	if (u->ctx == NULL)
+		return -1;
+	SSL_CTX_set_min_proto_version(u->ctx, TLS1_2_VERSION);
+	SSL_CTX_set_verify(u->ctx, SSL_VERIFY_PEER, NULL);
+	if (SSL_CTX_set_default_verify_paths(u->ctx) != 1 ||
+	    (ca_file != NULL &&
+	     SSL_CTX_load_verify_locations(u->ctx, ca_file, NULL) != 1))
+		return -1;
+	u->ssl = SSL_new(u->ctx);
+	if (u->ssl == NULL || SSL_set_fd(u->ssl, u->fd) != 1)
+		return -1;
+	if (inet_pton(AF_INET, u->host, ip) == 1 ||
+	    inet_pton(AF_INET6, u->host, ip) == 1) {
+		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(u->ssl),
+						  u->host) != 1)
+			return -1;
+	} else if (SSL_set1_host(u->ssl, u->host) != 1 ||
+		   SSL_set_tlsext_host_name(u->ssl, u->host) != 1) {
+		return -1;
+	}
+	if (SSL_connect(u->ssl) != 1) {
+		fprintf(stderr, "letterlock: bridge: imap: %s: TLS: %s\n",
+			u->host,
+			SSL_get_verify_result(u->ssl) != X509_V_OK ?
+				X509_verify_cert_error_string(
+					SSL_get_verify_result(u->ssl)) :
+				"handshake failed");
+		return -1;
+	}
+	return 0;
+}
+
+/* The next response unit of the server into u->r; 0, or -1. */
+static int up_unit(struct up *u, char *buf, size_t size, size_t *have,
+		   size_t *off)
+{
+	for (;;) {
+		size_t used;
+		int rc;
+
+		if (*off < *have) {
+			rc = imap_reader_feed(&u->r, buf + *off, *have - *off,
+					      &used);
+			*off += used;
+			if (rc == IMAP_UNIT)
+				return 0;
+			if (rc < 0)
+				return -1;
+			if (rc == IMAP_SYNC)
+				continue;
+		}
+		ssize_t k = up_read(u, buf, size);
+
+		if (k <= 0)
+			return -1;
+		*have = (size_t)k;
+		*off = 0;
+	}
+}
+
+/* Until the response tagged TAG: 0 OK, -1 otherwise. */
+static int up_wait(struct up *u, const char *tag, char *buf, size_t size,
+		   size_t *have, size_t *off)
+{
+	size_t tl = strlen(tag);
+
+	for (;;) {
+		int ok;
+
+		if (up_unit(u, buf, size, have, off) < 0)
+			return -1;
+		if (strncmp(u->r.buf, tag, tl) == 0 && u->r.buf[tl] == ' ') {
+			ok = strncasecmp(u->r.buf + tl + 1, "OK", 2) == 0;
+			imap_reader_next(&u->r);
+			return ok ? 0 : -1;
+		}
+		imap_reader_next(&u->r);
+	}
+}
+
+/* A quoted IMAP string of S into OUT; -1 when it cannot be one. */
+static int quote(char *out, size_t size, const char *s)
+{
+	size_t n = 0;
+
+	out[n++] = '"';
+	for (; *s; s++) {
+		if (*s == '\r' || *s == '\n' || n + 4 >= size)
+			return -1;
+		if (*s == '"' || *s == '\\')
+			out[n++] = '\\';
+		out[n++] = *s;
+	}
+	out[n++] = '"';
+	out[n] = '\0';
+	return 0;
+}
+
+static int up_login(struct up *u, struct imap_child *c, char *buf, size_t size,
+		    size_t *have, size_t *off)
+{
+	const struct bridge_account *a = c->a;
+	char *pw = bridge_account_password(c->b->cli->home, a->address);
+	char qu[600], qp[600], cmd[1300];
+	int rc = -1;
+
+	if (dial(u) < 0) {
+		fprintf(stderr, "letterlock: bridge: imap: cannot reach %s\n",
+			u->host);
+		goto out;
+	}
+	if (u->implicit_tls && tls_start(u, a->ca_file) < 0)
+		goto out;
+	if (up_unit(u, buf, size, have, off) < 0 ||
+	    strncasecmp(u->r.buf, "* OK", 4) != 0)
+		goto out;
+	imap_reader_next(&u->r);
+	if (!u->implicit_tls) {
+		static const char st[] = "S STARTTLS\r\n";
+
+		if (up_write(u, st, sizeof(st) - 1) < 0 ||
+		    up_wait(u, "S", buf, size, have, off) < 0 ||
+		    *off != *have) /* nothing may follow in clear */
+			goto out;
+		if (tls_start(u, a->ca_file) < 0)
+			goto out;
+	}
+	if (pw == NULL ||
+	    quote(qu, sizeof(qu), a->user ? a->user : a->address) < 0 ||
+	    quote(qp, sizeof(qp), pw) < 0)
+		goto out;
+	snprintf(cmd, sizeof(cmd), "L LOGIN %s %s\r\n", qu, qp);
+	if (up_write(u, cmd, strlen(cmd)) < 0)
+		goto out;
+	rc = up_wait(u, "L", buf, size, have, off);
+	if (rc < 0)
+		fprintf(stderr,
+			"letterlock: bridge: imap: %s: login refused "
+			"upstream\n",
+			a->address);
+out:
+	OPENSSL_cleanse(qp, sizeof(qp));
+	OPENSSL_cleanse(cmd, sizeof(cmd));
+	if (pw != NULL)
+		ll_wipe_free(pw, strlen(pw));
+	return rc;
+}
+
+/* The capabilities the bridge passes on: what it relays unchanged. */
+static int cap_kept(const char *w, size_t n)
+{
+	static const char *const keep[] = {
+		"IMAP4rev1", "LITERAL+",    "IDLE",	     "NAMESPACE",
+		"UIDPLUS",   "CHILDREN",    "UNSELECT",	     "ID",
+		"MOVE",	     "SPECIAL-USE", "LIST-EXTENDED", "LIST-STATUS",
+		"ENABLE",    "ESEARCH",
+	};
+
+	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
+		if (strlen(keep[i]) == n && strncasecmp(w, keep[i], n) == 0)
+			return 1;
+	return 0;
+}
+
+/* LINE with the capability list starting at START (up to ']' or the
+ * line end) cut to cap_kept, into OUT (as large as LINE). */
+static size_t cap_filter(char *out, const char *line, size_t len, size_t start)
+{
+	size_t o = 0, i = start;
+
+	memcpy(out, line, start);
+	o = start;
+	while (i < len && line[i] != ']' && line[i] != '\r' &&
+	       line[i] != '\n') {
+		size_t w = i;
+
+		while (i < len && line[i] != ' ' && line[i] != ']' &&
+		       line[i] != '\r' && line[i] != '\n')
+			i++;
+		if (i > w && cap_kept(line + w, i - w)) {
+			if (o > start && out[o - 1] != ' ')
+				out[o++] = ' ';
+			memcpy(out + o, line + w, i - w);
+			o += i - w;
+		}
+		while (i < len && line[i] == ' ')
+			i++;
+	}
+	memcpy(out + o, line + i, len - i);
+	return o + len - i;
+}
+
+/* One response unit of the server to the client. */
+static int response(struct up *u, struct imap_opener *op)
+{
+	const char *p = u->r.buf, *lf, *cap;
+	size_t len = u->r.len, olen;
+	char *out = NULL;
+	int rc;
+
+	/* the capability list (untagged, or a response code) of the
+	 * first line, never of a literal */
+	lf = memchr(p, '\n', len);
+	cap = strstr(p, "CAPABILITY ");
+	if (cap != NULL && cap < lf && len <= IMAP_LINE_MAX &&
+	    (strncasecmp(p, "* CAPABILITY ", 13) == 0 ||
+	     (cap > p && cap[-1] == '['))) {
+		char tmp[IMAP_LINE_MAX + 1];
+
+		olen = cap_filter(tmp, p, len, (size_t)(cap - p) + 11);
+		return cli_write_all(CLIENT_FD, tmp, olen);
+	}
+	if (p[0] == '*' && strstr(p, " FETCH ") != NULL &&
+	    memchr(p, '{', len) != NULL) {
+		rc = imap_fetch_rewrite(op, p, len, &out, &olen);
+		if (rc < 0) {
+			static const char bye[] = "* BYE cannot open a "
+						  "message\r\n";
+
+			cli_write_all(CLIENT_FD, bye, sizeof(bye) - 1);
+			return -1;
+		}
+		if (rc == 1) {
+			rc = cli_write_all(CLIENT_FD, out, olen);
+			free(out);
+			return rc;
+		}
+	}
+	return cli_write_all(CLIENT_FD, p, len);
+}
+
+/* The client's commands the bridge does not pass on. */
+static int refused(const char *cmd, size_t len)
+{
+	static const char *const verbs[] = { "STARTTLS", "LOGIN",
+					     "AUTHENTICATE", "COMPRESS" };
+	const char *sp = memchr(cmd, ' ', len), *v;
+	size_t n;
+
+	if (sp == NULL)
+		return 0;
+	v = sp + 1;
+	n = strcspn(v, " \r\n");
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (strlen(verbs[i]) == n && strncasecmp(v, verbs[i], n) == 0)
+			return 1;
+	return 0;
+}
+
+int imap_child_run(void *arg)
+{
+	struct imap_child *c = arg;
+	struct up u = { .fd = -1 };
+	struct imap_reader cr;
+	struct imap_opener op = { .cli = c->b->cli };
+	static char ubuf[65536], cbuf[65536];
+	size_t uhave = 0, uoff = 0, sent = 0;
+	char line[160];
+	int rc = 1;
+
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGPIPE, SIG_IGN);
+	imap_reader_init(&u.r, LL_MSG_MAX_SIZE, LL_MSG_MAX_SIZE + 4096);
+	imap_reader_init(&cr, c->b->max_size, c->b->max_size + 4096);
+	if (parse_url(&u, c->a->imap_url) < 0 ||
+	    up_login(&u, c, ubuf, sizeof(ubuf), &uhave, &uoff) < 0) {
+		snprintf(line, sizeof(line),
+			 "%s NO [UNAVAILABLE] the mail server is not "
+			 "reachable or refused the login\r\n",
+			 c->tag);
+		cli_write_all(CLIENT_FD, line, strlen(line));
+		goto out;
+	}
+	snprintf(line, sizeof(line), "%s OK LOGIN completed\r\n", c->tag);
+	if (cli_write_all(CLIENT_FD, line, strlen(line)) < 0)
+		goto out;
+	/* the upstream's time-outs no longer apply: IDLE waits long */
+	struct timeval none = { 0, 0 };
+	setsockopt(u.fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
+	for (;;) {
+		struct pollfd pfd[2] = { { CLIENT_FD, POLLIN, 0 },
+					 { u.fd, POLLIN, 0 } };
+		size_t used;
+		int f;
+
+		/* the server's bytes already read */
+		while (uoff < uhave || SSL_pending(u.ssl) > 0) {
+			if (uoff == uhave) {
+				ssize_t k = up_read(&u, ubuf, sizeof(ubuf));
+
+				if (k <= 0)
+					goto gone;
+				uhave = (size_t)k;
+				uoff = 0;
+			}
+			f = imap_reader_feed(&u.r, ubuf + uoff, uhave - uoff,
+					     &used);
+			uoff += used;
+			if (f < 0)
+				goto gone;
+			if (f == IMAP_UNIT) {
+				if (response(&u, &op) < 0)
+					goto out;
+				imap_reader_next(&u.r);
+			}
+		}
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			goto out;
+		}
+		if (pfd[1].revents) {
+			ssize_t k = up_read(&u, ubuf, sizeof(ubuf));
+
+			if (k <= 0)
+				goto gone;
+			uhave = (size_t)k;
+			uoff = 0;
+		}
+		if (pfd[0].revents) {
+			ssize_t k = read(CLIENT_FD, cbuf, sizeof(cbuf));
+			size_t off = 0;
+
+			if (k <= 0) {
+				up_write(&u, "Z LOGOUT\r\n", 10);
+				rc = 0;
+				goto out;
+			}
+			while (off < (size_t)k) {
+				f = imap_reader_feed(&cr, cbuf + off,
+						     (size_t)k - off, &used);
+				off += used;
+				if (f < 0) {
+					static const char bye[] =
+						"* BYE command too long\r\n";
+					cli_write_all(CLIENT_FD, bye,
+						      sizeof(bye) - 1);
+					goto out;
+				}
+				if (f == IMAP_MORE)
+					break;
+				if (f == IMAP_UNIT && sent == 0 &&
+				    refused(cr.buf, cr.len)) {
+					char tag[64];
+					size_t n = strcspn(cr.buf, " ");
+
+					snprintf(tag, sizeof(tag), "%.*s",
+						 n < 60 ? (int)n : 60, cr.buf);
+					snprintf(line, sizeof(line),
+						 "%s BAD not in this state\r\n",
+						 tag);
+					cli_write_all(CLIENT_FD, line,
+						      strlen(line));
+				} else if (up_write(&u, cr.buf + sent,
+						    cr.len - sent) < 0) {
+					goto gone;
+				}
+				/* a synchronizing literal: the server's
+				 * "+" goes to the client */
+				sent = f == IMAP_SYNC ? cr.len : 0;
+				if (f == IMAP_UNIT)
+					imap_reader_next(&cr);
+			}
+		}
+	}
+gone : {
+	static const char bye[] = "* BYE the mail server closed the "
+				  "connection\r\n";
+	cli_write_all(CLIENT_FD, bye, sizeof(bye) - 1);
+}
+	rc = 0;
+out:
+	imap_reader_free(&u.r);
+	imap_reader_free(&cr);
+	imap_opener_free(&op);
+	if (u.ssl != NULL)
+		SSL_free(u.ssl);
+	SSL_CTX_free(u.ctx);
+	if (u.fd >= 0)
+		close(u.fd);
+	return rc;
+}

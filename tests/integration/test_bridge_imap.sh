@@ -1,0 +1,235 @@
+#!/bin/bash
+# test_bridge_imap.sh - `letterlock bridge`, IMAP side, end to end on
+# the real mail stack (scripts/mailstack: Postfix, Dovecot IMAP with
+# STARTTLS).  alice seals a message to bob and submits it to Postfix;
+# bob reads his mailbox through his bridge with curl as the client:
+#
+#   * the bridge listens on 127.0.0.1 only; before STARTTLS it says
+#     LOGINDISABLED and refuses LOGIN; a wrong bridge password is
+#     refused;
+#   * the message fetched through the bridge is the opened plaintext
+#     with "X-Letterlock-Status: encrypted, decrypted ...; signature
+#     valid by alice"; the same message fetched from Dovecot directly
+#     is ciphertext;
+#   * a signed message whose body was changed shows "signature
+#     invalid", never valid; a forged X-Letterlock-Status of the
+#     message's own header is dropped;
+#   * a message bob has no key for: "not opened", no plaintext;
+#   * CAPABILITY after login names no extension the bridge does not
+#     handle (COMPRESS, BINARY, ...); SEARCH and other commands pass
+#     through.
+#
+# Output: TAP.  Needs root and scripts/setup's packages; skips
+# otherwise.  KEEP_TMP=1 keeps the directory.
+#
+# shellcheck disable=SC2317,SC2034,SC2016,SC1091,SC2153
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+. "$here/tap.sh"
+. "$here/lldtest.sh"
+
+ALICE=alice@example.test
+BOB=bob@example.test
+
+lldtest_init bridge_imap "letterlock bridge, IMAP side"
+unset MAILSTACK_PASSWORD
+
+free_port IPORT || fatal "no free port"
+free_port SPORT || fatal "no free port"
+
+. "$here/bridgetest.sh"
+BRIDGE_WHO=bob
+BRIDGE_PORT=$IPORT
+
+eval "lld_cleanup() $(declare -f on_cleanup | tail -n +2)"
+on_cleanup() {
+	bridge_kill KILL
+	lld_cleanup
+}
+
+# msg NAME: $T/NAME.eml from alice to bob, Message-ID <NAME@example.test>
+msg() {
+	{
+		printf 'From: Alice <%s>\r\nTo: Bob <%s>\r\n' "$ALICE" "$BOB"
+		printf 'Subject: %s\r\nMessage-ID: <%s@example.test>\r\n' "$1" "$1"
+		printf 'X-Letterlock-Status: forged; signature valid\r\n'
+		printf '\r\nThe secret word of %s is pumpernickel.\r\n' "$1"
+	} >"$T/$1.eml"
+}
+
+# direct ARGS...: curl at Dovecot as bob (STARTTLS, the stack's CA)
+direct() {
+	curl -sS --ssl-reqd --cacert "$MAILSTACK_CA_FILE" \
+		--user "$BOB:$(pw "$BOB")" "$@"
+}
+# upload NAME: $T/NAME.eml into bob's INBOX at Dovecot (APPEND)
+upload() {
+	direct --url "imap://127.0.0.1:$MAILSTACK_IMAP_PORT/INBOX" \
+		-T "$T/$1.eml"
+}
+# uid NAME: the UID of NAME in bob's INBOX
+uid() {
+	direct --url "imap://127.0.0.1:$MAILSTACK_IMAP_PORT/INBOX" \
+		-X "UID SEARCH HEADER Message-ID <$1@example.test>" |
+		awk '/SEARCH/ { print $NF }' | tr -d '\r'
+}
+# via PASSWORD URL-PATH [ARGS...]: curl at bob's bridge (STARTTLS, the
+# bridge's certificate pinned); output in $OUT, exit status in $RC
+via() {
+	local pass=$1 path=$2
+	shift 2
+	OUT=$(timeout 30 curl -sS --ssl-reqd --cacert "$T/bob/bridge/tls.pem" \
+		--user "$BOB:$pass" --url "imap://127.0.0.1:$IPORT/$path" \
+		"$@" 2>&1)
+	RC=$?
+	VIA=$((${VIA:-0} + 1))
+	printf '%s\n' "$OUT" >"$T/via.$VIA"
+	echo "curl: exit $RC (output in via.$VIA)"
+}
+
+# ------------------------------------------------------------ set-up
+
+lldtest_stack "mail stack up"
+
+t_homes() {
+	ll alice identity new --email "$ALICE" --key ec-p256 --self-signed \
+		>/dev/null &&
+		ll bob identity new --email "$BOB" --key ec-p256 --self-signed \
+			>/dev/null &&
+		ll alice identity export-cert "$ALICE" >"$T/alice.pem" &&
+		ll bob identity export-cert "$BOB" >"$T/bob.pem" &&
+		ll alice contact add "$T/bob.pem" &&
+		ll bob trust add "$T/alice.pem" || return 1
+	pw "$BOB" >"$T/bob.password"
+	ll bob account add "$BOB" \
+		--imap-url "imap://127.0.0.1:$MAILSTACK_IMAP_PORT" \
+		--smtp-url "smtp://127.0.0.1:$MAILSTACK_SUBMISSION_PORT" \
+		--password-file "$T/bob.password" \
+		--ca-file "$MAILSTACK_CA_FILE" || return 1
+	printf '[bridge]\nsmtp_port = %s\nimap_port = %s\n' "$SPORT" "$IPORT" \
+		>"$T/bob/letterlock.conf"
+}
+t "alice and bob: identities, each other's certificates; bob's account" t_homes
+
+t_mail() {
+	# alice seals to bob and submits to Postfix
+	msg enc && ll alice seal -o "$T/enc.sealed" "$T/enc.eml" || return 1
+	curl -sS --ssl-reqd --cacert "$MAILSTACK_CA_FILE" \
+		--url "smtp://127.0.0.1:$MAILSTACK_SUBMISSION_PORT" \
+		--user "$ALICE:$(pw "$ALICE")" --mail-from "$ALICE" \
+		--mail-rcpt "$BOB" -T "$T/enc.sealed" || return 1
+	for _ in $(seq 1 100); do
+		[ "$(ngot "$BOB" enc)" -ge 1 ] && break
+		sleep 0.1
+	done
+	[ "$(ngot "$BOB" enc)" = 1 ] || return 1
+	# signed only, then its body changed on the way
+	msg tampered && ll alice seal --sign-only -o "$T/signed.eml" \
+		"$T/tampered.eml" || return 1
+	sed 's/pumpernickel/pumpernickle/' "$T/signed.eml" >"$T/tampered.eml"
+	! cmp -s "$T/signed.eml" "$T/tampered.eml" && upload tampered || return 1
+	# sealed to someone else only (bob has no key for it)
+	msg other && ll alice seal -o "$T/other.sealed" "$T/other.eml" &&
+		sed -i 's/^To: Bob.*/To: Alice <alice@example.test>/' "$T/other.eml" &&
+		ll alice seal -o "$T/other.eml" "$T/other.eml" && upload other
+}
+t "alice's sealed message delivered to bob; a tampered signed one and one not for bob uploaded" t_mail
+
+t "bob's bridge starts" bridge_start
+[ -n "$BRIDGE_PID" ] || fatal "no bridge"
+BPW=$(ll bob bridge --show-password)
+
+t_listen() {
+	ss -Htln "sport = :$IPORT" | tee /dev/stderr | awk '{ print $4 }' |
+		grep -qx "127.0.0.1:$IPORT" &&
+		[ "$(ss -Htln "sport = :$IPORT" | wc -l)" = 1 ]
+}
+t "listens on 127.0.0.1 only" t_listen
+
+t_clear() {
+	printf 'a CAPABILITY\r\nb LOGIN %s %s\r\nc LOGOUT\r\n' "$BOB" "$BPW" |
+		timeout 10 curl -sS telnet://127.0.0.1:"$IPORT" >"$T/clear.out" 2>&1
+	cat "$T/clear.out"
+	grep -q '^\* CAPABILITY .*STARTTLS.*LOGINDISABLED' "$T/clear.out" &&
+		grep -q '^b NO \[PRIVACYREQUIRED\]' "$T/clear.out" &&
+		grep -q '^c OK' "$T/clear.out"
+}
+t "without TLS: STARTTLS and LOGINDISABLED advertised, LOGIN refused" t_clear
+
+t_wrong() {
+	via not-the-password "INBOX;UID=1"
+	echo "$OUT" | tail -n 3
+	[ "$RC" = 67 ] && ! echo "$OUT" | grep -q pumpernickel
+}
+t "a wrong bridge password is refused (curl: login denied)" t_wrong
+
+t_read() {
+	local u
+	u=$(uid enc)
+	[ -n "$u" ] || return 1
+	via "$BPW" "INBOX;UID=$u"
+	echo "$OUT" | head -n 12
+	[ "$RC" = 0 ] &&
+		echo "$OUT" | grep -q '^X-Letterlock-Status: encrypted, decrypted .*; signature valid by alice@example.test; timestamp ' &&
+		echo "$OUT" | grep -q 'The secret word of enc is pumpernickel' &&
+		[ "$(echo "$OUT" | grep -ci '^X-Letterlock-Status:')" = 1 ] &&
+		! echo "$OUT" | grep -q forged
+}
+t "bob reads alice's message through the bridge: plaintext, X-Letterlock-Status encrypted and valid (the forged one dropped)" t_read
+
+t_server_copy() {
+	direct --url "imap://127.0.0.1:$MAILSTACK_IMAP_PORT/INBOX;UID=$(uid enc)" \
+		>"$T/enc.server" || return 1
+	grep -qi 'application/pkcs7-mime' "$T/enc.server" &&
+		! grep -q pumpernickel "$T/enc.server"
+}
+t "the server's copy is S/MIME ciphertext" t_server_copy
+
+t_tampered() {
+	via "$BPW" "INBOX;UID=$(uid tampered)"
+	echo "$OUT" | grep '^X-Letterlock-Status'
+	[ "$RC" = 0 ] &&
+		echo "$OUT" | grep -q '^X-Letterlock-Status: not encrypted; signature invalid' &&
+		! echo "$OUT" | grep -q 'signature valid'
+}
+t "a tampered signed message shows signature invalid, never valid" t_tampered
+
+t_nokey() {
+	via "$BPW" "INBOX;UID=$(uid other)"
+	echo "$OUT" | grep '^X-Letterlock-Status'
+	[ "$RC" = 0 ] &&
+		echo "$OUT" | grep -q '^X-Letterlock-Status: not opened; no key of ours' &&
+		! echo "$OUT" | grep -q pumpernickel
+}
+t "a message bob has no key for: 'not opened', no plaintext" t_nokey
+
+t_capability() {
+	via "$BPW" "" -X CAPABILITY
+	echo "$OUT"
+	[ "$RC" = 0 ] && echo "$OUT" | grep -q '^\* CAPABILITY IMAP4rev1' &&
+		! echo "$OUT" | grep -Eqi 'COMPRESS|BINARY|CONDSTORE|STARTTLS|AUTH='
+}
+t "CAPABILITY after login: only what the bridge handles" t_capability
+
+t_passthrough() {
+	via "$BPW" "INBOX" -X "UID SEARCH HEADER Message-ID <enc@example.test>"
+	echo "$OUT"
+	[ "$RC" = 0 ] && echo "$OUT" | grep -q "^\* SEARCH $(uid enc)"
+}
+t "other commands pass through (UID SEARCH)" t_passthrough
+
+t_sigterm() {
+	bridge_kill TERM
+	echo "exit $BRIDGE_RC"
+	[ "$BRIDGE_RC" = 0 ] && [ -z "$(ss -Htln "sport = :$IPORT")" ]
+}
+t "SIGTERM: the bridge stops, the port is closed" t_sigterm
+
+t_log_clean() {
+	! grep -F "$BPW" "$BLOG" && ! grep -F "$(cat "$T/bob.password")" "$BLOG" &&
+		! grep -Eq 'AddressSanitizer|runtime error|LeakSanitizer' "$BLOG"
+}
+t "the bridge's log holds no password and no sanitizer report" t_log_clean
+finish
