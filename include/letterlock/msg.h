@@ -31,6 +31,9 @@ enum ll_seal_flags {
 					AES-256-CBC, RSA PKCS#1 v1.5 */
 	LL_SEAL_REQUIRE_TIMESTAMP = 1u << 5, /* fail rather than sign
 						without a token */
+	LL_SEAL_SELF_ONLY = 1u << 6, /* one copy, encrypted to the sender
+					only, whatever To, Cc and Bcc say
+					(a Sent or Drafts copy) */
 };
 
 struct ll_seal_options {

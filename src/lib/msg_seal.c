@@ -589,6 +589,8 @@ int ll_msg_seal(struct ll_sealed **out, struct ll_ctx *ctx, const char *msg,
 		goto out;
 	ntocc = strv_len(tocc);
 	nbcc = strv_len(bcc);
+	if (pl.flags & LL_SEAL_SELF_ONLY)
+		ntocc = nbcc = 0; /* one copy, to the sender's key only */
 
 	/* a boundary that does not occur in the message */
 	for (int tries = 0;; tries++) {

@@ -546,6 +546,35 @@ static void test_missing_cert_named(void **state)
 	ll_ctx_free(&a);
 }
 
+/* LL_SEAL_SELF_ONLY (the bridge's APPEND): one copy, to the sender's
+ * key only, whatever To, Cc and Bcc say and whether they have
+ * certificates; the message inside keeps its header. */
+static void test_self_only(void **state)
+{
+	static const char msg[] = "From: alice@example.test\n"
+				  "To: bob@example.test, zed@example.test\n"
+				  "Bcc: carol@example.test\n"
+				  "Subject: x\n\nsaved\n";
+	struct ll_ctx *a = mt_ctx(&mt_alice);
+	struct ll_sealed *s;
+	CMS_ContentInfo *cms;
+	size_t n = 7;
+
+	(void)state;
+	s = mt_seal(a, msg,
+		    LL_SEAL_SIGN | LL_SEAL_ENCRYPT | LL_SEAL_SELF_ONLY);
+	assert_int_equal(ll_sealed_count(s), 1);
+	ll_sealed_rcpts(s, 0, &n);
+	assert_int_equal(n, 0);
+	cms = copy_cms(s, 0);
+	assert_int_equal(nrecipients(cms), 1);
+	assert_true(encrypted_to(cms, &mt_alice));
+	assert_false(encrypted_to(cms, &mt_bob));
+	CMS_ContentInfo_free(cms);
+	ll_sealed_free(&s);
+	ll_ctx_free(&a);
+}
+
 /* msg.h: "LL_ENOCERT (message names every address lacking one)" - also
  * when one lacks it in To and another in Bcc. */
 static void test_missing_cert_named_bcc(void **state)
@@ -685,6 +714,7 @@ int main(void)
 		cmocka_unit_test(test_bcc_several_and_only),
 		cmocka_unit_test(test_header_protection_outside),
 		cmocka_unit_test(test_missing_cert_named),
+		cmocka_unit_test(test_self_only),
 		cmocka_unit_test(test_missing_cert_named_bcc),
 		cmocka_unit_test(test_bad_input),
 		cmocka_unit_test(test_default_options),
