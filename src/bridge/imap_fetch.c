@@ -94,7 +94,7 @@ static void put_message(struct out *o, const char *line, const char *msg,
 	}
 }
 
-static int ready(struct imap_opener *o)
+int imap_opener_ready(struct imap_opener *o)
 {
 	if (o->ready)
 		return 0;
@@ -116,7 +116,7 @@ int imap_open_message(struct imap_opener *o, const char *msg, size_t len,
 	int rc;
 
 	*out = NULL;
-	if (ready(o) < 0)
+	if (imap_opener_ready(o) < 0)
 		return -1;
 	rc = ll_msg_open(&op, o->ctx, msg, len, &err);
 	if (rc < 0) {

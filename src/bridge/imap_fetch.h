@@ -42,6 +42,17 @@ struct ll_open_status;
 void imap_status_line(char *out, size_t size, const struct ll_open_status *st,
 		      const char *why);
 
+/* The home's keys loaded into O (once): 0, or -1 (said). */
+int imap_opener_ready(struct imap_opener *o);
 void imap_opener_free(struct imap_opener *o);
+
+/*
+ * imap_append.c: the message MSG of an APPEND as it goes upstream:
+ * signed and encrypted to the user's own key only (LL_SEAL_SELF_ONLY),
+ * or unchanged when it is S/MIME already.  0 and *out (malloc'd,
+ * *outlen); -1 and the reason in WHY: nothing may go upstream then.
+ */
+int imap_seal_append(struct imap_opener *o, const char *msg, size_t len,
+		     char **out, size_t *outlen, char *why, size_t whysize);
 
 #endif

@@ -357,41 +357,166 @@ static int response(struct up *u, struct imap_opener *op)
 	return cli_write_all(CLIENT_FD, p, len);
 }
 
-/* The client's commands the bridge does not pass on. */
-static int refused(const char *cmd, size_t len)
+/* The verb of the command CMD ("" when none), in VERB (32 bytes). */
+static void verb_of(char verb[32], const char *cmd, size_t len)
 {
-	static const char *const verbs[] = { "STARTTLS", "LOGIN",
-					     "AUTHENTICATE", "COMPRESS" };
 	const char *sp = memchr(cmd, ' ', len), *v;
 	size_t n;
 
+	verb[0] = '\0';
 	if (sp == NULL)
-		return 0;
+		return;
 	v = sp + 1;
 	n = strcspn(v, " \r\n");
+	if (n < 32) {
+		memcpy(verb, v, n);
+		verb[n] = '\0';
+	}
+}
+
+/* The client's commands the bridge does not pass on. */
+static int refused(const char *verb)
+{
+	static const char *const verbs[] = { "STARTTLS", "LOGIN",
+					     "AUTHENTICATE", "COMPRESS" };
+
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-		if (strlen(verbs[i]) == n && strncasecmp(v, verbs[i], n) == 0)
+		if (strcasecmp(verb, verbs[i]) == 0)
 			return 1;
 	return 0;
+}
+
+/* One session: the upstream, the client's reader, the opener. */
+struct sess {
+	struct up u;
+	struct imap_reader cr;
+	struct imap_opener op;
+	size_t sent; /* of cr's unit, gone upstream already */
+	int appending; /* an APPEND's literal is being read (its "+" was
+			  ours) */
+	char *lit; /* an APPEND's sealed message, waiting for the
+		      server's "+" */
+	size_t litlen;
+};
+
+/* The answer "TAG KIND TEXT" to the command UNIT. */
+static void tagged(const char *unit, const char *kind, const char *text)
+{
+	char line[400];
+	size_t n = strcspn(unit, " \r\n");
+
+	snprintf(line, sizeof(line), "%.*s %s %s\r\n", n < 60 ? (int)n : 60,
+		 unit, kind, text);
+	cli_write_all(CLIENT_FD, line, strlen(line));
+}
+
+/*
+ * An APPEND, whole in s->cr: "tag APPEND mailbox [flags] [date] {n}"
+ * CRLF, the message, CRLF.  Sealed, it goes upstream with a
+ * synchronizing literal; the message follows on the server's "+".
+ * 0, or -1 (the upstream is gone).
+ */
+static int append(struct sess *s)
+{
+	const char *u = s->cr.buf, *lf = memchr(u, '\n', s->cr.len), *brace;
+	size_t llen, n, rest;
+	int sync;
+	char why[LL_ERROR_MSG_MAX + 40], head[IMAP_LINE_MAX + 32];
+
+	llen = lf ? (size_t)(lf - u) : 0;
+	if (llen > 0 && u[llen - 1] == '\r')
+		llen--;
+	if (lf == NULL || imap_literal_size(u, llen, &n, &sync) < 0) {
+		/* no literal: the server answers it */
+		return up_write(&s->u, u, s->cr.len);
+	}
+	rest = s->cr.len - (size_t)(lf + 1 - u) - n;
+	brace = u + llen;
+	while (brace > u && *brace != '{')
+		brace--;
+	if (rest > 2 || memchr(u, '{', (size_t)(brace - u)) != NULL) {
+		/* MULTIAPPEND, or a mailbox name as a literal */
+		tagged(u, "NO [CANNOT]",
+		       "one message per APPEND, mailbox names without literals");
+		return 0;
+	}
+	if (imap_seal_append(&s->op, lf + 1, n, &s->lit, &s->litlen, why,
+			     sizeof(why)) < 0) {
+		/* fail closed: no plaintext goes upstream */
+		tagged(u, "NO", why);
+		return 0;
+	}
+	snprintf(head, sizeof(head), "%.*s{%zu}\r\n", (int)(brace - u), u,
+		 s->litlen);
+	return up_write(&s->u, head, strlen(head));
+}
+
+/* The client's bytes in BUF (LEN): 0, or -1 (the session ends). */
+static int from_client(struct sess *s, const char *buf, size_t len)
+{
+	size_t off = 0, used;
+	char verb[32];
+	int f;
+
+	while (off < len) {
+		f = imap_reader_feed(&s->cr, buf + off, len - off, &used);
+		off += used;
+		if (f < 0) {
+			static const char bye[] = "* BYE command too long\r\n";
+
+			cli_write_all(CLIENT_FD, bye, sizeof(bye) - 1);
+			return -1;
+		}
+		if (f == IMAP_MORE)
+			break;
+		verb_of(verb, s->cr.buf, s->cr.len);
+		if (s->sent == 0 && !s->appending && refused(verb)) {
+			if (f == IMAP_UNIT)
+				tagged(s->cr.buf, "BAD", "not in this state");
+			else
+				return -1; /* a literal of a refused one */
+		} else if (s->sent == 0 && strcasecmp(verb, "APPEND") == 0) {
+			if (f == IMAP_SYNC) {
+				/* the message comes to us first */
+				s->appending = 1;
+				if (cli_write_all(CLIENT_FD, "+ go ahead\r\n",
+						  12) < 0)
+					return -1;
+			} else {
+				s->appending = 0;
+				if (append(s) < 0)
+					return -1;
+			}
+		} else if (up_write(&s->u, s->cr.buf + s->sent,
+				    s->cr.len - s->sent) < 0) {
+			return -1;
+		}
+		/* a synchronizing literal: the server's "+" goes to the
+		 * client */
+		s->sent = f == IMAP_SYNC && !s->appending ? s->cr.len : 0;
+		if (f == IMAP_UNIT)
+			imap_reader_next(&s->cr);
+		if (s->lit != NULL)
+			break; /* the rest once the APPEND is sent */
+	}
+	return (int)off;
 }
 
 int imap_child_run(void *arg)
 {
 	struct imap_child *c = arg;
-	struct up u = { .fd = -1 };
-	struct imap_reader cr;
-	struct imap_opener op = { .cli = c->b->cli };
+	struct sess s = { .u = { .fd = -1 }, .op = { .cli = c->b->cli } };
 	static char ubuf[65536], cbuf[65536];
-	size_t uhave = 0, uoff = 0, sent = 0;
+	size_t uhave = 0, uoff = 0, chave = 0, coff = 0;
 	char line[160];
 	int rc = 1;
 
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
-	imap_reader_init(&u.r, LL_MSG_MAX_SIZE, LL_MSG_MAX_SIZE + 4096);
-	imap_reader_init(&cr, c->b->max_size, c->b->max_size + 4096);
-	if (parse_url(&u, c->a->imap_url) < 0 ||
-	    up_login(&u, c, ubuf, sizeof(ubuf), &uhave, &uoff) < 0) {
+	imap_reader_init(&s.u.r, LL_MSG_MAX_SIZE, LL_MSG_MAX_SIZE + 4096);
+	imap_reader_init(&s.cr, c->b->max_size, c->b->max_size + 4096);
+	if (parse_url(&s.u, c->a->imap_url) < 0 ||
+	    up_login(&s.u, c, ubuf, sizeof(ubuf), &uhave, &uoff) < 0) {
 		snprintf(line, sizeof(line),
 			 "%s NO [UNAVAILABLE] the mail server is not "
 			 "reachable or refused the login\r\n",
@@ -404,41 +529,67 @@ int imap_child_run(void *arg)
 		goto out;
 	/* the upstream's time-outs no longer apply: IDLE waits long */
 	struct timeval none = { 0, 0 };
-	setsockopt(u.fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
+	setsockopt(s.u.fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
 	for (;;) {
-		struct pollfd pfd[2] = { { CLIENT_FD, POLLIN, 0 },
-					 { u.fd, POLLIN, 0 } };
+		/* the client is not read while an APPEND waits for the
+		 * server's "+" */
+		struct pollfd pfd[2] = { { s.lit ? -1 : CLIENT_FD, POLLIN, 0 },
+					 { s.u.fd, POLLIN, 0 } };
 		size_t used;
 		int f;
 
+		/* the client's bytes read before an APPEND held them */
+		if (s.lit == NULL && coff < chave) {
+			f = from_client(&s, cbuf + coff, chave - coff);
+			if (f < 0)
+				goto out;
+			coff += (size_t)f;
+			continue;
+		}
 		/* the server's bytes already read */
-		while (uoff < uhave || SSL_pending(u.ssl) > 0) {
+		while (uoff < uhave || SSL_pending(s.u.ssl) > 0) {
 			if (uoff == uhave) {
-				ssize_t k = up_read(&u, ubuf, sizeof(ubuf));
+				ssize_t k = up_read(&s.u, ubuf, sizeof(ubuf));
 
 				if (k <= 0)
 					goto gone;
 				uhave = (size_t)k;
 				uoff = 0;
 			}
-			f = imap_reader_feed(&u.r, ubuf + uoff, uhave - uoff,
+			f = imap_reader_feed(&s.u.r, ubuf + uoff, uhave - uoff,
 					     &used);
 			uoff += used;
 			if (f < 0)
 				goto gone;
-			if (f == IMAP_UNIT) {
-				if (response(&u, &op) < 0)
+			if (f != IMAP_UNIT)
+				continue;
+			if (s.lit != NULL && s.u.r.buf[0] == '+') {
+				/* the server's "+" for the sealed APPEND */
+				if (up_write(&s.u, s.lit, s.litlen) < 0 ||
+				    up_write(&s.u, "\r\n", 2) < 0)
+					goto gone;
+				free(s.lit);
+				s.lit = NULL;
+			} else {
+				if (s.lit != NULL && s.u.r.buf[0] != '*') {
+					/* refused before the message */
+					free(s.lit);
+					s.lit = NULL;
+				}
+				if (response(&s.u, &s.op) < 0)
 					goto out;
-				imap_reader_next(&u.r);
 			}
+			imap_reader_next(&s.u.r);
 		}
+		if (s.lit == NULL && coff < chave)
+			continue;
 		if (poll(pfd, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			goto out;
 		}
 		if (pfd[1].revents) {
-			ssize_t k = up_read(&u, ubuf, sizeof(ubuf));
+			ssize_t k = up_read(&s.u, ubuf, sizeof(ubuf));
 
 			if (k <= 0)
 				goto gone;
@@ -447,48 +598,14 @@ int imap_child_run(void *arg)
 		}
 		if (pfd[0].revents) {
 			ssize_t k = read(CLIENT_FD, cbuf, sizeof(cbuf));
-			size_t off = 0;
 
 			if (k <= 0) {
-				up_write(&u, "Z LOGOUT\r\n", 10);
+				up_write(&s.u, "Z LOGOUT\r\n", 10);
 				rc = 0;
 				goto out;
 			}
-			while (off < (size_t)k) {
-				f = imap_reader_feed(&cr, cbuf + off,
-						     (size_t)k - off, &used);
-				off += used;
-				if (f < 0) {
-					static const char bye[] =
-						"* BYE command too long\r\n";
-					cli_write_all(CLIENT_FD, bye,
-						      sizeof(bye) - 1);
-					goto out;
-				}
-				if (f == IMAP_MORE)
-					break;
-				if (f == IMAP_UNIT && sent == 0 &&
-				    refused(cr.buf, cr.len)) {
-					char tag[64];
-					size_t n = strcspn(cr.buf, " ");
-
-					snprintf(tag, sizeof(tag), "%.*s",
-						 n < 60 ? (int)n : 60, cr.buf);
-					snprintf(line, sizeof(line),
-						 "%s BAD not in this state\r\n",
-						 tag);
-					cli_write_all(CLIENT_FD, line,
-						      strlen(line));
-				} else if (up_write(&u, cr.buf + sent,
-						    cr.len - sent) < 0) {
-					goto gone;
-				}
-				/* a synchronizing literal: the server's
-				 * "+" goes to the client */
-				sent = f == IMAP_SYNC ? cr.len : 0;
-				if (f == IMAP_UNIT)
-					imap_reader_next(&cr);
-			}
+			chave = (size_t)k;
+			coff = 0;
 		}
 	}
 gone : {
@@ -498,13 +615,14 @@ gone : {
 }
 	rc = 0;
 out:
-	imap_reader_free(&u.r);
-	imap_reader_free(&cr);
-	imap_opener_free(&op);
-	if (u.ssl != NULL)
-		SSL_free(u.ssl);
-	SSL_CTX_free(u.ctx);
-	if (u.fd >= 0)
-		close(u.fd);
+	free(s.lit);
+	imap_reader_free(&s.u.r);
+	imap_reader_free(&s.cr);
+	imap_opener_free(&s.op);
+	if (s.u.ssl != NULL)
+		SSL_free(s.u.ssl);
+	SSL_CTX_free(s.u.ctx);
+	if (s.u.fd >= 0)
+		close(s.u.fd);
 	return rc;
 }

@@ -73,7 +73,7 @@ upload() {
 uid() {
 	direct --url "imap://127.0.0.1:$MAILSTACK_IMAP_PORT/INBOX" \
 		-X "UID SEARCH HEADER Message-ID <$1@example.test>" |
-		awk '/SEARCH/ { print $NF }' | tr -d '\r'
+		awk '/^\* SEARCH [0-9]/ { print $3 }' | tr -d '\r'
 }
 # via PASSWORD URL-PATH [ARGS...]: curl at bob's bridge (STARTTLS, the
 # bridge's certificate pinned); output in $OUT, exit status in $RC
@@ -219,6 +219,49 @@ t_passthrough() {
 	[ "$RC" = 0 ] && echo "$OUT" | grep -q "^\* SEARCH $(uid enc)"
 }
 t "other commands pass through (UID SEARCH)" t_passthrough
+
+# sent NAME FROM: $T/NAME.eml, a plaintext message of bob's to carol
+sent() {
+	{
+		printf 'From: %s\r\nTo: Carol <carol@example.test>\r\n' "$2"
+		printf 'Subject: %s\r\nMessage-ID: <%s@example.test>\r\n' "$1" "$1"
+		printf '\r\nBob saves the word marmalade in %s.\r\n' "$1"
+	} >"$T/$1.eml"
+}
+# suid NAME: the UID of NAME in bob's Sent at Dovecot
+suid() {
+	direct --url "imap://127.0.0.1:$MAILSTACK_IMAP_PORT/Sent" \
+		-X "UID SEARCH HEADER Message-ID <$1@example.test>" |
+		awk '/^\* SEARCH [0-9]/ { print $3 }' | tr -d '\r'
+}
+
+t_append() {
+	local u
+	via "$BPW" "" -X "CREATE Sent"
+	sent saved "Bob <$BOB>"
+	via "$BPW" "Sent" -T "$T/saved.eml"
+	[ "$RC" = 0 ] || return 1
+	u=$(suid saved)
+	[ -n "$u" ] || return 1
+	direct --url "imap://127.0.0.1:$MAILSTACK_IMAP_PORT/Sent;UID=$u" \
+		>"$T/saved.server" || return 1
+	grep -qi 'application/pkcs7-mime' "$T/saved.server" &&
+		! grep -q marmalade "$T/saved.server" || return 1
+	via "$BPW" "Sent;UID=$u"
+	echo "$OUT" | grep '^X-Letterlock-Status'
+	[ "$RC" = 0 ] &&
+		echo "$OUT" | grep -q "^X-Letterlock-Status: encrypted, decrypted .*; signature valid by $BOB" &&
+		echo "$OUT" | grep -q 'Bob saves the word marmalade in saved'
+}
+t "APPEND through the bridge: the server stores ciphertext (sealed to bob only); read back through the bridge as plaintext, signed by bob" t_append
+
+t_append_refused() {
+	sent stranger "Someone <someone@example.test>"
+	via "$BPW" "Sent" -T "$T/stranger.eml"
+	echo "$OUT" | tail -n 2
+	[ "$RC" != 0 ] && [ -z "$(suid stranger)" ]
+}
+t "APPEND of a message bob cannot sign (From not his): refused, nothing stored in clear" t_append_refused
 
 t_sigterm() {
 	bridge_kill TERM
