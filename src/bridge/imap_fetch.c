@@ -7,6 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/crypto.h>
+
 #include "imap_fetch.h"
 #include "imap_parse.h"
 
@@ -106,7 +108,7 @@ int imap_opener_ready(struct imap_opener *o)
 }
 
 int imap_open_message(struct imap_opener *o, const char *msg, size_t len,
-		      char **out, size_t *outlen)
+		      char **out, size_t *outlen, int *opened)
 {
 	struct ll_opened *op = NULL;
 	struct ll_error err = { 0 };
@@ -116,6 +118,7 @@ int imap_open_message(struct imap_opener *o, const char *msg, size_t len,
 	int rc;
 
 	*out = NULL;
+	*opened = 0;
 	if (imap_opener_ready(o) < 0)
 		return -1;
 	rc = ll_msg_open(&op, o->ctx, msg, len, &err);
@@ -135,6 +138,7 @@ int imap_open_message(struct imap_opener *o, const char *msg, size_t len,
 			put(&res, msg, len);
 		else
 			put_message(&res, line, data, dlen);
+		*opened = st->encrypted || st->is_signed;
 	}
 	ll_opened_free(&op);
 	ll_error_clear(&err);
@@ -164,14 +168,58 @@ static int whole_message(const char *s, size_t n)
 	return 0;
 }
 
-int imap_fetch_rewrite(struct imap_opener *o, const char *unit, size_t len,
-		       char **out, size_t *outlen)
+/* The UID of the FETCH response whose first line is LINE (LEN), in
+ * OUT; 0, or -1 none. */
+static int fetch_uid(char out[16], const char *line, size_t len)
+{
+	for (size_t i = 1; i + 5 < len; i++) {
+		size_t k = 0;
+
+		if ((line[i - 1] != ' ' && line[i - 1] != '(') ||
+		    strncasecmp(line + i, "UID ", 4) != 0)
+			continue;
+		while (i + 4 + k < len && k < 10 && line[i + 4 + k] >= '0' &&
+		       line[i + 4 + k] <= '9')
+			k++;
+		if (k == 0 || k == 10)
+			return -1;
+		memcpy(out, line + i + 4, k);
+		out[k] = '\0';
+		return 0;
+	}
+	return -1;
+}
+
+/* The message at MSG (N) for the client, from the cache when ID names
+ * it there; opened (and kept there) otherwise. */
+static int answer(struct imap_opener *o, const char *id, const char *msg,
+		  size_t n, char **out, size_t *outlen)
+{
+	int opened;
+
+	if (id != NULL && imap_cache_get(o, id, out, outlen) == 1)
+		return 0;
+	if (imap_open_message(o, msg, n, out, outlen, &opened) < 0)
+		return -1;
+	if (id != NULL && opened)
+		imap_cache_put(o, id, *out, *outlen);
+	return 0;
+}
+
+int imap_fetch_rewrite(struct imap_opener *o, const char *where,
+		       const char *unit, size_t len, char **out, size_t *outlen)
 {
 	struct out res = { 0 };
 	size_t pos = 0, from = 0;
 	int changed = 0;
+	char uid[16], id[1200], *idp = NULL;
+	const char *lf0 = memchr(unit, '\n', len);
 
 	*out = NULL;
+	if (where != NULL && lf0 != NULL &&
+	    fetch_uid(uid, unit, (size_t)(lf0 - unit)) == 0 &&
+	    (size_t)snprintf(id, sizeof(id), "%s\n%s", where, uid) < sizeof(id))
+		idp = id;
 	while (pos < len) {
 		const char *lf = memchr(unit + pos, '\n', len - pos);
 		size_t llen, n, brace;
@@ -193,8 +241,7 @@ int imap_fetch_rewrite(struct imap_opener *o, const char *unit, size_t len,
 		if ((size_t)(len - (size_t)(lf + 1 - unit)) < n)
 			break;
 		if (whole_message(unit + pos, brace) && n > 0) {
-			if (imap_open_message(o, lf + 1, n, &opened, &olen) <
-			    0) {
+			if (answer(o, idp, lf + 1, n, &opened, &olen) < 0) {
 				free(res.p);
 				return -1;
 			}
@@ -222,6 +269,7 @@ int imap_fetch_rewrite(struct imap_opener *o, const char *unit, size_t len,
 
 void imap_opener_free(struct imap_opener *o)
 {
+	OPENSSL_cleanse(o->cache_key, sizeof(o->cache_key));
 	ll_ctx_free(&o->ctx);
 	ll_keystore_close(&o->ks);
 	o->ready = 0;

@@ -5,19 +5,25 @@
 #ifndef LL_IMAP_FETCH_H
 #define LL_IMAP_FETCH_H
 
+#include <limits.h>
 #include <stddef.h>
 
 #include "cli.h"
 
 struct imap_opener {
 	struct cli *cli; /* in: the home */
+	char cache_dir[PATH_MAX]; /* in: HOME/bridge/cache; "" no cache */
+	size_t cache_max; /* in: its bound, bytes */
 	struct ll_keystore *ks;
 	struct ll_ctx *ctx;
 	int ready; /* keys loaded */
+	unsigned char cache_key[32];
+	int cache_state; /* 0 not read yet, 1 the key is there, -1 none */
 };
 
 /*
- * MSG opened for the client: *out (malloc'd, CRLF line ends, *outlen)
+ * MSG opened for the client (*opened: 1 when it was S/MIME and
+ * opened, what the cache keeps): *out (malloc'd, CRLF line ends, *outlen)
  * is "X-Letterlock-Status: ..." and the opened message when MSG is
  * S/MIME and opened; the status and MSG itself when it could not be
  * opened (no plaintext then); MSG unchanged when it is not S/MIME.
@@ -25,16 +31,31 @@ struct imap_opener {
  * 0, or -1 (out of memory, the keys cannot be read: said).
  */
 int imap_open_message(struct imap_opener *o, const char *msg, size_t len,
-		      char **out, size_t *outlen);
+		      char **out, size_t *outlen, int *opened);
 
 /*
  * A FETCH response UNIT (a line with literals, as imap_reader gives
  * it): each whole-message literal (BODY[] or RFC822) replaced by
- * imap_open_message's answer.  1 and *out (malloc'd, *outlen), 0 when
- * nothing changed, -1 on failure.
+ * imap_open_message's answer.  WHERE ("ACCOUNT\nMAILBOX\nUIDVALIDITY"
+ * of the selected mailbox, or NULL when not known) and the response's
+ * UID name the message in the cache (imap_cache_get/put).  1 and *out
+ * (malloc'd, *outlen), 0 when nothing changed, -1 on failure.
  */
-int imap_fetch_rewrite(struct imap_opener *o, const char *unit, size_t len,
-		       char **out, size_t *outlen);
+int imap_fetch_rewrite(struct imap_opener *o, const char *where,
+		       const char *unit, size_t len, char **out,
+		       size_t *outlen);
+
+/*
+ * imap_cache.c: the opened message ID ("ACCOUNT\nMAILBOX\nUIDVALIDITY
+ * \nUID") from the cache: 1 and *out (malloc'd, *outlen), or 0 (not
+ * there, or it does not open under ID and the key).  imap_cache_put
+ * keeps DATA as ID, then trims the cache to o->cache_max (failures
+ * leave it out: a cache).
+ */
+int imap_cache_get(struct imap_opener *o, const char *id, char **out,
+		   size_t *outlen);
+void imap_cache_put(struct imap_opener *o, const char *id, const char *data,
+		    size_t len);
 
 /* The status header (no CRLF) of an opened message's status, or of a
  * message that could not be opened (ST NULL, WHY the reason). */

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -31,6 +32,7 @@
 
 #define CLIENT_FD BRIDGE_CHILD_FD
 #define UP_TIMEOUT 60 /* seconds for the upstream's greeting and login */
+#define CACHE_MAX (256u * 1024 * 1024) /* HOME/bridge/cache, bytes */
 
 struct up {
 	int fd;
@@ -318,13 +320,40 @@ static size_t cap_filter(char *out, const char *line, size_t len, size_t start)
 	return o + len - i;
 }
 
+/* One session: the upstream, the client's reader, the opener. */
+struct sess {
+	struct up u;
+	struct imap_reader cr;
+	struct imap_opener op;
+	size_t sent; /* of cr's unit, gone upstream already */
+	int appending; /* an APPEND's literal is being read (its "+" was
+			  ours) */
+	char *lit; /* an APPEND's sealed message, waiting for the
+		      server's "+" */
+	size_t litlen;
+	/* the selected mailbox, for the cache: its name as the client
+	 * gave it (INBOX in capitals), its UIDVALIDITY (0: not known) */
+	const char *account;
+	char mailbox[IMAP_ARG_MAX];
+	unsigned long uidvalidity;
+	char select_tag[64];
+};
+
 /* One response unit of the server to the client. */
-static int response(struct up *u, struct imap_opener *op)
+static int response(struct sess *s)
 {
-	const char *p = u->r.buf, *lf, *cap;
-	size_t len = u->r.len, olen;
-	char *out = NULL;
+	const char *p = s->u.r.buf, *lf, *cap;
+	size_t len = s->u.r.len, olen, tl = strlen(s->select_tag);
+	char *out = NULL, where[IMAP_ARG_MAX + 400];
 	int rc;
+
+	if (strncasecmp(p, "* OK [UIDVALIDITY ", 18) == 0)
+		s->uidvalidity = strtoul(p + 18, NULL, 10);
+	else if (tl > 0 && strncmp(p, s->select_tag, tl) == 0 && p[tl] == ' ') {
+		if (strncasecmp(p + tl + 1, "OK", 2) != 0)
+			s->uidvalidity = 0; /* nothing selected */
+		s->select_tag[0] = '\0';
+	}
 
 	/* the capability list (untagged, or a response code) of the
 	 * first line, never of a literal */
@@ -340,7 +369,10 @@ static int response(struct up *u, struct imap_opener *op)
 	}
 	if (p[0] == '*' && strstr(p, " FETCH ") != NULL &&
 	    memchr(p, '{', len) != NULL) {
-		rc = imap_fetch_rewrite(op, p, len, &out, &olen);
+		snprintf(where, sizeof(where), "%s\n%s\n%lu", s->account,
+			 s->mailbox, s->uidvalidity);
+		rc = imap_fetch_rewrite(&s->op, s->uidvalidity ? where : NULL,
+					p, len, &out, &olen);
 		if (rc < 0) {
 			static const char bye[] = "* BYE cannot open a "
 						  "message\r\n";
@@ -385,19 +417,6 @@ static int refused(const char *verb)
 			return 1;
 	return 0;
 }
-
-/* One session: the upstream, the client's reader, the opener. */
-struct sess {
-	struct up u;
-	struct imap_reader cr;
-	struct imap_opener op;
-	size_t sent; /* of cr's unit, gone upstream already */
-	int appending; /* an APPEND's literal is being read (its "+" was
-			  ours) */
-	char *lit; /* an APPEND's sealed message, waiting for the
-		      server's "+" */
-	size_t litlen;
-};
 
 /* The answer "TAG KIND TEXT" to the command UNIT. */
 static void tagged(const char *unit, const char *kind, const char *text)
@@ -451,6 +470,29 @@ static int append(struct sess *s)
 	return up_write(&s->u, head, strlen(head));
 }
 
+/* SELECT or EXAMINE: the mailbox the next FETCHes are in (its
+ * UIDVALIDITY comes with the server's answer). */
+static void selecting(struct sess *s, const char *verb)
+{
+	const char *p = s->cr.buf, *end = s->cr.buf + s->cr.len;
+	char tag[64], v[32];
+
+	if (strcasecmp(verb, "SELECT") != 0 && strcasecmp(verb, "EXAMINE") != 0)
+		return;
+	s->uidvalidity = 0;
+	s->select_tag[0] = '\0';
+	if (imap_arg(&p, end, tag, sizeof(tag)) < 0 ||
+	    imap_arg(&p, end, v, sizeof(v)) < 0 ||
+	    imap_arg(&p, end, s->mailbox, sizeof(s->mailbox)) < 0 ||
+	    strchr(s->mailbox, '\n') != NULL) {
+		s->mailbox[0] = '\0';
+		return;
+	}
+	if (strcasecmp(s->mailbox, "INBOX") == 0)
+		strcpy(s->mailbox, "INBOX");
+	snprintf(s->select_tag, sizeof(s->select_tag), "%s", tag);
+}
+
 /* The client's bytes in BUF (LEN): 0, or -1 (the session ends). */
 static int from_client(struct sess *s, const char *buf, size_t len)
 {
@@ -470,6 +512,8 @@ static int from_client(struct sess *s, const char *buf, size_t len)
 		if (f == IMAP_MORE)
 			break;
 		verb_of(verb, s->cr.buf, s->cr.len);
+		if (f == IMAP_UNIT && s->sent == 0)
+			selecting(s, verb);
 		if (s->sent == 0 && !s->appending && refused(verb)) {
 			if (f == IMAP_UNIT)
 				tagged(s->cr.buf, "BAD", "not in this state");
@@ -505,7 +549,9 @@ static int from_client(struct sess *s, const char *buf, size_t len)
 int imap_child_run(void *arg)
 {
 	struct imap_child *c = arg;
-	struct sess s = { .u = { .fd = -1 }, .op = { .cli = c->b->cli } };
+	struct sess s = { .u = { .fd = -1 },
+			  .op = { .cli = c->b->cli, .cache_max = CACHE_MAX },
+			  .account = c->a->address };
 	static char ubuf[65536], cbuf[65536];
 	size_t uhave = 0, uoff = 0, chave = 0, coff = 0;
 	char line[160];
@@ -513,6 +559,9 @@ int imap_child_run(void *arg)
 
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
+	if (bridge_path(s.op.cache_dir, c->b->cli->home, "cache") < 0 ||
+	    (mkdir(s.op.cache_dir, 0700) != 0 && errno != EEXIST))
+		s.op.cache_dir[0] = '\0'; /* no cache */
 	imap_reader_init(&s.u.r, LL_MSG_MAX_SIZE, LL_MSG_MAX_SIZE + 4096);
 	imap_reader_init(&s.cr, c->b->max_size, c->b->max_size + 4096);
 	if (parse_url(&s.u, c->a->imap_url) < 0 ||
@@ -576,7 +625,7 @@ int imap_child_run(void *arg)
 					free(s.lit);
 					s.lit = NULL;
 				}
-				if (response(&s.u, &s.op) < 0)
+				if (response(&s) < 0)
 					goto out;
 			}
 			imap_reader_next(&s.u.r);

@@ -220,6 +220,46 @@ t_passthrough() {
 }
 t "other commands pass through (UID SEARCH)" t_passthrough
 
+CACHE=$T/bob/bridge/cache
+t_cache() {
+	local f n
+	n=$(find "$CACHE" -type f | wc -l)
+	[ "$n" -ge 1 ] || { echo "cache: $n entries"; return 1; }
+	# encrypted at rest: neither the word nor the status in clear
+	! grep -rq -e pumpernickel -e X-Letterlock "$CACHE" || return 1
+	# a second read is served from it (a hit touches the entry) and
+	# gives the same message
+	find "$CACHE" -type f -exec touch -d 2000-01-01 {} +
+	via "$BPW" "INBOX;UID=$(uid enc)"
+	[ "$RC" = 0 ] && echo "$OUT" | grep -q 'The secret word of enc is pumpernickel' &&
+		echo "$OUT" | grep -q '^X-Letterlock-Status: encrypted, decrypted .*valid by' || return 1
+	[ -n "$(find "$CACHE" -type f -newermt 2001-01-01)" ] ||
+		{ echo "no entry was used"; return 1; }
+	# a damaged entry is not served: the message is opened again
+	for f in "$CACHE"/*; do printf 'x' | dd of="$f" bs=1 seek=20 conv=notrunc 2>/dev/null; done
+	via "$BPW" "INBOX;UID=$(uid enc)"
+	[ "$RC" = 0 ] && echo "$OUT" | grep -q 'The secret word of enc is pumpernickel'
+}
+t "opened messages are cached encrypted at rest; a second read uses the cache; a damaged entry is not served" t_cache
+
+t_uidvalidity() {
+	local a
+	msg second && ll alice seal -o "$T/second.sealed" "$T/second.eml" || return 1
+	direct --url "imap://127.0.0.1:$MAILSTACK_IMAP_PORT" -X "CREATE Box" &&
+		direct --url "imap://127.0.0.1:$MAILSTACK_IMAP_PORT/Box" -T "$T/enc.sealed" || return 1
+	via "$BPW" "Box;UID=1"
+	echo "$OUT" | grep -q 'The secret word of enc is pumpernickel' || return 1
+	# the mailbox made again: UID 1 is another message, UIDVALIDITY new
+	direct --url "imap://127.0.0.1:$MAILSTACK_IMAP_PORT" -X "DELETE Box" &&
+		direct --url "imap://127.0.0.1:$MAILSTACK_IMAP_PORT" -X "CREATE Box" &&
+		direct --url "imap://127.0.0.1:$MAILSTACK_IMAP_PORT/Box" -T "$T/second.sealed" || return 1
+	via "$BPW" "Box;UID=1"
+	echo "$OUT" | grep 'secret word'
+	echo "$OUT" | grep -q 'The secret word of second is pumpernickel' &&
+		! echo "$OUT" | grep -q 'secret word of enc'
+}
+t "a mailbox made again (new UIDVALIDITY, same UID): the cache does not serve the old message" t_uidvalidity
+
 # sent NAME FROM: $T/NAME.eml, a plaintext message of bob's to carol
 sent() {
 	{
