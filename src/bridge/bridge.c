@@ -74,6 +74,8 @@ struct listener {
 struct bridge_job {
 	struct bridge *b;
 	pid_t pid;
+	int session; /* a client's session (bridge_spawn_fd): a stop does
+			not wait for it */
 	int fd;
 	struct event *ev;
 	char said[SAID_MAX];
@@ -163,6 +165,16 @@ static void job_free(struct bridge_job *j)
 	free(j);
 }
 
+/* The children at work a stop waits for (not the sessions'). */
+static size_t njobs(const struct bridge *b)
+{
+	size_t n = 0;
+
+	for (const struct bridge_job *j = b->jobs; j != NULL; j = j->next)
+		n += !j->session;
+	return n;
+}
+
 /* Log what a child said, line by line (a line longer than the buffer
  * in pieces). */
 static void log_said(struct bridge_job *j, const char *p, size_t n)
@@ -220,7 +232,7 @@ static void job_read(evutil_socket_t fd, short what, void *arg)
 		j->done(j->cbarg, code, j->said);
 	b = j->b;
 	job_free(j);
-	if (b->stopping && b->jobs == NULL)
+	if (b->stopping && njobs(b) == 0)
 		event_base_loopexit(b->base, NULL);
 }
 
@@ -277,6 +289,7 @@ int bridge_spawn_fd(struct bridge *b, int keep,
 	close(p[1]);
 	j->fd = p[0];
 	j->b = b;
+	j->session = keep >= 0;
 	j->done = done;
 	j->cbarg = cbarg;
 	evutil_make_socket_nonblocking(j->fd);
@@ -316,14 +329,6 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
 	li->m->accept(li->b, li->state, fd);
 }
 
-static size_t njobs(const struct bridge *b)
-{
-	size_t n = 0;
-
-	for (const struct bridge_job *j = b->jobs; j != NULL; j = j->next)
-		n++;
-	return n;
-}
 
 /*
  * SIGTERM, SIGINT: no new connection; the children at work (they

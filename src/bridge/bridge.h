@@ -144,7 +144,9 @@ int bridge_spawn(struct bridge *b, int (*run)(void *arg), void *arg,
 		 void (*done)(void *cbarg, int code, const char *said),
 		 void *cbarg, struct bridge_job **out);
 /* The same, with KEEP (a descriptor of the loop, or -1) given to the
- * child as BRIDGE_CHILD_FD: a socketpair to a long-lived child. */
+ * child as BRIDGE_CHILD_FD: a socketpair to a long-lived child, a
+ * client's session.  A stop does not wait for such a child: the
+ * module's stop closes its end of the pair and the child ends. */
 #define BRIDGE_CHILD_FD 3
 int bridge_spawn_fd(struct bridge *b, int keep, int (*run)(void *arg),
 		    void *arg,

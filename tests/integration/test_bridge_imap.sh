@@ -304,11 +304,50 @@ t_append_refused() {
 t "APPEND of a message bob cannot sign (From not his): refused, nothing stored in clear" t_append_refused
 
 t_sigterm() {
-	bridge_kill TERM
-	echo "exit $BRIDGE_RC"
-	[ "$BRIDGE_RC" = 0 ] && [ -z "$(ss -Htln "sport = :$IPORT")" ]
+	local start pgid=$BRIDGE_PID
+	# a client logged in and idle: the stop does not wait for it
+	"$PY" - "$IPORT" "$T/bob/bridge/tls.pem" "$BOB" "$BPW" \
+		>"$T/held.out" 2>&1 <<'PY' &
+import socket, ssl, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=30)
+f = s.makefile("rb")
+f.readline()
+s.sendall(b"a STARTTLS\r\n")
+f.readline()
+t = ssl.create_default_context(cafile=sys.argv[2]).wrap_socket(
+    s, server_hostname="127.0.0.1")
+g = t.makefile("rb")
+t.sendall(b'b LOGIN "%s" "%s"\r\nc SELECT INBOX\r\n' %
+          (sys.argv[3].encode(), sys.argv[4].encode()))
+while True:
+    line = g.readline()
+    print(line.decode().rstrip(), flush=True)
+    if not line or line.startswith(b"c "):
+        break
+time.sleep(30)
+PY
+	for _ in $(seq 1 50); do
+		grep -q '^c OK' "$T/held.out" && break
+		sleep 0.1
+	done
+	cat "$T/held.out"
+	grep -q '^c OK' "$T/held.out" || return 1
+	start=$(date +%s)
+	kill -TERM "$BRIDGE_PID"
+	wait "$BRIDGE_PID"
+	BRIDGE_RC=$?
+	BRIDGE_PID=""
+	echo "exit $BRIDGE_RC after $(($(date +%s) - start)) s"
+	[ "$BRIDGE_RC" = 0 ] && [ $(($(date +%s) - start)) -lt 5 ] &&
+		[ -z "$(ss -Htln "sport = :$IPORT")" ] || return 1
+	# the session's process ends too
+	for _ in $(seq 1 50); do
+		pgrep -g "$pgid" >/dev/null || break
+		sleep 0.1
+	done
+	! pgrep -g "$pgid"
 }
-t "SIGTERM: the bridge stops, the port is closed" t_sigterm
+t "SIGTERM with a client logged in: the bridge stops at once (exit 0), the port is closed, the session's process ends" t_sigterm
 
 t_log_clean() {
 	! grep -F "$BPW" "$BLOG" && ! grep -F "$(cat "$T/bob.password")" "$BLOG" &&
