@@ -100,9 +100,21 @@ int imap_opener_ready(struct imap_opener *o)
 {
 	if (o->ready)
 		return 0;
+	struct ll_revocation_options ro = LL_REVOCATION_OPTIONS_INIT;
+	struct ll_error err = { 0 };
+
 	if (cli_open_home(&o->ks, &o->ctx, o->cli, CLI_LOAD_CERTS) != 0 ||
 	    cli_load_keys(o->ks, o->ctx, o->cli) != 0)
 		return -1;
+	/* the signer's revocation judged as by `letterlock open` (OCSP,
+	 * answers kept in the keystore): a revoked signer is not valid */
+	ro.network = 1;
+	ro.cache = o->ks;
+	if (ll_ctx_set_revocation(o->ctx, &ro, &err) < 0) {
+		cli_fail(o->cli, "bridge: imap: revocation", &err);
+		ll_error_clear(&err);
+		return -1;
+	}
 	o->ready = 1;
 	return 0;
 }
