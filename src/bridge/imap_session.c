@@ -24,6 +24,9 @@
 #define SESSIONS_MAX 64
 #define IDLE_SECONDS 1800 /* RFC 3501 5.4: at least 30 minutes */
 #define ERRORS_MAX 10
+#define AUTH_FAILS_MAX 3 /* failed logins that end a session */
+#define CLOSE_POLL_MS 20
+#define CLOSE_POLLS 250 /* 5 s for the last reply */
 #define LOGIN_UNIT_MAX (4 * IMAP_LINE_MAX)
 
 enum state {
@@ -50,6 +53,9 @@ struct session {
 	enum state state;
 	int tls;
 	int errors;
+	int auth_fails;
+	struct event *closing; /* S_CLOSING: waits for the last reply */
+	int close_polls;
 	struct imap_child c; /* what the child gets */
 	struct session *next;
 };
@@ -82,6 +88,8 @@ static void session_free(struct session *s)
 	s->st->nsessions--;
 	bridge_job_forget(s->job); /* it sees the socket close, ends */
 	imap_reader_free(&s->r);
+	if (s->closing != NULL)
+		event_free(s->closing);
 	if (s->child != NULL)
 		bufferevent_free(s->child);
 	if (s->bev != NULL)
@@ -89,23 +97,36 @@ static void session_free(struct session *s)
 	free(s);
 }
 
-static void on_write(struct bufferevent *bev, void *arg)
+/*
+ * A closing session is freed once its last reply is out of its
+ * buffers, a TLS stream's underlying one too (its write callback comes
+ * when the filter has passed the bytes on, not when they are sent), or
+ * after CLOSE_POLLS polls anyway.
+ */
+static void closing_check(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
+	struct bufferevent *under = bufferevent_get_underlying(s->bev);
+	struct timeval again = { 0, CLOSE_POLL_MS * 1000 };
+	size_t left = evbuffer_get_length(bufferevent_get_output(s->bev));
 
-	if (s->state == S_CLOSING)
+	if (under != NULL)
+		left += evbuffer_get_length(bufferevent_get_output(under));
+	if (left == 0 || ++s->close_polls >= CLOSE_POLLS) {
 		session_free(s);
+		return;
+	}
+	event_add(s->closing, &again);
 }
 
 static void enter(struct session *s, enum state st)
 {
 	s->state = st;
-	if (st == S_CLOSING) {
+	if (st == S_CLOSING && s->closing == NULL) {
 		bufferevent_disable(s->bev, EV_READ);
-		if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
-			bufferevent_trigger(s->bev, EV_WRITE,
-					    BEV_TRIG_IGNORE_WATERMARKS |
-						    BEV_TRIG_DEFER_CALLBACKS);
+		s->closing = evtimer_new(s->b->base, closing_check, s);
+		if (s->closing != NULL)
+			event_active(s->closing, EV_TIMEOUT, 0);
 	}
 }
 
@@ -171,6 +192,11 @@ static void login(struct session *s, const char *tag, const char *user,
 	if (a == NULL) {
 		bridge_log("imap: failed login for %.64s", user);
 		error(s, tag, "NO [AUTHENTICATIONFAILED] invalid credentials");
+		if (++s->auth_fails >= AUTH_FAILS_MAX &&
+		    s->state != S_CLOSING) {
+			reply(s, "* BYE too many failed logins");
+			enter(s, S_CLOSING);
+		}
 		return;
 	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0) {
@@ -224,7 +250,7 @@ static void do_starttls(struct session *s, const char *tag)
 		return;
 	}
 	s->tls = 1;
-	bufferevent_setcb(tls, on_read, on_write, on_event, s);
+	bufferevent_setcb(tls, on_read, NULL, on_event, s);
 	bufferevent_set_timeouts(tls, &idle, &idle);
 	bufferevent_enable(tls, EV_READ | EV_WRITE);
 }
@@ -439,7 +465,7 @@ static void imap_accept(struct bridge *b, void *state, int fd)
 	s->next = st->sessions;
 	st->sessions = s;
 	st->nsessions++;
-	bufferevent_setcb(s->bev, on_read, on_write, on_event, s);
+	bufferevent_setcb(s->bev, on_read, NULL, on_event, s);
 	bufferevent_set_timeouts(s->bev, &idle, &idle);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	reply(s,

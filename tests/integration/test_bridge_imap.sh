@@ -89,6 +89,25 @@ via() {
 	echo "curl: exit $RC (output in via.$VIA)"
 }
 
+# tls_py ARGS... <SCRIPT: python SCRIPT with t, a TLS connection to
+# bob's bridge after STARTTLS (its certificate pinned), ARGS in sys.argv
+tls_py() {
+	{
+		cat <<'PY'
+import socket, ssl, sys
+port, ca = int(sys.argv.pop(1)), sys.argv.pop(1)
+s = socket.create_connection(("127.0.0.1", port), timeout=30)
+f = s.makefile("rb")
+f.readline()
+s.sendall(b"a STARTTLS\r\n")
+f.readline()
+t = ssl.create_default_context(cafile=ca).wrap_socket(
+    s, server_hostname="127.0.0.1")
+PY
+		cat
+	} | "$PY" - "$IPORT" "$T/bob/bridge/tls.pem" "$@"
+}
+
 # ------------------------------------------------------------ set-up
 
 lldtest_stack "mail stack up"
@@ -164,6 +183,24 @@ t_wrong() {
 	[ "$RC" = 67 ] && ! echo "$OUT" | grep -q pumpernickel
 }
 t "a wrong bridge password is refused (curl: login denied)" t_wrong
+
+t_three_fails() {
+	tls_py "$BOB" <<'PY'
+t.sendall(b"".join(b'%d LOGIN "%s" wrong\r\n' % (i, sys.argv[1].encode())
+                   for i in range(4)))
+got = b""
+while True:
+    b = t.recv(4096)
+    if not b:
+        break
+    got += b
+print(got.decode())
+sys.exit(0 if got.count(b"NO [AUTHENTICATIONFAILED]") == 3 and
+         b"* BYE too many failed logins" in got and b"3 " not in got
+         else 1)
+PY
+}
+t "three failed logins end the session" t_three_fails
 
 t_read() {
 	local u
@@ -306,19 +343,11 @@ t "APPEND of a message bob cannot sign (From not his): refused, nothing stored i
 t_sigterm() {
 	local start pgid=$BRIDGE_PID
 	# a client logged in and idle: the stop does not wait for it
-	"$PY" - "$IPORT" "$T/bob/bridge/tls.pem" "$BOB" "$BPW" \
-		>"$T/held.out" 2>&1 <<'PY' &
-import socket, ssl, sys, time
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=30)
-f = s.makefile("rb")
-f.readline()
-s.sendall(b"a STARTTLS\r\n")
-f.readline()
-t = ssl.create_default_context(cafile=sys.argv[2]).wrap_socket(
-    s, server_hostname="127.0.0.1")
+	tls_py "$BOB" "$BPW" >"$T/held.out" 2>&1 <<'PY' &
+import time
 g = t.makefile("rb")
 t.sendall(b'b LOGIN "%s" "%s"\r\nc SELECT INBOX\r\n' %
-          (sys.argv[3].encode(), sys.argv[4].encode()))
+          (sys.argv[1].encode(), sys.argv[2].encode()))
 while True:
     line = g.readline()
     print(line.decode().rstrip(), flush=True)
