@@ -11,37 +11,9 @@
 
 #include "imap_fetch.h"
 #include "imap_parse.h"
+#include "imap_rewrite.h"
 
 #define STATUS_FIELD "X-Letterlock-Status:"
-
-struct out {
-	char *p;
-	size_t len, cap;
-	int failed;
-};
-
-static void put(struct out *o, const char *s, size_t n)
-{
-	if (o->failed)
-		return;
-	if (o->len + n + 1 > o->cap) {
-		size_t cap = o->cap ? o->cap : 4096;
-		char *p;
-
-		while (cap < o->len + n + 1)
-			cap *= 2;
-		p = realloc(o->p, cap);
-		if (p == NULL) {
-			o->failed = 1;
-			return;
-		}
-		o->p = p;
-		o->cap = cap;
-	}
-	memcpy(o->p + o->len, s, n);
-	o->len += n;
-	o->p[o->len] = '\0';
-}
 
 void imap_status_line(char *out, size_t size, const struct ll_open_status *st,
 		      const char *why)
@@ -65,14 +37,14 @@ void imap_status_line(char *out, size_t size, const struct ll_open_status *st,
 
 /* MSG with CRLF line ends and without the header's own status fields,
  * after LINE (the status) into O. */
-static void put_message(struct out *o, const char *line, const char *msg,
+static void put_message(struct imap_buf *o, const char *line, const char *msg,
 			size_t len)
 {
 	int header = 1, dropping = 0;
 	size_t i = 0;
 
-	put(o, line, strlen(line));
-	put(o, "\r\n", 2);
+	imap_buf_add(o, line, strlen(line));
+	imap_buf_add(o, "\r\n", 2);
 	while (i < len) {
 		const char *lf = memchr(msg + i, '\n', len - i);
 		size_t n = lf ? (size_t)(lf - (msg + i)) : len - i;
@@ -88,9 +60,9 @@ static void put_message(struct out *o, const char *line, const char *msg,
 						   0;
 		}
 		if (!(header && dropping)) {
-			put(o, msg + i, body);
+			imap_buf_add(o, msg + i, body);
 			if (lf != NULL)
-				put(o, "\r\n", 2);
+				imap_buf_add(o, "\r\n", 2);
 		}
 		i += n + (lf != NULL);
 	}
@@ -125,7 +97,7 @@ int imap_open_message(struct imap_opener *o, const char *msg, size_t len,
 	struct ll_opened *op = NULL;
 	struct ll_error err = { 0 };
 	const struct ll_open_status *st;
-	struct out res = { 0 };
+	struct imap_buf res = { 0 };
 	char line[1024];
 	int rc;
 
@@ -147,7 +119,7 @@ int imap_open_message(struct imap_opener *o, const char *msg, size_t len,
 		st = ll_opened_status(op);
 		imap_status_line(line, sizeof(line), st, NULL);
 		if (!st->encrypted && !st->is_signed)
-			put(&res, msg, len);
+			imap_buf_add(&res, msg, len);
 		else
 			put_message(&res, line, data, dlen);
 		*opened = st->encrypted || st->is_signed;
@@ -161,45 +133,6 @@ int imap_open_message(struct imap_opener *o, const char *msg, size_t len,
 	*out = res.p;
 	*outlen = res.len;
 	return 0;
-}
-
-/* Does the text before a literal name a whole message? */
-static int whole_message(const char *s, size_t n)
-{
-	static const char *const items[] = { "BODY[]", "RFC822" };
-
-	while (n > 0 && s[n - 1] == ' ')
-		n--;
-	for (size_t i = 0; i < 2; i++) {
-		size_t k = strlen(items[i]);
-
-		if (n > k && strncasecmp(s + n - k, items[i], k) == 0 &&
-		    (s[n - k - 1] == ' ' || s[n - k - 1] == '('))
-			return 1;
-	}
-	return 0;
-}
-
-/* The UID of the FETCH response whose first line is LINE (LEN), in
- * OUT; 0, or -1 none. */
-static int fetch_uid(char out[16], const char *line, size_t len)
-{
-	for (size_t i = 1; i + 5 < len; i++) {
-		size_t k = 0;
-
-		if ((line[i - 1] != ' ' && line[i - 1] != '(') ||
-		    strncasecmp(line + i, "UID ", 4) != 0)
-			continue;
-		while (i + 4 + k < len && k < 10 && line[i + 4 + k] >= '0' &&
-		       line[i + 4 + k] <= '9')
-			k++;
-		if (k == 0 || k == 10)
-			return -1;
-		memcpy(out, line + i + 4, k);
-		out[k] = '\0';
-		return 0;
-	}
-	return -1;
 }
 
 /* The message at MSG (N) for the client, from the cache when ID names
@@ -218,65 +151,32 @@ static int answer(struct imap_opener *o, const char *id, const char *msg,
 	return 0;
 }
 
+/* imap_rewrite_literals' callback: ARG the struct where. */
+struct where {
+	struct imap_opener *o;
+	const char *id; /* the message's cache identity, or NULL */
+};
+
+static int answer_cb(void *arg, const char *msg, size_t n, char **out,
+		     size_t *outlen)
+{
+	struct where *w = arg;
+
+	return answer(w->o, w->id, msg, n, out, outlen);
+}
+
 int imap_fetch_rewrite(struct imap_opener *o, const char *where,
 		       const char *unit, size_t len, char **out, size_t *outlen)
 {
-	struct out res = { 0 };
-	size_t pos = 0, from = 0;
-	int changed = 0;
-	char uid[16], id[1200], *idp = NULL;
-	const char *lf0 = memchr(unit, '\n', len);
+	struct where w = { o, NULL };
+	char uid[16], id[1200];
+	const char *lf = memchr(unit, '\n', len);
 
-	*out = NULL;
-	if (where != NULL && lf0 != NULL &&
-	    fetch_uid(uid, unit, (size_t)(lf0 - unit)) == 0 &&
+	if (where != NULL && lf != NULL &&
+	    imap_fetch_uid(uid, unit, (size_t)(lf - unit)) == 0 &&
 	    (size_t)snprintf(id, sizeof(id), "%s\n%s", where, uid) < sizeof(id))
-		idp = id;
-	while (pos < len) {
-		const char *lf = memchr(unit + pos, '\n', len - pos);
-		size_t llen, n, brace;
-		int sync;
-		char *opened, num[32];
-		size_t olen;
-
-		if (lf == NULL)
-			break;
-		llen = (size_t)(lf - (unit + pos));
-		if (llen > 0 && unit[pos + llen - 1] == '\r')
-			llen--;
-		if (imap_literal_size(unit + pos, llen, &n, &sync) < 0)
-			break;
-		brace = llen;
-		while (unit[pos + brace - 1] != '{')
-			brace--;
-		brace--; /* the '{' */
-		if ((size_t)(len - (size_t)(lf + 1 - unit)) < n)
-			break;
-		if (whole_message(unit + pos, brace) && n > 0) {
-			if (answer(o, idp, lf + 1, n, &opened, &olen) < 0) {
-				free(res.p);
-				return -1;
-			}
-			put(&res, unit + from, pos + brace - from);
-			snprintf(num, sizeof(num), "{%zu}\r\n", olen);
-			put(&res, num, strlen(num));
-			put(&res, opened, olen);
-			free(opened);
-			from = (size_t)(lf + 1 - unit) + n;
-			changed = 1;
-		}
-		pos = (size_t)(lf + 1 - unit) + n;
-	}
-	if (!changed)
-		return 0;
-	put(&res, unit + from, len - from);
-	if (res.failed) {
-		free(res.p);
-		return -1;
-	}
-	*out = res.p;
-	*outlen = res.len;
-	return 1;
+		w.id = id;
+	return imap_rewrite_literals(unit, len, answer_cb, &w, out, outlen);
 }
 
 void imap_opener_free(struct imap_opener *o)

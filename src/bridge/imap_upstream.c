@@ -29,6 +29,7 @@
 #include "bridge.h"
 #include "imap_fetch.h"
 #include "imap_parse.h"
+#include "imap_rewrite.h"
 
 #define CLIENT_FD BRIDGE_CHILD_FD
 #define UP_TIMEOUT 60 /* seconds for the upstream's greeting and login */
@@ -276,50 +277,6 @@ out:
 	return rc;
 }
 
-/* The capabilities the bridge passes on: what it relays unchanged. */
-static int cap_kept(const char *w, size_t n)
-{
-	static const char *const keep[] = {
-		"IMAP4rev1", "LITERAL+",    "IDLE",	     "NAMESPACE",
-		"UIDPLUS",   "CHILDREN",    "UNSELECT",	     "ID",
-		"MOVE",	     "SPECIAL-USE", "LIST-EXTENDED", "LIST-STATUS",
-		"ENABLE",    "ESEARCH",
-	};
-
-	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
-		if (strlen(keep[i]) == n && strncasecmp(w, keep[i], n) == 0)
-			return 1;
-	return 0;
-}
-
-/* LINE with the capability list starting at START (up to ']' or the
- * line end) cut to cap_kept, into OUT (as large as LINE). */
-static size_t cap_filter(char *out, const char *line, size_t len, size_t start)
-{
-	size_t o = 0, i = start;
-
-	memcpy(out, line, start);
-	o = start;
-	while (i < len && line[i] != ']' && line[i] != '\r' &&
-	       line[i] != '\n') {
-		size_t w = i;
-
-		while (i < len && line[i] != ' ' && line[i] != ']' &&
-		       line[i] != '\r' && line[i] != '\n')
-			i++;
-		if (i > w && cap_kept(line + w, i - w)) {
-			if (o > start && out[o - 1] != ' ')
-				out[o++] = ' ';
-			memcpy(out + o, line + w, i - w);
-			o += i - w;
-		}
-		while (i < len && line[i] == ' ')
-			i++;
-	}
-	memcpy(out + o, line + i, len - i);
-	return o + len - i;
-}
-
 /* One session: the upstream, the client's reader, the opener. */
 struct sess {
 	struct up u;
@@ -364,7 +321,7 @@ static int response(struct sess *s)
 	     (cap > p && cap[-1] == '['))) {
 		char tmp[IMAP_LINE_MAX + 1];
 
-		olen = cap_filter(tmp, p, len, (size_t)(cap - p) + 11);
+		olen = imap_cap_filter(tmp, p, len, (size_t)(cap - p) + 11);
 		return cli_write_all(CLIENT_FD, tmp, olen);
 	}
 	if (p[0] == '*' && strstr(p, " FETCH ") != NULL &&

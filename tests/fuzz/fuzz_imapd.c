@@ -13,7 +13,11 @@
  *  - a unit is at most the unit cap, ends in LF, and holds no literal
  *    over the literal cap;
  *  - imap_arg's output is NUL-terminated within its buffer and it
- *    moves forward within the unit.
+ *    moves forward within the unit;
+ *  - as a server's response (imap_rewrite.c): the capability list cut
+ *    is no longer than the line; a UID is 1 to 9 digits; the unit with
+ *    its whole-message literals rewritten reads back as one unit of
+ *    the same length.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -22,6 +26,59 @@
 
 #include "fuzz.h"
 #include "imap_parse.h"
+#include "imap_rewrite.h"
+
+/* The rewriting of the fuzzer: the message with one byte before it. */
+static int wrap(void *arg, const char *msg, size_t n, char **out,
+		size_t *outlen)
+{
+	(void)arg;
+	*out = malloc(n + 1);
+	CHECK(*out != NULL);
+	(*out)[0] = '#';
+	memcpy(*out + 1, msg, n);
+	*outlen = n + 1;
+	return 0;
+}
+
+static void response(const struct imap_reader *r)
+{
+	const char *lf = memchr(r->buf, '\n', r->len), *cap;
+	char *out = NULL, uid[16];
+	size_t n = 0, used = 0;
+	struct imap_reader back;
+
+	cap = strstr(r->buf, "CAPABILITY ");
+	if (cap != NULL && cap < lf && r->len <= IMAP_LINE_MAX) {
+		static char tmp[IMAP_LINE_MAX + 1];
+
+		n = imap_cap_filter(tmp, r->buf, r->len,
+				    (size_t)(cap - r->buf) + 11);
+		CHECK(n <= r->len);
+	}
+	if (imap_fetch_uid(uid, r->buf, (size_t)(lf - r->buf)) == 0)
+		CHECK(strlen(uid) >= 1 && strlen(uid) <= 9 &&
+		      strspn(uid, "0123456789") == strlen(uid));
+	if (imap_rewrite_literals(r->buf, r->len, wrap, NULL, &out, &n) == 1) {
+		imap_reader_init(&back, SIZE_MAX / 2, SIZE_MAX / 2);
+		CHECK(imap_reader_feed(&back, out, n, &used) != IMAP_MORE ||
+		      used == n);
+		/* a synchronizing literal stops the reader: read on */
+		while (used < n) {
+			size_t more = 0;
+			int rc = imap_reader_feed(&back, out + used, n - used,
+						  &more);
+
+			used += more;
+			CHECK(rc >= 0);
+			if (rc == IMAP_UNIT)
+				break;
+		}
+		CHECK(used == n && back.len == n);
+		imap_reader_free(&back);
+		free(out);
+	}
+}
 
 static void unit(const struct imap_reader *r)
 {
@@ -63,6 +120,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			at += used;
 			if (rc == IMAP_UNIT) {
 				unit(&r);
+				response(&r);
 				imap_reader_next(&r);
 			} else if (rc < 0) {
 				stopped = 1;

@@ -3,7 +3,9 @@
  * from IMAP clients and servers: units (lines with literals) give the
  * same events however the input is split (at every byte boundary);
  * synchronizing and non-synchronizing literals; the line, literal and
- * unit caps (checked before allocating); astring arguments.
+ * unit caps (checked before allocating); astring arguments; and the
+ * response rewriting (imap_rewrite.c): capability lists, the UID, the
+ * whole-message literals of FETCH.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +18,7 @@
 #include <cmocka.h>
 
 #include "../../src/bridge/imap_parse.h"
+#include "../../src/bridge/imap_rewrite.h"
 
 /* The events of IN (LEN) fed in two pieces cut at CUT, written as
  * "U:unit|", "S|" (a synchronizing literal announced), "E<code>|". */
@@ -182,6 +185,107 @@ static void test_arg(void **state)
 	assert_int_equal(imap_arg(&p, p + 5, out, sizeof(out)), -1);
 }
 
+static void cap(const char *in, const char *want)
+{
+	char out[512];
+	size_t n =
+		imap_cap_filter(out, in, strlen(in),
+				(size_t)(strstr(in, "CAPABILITY ") - in) + 11);
+
+	assert_true(n <= strlen(in));
+	out[n] = '\0';
+	assert_string_equal(out, want);
+}
+
+static void test_cap_filter(void **state)
+{
+	(void)state;
+	cap("* CAPABILITY IMAP4rev1 SASL-IR LITERAL+ COMPRESS=DEFLATE "
+	    "BINARY IDLE AUTH=PLAIN STARTTLS CONDSTORE\r\n",
+	    "* CAPABILITY IMAP4rev1 LITERAL+ IDLE\r\n");
+	cap("L OK [CAPABILITY IMAP4rev1 BINARY MOVE] Logged in\r\n",
+	    "L OK [CAPABILITY IMAP4rev1 MOVE] Logged in\r\n");
+	cap("* OK [CAPABILITY COMPRESS=DEFLATE] x\r\n",
+	    "* OK [CAPABILITY ] x\r\n");
+	cap("* CAPABILITY imap4REV1  idle\r\n",
+	    "* CAPABILITY imap4REV1 idle\r\n");
+}
+
+static void test_fetch_uid(void **state)
+{
+	char uid[16];
+	(void)state;
+	assert_int_equal(
+		imap_fetch_uid(uid, "* 3 FETCH (UID 42 BODY[] {3}", 28), 0);
+	assert_string_equal(uid, "42");
+	assert_int_equal(imap_fetch_uid(uid, "* 3 FETCH (FLAGS () uid 7)", 26),
+			 0);
+	assert_string_equal(uid, "7");
+	assert_int_equal(imap_fetch_uid(uid, "* 3 FETCH (BODY[] {3}", 21), -1);
+	assert_int_equal(imap_fetch_uid(uid, "* 3 FETCH (XUID 5)", 18), -1);
+	assert_int_equal(imap_fetch_uid(uid, "* 3 FETCH (UID 12345678901)", 27),
+			 -1);
+}
+
+/* The rewriting callback of the tests: "<" the message ">". */
+static int angle(void *arg, const char *msg, size_t n, char **out,
+		 size_t *outlen)
+{
+	int *calls = arg;
+
+	(*calls)++;
+	*out = malloc(n + 3);
+	if (*out == NULL)
+		return -1;
+	(*out)[0] = '<';
+	memcpy(*out + 1, msg, n);
+	(*out)[n + 1] = '>';
+	*outlen = n + 2;
+	return 0;
+}
+
+static void rewrite(const char *in, const char *want, int want_calls)
+{
+	char *out = NULL;
+	size_t n = 0;
+	int calls = 0, rc;
+
+	rc = imap_rewrite_literals(in, strlen(in), angle, &calls, &out, &n);
+	assert_int_equal(calls, want_calls);
+	if (want == NULL) {
+		assert_int_equal(rc, 0);
+		assert_null(out);
+		return;
+	}
+	assert_int_equal(rc, 1);
+	assert_int_equal(n, strlen(want));
+	assert_memory_equal(out, want, n);
+	free(out);
+}
+
+static void test_rewrite_literals(void **state)
+{
+	(void)state;
+	rewrite("* 1 FETCH (UID 5 BODY[] {3}\r\nabc)\r\n",
+		"* 1 FETCH (UID 5 BODY[] {5}\r\n<abc>)\r\n", 1);
+	rewrite("* 1 FETCH (RFC822 {2}\r\nab FLAGS (\\Seen))\r\n",
+		"* 1 FETCH (RFC822 {4}\r\n<ab> FLAGS (\\Seen))\r\n", 1);
+	/* two whole messages, a section and a header between them */
+	rewrite("* 1 FETCH (BODY[1] {2}\r\nxy BODY[] {1}\r\nz "
+		"BODY[HEADER] {1}\r\nh RFC822 {1+}\r\nq)\r\n",
+		"* 1 FETCH (BODY[1] {2}\r\nxy BODY[] {3}\r\n<z> "
+		"BODY[HEADER] {1}\r\nh RFC822 {3}\r\n<q>)\r\n",
+		2);
+	/* not whole messages: sections, partial fetches, RFC822.HEADER */
+	rewrite("* 1 FETCH (BODY[TEXT] {1}\r\nz)\r\n", NULL, 0);
+	rewrite("* 1 FETCH (BODY[]<0> {1}\r\nz)\r\n", NULL, 0);
+	rewrite("* 1 FETCH (RFC822.HEADER {1}\r\nz)\r\n", NULL, 0);
+	rewrite("* 1 FETCH (XBODY[] {1}\r\nz)\r\n", NULL, 0);
+	/* a literal longer than the unit: left alone */
+	rewrite("* 1 FETCH (BODY[] {9}\r\nz)\r\n", NULL, 0);
+	rewrite("* 1 FETCH (BODY[] {0}\r\n)\r\n", NULL, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -190,6 +294,9 @@ int main(void)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_literal_size),
 		cmocka_unit_test(test_arg),
+		cmocka_unit_test(test_cap_filter),
+		cmocka_unit_test(test_fetch_uid),
+		cmocka_unit_test(test_rewrite_literals),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

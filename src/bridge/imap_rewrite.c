@@ -1,0 +1,172 @@
+/*
+ * imap_rewrite.c - what the bridge changes in the server's responses
+ * (imap_rewrite.h): pure functions of (ptr, len), fuzzed by fuzz_imapd.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "imap_parse.h"
+#include "imap_rewrite.h"
+
+void imap_buf_add(struct imap_buf *o, const char *s, size_t n)
+{
+	if (o->failed)
+		return;
+	if (o->len + n + 1 > o->cap) {
+		size_t cap = o->cap ? o->cap : 4096;
+		char *p;
+
+		while (cap < o->len + n + 1)
+			cap *= 2;
+		p = realloc(o->p, cap);
+		if (p == NULL) {
+			o->failed = 1;
+			return;
+		}
+		o->p = p;
+		o->cap = cap;
+	}
+	memcpy(o->p + o->len, s, n);
+	o->len += n;
+	o->p[o->len] = '\0';
+}
+
+/* The capabilities the bridge passes on: what it relays unchanged. */
+static int cap_kept(const char *w, size_t n)
+{
+	static const char *const keep[] = {
+		"IMAP4rev1", "LITERAL+",    "IDLE",	     "NAMESPACE",
+		"UIDPLUS",   "CHILDREN",    "UNSELECT",	     "ID",
+		"MOVE",	     "SPECIAL-USE", "LIST-EXTENDED", "LIST-STATUS",
+		"ENABLE",    "ESEARCH",
+	};
+
+	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
+		if (strlen(keep[i]) == n && strncasecmp(w, keep[i], n) == 0)
+			return 1;
+	return 0;
+}
+
+/* LINE with the capability list starting at START (up to ']' or the
+ * line end) cut to cap_kept, into OUT (as large as LINE). */
+size_t imap_cap_filter(char *out, const char *line, size_t len, size_t start)
+{
+	size_t o = 0, i = start;
+
+	memcpy(out, line, start);
+	o = start;
+	while (i < len && line[i] != ']' && line[i] != '\r' &&
+	       line[i] != '\n') {
+		size_t w = i;
+
+		while (i < len && line[i] != ' ' && line[i] != ']' &&
+		       line[i] != '\r' && line[i] != '\n')
+			i++;
+		if (i > w && cap_kept(line + w, i - w)) {
+			if (o > start && out[o - 1] != ' ')
+				out[o++] = ' ';
+			memcpy(out + o, line + w, i - w);
+			o += i - w;
+		}
+		while (i < len && line[i] == ' ')
+			i++;
+	}
+	memcpy(out + o, line + i, len - i);
+	return o + len - i;
+}
+
+/* Does the text before a literal name a whole message? */
+static int whole_message(const char *s, size_t n)
+{
+	static const char *const items[] = { "BODY[]", "RFC822" };
+
+	while (n > 0 && s[n - 1] == ' ')
+		n--;
+	for (size_t i = 0; i < 2; i++) {
+		size_t k = strlen(items[i]);
+
+		if (n > k && strncasecmp(s + n - k, items[i], k) == 0 &&
+		    (s[n - k - 1] == ' ' || s[n - k - 1] == '('))
+			return 1;
+	}
+	return 0;
+}
+
+/* The UID of the FETCH response whose first line is LINE (LEN), in
+ * OUT; 0, or -1 none. */
+int imap_fetch_uid(char out[16], const char *line, size_t len)
+{
+	for (size_t i = 1; i + 5 < len; i++) {
+		size_t k = 0;
+
+		if ((line[i - 1] != ' ' && line[i - 1] != '(') ||
+		    strncasecmp(line + i, "UID ", 4) != 0)
+			continue;
+		while (i + 4 + k < len && k < 10 && line[i + 4 + k] >= '0' &&
+		       line[i + 4 + k] <= '9')
+			k++;
+		if (k == 0 || k == 10)
+			return -1;
+		memcpy(out, line + i + 4, k);
+		out[k] = '\0';
+		return 0;
+	}
+	return -1;
+}
+
+int imap_rewrite_literals(const char *unit, size_t len, imap_literal_fn fn,
+			  void *arg, char **out, size_t *outlen)
+{
+	struct imap_buf res = { 0 };
+	size_t pos = 0, from = 0;
+	int changed = 0;
+
+	*out = NULL;
+	while (pos < len) {
+		const char *lf = memchr(unit + pos, '\n', len - pos);
+		size_t llen, n, brace;
+		int sync;
+		char *opened, num[32];
+		size_t olen;
+
+		if (lf == NULL)
+			break;
+		llen = (size_t)(lf - (unit + pos));
+		if (llen > 0 && unit[pos + llen - 1] == '\r')
+			llen--;
+		if (imap_literal_size(unit + pos, llen, &n, &sync) < 0)
+			break;
+		brace = llen;
+		while (unit[pos + brace - 1] != '{')
+			brace--;
+		brace--; /* the '{' */
+		if ((size_t)(len - (size_t)(lf + 1 - unit)) < n)
+			break;
+		if (whole_message(unit + pos, brace) && n > 0) {
+			if (fn(arg, lf + 1, n, &opened, &olen) < 0) {
+				free(res.p);
+				return -1;
+			}
+			imap_buf_add(&res, unit + from, pos + brace - from);
+			snprintf(num, sizeof(num), "{%zu}\r\n", olen);
+			imap_buf_add(&res, num, strlen(num));
+			imap_buf_add(&res, opened, olen);
+			free(opened);
+			from = (size_t)(lf + 1 - unit) + n;
+			changed = 1;
+		}
+		pos = (size_t)(lf + 1 - unit) + n;
+	}
+	if (!changed)
+		return 0;
+	imap_buf_add(&res, unit + from, len - from);
+	if (res.failed) {
+		free(res.p);
+		return -1;
+	}
+	*out = res.p;
+	*outlen = res.len;
+	return 1;
+}
