@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 
@@ -91,6 +92,38 @@ int imap_opener_ready(struct imap_opener *o)
 	return 0;
 }
 
+/* The signer of a validly signed message into the contacts, as
+ * `letterlock open` does: not our own, not a revoked one; a new key
+ * for a known address waits as pending. */
+static void harvest(struct imap_opener *o, const struct ll_opened *op)
+{
+	const struct ll_cert *signer = ll_opened_signer(op);
+	const struct ll_open_status *st = ll_opened_status(op);
+	struct ll_cert *own = NULL;
+	struct ll_error err = { 0 };
+	enum ll_contact_state state;
+
+	if (signer == NULL || st->revocation == LL_REV_REVOKED)
+		return;
+	if (ll_keystore_current_cert(&own, o->ks, st->signer, 0, NULL) == 0) {
+		ll_cert_free(&own);
+		return;
+	}
+	if (ll_contacts_add(o->ks, signer, LL_SRC_HARVESTED, time(NULL), &state,
+			    &err) < 0)
+		fprintf(stderr,
+			"letterlock: bridge: imap: keeping the signer's "
+			"certificate: %s\n",
+			err.message);
+	else if (state == LL_CONTACT_PENDING)
+		fprintf(stderr,
+			"letterlock: bridge: imap: %s signed with a key other "
+			"than the one known; it is kept as pending "
+			"(`letterlock contact accept`)\n",
+			st->signer);
+	ll_error_clear(&err);
+}
+
 int imap_open_message(struct imap_opener *o, const char *msg, size_t len,
 		      char **out, size_t *outlen, int *opened)
 {
@@ -123,6 +156,7 @@ int imap_open_message(struct imap_opener *o, const char *msg, size_t len,
 		else
 			put_message(&res, line, data, dlen);
 		*opened = st->encrypted || st->is_signed;
+		harvest(o, op);
 	}
 	ll_opened_free(&op);
 	ll_error_clear(&err);

@@ -131,6 +131,8 @@ t_homes() {
 		>"$T/bob/letterlock.conf"
 }
 t "alice and bob: identities, each other's certificates; bob's account" t_homes
+t "bob's contacts are empty before he reads" eval '[ -z "$(ll bob contact list)" ]'
+
 
 t_mail() {
 	# alice seals to bob and submits to Postfix
@@ -215,6 +217,12 @@ t_read() {
 		! echo "$OUT" | grep -q forged
 }
 t "bob reads alice's message through the bridge: plaintext, X-Letterlock-Status encrypted and valid (the forged one dropped)" t_read
+
+t_harvest() {
+	ll bob contact list | tee /dev/stderr |
+		grep -q "^$ALICE .* harvested"
+}
+t "alice's certificate (a valid signature) is harvested into bob's contacts" t_harvest
 
 t_server_copy() {
 	direct --url "imap://127.0.0.1:$MAILSTACK_IMAP_PORT/INBOX;UID=$(uid enc)" \
