@@ -33,6 +33,7 @@
 
 #define CLIENT_FD BRIDGE_CHILD_FD
 #define UP_TIMEOUT 60 /* seconds for the upstream's greeting and login */
+#define GONE "* BYE the mail server closed the connection\r\n"
 #define CACHE_MAX (256u * 1024 * 1024) /* HOME/bridge/cache, bytes */
 
 struct up {
@@ -294,6 +295,7 @@ struct sess {
 	char mailbox[IMAP_ARG_MAX];
 	unsigned long uidvalidity;
 	char select_tag[64];
+	int logout; /* the client said LOGOUT: the server's close is due */
 };
 
 /* One response unit of the server to the client. */
@@ -469,8 +471,10 @@ static int from_client(struct sess *s, const char *buf, size_t len)
 		if (f == IMAP_MORE)
 			break;
 		verb_of(verb, s->cr.buf, s->cr.len);
-		if (f == IMAP_UNIT && s->sent == 0)
+		if (f == IMAP_UNIT && s->sent == 0) {
 			selecting(s, verb);
+			s->logout |= strcasecmp(verb, "LOGOUT") == 0;
+		}
 		if (s->sent == 0 && !s->appending && refused(verb)) {
 			if (f == IMAP_UNIT)
 				tagged(s->cr.buf, "BAD", "not in this state");
@@ -614,11 +618,9 @@ int imap_child_run(void *arg)
 			coff = 0;
 		}
 	}
-gone : {
-	static const char bye[] = "* BYE the mail server closed the "
-				  "connection\r\n";
-	cli_write_all(CLIENT_FD, bye, sizeof(bye) - 1);
-}
+gone:
+	if (!s.logout)
+		cli_write_all(CLIENT_FD, GONE, sizeof(GONE) - 1);
 	rc = 0;
 out:
 	free(s.lit);

@@ -90,7 +90,8 @@ via() {
 }
 
 # tls_py ARGS... <SCRIPT: python SCRIPT with t, a TLS connection to
-# bob's bridge after STARTTLS (its certificate pinned), ARGS in sys.argv
+# bob's bridge after STARTTLS (its certificate pinned), ARGS in sys.argv,
+# read_all() what comes until the bridge closes
 tls_py() {
 	{
 		cat <<'PY'
@@ -103,6 +104,13 @@ s.sendall(b"a STARTTLS\r\n")
 f.readline()
 t = ssl.create_default_context(cafile=ca).wrap_socket(
     s, server_hostname="127.0.0.1")
+def read_all():
+    got = b""
+    while True:
+        b = t.recv(4096)
+        if not b:
+            return got
+        got += b
 PY
 		cat
 	} | "$PY" - "$IPORT" "$T/bob/bridge/tls.pem" "$@"
@@ -190,12 +198,7 @@ t_three_fails() {
 	tls_py "$BOB" <<'PY'
 t.sendall(b"".join(b'%d LOGIN "%s" wrong\r\n' % (i, sys.argv[1].encode())
                    for i in range(4)))
-got = b""
-while True:
-    b = t.recv(4096)
-    if not b:
-        break
-    got += b
+got = read_all()
 print(got.decode())
 sys.exit(0 if got.count(b"NO [AUTHENTICATIONFAILED]") == 3 and
          b"* BYE too many failed logins" in got and b"3 " not in got
@@ -257,6 +260,19 @@ t_capability() {
 		! echo "$OUT" | grep -Eqi 'COMPRESS|BINARY|CONDSTORE|STARTTLS|AUTH='
 }
 t "CAPABILITY after login: only what the bridge handles" t_capability
+
+t_logout() {
+	tls_py "$BOB" "$BPW" <<'PY'
+t.sendall(b'b LOGIN "%s" "%s"\r\nc NOOP\r\nd LOGOUT\r\n' %
+          (sys.argv[1].encode(), sys.argv[2].encode()))
+got = read_all()
+print(got.decode())
+lines = got.decode().splitlines()
+sys.exit(0 if lines[-1].startswith("d OK") and "* BYE" in got.decode() and
+         "closed the connection" not in got.decode() else 1)
+PY
+}
+t "LOGOUT: the server's BYE and OK, then the end (nothing after)" t_logout
 
 t_passthrough() {
 	via "$BPW" "INBOX" -X "UID SEARCH HEADER Message-ID <enc@example.test>"
