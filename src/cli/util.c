@@ -12,6 +12,7 @@
 #include <openssl/crypto.h>
 
 #include "cli.h"
+#include "internal.h" /* ll_write_all */
 
 int cli_read_file(char **out, size_t *len, const char *path, size_t max)
 {
@@ -67,17 +68,7 @@ fail:
 
 int cli_write_all(int fd, const char *data, size_t len)
 {
-	while (len > 0) {
-		ssize_t w = write(fd, data, len);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		data += w;
-		len -= (size_t)w;
-	}
-	return 0;
+	return ll_write_all(fd, data, len);
 }
 
 static int write_all(int fd, const char *path, const char *data, size_t len)

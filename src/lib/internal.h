@@ -42,6 +42,10 @@ int ll_buf_addf(struct ll_buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void ll_buf_free(struct ll_buf *b);
 
+/* fdio.c: all LEN bytes of DATA to FD, EINTR retried; -1 with errno
+ * set (0 for a write that wrote nothing). */
+int ll_write_all(int fd, const void *data, size_t len);
+
 /* b64.c: base64 with CRLF every 76 characters; strict decoder. */
 size_t ll_b64_encoded_len(size_t n);
 int ll_b64_encode(struct ll_buf *out, const unsigned char *in, size_t n);

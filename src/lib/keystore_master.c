@@ -282,21 +282,6 @@ static int fsync_dir(const char *dir)
 	return rc;
 }
 
-static int write_fd(int fd, const unsigned char *data, size_t len)
-{
-	while (len > 0) {
-		ssize_t w = write(fd, data, len);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		data += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 int ll_master_write_file(const char *dir, const unsigned char *data, size_t len,
 			 int replace, struct ll_error *err)
 {
@@ -313,7 +298,7 @@ int ll_master_write_file(const char *dir, const unsigned char *data, size_t len,
 	if (fd < 0)
 		return ll_err(err, LL_EIO, LL_ECLASS_OS, "%s: %s", tmp,
 			      strerror(errno));
-	if (fchmod(fd, 0600) != 0 || write_fd(fd, data, len) != 0 ||
+	if (fchmod(fd, 0600) != 0 || ll_write_all(fd, data, len) != 0 ||
 	    fsync(fd) != 0) {
 		rc = ll_err(err, LL_EIO, LL_ECLASS_OS, "writing %s: %s", tmp,
 			    strerror(errno));

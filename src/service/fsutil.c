@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "internal.h" /* ll_write_all */
 #include "service.h"
 
 int lld_read_file(char **out, size_t *len, const char *path, size_t max)
@@ -69,20 +70,10 @@ out:
 
 static int write_all(int fd, const char *path, const char *data, size_t len)
 {
-	while (len > 0) {
-		ssize_t w = write(fd, data, len);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			fprintf(stderr, LLD_PROG ": %s: %s\n", path,
-				strerror(errno));
-			return -1;
-		}
-		data += w;
-		len -= (size_t)w;
-	}
-	return 0;
+	if (ll_write_all(fd, data, len) == 0)
+		return 0;
+	fprintf(stderr, LLD_PROG ": %s: %s\n", path, strerror(errno));
+	return -1;
 }
 
 int lld_write_file(const char *path, const char *data, size_t len,
