@@ -170,3 +170,83 @@ int imap_rewrite_literals(const char *unit, size_t len, imap_literal_fn fn,
 	*outlen = res.len;
 	return 1;
 }
+
+/* Is the token at *P (up to ';', blank or the end) WORD?  *P moves past
+ * it. */
+static int token_is(const char **p, const char *end, const char *word)
+{
+	const char *t = *p;
+	size_t n;
+
+	while (t < end && (*t == ' ' || *t == '\t' || *t == '\r' || *t == '\n'))
+		t++;
+	*p = t;
+	while (*p < end && **p != ';' && **p != ' ' && **p != '\t' &&
+	       **p != '\r' && **p != '\n')
+		(*p)++;
+	n = (size_t)(*p - t);
+	return n == strlen(word) && strncasecmp(t, word, n) == 0;
+}
+
+/* The signature types a multipart/signed of S/MIME names. */
+static int pkcs7_signature(const char *v, size_t n)
+{
+	return (n == 27 && strncasecmp(v, "application/pkcs7-signature", n) ==
+				   0) ||
+	       (n == 29 &&
+		strncasecmp(v, "application/x-pkcs7-signature", n) == 0);
+}
+
+int imap_smime_type(const char *ct, size_t n)
+{
+	const char *p = ct, *end = ct + n;
+
+	if (token_is(&p, end, "application/pkcs7-mime") ||
+	    (p = ct, token_is(&p, end, "application/x-pkcs7-mime")))
+		return 1;
+	p = ct;
+	if (!token_is(&p, end, "multipart/signed"))
+		return 0;
+	/* the parameters: "; name=value" or "; name="value"" */
+	while (p < end) {
+		const char *name, *v;
+		size_t nl, vl;
+
+		while (p < end && *p != ';')
+			p++;
+		if (p == end)
+			break;
+		p++;
+		while (p < end && strchr(" \t\r\n", *p) != NULL)
+			p++;
+		name = p;
+		while (p < end && *p != '=' && *p != ';')
+			p++;
+		nl = (size_t)(p - name);
+		while (nl > 0 && strchr(" \t\r\n", name[nl - 1]) != NULL)
+			nl--;
+		if (p == end || *p != '=')
+			continue;
+		p++;
+		while (p < end && strchr(" \t\r\n", *p) != NULL)
+			p++;
+		if (p < end && *p == '"') {
+			v = ++p;
+			while (p < end && *p != '"')
+				p++;
+			vl = (size_t)(p - v);
+			if (p == end)
+				return 0; /* no closing quote */
+			p++;
+		} else {
+			v = p;
+			while (p < end && *p != ';' &&
+			       strchr(" \t\r\n", *p) == NULL)
+				p++;
+			vl = (size_t)(p - v);
+		}
+		if (nl == 8 && strncasecmp(name, "protocol", 8) == 0)
+			return pkcs7_signature(v, vl);
+	}
+	return 0;
+}

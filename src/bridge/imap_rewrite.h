@@ -43,4 +43,9 @@ typedef int (*imap_literal_fn)(void *arg, const char *msg, size_t n, char **out,
 int imap_rewrite_literals(const char *unit, size_t len, imap_literal_fn fn,
 			  void *arg, char **out, size_t *outlen);
 
+/* Is the Content-Type field value CT (unfolded or not, N bytes) that of
+ * an S/MIME message: application/(x-)pkcs7-mime, or multipart/signed
+ * with protocol application/(x-)pkcs7-signature? */
+int imap_smime_type(const char *ct, size_t n);
+
 #endif

@@ -27,8 +27,7 @@
 #include <openssl/x509v3.h>
 
 #include "bridge.h"
-#include "imap_fetch.h"
-#include "imap_parse.h"
+#include "imap_child.h"
 #include "imap_rewrite.h"
 
 #define CLIENT_FD BRIDGE_CHILD_FD
@@ -36,16 +35,9 @@
 #define GONE "* BYE the mail server closed the connection\r\n"
 #define CACHE_MAX (256u * 1024 * 1024) /* HOME/bridge/cache, bytes */
 
-struct up {
-	int fd;
-	SSL *ssl; /* NULL before TLS */
-	SSL_CTX *ctx;
-	struct imap_reader r; /* responses */
-	char host[256];
-	int port, implicit_tls;
-};
 
-static int up_write(struct up *u, const char *p, size_t n)
+
+static int up_write(struct imap_up *u, const char *p, size_t n)
 {
 	if (u->ssl == NULL)
 		return cli_write_all(u->fd, p, n);
@@ -60,7 +52,7 @@ static int up_write(struct up *u, const char *p, size_t n)
 	return 0;
 }
 
-static ssize_t up_read(struct up *u, char *buf, size_t n)
+static ssize_t up_read(struct imap_up *u, char *buf, size_t n)
 {
 	if (u->ssl == NULL)
 		return read(u->fd, buf, n);
@@ -69,7 +61,7 @@ static ssize_t up_read(struct up *u, char *buf, size_t n)
 }
 
 /* imap[s]://HOST[:PORT][/...] into U. */
-static int parse_url(struct up *u, const char *url)
+static int parse_url(struct imap_up *u, const char *url)
 {
 	const char *h, *end, *colon;
 	size_t n;
@@ -99,7 +91,7 @@ static int parse_url(struct up *u, const char *url)
 	return 0;
 }
 
-static int dial(struct up *u)
+static int dial(struct imap_up *u)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
 	struct timeval tv = { UP_TIMEOUT, 0 };
@@ -125,7 +117,7 @@ static int dial(struct up *u)
 	return u->fd < 0 ? -1 : 0;
 }
 
-static int tls_start(struct up *u, const char *ca_file)
+static int tls_start(struct imap_up *u, const char *ca_file)
 {
 	unsigned char ip[16];
 
@@ -163,17 +155,16 @@ static int tls_start(struct up *u, const char *ca_file)
 }
 
 /* The next response unit of the server into u->r; 0, or -1. */
-static int up_unit(struct up *u, char *buf, size_t size, size_t *have,
-		   size_t *off)
+static int up_unit(struct imap_up *u)
 {
 	for (;;) {
 		size_t used;
 		int rc;
 
-		if (*off < *have) {
-			rc = imap_reader_feed(&u->r, buf + *off, *have - *off,
-					      &used);
-			*off += used;
+		if (u->off < u->have) {
+			rc = imap_reader_feed(&u->r, u->buf + u->off,
+					      u->have - u->off, &used);
+			u->off += used;
 			if (rc == IMAP_UNIT)
 				return 0;
 			if (rc < 0)
@@ -181,25 +172,24 @@ static int up_unit(struct up *u, char *buf, size_t size, size_t *have,
 			if (rc == IMAP_SYNC)
 				continue;
 		}
-		ssize_t k = up_read(u, buf, size);
+		ssize_t k = up_read(u, u->buf, sizeof(u->buf));
 
 		if (k <= 0)
 			return -1;
-		*have = (size_t)k;
-		*off = 0;
+		u->have = (size_t)k;
+		u->off = 0;
 	}
 }
 
 /* Until the response tagged TAG: 0 OK, -1 otherwise. */
-static int up_wait(struct up *u, const char *tag, char *buf, size_t size,
-		   size_t *have, size_t *off)
+static int up_wait(struct imap_up *u, const char *tag)
 {
 	size_t tl = strlen(tag);
 
 	for (;;) {
 		int ok;
 
-		if (up_unit(u, buf, size, have, off) < 0)
+		if (up_unit(u) < 0)
 			return -1;
 		if (strncmp(u->r.buf, tag, tl) == 0 && u->r.buf[tl] == ' ') {
 			ok = strncasecmp(u->r.buf + tl + 1, "OK", 2) == 0;
@@ -208,6 +198,25 @@ static int up_wait(struct up *u, const char *tag, char *buf, size_t size,
 		}
 		imap_reader_next(&u->r);
 	}
+}
+
+int imap_up_write(struct imap_sess *s, const char *p, size_t n)
+{
+	return up_write(&s->u, p, n);
+}
+
+int imap_up_unit(struct imap_sess *s)
+{
+	return up_unit(&s->u);
+}
+
+const char *imap_where(const struct imap_sess *s, char *out, size_t size)
+{
+	if (s->uidvalidity == 0 || s->mailbox[0] == '\0' ||
+	    (size_t)snprintf(out, size, "%s\n%s\n%lu", s->account,
+			     s->mailbox, s->uidvalidity) >= size)
+		return NULL;
+	return out;
 }
 
 /* A quoted IMAP string of S into OUT; -1 when it cannot be one. */
@@ -228,8 +237,7 @@ static int quote(char *out, size_t size, const char *s)
 	return 0;
 }
 
-static int up_login(struct up *u, struct imap_child *c, char *buf, size_t size,
-		    size_t *have, size_t *off)
+static int up_login(struct imap_up *u, struct imap_child *c)
 {
 	const struct bridge_account *a = c->a;
 	char *pw = bridge_account_password(c->b->cli->home, a->address);
@@ -243,7 +251,7 @@ static int up_login(struct up *u, struct imap_child *c, char *buf, size_t size,
 	}
 	if (u->implicit_tls && tls_start(u, a->ca_file) < 0)
 		goto out;
-	if (up_unit(u, buf, size, have, off) < 0 ||
+	if (up_unit(u) < 0 ||
 	    strncasecmp(u->r.buf, "* OK", 4) != 0)
 		goto out;
 	imap_reader_next(&u->r);
@@ -251,8 +259,8 @@ static int up_login(struct up *u, struct imap_child *c, char *buf, size_t size,
 		static const char st[] = "S STARTTLS\r\n";
 
 		if (up_write(u, st, sizeof(st) - 1) < 0 ||
-		    up_wait(u, "S", buf, size, have, off) < 0 ||
-		    *off != *have) /* nothing may follow in clear */
+		    up_wait(u, "S") < 0 ||
+		    u->off != u->have) /* nothing may follow in clear */
 			goto out;
 		if (tls_start(u, a->ca_file) < 0)
 			goto out;
@@ -264,7 +272,7 @@ static int up_login(struct up *u, struct imap_child *c, char *buf, size_t size,
 	snprintf(cmd, sizeof(cmd), "L LOGIN %s %s\r\n", qu, qp);
 	if (up_write(u, cmd, strlen(cmd)) < 0)
 		goto out;
-	rc = up_wait(u, "L", buf, size, have, off);
+	rc = up_wait(u, "L");
 	if (rc < 0)
 		fprintf(stderr,
 			"letterlock: bridge: imap: %s: login refused "
@@ -278,28 +286,9 @@ out:
 	return rc;
 }
 
-/* One session: the upstream, the client's reader, the opener. */
-struct sess {
-	struct up u;
-	struct imap_reader cr;
-	struct imap_opener op;
-	size_t sent; /* of cr's unit, gone upstream already */
-	int appending; /* an APPEND's literal is being read (its "+" was
-			  ours) */
-	char *lit; /* an APPEND's sealed message, waiting for the
-		      server's "+" */
-	size_t litlen;
-	/* the selected mailbox, for the cache: its name as the client
-	 * gave it (INBOX in capitals), its UIDVALIDITY (0: not known) */
-	const char *account;
-	char mailbox[IMAP_ARG_MAX];
-	unsigned long uidvalidity;
-	char select_tag[64];
-	int logout; /* the client said LOGOUT: the server's close is due */
-};
 
-/* One response unit of the server to the client. */
-static int response(struct sess *s)
+
+int imap_respond(struct imap_sess *s)
 {
 	const char *p = s->u.r.buf, *lf, *cap;
 	size_t len = s->u.r.len, olen, tl = strlen(s->select_tag);
@@ -328,10 +317,9 @@ static int response(struct sess *s)
 	}
 	if (p[0] == '*' && strstr(p, " FETCH ") != NULL &&
 	    memchr(p, '{', len) != NULL) {
-		snprintf(where, sizeof(where), "%s\n%s\n%lu", s->account,
-			 s->mailbox, s->uidvalidity);
-		rc = imap_fetch_rewrite(&s->op, s->uidvalidity ? where : NULL,
-					p, len, &out, &olen);
+		rc = imap_fetch_rewrite(&s->op,
+					imap_where(s, where, sizeof(where)), p,
+					len, &out, &olen);
 		if (rc < 0) {
 			static const char bye[] = "* BYE cannot open a "
 						  "message\r\n";
@@ -394,7 +382,7 @@ static void tagged(const char *unit, const char *kind, const char *text)
  * synchronizing literal; the message follows on the server's "+".
  * 0, or -1 (the upstream is gone).
  */
-static int append(struct sess *s)
+static int append(struct imap_sess *s)
 {
 	const char *u = s->cr.buf, *lf = memchr(u, '\n', s->cr.len), *brace;
 	size_t llen, n, rest;
@@ -406,7 +394,7 @@ static int append(struct sess *s)
 		llen--;
 	if (lf == NULL || imap_literal_size(u, llen, &n, &sync) < 0) {
 		/* no literal: the server answers it */
-		return up_write(&s->u, u, s->cr.len);
+		return imap_up_write(s, u, s->cr.len);
 	}
 	rest = s->cr.len - (size_t)(lf + 1 - u) - n;
 	brace = u + llen;
@@ -426,12 +414,12 @@ static int append(struct sess *s)
 	}
 	snprintf(head, sizeof(head), "%.*s{%zu}\r\n", (int)(brace - u), u,
 		 s->litlen);
-	return up_write(&s->u, head, strlen(head));
+	return imap_up_write(s, head, strlen(head));
 }
 
 /* SELECT or EXAMINE: the mailbox the next FETCHes are in (its
  * UIDVALIDITY comes with the server's answer). */
-static void selecting(struct sess *s, const char *verb)
+static void selecting(struct imap_sess *s, const char *verb)
 {
 	const char *p = s->cr.buf, *end = s->cr.buf + s->cr.len;
 	char tag[64], v[32];
@@ -453,7 +441,7 @@ static void selecting(struct sess *s, const char *verb)
 }
 
 /* The client's bytes in BUF (LEN): 0, or -1 (the session ends). */
-static int from_client(struct sess *s, const char *buf, size_t len)
+static int from_client(struct imap_sess *s, const char *buf, size_t len)
 {
 	size_t off = 0, used;
 	char verb[32];
@@ -492,7 +480,7 @@ static int from_client(struct sess *s, const char *buf, size_t len)
 				if (append(s) < 0)
 					return -1;
 			}
-		} else if (up_write(&s->u, s->cr.buf + s->sent,
+		} else if (imap_up_write(s, s->cr.buf + s->sent,
 				    s->cr.len - s->sent) < 0) {
 			return -1;
 		}
@@ -510,11 +498,11 @@ static int from_client(struct sess *s, const char *buf, size_t len)
 int imap_child_run(void *arg)
 {
 	struct imap_child *c = arg;
-	struct sess s = { .u = { .fd = -1 },
+	struct imap_sess s = { .u = { .fd = -1 },
 			  .op = { .cli = c->b->cli, .cache_max = CACHE_MAX },
 			  .account = c->a->address };
-	static char ubuf[65536], cbuf[65536];
-	size_t uhave = 0, uoff = 0, chave = 0, coff = 0;
+	static char cbuf[65536];
+	size_t chave = 0, coff = 0;
 	char line[160];
 	int rc = 1;
 
@@ -526,7 +514,7 @@ int imap_child_run(void *arg)
 	imap_reader_init(&s.u.r, LL_MSG_MAX_SIZE, LL_MSG_MAX_SIZE + 4096);
 	imap_reader_init(&s.cr, c->b->max_size, c->b->max_size + 4096);
 	if (parse_url(&s.u, c->a->imap_url) < 0 ||
-	    up_login(&s.u, c, ubuf, sizeof(ubuf), &uhave, &uoff) < 0) {
+	    up_login(&s.u, c) < 0) {
 		snprintf(line, sizeof(line),
 			 "%s NO [UNAVAILABLE] the mail server is not "
 			 "reachable or refused the login\r\n",
@@ -557,18 +545,19 @@ int imap_child_run(void *arg)
 			continue;
 		}
 		/* the server's bytes already read */
-		while (uoff < uhave || SSL_pending(s.u.ssl) > 0) {
-			if (uoff == uhave) {
-				ssize_t k = up_read(&s.u, ubuf, sizeof(ubuf));
+		while (s.u.off < s.u.have || SSL_pending(s.u.ssl) > 0) {
+			if (s.u.off == s.u.have) {
+				ssize_t k = up_read(&s.u, s.u.buf,
+						    sizeof(s.u.buf));
 
 				if (k <= 0)
 					goto gone;
-				uhave = (size_t)k;
-				uoff = 0;
+				s.u.have = (size_t)k;
+				s.u.off = 0;
 			}
-			f = imap_reader_feed(&s.u.r, ubuf + uoff, uhave - uoff,
-					     &used);
-			uoff += used;
+			f = imap_reader_feed(&s.u.r, s.u.buf + s.u.off,
+					     s.u.have - s.u.off, &used);
+			s.u.off += used;
 			if (f < 0)
 				goto gone;
 			if (f != IMAP_UNIT)
@@ -586,7 +575,7 @@ int imap_child_run(void *arg)
 					free(s.lit);
 					s.lit = NULL;
 				}
-				if (response(&s) < 0)
+				if (imap_respond(&s) < 0)
 					goto out;
 			}
 			imap_reader_next(&s.u.r);
@@ -599,12 +588,12 @@ int imap_child_run(void *arg)
 			goto out;
 		}
 		if (pfd[1].revents) {
-			ssize_t k = up_read(&s.u, ubuf, sizeof(ubuf));
+			ssize_t k = up_read(&s.u, s.u.buf, sizeof(s.u.buf));
 
 			if (k <= 0)
 				goto gone;
-			uhave = (size_t)k;
-			uoff = 0;
+			s.u.have = (size_t)k;
+			s.u.off = 0;
 		}
 		if (pfd[0].revents) {
 			ssize_t k = read(CLIENT_FD, cbuf, sizeof(cbuf));

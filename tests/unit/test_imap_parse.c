@@ -286,6 +286,33 @@ static void test_rewrite_literals(void **state)
 	rewrite("* 1 FETCH (BODY[] {0}\r\n)\r\n", NULL, 0);
 }
 
+static int smime(const char *ct)
+{
+	return imap_smime_type(ct, strlen(ct));
+}
+
+static void test_smime_type(void **state)
+{
+	(void)state;
+	assert_true(smime("application/pkcs7-mime; smime-type=enveloped-data"));
+	assert_true(smime(" Application/X-PKCS7-MIME"));
+	assert_true(smime("application/pkcs7-mime"));
+	assert_true(smime("multipart/signed; protocol=\"application/"
+			  "pkcs7-signature\"; micalg=sha-256"));
+	assert_true(smime("multipart/signed;\r\n\tmicalg=sha-256;\r\n"
+			  "\tprotocol=application/x-pkcs7-signature"));
+	assert_false(smime("multipart/signed; protocol=\"application/"
+			   "pgp-signature\""));
+	assert_false(smime("multipart/signed"));
+	assert_false(smime("multipart/signed; xprotocol=\"application/"
+			   "pkcs7-signature\""));
+	assert_false(smime("application/pkcs7-mimex"));
+	assert_false(smime("text/plain; name=\"application/pkcs7-mime\""));
+	assert_false(smime(""));
+	assert_false(smime("multipart/signed; protocol=\"application/"
+			   "pkcs7-signature"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -297,6 +324,7 @@ int main(void)
 		cmocka_unit_test(test_cap_filter),
 		cmocka_unit_test(test_fetch_uid),
 		cmocka_unit_test(test_rewrite_literals),
+		cmocka_unit_test(test_smime_type),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

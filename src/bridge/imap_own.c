@@ -1,0 +1,167 @@
+/*
+ * imap_own.c - the bridge's own commands to the IMAP server in the
+ * middle of a session (imap_child.h): what the FETCH and SEARCH
+ * handlers ask before they answer the client.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "imap_child.h"
+#include "imap_rewrite.h"
+
+int imap_own_command(struct imap_sess *s, const char *cmd, imap_unit_fn fn,
+		     void *arg, char *text, size_t size)
+{
+	char tag[32], line[IMAP_LINE_MAX + 64];
+	size_t tl;
+	int n;
+
+	tl = (size_t)snprintf(tag, sizeof(tag), "LL%lu", ++s->own);
+	n = snprintf(line, sizeof(line), "%s %s\r\n", tag, cmd);
+	if (n < 0 || (size_t)n >= sizeof(line) ||
+	    imap_up_write(s, line, (size_t)n) < 0)
+		return -1;
+	for (;;) {
+		const char *p;
+		int rc = 0;
+
+		if (imap_up_unit(s) < 0)
+			return -1;
+		p = s->u.r.buf;
+		if (strncmp(p, tag, tl) == 0 && p[tl] == ' ') {
+			int ok = strncasecmp(p + tl + 1, "OK", 2) == 0;
+
+			if (text != NULL && size > 0) {
+				size_t k = strcspn(p + tl + 1, "\r\n");
+
+				snprintf(text, size, "%.*s",
+					 k < size ? (int)k : (int)size - 1,
+					 p + tl + 1);
+			}
+			imap_reader_next(&s->u.r);
+			return ok ? 0 : 1;
+		}
+		if (p[0] == '*' && fn != NULL)
+			rc = fn(s, arg);
+		if (rc == 0)
+			rc = imap_respond(s) < 0 ? -1 : 0;
+		imap_reader_next(&s->u.r);
+		if (rc < 0)
+			return -1;
+	}
+}
+
+/* What imap_each_presented's fetch of the misses needs per response. */
+struct pres {
+	struct imap_sess *s;
+	const char *where; /* the cache prefix, or NULL */
+	imap_presented_fn fn;
+	void *arg;
+	unsigned long uid; /* of the response being read */
+	int failed;
+};
+
+/* imap_rewrite_literals' callback: the whole message MSG of the
+ * response for p->uid, presented, cached and given to p->fn.  It
+ * answers an empty literal: the rewritten unit is thrown away. */
+static int present(void *arg, const char *msg, size_t n, char **out,
+		   size_t *outlen)
+{
+	struct pres *p = arg;
+	char *data, id[IMAP_ARG_MAX + 400];
+	size_t len;
+	int opened;
+
+	if (imap_open_message(&p->s->op, msg, n, &data, &len, &opened) < 0)
+		return -1;
+	if (opened && p->where != NULL &&
+	    (size_t)snprintf(id, sizeof(id), "%s\n%lu", p->where, p->uid) <
+		    sizeof(id))
+		imap_cache_put(&p->s->op, id, data, len);
+	if (p->fn(p->arg, p->uid, data, len, opened) < 0)
+		p->failed = 1;
+	free(data);
+	*out = strdup("");
+	*outlen = 0;
+	return *out == NULL || p->failed ? -1 : 0;
+}
+
+/* A response of the fetch of the misses: "* N FETCH (UID u BODY[] {n}"
+ * CRLF message ")". */
+static int fetched(struct imap_sess *s, void *arg)
+{
+	struct pres *p = arg;
+	const char *u = s->u.r.buf, *lf = memchr(u, '\n', s->u.r.len);
+	char uid[16], *out;
+	size_t olen;
+	int rc;
+
+	if (lf == NULL || strstr(u, " FETCH ") == NULL ||
+	    imap_fetch_uid(uid, u, (size_t)(lf - u)) < 0)
+		return 0;
+	p->uid = strtoul(uid, NULL, 10);
+	rc = imap_rewrite_literals(u, s->u.r.len, present, p, &out, &olen);
+	if (rc < 0)
+		return -1;
+	if (rc == 0)
+		return 0; /* a flag change, not the message */
+	free(out);
+	return 1;
+}
+
+int imap_each_presented(struct imap_sess *s, const char *uids,
+			imap_presented_fn fn, void *arg)
+{
+	char where[IMAP_ARG_MAX + 64], id[IMAP_ARG_MAX + 400];
+	char *miss, *cmd;
+	const char *p = uids;
+	struct pres pr = { s, NULL, fn, arg, 0, 0 };
+	size_t mlen = 0, n = strlen(uids);
+	int rc = 0;
+
+	if (n > IMAP_LINE_MAX / 2)
+		return -1;
+	pr.where = imap_where(s, where, sizeof(where));
+	miss = malloc(n + 1);
+	cmd = malloc(n + 64);
+	if (miss == NULL || cmd == NULL) {
+		rc = -1;
+		goto out;
+	}
+	while (*p != '\0') {
+		char *end, *data;
+		unsigned long uid = strtoul(p, &end, 10);
+		size_t len;
+
+		if (end == p || (*end != ',' && *end != '\0')) {
+			rc = -1;
+			goto out;
+		}
+		if (pr.where != NULL &&
+		    (size_t)snprintf(id, sizeof(id), "%s\n%lu", pr.where, uid) <
+			    sizeof(id) &&
+		    imap_cache_get(&s->op, id, &data, &len) == 1) {
+			rc = fn(arg, uid, data, len, 1);
+			free(data);
+			if (rc < 0)
+				goto out;
+		} else {
+			mlen += (size_t)snprintf(miss + mlen, n + 1 - mlen,
+						 "%s%.*s", mlen ? "," : "",
+						 (int)(end - p), p);
+		}
+		p = *end == ',' ? end + 1 : end;
+	}
+	if (mlen > 0) {
+		snprintf(cmd, n + 64, "UID FETCH %s (UID BODY.PEEK[])", miss);
+		/* a NO: what the server no longer has is left out */
+		rc = imap_own_command(s, cmd, fetched, &pr, NULL, 0);
+		rc = rc < 0 || pr.failed ? -1 : 0;
+	}
+out:
+	free(miss);
+	free(cmd);
+	return rc;
+}
