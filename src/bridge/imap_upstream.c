@@ -237,10 +237,32 @@ static int quote(char *out, size_t size, const char *s)
 	return 0;
 }
 
+/* Back to before dial (after a failed try). */
+static void up_reset(struct imap_up *u)
+{
+	if (u->ssl != NULL)
+		SSL_free(u->ssl);
+	SSL_CTX_free(u->ctx);
+	if (u->fd >= 0)
+		close(u->fd);
+	u->ssl = NULL;
+	u->ctx = NULL;
+	u->fd = -1;
+	u->have = u->off = 0;
+	imap_reader_next(&u->r);
+}
+
+/*
+ * Connect, TLS, log in.  0; -1 when the server could not be reached or
+ * dropped the connection before the login (worth another try: a
+ * flaky link, a server restarting); -2 when trying again cannot help
+ * (its certificate not valid, a STARTTLS refused, the login refused,
+ * no password).
+ */
 static int up_login(struct imap_up *u, struct imap_child *c)
 {
 	const struct bridge_account *a = c->a;
-	char *pw = bridge_account_password(c->b->cli->home, a->address);
+	char *pw = NULL;
 	char qu[600], qp[600], cmd[1300];
 	int rc = -1;
 
@@ -250,21 +272,28 @@ static int up_login(struct imap_up *u, struct imap_child *c)
 		goto out;
 	}
 	if (u->implicit_tls && tls_start(u, a->ca_file) < 0)
+		goto tls_failed;
+	if (up_unit(u) < 0)
 		goto out;
-	if (up_unit(u) < 0 ||
-	    strncasecmp(u->r.buf, "* OK", 4) != 0)
+	if (strncasecmp(u->r.buf, "* OK", 4) != 0) {
+		rc = -2; /* "* BYE" or "* PREAUTH": not for us */
 		goto out;
+	}
 	imap_reader_next(&u->r);
 	if (!u->implicit_tls) {
 		static const char st[] = "S STARTTLS\r\n";
 
+		rc = -2;
 		if (up_write(u, st, sizeof(st) - 1) < 0 ||
 		    up_wait(u, "S") < 0 ||
 		    u->off != u->have) /* nothing may follow in clear */
 			goto out;
+		rc = -1;
 		if (tls_start(u, a->ca_file) < 0)
-			goto out;
+			goto tls_failed;
 	}
+	rc = -2;
+	pw = bridge_account_password(c->b->cli->home, a->address);
 	if (pw == NULL ||
 	    quote(qu, sizeof(qu), a->user ? a->user : a->address) < 0 ||
 	    quote(qp, sizeof(qp), pw) < 0)
@@ -272,12 +301,17 @@ static int up_login(struct imap_up *u, struct imap_child *c)
 	snprintf(cmd, sizeof(cmd), "L LOGIN %s %s\r\n", qu, qp);
 	if (up_write(u, cmd, strlen(cmd)) < 0)
 		goto out;
-	rc = up_wait(u, "L");
+	rc = up_wait(u, "L") < 0 ? -2 : 0;
 	if (rc < 0)
 		fprintf(stderr,
 			"letterlock: bridge: imap: %s: login refused "
 			"upstream\n",
 			a->address);
+	goto out;
+tls_failed:
+	/* a certificate that does not verify will not verify next time */
+	if (u->ssl != NULL && SSL_get_verify_result(u->ssl) != X509_V_OK)
+		rc = -2;
 out:
 	OPENSSL_cleanse(qp, sizeof(qp));
 	OPENSSL_cleanse(cmd, sizeof(cmd));
@@ -495,6 +529,28 @@ static int from_client(struct imap_sess *s, const char *buf, size_t len)
 	return (int)off;
 }
 
+/*
+ * up_login, tried again after 1, 2 and 4 seconds while the server is
+ * not reachable: a server restarting or a link dropping for a moment
+ * costs the client a slow login, not a failed one.  Within the time a
+ * client waits for its LOGIN (a minute and more in the common ones).
+ */
+static int login_retrying(struct imap_up *u, struct imap_child *c)
+{
+	unsigned delay = 1;
+	int rc;
+
+	while ((rc = up_login(u, c)) == -1 && delay <= 4) {
+		fprintf(stderr,
+			"letterlock: bridge: imap: %s: trying again in %u s\n",
+			c->a->address, delay);
+		up_reset(u);
+		sleep(delay);
+		delay *= 2;
+	}
+	return rc;
+}
+
 int imap_child_run(void *arg)
 {
 	struct imap_child *c = arg;
@@ -514,7 +570,7 @@ int imap_child_run(void *arg)
 	imap_reader_init(&s.u.r, LL_MSG_MAX_SIZE, LL_MSG_MAX_SIZE + 4096);
 	imap_reader_init(&s.cr, c->b->max_size, c->b->max_size + 4096);
 	if (parse_url(&s.u, c->a->imap_url) < 0 ||
-	    up_login(&s.u, c) < 0) {
+	    login_retrying(&s.u, c) < 0) {
 		snprintf(line, sizeof(line),
 			 "%s NO [UNAVAILABLE] the mail server is not "
 			 "reachable or refused the login\r\n",

@@ -364,6 +364,80 @@ t_append_refused() {
 }
 t "APPEND of a message bob cannot sign (From not his): refused, nothing stored in clear" t_append_refused
 
+# bob's account pointed at PORT (the bridge restarted to read it)
+account_at() {
+	bridge_kill TERM
+	ll bob account remove "$BOB" >/dev/null &&
+		ll bob account add "$BOB" \
+			--imap-url "imap://127.0.0.1:$1" \
+			--smtp-url "smtp://127.0.0.1:$MAILSTACK_SUBMISSION_PORT" \
+			--password-file "$T/bob.password" \
+			--ca-file "$MAILSTACK_CA_FILE" >/dev/null &&
+		bridge_start
+}
+
+t_reconnect() {
+	local fport
+	free_port fport || return 1
+	account_at "$fport" || return 1
+	# the server comes up 1.5 s after the client's LOGIN: a forwarder
+	# to Dovecot, bounded to 30 s
+	python3 - "$fport" "$MAILSTACK_IMAP_PORT" <<'PY' &
+import socket, sys, threading, time
+time.sleep(1.5)
+ls = socket.socket()
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", int(sys.argv[1])))
+ls.listen(4)
+ls.settimeout(30)
+def pipe(a, b):
+    try:
+        while (d := a.recv(65536)):
+            b.sendall(d)
+    except OSError:
+        pass
+    for x in (a, b):
+        try:
+            x.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+end = time.time() + 30
+while time.time() < end:
+    try:
+        c, _ = ls.accept()
+    except socket.timeout:
+        break
+    u = socket.create_connection(("127.0.0.1", int(sys.argv[2])))
+    threading.Thread(target=pipe, args=(c, u), daemon=True).start()
+    threading.Thread(target=pipe, args=(u, c), daemon=True).start()
+PY
+	local fwd=$!
+	via "$BPW" "INBOX" -X "UID SEARCH ALL"
+	kill "$fwd" 2>/dev/null
+	wait "$fwd" 2>/dev/null
+	printf '%s\n' "$OUT"
+	grep 'trying again' "$BLOG"
+	[ "$RC" = 0 ] && grep -q '^\* SEARCH [0-9]' <<<"$OUT" &&
+		grep -q "$BOB: trying again in 1 s" "$BLOG" || return 1
+	# a refused login is not tried again: the answer comes at once
+	printf 'wrong\n' >"$T/wrong.password"
+	bridge_kill TERM
+	ll bob account remove "$BOB" >/dev/null &&
+		ll bob account add "$BOB" \
+			--imap-url "imap://127.0.0.1:$MAILSTACK_IMAP_PORT" \
+			--smtp-url "smtp://127.0.0.1:$MAILSTACK_SUBMISSION_PORT" \
+			--password-file "$T/wrong.password" \
+			--ca-file "$MAILSTACK_CA_FILE" >/dev/null &&
+		bridge_start || return 1
+	local before
+	before=$(grep -c 'trying again' "$BLOG")
+	via "$BPW" "INBOX" -X "UID SEARCH ALL"
+	[ "$RC" != 0 ] && [ "$(grep -c 'trying again' "$BLOG")" = "$before" ] &&
+		grep -q "login refused upstream" "$BLOG" || return 1
+	account_at "$MAILSTACK_IMAP_PORT"
+}
+t "the mail server unreachable at login for a moment: the bridge tries again (1 s, 2 s, 4 s) and the login succeeds; a refused login is not tried again" t_reconnect
+
 t_sigterm() {
 	local start pgid=$BRIDGE_PID
 	# a client logged in and idle: the stop does not wait for it
