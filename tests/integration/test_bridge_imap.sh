@@ -321,6 +321,56 @@ t_uidvalidity() {
 }
 t "a mailbox made again (new UIDVALIDITY, same UID): the cache does not serve the old message" t_uidvalidity
 
+t_idle_concurrent() {
+	local idler _
+	tls_py "$BOB" "$BPW" >"$T/idle.out" 2>&1 <<'PY' &
+t.sendall(b'b LOGIN "%s" "%s"\r\nc SELECT INBOX\r\nd IDLE\r\n' %
+          (sys.argv[1].encode(), sys.argv[2].encode()))
+g = t.makefile("rb")
+seen = []
+while True:  # the socket's time-out (30 s) bounds every wait
+    line = g.readline()
+    if not line:
+        sys.exit(1)
+    seen.append(line)
+    print(line.decode().rstrip(), flush=True)
+    if line.startswith(b"+ "):
+        print("IDLING", flush=True)
+    if line.endswith(b"EXISTS\r\n") and any(x.startswith(b"+ ") for x in seen):
+        break
+t.sendall(b"DONE\r\ne LOGOUT\r\n")
+while True:
+    line = g.readline()
+    if not line:
+        break
+    print(line.decode().rstrip(), flush=True)
+    if line.startswith(b"e OK"):
+        sys.exit(0)
+sys.exit(1)
+PY
+	idler=$!
+	for _ in $(seq 1 100); do
+		grep -q '^IDLING' "$T/idle.out" && break
+		sleep 0.1
+	done
+	grep -q '^IDLING' "$T/idle.out" || { cat "$T/idle.out"; return 1; }
+	# meanwhile two other sessions, one after the other on top of the
+	# idling one, read UID 1 of two mailboxes: each its own message
+	via "$BPW" "Box;UID=1"
+	echo "$OUT" | grep -q 'The secret word of second is pumpernickel' ||
+		return 1
+	via "$BPW" "INBOX;UID=$(uid enc)"
+	echo "$OUT" | grep -q 'The secret word of enc is pumpernickel' ||
+		return 1
+	# a new message: the idling client hears of it, then ends cleanly
+	msg idle && upload idle || return 1
+	wait "$idler"
+	local rc=$?
+	cat "$T/idle.out"
+	[ "$rc" = 0 ]
+}
+t "IDLE through the bridge: a new message is announced (EXISTS), DONE ends it; other sessions read two mailboxes meanwhile, each its own message" t_idle_concurrent
+
 # sent NAME FROM: $T/NAME.eml, a plaintext message of bob's to carol
 sent() {
 	{
