@@ -167,6 +167,18 @@ SSL_CTX *bridge_tls_ctx(const char *home, char fpr[96]);
 /* HOME/bridge/NAME (PATH_MAX); -1 when it does not fit. */
 int bridge_path(char *out, const char *home, const char *name);
 
+/* bounce.c */
+/*
+ * Copy I of the outbox entry E, queued and now refused for good by the
+ * server with REPLY: a delivery report (RFC 3464, the refused message
+ * attached) sealed to the account's own key and put into its INBOX
+ * with PASSWORD.  0, or -1 (said on stderr).
+ */
+struct outbox_entry;
+int bridge_bounce(const struct bridge *b, const struct bridge_account *a,
+		  const char *password, const struct outbox_entry *e, size_t i,
+		  const char *reply);
+
 /* account.c */
 /* HOME/accounts.conf into *out (*n); 0, or -1 (said). */
 int bridge_accounts_read(struct bridge_account **out, size_t *n,

@@ -379,7 +379,46 @@ void smtp_relay_forget(struct smtp_relay *r)
 struct flush {
 	struct bridge *b;
 	struct bridge_account *a;
+	const char *password; /* in the child: the upstream password */
 };
+
+/* submit.h's refused: a copy queued (its client heard 451) and now
+ * refused for good is reported to the sender in their INBOX. */
+static int refused(void *arg, const struct outbox_entry *e, size_t i,
+		   const char *reply)
+{
+	struct flush *f = arg;
+	char path[PATH_MAX], id[OUTBOX_ID_MAX];
+	struct dirent *d;
+	DIR *dir;
+
+	if (bridge_bounce(f->b, f->a, f->password, e, i, reply) < 0)
+		return -1;
+	/* A message of one copy that went nowhere: the same message sent
+	 * again is a new try (the marker naming the entry goes, as when
+	 * the first try was refused).  With several copies (Bcc) the
+	 * marker stays: another copy may have been delivered. */
+	if (e->ncopies != 1 || mark_path(path, f->a, "") < 0 ||
+	    (dir = opendir(path)) == NULL)
+		return 0;
+	while ((d = readdir(dir)) != NULL) {
+		ssize_t n;
+		int fd;
+
+		if (d->d_name[0] == '.')
+			continue;
+		fd = openat(dirfd(dir), d->d_name, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read(fd, id, sizeof(id) - 1);
+		close(fd);
+		if (n > 0 && (size_t)n == strlen(e->id) &&
+		    memcmp(id, e->id, (size_t)n) == 0)
+			unlinkat(dirfd(dir), d->d_name, 0);
+	}
+	closedir(dir);
+	return 0;
+}
 
 static int flush_run(void *arg)
 {
@@ -395,6 +434,9 @@ static int flush_run(void *arg)
 		rc = submit_init(&sub, f->b->cli, &c, "bridge", pw);
 	if (rc == 0) {
 		sub.home = f->a->queue_home;
+		sub.refused = refused;
+		sub.refused_arg = f;
+		f->password = pw;
 		rc = submit_flush(&sub);
 	}
 	submit_end(&sub);

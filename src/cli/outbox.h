@@ -63,8 +63,9 @@ int outbox_ids(char ***ids, const char *home);
 int outbox_load(const struct outbox_entry *e, size_t i, char **data,
 		size_t *len);
 
-/* Record that the server took copy I (the marker is on disk when this
- * returns 0). */
+/* Record that copy I is done: the server took it (or it refused it for
+ * good and the sender was told: submit.h's refused).  The marker is on
+ * disk when this returns 0. */
 int outbox_mark_sent(struct outbox_entry *e, size_t i);
 
 /* Keep TEXT as the entry's last failure. */

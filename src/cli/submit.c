@@ -171,6 +171,16 @@ static int send_copy(struct submit *s, struct outbox_entry *e, size_t i)
 	rc = oc.permanent ? EX_UNAVAILABLE : EX_TEMPFAIL;
 	fprintf(stderr, "letterlock: %s: %s: copy %zu of %zu (to %s): %s\n",
 		s->who, e->id, i + 1, e->ncopies, to, err.message);
+	if (oc.permanent && !oc.session && s->refused != NULL &&
+	    s->refused(s->refused_arg, e, i, err.message) == 0) {
+		if (outbox_mark_sent(e, i) < 0)
+			return EX_IOERR;
+		fprintf(stderr,
+			"letterlock: %s: %s: copy %zu refused for good; "
+			"the sender was told, it is not tried again\n",
+			s->who, e->id, i + 1);
+		return 0;
+	}
 	gmtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", &tm);
 	snprintf(text, sizeof(text), "%s, copy %zu (to %s): %s (%s)", when,

@@ -25,6 +25,14 @@ struct submit {
 	char *mb_user;
 	int stopped; /* a failure of the session: the exit code it gave;
 			nothing more is tried */
+	/* A copy the server refused for good (a 5xx to its MAIL, RCPT or
+	 * data; not a failed login): when set, REFUSED(REFUSED_ARG, E, I,
+	 * the server's answer) tells the sender; 0 when it did, and the
+	 * copy is then done (marked as sent: not tried again).  NULL: the
+	 * copy stays queued with its error, for the user to see. */
+	int (*refused)(void *arg, const struct outbox_entry *e, size_t i,
+		       const char *reply);
+	void *refused_arg;
 };
 
 /* Take the settings from CONF (password file read now), or the

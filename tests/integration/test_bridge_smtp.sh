@@ -39,6 +39,7 @@ top=$(cd "$here/../.." && pwd)
 ALICE=alice@example.test
 BOB=bob@example.test
 CAROL=carol@example.test
+LOST=nobody@example.test
 DAVE=dave@example.test
 
 lldtest_init bridge_smtp "letterlock bridge, SMTP side"
@@ -363,6 +364,46 @@ t_down_recovered() {
 		"$T/down.curl" && delivered "$BOB" down 1
 }
 t "Postfix back: the bridge delivers it, exactly once; sent again by the client then: 250, not delivered twice" t_down_recovered
+
+t_bounce() {
+	local _ f=""
+	postfix_stop
+	msg lost "To: $LOST"
+	submit lost "$BPW" "$LOST"
+	[ "$RC" != 0 ] && grep -q '^< 451 4.4.1 .*queued' "$T/lost.curl" ||
+		return 1
+	# back, the server refuses the recipient for good (550 5.1.1): a
+	# report sealed to alice lands in her INBOX, the entry is gone
+	postfix_start || return 1
+	for _ in $(seq 1 400); do
+		f=$(grep -l -s 'letterlock.invalid' "$(maildir "$ALICE")"/new/* \
+			"$(maildir "$ALICE")"/cur/*) && queue_empty >/dev/null &&
+			break
+		sleep 0.1
+	done
+	grep 'refused for good' "$BLOG"
+	[ -n "$f" ] && queue_empty || return 1
+	# on the server: ciphertext only
+	grep -qi '^Content-Type: application/pkcs7-mime' "$f" &&
+		! grep -q 'Hello from the lost case' "$f" || return 1
+	ll alice open -o "$T/lost.report" "$f" || return 1
+	sed -n 1,40p "$T/lost.report"
+	grep -q '^Subject: Undelivered: lost' "$T/lost.report" &&
+		grep -q 'multipart/report; report-type=delivery-status' \
+			"$T/lost.report" &&
+		grep -q "^Final-Recipient: rfc822; $LOST" "$T/lost.report" &&
+		grep -q '^Status: 5\.1\.1' "$T/lost.report" &&
+		grep -q '^Action: failed' "$T/lost.report" &&
+		grep -q 'Hello from the lost case' "$T/lost.report" || return 1
+	# and it is not tried again
+	sleep 3
+	[ "$(grep -c 'copy 1 refused for good' "$BLOG")" = 1 ] || return 1
+	# sent again by the client: a new try, not "sent already"
+	submit lost "$BPW" "$LOST"
+	[ "$RC" != 0 ] && grep -q '^< 5[0-9][0-9] .*User unknown' "$T/lost.curl" &&
+		! grep -q 'sent already' "$T/lost.curl" && queue_empty
+}
+t "queued (451), then refused for good (550 5.1.1 unknown user): a delivery report sealed to alice in her INBOX with the message, not tried again" t_bounce
 
 t_kill9() {
 	local _ cpid
