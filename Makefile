@@ -1,6 +1,7 @@
 # letterlock - a thin Makefile over Meson/Ninja.
 #
-#   make demo     set up, build, run scripts/demo (alice seals, bob opens)
+#   make demo     set up, build, run scripts/demo (alice seals, bob opens;
+#                 then the same through their bridges)
 #   make check    set up, build the normal, ASan+UBSan and fuzz trees,
 #                 run tests/run (ends with "N passed, N failed")
 #   make bench    set up, build, run bench/run
