@@ -36,18 +36,8 @@ BOB=bob@example.test
 lldtest_init bridge_imap "letterlock bridge, IMAP side"
 unset MAILSTACK_PASSWORD
 
-free_port IPORT || fatal "no free port"
-free_port SPORT || fatal "no free port"
-
 . "$here/bridgetest.sh"
-BRIDGE_WHO=bob
-BRIDGE_PORT=$IPORT
-
-eval "lld_cleanup() $(declare -f on_cleanup | tail -n +2)"
-on_cleanup() {
-	bridge_kill KILL
-	lld_cleanup
-}
+bridge_bob
 
 # msg NAME: $T/NAME.eml from alice to bob, Message-ID <NAME@example.test>
 msg() {
@@ -59,86 +49,11 @@ msg() {
 	} >"$T/$1.eml"
 }
 
-# direct ARGS...: curl at Dovecot as bob (STARTTLS, the stack's CA)
-direct() {
-	curl -sS --ssl-reqd --cacert "$MAILSTACK_CA_FILE" \
-		--user "$BOB:$(pw "$BOB")" "$@"
-}
-# upload NAME: $T/NAME.eml into bob's INBOX at Dovecot (APPEND)
-upload() {
-	direct --url "imap://127.0.0.1:$MAILSTACK_IMAP_PORT/INBOX" \
-		-T "$T/$1.eml"
-}
-# uid NAME: the UID of NAME in bob's INBOX
-uid() {
-	direct --url "imap://127.0.0.1:$MAILSTACK_IMAP_PORT/INBOX" \
-		-X "UID SEARCH HEADER Message-ID <$1@example.test>" |
-		awk '/^\* SEARCH [0-9]/ { print $3 }' | tr -d '\r'
-}
-# via PASSWORD URL-PATH [ARGS...]: curl at bob's bridge (STARTTLS, the
-# bridge's certificate pinned); output in $OUT, exit status in $RC
-via() {
-	local pass=$1 path=$2
-	shift 2
-	OUT=$(timeout 30 curl -sS --ssl-reqd --cacert "$T/bob/bridge/tls.pem" \
-		--user "$BOB:$pass" --url "imap://127.0.0.1:$IPORT/$path" \
-		"$@" 2>&1)
-	RC=$?
-	VIA=$((${VIA:-0} + 1))
-	printf '%s\n' "$OUT" >"$T/via.$VIA"
-	echo "curl: exit $RC (output in via.$VIA)"
-}
-
-# tls_py ARGS... <SCRIPT: python SCRIPT with t, a TLS connection to
-# bob's bridge after STARTTLS (its certificate pinned), ARGS in sys.argv,
-# read_all() what comes until the bridge closes
-tls_py() {
-	{
-		cat <<'PY'
-import socket, ssl, sys
-port, ca = int(sys.argv.pop(1)), sys.argv.pop(1)
-s = socket.create_connection(("127.0.0.1", port), timeout=30)
-f = s.makefile("rb")
-f.readline()
-s.sendall(b"a STARTTLS\r\n")
-f.readline()
-t = ssl.create_default_context(cafile=ca).wrap_socket(
-    s, server_hostname="127.0.0.1")
-def read_all():
-    got = b""
-    while True:
-        b = t.recv(4096)
-        if not b:
-            return got
-        got += b
-PY
-		cat
-	} | "$PY" - "$IPORT" "$T/bob/bridge/tls.pem" "$@"
-}
-
 # ------------------------------------------------------------ set-up
 
 lldtest_stack "mail stack up"
 
-t_homes() {
-	ll alice identity new --email "$ALICE" --key ec-p256 --self-signed \
-		>/dev/null &&
-		ll bob identity new --email "$BOB" --key ec-p256 --self-signed \
-			>/dev/null &&
-		ll alice identity export-cert "$ALICE" >"$T/alice.pem" &&
-		ll bob identity export-cert "$BOB" >"$T/bob.pem" &&
-		ll alice contact add "$T/bob.pem" &&
-		ll bob trust add "$T/alice.pem" || return 1
-	pw "$BOB" >"$T/bob.password"
-	ll bob account add "$BOB" \
-		--imap-url "imap://127.0.0.1:$MAILSTACK_IMAP_PORT" \
-		--smtp-url "smtp://127.0.0.1:$MAILSTACK_SUBMISSION_PORT" \
-		--password-file "$T/bob.password" \
-		--ca-file "$MAILSTACK_CA_FILE" || return 1
-	printf '[bridge]\nsmtp_port = %s\nimap_port = %s\n' "$SPORT" "$IPORT" \
-		>"$T/bob/letterlock.conf"
-}
-t "alice and bob: identities, each other's certificates; bob's account" t_homes
+t "alice and bob: identities, each other's certificates; bob's account" bridge_homes
 t "bob's contacts are empty before he reads" eval '[ -z "$(ll bob contact list)" ]'
 
 
