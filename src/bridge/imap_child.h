@@ -34,8 +34,8 @@ struct imap_sess {
 	struct imap_reader cr;
 	struct imap_opener op;
 	size_t sent; /* of cr's unit, gone upstream already */
-	int appending; /* an APPEND's literal is being read (its "+" was
-			  ours) */
+	int appending; /* an APPEND's or a SEARCH's literal is being
+			  read (its "+" was ours) */
 	char *lit; /* an APPEND's sealed message, waiting for the
 		      server's "+" */
 	size_t litlen;

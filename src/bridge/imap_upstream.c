@@ -29,6 +29,7 @@
 #include "bridge.h"
 #include "imap_child.h"
 #include "imap_rewrite.h"
+#include "imap_search.h"
 
 #define CLIENT_FD BRIDGE_CHILD_FD
 #define UP_TIMEOUT 60 /* seconds for the upstream's greeting and login */
@@ -502,16 +503,20 @@ static int from_client(struct imap_sess *s, const char *buf, size_t len)
 				tagged(s->cr.buf, "BAD", "not in this state");
 			else
 				return -1; /* a literal of a refused one */
-		} else if (s->sent == 0 && strcasecmp(verb, "APPEND") == 0) {
+		} else if (s->sent == 0 &&
+			   (strcasecmp(verb, "APPEND") == 0 ||
+			    imap_search_verb(s->cr.buf, s->cr.len))) {
 			if (f == IMAP_SYNC) {
-				/* the message comes to us first */
+				/* the literal comes to us first */
 				s->appending = 1;
 				if (cli_write_all(CLIENT_FD, "+ go ahead\r\n",
 						  12) < 0)
 					return -1;
 			} else {
 				s->appending = 0;
-				if (append(s) < 0)
+				if ((strcasecmp(verb, "APPEND") == 0 ?
+					     append(s) :
+					     imap_search_command(s)) < 0)
 					return -1;
 			}
 		} else if (imap_up_write(s, s->cr.buf + s->sent,
