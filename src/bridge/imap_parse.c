@@ -16,6 +16,7 @@ void imap_reader_init(struct imap_reader *r, size_t literal_max,
 	memset(r, 0, sizeof(*r));
 	r->literal_max = literal_max;
 	r->unit_max = unit_max;
+	r->line_max = IMAP_LINE_MAX;
 }
 
 void imap_reader_free(struct imap_reader *r)
@@ -127,7 +128,7 @@ int imap_reader_feed(struct imap_reader *r, const char *data, size_t len,
 		size_t n, llen;
 		int sync;
 
-		if (r->len - r->line_start + k > IMAP_LINE_MAX)
+		if (r->len - r->line_start + k > r->line_max)
 			return IMAP_ELINE;
 		if (r->len + k > r->unit_max)
 			return IMAP_EUNIT;

@@ -5,7 +5,7 @@
  * each followed by N bytes and the rest of the line.
  *
  * Bytes go in as (ptr, len) in pieces of any size.  A line (between
- * literals) is at most IMAP_LINE_MAX bytes, a literal at most the
+ * literals) is at most IMAP_LINE_MAX bytes (or the reader's line_max), a literal at most the
  * reader's literal cap, a whole unit at most its unit cap; sizes are
  * checked before anything is allocated.
  */
@@ -25,7 +25,7 @@ enum imap_feed {
 };
 
 enum imap_error {
-	IMAP_ELINE = -1, /* a line longer than IMAP_LINE_MAX */
+	IMAP_ELINE = -1, /* a line longer than the reader's line_max */
 	IMAP_ELITERAL = -2, /* a literal over the cap, or a bad {n} */
 	IMAP_EUNIT = -3, /* the unit over its cap */
 	IMAP_ENOMEM = -4,
@@ -34,6 +34,8 @@ enum imap_error {
 struct imap_reader {
 	size_t literal_max; /* in */
 	size_t unit_max; /* in */
+	size_t line_max; /* in: IMAP_LINE_MAX unless set after init (a
+			    server's SEARCH answer is one long line) */
 	char *buf; /* the unit so far (NUL-terminated) */
 	size_t len, cap;
 	size_t line_start; /* where the current line piece began */

@@ -35,6 +35,9 @@
 #define UP_TIMEOUT 60 /* seconds for the upstream's greeting and login */
 #define GONE "* BYE the mail server closed the connection\r\n"
 #define CACHE_MAX (256u * 1024 * 1024) /* HOME/bridge/cache, bytes */
+/* A server's response line: "* SEARCH" lists every UID found on one
+ * line (1,000,000 UIDs of 7 digits) */
+#define UP_LINE_MAX (8u * 1024 * 1024)
 
 
 
@@ -573,6 +576,7 @@ int imap_child_run(void *arg)
 	    (mkdir(s.op.cache_dir, 0700) != 0 && errno != EEXIST))
 		s.op.cache_dir[0] = '\0'; /* no cache */
 	imap_reader_init(&s.u.r, LL_MSG_MAX_SIZE, LL_MSG_MAX_SIZE + 4096);
+	s.u.r.line_max = UP_LINE_MAX;
 	imap_reader_init(&s.cr, c->b->max_size, c->b->max_size + 4096);
 	if (parse_url(&s.u, c->a->imap_url) < 0 ||
 	    login_retrying(&s.u, c) < 0) {

@@ -121,6 +121,22 @@ static void test_limits(void **state)
 	events(want, sizeof(want), line, IMAP_LINE_MAX + 1, 7, 10,
 	       2 * IMAP_LINE_MAX);
 	assert_string_equal(want, "E-1|");
+	/* a reader whose line cap is raised (the server's side: a long
+	 * SEARCH answer) takes a longer line, and refuses one over it */
+	for (size_t n = 3 * IMAP_LINE_MAX; n <= 3 * IMAP_LINE_MAX + 1; n++) {
+		static char longer[3 * IMAP_LINE_MAX + 1];
+		struct imap_reader r;
+		size_t used = 0;
+
+		imap_reader_init(&r, 10, 4 * IMAP_LINE_MAX);
+		r.line_max = 3 * IMAP_LINE_MAX;
+		memset(longer, '1', n - 2);
+		memcpy(longer + n - 2, "\r\n", 2);
+		assert_int_equal(imap_reader_feed(&r, longer, n, &used),
+				 n == 3 * IMAP_LINE_MAX ? IMAP_UNIT :
+							  IMAP_ELINE);
+		imap_reader_free(&r);
+	}
 	/* the line limit counts from the last literal */
 	{
 		static char big[3 * IMAP_LINE_MAX];
