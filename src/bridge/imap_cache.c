@@ -149,13 +149,20 @@ out:
 	return hit;
 }
 
-/* Remove the least recently used entries while the directory holds
- * more than o->cache_max bytes. */
-static void trim(const struct imap_opener *o)
+/*
+ * Remove the least recently used entries while the directory holds
+ * more than o->cache_max bytes.  Counting is a scan of the directory,
+ * so it is done when this process's own count says the bound is
+ * passed, or after as many entries put as the last count found (a
+ * search before any FETCH puts thousands: a scan per entry would be
+ * quadratic); what other sessions put meanwhile is seen then.
+ */
+static void trim(struct imap_opener *o)
 {
 	DIR *d = opendir(o->cache_dir);
 	struct dirent *e;
 	unsigned long long total = 0;
+	size_t entries = 0;
 
 	if (d == NULL)
 		return;
@@ -164,12 +171,14 @@ static void trim(const struct imap_opener *o)
 		char oldest[NAME_MAX + 1] = "";
 
 		total = 0;
+		entries = 0;
 		rewinddir(d);
 		while ((e = readdir(d)) != NULL) {
 			if (e->d_name[0] == '.' ||
 			    fstatat(dirfd(d), e->d_name, &st, 0) != 0)
 				continue;
 			total += (unsigned long long)st.st_size;
+			entries++;
 			if (oldest[0] == '\0' ||
 			    st.st_mtim.tv_sec < old.st_mtim.tv_sec) {
 				old = st;
@@ -182,6 +191,8 @@ static void trim(const struct imap_opener *o)
 			break;
 	}
 	closedir(d);
+	o->cache_used = total;
+	o->cache_puts_left = entries;
 }
 
 void imap_cache_put(struct imap_opener *o, const char *id, const char *data,
@@ -222,5 +233,9 @@ void imap_cache_put(struct imap_opener *o, const char *id, const char *data,
 		unlink(tmp);
 	}
 	free(buf);
-	trim(o);
+	o->cache_used += n;
+	if (o->cache_puts_left == 0 || o->cache_used > o->cache_max)
+		trim(o);
+	else
+		o->cache_puts_left--;
 }
