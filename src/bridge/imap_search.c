@@ -393,6 +393,31 @@ int imap_search_rewrite(const char *cmd, size_t len,
 	return o->failed ? -1 : 0;
 }
 
+int imap_search_sync_literal(const char *cmd, size_t len)
+{
+	const char *p = cmd, *end = cmd + len;
+
+	while (p < end) {
+		const char *lf = memchr(p, '\n', (size_t)(end - p));
+		size_t n, k;
+		int sync;
+
+		if (lf == NULL)
+			return 0;
+		k = (size_t)(lf - p);
+		if (k > 0 && p[k - 1] == '\r')
+			k--;
+		if (imap_literal_size(p, k, &n, &sync) < 0)
+			return 0; /* the last line */
+		if (sync)
+			return 1;
+		if (n > (size_t)(end - (lf + 1)))
+			return 0;
+		p = lf + 1 + n;
+	}
+	return 0;
+}
+
 static int cmp_ulong(const void *a, const void *b)
 {
 	unsigned long x = *(const unsigned long *)a;

@@ -92,6 +92,10 @@ int imap_search_rewrite(const char *cmd, size_t len,
 			const struct imap_search *q, const char *smime,
 			const char *const *match, struct imap_buf *o);
 
+/* Does the command CMD (LEN bytes, a whole unit) carry a synchronizing
+ * literal ({n}, not {n+})? */
+int imap_search_sync_literal(const char *cmd, size_t len);
+
 /* The UIDs V[0..n) (sorted in place, duplicates dropped) as a UID set
  * "1:4,9" appended to O ("" when N is 0). */
 void imap_uid_set(unsigned long *v, size_t n, struct imap_buf *o);

@@ -189,6 +189,36 @@ static int rewrite(const char *cmd, size_t len, const struct imap_search *q,
 	return rc;
 }
 
+/*
+ * The client's command CMD to the server as the client wrote it, when
+ * the bridge has nothing to evaluate.  A synchronizing literal's "+"
+ * was the bridge's, so a command carrying one goes with its strings
+ * quoted (Q: the program read), or, when the bridge could not read
+ * it, is answered BAD: the server's "+" would reach a client that no
+ * longer waits for one.
+ */
+static int as_is(struct imap_sess *s, const char *cmd, size_t len,
+		 const struct imap_search *q)
+{
+	/* no S/MIME message: each content key is written as it is */
+	static const char *const none[IMAP_SEARCH_KEYS_MAX] = { "" };
+	struct imap_buf o = { 0 };
+	int rc;
+
+	if (!imap_search_sync_literal(cmd, len))
+		return imap_up_write(s, cmd, len);
+	if (q == NULL)
+		return answer(cmd, "BAD",
+			      "a search program the bridge cannot "
+			      "read, with a literal");
+	if (imap_search_rewrite(cmd, len, q, "", none, &o) < 0)
+		rc = answer(cmd, "NO", "a search string with a line break");
+	else
+		rc = imap_up_write(s, o.p, o.len);
+	free(o.p);
+	return rc;
+}
+
 int imap_search_command(struct imap_sess *s)
 {
 	const char *cmd = s->cr.buf;
@@ -209,7 +239,7 @@ int imap_search_command(struct imap_sess *s)
 	}
 	if (rc == IMAP_SEARCH_PASS || q->nkeys == 0) {
 		/* nothing the server cannot see: its own answer */
-		rc = imap_up_write(s, cmd, len);
+		rc = as_is(s, cmd, len, rc == IMAP_SEARCH_OK ? q : NULL);
 		goto out;
 	}
 	if (!q->charset_ok) {
@@ -220,7 +250,7 @@ int imap_search_command(struct imap_sess *s)
 	rc = gather(s, &f);
 	if (rc == 1) {
 		/* nothing selected: the server answers the client */
-		rc = imap_up_write(s, cmd, len);
+		rc = as_is(s, cmd, len, q);
 		goto out;
 	}
 	if (rc < 0)

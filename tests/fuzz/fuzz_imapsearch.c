@@ -55,6 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	blank = memmem(in, size, "\r\n\r\n", 4);
 	clen = blank != NULL ? (size_t)(blank - in) + 2 : size;
 	imap_search_verb(in, clen);
+	imap_search_sync_literal(in, clen);
 	if (imap_search_parse(in, clen, &q) != IMAP_SEARCH_OK)
 		return 0;
 	CHECK(q.nkeys <= IMAP_SEARCH_KEYS_MAX);

@@ -20,7 +20,8 @@
 # message bob cannot open does not match its plaintext words; a word of
 # the base64 ciphertext does not make the encrypted message match; a
 # UTF-8 literal with CHARSET; SEARCH by sequence numbers; the same after
-# a FETCH (from the cache); a CHARSET other than UTF-8 is refused.
+# a FETCH (from the cache); a CHARSET other than UTF-8 is refused; a
+# synchronizing literal's "+" is the bridge's, never the server's too.
 #
 # Output: TAP.  Needs root and scripts/setup's packages; skips
 # otherwise.  KEEP_TMP=1 keeps the directory.  LETTERLOCK=... runs
@@ -169,12 +170,33 @@ print(got, line())
 t.sendall(b"c SEARCH CHARSET ISO-8859-1 BODY x\r\n")
 bad = line()
 print(bad)
+def until(tag):
+    lines = []
+    while not lines or not lines[-1].startswith(tag):
+        lines.append(line())
+    print(lines)
+    return lines
+# a literal outside the content keys: quoted for the server, whose "+"
+# never reaches the client; a program the bridge cannot read, with a
+# literal: BAD from the bridge
+t.sendall(b"k UID SEARCH KEYWORD {4}\r\n")
+kcont = line()
+t.sendall(b"$abc\r\n")
+k = until(b"k ")
+t.sendall(b"g UID SEARCH X-GM-RAW {3}\r\n")
+gcont = line()
+t.sendall(b"abc\r\n")
+g = until(b"g ")
 t.sendall(b"z LOGOUT\r\n")
 sys.exit(0 if cont.startswith(b"+") and bad.startswith(b"c NO [BADCHARSET")
-         and got.split()[2:] == [sys.argv[3].encode()] else 1)
+         and got.split()[2:] == [sys.argv[3].encode()]
+         and kcont.startswith(b"+") and k[-1].startswith(b"k OK")
+         and not any(x.startswith(b"+") for x in k)
+         and gcont.startswith(b"+") and g == [g[-1]]
+         and g[-1].startswith(b"g BAD") else 1)
 PY
 }
-t "a UTF-8 literal with CHARSET UTF-8 (synchronizing: the bridge's \"+\"), case-folded; CHARSET ISO-8859-1 refused [BADCHARSET]" \
+t "a UTF-8 literal with CHARSET UTF-8 (synchronizing: the bridge's \"+\"), case-folded; CHARSET ISO-8859-1 refused [BADCHARSET]; a KEYWORD literal quoted for the server; an unknown key with a literal: BAD" \
 	t_literal
 
 t_seq() {

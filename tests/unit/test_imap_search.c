@@ -145,6 +145,25 @@ static void test_rewrite(void **state)
 	rewritten("a SEARCH BODY {3}\r\na\r\n\r\n", "1", "", "", NULL);
 }
 
+static void test_sync_literal(void **state)
+{
+	static const char *const yes[] = {
+		"a SEARCH BODY {1}\r\nx\r\n",
+		"a SEARCH BODY {1+}\r\nx KEYWORD {2}\r\nab\r\n",
+	};
+	static const char *const no[] = {
+		"a SEARCH BODY x\r\n", "a SEARCH BODY {1+}\r\nx\r\n",
+		"a SEARCH BODY {5+}\r\n{1}\r\n\r\n", /* inside a literal */
+		"a SEARCH BODY {9+}\r\nx\r\n", /* cut short */
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(yes) / sizeof(*yes); i++)
+		assert_true(imap_search_sync_literal(yes[i], strlen(yes[i])));
+	for (size_t i = 0; i < sizeof(no) / sizeof(*no); i++)
+		assert_false(imap_search_sync_literal(no[i], strlen(no[i])));
+}
+
 static void test_pass(void **state)
 {
 	(void)state;
@@ -314,6 +333,7 @@ int main(void)
 		cmocka_unit_test(test_thunderbird),
 		cmocka_unit_test(test_mutt),
 		cmocka_unit_test(test_rewrite),
+		cmocka_unit_test(test_sync_literal),
 		cmocka_unit_test(test_pass),
 		cmocka_unit_test(test_bounds),
 		cmocka_unit_test(test_uid_set),
