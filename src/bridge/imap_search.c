@@ -196,7 +196,11 @@ static int key(struct ps *s, int depth)
 	for (size_t k = 0; k < sizeof(content_names) / sizeof(*content_names);
 	     k++)
 		if (strcasecmp(w, content_names[k]) == 0)
-			return content_key(s, (enum imap_skey)k, start);
+			/* rewritten, it sits two levels deeper (OR (K ...)):
+			 * the bound holds for what goes upstream too */
+			return depth + 2 > IMAP_SEARCH_DEPTH_MAX ?
+				       fail(s, IMAP_SEARCH_PASS) :
+				       content_key(s, (enum imap_skey)k, start);
 	if (in(w, flag_keys, sizeof(flag_keys) / sizeof(*flag_keys)))
 		return 0;
 	if (in(w, arg_keys, sizeof(arg_keys) / sizeof(*arg_keys)))
