@@ -120,8 +120,9 @@ static int answer(const char *cmd, const char *kind, const char *text)
 }
 
 /* The S/MIME messages of the selected mailbox found and matched into
- * F: 0, 1 (the server refused an own search: nothing selected), or -1
- * (the server is gone, out of memory). */
+ * F: 0; 1, the server refused the first own search (nothing selected);
+ * 2, it refused a later one (messages expunged meanwhile); or -1 (the
+ * server is gone or its answer is not one, out of memory). */
 static int gather(struct imap_sess *s, struct found *f)
 {
 	char cmd[200], *list = NULL;
@@ -151,7 +152,7 @@ static int gather(struct imap_sess *s, struct found *f)
 			 hi);
 		rc = imap_own_command(s, cmd, searched, f, NULL, 0);
 		if (rc != 0 || f->failed) {
-			rc = rc != 0 ? rc : -1;
+			rc = rc == 1 ? 2 : -1;
 			break;
 		}
 		list[0] = '\0';
@@ -251,6 +252,11 @@ int imap_search_command(struct imap_sess *s)
 	if (rc == 1) {
 		/* nothing selected: the server answers the client */
 		rc = as_is(s, cmd, len, q);
+		goto out;
+	}
+	if (rc == 2) {
+		rc = answer(cmd, "NO [UNAVAILABLE]",
+			    "the mailbox changed during the search; try again");
 		goto out;
 	}
 	if (rc < 0)
