@@ -64,7 +64,18 @@ int imap_item_content(const struct imap_item *it);
  * without PEEK)? */
 int imap_item_sets_seen(const struct imap_item *it);
 
-/* A message parsed into its MIME parts, bounded (depth, parts). */
+/*
+ * A message parsed into its MIME parts, bounded: multiparts and
+ * message/rfc822 parts nest at most IMAP_BODY_DEPTH_MAX deep (a deeper
+ * one is an opaque part); at most IMAP_BODY_PARTS_MAX parts (past them
+ * the rest is the body of the multipart being read); the Content-* and
+ * envelope fields looked for among a header's first IMAP_BODY_FIELDS_MAX
+ * fields.  Parsing is one pass over the bytes; the parts' table is
+ * the only allocation.
+ */
+#define IMAP_BODY_DEPTH_MAX 32
+#define IMAP_BODY_PARTS_MAX 10000
+#define IMAP_BODY_FIELDS_MAX 1000
 struct imap_msg;
 
 /* DATA (LEN bytes, CRLF line ends; not copied: it must outlive *OUT)

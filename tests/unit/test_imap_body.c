@@ -238,6 +238,188 @@ static void test_items_seen(void **state)
 	}
 }
 
+/* ---- the message's items ----------------------------------------- */
+
+/* What imap_msg_render gives for the item list ITEM (one item) of MSG
+ * (LEN bytes, or strlen). */
+static char *render_n(const char *msg, size_t len, const char *item)
+{
+	struct imap_items items;
+	struct imap_msg *m = NULL;
+	struct imap_buf o = { 0 };
+
+	assert_int_equal(imap_items_parse(item, strlen(item), &items), 0);
+	assert_int_equal(items.n, 1);
+	assert_int_equal(imap_msg_parse(msg, len, &m), 0);
+	assert_int_equal(imap_msg_render(m, &items.v[0], &o), 0);
+	assert_false(o.failed);
+	imap_msg_free(&m);
+	assert_null(m);
+	return o.p;
+}
+
+struct render_case {
+	const char *msg, *item, *want;
+};
+
+static void render_cases(const struct render_case *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char *got = render_n(c[i].msg, strlen(c[i].msg), c[i].item);
+
+		if (strcmp(got, c[i].want) != 0)
+			fail_msg("%s: got \"%s\", want \"%s\"", c[i].item, got,
+				 c[i].want);
+		free(got);
+	}
+}
+
+/* A multipart/mixed: a text, a multipart/alternative, a message/rfc822
+ * holding a multipart, an attachment. */
+static const char nested[] =
+	"X-Letterlock-Status: encrypted, decrypted\r\n"
+	"From: a@example.test\r\n"
+	"Subject: nested\r\n"
+	"Content-Type: multipart/mixed; boundary=\"out\"\r\n"
+	"\r\n"
+	"preamble\r\n"
+	"--out\r\n"
+	"Content-Type: text/plain\r\n"
+	"\r\n"
+	"one\r\n"
+	"--out\r\n"
+	"Content-Type: multipart/alternative; boundary=alt\r\n"
+	"\r\n"
+	"--alt\r\n"
+	"\r\n"
+	"two.one\r\n"
+	"--alt\r\n"
+	"Content-Type: text/html\r\n"
+	"\r\n"
+	"<p>two.two</p>\r\n"
+	"--alt--\r\n"
+	"--out\r\n"
+	"Content-Type: message/rfc822\r\n"
+	"\r\n"
+	"Subject: inner\r\n"
+	"Content-Type: multipart/mixed; boundary=in\r\n"
+	"\r\n"
+	"--in\r\n"
+	"\r\n"
+	"three.one\r\n"
+	"--in--\r\n"
+	"--out\r\n"
+	"Content-Type: application/octet-stream\r\n"
+	"\r\n"
+	"four\r\n"
+	"--out--\r\n"
+	"epilogue\r\n";
+
+static void test_sections(void **state)
+{
+	static const struct render_case cases[] = {
+		{ nested, "BODY[1]", "BODY[1] {3}\r\none" },
+		{ nested, "BODY[1.MIME]",
+		  "BODY[1.MIME] {28}\r\nContent-Type: text/plain\r\n\r\n" },
+		/* a leaf's part 1 is itself */
+		{ nested, "BODY[1.1]", "BODY[1.1] {3}\r\none" },
+		{ nested, "BODY[2.1]", "BODY[2.1] {7}\r\ntwo.one" },
+		{ nested, "BODY[2.2]", "BODY[2.2] {14}\r\n<p>two.two</p>" },
+		{ nested, "BODY[2.1.MIME]", "BODY[2.1.MIME] {2}\r\n\r\n" },
+		{ nested, "BODY.PEEK[3.HEADER]",
+		  "BODY[3.HEADER] {62}\r\nSubject: inner\r\n"
+		  "Content-Type: multipart/mixed; boundary=in\r\n\r\n" },
+		{ nested, "BODY[3.HEADER.FIELDS (subject)]",
+		  "BODY[3.HEADER.FIELDS (SUBJECT)] {18}\r\n"
+		  "Subject: inner\r\n\r\n" },
+		/* the message/rfc822 part: the message it holds, up to the CRLF
+		 * of its last delimiter line */
+		{ nested, "BODY[3]",
+		  "BODY[3] {89}\r\nSubject: inner\r\n"
+		  "Content-Type: multipart/mixed; boundary=in\r\n\r\n"
+		  "--in\r\n\r\nthree.one\r\n--in--\r\n" },
+		{ nested, "BODY[3.TEXT]",
+		  "BODY[3.TEXT] {27}\r\n--in\r\n\r\nthree.one\r\n--in--\r\n" },
+		{ nested, "BODY[3.1]", "BODY[3.1] {9}\r\nthree.one" },
+		{ nested, "BODY[4]", "BODY[4] {4}\r\nfour" },
+		/* HEADER and TEXT of a part that is no message/rfc822: empty */
+		{ nested, "BODY[1.HEADER]", "BODY[1.HEADER] {0}\r\n" },
+		{ nested, "BODY[4.TEXT]", "BODY[4.TEXT] {0}\r\n" },
+		/* parts that do not exist */
+		{ nested, "BODY[5]", "BODY[5] {0}\r\n" },
+		{ nested, "BODY[1.2]", "BODY[1.2] {0}\r\n" },
+		{ nested, "BODY[2.3.MIME]", "BODY[2.3.MIME] {0}\r\n" },
+		{ nested, "BODY[4294967295]", "BODY[4294967295] {0}\r\n" },
+		{ nested, "BODY[HEADER.FIELDS (From \"SUBJECT\")]",
+		  "BODY[HEADER.FIELDS (FROM \"SUBJECT\")] {41}\r\n"
+		  "From: a@example.test\r\nSubject: nested\r\n\r\n" },
+		{ nested,
+		  "BODY[HEADER.FIELDS.NOT (X-Letterlock-Status "
+		  "content-type)]",
+		  "BODY[HEADER.FIELDS.NOT (X-LETTERLOCK-STATUS CONTENT-TYPE)] "
+		  "{41}\r\nFrom: a@example.test\r\nSubject: nested\r\n\r\n" },
+		{ nested, "BODY[HEADER.FIELDS (X-None)]",
+		  "BODY[HEADER.FIELDS (X-NONE)] {2}\r\n\r\n" },
+	};
+
+	(void)state;
+	render_cases(cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+static const char short_msg[] = "Subject: s\r\n\r\nbody\r\n";
+
+static void test_whole(void **state)
+{
+	static const struct render_case cases[] = {
+		{ nested, "RFC822.SIZE", "RFC822.SIZE 520" },
+		{ short_msg, "RFC822",
+		  "RFC822 {20}\r\nSubject: s\r\n\r\nbody\r\n" },
+		{ short_msg, "BODY[]",
+		  "BODY[] {20}\r\nSubject: s\r\n\r\nbody\r\n" },
+		{ short_msg, "RFC822.HEADER",
+		  "RFC822.HEADER {14}\r\nSubject: s\r\n\r\n" },
+		{ short_msg, "RFC822.TEXT", "RFC822.TEXT {6}\r\nbody\r\n" },
+		{ short_msg, "BODY[TEXT]", "BODY[TEXT] {6}\r\nbody\r\n" },
+		/* a non-multipart message's part 1 is its body; its MIME header
+		 * the message's header */
+		{ short_msg, "BODY[1]", "BODY[1] {6}\r\nbody\r\n" },
+		{ short_msg, "BODY[1.MIME]",
+		  "BODY[1.MIME] {14}\r\nSubject: s\r\n\r\n" },
+		{ short_msg, "BODY[2]", "BODY[2] {0}\r\n" },
+		/* partial fetches: the origin only in the name; past the end
+		 * empty */
+		{ short_msg, "BODY[]<0.7>", "BODY[]<0> {7}\r\nSubject" },
+		{ short_msg, "BODY.PEEK[]<14.100>",
+		  "BODY[]<14> {6}\r\nbody\r\n" },
+		{ short_msg, "BODY[]<20.1>", "BODY[]<20> {0}\r\n" },
+		{ short_msg, "BODY[]<4294967295.4294967295>",
+		  "BODY[]<4294967295> {0}\r\n" },
+		{ short_msg, "BODY[1]<2.2>", "BODY[1]<2> {2}\r\ndy" },
+		{ short_msg, "BODY[HEADER.FIELDS (SUBJECT)]<1.3>",
+		  "BODY[HEADER.FIELDS (SUBJECT)]<1> {3}\r\nubj" },
+		/* no header end: all header */
+		{ "Subject: s", "BODY[TEXT]", "BODY[TEXT] {0}\r\n" },
+		{ "Subject: s", "BODY[HEADER]",
+		  "BODY[HEADER] {10}\r\nSubject: s" },
+		{ "", "RFC822.SIZE", "RFC822.SIZE 0" },
+		{ "", "BODY[]", "BODY[] {0}\r\n" },
+	};
+
+	(void)state;
+	render_cases(cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+/* A NUL, which no IMAP literal may hold, goes out as 0x80. */
+static void test_nul(void **state)
+{
+	static const char msg[] = "A: b\r\n\r\nx\0y";
+	char *got = render_n(msg, sizeof(msg) - 1, "BODY[TEXT]");
+
+	(void)state;
+	assert_memory_equal(got, "BODY[TEXT] {3}\r\nx\x80y", 20);
+	free(got);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -247,6 +429,9 @@ int main(void)
 		cmocka_unit_test(test_items_bad),
 		cmocka_unit_test(test_items_bounds),
 		cmocka_unit_test(test_items_seen),
+		cmocka_unit_test(test_sections),
+		cmocka_unit_test(test_whole),
+		cmocka_unit_test(test_nul),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
