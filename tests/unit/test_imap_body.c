@@ -409,6 +409,78 @@ static void test_whole(void **state)
 	render_cases(cases, sizeof(cases) / sizeof(cases[0]));
 }
 
+/* An envelope with quoting (a name with quotes and 8-bit bytes as
+ * literals, a subject folded for people), a group, a missing domain;
+ * a structure with the default charset and an RFC 2231 filename:
+ * what Dovecot answers for the same message. */
+static const char addressed[] =
+	"From: \"A \\\"B\\\"\" <a@example.test>, Gr: x@y.test;, bad\r\n"
+	"To: J\xc3\xb6rg <j@example.test>\r\n"
+	"Subject: =?UTF-8?Q?x?=  two\r\n"
+	"Date: Wed, 25 Nov 2026 04:00:00 +0000\r\n"
+	"Content-Type: text/plain; format=flowed\r\n"
+	"Content-Disposition: attachment; filename*0*=utf-8''a%20b; filename*1=\".txt\"\r\n"
+	"\r\n"
+	"x\r\n";
+
+static void test_structure(void **state)
+{
+	static const struct render_case cases[] = {
+		{ nested, "BODYSTRUCTURE",
+		  "BODYSTRUCTURE ((\"text\" \"plain\" (\"charset\" \"us-ascii"
+		  "\") NIL NIL \"7bit\" 3 0 NIL NIL NIL NIL)((\"text\" \"plain"
+		  "\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 7 0 NIL NIL N"
+		  "IL NIL)(\"text\" \"html\" (\"charset\" \"us-ascii\") NIL NIL"
+		  " \"7bit\" 14 0 NIL NIL NIL NIL) \"alternative\" (\"boundary"
+		  "\" \"alt\") NIL NIL NIL)(\"message\" \"rfc822\" NIL NIL NIL "
+		  "\"7bit\" 89 (NIL \"inner\" NIL NIL NIL NIL NIL NIL NIL NIL) "
+		  "((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7b"
+		  "it\" 9 0 NIL NIL NIL NIL) \"mixed\" (\"boundary\" \"in\") NI"
+		  "L NIL NIL) 7 NIL NIL NIL NIL)(\"application\" \"octet-stream"
+		  "\" NIL NIL NIL \"7bit\" 4 NIL NIL NIL NIL) \"mixed\" (\"boun"
+		  "dary\" \"out\") NIL NIL NIL)" },
+		{ nested, "BODY",
+		  "BODY ((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL"
+		  " \"7bit\" 3 0)((\"text\" \"plain\" (\"charset\" \"us-ascii"
+		  "\") NIL NIL \"7bit\" 7 0)(\"text\" \"html\" (\"charset\" \"u"
+		  "s-ascii\") NIL NIL \"7bit\" 14 0) \"alternative\")(\"message"
+		  "\" \"rfc822\" NIL NIL NIL \"7bit\" 89 (NIL \"inner\" NIL NIL"
+		  " NIL NIL NIL NIL NIL NIL) ((\"text\" \"plain\" (\"charset\" "
+		  "\"us-ascii\") NIL NIL \"7bit\" 9 0) \"mixed\") 7)(\"applicat"
+		  "ion\" \"octet-stream\" NIL NIL NIL \"7bit\" 4) \"mixed\")" },
+		{ addressed, "ENVELOPE",
+		  "ENVELOPE (\"Wed, 25 Nov 2026 04:00:00 +0000\" {17}\r\n=?UTF-"
+		  "8?Q?x?= two (({5}\r\nA \"B\" NIL \"a\" \"example.test\")(NIL"
+		  " NIL \"Gr\" NIL)(NIL NIL \"x\" \"y.test\")(NIL NIL NIL NIL)("
+		  "NIL NIL \"bad\" \"MISSING_DOMAIN\")) (({5}\r\nA \"B\" NIL "
+		  "\"a\" \"example.test\")(NIL NIL \"Gr\" NIL)(NIL NIL \"x\" "
+		  "\"y.test\")(NIL NIL NIL NIL)(NIL NIL \"bad\" \"MISSING_DOMAI"
+		  "N\")) (({5}\r\nA \"B\" NIL \"a\" \"example.test\")(NIL NIL "
+		  "\"Gr\" NIL)(NIL NIL \"x\" \"y.test\")(NIL NIL NIL NIL)(NIL N"
+		  "IL \"bad\" \"MISSING_DOMAIN\")) (({5}\r\nJ\xc3\xb6"
+		  "rg N"
+		  "IL \"j\" \"example.test\")) NIL NIL NIL NIL)" },
+		{ addressed, "BODYSTRUCTURE",
+		  "BODYSTRUCTURE (\"text\" \"plain\" (\"format\" \"flowed\" \"c"
+		  "harset\" \"us-ascii\") NIL NIL \"7bit\" 3 1 NIL (\"attachmen"
+		  "t\" (\"filename*\" \"utf-8''a%20b.txt\")) NIL NIL)" },
+		/* no Content-Type: text/plain; us-ascii */
+		{ short_msg, "BODY",
+		  "BODY (\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL "
+		  "\"7bit\" 6 1)" },
+		{ short_msg, "ENVELOPE",
+		  "ENVELOPE (NIL \"s\" NIL NIL NIL NIL NIL NIL NIL NIL)" },
+		/* a multipart without parts gets an empty text/plain */
+		{ "Content-Type: multipart/mixed; boundary=x\r\n\r\nnone\r\n",
+		  "BODY",
+		  "BODY ((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL "
+		  "\"7bit\" 0 0) \"mixed\")" },
+	};
+
+	(void)state;
+	render_cases(cases, sizeof(cases) / sizeof(cases[0]));
+}
+
 /* A NUL, which no IMAP literal may hold, goes out as 0x80. */
 static void test_nul(void **state)
 {
@@ -431,6 +503,7 @@ int main(void)
 		cmocka_unit_test(test_items_seen),
 		cmocka_unit_test(test_sections),
 		cmocka_unit_test(test_whole),
+		cmocka_unit_test(test_structure),
 		cmocka_unit_test(test_nul),
 	};
 
