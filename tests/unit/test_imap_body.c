@@ -481,6 +481,89 @@ static void test_structure(void **state)
 	render_cases(cases, sizeof(cases) / sizeof(cases[0]));
 }
 
+/* A message of N nested multiparts, each with one part, malloc'd. */
+static char *deep(int n)
+{
+	struct imap_buf o = { 0 };
+	char line[128];
+
+	for (int i = 0; i < n; i++) {
+		snprintf(line, sizeof(line),
+			 "Content-Type: multipart/mixed; boundary=b%02d\r\n\r\n"
+			 "--b%02d\r\n",
+			 i, i);
+		imap_buf_add(&o, line, strlen(line));
+	}
+	imap_buf_add(&o, "\r\nleaf\r\n", 8);
+	for (int i = n; i-- > 0;) {
+		snprintf(line, sizeof(line), "--b%02d--\r\n", i);
+		imap_buf_add(&o, line, strlen(line));
+	}
+	assert_false(o.failed);
+	return o.p;
+}
+
+static size_t count(const char *s, const char *what)
+{
+	size_t n = 0;
+
+	for (s = strstr(s, what); s != NULL; s = strstr(s + 1, what))
+		n++;
+	return n;
+}
+
+/* Multiparts nest IMAP_BODY_DEPTH_MAX deep; a deeper one is an opaque
+ * part (its body its bytes, its type as it says). */
+static void test_depth(void **state)
+{
+	char *msg = deep(IMAP_BODY_DEPTH_MAX + 8), *got, item[256];
+	size_t o = 0;
+
+	(void)state;
+	got = render_n(msg, strlen(msg), "BODY");
+	assert_int_equal(count(got, " \"mixed\")"), IMAP_BODY_DEPTH_MAX);
+	assert_int_equal(count(got, "(\"multipart\" \"mixed\" (\"boundary\" "
+				    "\"b32\")"),
+			 1);
+	free(got);
+	/* the opaque part is 1.1...1 (32 numbers): its body holds the rest */
+	o += (size_t)snprintf(item, sizeof(item), "BODY[1");
+	for (int i = 1; i < IMAP_BODY_DEPTH_MAX; i++)
+		o += (size_t)snprintf(item + o, sizeof(item) - o, ".1");
+	snprintf(item + o, sizeof(item) - o, "]<0.16>");
+	got = render_n(msg, strlen(msg), item);
+	assert_non_null(strstr(got, "{16}\r\n--b32\r\nContent-T"));
+	free(got);
+	free(msg);
+}
+
+/* At most IMAP_BODY_PARTS_MAX parts: past them, the rest is the body
+ * of the multipart being read. */
+static void test_parts(void **state)
+{
+	struct imap_buf o = { 0 };
+	char *got;
+	static const char head[] = "Content-Type: multipart/mixed; boundary=p"
+				   "\r\n\r\n";
+
+	(void)state;
+	imap_buf_add(&o, head, strlen(head));
+	for (int i = 0; i < IMAP_BODY_PARTS_MAX + 10; i++)
+		imap_buf_add(&o, "--p\r\n\r\nx\r\n", 10);
+	imap_buf_add(&o, "--p--\r\n", 7);
+	assert_false(o.failed);
+	got = render_n(o.p, o.len, "BODY[9999]");
+	assert_string_equal(got, "BODY[9999] {1}\r\nx");
+	free(got);
+	got = render_n(o.p, o.len, "BODY[10000]");
+	assert_string_equal(got, "BODY[10000] {0}\r\n");
+	free(got);
+	got = render_n(o.p, o.len, "BODY");
+	assert_int_equal(count(got, "(\"text\""), IMAP_BODY_PARTS_MAX - 1);
+	free(got);
+	free(o.p);
+}
+
 /* A NUL, which no IMAP literal may hold, goes out as 0x80. */
 static void test_nul(void **state)
 {
@@ -505,6 +588,8 @@ int main(void)
 		cmocka_unit_test(test_whole),
 		cmocka_unit_test(test_structure),
 		cmocka_unit_test(test_nul),
+		cmocka_unit_test(test_depth),
+		cmocka_unit_test(test_parts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
