@@ -52,8 +52,12 @@ struct imap_items {
  * The FETCH item list at P (N bytes: one item, a macro ALL, FAST or
  * FULL expanded, or a parenthesized list; what follows the sequence
  * set of "FETCH set items" up to the line end, a CHANGEDSINCE modifier
- * after it included in nothing) into ITEMS.  0, or -1 when it is not a
- * valid list (the server is then left to answer BAD).
+ * after it included in nothing) into ITEMS.  Each item's text points
+ * into P, but a macro's items have their names (static strings).
+ * Names and section keywords in any case; BINARY[...] items (RFC 3516)
+ * are IMAP_ITEM_OTHER.  0, or -1 when it is not a valid list (the
+ * server is then left to answer BAD), or has more than IMAP_ITEMS_MAX
+ * items.
  */
 int imap_items_parse(const char *p, size_t n, struct imap_items *items);
 
@@ -87,9 +91,12 @@ void imap_msg_free(struct imap_msg **m);
  * The value of IT for message M appended to O as the response item
  * "NAME VALUE" (no leading space): "RFC822.SIZE 1234", "ENVELOPE
  * (...)", "BODYSTRUCTURE (...)", "BODY[1.MIME] {n}\r\n...", "BODY[]<0>
- * {n}\r\n..." (the name without PEEK, a partial's origin only), a
- * section that does not exist as an empty string as servers do.
- * 0, or -1 (IT is not a content item).
+ * {n}\r\n..." (the name without PEEK, the section in upper case, a
+ * partial's origin only), a section that does not exist as the empty
+ * literal "{0}\r\n", as Dovecot answers; a NUL of the message goes out
+ * as 0x80 (no literal may hold one).  Byte for byte what Dovecot
+ * answers for the same message (tests/integration/test_imap_body.sh).
+ * 0, or -1 (IT is not a content item).  O->failed when out of memory.
  */
 int imap_msg_render(const struct imap_msg *m, const struct imap_item *it,
 		    struct imap_buf *o);

@@ -413,8 +413,9 @@ static void params_merge(struct params *ps, size_t from)
 		out = ps->v[i];
 		out.k = ps->buf.len;
 		imap_buf_add(&ps->buf, mime_pk(ps, &ps->v[i]), ps->v[i].klen);
-		imap_buf_add(&ps->buf, "*", ext ? 2 : 0);
-		imap_buf_add(&ps->buf, "", ext ? 0 : 1);
+		if (ext)
+			imap_buf_add(&ps->buf, "*", 1); /* still encoded */
+		imap_buf_add(&ps->buf, "", 1);
 		out.klen = ps->buf.len - 1 - out.k;
 		out.v = ps->buf.len;
 		if (ext && !ps->v[i].ext)
