@@ -166,6 +166,8 @@ struct addr_parser {
 	size_t count;
 };
 
+/* (Adding nothing to an empty buffer makes it "": p is then never
+ * NULL.) */
 static void addr_set(struct addr *a, int i, const char *s, size_t n)
 {
 	a->f[i].len = 0;
@@ -474,8 +476,11 @@ static size_t put_addresses(struct imap_buf *o, const struct imap_msg *m,
 			}
 		}
 	}
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 4; i++) {
+		if (ap.a.f[i].failed)
+			o->failed = 1;
 		free(ap.a.f[i].p);
+	}
 	mime_put(o, ap.count > 0 ? ")" : "NIL");
 	return ap.count;
 }
@@ -723,7 +728,7 @@ static void body_single(const struct imap_msg *m, const struct part *p,
 			const struct content *c, int ext, struct imap_buf *o)
 {
 	struct ctype ct;
-	struct lex l, none;
+	struct lex l, none; /* none: no parameters */
 	const char *s;
 	size_t n;
 	int text;

@@ -464,6 +464,17 @@ static void test_structure(void **state)
 		  "BODYSTRUCTURE (\"text\" \"plain\" (\"format\" \"flowed\" \"c"
 		  "harset\" \"us-ascii\") NIL NIL \"7bit\" 3 1 NIL (\"attachmen"
 		  "t\" (\"filename*\" \"utf-8''a%20b.txt\")) NIL NIL)" },
+		/* quoted with up to 4 escapes, else a literal; a tab stays
+		 * (for people, in a subject or a name, it would not) */
+		{ "Message-ID: <a\"b\"c\"d@x>\r\nMIME-Version: 1.0\r\n"
+		  "Content-Type: text/plain; name=\"q\\\"1\\\"2\\\"3\\\"4\"; "
+		  "other=\"q\\\"1\\\"2\\\"3\\\"4\\\"5\"\r\n"
+		  "Content-Description: tab\there\r\nContent-ID: \r\n\r\nx\r\n",
+		  "BODYSTRUCTURE",
+		  "BODYSTRUCTURE (\"text\" \"plain\" (\"name\" "
+		  "\"q\\\"1\\\"2\\\"3\\\"4\" \"other\" {11}\r\nq\"1\"2\"3\"4\"5 "
+		  "\"charset\" \"us-ascii\") \"\" \"tab\there\" \"7bit\" 3 1 NIL "
+		  "NIL NIL NIL)" },
 		/* no Content-Type: text/plain; us-ascii */
 		{ short_msg, "BODY",
 		  "BODY (\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL "
