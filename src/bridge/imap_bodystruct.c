@@ -709,18 +709,20 @@ static void body_multipart(const struct imap_msg *m, const struct part *p,
 			   const struct content *c, int ext, struct imap_buf *o)
 {
 	struct ctype ct;
+	struct lex none; /* no parameters */
 
 	if (p->child < 0)
 		put_empty(o, ext);
 	for (int ch = p->child; ch >= 0; ch = m->v[ch].next)
 		body(m, ch, ext, o);
 	mime_ctype_get(m, p, &ct);
+	mime_lex_init(&none, "", "");
 	mime_put(o, " ");
 	put_string(o, ct.sub, ct.slen);
 	if (!ext)
 		return;
 	mime_put(o, " ");
-	put_params(o, &ct.rest, 0);
+	put_params(o, ct.ok ? &ct.rest : &none, 0);
 	put_extension(o, m, c);
 }
 
@@ -731,14 +733,14 @@ static void body_single(const struct imap_msg *m, const struct part *p,
 	struct lex l, none; /* none: no parameters */
 	const char *s;
 	size_t n;
-	int text;
+	int text, present;
 
-	mime_ctype_get(m, p, &ct);
+	present = mime_ctype_get(m, p, &ct) && c->has[C_TYPE];
 	mime_lex_init(&none, "", "");
 	if (p->flags & PART_RFC822) {
 		mime_put(o, "\"message\" \"rfc822\"");
 		text = 0;
-	} else if (!ct.ok) {
+	} else if (!present) {
 		mime_put(o, "\"text\" \"plain\"");
 		text = 1;
 	} else {
@@ -748,14 +750,15 @@ static void body_single(const struct imap_msg *m, const struct part *p,
 		text = mime_is_kw(ct.type, ct.tlen, "text");
 	}
 	mime_put(o, " ");
-	put_params(o, ct.ok ? &ct.rest : &none, text);
+	put_params(o, present && ct.ok ? &ct.rest : &none, text);
 	mime_put(o, " ");
 	put_value(o, m, c->has[C_ID] ? &c->v[C_ID] : NULL, 0);
 	mime_put(o, " ");
 	put_value(o, m, c->has[C_DESCRIPTION] ? &c->v[C_DESCRIPTION] : NULL, 0);
 	mime_put(o, " ");
+	/* the encoding: one token and nothing after it, else "7bit" */
 	if (c->has[C_ENCODING] &&
-	    first_token(m, &c->v[C_ENCODING], &l, &s, &n) == 0)
+	    first_token(m, &c->v[C_ENCODING], &l, &s, &n) == 0 && l.p == l.end)
 		put_string(o, s, n);
 	else
 		mime_put(o, "\"7bit\"");

@@ -131,7 +131,7 @@ void mime_fields_init(struct fields *it, const struct part *p, size_t max)
 int mime_field_next(const char *d, struct fields *it, struct field *f)
 {
 	while (it->pos < it->to && it->n < it->max) {
-		size_t s = it->pos, e, colon, to = it->to;
+		size_t s = it->pos, e, colon, first, to = it->to;
 		const char *lf;
 
 		if (d[s] == '\n' ||
@@ -145,18 +145,28 @@ int mime_field_next(const char *d, struct fields *it, struct field *f)
 			e = lf != NULL ? (size_t)(lf - d) + 1 : to;
 		} while (e < to && (d[e] == ' ' || d[e] == '\t'));
 		it->pos = e;
-		lf = memchr(d + s, ':', e - s);
-		if (lf == NULL)
-			continue;
 		it->n++;
-		colon = (size_t)(lf - d);
+		/* the name ends at the first line's colon; a line without
+		 * one is a field all name (Dovecot keeps it so in
+		 * HEADER.FIELDS.NOT), which no lookup of a field finds */
 		f->start = s;
+		f->end = e;
+		lf = memchr(d + s, '\n', e - s);
+		first = lf != NULL ? (size_t)(lf - d) : e;
+		lf = memchr(d + s, ':', first - s);
+		f->colon = lf != NULL;
+		if (lf == NULL) {
+			if (first > s && d[first - 1] == '\r')
+				first--;
+			f->name_end = f->value = f->vend = first;
+			return 1;
+		}
+		colon = (size_t)(lf - d);
 		f->name_end = colon;
 		while (f->name_end > s && (d[f->name_end - 1] == ' ' ||
 					   d[f->name_end - 1] == '\t'))
 			f->name_end--;
 		f->value = colon + 1;
-		f->end = e;
 		f->vend = e;
 		if (f->vend > f->value && d[f->vend - 1] == '\n')
 			f->vend--;
@@ -169,7 +179,8 @@ int mime_field_next(const char *d, struct fields *it, struct field *f)
 
 int mime_field_is(const char *d, const struct field *f, const char *name)
 {
-	return mime_is_kw(d + f->start, f->name_end - f->start, name);
+	return f->colon &&
+	       mime_is_kw(d + f->start, f->name_end - f->start, name);
 }
 
 /* ---- structured values (RFC 5322 3.2, RFC 2045 5.1) ---------------- */
@@ -503,21 +514,19 @@ int mime_ctype_get(const struct imap_msg *m, const struct part *p,
 	memset(ct, 0, sizeof(*ct));
 	if (!mime_field_find(m, p, "Content-Type", &f))
 		return 0;
+	/* as Dovecot reads it: what there is of "type/subtype" is the
+	 * type and subtype, "" where missing; parameters only after a
+	 * whole one */
 	mime_lex_init(l, m->data + f.value, m->data + f.vend);
 	mime_lex_cfws(l);
-	if (mime_lex_token(l, &ct->type, &ct->tlen) < 0)
+	ct->type = ct->sub = "";
+	if (mime_lex_token(l, &ct->type, &ct->tlen) < 0 || l->p == l->end ||
+	    *l->p != '/')
 		return 1;
-	/* as Dovecot reads it: a type without "/subtype" has the subtype
-	 * "" */
-	ct->ok = 1;
-	ct->sub = "";
-	if (l->p < l->end && *l->p == '/') {
-		l->p++;
-		ct->slash = 1;
-		mime_lex_cfws(l);
-		if (mime_lex_token(l, &ct->sub, &ct->slen) < 0)
-			ct->sub = "";
-	}
+	l->p++;
+	ct->slash = 1;
+	mime_lex_cfws(l);
+	ct->ok = mime_lex_token(l, &ct->sub, &ct->slen) == 0;
 	return 1;
 }
 
@@ -582,8 +591,7 @@ static int header_done(struct parser *ps, size_t hdr_end, size_t body,
 	} else if (ct.ok && mime_is_kw(ct.type, ct.tlen, "message") &&
 		   mime_is_kw(ct.sub, ct.slen, "rfc822")) {
 		p->flags |= PART_RFC822;
-	} else if (ct.ok && ct.slash &&
-		   mime_is_kw(ct.type, ct.tlen, "multipart")) {
+	} else if (ct.slash && mime_is_kw(ct.type, ct.tlen, "multipart")) {
 		p->flags |= PART_MULTIPART;
 		if (mime_is_kw(ct.sub, ct.slen, "digest"))
 			p->flags |= PART_DIGEST;
@@ -591,7 +599,8 @@ static int header_done(struct parser *ps, size_t hdr_end, size_t body,
 	if (p->depth >= IMAP_BODY_DEPTH_MAX)
 		p->flags &= ~(unsigned)(PART_MULTIPART | PART_RFC822);
 
-	if (p->flags & PART_MULTIPART) {
+	if ((p->flags & PART_MULTIPART) && ct.ok) {
+		/* the boundary; none: no parts */
 		if (mime_params_parse(&ct.rest, &params) < 0) {
 			mime_params_free(&params);
 			return -1;
@@ -611,7 +620,7 @@ static int header_done(struct parser *ps, size_t hdr_end, size_t body,
 			break;
 		}
 		mime_params_free(&params);
-	} else if (p->flags & PART_RFC822) {
+	} else if (p->flags & PART_RFC822 && !(p->flags & PART_MULTIPART)) {
 		child = part_new(m, ps->cur, body);
 		if (child == -2)
 			return -1;

@@ -43,9 +43,11 @@ struct imap_msg {
 
 /* One field of a header: the raw field [start, end) (its folded lines
  * and line end), its name [start, name_end) without trailing blanks,
- * its value [value, vend) (folded, without the final line end). */
+ * its value [value, vend) (folded, without the final line end); colon:
+ * 0 for a line without one (all name, no value). */
 struct field {
 	size_t start, name_end, value, vend, end;
+	int colon;
 };
 
 /* A walk over the fields of a header [pos, to): at most max fields
@@ -86,8 +88,8 @@ struct params {
 };
 
 /* A Content-Type value: the type and subtype (pointers into the
- * message; ok when the type was read, slash when "/subtype" followed);
- * rest: the parameters. */
+ * message, "" where missing); slash: a '/' followed the type; ok: both
+ * were read, and rest is at the parameters. */
 struct ctype {
 	int ok, slash;
 	const char *type, *sub;
