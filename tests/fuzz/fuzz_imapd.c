@@ -17,7 +17,10 @@
  *  - as a server's response (imap_rewrite.c): the capability list cut
  *    is no longer than the line; a UID is 1 to 9 digits; the unit with
  *    its whole-message literals rewritten reads back as one unit of
- *    the same length.
+ *    the same length;
+ *  - the FETCH handler's reading (imap_fetchwire.c): a response's
+ *    items, their strings and a header field in them lie within the
+ *    unit, in order; a client's FETCH line parsed points into it.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -25,6 +28,7 @@
 #include <string.h>
 
 #include "fuzz.h"
+#include "imap_fetchcmd.h"
 #include "imap_parse.h"
 #include "imap_rewrite.h"
 
@@ -80,6 +84,43 @@ static void response(const struct imap_reader *r)
 	}
 }
 
+/* Inside the unit R: [P, P + N). */
+#define WITHIN(r, p, n)                        \
+	((p) >= (r)->buf && (n) <= (r)->len && \
+	 (size_t)((p) - (r)->buf) <= (r)->len - (n))
+
+static void fetch_items(const struct imap_reader *r)
+{
+	struct imap_resp_item v[IMAP_RESP_ITEMS_MAX];
+	struct imap_fetch_cmd c;
+	const char *prev = r->buf, *p, *hv;
+	unsigned long seq;
+	size_t n, sn, hn;
+
+	if (imap_fetch_resp_items(r->buf, r->len, &seq, v, &n) == 0) {
+		CHECK(n <= IMAP_RESP_ITEMS_MAX);
+		for (size_t i = 0; i < n; i++) {
+			CHECK(v[i].name >= prev && v[i].namelen > 0 &&
+			      v[i].name + v[i].namelen < v[i].value &&
+			      WITHIN(r, v[i].value, v[i].valuelen));
+			prev = v[i].value + v[i].valuelen;
+			if (imap_resp_string(v[i].value, v[i].valuelen, &p,
+					     &sn) < 0)
+				continue;
+			CHECK(p >= v[i].value &&
+			      p + sn <= v[i].value + v[i].valuelen);
+			if (imap_header_value(p, sn, "Content-Type", &hv,
+					      &hn) == 1)
+				CHECK(hv > p && hv + hn <= p + sn);
+		}
+	}
+	if (imap_fetch_cmd_parse(r->buf, r->len, &c) == 0)
+		CHECK(strlen(c.tag) > 0 && strlen(c.tag) < sizeof(c.tag) &&
+		      WITHIN(r, c.set, c.setlen) && c.setlen > 0 &&
+		      WITHIN(r, c.items, c.itemslen) && c.itemslen > 0 &&
+		      c.items > c.set);
+}
+
 static void unit(const struct imap_reader *r)
 {
 	const char *p = r->buf, *end = r->buf + r->len;
@@ -121,6 +162,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (rc == IMAP_UNIT) {
 				unit(&r);
 				response(&r);
+				fetch_items(&r);
 				imap_reader_next(&r);
 			} else if (rc < 0) {
 				stopped = 1;
