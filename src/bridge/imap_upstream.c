@@ -28,6 +28,7 @@
 
 #include "bridge.h"
 #include "imap_child.h"
+#include "imap_fetchcmd.h"
 #include "imap_rewrite.h"
 #include "imap_search.h"
 
@@ -522,6 +523,11 @@ static int from_client(struct imap_sess *s, const char *buf, size_t len)
 					     imap_search_command(s)) < 0)
 					return -1;
 			}
+		} else if (s->sent == 0 && f == IMAP_UNIT &&
+			   imap_fetch_is(s->cr.buf, s->cr.len)) {
+			/* answered here, or passed on (imap_fetchcmd.c) */
+			if (imap_fetch_command(s) < 0)
+				return -1;
 		} else if (imap_up_write(s, s->cr.buf + s->sent,
 				    s->cr.len - s->sent) < 0) {
 			return -1;

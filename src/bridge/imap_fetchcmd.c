@@ -1,0 +1,410 @@
+/*
+ * imap_fetchcmd.c - the client's FETCH answered by the bridge
+ * (imap_fetchcmd.h; doc/bridge.md, "FETCH").  A FETCH of content items
+ * (BODYSTRUCTURE, ENVELOPE, BODY[section], RFC822.SIZE, ...) of an
+ * S/MIME message cannot be passed to the server: its answers describe
+ * the ciphertext.  So the handler asks the server which messages of
+ * the set are S/MIME, lets the server answer the others, and answers
+ * the content items of the S/MIME ones from the message as the client
+ * is to see it (imap_each_presented: the cache, or fetched and opened),
+ * the other items (FLAGS, INTERNALDATE, ...) from the server.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "bridge.h"
+#include "imap_body.h"
+#include "imap_child.h"
+#include "imap_fetchcmd.h"
+#include "imap_rewrite.h"
+
+/*
+ * The item the bridge adds to its own FETCHes: it tells the S/MIME
+ * messages (step 1) and marks a response as the answer to the bridge's
+ * command and not to a client's command still running; without PEEK
+ * it sets \Seen as the client's item would have.
+ */
+#define MARK_NAME "BODY[HEADER.FIELDS (CONTENT-TYPE)]"
+#define MARK_PEEK "BODY.PEEK[HEADER.FIELDS (CONTENT-TYPE)]"
+#define MARK_SECTION "HEADER.FIELDS (CONTENT-TYPE)"
+
+/* The messages of one FETCH at most: their list is kept while the
+ * answer is made (24 bytes each). */
+#define MSGS_MAX 2000000
+/* A batch: what is presented and held at once. */
+#define BATCH_MSGS 200
+#define BATCH_BYTES (16u * 1024 * 1024)
+#define BATCH_UIDS 2048 /* bytes of its UID list */
+/* the client's items that go to the server, at most */
+#define OTHER_MAX 4096
+
+/* One message of the client's set, as the server named it. */
+struct fetch_msg {
+	unsigned long uid;
+	size_t size; /* the server's RFC822.SIZE, to size batches */
+	int smime;
+	/* while its batch is answered: the presented message */
+	char *data;
+	size_t len;
+	struct imap_msg *m;
+	int answered;
+};
+
+struct fetch {
+	struct imap_sess *s;
+	struct imap_fetch_cmd cmd;
+	struct imap_items items;
+	int seen; /* an item of the client's sets \Seen */
+	int asked_mark; /* the client asked for the mark's section */
+	struct fetch_msg *v;
+	size_t n, cap;
+	size_t from, to; /* the batch: v[from..to) */
+	int too_many; /* over MSGS_MAX */
+	int unread; /* a message the server has could not be presented */
+	char text[400]; /* the server's first NO or BAD */
+};
+
+/* Is IT the section the mark asks for? */
+static int is_mark_item(const struct imap_item *it)
+{
+	return it->kind == IMAP_ITEM_SECTION && !it->partial &&
+	       strcasecmp(it->section, MARK_SECTION) == 0;
+}
+
+/* Is the server's item IT one the bridge answers for an S/MIME
+ * message (it goes, then, in place of the server's)? */
+static int server_content(const struct imap_resp_item *it)
+{
+	static const char *const names[] = {
+		"RFC822.SIZE", "ENVELOPE",	"BODY",	       "BODYSTRUCTURE",
+		"RFC822",      "RFC822.HEADER", "RFC822.TEXT",
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (imap_resp_item_is(it, names[i]))
+			return 1;
+	return it->namelen > 5 && strncasecmp(it->name, "BODY[", 5) == 0;
+}
+
+static int write_client(const char *p, size_t n)
+{
+	return cli_write_all(BRIDGE_CHILD_FD, p, n);
+}
+
+/* Step 1's response: "* N FETCH (UID u RFC822.SIZE z BODY[HEADER.FIELDS
+ * (CONTENT-TYPE)] {n} ...)": the message, S/MIME or not, to the list. */
+static int classify(struct imap_sess *s, void *arg)
+{
+	struct fetch *f = arg;
+	struct imap_resp_item v[IMAP_RESP_ITEMS_MAX];
+	struct fetch_msg m = { 0 };
+	const char *hdr = NULL, *ct;
+	size_t n, hlen = 0, ctlen;
+	unsigned long seq;
+	int marked = 0;
+
+	if (imap_fetch_resp_items(s->u.r.buf, s->u.r.len, &seq, v, &n) < 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (imap_resp_item_is(&v[i], "UID"))
+			m.uid = strtoul(v[i].value, NULL, 10);
+		else if (imap_resp_item_is(&v[i], "RFC822.SIZE"))
+			m.size = strtoul(v[i].value, NULL, 10);
+		else if (imap_resp_item_is(&v[i], MARK_NAME))
+			marked = imap_resp_string(v[i].value, v[i].valuelen,
+						  &hdr, &hlen) == 0;
+	}
+	if (!marked || m.uid == 0)
+		return 0; /* not the answer to the bridge's command */
+	if (f->n == MSGS_MAX) {
+		f->too_many = 1;
+		return 1;
+	}
+	if (f->n == f->cap) {
+		size_t cap = f->cap ? f->cap * 2 : 256;
+		struct fetch_msg *nv = realloc(f->v, cap * sizeof(*nv));
+
+		if (nv == NULL)
+			return -1;
+		f->v = nv;
+		f->cap = cap;
+	}
+	m.smime = imap_header_value(hdr, hlen, "Content-Type", &ct, &ctlen) &&
+		  imap_smime_type(ct, ctlen);
+	f->v[f->n++] = m;
+	return 1;
+}
+
+/* The message of the batch with UID UID not answered yet, or NULL. */
+static struct fetch_msg *in_batch(struct fetch *f, unsigned long uid)
+{
+	for (size_t i = f->from; i < f->to; i++)
+		if (f->v[i].uid == uid && f->v[i].smime && !f->v[i].answered)
+			return &f->v[i];
+	return NULL;
+}
+
+/* imap_each_presented's callback: the presented message kept (and
+ * parsed) until its answer is made. */
+static int keep(void *arg, unsigned long uid, const char *data, size_t len,
+		int opened)
+{
+	struct fetch *f = arg;
+	struct fetch_msg *m = in_batch(f, uid);
+
+	(void)opened; /* not opened: the original with the status */
+	if (m == NULL || m->data != NULL)
+		return 0;
+	m->data = malloc(len + 1);
+	if (m->data == NULL)
+		return -1;
+	memcpy(m->data, data, len);
+	m->len = len;
+	return imap_msg_parse(m->data, len, &m->m);
+}
+
+/*
+ * A response of the bridge's FETCH of the batch to the client: the
+ * server's items but the mark (and, for an S/MIME message, any content
+ * item: the bridge's take their place) and, for an S/MIME message, the
+ * client's content items answered from the presented message.  1 when
+ * it was the bridge's, 0 when it is not (another command's), -1 on
+ * failure.
+ */
+static int answer(struct imap_sess *s, void *arg)
+{
+	struct fetch *f = arg;
+	struct imap_resp_item v[IMAP_RESP_ITEMS_MAX];
+	struct imap_buf o = { 0 };
+	struct fetch_msg *m = NULL;
+	size_t n, k = 0;
+	unsigned long seq, uid = 0;
+	char head[64];
+	int marked = 0, smime, rc;
+
+	if (imap_fetch_resp_items(s->u.r.buf, s->u.r.len, &seq, v, &n) < 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (imap_resp_item_is(&v[i], "UID"))
+			uid = strtoul(v[i].value, NULL, 10);
+		else if (imap_resp_item_is(&v[i], MARK_NAME))
+			marked = 1;
+	}
+	if (!marked)
+		return 0;
+	for (size_t i = f->from; i < f->to && m == NULL; i++)
+		if (f->v[i].uid == uid)
+			m = &f->v[i];
+	smime = m != NULL && m->smime;
+	if (smime && !m->answered && m->m == NULL)
+		f->unread = 1;
+	snprintf(head, sizeof(head), "* %lu FETCH (", seq);
+	imap_buf_add(&o, head, strlen(head));
+	for (size_t i = 0; i < n; i++) {
+		if (imap_resp_item_is(&v[i], MARK_NAME) ?
+			    smime || !f->asked_mark :
+			    smime && server_content(&v[i]))
+			continue;
+		if (k++ > 0)
+			imap_buf_add(&o, " ", 1);
+		imap_buf_add(&o, v[i].name,
+			     (size_t)(v[i].value + v[i].valuelen - v[i].name));
+	}
+	if (smime && !m->answered && m->m != NULL) {
+		for (size_t i = 0; i < f->items.n; i++) {
+			if (!imap_item_content(&f->items.v[i]))
+				continue;
+			if (k++ > 0)
+				imap_buf_add(&o, " ", 1);
+			if (imap_msg_render(m->m, &f->items.v[i], &o) < 0)
+				o.failed = 1;
+		}
+		m->answered = 1;
+	}
+	imap_buf_add(&o, ")\r\n", 3);
+	rc = o.failed ? -1 : write_client(o.p, o.len);
+	free(o.p);
+	return rc < 0 ? -1 : 1;
+}
+
+/* Keep the first NO or BAD of the server's. */
+static void note(struct fetch *f, int rc, const char *text)
+{
+	if (rc == 1 && f->text[0] == '\0')
+		snprintf(f->text, sizeof(f->text), "%s", text);
+}
+
+/* The client's items, the content ones too (ALL) or not (OTHER), the
+ * UID and the mark (PEEK or not), as a list into OUT; -1 too long. */
+static int item_list(char *out, size_t size, const struct fetch *f, int all,
+		     const char *mark)
+{
+	size_t o = 0;
+	int k;
+
+	out[o++] = '(';
+	for (size_t i = 0; i < f->items.n; i++) {
+		const struct imap_item *it = &f->items.v[i];
+
+		if (!all && imap_item_content(it))
+			continue;
+		k = snprintf(out + o, size - o, "%.*s ", (int)it->len,
+			     it->text);
+		if (k < 0 || (size_t)k >= size - o)
+			return -1;
+		o += (size_t)k;
+	}
+	k = snprintf(out + o, size - o, "UID %s)", mark);
+	return k < 0 || (size_t)k >= size - o ? -1 : 0;
+}
+
+/* The UIDs of the batch's messages that are S/MIME (SMIME 1) or not
+ * (0), comma-separated, into OUT (BATCH_UIDS + 16 bytes): their
+ * number. */
+static size_t batch_uids(char *out, const struct fetch *f, int smime)
+{
+	size_t o = 0, count = 0;
+
+	out[0] = '\0';
+	for (size_t i = f->from; i < f->to; i++) {
+		if (f->v[i].smime != smime)
+			continue;
+		o += (size_t)snprintf(out + o, BATCH_UIDS + 16 - o, "%s%lu",
+				      o ? "," : "", f->v[i].uid);
+		count++;
+	}
+	return count;
+}
+
+/* The end of the batch starting at FROM: at most BATCH_MSGS messages,
+ * BATCH_UIDS bytes of UIDs and (but one message) BATCH_BYTES of S/MIME
+ * messages. */
+static size_t batch_end(const struct fetch *f, size_t from)
+{
+	size_t to = from, bytes = 0, uids = 0;
+
+	while (to < f->n && to - from < BATCH_MSGS) {
+		const struct fetch_msg *m = &f->v[to];
+
+		if (to > from && ((m->smime && bytes + m->size > BATCH_BYTES) ||
+				  uids + 11 > BATCH_UIDS))
+			break;
+		if (m->smime)
+			bytes += m->size;
+		uids += 11;
+		to++;
+	}
+	return to;
+}
+
+static void batch_free(struct fetch *f)
+{
+	for (size_t i = f->from; i < f->to; i++) {
+		imap_msg_free(&f->v[i].m);
+		free(f->v[i].data);
+		f->v[i].data = NULL;
+	}
+}
+
+/* The batch v[from..to) answered: the other messages by the server
+ * (their items, the mark taken out), the S/MIME ones presented and
+ * rendered.  0, or -1 (the server is gone). */
+static int batch(struct fetch *f, const char *other, const char *all)
+{
+	struct imap_sess *s = f->s;
+	char uids[BATCH_UIDS + 16], cmd[BATCH_UIDS + 2 * OTHER_MAX + 160];
+	char text[sizeof(f->text)];
+	int rc;
+
+	if (batch_uids(uids, f, 0) > 0) {
+		snprintf(cmd, sizeof(cmd), "UID FETCH %s %s", uids, all);
+		rc = imap_own_command(s, cmd, answer, f, text, sizeof(text));
+		if (rc < 0)
+			return -1;
+		note(f, rc, text);
+	}
+	if (batch_uids(uids, f, 1) == 0)
+		return 0;
+	if (imap_each_presented(s, uids, keep, f) < 0)
+		return -1;
+	snprintf(cmd, sizeof(cmd), "UID FETCH %s %s", uids, other);
+	rc = imap_own_command(s, cmd, answer, f, text, sizeof(text));
+	if (rc < 0)
+		return -1;
+	note(f, rc, text);
+	return 0;
+}
+
+int imap_fetch_command(struct imap_sess *s)
+{
+	struct fetch *f;
+	char other[OTHER_MAX + 64], all[OTHER_MAX + 64];
+	char cmd[IMAP_LINE_MAX + 64], line[sizeof(f->text) + 80];
+	int rc = -1, content = 0;
+
+	f = calloc(1, sizeof(*f));
+	if (f == NULL)
+		return -1;
+	f->s = s;
+	if (imap_fetch_cmd_parse(s->cr.buf, s->cr.len, &f->cmd) < 0 ||
+	    f->cmd.setlen > IMAP_LINE_MAX - 128 ||
+	    imap_items_parse(f->cmd.items, f->cmd.itemslen, &f->items) < 0)
+		goto pass;
+	for (size_t i = 0; i < f->items.n; i++) {
+		content |= imap_item_content(&f->items.v[i]);
+		f->seen |= imap_item_sets_seen(&f->items.v[i]);
+		f->asked_mark |= is_mark_item(&f->items.v[i]);
+	}
+	/* no content item (a flags sync): the server answers it all */
+	if (!content ||
+	    item_list(other, sizeof(other), f, 0,
+		      f->seen ? MARK_NAME : MARK_PEEK) < 0 ||
+	    item_list(all, sizeof(all), f, 1, MARK_PEEK) < 0)
+		goto pass;
+
+	/* which messages of the set are S/MIME */
+	snprintf(cmd, sizeof(cmd),
+		 "%sFETCH %.*s (UID RFC822.SIZE " MARK_PEEK ")",
+		 f->cmd.uid ? "UID " : "", (int)f->cmd.setlen, f->cmd.set);
+	rc = imap_own_command(s, cmd, classify, f, f->text, sizeof(f->text));
+	if (rc < 0)
+		goto out;
+	if (rc == 0)
+		f->text[0] = '\0'; /* kept: a NO or BAD */
+	if (f->n == 0)
+		goto answer; /* none: a BAD set, nothing selected */
+	if (f->too_many) {
+		snprintf(f->text, sizeof(f->text),
+			 "NO [LIMIT] at most %d messages in one FETCH",
+			 MSGS_MAX);
+		goto answer;
+	}
+	for (f->from = 0; f->from < f->n; f->from = f->to) {
+		f->to = batch_end(f, f->from);
+		rc = batch(f, other, all);
+		batch_free(f);
+		if (rc < 0)
+			goto out;
+	}
+answer:
+	if (f->text[0] != '\0')
+		snprintf(line, sizeof(line), "%s %s\r\n", f->cmd.tag, f->text);
+	else if (f->unread)
+		snprintf(line, sizeof(line),
+			 "%s NO [UNAVAILABLE] a message could not be read "
+			 "from the server\r\n",
+			 f->cmd.tag);
+	else
+		snprintf(line, sizeof(line), "%s OK FETCH completed\r\n",
+			 f->cmd.tag);
+	rc = write_client(line, strlen(line));
+	goto out;
+pass:
+	rc = imap_up_write(s, s->cr.buf, s->cr.len);
+out:
+	free(f->v);
+	free(f);
+	return rc < 0 ? -1 : 0;
+}

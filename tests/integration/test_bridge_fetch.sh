@@ -1,0 +1,513 @@
+#!/bin/bash
+# test_bridge_fetch.sh - `letterlock bridge`, IMAP side: a client that
+# reads a message by parts (BODYSTRUCTURE, BODY[section], partials,
+# ENVELOPE, RFC822.SIZE, as Thunderbird and Apple Mail do) sees the
+# opened message, answered by the bridge, not the ciphertext the server
+# describes.  On the real mail stack (scripts/mailstack: Postfix,
+# Dovecot); bob reads through his bridge with a small IMAP client
+# (imapc.py below) that keeps the raw responses, literals included:
+#
+#   * an encrypted multipart/mixed message (a text part and an
+#     attachment, the Subject protected by RFC 9788: "[...]" outside):
+#     BODYSTRUCTURE is the plaintext's (the server's is one
+#     application/pkcs7-mime part); BODY[1] is the text part;
+#     BODY[HEADER.FIELDS (SUBJECT)] and ENVELOPE give the real subject
+#     and sender; RFC822.SIZE is the length of BODY[]; BODY[]<0.100> its
+#     first 100 bytes;
+#   * FETCH 1:* over plain and encrypted messages answers each one once
+#     with the server's sequence numbers; a FETCH of FLAGS only passes
+#     through untouched;
+#   * BODY[] sets \Seen on the server, BODY.PEEK[] does not;
+#   * a message read once is answered from the cache: its copy on the
+#     server replaced by garbage of the same size, the bridge still
+#     answers the plaintext; with the cache emptied, the garbage;
+#   * a tampered signed message: "signature invalid" in
+#     BODY[HEADER.FIELDS (X-LETTERLOCK-STATUS)]; a message bob has no key
+#     for: the ciphertext's structure, never plaintext.
+#
+# Output: TAP.  Needs root and scripts/setup's packages; skips
+# otherwise.  KEEP_TMP=1 keeps the directory.
+#
+# shellcheck disable=SC2317,SC2034,SC2016,SC1091,SC2153
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+. "$here/tap.sh"
+. "$here/lldtest.sh"
+
+ALICE=alice@example.test
+BOB=bob@example.test
+
+lldtest_init bridge_fetch "letterlock bridge, IMAP FETCH by parts"
+unset MAILSTACK_PASSWORD
+
+free_port IPORT || fatal "no free port"
+free_port SPORT || fatal "no free port"
+
+. "$here/bridgetest.sh"
+BRIDGE_WHO=bob
+BRIDGE_PORT=$IPORT
+
+eval "lld_cleanup() $(declare -f on_cleanup | tail -n +2)"
+on_cleanup() {
+	bridge_kill KILL
+	lld_cleanup
+}
+
+# imapc.py: an IMAP client after STARTTLS that returns what came for a
+# command, raw, and reads FETCH responses into items.
+cat >"$T/imapc.py" <<'PY'
+import re, socket, ssl
+
+
+class Imap:
+    def __init__(self, port, ca, user, password):
+        s = socket.create_connection(("127.0.0.1", port), timeout=60)
+        s.sendall(b"s STARTTLS\r\n")
+        got = b""
+        while not re.search(rb"(^|\n)s [A-Z]+[^\n]*\n", got):
+            b = s.recv(1)  # nothing of TLS may be read ahead
+            if not b:
+                raise EOFError("no STARTTLS answer")
+            got += b
+        self.t = ssl.create_default_context(cafile=ca).wrap_socket(
+            s, server_hostname="127.0.0.1")
+        self.f = self.t.makefile("rb")
+        self.n = 0
+        self.ok('LOGIN "%s" "%s"' % (user, password))
+
+    def cmd(self, line):
+        """Everything up to the tagged answer (in self.last)."""
+        self.n += 1
+        tag = b"t%d " % self.n
+        self.t.sendall(tag + line.encode() + b"\r\n")
+        out = b""
+        while True:
+            ln = self.f.readline()
+            if not ln:
+                raise EOFError("closed")
+            if ln.startswith(tag):
+                self.last = ln
+                return out
+            out += ln
+            while True:
+                m = re.search(rb"\{(\d+)\}\r\n$", ln)
+                if not m:
+                    break
+                out += self.f.read(int(m.group(1)))
+                ln = self.f.readline()
+                out += ln
+
+    def append(self, box, msg):
+        """MSG into BOX (a non-synchronizing literal, RFC 7888)."""
+        self.n += 1
+        tag = b"t%d " % self.n
+        self.t.sendall(tag + b"APPEND %s {%d+}\r\n" % (box.encode(), len(msg))
+                       + msg + b"\r\n")
+        while True:
+            ln = self.f.readline()
+            if ln.startswith(tag):
+                assert ln.split(b" ")[1] == b"OK", ln
+                return
+
+    def ok(self, line):
+        out = self.cmd(line)
+        if not self.last.split(b" ")[1].startswith(b"OK"):
+            raise RuntimeError("%s: %r" % (line, self.last))
+        return out
+
+
+def _value(b, i):
+    """The value at b[i:] (atom, string, literal, list): (value, end)."""
+    if b[i:i + 1] == b"(":
+        vals, i = [], i + 1
+        while b[i:i + 1] != b")":
+            if b[i:i + 1] == b" ":
+                i += 1
+                continue
+            v, i = _value(b, i)
+            vals.append(v)
+        return vals, i + 1
+    if b[i:i + 1] == b'"':
+        j = i + 1
+        while b[j:j + 1] != b'"':
+            j += 2 if b[j:j + 1] == b"\\" else 1
+        return b[i + 1:j], j + 1
+    m = re.match(rb"\{(\d+)\}\r\n", b[i:])
+    if m:
+        s = i + m.end()
+        return b[s:s + int(m.group(1))], s + int(m.group(1))
+    m = re.match(rb"[^ ()]+", b[i:])
+    v = m.group(0)
+    return (None if v == b"NIL" else v), i + m.end()
+
+
+def fetched(out):
+    """The FETCH responses in OUT: [(seq, {NAME: value})], names in
+    capitals as sent."""
+    res, i = [], 0
+    while True:
+        m = re.compile(rb"\* (\d+) FETCH \(").search(out, i)
+        if not m:
+            return res
+        i, items = m.end(), {}
+        while out[i:i + 1] != b")":
+            assert i < len(out), out
+            if out[i:i + 1] == b" ":
+                i += 1
+            n = re.match(rb"[^ \[]+(\[[^\]]*\])?(<\d+>)?", out[i:])
+            name, i = n.group(0).upper().decode(), i + n.end() + 1
+            items[name], i = _value(out, i)
+        res.append((int(m.group(1)), items))
+PY
+
+# py ARGS... <SCRIPT: python SCRIPT with imapc imported; b (bob at his
+# bridge) and d (bob at Dovecot, the mailbox EXAMINEd: nothing read
+# there changes a flag) logged in; INBOX selected on b
+py() {
+	{
+		cat <<'PY'
+import sys
+sys.path.insert(0, sys.argv.pop(1))
+from imapc import Imap, fetched
+ca, iport, bpw, sca, sport, spw = sys.argv[1:7]
+del sys.argv[1:7]
+b = Imap(int(iport), ca, "bob@example.test", bpw)
+b.ok("SELECT INBOX")
+d = Imap(int(sport), sca, "bob@example.test", spw)
+d.ok("EXAMINE INBOX")
+def one(c, cmd):
+    """The one message's items FETCH CMD gives through C."""
+    r = fetched(c.ok(cmd))
+    assert len(r) == 1, r
+    return r[0][1]
+PY
+		cat
+	} | "$PY" - "$T" "$T/bob/bridge/tls.pem" "$IPORT" "$BPW" \
+		"$MAILSTACK_CA_FILE" "$MAILSTACK_IMAP_PORT" "$(pw "$BOB")" "$@"
+}
+
+# upload FILE: into bob's INBOX at Dovecot (APPEND)
+upload() {
+	direct --url "imap://127.0.0.1:$MAILSTACK_IMAP_PORT/INBOX" -T "$1"
+}
+
+# head_of NAME SUBJECT TO: the header of a message from alice
+head_of() {
+	printf 'From: Alice <%s>\r\nTo: %s\r\n' "$ALICE" "$3"
+	printf 'Subject: %s\r\nMessage-ID: <%s@example.test>\r\n' "$2" "$1"
+	printf 'Date: Wed, 25 Nov 2026 03:00:00 +0000\r\nMIME-Version: 1.0\r\n'
+}
+# mixed NAME SUBJECT BYTES: $T/NAME.eml, multipart/mixed: a text part
+# and an attachment of BYTES random bytes
+mixed() {
+	{
+		head_of "$1" "$2" "Bob <$BOB>"
+		printf 'Content-Type: multipart/mixed; boundary="b-%s"\r\n\r\n' "$1"
+		printf -- '--b-%s\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n' "$1"
+		printf 'The figures of %s are in the attachment: pumpernickel.\r\n' "$1"
+		printf -- '--b-%s\r\nContent-Type: application/octet-stream; name="report.bin"\r\n' "$1"
+		printf 'Content-Disposition: attachment; filename="report.bin"\r\n'
+		printf 'Content-Transfer-Encoding: base64\r\n\r\n'
+		head -c "$3" /dev/urandom | base64 -w 76 | sed 's/$/\r/'
+		printf -- '--b-%s--\r\n' "$1"
+	} >"$T/$1.eml"
+}
+# plain NAME SUBJECT: $T/NAME.eml, a plain text message
+plain() {
+	{
+		head_of "$1" "$2" "Bob <$BOB>"
+		printf 'Content-Type: text/plain\r\n\r\nNothing secret in %s.\r\n' "$1"
+	} >"$T/$1.eml"
+}
+
+# ------------------------------------------------------------ set-up
+
+lldtest_stack "mail stack up"
+
+t "alice and bob: identities, each other's certificates; bob's account" bridge_homes
+
+# In bob's INBOX, in this order: lunch (plain), figures (encrypted,
+# multipart/mixed), tampered (signed, changed), other (encrypted to
+# alice only), big (encrypted, a 300 KB attachment).
+t_mail() {
+	plain lunch "Lunch" && upload "$T/lunch.eml" || return 1
+	mixed figures "Quarterly figures" 3000 &&
+		ll alice seal -o "$T/figures.sealed" "$T/figures.eml" &&
+		upload "$T/figures.sealed" || return 1
+	plain tampered "Signed" &&
+		ll alice seal --sign-only -o "$T/signed.eml" "$T/tampered.eml" &&
+		sed 's/Nothing secret/Something secret/' "$T/signed.eml" \
+			>"$T/tampered.eml" &&
+		! cmp -s "$T/signed.eml" "$T/tampered.eml" &&
+		upload "$T/tampered.eml" || return 1
+	mixed other "Not for bob" 100 &&
+		sed -i "s/^To: Bob.*/To: Alice <$ALICE>/" "$T/other.eml" &&
+		ll alice seal -o "$T/other.sealed" "$T/other.eml" &&
+		upload "$T/other.sealed" || return 1
+	mixed big "Big" 300000 &&
+		ll alice seal -o "$T/big.sealed" "$T/big.eml" &&
+		upload "$T/big.sealed" || return 1
+	grep -q '^Subject: \[\.\.\.\]' "$T/figures.sealed"
+}
+t "bob's INBOX: a plain message, encrypted ones (the subject protected), a tampered signed one, one not for bob" t_mail
+
+t "bob's bridge starts" bridge_start
+[ -n "$BRIDGE_PID" ] || fatal "no bridge"
+BPW=$(ll bob bridge --show-password)
+FIG=$(uid figures)
+[ -n "$FIG" ] || fatal "no figures message"
+
+# ------------------------------------------------------------ by parts
+
+t_bodystructure() {
+	py "$FIG" <<'PY'
+u = sys.argv[1]
+bs = one(b, "UID FETCH %s (BODYSTRUCTURE)" % u)["BODYSTRUCTURE"]
+sv = one(d, "UID FETCH %s (BODYSTRUCTURE)" % u)["BODYSTRUCTURE"]
+print("bridge:", bs)
+print("server:", sv)
+# multipart: a list of parts, then the subtype
+assert isinstance(bs[0], list) and isinstance(bs[1], list), bs
+assert bs[2].upper() == b"MIXED", bs
+assert [bs[0][0].upper(), bs[0][1].upper()] == [b"TEXT", b"PLAIN"], bs
+assert [bs[1][0].upper(), bs[1][1].upper()] == [b"APPLICATION", b"OCTET-STREAM"], bs
+assert b"PKCS7" not in repr(bs).upper().encode()
+assert sv[1].upper() == b"PKCS7-MIME", sv
+PY
+}
+t "BODYSTRUCTURE: the plaintext's (multipart/mixed: text/plain, an attachment), not the server's application/pkcs7-mime" t_bodystructure
+
+t_section() {
+	py "$FIG" <<'PY'
+u = sys.argv[1]
+p1 = one(b, "UID FETCH %s (BODY.PEEK[1])" % u)["BODY[1]"]
+mime = one(b, "UID FETCH %s (BODY.PEEK[2.MIME])" % u)["BODY[2.MIME]"]
+srv = one(d, "UID FETCH %s (BODY.PEEK[1])" % u)["BODY[1]"]
+print(p1, mime, srv[:80])
+# the CRLF before the boundary is the boundary's (RFC 2046 5.1.1)
+assert p1 == b"The figures of figures are in the attachment: pumpernickel."
+assert b'filename="report.bin"' in mime
+assert b"pumpernickel" not in srv
+PY
+}
+t "BODY[1] is the plaintext of part 1, BODY[2.MIME] the attachment's header (the server's BODY[1] is ciphertext)" t_section
+
+t_subject() {
+	py "$FIG" <<'PY'
+u = sys.argv[1]
+it = one(b, "UID FETCH %s (BODY.PEEK[HEADER.FIELDS (SUBJECT)] ENVELOPE)" % u)
+srv = one(d, "UID FETCH %s (BODY.PEEK[HEADER.FIELDS (SUBJECT)] ENVELOPE)" % u)
+print(it)
+print(srv)
+assert it["BODY[HEADER.FIELDS (SUBJECT)]"] == b"Subject: Quarterly figures\r\n\r\n"
+env = it["ENVELOPE"]
+assert env[1] == b"Quarterly figures", env
+assert env[2][0][2:] == [b"alice", b"example.test"], env
+assert srv["ENVELOPE"][1] == b"[...]"
+PY
+}
+t "BODY[HEADER.FIELDS (SUBJECT)] and ENVELOPE: the real subject and sender (the server's subject is [...])" t_subject
+
+t_size() {
+	py "$FIG" <<'PY'
+u = sys.argv[1]
+it = one(b, "UID FETCH %s (RFC822.SIZE BODY.PEEK[] BODY.PEEK[]<0.100>)" % u)
+whole = it["BODY[]"]
+print(it["RFC822.SIZE"], len(whole), it["BODY[]<0>"])
+assert int(it["RFC822.SIZE"]) == len(whole)
+assert whole.startswith(b"X-Letterlock-Status: encrypted, decrypted")
+assert it["BODY[]<0>"] == whole[:100]
+srv = one(d, "UID FETCH %s (RFC822.SIZE)" % u)
+assert int(srv["RFC822.SIZE"]) != len(whole)
+PY
+}
+t "RFC822.SIZE is the length of BODY[] (not the server's); BODY[]<0.100> its first 100 bytes" t_size
+
+t_all() {
+	py <<'PY'
+got = fetched(b.ok("FETCH 1:* (UID FLAGS RFC822.SIZE "
+                   "BODY.PEEK[HEADER.FIELDS (SUBJECT X-LETTERLOCK-STATUS)])"))
+srv = {s: it for s, it in fetched(d.ok("FETCH 1:* (UID RFC822.SIZE)"))}
+seen = {}
+for seq, it in got:
+    h = it["BODY[HEADER.FIELDS (SUBJECT X-LETTERLOCK-STATUS)]"]
+    print(seq, it["UID"], it["RFC822.SIZE"], h)
+    assert seq not in seen, seq
+    seen[seq] = h
+    assert it["UID"] == srv[seq]["UID"]          # the server's numbering
+    same = it["RFC822.SIZE"] == srv[seq]["RFC822.SIZE"]
+    if b"Lunch" in h:
+        assert same and b"X-Letterlock" not in h
+    else:
+        assert not same and h.startswith(b"X-Letterlock-Status: ")
+assert sorted(seen) == sorted(srv), (sorted(seen), sorted(srv))
+subjects = b" ".join(seen[s] for s in sorted(seen))
+for s in (b"Subject: Lunch", b"Subject: Quarterly figures", b"Subject: Signed",
+          b"Subject: [...]", b"Subject: Big"):
+    assert s in subjects, s
+assert b"signature invalid" in subjects
+PY
+}
+t "FETCH 1:* over plain and S/MIME messages: each once, the server's sequence numbers, each answered as it is" t_all
+
+t_flags_only() {
+	py <<'PY'
+out = b.ok("FETCH 1:* (FLAGS)")
+print(out.decode())
+r = fetched(out)
+assert len(r) == 5 and all(list(it) == ["FLAGS"] for _, it in r), r
+PY
+}
+t "a FETCH of FLAGS only passes through: the server's answer as it is" t_flags_only
+
+t_seen() {
+	py "$FIG" <<'PY'
+u = sys.argv[1]
+def flags():
+    d.ok("NOOP")  # the other session's changes seen
+    return one(d, "UID FETCH %s (FLAGS)" % u)["FLAGS"]
+# curl's APPEND stored it \Seen
+b.ok("UID STORE %s -FLAGS.SILENT (\\Seen)" % u)
+assert b"\\Seen" not in flags()
+one(b, "UID FETCH %s (BODY.PEEK[] BODY.PEEK[1])" % u)
+print("after PEEK:", flags())
+assert b"\\Seen" not in flags()
+it = one(b, "UID FETCH %s (BODY[1])" % u)
+print("after BODY[1]:", flags(), it)
+assert b"\\Seen" in flags()
+assert it["BODY[1]"].endswith(b"pumpernickel.")
+PY
+}
+t "BODY.PEEK[] leaves \\Seen unset on the server, BODY[1] sets it" t_seen
+
+t_tampered() {
+	py "$(uid tampered)" <<'PY'
+it = one(b, "UID FETCH %s (BODY.PEEK[HEADER.FIELDS (X-LETTERLOCK-STATUS)])"
+         % sys.argv[1])
+h = it["BODY[HEADER.FIELDS (X-LETTERLOCK-STATUS)]"]
+print(h)
+assert h.startswith(b"X-Letterlock-Status: not encrypted; signature invalid")
+PY
+}
+t "a tampered signed message: signature invalid in BODY[HEADER.FIELDS (X-LETTERLOCK-STATUS)]" t_tampered
+
+t_nokey() {
+	py "$(uid other)" <<'PY'
+u = sys.argv[1]
+it = one(b, "UID FETCH %s (BODYSTRUCTURE BODY.PEEK[1] BODY.PEEK[TEXT] "
+         "BODY.PEEK[HEADER.FIELDS (X-LETTERLOCK-STATUS SUBJECT)])" % u)
+print(it)
+bs = it["BODYSTRUCTURE"]
+assert bs[0].upper() == b"APPLICATION" and bs[1].upper() == b"PKCS7-MIME", bs
+assert it["BODY[HEADER.FIELDS (X-LETTERLOCK-STATUS SUBJECT)]"].startswith(
+    b"X-Letterlock-Status: not opened; no key of ours")
+for v in it.values():
+    assert b"pumpernickel" not in repr(v).encode() and b"Not for bob" not in repr(v).encode()
+PY
+}
+t "a message bob has no key for: the ciphertext's structure and the status, no plaintext" t_nokey
+
+t_pipelined() {
+	py "$FIG" <<'PY'
+u = sys.argv[1]
+# two commands in one write: the first passes through, the second is
+# the bridge's; the server's answer to the first is not taken for the
+# bridge's own
+b.t.sendall(b"p1 UID FETCH %s (FLAGS)\r\np2 UID FETCH %s (FLAGS BODYSTRUCTURE)\r\n"
+            % (u.encode(), u.encode()))
+got = b""
+while not got.endswith(b"\r\n") or b"\np2 " not in b"\n" + got:
+    more = b.t.recv(65536)
+    assert more, got
+    got += more
+print(got.decode())
+first, second = got.split(b"p1 OK")
+r1, r2 = fetched(first), fetched(second)
+assert len(r1) == 1 and sorted(r1[0][1]) == ["FLAGS", "UID"], r1
+assert len(r2) == 1 and "BODYSTRUCTURE" in r2[0][1], r2
+assert r2[0][1]["BODYSTRUCTURE"][2].upper() == b"MIXED"
+PY
+}
+t "pipelined FETCHes: each answered once, the bridge's own with the plaintext's structure" t_pipelined
+
+t_batches() {
+	py "$T/figures.sealed" "$T/lunch.eml" <<'PY'
+import time
+sealed, plain = (open(f, "rb").read() for f in sys.argv[1:3])
+# stored at the server directly (the bridge would seal the plain ones)
+d.ok("CREATE Many")
+for i in range(250):
+    d.append("Many", plain if i % 50 == 7 else sealed)
+b.ok("SELECT Many")
+for which in ("first", "cached"):
+    t0 = time.time()
+    r = fetched(b.ok("FETCH 1:* (BODY.PEEK[HEADER.FIELDS (SUBJECT)])"))
+    print("%s: %d responses in %.2f s" % (which, len(r), time.time() - t0))
+    seqs = sorted(s for s, _ in r)
+    assert seqs == list(range(1, 251)), seqs[:5]
+    subj = {s: it["BODY[HEADER.FIELDS (SUBJECT)]"] for s, it in r}
+    for s in seqs:
+        want = b"Lunch" if (s - 1) % 50 == 7 else b"Quarterly figures"
+        assert subj[s] == b"Subject: " + want + b"\r\n\r\n", (s, subj[s])
+PY
+}
+# (the times: in $T/batches.out, KEEP_TMP=1)
+t "FETCH 1:* of 250 messages (more than a batch), plain ones among them: each once, in the server's numbering, each its real subject" \
+	eval 't_batches | tee "$T/batches.out"; [ "${PIPESTATUS[0]}" = 0 ]'
+
+# ------------------------------------------------------------ cache
+
+CACHE=$T/bob/bridge/cache
+BIG=$(uid big)
+# garble NAME: NAME's file in bob's maildir with its body (the CMS
+# base64) replaced by as many other letters: same size, same header
+garble() {
+	local f
+	f=$(got "$BOB" "$1")
+	[ "$(echo "$f" | wc -l)" = 1 ] || return 1
+	awk 'BEGIN { b = 0 } b { gsub(/[A-Za-z0-9+\/]/, "Q") } /^\r?$/ { b = 1 } { print }' \
+		"$f" >"$T/garbled" &&
+		[ "$(stat -c %s "$T/garbled")" = "$(stat -c %s "$f")" ] &&
+		cat "$T/garbled" >"$f"
+}
+
+t_cache() {
+	# read once (the whole message comes from the server, opened)
+	py "$BIG" <<'PY' || return 1
+one(b, "UID FETCH %s (BODYSTRUCTURE)" % sys.argv[1])
+PY
+	garble big || return 1
+	# the server's copy is garbage now; the bridge answers from its
+	# cache, so the plaintext
+	py "$BIG" <<'PY'
+u = sys.argv[1]
+srv = one(d, "UID FETCH %s (BODY.PEEK[TEXT])" % u)["BODY[TEXT]"]
+assert set(srv.replace(b"\r\n", b"")) <= set(b"Q="), srv[:200]
+it = one(b, "UID FETCH %s (BODY.PEEK[1] BODY.PEEK[HEADER.FIELDS (X-LETTERLOCK-STATUS)])" % u)
+print(it)
+assert it["BODY[1]"].endswith(b"pumpernickel.")
+PY
+}
+t "a message read once is not downloaded again: its server copy garbled, the bridge answers the plaintext from its cache" t_cache
+
+t_cache_control() {
+	find "$CACHE" -type f -delete
+	py "$BIG" <<'PY'
+u = sys.argv[1]
+it = one(b, "UID FETCH %s (BODY.PEEK[1] BODY.PEEK[HEADER.FIELDS (X-LETTERLOCK-STATUS)])" % u)
+print(it)
+assert it["BODY[HEADER.FIELDS (X-LETTERLOCK-STATUS)]"].startswith(
+    b"X-Letterlock-Status: not opened")
+assert b"pumpernickel" not in it["BODY[1]"]
+PY
+}
+t "... and with the cache emptied the bridge downloads it: the garbage, not opened" t_cache_control
+
+t_log_clean() {
+	! grep -F "$BPW" "$BLOG" && ! grep -F "$(cat "$T/bob.password")" "$BLOG" &&
+		! grep -Eq 'AddressSanitizer|runtime error|LeakSanitizer' "$BLOG"
+}
+t "the bridge's log holds no password and no sanitizer report" t_log_clean
+finish
