@@ -15,9 +15,11 @@
 #     and sender; RFC822.SIZE is the length of BODY[]; BODY[]<0.100> its
 #     first 100 bytes;
 #   * FETCH 1:* over plain and encrypted messages answers each one once
-#     with the server's sequence numbers; a FETCH of FLAGS only passes
-#     through untouched;
-#   * BODY[] sets \Seen on the server, BODY.PEEK[] does not;
+#     with the server's sequence numbers, also over 250 messages (more
+#     than one batch); a FETCH of FLAGS only passes through untouched;
+#     a FETCH pipelined behind another gets its own answer only;
+#   * BODY[] and BODY[1] set \Seen on the server (the new FLAGS come
+#     with the answer), BODY.PEEK[] does not;
 #   * a message read once is answered from the cache: its copy on the
 #     server replaced by garbage of the same size, the bridge still
 #     answers the plaintext; with the cache emptied, the garbage;
@@ -374,13 +376,17 @@ assert b"\\Seen" not in flags()
 one(b, "UID FETCH %s (BODY.PEEK[] BODY.PEEK[1])" % u)
 print("after PEEK:", flags())
 assert b"\\Seen" not in flags()
-it = one(b, "UID FETCH %s (BODY[1])" % u)
-print("after BODY[1]:", flags(), it)
-assert b"\\Seen" in flags()
-assert it["BODY[1]"].endswith(b"pumpernickel.")
+for item in ("BODY[]", "BODY[1]"):
+    b.ok("UID STORE %s -FLAGS.SILENT (\\Seen)" % u)
+    it = one(b, "UID FETCH %s (%s)" % (u, item))
+    print("after %s:" % item, flags(), it.get("FLAGS"))
+    assert b"\\Seen" in flags()
+    # the server's new flags come with the answer
+    assert b"\\Seen" in it["FLAGS"]
+    assert b"pumpernickel." in it[item]
 PY
 }
-t "BODY.PEEK[] leaves \\Seen unset on the server, BODY[1] sets it" t_seen
+t "BODY.PEEK[] leaves \\Seen unset on the server, BODY[] and BODY[1] set it" t_seen
 
 t_tampered() {
 	py "$(uid tampered)" <<'PY'
