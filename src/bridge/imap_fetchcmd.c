@@ -1,6 +1,6 @@
 /*
  * imap_fetchcmd.c - the client's FETCH answered by the bridge
- * (imap_fetchcmd.h; doc/bridge.md, "FETCH").  A FETCH of content items
+ * (imap_fetchcmd.h; doc/bridge.md, "FETCH answered by the bridge").  A FETCH of content items
  * (BODYSTRUCTURE, ENVELOPE, BODY[section], RFC822.SIZE, ...) of an
  * S/MIME message cannot be passed to the server: its answers describe
  * the ciphertext.  So the handler asks the server which messages of

@@ -40,15 +40,34 @@ static int one_line(const char *unit, size_t len, size_t *n)
 	return 0;
 }
 
-/* Does P (N bytes) hold W, in any case? */
-static int has_word(const char *p, size_t n, const char *w)
+/* The end of the client's item list at P (before END): one item (no
+ * blank outside its "[section]"), or a parenthesized list (quoted field
+ * names skipped); NULL when the list is not closed. */
+static const char *items_end(const char *p, const char *end)
 {
-	size_t k = strlen(w);
+	int depth = 0, brackets = 0;
 
-	for (size_t i = 0; i + k <= n; i++)
-		if (strncasecmp(p + i, w, k) == 0)
-			return 1;
-	return 0;
+	if (p < end && *p != '(') {
+		while (p < end && (brackets > 0 || *p != ' ')) {
+			brackets += *p == '[' ? 1 : *p == ']' ? -1 : 0;
+			p++;
+		}
+		return p;
+	}
+	for (; p < end; p++) {
+		if (*p == '"') {
+			for (p++; p < end && *p != '"'; p++)
+				if (*p == '\\' && p + 1 < end)
+					p++;
+			if (p == end)
+				break;
+		} else if (*p == '(') {
+			depth++;
+		} else if (*p == ')' && --depth == 0) {
+			return p + 1;
+		}
+	}
+	return NULL;
 }
 
 int imap_fetch_is(const char *unit, size_t len)
@@ -96,11 +115,12 @@ int imap_fetch_cmd_parse(const char *unit, size_t len, struct imap_fetch_cmd *c)
 		return -1;
 	c->items = p + 1;
 	c->itemslen = (size_t)(end - c->items);
-	/* a modifier list (RFC 7162) after the items is the server's */
-	if (has_word(c->items, c->itemslen, "CHANGEDSINCE") ||
-	    has_word(c->items, c->itemslen, "VANISHED"))
+	/* anything after the items (a modifier list: RFC 7162's
+	 * CHANGEDSINCE, VANISHED) is the server's */
+	if (c->itemslen == 0 || items_end(c->items, end) != end ||
+	    memchr(c->items, '{', c->itemslen) != NULL)
 		return -1;
-	return c->itemslen == 0 || memchr(c->items, '{', c->itemslen) ? -1 : 0;
+	return 0;
 }
 
 /* A literal "{n}" CRLF and its bytes at *P: *p past it; 0, or -1. */

@@ -43,6 +43,13 @@ static void test_cmd_parse(void **state)
 	assert_memory_equal(c.items, "BODYSTRUCTURE", c.itemslen);
 	assert_int_equal(cmd("c FETCH 1 BODY[]\n", &c), 0);
 	assert_int_equal(c.itemslen, 6);
+	assert_int_equal(
+		cmd("d FETCH 1 BODY.PEEK[HEADER.FIELDS (A B)]<0.10>\r\n", &c),
+		0);
+	assert_int_equal(cmd("e FETCH 1 (BODY[HEADER.FIELDS (\")\" B)] "
+			     "FLAGS)\r\n",
+			     &c),
+			 0);
 
 	/* the server's: SEARCHRES, modifiers, literals, no items, not
 	 * FETCH, more than one line */
@@ -51,6 +58,11 @@ static void test_cmd_parse(void **state)
 	assert_int_equal(cmd("a UID FETCH 1 (FLAGS) (changedsince 5 "
 			     "vanished)\r\n",
 			     &c),
+			 -1);
+	assert_int_equal(cmd("a FETCH 1 BODY[] (CHANGEDSINCE 5)\r\n", &c), -1);
+	assert_int_equal(cmd("a FETCH 1 (FLAGS) (X-ANY)\r\n", &c), -1);
+	assert_int_equal(cmd("a FETCH 1 (FLAGS\r\n", &c), -1);
+	assert_int_equal(cmd("a FETCH 1 (BODY[HEADER.FIELDS (\"A)]\r\n", &c),
 			 -1);
 	assert_int_equal(
 		cmd("a FETCH 1 (BODY[HEADER.FIELDS {4}\r\nDATE]\r\n", &c), -1);
