@@ -24,6 +24,7 @@ struct ll_cert {
 	char email[320];
 	char subject[256];
 	char fpr[65];
+	int key_checked; /* 1: the public key passed ll_cert_key_check */
 };
 
 struct ll_identity {
@@ -455,6 +456,23 @@ const char *ll_cert_subject(const struct ll_cert *c) { return c->subject; }
 const char *ll_cert_fingerprint(const struct ll_cert *c) { return c->fpr; }
 unsigned ll_cert_caps(const struct ll_cert *c) { return c->caps; }
 void ll_cert_set_caps(struct ll_cert *c, unsigned caps) { c->caps = caps; }
+
+int ll_cert_key_check(struct ll_cert *c, OSSL_LIB_CTX *libctx)
+{
+	EVP_PKEY *pk = X509_get0_pubkey(c->x);
+	EVP_PKEY_CTX *pctx;
+	int ok;
+
+	/* set once, never cleared: another thread at worst checks again */
+	if (__atomic_load_n(&c->key_checked, __ATOMIC_ACQUIRE))
+		return 1;
+	pctx = pk ? EVP_PKEY_CTX_new_from_pkey(libctx, pk, NULL) : NULL;
+	ok = pctx != NULL && EVP_PKEY_public_check(pctx) == 1;
+	EVP_PKEY_CTX_free(pctx);
+	if (ok)
+		__atomic_store_n(&c->key_checked, 1, __ATOMIC_RELEASE);
+	return ok;
+}
 
 int ll_cert_matches_email(const struct ll_cert *c, const char *addr)
 {

@@ -156,6 +156,10 @@ struct ll_identity *ll_ctx_identity_at(const struct ll_ctx *ctx, size_t i);
 
 /* cert.c */
 X509 *ll_cert_x509(const struct ll_cert *c);
+/* 1 if C's public key passes OpenSSL's full check (for EC: on the curve
+ * and of the group's order), else 0.  The answer 1 is kept in C, so a
+ * certificate cached by a context is checked once. */
+int ll_cert_key_check(struct ll_cert *c, OSSL_LIB_CTX *libctx);
 
 /* revocation.c: 1 if the home KS knows the certificate FPR (SHA-256
  * hex) revoked (ll_revocation_mark, or a revoked answer it kept). */
@@ -373,6 +377,22 @@ CMS_ContentInfo *ll_cms_env_new(struct ll_ctx *ctx, struct ll_cert **rcpts,
 				struct ll_error *err);
 int ll_cms_d2i(CMS_ContentInfo **out, struct ll_ctx *ctx,
 	       const unsigned char *der, size_t len, struct ll_error *err);
+
+/*
+ * cms_env_ec.c: the same as ll_cms_env_new + BIO_new_CMS for recipients
+ * that all have EC P-256 keys (ll_cms_env_ec_ok), without OpenSSL's CMS
+ * layer: a filter BIO to push onto the output; what is written through
+ * it is encrypted, BIO_flush ends the message.  The caller frees it
+ * (BIO_pop, BIO_free).  NULL on error (details in ERR).
+ */
+int ll_cms_env_ec_ok(struct ll_cert *const *rcpts, size_t n);
+BIO *ll_cms_env_ec_new(struct ll_ctx *ctx, struct ll_cert *const *rcpts,
+		       size_t n, int gcm, struct ll_error *err);
+/* X9.63 KDF with SHA-256 (SEC 1 3.6.1), one block: KEK = SHA-256(Z ||
+ * 00000001 || SharedInfo), the SharedInfo of RFC 5753 7.2 for
+ * id-aes256-wrap without ukm.  0 or LL_ECRYPTO. */
+int ll_cms_ecdh_kek(unsigned char kek[32], const unsigned char *z,
+		    size_t zlen, OSSL_LIB_CTX *libctx);
 
 /* curl_util.c: what every libcurl client of letterlock does the same
  * way (the ACME client; the CLI's IMAP and SMTP). */

@@ -300,23 +300,34 @@ static int seal_copy(struct copy *c, struct plan *pl, struct ll_cert **certs,
 		     0 : LL_ECRYPTO;
 	if (rc < 0)
 		goto out;
-	/* the compatible profile is CBC and PKCS#1 v1.5 for everyone */
-	cms = ll_cms_env_new(pl->ctx, certs, ncerts, gcm,
-			     !(pl->flags & LL_SEAL_FORCE_CBC), err);
-	if (cms == NULL) {
-		rc = err && err->code ? err->code : LL_ECRYPTO;
-		goto out;
-	}
 	b64 = ll_bio_b64_new();
 	if (b64 == NULL) {
 		rc = LL_ENOMEM;
 		goto out;
 	}
 	BIO_push(b64, mem);
-	cbio = BIO_new_CMS(b64, cms);
-	if (cbio == NULL) {
-		rc = ll_err_ossl(err, LL_ECRYPTO, "starting encryption");
-		goto out;
+	if (ll_cms_env_ec_ok(certs, ncerts)) {
+		/* our own KARIs: each key checked once, not per message */
+		cbio = ll_cms_env_ec_new(pl->ctx, certs, ncerts, gcm, err);
+		if (cbio == NULL) {
+			rc = err && err->code ? err->code : LL_ECRYPTO;
+			goto out;
+		}
+		BIO_push(cbio, b64);
+	} else {
+		/* the compatible profile is CBC and PKCS#1 v1.5 for all */
+		cms = ll_cms_env_new(pl->ctx, certs, ncerts, gcm,
+				     !(pl->flags & LL_SEAL_FORCE_CBC), err);
+		if (cms == NULL) {
+			rc = err && err->code ? err->code : LL_ECRYPTO;
+			goto out;
+		}
+		cbio = BIO_new_CMS(b64, cms);
+		if (cbio == NULL) {
+			rc = ll_err_ossl(err, LL_ECRYPTO,
+					 "starting encryption");
+			goto out;
+		}
 	}
 	/* 64 KiB writes: fewer, larger BER chunks for every reader */
 	buf = BIO_new(BIO_f_buffer());
