@@ -22,7 +22,6 @@
  * the content (last block, end-of-contents octets, the tag).  Anything
  * written after that is an error.
  */
-#include <limits.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
@@ -37,6 +36,7 @@
 #define WRAPPED_LEN 40 /* RFC 3394: the key and one 8-octet block */
 #define POINT_LEN 65 /* uncompressed P-256 point */
 #define CHUNK_HEAD 6 /* 04, a length of up to 4 octets, room */
+#define CHUNK_MAX 65536 /* plaintext octets per content chunk */
 
 /* id-envelopedData, id-ct-authEnvelopedData, id-data (full TLVs) */
 static const unsigned char oid_enveloped[] = { 0x06, 0x09, 0x2a, 0x86,
@@ -342,7 +342,6 @@ struct env {
 	EVP_CIPHER_CTX *c;
 	struct ll_buf head; /* the DER before the first content chunk */
 	unsigned char *scratch; /* a chunk's head and its ciphertext */
-	size_t cap;
 };
 
 /* Ciphertext already in E->scratch + CHUNK_HEAD, N octets: one OCTET
@@ -366,21 +365,13 @@ static int put_chunk(struct env *e, BIO *next, size_t n)
 	return ll_bio_put(next, p, n + k + 1);
 }
 
-static int scratch_room(struct env *e, size_t n)
+/* Room for the largest chunk: its head, CHUNK_MAX octets, a block more
+ * (CBC). */
+static int scratch_alloc(struct env *e)
 {
-	unsigned char *p;
-
-	/* a chunk: its head, N octets, a block more for CBC */
-	if (n > SIZE_MAX - CHUNK_HEAD - 16 || n > INT_MAX)
-		return LL_ETOOBIG;
-	if (e->cap >= CHUNK_HEAD + n + 16)
-		return 0;
-	p = realloc(e->scratch, CHUNK_HEAD + n + 16);
-	if (p == NULL)
-		return LL_ENOMEM;
-	e->scratch = p;
-	e->cap = CHUNK_HEAD + n + 16;
-	return 0;
+	if (e->scratch == NULL)
+		e->scratch = malloc(CHUNK_HEAD + CHUNK_MAX + 16);
+	return e->scratch == NULL ? LL_ENOMEM : 0;
 }
 
 static int put_head_once(struct env *e, BIO *next)
@@ -399,18 +390,30 @@ static int env_write(BIO *b, const char *data, int len)
 {
 	struct env *e = BIO_get_data(b);
 	BIO *next = BIO_next(b);
-	int outl = 0;
+	const unsigned char *p = (const unsigned char *)data;
+	int left = len;
 
 	if (e->state == ENV_DONE || e->state == ENV_FAILED || next == NULL)
 		return -1;
 	if (len <= 0)
 		return 0;
-	if (put_head_once(e, next) < 0 || scratch_room(e, (size_t)len) < 0 ||
-	    EVP_EncryptUpdate(e->c, e->scratch + CHUNK_HEAD, &outl,
-			      (const unsigned char *)data, len) != 1 ||
-	    put_chunk(e, next, (size_t)outl) < 0) {
+	if (put_head_once(e, next) < 0 || scratch_alloc(e) < 0) {
 		e->state = ENV_FAILED;
 		return -1;
+	}
+	/* a big write (BIO_f_buffer passes those on whole) in 64 KiB
+	 * chunks: the scratch stays small, readers get bounded chunks */
+	while (left > 0) {
+		int n = left < CHUNK_MAX ? left : CHUNK_MAX, outl = 0;
+
+		if (EVP_EncryptUpdate(e->c, e->scratch + CHUNK_HEAD, &outl, p,
+				      n) != 1 ||
+		    put_chunk(e, next, (size_t)outl) < 0) {
+			e->state = ENV_FAILED;
+			return -1;
+		}
+		p += n;
+		left -= n;
 	}
 	return len;
 }
@@ -424,7 +427,7 @@ static int env_finish(struct env *e, BIO *next)
 
 	rc = put_head_once(e, next);
 	if (rc == 0)
-		rc = scratch_room(e, 0);
+		rc = scratch_alloc(e);
 	if (rc == 0 &&
 	    EVP_EncryptFinal_ex(e->c, e->scratch + CHUNK_HEAD, &outl) != 1)
 		rc = LL_ECRYPTO;
