@@ -677,6 +677,67 @@ static void test_ec_sender(void **state)
 	ll_ctx_free(&b);
 }
 
+/*
+ * EC to EC: every recipient (and the sender) P-256, so the enveloped
+ * data is letterlock's own (cms_env_ec.c): one KARI each, CBC and GCM,
+ * opaque too, and a Bcc copy of its own; each opens for its readers.
+ */
+static void test_ec_to_ec(void **state)
+{
+	static const unsigned modes[] = {
+		LL_SEAL_SIGN | LL_SEAL_ENCRYPT,
+		LL_SEAL_SIGN | LL_SEAL_ENCRYPT | LL_SEAL_FORCE_CBC,
+		LL_SEAL_SIGN | LL_SEAL_ENCRYPT | LL_SEAL_OPAQUE,
+		LL_SEAL_ENCRYPT,
+	};
+	struct ll_ctx *b = mt_ctx(&mt_bob), *d = mt_ctx(&mt_dave);
+	struct ll_ctx *a = mt_ctx(&mt_alice);
+
+	(void)state;
+	set_caps(b, "dave@example.test", LL_CAP_AES256_GCM);
+	for (size_t m = 0; m < LL_ARRAY_SIZE(modes); m++) {
+		struct ll_sealed *s = mt_seal(b,
+					      "From: bob@example.test\n"
+					      "To: dave@example.test\n"
+					      "Subject: EC to EC\n\nhi\n",
+					      modes[m]);
+		CMS_ContentInfo *cms = copy_cms(s, 0);
+		int cbc = (modes[m] & LL_SEAL_FORCE_CBC) != 0;
+		struct ll_opened *o;
+		const char *p;
+		size_t len;
+
+		assert_true(encrypted_to(cms, &mt_bob));
+		assert_true(encrypted_to(cms, &mt_dave));
+		assert_false(encrypted_to(cms, &mt_alice));
+		assert_int_equal(nrecipients(cms), 2);
+		assert_int_equal(
+			sk_CMS_RecipientInfo_num(CMS_get0_RecipientInfos(cms)),
+			2);
+		CMS_ContentInfo_free(cms);
+		for (int who = 0; who < 2; who++) {
+			o = mt_open_copy(who ? b : d, s, 0);
+			assert_true(ll_opened_status(o)->decrypted);
+			assert_string_equal(ll_opened_status(o)->cipher,
+					    cbc ? "aes-256-cbc" :
+						  "aes-256-gcm");
+			if (modes[m] & LL_SEAL_SIGN)
+				assert_int_equal(ll_opened_status(o)->signature,
+						 LL_SIG_VALID);
+			ll_opened_free(&o);
+		}
+		/* not a recipient: nothing opens */
+		p = ll_sealed_data(s, 0, &len);
+		o = NULL;
+		assert_int_equal(mt_try_open(&o, a, p, len, NULL), LL_ENOKEY);
+		ll_opened_free(&o);
+		ll_sealed_free(&s);
+	}
+	ll_ctx_free(&a);
+	ll_ctx_free(&d);
+	ll_ctx_free(&b);
+}
+
 /* The sealed output uses CRLF whatever the input's line ends. */
 static void test_crlf_output_every_mode(void **state)
 {
@@ -719,6 +780,7 @@ int main(void)
 		cmocka_unit_test(test_bad_input),
 		cmocka_unit_test(test_default_options),
 		cmocka_unit_test(test_ec_sender),
+		cmocka_unit_test(test_ec_to_ec),
 		cmocka_unit_test(test_crlf_output_every_mode),
 	};
 
