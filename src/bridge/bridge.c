@@ -572,7 +572,8 @@ static int run(struct bridge *b, int background)
 	rc = b->stopping ? EXIT_OK : EXIT_FAIL;
 out:
 	for (size_t i = 0; i < NMODULES; i++) {
-		evconnlistener_free(ls[i].l);
+		if (ls[i].l != NULL) /* NULL: its listen failed */
+			evconnlistener_free(ls[i].l);
 		if (ls[i].m != NULL && ls[i].state != NULL)
 			ls[i].m->stop(b, ls[i].state);
 	}
@@ -582,9 +583,13 @@ out:
 		b->jobs->done = NULL;
 		job_free(b->jobs);
 	}
-	event_free(sigs[0]);
-	event_free(sigs[1]);
-	event_free(tick);
+	/* libevent's free takes no NULL: those not made when a listen
+	 * failed */
+	for (size_t i = 0; i < 2; i++)
+		if (sigs[i] != NULL)
+			event_free(sigs[i]);
+	if (tick != NULL)
+		event_free(tick);
 	if (b->base != NULL)
 		event_base_free(b->base);
 	if (background) {

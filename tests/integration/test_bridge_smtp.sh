@@ -47,6 +47,8 @@ export MAILSTACK_USERS=$DAVE
 unset MAILSTACK_PASSWORD
 
 free_port BPORT || fatal "no free port"
+# its IMAP side too: the default port may be another test's
+free_port BIPORT || fatal "no free port"
 
 . "$here/bridgetest.sh"
 BRIDGE_WHO=alice
@@ -132,8 +134,8 @@ t_homes() {
 		--smtp-url "smtp://127.0.0.1:$MAILSTACK_SUBMISSION_PORT" \
 		--password-file "$T/alice.password" \
 		--ca-file "$MAILSTACK_CA_FILE" --policy refuse || return 1
-	printf '[bridge]\nsmtp_port = %s\nretry = 1\n[send]\ntimeout = 10\n' \
-		"$BPORT" >"$T/alice/letterlock.conf"
+	printf '[bridge]\nsmtp_port = %s\nimap_port = %s\nretry = 1\n[send]\ntimeout = 10\n' \
+		"$BPORT" "$BIPORT" >"$T/alice/letterlock.conf"
 }
 t "alice, bob, dave: identities; bob's and dave's certificates in alice's contacts; alice's account (policy refuse)" t_homes
 
@@ -158,6 +160,23 @@ t_listen() {
 		[ "$(stat -c %a "$T/alice/bridge/password")" = 600 ]
 }
 t "listens on 127.0.0.1 only; a 24-character bridge password (mode 600)" t_listen
+
+t_port_taken() {
+	local sp rc
+	free_port sp || return 1
+	# a second bridge whose SMTP port is free and whose IMAP port is
+	# the first one's: it says so and exits 6, the first one unharmed
+	printf '[bridge]\nsmtp_port = %s\nimap_port = %s\n' "$sp" "$BIPORT" \
+		>"$T/taken.conf"
+	timeout 20 "$LETTERLOCK" --home "$T/alice" bridge --config "$T/taken.conf" \
+		>"$T/taken.out" 2>&1
+	rc=$?
+	cat "$T/taken.out"
+	[ "$rc" = 6 ] && grep -q "imap: cannot listen on 127.0.0.1:$BIPORT" \
+		"$T/taken.out" && [ -z "$(ss -Htln "sport = :$sp")" ] &&
+		kill -0 "$BRIDGE_PID"
+}
+t "a port in use: a second bridge says so and exits 6 (no crash); the first runs on" t_port_taken
 
 t_no_auth_in_clear() {
 	# no AUTH before STARTTLS
