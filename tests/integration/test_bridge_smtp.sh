@@ -19,7 +19,8 @@
 #   * kill -9 of the bridge (and its children) after the client's DATA,
 #     while the server stalls: after a restart, delivered exactly once,
 #     also when the client (which had no answer) sends it again;
-#   * SIGTERM stops it cleanly (exit 0).
+#   * SIGTERM stops it cleanly (exit 0); a port already taken at start:
+#     exit 6, said, no crash.
 #
 #   * a whole session pipelined in one write (openssl s_client), one
 #     message with DATA and one in BDAT chunks (RFC 3030);
