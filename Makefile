@@ -4,7 +4,7 @@
 #                 then the same through their bridges)
 #   make check    set up, build the normal, ASan+UBSan and fuzz trees,
 #                 run tests/run (ends with "N passed, N failed")
-#   make bench    set up, build, run bench/run
+#   make bench    set up, build, run bench/run, acme, tsa, pkx, bridge
 #   make fuzz     set up, build the fuzz tree, run every fuzz target for
 #                 FUZZ_SECONDS seconds (default 60) on its corpus
 #   make build    configure build/ if needed, then ninja
@@ -88,6 +88,7 @@ bench: build
 	BENCH_BUILD=$(CURDIR)/$(BUILD) bench/acme
 	BENCH_BUILD=$(CURDIR)/$(BUILD) bench/tsa
 	BENCH_BUILD=$(CURDIR)/$(BUILD) bench/pkx
+	BENCH_BUILD=$(CURDIR)/$(BUILD) bench/bridge
 
 fuzz: build-fuzz
 	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_BUILD=$(CURDIR)/$(FUZZ_BUILD) \
