@@ -315,9 +315,12 @@ static int settings(struct send *s)
 		return say_err(EX_CONFIG,
 			       "[send] domain_policy: DOMAIN:sign-only or "
 			       "DOMAIN:refuse, separated by commas");
+	if (s->sub_open)
+		return 0;
 	rc = submit_init(&s->sub, s->cli, &s->conf, "send", s->password);
 	if (s->outbox_home != NULL)
 		s->sub.home = s->outbox_home;
+	s->sub_open = rc == 0;
 	return rc;
 }
 
@@ -619,7 +622,7 @@ int send_message(struct send *s)
 	rc = envelope(s);
 	if (rc != 0)
 		return rc;
-	if (cli_open_home(&s->ks, &s->ctx, s->cli, 1) != 0)
+	if (s->ctx == NULL && cli_open_home(&s->ks, &s->ctx, s->cli, 1) != 0)
 		return EX_OSERR;
 	if (ll_ctx_identity_for(s->ctx, s->from[0]) == NULL)
 		return say_err(EX_CONFIG,
@@ -684,18 +687,31 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 	return rc;
 }
 
-void send_free(struct send *s)
+void send_reset(struct send *s)
 {
 	ll_sealed_free(&s->sealed);
-	ll_ctx_free(&s->ctx);
-	ll_keystore_close(&s->ks);
 	ll_strv_free(&s->from);
 	ll_strv_free(&s->tocc);
 	ll_strv_free(&s->bcc);
 	addrs_free(&s->env);
 	addrs_free(&s->hidden);
-	submit_end(&s->sub);
-	cli_conf_free(&s->conf);
 	free(s->msg);
 	s->msg = NULL;
+	s->len = 0;
+	s->envfrom = NULL;
+	s->id[0] = '\0';
+	/* a failed session stopped the last message's copies; the next
+	 * message tries again (curl reconnects when the connection is
+	 * gone) */
+	s->sub.stopped = 0;
+}
+
+void send_free(struct send *s)
+{
+	send_reset(s);
+	ll_ctx_free(&s->ctx);
+	ll_keystore_close(&s->ks);
+	submit_end(&s->sub);
+	s->sub_open = 0;
+	cli_conf_free(&s->conf);
 }

@@ -50,6 +50,9 @@ struct send {
 	char *msg; /* in: the message (malloc'd, taken), then as sealed */
 	size_t len;
 	char id[OUTBOX_ID_MAX]; /* out: the outbox entry, "" none */
+	/* the submission session and the home, open once and kept by
+	 * send_reset for the next message (the bridge's relay workers) */
+	int sub_open;
 	struct submit sub;
 	enum send_policy policy;
 	char **from, **tocc, **bcc; /* of the header */
@@ -71,6 +74,15 @@ int send_add_rcpt(struct send *s, const char *addr);
  * made (it stays queued after EX_TEMPFAIL and EX_UNAVAILABLE).
  */
 int send_message(struct send *s);
+
+/*
+ * Ready S for another message: what belongs to the message (the
+ * message, its addresses, the sealed copies, s->id) is freed; the
+ * settings, the open home (keystore, keys) and the submission session
+ * (its connection to the server, logged in) are kept.  The caller
+ * sets the "in" fields of the message again (envfrom, recipients, msg).
+ */
+void send_reset(struct send *s);
 
 /* Free what S holds (not S). */
 void send_free(struct send *s);
