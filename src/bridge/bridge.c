@@ -315,6 +315,15 @@ void bridge_job_forget(struct bridge_job *j)
 		j->done = NULL;
 }
 
+void bridge_job_busy(struct bridge_job *j, int busy)
+{
+	struct bridge *b = j->b;
+
+	j->session = !busy;
+	if (!busy && b->stopping && njobs(b) == 0)
+		event_base_loopexit(b->base, NULL);
+}
+
 /* ------------------------------------------------------------ the loop */
 
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd,

@@ -8,9 +8,10 @@
  * per-install secrets (bridge_secret.c: the bridge password and the
  * self-signed TLS certificate, in HOME/bridge/), opens one listener per
  * module on 127.0.0.1 only, and stops on SIGTERM/SIGINT.  Work that
- * may take long (sealing, opening, anything upstream) runs in a child
- * process per task (bridge_spawn), so that no client waits for
- * another; the loop only moves bytes and parses commands.
+ * may take long (sealing, opening, anything upstream) runs in child
+ * processes (bridge_spawn; the SMTP relay's are long-lived workers,
+ * smtp_pool.c), so that no client waits for another; the loop only
+ * moves bytes and parses commands.
  *
  * A protocol module (smtp_session.c; the IMAP module the same way) is a
  * `struct bridge_module` in the table of bridge.c:
@@ -75,6 +76,7 @@ struct bridge_account {
 
 struct bridge_module;
 struct bridge_job;
+struct smtp_pool;
 
 struct bridge {
 	struct cli *cli;
@@ -92,6 +94,7 @@ struct bridge {
 	struct bridge_account *accounts;
 	size_t naccounts;
 	struct bridge_job *jobs;
+	struct smtp_pool *relay_pool; /* smtp_pool.c: the relay workers */
 	int stopping;
 };
 
@@ -154,6 +157,9 @@ int bridge_spawn_fd(struct bridge *b, int keep, int (*run)(void *arg),
 		    void *cbarg, struct bridge_job **out);
 /* The one who asked for J is gone: DONE is not called. */
 void bridge_job_forget(struct bridge_job *j);
+/* J (of bridge_spawn_fd) is at work a client waits for (BUSY 1), which
+ * a stop waits for as for bridge_spawn's children, or idle again (0). */
+void bridge_job_busy(struct bridge_job *j, int busy);
 
 void bridge_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -224,6 +230,34 @@ int smtp_relay_seen(const struct bridge_account *a, const char *key,
 /* HOME/bridge/queue/ADDRESS/ids made, its markers older than a week
  * removed. */
 int smtp_relay_prepare(const struct bridge_account *a);
+/*
+ * In a relay worker (a child process): what stays open from one message
+ * of account A to the next: the settings, the home (keystore, keys) and
+ * the upstream SMTP session.  smtp_relay_one seals and relays REQ (its
+ * message taken over) as `letterlock send` does, saying why on stderr,
+ * and returns send's exit code (sysexits.h).
+ */
+struct smtp_relay_worker;
+struct smtp_relay_worker *smtp_relay_worker_new(struct bridge *b,
+						struct bridge_account *a);
+int smtp_relay_one(struct smtp_relay_worker *w, struct smtp_relay_req *req);
+void smtp_relay_worker_free(struct smtp_relay_worker **pp);
+
+/*
+ * smtp_pool.c: the relay workers, up to a few per account, each a
+ * child process (bridge_spawn_fd) fed one message at a time over a
+ * socketpair.  smtp_pool_relay hands REQ (borrowed until DONE) to an
+ * idle worker of A, a new one, or a queue until one is free;
+ * DONE(ARG, code, said) gets the worker's result and the last 4 KiB it
+ * said (or the exit code when the worker died with the message).
+ * 0, or -1 (nothing was started).  smtp_pool_stop ends the idle
+ * workers and lets the busy ones finish on their own.
+ */
+int smtp_pool_relay(struct bridge *b, struct bridge_account *a,
+		    const struct smtp_relay_req *req,
+		    void (*done)(void *arg, int code, const char *said),
+		    void *arg);
+void smtp_pool_stop(struct bridge *b);
 /* Retry what waits in the accounts' outboxes when it is due (a
  * timer of bridge.c calls this every second). */
 void smtp_relay_tick(struct bridge *b);

@@ -1,22 +1,25 @@
 /*
  * smtp_relay.c - a message submitted to the bridge, sealed and relayed
- * upstream in a child process, and the retries of what waits.
+ * upstream by a relay worker (a child process, smtp_pool.c), and the
+ * retries of what waits.
  *
- * The child does what `letterlock send` does (send.h): seal, queue the
+ * The worker does what `letterlock send` does (send.h): seal, queue the
  * copies in the account's outbox (HOME/bridge/queue/ADDRESS/outbox,
  * every file fsync'd), submit, mark each copy sent as soon as the
- * server took it, remove the entry.  Its exit code becomes the
- * client's reply: 250 only when every copy was taken; 451 when a copy
- * waits (the bridge retries it, doubling the delay from [bridge] retry
- * up to an hour); 5xx when it was refused (policy refuse, a malformed
- * message, a permanent refusal upstream: then nothing stays queued).
+ * server took it, remove the entry.  Its result (a sysexits.h code, as
+ * the exit code of `letterlock send`) becomes the client's reply: 250
+ * only when every copy was taken; 451 when a copy waits (the bridge
+ * retries it, doubling the delay from [bridge] retry up to an hour);
+ * 5xx when it was refused (policy refuse, a malformed message, a
+ * permanent refusal upstream: then nothing stays queued).
  *
- * Why a child process per message rather than a worker thread: sealing
- * parses the client's message and uses the private key; in a child a
- * crash or a leak stays there, the keystore, GMime, libcurl and
- * OpenSSL need no locking, and a stalled upstream holds one process,
- * not the loop.  A fork costs about a millisecond, little beside the
- * signature and the network.
+ * Why child processes rather than worker threads: sealing parses the
+ * client's message and uses the private key; in a child a crash or a
+ * leak stays there, the keystore, GMime, libcurl and OpenSSL need no
+ * locking, and a stalled upstream holds one process, not the loop.  A
+ * worker relays one message after another: the home stays open and
+ * the upstream session (TLS, login) stays up between them
+ * (struct smtp_relay_worker).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -50,6 +53,16 @@ struct smtp_relay {
 	struct smtp_relay_req req;
 	void (*done)(void *cbarg, const char *reply);
 	void *cbarg;
+};
+
+/* In a relay worker: what stays open from one message to the next. */
+struct smtp_relay_worker {
+	struct bridge *b;
+	struct bridge_account *a;
+	struct send s; /* its home and submission session (send_reset) */
+	char *pw;
+	int conf_rc; /* of reading the settings: 0, or the exit code */
+	const char *key; /* of the message being relayed, for mark() */
 };
 
 static int set(char **f, const char *v)
@@ -100,16 +113,16 @@ static int mark_path(char path[PATH_MAX], const struct bridge_account *a,
 	return n < 0 || n >= PATH_MAX ? -1 : 0;
 }
 
-/* In the child (send.h's queued): the message of R is queued as ID;
- * the marker is on disk before anything is submitted. */
+/* In the worker (send.h's queued): the message being relayed by W is
+ * queued as ID; the marker is on disk before anything is submitted. */
 static void mark(void *arg, const char *id)
 {
-	struct smtp_relay *r = arg;
+	struct smtp_relay_worker *w = arg;
 	char path[PATH_MAX];
 
-	if (r->req.key[0] == '\0')
+	if (w->key[0] == '\0')
 		return;
-	if (mark_path(path, r->a, r->req.key) < 0 ||
+	if (mark_path(path, w->a, w->key) < 0 ||
 	    cli_write_file(path, id, strlen(id)) < 0)
 		fprintf(stderr,
 			"letterlock: bridge: %s: a resubmission of it will "
@@ -117,12 +130,12 @@ static void mark(void *arg, const char *id)
 			id);
 }
 
-/* In the child: the message of R is not kept after all. */
-static void unmark(const struct smtp_relay *r)
+/* In the worker: the message with KEY is not kept after all. */
+static void unmark(const struct bridge_account *a, const char *key)
 {
 	char path[PATH_MAX];
 
-	if (r->req.key[0] != '\0' && mark_path(path, r->a, r->req.key) == 0)
+	if (key[0] != '\0' && mark_path(path, a, key) == 0)
 		unlink(path);
 }
 
@@ -210,40 +223,64 @@ int smtp_relay_prepare(const struct bridge_account *a)
 	return 0;
 }
 
-/* The child of one message. */
-static int relay_run(void *arg)
+struct smtp_relay_worker *smtp_relay_worker_new(struct bridge *b,
+						struct bridge_account *a)
 {
-	struct smtp_relay *r = arg;
-	struct send s = { .cli = r->b->cli };
-	struct outbox_entry *e = NULL;
-	char *pw = NULL;
-	int rc;
+	struct smtp_relay_worker *w = calloc(1, sizeof(*w));
 
-	rc = account_conf(&s.conf, &pw, r->b, r->a);
-	s.conf_loaded = 1;
-	s.password = pw;
-	s.outbox_home = r->a->queue_home;
-	s.queued = mark;
-	s.queued_arg = r;
-	s.envfrom = r->req.from;
-	for (size_t i = 0; rc == 0 && i < r->req.nrcpts; i++)
-		rc = send_add_rcpt(&s, r->req.rcpts[i]);
-	s.msg = r->req.msg;
-	s.len = r->req.len;
-	r->req.msg = NULL;
+	if (w == NULL)
+		return NULL;
+	w->b = b;
+	w->a = a;
+	w->s.cli = b->cli;
+	/* the settings once a worker: a change is seen by the next one */
+	w->conf_rc = account_conf(&w->s.conf, &w->pw, b, a);
+	w->s.conf_loaded = 1;
+	w->s.password = w->pw;
+	w->s.outbox_home = a->queue_home;
+	w->s.queued = mark;
+	w->s.queued_arg = w;
+	return w;
+}
+
+void smtp_relay_worker_free(struct smtp_relay_worker **pp)
+{
+	struct smtp_relay_worker *w = *pp;
+
+	if (w == NULL)
+		return;
+	send_free(&w->s);
+	wipe(&w->pw);
+	free(w);
+	*pp = NULL;
+}
+
+int smtp_relay_one(struct smtp_relay_worker *w, struct smtp_relay_req *req)
+{
+	struct send *s = &w->s;
+	struct outbox_entry *e = NULL;
+	int rc = w->conf_rc;
+
+	w->key = req->key;
+	s->envfrom = req->from;
+	for (size_t i = 0; rc == 0 && i < req->nrcpts; i++)
+		rc = send_add_rcpt(s, req->rcpts[i]);
+	s->msg = req->msg;
+	s->len = req->len;
+	req->msg = NULL;
 	if (rc == 0)
-		rc = send_message(&s);
-	if (rc == EX_UNAVAILABLE && s.id[0] != '\0' &&
-	    outbox_open(&e, r->a->queue_home, s.id) == 0) {
+		rc = send_message(s);
+	if (rc == EX_UNAVAILABLE && s->id[0] != '\0' &&
+	    outbox_open(&e, w->a->queue_home, s->id) == 0) {
 		/* the client hears "refused": nothing may follow, and the
 		 * same message sent again is a new try */
-		unmark(r);
-		outbox_remove(&e, r->a->queue_home);
-		fprintf(stderr, "letterlock: bridge: %s: not kept\n", s.id);
+		unmark(w->a, req->key);
+		outbox_remove(&e, w->a->queue_home);
+		fprintf(stderr, "letterlock: bridge: %s: not kept\n", s->id);
 	}
 	outbox_close(&e);
-	send_free(&s);
-	wipe(&pw);
+	send_reset(s);
+	w->key = NULL;
 	return rc;
 }
 
@@ -299,6 +336,7 @@ static void free_req(struct smtp_relay_req *q)
 	free(q->msg);
 }
 
+/* The worker's result CODE for R, and what it said (smtp_pool.c). */
 static void relay_done(void *arg, int code, const char *said)
 {
 	struct smtp_relay *r = arg;
@@ -358,7 +396,7 @@ int smtp_relay(struct bridge *b, struct smtp_relay_req *req,
 	r->done = done;
 	r->cbarg = cbarg;
 	*out = NULL;
-	if (bridge_spawn(b, relay_run, r, relay_done, r, NULL) < 0) {
+	if (smtp_pool_relay(b, r->a, &r->req, relay_done, r) < 0) {
 		*req = r->req; /* still the caller's */
 		free(r);
 		return -1;

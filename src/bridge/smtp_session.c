@@ -826,6 +826,7 @@ static void smtp_stop(struct bridge *b, void *state)
 
 	while (st->sessions != NULL)
 		session_free(st->sessions);
+	smtp_pool_stop(b);
 	free(st);
 }
 

@@ -32,6 +32,7 @@ struct mailbox {
 	int timeout;
 	int reuse; /* keep the SMTP connection between submissions */
 	int mail_started; /* MAIL FROM went out in this exchange */
+	int data_started; /* DATA went out in this exchange */
 	char reply[REPLY_MAX]; /* the server's last line */
 };
 
@@ -254,6 +255,9 @@ static int on_debug(CURL *c, curl_infotype type, char *data, size_t size,
 	if (type == CURLINFO_HEADER_OUT && size >= 10 &&
 	    strncasecmp(data, "MAIL FROM:", 10) == 0)
 		mb->mail_started = 1;
+	if (type == CURLINFO_HEADER_OUT && size >= 4 &&
+	    strncasecmp(data, "DATA", 4) == 0)
+		mb->data_started = 1;
 	/* the answer to QUIT would hide the reply that made us quit */
 	if (type != CURLINFO_HEADER_IN ||
 	    (size >= 4 && strncmp(data, "221 ", 4) == 0))
@@ -285,6 +289,7 @@ static void common_opts(struct mailbox *mb, CURL *c, long tls, char *ebuf,
 	curl_easy_setopt(c, CURLOPT_DEBUGDATA, mb);
 	mb->reply[0] = '\0';
 	mb->mail_started = 0;
+	mb->data_started = 0;
 }
 
 /* The error of an exchange that ended with CC (CURLE_OK: 0). */
@@ -609,15 +614,36 @@ static void judge(struct mailbox *mb, CURLcode cc, struct mailbox_outcome *oc)
 	}
 }
 
+/* One SMTP exchange of MB's handle: MSG from MFROM to LIST. */
+static CURLcode submit_once(struct mailbox *mb, const char *mfrom,
+			    struct curl_slist *list, const char *msg,
+			    size_t len, char *ebuf)
+{
+	struct source src = { msg, len };
+
+	common_opts(mb, mb->smtp, mb->smtp_tls, ebuf, NULL);
+	curl_easy_setopt(mb->smtp, CURLOPT_URL, mb->smtp_url);
+	curl_easy_setopt(mb->smtp, CURLOPT_MAIL_FROM, mfrom);
+	curl_easy_setopt(mb->smtp, CURLOPT_MAIL_RCPT, list);
+	curl_easy_setopt(mb->smtp, CURLOPT_UPLOAD, 1L);
+	curl_easy_setopt(mb->smtp, CURLOPT_READFUNCTION, on_read);
+	curl_easy_setopt(mb->smtp, CURLOPT_READDATA, &src);
+	curl_easy_setopt(mb->smtp, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
+	/* without reuse: QUIT now */
+	curl_easy_setopt(mb->smtp, CURLOPT_FORBID_REUSE, mb->reuse ? 0L : 1L);
+	return ll_curl_perform(mb->smtp);
+}
+
 int mailbox_submit(struct mailbox *mb, const char *from,
 		   const char *const *rcpts, size_t n, const char *msg,
 		   size_t len, struct mailbox_outcome *oc, struct ll_error *err)
 {
-	struct source src = { msg, len };
 	struct curl_slist *list = NULL, *l;
 	struct ll_buf mfrom = { 0 }, mto = { 0 };
 	char ebuf[CURL_ERROR_SIZE];
 	CURLcode cc;
+	CURL *fresh;
+	long made = -1; /* connections the exchange made; 0: it reused one */
 	int rc = 0;
 
 	memset(oc, 0, sizeof(*oc));
@@ -635,17 +661,22 @@ int mailbox_submit(struct mailbox *mb, const char *from,
 	}
 	if (rc < 0)
 		goto out;
-	common_opts(mb, mb->smtp, mb->smtp_tls, ebuf, NULL);
-	curl_easy_setopt(mb->smtp, CURLOPT_URL, mb->smtp_url);
-	curl_easy_setopt(mb->smtp, CURLOPT_MAIL_FROM, mfrom.p);
-	curl_easy_setopt(mb->smtp, CURLOPT_MAIL_RCPT, list);
-	curl_easy_setopt(mb->smtp, CURLOPT_UPLOAD, 1L);
-	curl_easy_setopt(mb->smtp, CURLOPT_READFUNCTION, on_read);
-	curl_easy_setopt(mb->smtp, CURLOPT_READDATA, &src);
-	curl_easy_setopt(mb->smtp, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
-	/* without reuse: QUIT now */
-	curl_easy_setopt(mb->smtp, CURLOPT_FORBID_REUSE, mb->reuse ? 0L : 1L);
-	cc = ll_curl_perform(mb->smtp);
+	cc = submit_once(mb, mfrom.p, list, msg, len, ebuf);
+	if (cc != CURLE_OK && mb->reuse && !mb->data_started &&
+	    curl_easy_getinfo(mb->smtp, CURLINFO_NUM_CONNECTS, &made) ==
+		    CURLE_OK &&
+	    made == 0) {
+		/* a kept connection that the server has closed meanwhile
+		 * (its idle timeout's 421, a restart) fails before DATA:
+		 * the server took nothing, so once more, with a handle of
+		 * its own (nothing of the dead session's state) */
+		fresh = curl_easy_init();
+		if (fresh != NULL) {
+			curl_easy_cleanup(mb->smtp);
+			mb->smtp = fresh;
+			cc = submit_once(mb, mfrom.p, list, msg, len, ebuf);
+		}
+	}
 	if (cc != CURLE_OK) {
 		judge(mb, cc, oc);
 		rc = perform_error(mb, cc, "SMTP", ebuf, NULL, err);

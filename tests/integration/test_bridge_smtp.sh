@@ -16,6 +16,11 @@
 #   * Postfix stopped: 451 to the client, the message queued (sent
 #     again by the client: not queued twice); Postfix back: delivered
 #     exactly once by the bridge's retries;
+#   * messages are relayed by long-lived workers that keep their
+#     upstream session: three in a row log in at most once; the
+#     workers killed (-9) while idle: the next message is relayed by a
+#     new one; the server closing an idle session (its timeout, a
+#     restart): the next message is sent over a new one, once;
 #   * kill -9 of the bridge (and its children) after the client's DATA,
 #     while the server stalls: after a restart, delivered exactly once,
 #     also when the client (which had no answer) sends it again;
@@ -424,6 +429,67 @@ t_bounce() {
 		! grep -q 'sent already' "$T/lost.curl" && queue_empty
 }
 t "queued (451), then refused for good (550 5.1.1 unknown user): a delivery report sealed to alice in her INBOX with the message, not tried again" t_bounce
+
+# ------------------------------------------------ the relay workers
+
+# logins: the submission sessions Postfix has had
+logins() {
+	sleep 1 # postlogd writes the log behind
+	grep -c 'submission/smtpd.*: connect from' "$STACK/maillog"
+}
+# workers: the bridge's children (its relay workers)
+workers() { pgrep -P "$BRIDGE_PID" | paste -sd' ' -; }
+
+t_pool_reuse() {
+	local n0 n1 m
+	n0=$(logins)
+	for m in reuse1 reuse2 reuse3; do
+		msg "$m" "To: $BOB"
+		submit "$m" "$BPW" "$BOB"
+		[ "$RC" = 0 ] || return 1
+	done
+	n1=$(logins)
+	echo "new submission sessions: $((n1 - n0)); workers: $(workers)"
+	delivered "$BOB" reuse1 && delivered "$BOB" reuse2 &&
+		delivered "$BOB" reuse3 && queue_empty &&
+		[ $((n1 - n0)) -le 1 ] && [ -n "$(workers)" ]
+}
+t "three messages one after another: one relay worker, its upstream session kept (at most one new login), each delivered once" t_pool_reuse
+
+t_pool_crash() {
+	local w
+	w=$(workers)
+	[ -n "$w" ] || { echo "no worker"; return 1; }
+	# shellcheck disable=SC2086
+	kill -KILL $w
+	sleep 0.5
+	msg aftercrash "To: $BOB"
+	submit aftercrash "$BPW" "$BOB"
+	echo "workers before: $w; after: $(workers)"
+	[ "$RC" = 0 ] && grep -q '^< 250 2.0.0 sealed' "$T/aftercrash.curl" &&
+		delivered "$BOB" aftercrash && queue_empty &&
+		kill -0 "$BRIDGE_PID" && [ "$(workers)" != "$w" ]
+}
+t "the relay workers killed (-9) while idle: the bridge runs on, a new worker relays the next message" t_pool_crash
+
+t_pool_server_closed() {
+	# Postfix ends a session idle 2 s ("421 timeout"), as servers do
+	postconf -c "$STACK/postfix" -e smtpd_timeout=2s && postfix_stop &&
+		postfix_start || return 1
+	msg idle1 "To: $BOB"
+	submit idle1 "$BPW" "$BOB"
+	[ "$RC" = 0 ] && delivered "$BOB" idle1 || return 1
+	sleep 3
+	grep -q 'submission/smtpd.*: timeout after' "$STACK/maillog" ||
+		{ echo "Postfix did not close the idle session"; return 1; }
+	msg idle2 "To: $BOB"
+	submit idle2 "$BPW" "$BOB"
+	postconf -c "$STACK/postfix" -e smtpd_timeout=300s && postfix_stop &&
+		postfix_start || return 1
+	[ "$RC" = 0 ] && grep -q '^< 250 2.0.0 sealed' "$T/idle2.curl" &&
+		delivered "$BOB" idle2 && queue_empty
+}
+t "the server closed a worker's idle session (its timeout), and was stopped and started: the next messages go at once, once each" t_pool_server_closed
 
 t_kill9() {
 	local _ cpid
