@@ -20,7 +20,9 @@
 #     upstream session: three in a row log in at most once; the
 #     workers killed (-9) while idle: the next message is relayed by a
 #     new one; the server closing an idle session (its timeout, a
-#     restart): the next message is sent over a new one, once;
+#     restart): the next message is sent over a new one, once; a
+#     worker killed with a message (the server stalling): 451 to the
+#     client, delivered once by the retries;
 #   * kill -9 of the bridge (and its children) after the client's DATA,
 #     while the server stalls: after a restart, delivered exactly once,
 #     also when the client (which had no answer) sends it again;
@@ -491,10 +493,13 @@ t_pool_server_closed() {
 }
 t "the server closed a worker's idle session (its timeout), and was stopped and started: the next messages go at once, once each" t_pool_server_closed
 
-t_kill9() {
-	local _ cpid
+# submit_stalled NAME: Postfix stopped, a server on its port that takes
+# connections and never answers (FAKE_PID); NAME submitted in the
+# background (SUBMIT_PID) until it is queued and its worker waits for
+# the server's greeting
+submit_stalled() {
+	local _
 	postfix_stop
-	# a server that takes the connection and never answers
 	timeout 120 "$PY" -c '
 import socket, sys, time
 s = socket.socket()
@@ -508,17 +513,35 @@ while True:
 ' "$MAILSTACK_SUBMISSION_PORT" &
 	FAKE_PID=$!
 	sleep 0.5
-	msg kill "To: $BOB"
-	submit kill "$BPW" "$BOB" &
-	cpid=$!
+	msg "$1" "To: $BOB"
+	submit "$1" "$BPW" "$BOB" &
+	SUBMIT_PID=$!
 	for _ in $(seq 1 100); do
 		[ -n "$(queue)" ] && break
 		sleep 0.1
 	done
 	[ -n "$(queue)" ] || { echo "nothing queued"; return 1; }
-	sleep 0.5 # the child waits for the server's greeting
+	sleep 0.5
+}
+
+t_worker_killed() {
+	local w
+	submit_stalled wkill || return 1
+	w=$(workers)
+	# shellcheck disable=SC2086
+	kill -KILL $w
+	wait "$SUBMIT_PID"
+	fake_stop
+	postfix_start || return 1
+	grep -q '^< 451 4.3.0 .*(exit 137)' "$T/wkill.curl" &&
+		kill -0 "$BRIDGE_PID" && delivered "$BOB" wkill 30 && queue_empty
+}
+t "a relay worker killed (-9) with a message, the server stalling: the client gets 451, the bridge runs on and its retry delivers the message once" t_worker_killed
+
+t_kill9() {
+	submit_stalled kill || return 1
 	bridge_kill KILL
-	wait "$cpid"
+	wait "$SUBMIT_PID"
 	grep -q '^< 250 2.0.0' "$T/kill.curl" && { echo "the client got 250"; return 1; }
 	fake_stop
 	postfix_start || return 1
