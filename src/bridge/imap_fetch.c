@@ -101,12 +101,18 @@ static void harvest(struct imap_opener *o, const struct ll_opened *op)
 	const struct ll_open_status *st = ll_opened_status(op);
 	struct ll_cert *own = NULL;
 	struct ll_error err = { 0 };
-	enum ll_contact_state state;
+	enum ll_contact_state state = LL_CONTACT_CURRENT;
+	const char *fpr;
 
 	if (signer == NULL || st->revocation == LL_REV_REVOKED)
 		return;
+	fpr = ll_cert_fingerprint(signer);
+	for (unsigned i = 0; i < 16 && i < o->nharvested; i++)
+		if (strcmp(o->harvested[i], fpr) == 0)
+			return; /* kept already, or pending already */
 	if (ll_keystore_current_cert(&own, o->ks, st->signer, 0, NULL) == 0) {
-		ll_cert_free(&own);
+		ll_cert_free(&own); /* our own: never a contact */
+		snprintf(o->harvested[o->nharvested++ % 16], 65, "%s", fpr);
 		return;
 	}
 	if (ll_contacts_add(o->ks, signer, LL_SRC_HARVESTED, time(NULL), &state,
@@ -115,7 +121,9 @@ static void harvest(struct imap_opener *o, const struct ll_opened *op)
 			"letterlock: bridge: imap: keeping the signer's "
 			"certificate: %s\n",
 			err.message);
-	else if (state == LL_CONTACT_PENDING)
+	else
+		snprintf(o->harvested[o->nharvested++ % 16], 65, "%s", fpr);
+	if (state == LL_CONTACT_PENDING)
 		fprintf(stderr,
 			"letterlock: bridge: imap: %s signed with a key other "
 			"than the one known; it is kept as pending "

@@ -19,6 +19,11 @@ struct imap_opener {
 	int ready; /* keys loaded */
 	unsigned char cache_key[32];
 	int cache_state; /* 0 not read yet, 1 the key is there, -1 none */
+	/* signers harvested in this session (fingerprints, a ring): a
+	 * mailbox of one sender's mail costs one contacts write, not one
+	 * per message */
+	char harvested[16][65];
+	unsigned nharvested;
 	/* the directory's bytes as last counted, plus this process's
 	 * entries since; entries to put before it is counted again */
 	unsigned long long cache_used;

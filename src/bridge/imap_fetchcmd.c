@@ -260,6 +260,14 @@ static int item_list(char *out, size_t size, const struct fetch *f, int all,
 	return k < 0 || (size_t)k >= size - o ? -1 : 0;
 }
 
+static int any_smime(const struct fetch *f)
+{
+	for (size_t i = 0; i < f->n; i++)
+		if (f->v[i].smime)
+			return 1;
+	return 0;
+}
+
 /* The UIDs of the batch's messages that are S/MIME (SMIME 1) or not
  * (0), comma-separated, into OUT (BATCH_UIDS + 16 bytes): their
  * number. */
@@ -375,6 +383,10 @@ int imap_fetch_command(struct imap_sess *s)
 		f->text[0] = '\0'; /* kept: a NO or BAD */
 	if (f->n == 0)
 		goto answer; /* none: a BAD set, nothing selected */
+	/* none of them S/MIME (a mailbox of plain mail): the server
+	 * answers the client's own command, in one go */
+	if (!f->too_many && f->text[0] == '\0' && !any_smime(f))
+		goto pass;
 	if (f->too_many) {
 		snprintf(f->text, sizeof(f->text),
 			 "NO [LIMIT] at most %d messages in one FETCH",

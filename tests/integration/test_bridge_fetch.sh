@@ -366,6 +366,20 @@ PY
 }
 t "a FETCH of FLAGS only passes through: the server's answer as it is" t_flags_only
 
+t_plain_only() {
+	py "$(uid lunch)" <<'PY'
+u = sys.argv[1]
+q = "UID FETCH %s (BODYSTRUCTURE ENVELOPE RFC822.SIZE BODY.PEEK[1])" % u
+bs, sv = one(b, q), one(d, q)
+print("bridge:", bs)
+print("server:", sv)
+# the set holds no S/MIME message: the server's own answer, as it is
+assert bs == sv, (bs, sv)
+assert b"Nothing secret in lunch" in bs["BODY[1]"]
+PY
+}
+t "a FETCH of content items over plain messages only: the server's own answer" t_plain_only
+
 t_seen() {
 	py "$FIG" <<'PY'
 u = sys.argv[1]
