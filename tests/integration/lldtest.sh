@@ -7,8 +7,8 @@
 #                    and the tools are there; find $LETTERLOCKD and
 #                    $LETTERLOCK (default: next to it); make $T
 #                    (tap_init NAME), name $STACK, $CA, $LOG; free ports
-#                    for the stack (exported MAILSTACK_*_PORT) and
-#                    $HTTP_PORT; $URL
+#                    (tap.sh's free_port) for the stack (exported
+#                    MAILSTACK_*_PORT) and $HTTP_PORT; $URL
 #   t DESC CMD...    one numbered case; on failure CMD's output and the
 #                    letterlockd log lines written meanwhile as "# "
 #   finish, fatal MSG    the plan and the exit status; bail out
@@ -134,25 +134,6 @@ fatal() { # fatal MSG: the rest cannot run
 	echo "Bail out! $*"
 	echo "1..$n"
 	exit 1
-}
-
-# ------------------------------------------------------------ ports
-
-# free_port VAR: a free 127.0.0.1 TCP and UDP port below the ephemeral
-# range, not handed out before, into VAR
-used_ports=" "
-free_port() {
-	local p _
-	for _ in $(seq 1 200); do
-		p=$((20000 + RANDOM % 12000))
-		case $used_ports in *" $p "*) continue ;; esac
-		if [ -z "$(ss -Htlnu "sport = :$p" 2>/dev/null)" ]; then
-			used_ports="$used_ports$p "
-			printf -v "$1" %s "$p"
-			return 0
-		fi
-	done
-	return 1
 }
 
 # ------------------------------------------------------------ helpers

@@ -13,6 +13,10 @@
 #                     output rather than its start; with TAP_TODO=WHY
 #                     set, a known failure: "# TODO WHY", not counted
 #   plan              "1..N", and the status: 0 if nothing failed
+#   free_port VAR     a free 127.0.0.1 TCP and UDP port into VAR, from
+#                     TESTS_PORTS (LO-HI; default 20000-31999, below the
+#                     ephemeral range), none handed out twice; tests/run
+#                     gives the scripts it runs at once ranges apart
 
 tap_init() {
 	T=$(mktemp -d "${TMPDIR:-/tmp}/ll-$1.XXXXXX") || exit 1
@@ -68,4 +72,20 @@ tcase() {
 plan() {
 	echo "1..$n"
 	[ "$failed" -eq 0 ]
+}
+
+used_ports=" "
+free_port() {
+	local range=${TESTS_PORTS:-20000-31999} lo hi p _
+	lo=${range%-*} hi=${range#*-}
+	for _ in $(seq 1 200); do
+		p=$((lo + RANDOM % (hi - lo + 1)))
+		case $used_ports in *" $p "*) continue ;; esac
+		if [ -z "$(ss -Htlnu "sport = :$p" 2>/dev/null)" ]; then
+			used_ports="$used_ports$p "
+			printf -v "$1" %s "$p"
+			return 0
+		fi
+	done
+	return 1
 }

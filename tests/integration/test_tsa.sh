@@ -70,15 +70,7 @@ on_cleanup() {
 	fi
 }
 
-port=""
-for _ in $(seq 1 200); do
-	p=$((20000 + RANDOM % 12000))
-	if [ -z "$(ss -Htln "sport = :$p" 2>/dev/null)" ]; then
-		port=$p
-		break
-	fi
-done
-[ -n "$port" ] || bail "no free port"
+free_port port || bail "no free port"
 URL=http://127.0.0.1:$port
 
 "$LETTERLOCKD" init --dir "$CA" --base-url "$URL" \
