@@ -2,8 +2,9 @@
 #
 #   make demo     set up, build, run scripts/demo (alice seals, bob opens;
 #                 then the same through their bridges)
-#   make check    set up, build the normal, ASan+UBSan and fuzz trees,
-#                 run tests/run (ends with "N passed, N failed")
+#   make check    set up, build the normal tree, run tests/run while
+#                 the ASan+UBSan and fuzz trees build (ends with
+#                 "N passed, N failed")
 #   make bench    set up, build, run bench/run, acme, tsa, pkx, bridge
 #   make fuzz     set up, build the fuzz tree, run every fuzz target for
 #                 FUZZ_SECONDS seconds (default 60) on its corpus
@@ -70,15 +71,26 @@ build-asan: setup
 build-fuzz: setup
 	$(call tree,$(FUZZ_BUILD),$(FUZZ_CC),$(FUZZ_OPTS))
 
-# The sanitizer and fuzz trees are built in turn; if one fails, tests/run
-# still runs and counts that tree's tests as failed (so the run always
-# ends with its "N passed, N failed" line).
+# The sanitizer and fuzz trees are built in the background (in turn,
+# output in $(BUILD)/trees.log) while tests/run starts on build/: the
+# builds keep the CPU busy where build/'s integration scripts mostly
+# wait.  tests/run starts what needs them when they are done
+# ($(ASAN_BUILD)/.build-ended, then the background's end) and prints
+# trees.log in front of the fuzz corpus replay.  If one fails to build,
+# tests/run still runs and counts that tree's tests as failed (so the
+# run always ends with its "N passed, N failed" line).
 check: build
-	@$(MAKE) --no-print-directory build-asan || \
-		echo "make check: $(ASAN_BUILD) failed to build; tests/run reports it"
-	@$(MAKE) --no-print-directory build-fuzz || \
-		echo "make check: $(FUZZ_BUILD) failed to build; tests/run reports it"
-	bash tests/run
+	@rm -f $(ASAN_BUILD)/.build-ended
+	@{ $(MAKE) --no-print-directory build-asan || \
+		echo "make check: $(ASAN_BUILD) failed to build; tests/run reports it"; \
+	   mkdir -p $(ASAN_BUILD) && touch $(ASAN_BUILD)/.build-ended; \
+	   $(MAKE) --no-print-directory build-fuzz || \
+		echo "make check: $(FUZZ_BUILD) failed to build; tests/run reports it"; \
+	} </dev/null >$(BUILD)/trees.log 2>&1 & trees=$$!; \
+	trap 'kill $$trees 2>/dev/null' INT TERM; \
+	echo "bash tests/run (building $(ASAN_BUILD) and $(FUZZ_BUILD) meanwhile)"; \
+	TESTS_TREES_PID=$$trees TESTS_TREES_LOG=$(BUILD)/trees.log \
+		bash tests/run; rc=$$?; wait $$trees; exit $$rc
 
 demo: build
 	bash scripts/demo
