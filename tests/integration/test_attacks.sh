@@ -17,6 +17,8 @@
 #   KEEP_TMP=1   keep the temporary directory (its path is printed)
 #
 # Needs: bash, openssl, python3 (standard library).  About 15 s.
+# tests/run: alone (its resource-exhaustion cases have time limits of
+# 3 to 10 s: it runs with no other test beside it)
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
