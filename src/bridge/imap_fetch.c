@@ -34,6 +34,43 @@ void imap_status_line(char *out, size_t size, const struct ll_open_status *st,
 					     " (trusted)" :
 					     " (signing time, unverified)") :
 				    "");
+	/* the signer's address comes from a certificate anyone can make:
+	 * no control character may end the field or start another */
+	for (char *c = out; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+}
+
+/* Is the header line at P (N bytes, no line end) a status field:
+ * "X-Letterlock-Status", blanks (obsolete syntax), ':'? */
+static int status_field(const char *p, size_t n)
+{
+	size_t k = strlen(STATUS_FIELD) - 1;
+
+	if (n < k || strncasecmp(p, STATUS_FIELD, k) != 0)
+		return 0;
+	while (k < n && (p[k] == ' ' || p[k] == '\t'))
+		k++;
+	return k < n && p[k] == ':';
+}
+
+/* Does the header of MSG hold a status field? */
+static int has_status_field(const char *msg, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		const char *lf = memchr(msg + i, '\n', len - i);
+		size_t n = lf ? (size_t)(lf - (msg + i)) : len - i;
+		size_t body = n > 0 && msg[i + n - 1] == '\r' ? n - 1 : n;
+
+		if (body == 0)
+			return 0;
+		if (status_field(msg + i, body))
+			return 1;
+		i += n + (lf != NULL);
+	}
+	return 0;
 }
 
 /* MSG with CRLF line ends and without the header's own status fields,
@@ -55,10 +92,7 @@ static void put_message(struct imap_buf *o, const char *line, const char *msg,
 			if (body == 0)
 				header = 0;
 			else if (msg[i] != ' ' && msg[i] != '\t')
-				dropping = body >= strlen(STATUS_FIELD) &&
-					   strncasecmp(msg + i, STATUS_FIELD,
-						       strlen(STATUS_FIELD)) ==
-						   0;
+				dropping = status_field(msg + i, body);
 		}
 		if (!(header && dropping)) {
 			imap_buf_add(o, msg + i, body);
@@ -159,7 +193,15 @@ int imap_open_message(struct imap_opener *o, const char *msg, size_t len,
 
 		st = ll_opened_status(op);
 		imap_status_line(line, sizeof(line), st, NULL);
-		if (!st->encrypted && !st->is_signed)
+		if (!st->encrypted && !st->is_signed &&
+		    has_status_field(msg, len))
+			/* a plain message that brings a status of its own:
+			 * dropped, and said */
+			put_message(&res,
+				    STATUS_FIELD " not S/MIME; the message's "
+						 "own status field dropped",
+				    msg, len);
+		else if (!st->encrypted && !st->is_signed)
 			imap_buf_add(&res, msg, len);
 		else
 			put_message(&res, line, data, dlen);

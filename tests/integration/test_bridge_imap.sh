@@ -168,6 +168,18 @@ t_nokey() {
 }
 t "a message bob has no key for: 'not opened', no plaintext" t_nokey
 
+t_plain_forged() {
+	# a plain message whose own header claims a valid signature
+	msg forgedplain && upload forgedplain || return 1
+	via "$BPW" "INBOX;UID=$(uid forgedplain)"
+	echo "$OUT" | grep -i '^X-Letterlock-Status'
+	[ "$RC" = 0 ] &&
+		echo "$OUT" | grep -q "^X-Letterlock-Status: not S/MIME; the message's own status field dropped" &&
+		! echo "$OUT" | grep -qi 'signature valid' &&
+		echo "$OUT" | grep -q 'secret word of forgedplain'
+}
+t "a plain message with a forged X-Letterlock-Status: dropped, said to be not S/MIME, never 'valid'" t_plain_forged
+
 t_capability() {
 	via "$BPW" "" -X CAPABILITY
 	echo "$OUT"
