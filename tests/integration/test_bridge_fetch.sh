@@ -46,18 +46,8 @@ BOB=bob@example.test
 lldtest_init bridge_fetch "letterlock bridge, IMAP FETCH by parts"
 unset MAILSTACK_PASSWORD
 
-free_port IPORT || fatal "no free port"
-free_port SPORT || fatal "no free port"
-
 . "$here/bridgetest.sh"
-BRIDGE_WHO=bob
-BRIDGE_PORT=$IPORT
-
-eval "lld_cleanup() $(declare -f on_cleanup | tail -n +2)"
-on_cleanup() {
-	bridge_kill KILL
-	lld_cleanup
-}
+bridge_bob
 
 # imapc.py: an IMAP client after STARTTLS that returns what came for a
 # command, raw, and reads FETCH responses into items.
