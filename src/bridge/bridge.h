@@ -217,8 +217,8 @@ int smtp_relay(struct bridge *b, struct smtp_relay_req *req,
 void smtp_relay_forget(struct smtp_relay *r);
 /*
  * A message queued once is not queued again when the client sends it
- * anew (after a 451, or after a lost answer): the relay's child writes
- * a marker when it has queued it.  KEY (65 bytes) is the hex SHA-256
+ * anew (after a 451, or after a lost answer): the relay's worker queues
+ * it under its key (outbox.h, HOME/ids/KEY).  KEY (65 bytes) is the hex SHA-256
  * of its Message-ID, envelope sender and recipients ("" when it has no
  * Message-ID).  smtp_relay_seen: when KEY waits in A's queue or was
  * sent from it, the reply for the client into REPLY, and 1; else 0.
@@ -227,7 +227,7 @@ void smtp_relay_key(char *key, const char *msg, size_t len, const char *from,
 		    char *const *rcpts);
 int smtp_relay_seen(const struct bridge_account *a, const char *key,
 		    char *reply, size_t size);
-/* HOME/bridge/queue/ADDRESS/ids made, its markers older than a week
+/* HOME/bridge/queue/ADDRESS/ids made, its keys older than a week
  * removed. */
 int smtp_relay_prepare(const struct bridge_account *a);
 /*

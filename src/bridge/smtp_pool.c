@@ -8,8 +8,8 @@
  * logged in upstream (TCP, STARTTLS, AUTH) again for every message;
  * that, not the sealing, was most of a message's cost.  A worker does
  * those once and then only seals, queues and sends MAIL/RCPT/DATA.
- * Everything a message goes through is unchanged: the outbox (every
- * file fsync'd before anything is submitted), the resubmission marker,
+ * Everything a message goes through is unchanged: the outbox (the
+ * entry fsync'd before anything is submitted), the resubmission key,
  * the "sent" mark right after the server's 250, the client's 250
  * after that.
  *

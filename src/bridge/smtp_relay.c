@@ -4,9 +4,10 @@
  * retries of what waits.
  *
  * The worker does what `letterlock send` does (send.h): seal, queue the
- * copies in the account's outbox (HOME/bridge/queue/ADDRESS/outbox,
- * every file fsync'd), submit, mark each copy sent as soon as the
- * server took it, remove the entry.  Its result (a sysexits.h code, as
+ * copies in the account's outbox (HOME/bridge/queue/ADDRESS/outbox: one
+ * file, fsync'd, linked under the message's resubmission key in ids/),
+ * submit, mark each copy sent as soon as the server took it, remove the
+ * entry.  Its result (a sysexits.h code, as
  * the exit code of `letterlock send`) becomes the client's reply: 250
  * only when every copy was taken; 451 when a copy waits (the bridge
  * retries it, doubling the delay from [bridge] retry up to an hour);
@@ -62,7 +63,6 @@ struct smtp_relay_worker {
 	struct send s; /* its home and submission session (send_reset) */
 	char *pw;
 	int conf_rc; /* of reading the settings: 0, or the exit code */
-	const char *key; /* of the message being relayed, for mark() */
 };
 
 static int set(char **f, const char *v)
@@ -113,32 +113,6 @@ static int mark_path(char path[PATH_MAX], const struct bridge_account *a,
 	return n < 0 || n >= PATH_MAX ? -1 : 0;
 }
 
-/* In the worker (send.h's queued): the message being relayed by W is
- * queued as ID; the marker is on disk before anything is submitted. */
-static void mark(void *arg, const char *id)
-{
-	struct smtp_relay_worker *w = arg;
-	char path[PATH_MAX];
-
-	if (w->key[0] == '\0')
-		return;
-	if (mark_path(path, w->a, w->key) < 0 ||
-	    cli_write_file(path, id, strlen(id)) < 0)
-		fprintf(stderr,
-			"letterlock: bridge: %s: a resubmission of it will "
-			"not be recognised\n",
-			id);
-}
-
-/* In the worker: the message with KEY is not kept after all. */
-static void unmark(const struct bridge_account *a, const char *key)
-{
-	char path[PATH_MAX];
-
-	if (key[0] != '\0' && mark_path(path, a, key) == 0)
-		unlink(path);
-}
-
 void smtp_relay_key(char *key, const char *msg, size_t len, const char *from,
 		    char *const *rcpts)
 {
@@ -165,34 +139,23 @@ void smtp_relay_key(char *key, const char *msg, size_t len, const char *from,
 int smtp_relay_seen(const struct bridge_account *a, const char *key,
 		    char *reply, size_t size)
 {
-	char path[PATH_MAX], id[OUTBOX_ID_MAX];
-	ssize_t n;
-	int fd;
+	char id[OUTBOX_ID_MAX];
 
-	if (key[0] == '\0' || mark_path(path, a, key) < 0)
-		return 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, id, sizeof(id) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	id[n] = '\0';
-	if (strchr(id, '/') != NULL || id[0] == '.')
-		return 0;
-	snprintf(path, sizeof(path), "%s/outbox/%s", a->queue_home, id);
-	if (access(path, F_OK) == 0)
+	switch (outbox_seen(a->queue_home, key, id)) {
+	case 1:
 		snprintf(reply, size,
 			 "451 4.4.1 this message is queued already (%s): the "
 			 "bridge sends it when the server takes it",
 			 id);
-	else
+		return 1;
+	case 2:
 		snprintf(reply, size,
 			 "250 2.0.0 this message was sent already (%s): not "
 			 "sent again",
 			 id);
-	return 1;
+		return 1;
+	}
+	return 0;
 }
 
 int smtp_relay_prepare(const struct bridge_account *a)
@@ -238,8 +201,6 @@ struct smtp_relay_worker *smtp_relay_worker_new(struct bridge *b,
 	w->s.conf_loaded = 1;
 	w->s.password = w->pw;
 	w->s.outbox_home = a->queue_home;
-	w->s.queued = mark;
-	w->s.queued_arg = w;
 	return w;
 }
 
@@ -261,7 +222,7 @@ int smtp_relay_one(struct smtp_relay_worker *w, struct smtp_relay_req *req)
 	struct outbox_entry *e = NULL;
 	int rc = w->conf_rc;
 
-	w->key = req->key;
+	s->key = req->key;
 	s->envfrom = req->from;
 	for (size_t i = 0; rc == 0 && i < req->nrcpts; i++)
 		rc = send_add_rcpt(s, req->rcpts[i]);
@@ -274,13 +235,12 @@ int smtp_relay_one(struct smtp_relay_worker *w, struct smtp_relay_req *req)
 	    outbox_open(&e, w->a->queue_home, s->id) == 0) {
 		/* the client hears "refused": nothing may follow, and the
 		 * same message sent again is a new try */
-		unmark(w->a, req->key);
+		outbox_forget(w->a->queue_home, e);
 		outbox_remove(&e, w->a->queue_home);
 		fprintf(stderr, "letterlock: bridge: %s: not kept\n", s->id);
 	}
 	outbox_close(&e);
 	send_reset(s);
-	w->key = NULL;
 	return rc;
 }
 
@@ -426,35 +386,15 @@ static int refused(void *arg, const struct outbox_entry *e, size_t i,
 		   const char *reply)
 {
 	struct flush *f = arg;
-	char path[PATH_MAX], id[OUTBOX_ID_MAX];
-	struct dirent *d;
-	DIR *dir;
 
 	if (bridge_bounce(f->b, f->a, f->password, e, i, reply) < 0)
 		return -1;
 	/* A message of one copy that went nowhere: the same message sent
-	 * again is a new try (the marker naming the entry goes, as when
-	 * the first try was refused).  With several copies (Bcc) the
-	 * marker stays: another copy may have been delivered. */
-	if (e->ncopies != 1 || mark_path(path, f->a, "") < 0 ||
-	    (dir = opendir(path)) == NULL)
-		return 0;
-	while ((d = readdir(dir)) != NULL) {
-		ssize_t n;
-		int fd;
-
-		if (d->d_name[0] == '.')
-			continue;
-		fd = openat(dirfd(dir), d->d_name, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		n = read(fd, id, sizeof(id) - 1);
-		close(fd);
-		if (n > 0 && (size_t)n == strlen(e->id) &&
-		    memcmp(id, e->id, (size_t)n) == 0)
-			unlinkat(dirfd(dir), d->d_name, 0);
-	}
-	closedir(dir);
+	 * again is a new try (its key goes, as when the first try was
+	 * refused).  With several copies (Bcc) the key stays: another
+	 * copy may have been delivered. */
+	if (e->ncopies == 1)
+		outbox_forget(f->a->queue_home, e);
 	return 0;
 }
 

@@ -580,7 +580,7 @@ static int queue(struct send *s, struct outbox_entry **entry)
 	if (rc == 0 && covered.n != s->env.n)
 		rc = say_err(EX_SOFTWARE, "a recipient has no sealed copy");
 	if (rc == 0 &&
-	    outbox_add(entry, s->sub.home, s->envfrom, copies, m) < 0)
+	    outbox_add(entry, s->sub.home, s->envfrom, s->key, copies, m) < 0)
 		rc = say_err(EX_CANTCREAT,
 			     "the message cannot be queued: nothing was sent");
 	if (rc == 0 && s->verbose)
@@ -639,8 +639,6 @@ int send_message(struct send *s)
 	if (rc != 0)
 		return rc;
 	memcpy(id, entry->id, sizeof(s->id));
-	if (s->queued != NULL)
-		s->queued(s->queued_arg, id);
 	s->sub.verbose = s->verbose;
 	rc = submit_entry(&s->sub, &entry);
 	outbox_close(&entry);
@@ -699,6 +697,7 @@ void send_reset(struct send *s)
 	s->msg = NULL;
 	s->len = 0;
 	s->envfrom = NULL;
+	s->key = NULL;
 	s->id[0] = '\0';
 	/* a failed session stopped the last message's copies; the next
 	 * message tries again (curl reconnects when the connection is

@@ -14,86 +14,51 @@
 
 #include "cli.h"
 #include "outbox.h"
+#include "outbox_dir.h"
 
-#define META_MAX 4096
-#define ERROR_MAX 511
-/* one copy's recipients: LL_MSG_MAX_RECIPIENTS lines of an address */
-#define RCPT_FILE_MAX ((size_t)LL_MSG_MAX_RECIPIENTS * 330)
-/* a sealed copy of a message of LL_MSG_MAX_SIZE: base64 twice over */
-#define COPY_MAX (4 * (size_t)LL_MSG_MAX_SIZE)
 #define NEW_PREFIX ".new-"
 #define UNFINISHED_AGE 60 /* seconds */
 
-static int oops(const char *what, const char *name)
+/*
+ * The file of an entry.  Its header, lines ending in \n:
+ *
+ *   letterlock-outbox 2 LLLLLLLLLL   the header's length, 10 digits
+ *   sent FF...                       a flag per copy: - waiting, + done
+ *   error TEXT                       ERROR_MAX bytes, padded with blanks
+ *   id ID
+ *   queued SECONDS
+ *   from ADDRESS                     (may be empty)
+ *   key KEY                          (may be empty)
+ *   copies N
+ *   copy LENGTH NRCPTS               for each copy, followed by its
+ *   rcpt ADDRESS                     NRCPTS recipients
+ *   (an empty line)
+ *
+ * and then the copies' bytes, one after the other.  The flags and the
+ * failure have fixed places: they are written in place.
+ */
+#define MAGIC "letterlock-outbox 2 "
+#define MAGIC_LINE (sizeof(MAGIC) - 1 + 10 + 1)
+#define ADDR_MAX 1000
+#define HEADER_MAX                                        \
+	(META_MAX + ERROR_MAX + (size_t)COPIES_MAX * 48 + \
+	 (size_t)LL_MSG_MAX_RECIPIENTS * (ADDR_MAX + 6))
+
+int outbox_oops(const char *what, const char *name)
 {
 	fprintf(stderr, "letterlock: outbox: %s%s%s: %s\n", what,
 		name ? " " : "", name ? name : "", strerror(errno));
 	return -1;
 }
 
-/* A new file NAME in directory DFD holding DATA, on disk when this
- * returns 0 (its directory entry once DFD is fsync'd). */
-static int put_file(int dfd, const char *name, const char *data, size_t len)
+/* PATH is HOME/SUB; 0, or -1 (errno) when it does not fit. */
+static int sub_path(char path[4096], const char *home, const char *sub)
 {
-	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-			0600);
-
-	if (fd < 0)
-		return oops("creating", name);
-	if (cli_write_all(fd, data, len) < 0 || fsync(fd) != 0) {
-		oops("writing", name);
-		close(fd);
+	if (snprintf(path, 4096, "%s/%s", home, sub) >= 4096) {
+		errno = ENAMETOOLONG;
 		return -1;
 	}
-	if (close(fd) != 0)
-		return oops("writing", name);
 	return 0;
-}
-
-/* File NAME of DFD into *out (malloc'd, NUL-terminated, *len bytes):
- * 0; -1 (errno set; EFBIG when larger than MAX). */
-static int get_file(int dfd, const char *name, size_t max, char **out,
-		    size_t *len)
-{
-	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	char *buf = NULL;
-	size_t n = 0;
-
-	*out = NULL;
-	if (fd < 0)
-		return -1;
-	if (fstat(fd, &st) != 0)
-		goto fail;
-	if ((size_t)st.st_size > max) {
-		errno = EFBIG;
-		goto fail;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (buf == NULL)
-		goto fail;
-	while (n < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf + n, (size_t)st.st_size - n);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			errno = r == 0 ? EIO : errno;
-			goto fail;
-		}
-		n += (size_t)r;
-	}
-	close(fd);
-	buf[n] = '\0';
-	*out = buf;
-	*len = n;
-	return 0;
-fail:
-	n = (size_t)errno;
-	free(buf);
-	close(fd);
-	errno = (int)n;
-	return -1;
 }
 
 /* HOME/outbox, created (mode 0700) if MAKE; its fd, or -1 (errno). */
@@ -102,11 +67,8 @@ static int open_outbox(const char *home, int make)
 	char path[4096];
 	int fd;
 
-	if (snprintf(path, sizeof(path), "%s/outbox", home) >=
-	    (int)sizeof(path)) {
-		errno = ENAMETOOLONG;
+	if (sub_path(path, home, "outbox") < 0)
 		return -1;
-	}
 	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd >= 0 || errno != ENOENT || !make)
 		return fd;
@@ -120,44 +82,61 @@ static int open_outbox(const char *home, int make)
 	return open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
-/* Remove the directory NAME of PARENT and the files in it, META
- * first (an entry without it is known to be remains). */
-static int remove_tree(int parent, const char *name)
+/* HOME/ids (the resubmission keys); its fd, or -1 (errno). */
+static int open_ids(const char *home)
 {
-	int dfd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	struct dirent *de;
-	DIR *d;
+	char path[4096];
 
-	if (dfd < 0)
-		return errno == ENOENT ? 0 : -1;
-	if (unlinkat(dfd, "meta", 0) == 0)
-		fsync(dfd);
-	d = fdopendir(dfd);
-	if (d == NULL) {
-		close(dfd);
+	if (sub_path(path, home, "ids") < 0)
 		return -1;
+	return open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* LEN bytes at OFF of FD: written from W when W is not NULL, else read
+ * into R.  0, or -1 (errno; EIO when the file ends before). */
+static int io_at(int fd, char *r, const char *w, size_t len, off_t off)
+{
+	size_t n = 0;
+
+	while (n < len) {
+		ssize_t k = w != NULL ?
+				    pwrite(fd, w + n, len - n, off + (off_t)n) :
+				    pread(fd, r + n, len - n, off + (off_t)n);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			errno = k == 0 ? EIO : errno;
+			return -1;
+		}
+		n += (size_t)k;
 	}
-	while ((de = readdir(d)) != NULL)
-		if (strcmp(de->d_name, ".") != 0 &&
-		    strcmp(de->d_name, "..") != 0)
-			unlinkat(dfd, de->d_name, 0);
-	closedir(d);
-	if (unlinkat(parent, name, AT_REMOVEDIR) != 0 && errno != ENOENT)
-		return -1;
-	fsync(parent);
 	return 0;
+}
+
+int outbox_read_at(int fd, char *buf, size_t len, off_t off)
+{
+	return io_at(fd, buf, NULL, len, off);
+}
+
+/* All of DATA (LEN bytes) to FD at OFF: 0, or -1 (errno). */
+static int write_at(int fd, const char *data, size_t len, off_t off)
+{
+	return io_at(fd, NULL, data, len, off);
 }
 
 static void free_entry(struct outbox_entry *e)
 {
 	if (e == NULL)
 		return;
-	if (e->dirfd >= 0)
-		close(e->dirfd);
+	if (e->fd >= 0)
+		close(e->fd);
 	for (size_t i = 0; e->rcpts != NULL && i < e->ncopies; i++)
 		ll_strv_free(&e->rcpts[i]);
 	free(e->rcpts);
 	free(e->sent);
+	free(e->copy_at);
+	free(e->copy_len);
 	free(e->from);
 	free(e);
 }
@@ -170,17 +149,21 @@ void outbox_close(struct outbox_entry **pp)
 	*pp = NULL;
 }
 
+/* An entry of NCOPIES copies, its arrays zeroed; NULL out of memory. */
 static struct outbox_entry *new_entry(size_t ncopies)
 {
 	struct outbox_entry *e = calloc(1, sizeof(*e));
 
 	if (e == NULL)
 		return NULL;
-	e->dirfd = -1;
+	e->fd = -1;
 	e->ncopies = ncopies;
 	e->rcpts = calloc(ncopies + 1, sizeof(*e->rcpts));
 	e->sent = calloc(ncopies + 1, 1);
-	if (e->rcpts == NULL || e->sent == NULL) {
+	e->copy_at = calloc(ncopies + 1, sizeof(*e->copy_at));
+	e->copy_len = calloc(ncopies + 1, sizeof(*e->copy_len));
+	if (e->rcpts == NULL || e->sent == NULL || e->copy_at == NULL ||
+	    e->copy_len == NULL) {
 		free_entry(e);
 		return NULL;
 	}
@@ -195,24 +178,6 @@ static char **strv_copy(const char *const *v, size_t n)
 	for (size_t i = 0; out != NULL && i < n; i++) {
 		out[i] = strdup(v[i]);
 		if (out[i] == NULL)
-			ll_strv_free(&out);
-	}
-	return out;
-}
-
-/* The lines of TEXT (an address each), NULL-terminated. */
-static char **split_lines(char *text)
-{
-	size_t n = 0, k = 0;
-	char **out, *save = NULL, *line;
-
-	for (const char *p = text; *p != '\0'; p++)
-		n += *p == '\n';
-	out = calloc(n + 2, sizeof(*out));
-	for (line = strtok_r(text, "\n", &save); out != NULL && line != NULL;
-	     line = strtok_r(NULL, "\n", &save)) {
-		out[k] = strdup(line);
-		if (out[k++] == NULL)
 			ll_strv_free(&out);
 	}
 	return out;
@@ -234,56 +199,350 @@ static int make_id(char id[OUTBOX_ID_MAX])
 	return 0;
 }
 
-/* Write the files of an entry into DFD (the new, locked directory). */
-static int write_entry(int dfd, time_t queued, const char *from,
-		       const struct outbox_copy *copies, size_t n)
+/* An ID or a KEY that names a file of its directory and nothing else. */
+static int plain_name(const char *s, size_t max)
 {
-	char name[32], meta[META_MAX];
-	int rc = 0, len;
+	size_t n = strnlen(s, max);
 
-	for (size_t i = 0; rc == 0 && i < n; i++) {
-		size_t total = 0, at = 0;
-		char *list;
+	return n > 0 && n < max && s[0] != '.' && strchr(s, '/') == NULL;
+}
 
-		for (size_t k = 0; k < copies[i].nrcpts; k++)
-			total += strlen(copies[i].rcpts[k]) + 1;
-		list = malloc(total + 1);
-		if (list == NULL)
-			return oops("queueing", NULL);
-		for (size_t k = 0; k < copies[i].nrcpts; k++)
-			at += (size_t)sprintf(list + at, "%s\n",
-					      copies[i].rcpts[k]);
-		snprintf(name, sizeof(name), "%zu.rcpt", i + 1);
-		rc = put_file(dfd, name, list, total);
-		free(list);
-		snprintf(name, sizeof(name), "%zu.eml", i + 1);
-		if (rc == 0)
-			rc = put_file(dfd, name, copies[i].data, copies[i].len);
+/* The failure TEXT as it is kept: at most ERROR_MAX printable bytes
+ * into SLOT, padded with blanks to ERROR_MAX; its length. */
+static size_t error_slot(char slot[ERROR_MAX], const char *text)
+{
+	size_t n = strnlen(text, ERROR_MAX);
+
+	for (size_t i = 0; i < ERROR_MAX; i++)
+		slot[i] = i >= n			? ' ' :
+			  (unsigned char)text[i] < 0x20 ? ' ' :
+							  text[i];
+	return n;
+}
+
+/* ------------------------------------------------- the header, made */
+
+struct buf {
+	char *p;
+	size_t len, cap;
+};
+
+static void put(struct buf *b, const char *s, size_t n)
+{
+	if (b->p == NULL || b->len + n > b->cap) {
+		b->len = b->cap + 1; /* too small: said by the caller */
+		return;
 	}
-	len = snprintf(meta, sizeof(meta), "queued %lld\nfrom %s\ncopies %zu\n",
-		       (long long)queued, from, n);
-	if (rc == 0 && (len < 0 || (size_t)len >= sizeof(meta))) {
-		errno = ENAMETOOLONG;
-		return oops("queueing", NULL);
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+}
+
+static void puts_line(struct buf *b, const char *word, const char *value)
+{
+	put(b, word, strlen(word));
+	put(b, " ", 1);
+	put(b, value, strlen(value));
+	put(b, "\n", 1);
+}
+
+/* The header of an entry (struct outbox_entry E, queued as COPIES) into
+ * *out (malloc'd, *len bytes); E's offsets set.  -1 when it does not
+ * fit (an address too long, too many) or out of memory. */
+static int make_header(char **out, size_t *len, struct outbox_entry *e,
+		       const struct outbox_copy *copies)
+{
+	struct buf b = { 0 };
+	char num[64], slot[ERROR_MAX];
+	off_t at;
+
+	*out = NULL;
+	if (strlen(e->from) > ADDR_MAX || e->ncopies == 0 ||
+	    e->ncopies > COPIES_MAX)
+		return -1;
+	b.cap = 256 + ERROR_MAX + 2 * e->ncopies + strlen(e->from);
+	for (size_t i = 0; i < e->ncopies; i++) {
+		b.cap += 48;
+		if (copies[i].nrcpts == 0 || copies[i].len > COPY_MAX)
+			return -1;
+		for (size_t k = 0; k < copies[i].nrcpts; k++) {
+			if (strlen(copies[i].rcpts[k]) > ADDR_MAX)
+				return -1;
+			b.cap += strlen(copies[i].rcpts[k]) + 6;
+		}
 	}
-	if (rc == 0)
-		rc = put_file(dfd, "meta", meta, (size_t)len);
-	if (rc == 0 && fsync(dfd) != 0)
-		rc = oops("queueing", NULL);
-	return rc;
+	if (b.cap > HEADER_MAX)
+		return -1;
+	b.p = malloc(b.cap);
+	/* the length goes in once it is known */
+	put(&b, MAGIC "0000000000\nsent ", MAGIC_LINE + 5);
+	e->sent_at = (off_t)b.len;
+	for (size_t i = 0; i < e->ncopies; i++)
+		put(&b, "-", 1);
+	put(&b, "\nerror ", 7);
+	e->error_at = (off_t)b.len;
+	error_slot(slot, "");
+	put(&b, slot, sizeof(slot));
+	put(&b, "\n", 1);
+	puts_line(&b, "id", e->id);
+	snprintf(num, sizeof(num), "%lld", (long long)e->queued);
+	puts_line(&b, "queued", num);
+	puts_line(&b, "from", e->from);
+	puts_line(&b, "key", e->key);
+	snprintf(num, sizeof(num), "%zu", e->ncopies);
+	puts_line(&b, "copies", num);
+	for (size_t i = 0; i < e->ncopies; i++) {
+		snprintf(num, sizeof(num), "%zu %zu", copies[i].len,
+			 copies[i].nrcpts);
+		puts_line(&b, "copy", num);
+		for (size_t k = 0; k < copies[i].nrcpts; k++)
+			puts_line(&b, "rcpt", copies[i].rcpts[k]);
+	}
+	put(&b, "\n", 1);
+	if (b.len > b.cap) {
+		free(b.p);
+		return -1;
+	}
+	snprintf(num, sizeof(num), "%010zu", b.len);
+	memcpy(b.p + sizeof(MAGIC) - 1, num, 10);
+	e->header_len = (off_t)b.len;
+	at = e->header_len;
+	for (size_t i = 0; i < e->ncopies; i++) {
+		e->copy_at[i] = at;
+		e->copy_len[i] = copies[i].len;
+		at += (off_t)copies[i].len;
+	}
+	*out = b.p;
+	*len = b.len;
+	return 0;
+}
+
+/* ------------------------------------------------- the header, read */
+
+struct cur {
+	const char *base, *p, *end;
+};
+
+/* The next line of C, without its \n, into *s and *n: 0, or -1 when
+ * there is none. */
+static int next_line(struct cur *c, const char **s, size_t *n)
+{
+	const char *nl = memchr(c->p, '\n', (size_t)(c->end - c->p));
+
+	if (nl == NULL)
+		return -1;
+	*s = c->p;
+	*n = (size_t)(nl - c->p);
+	c->p = nl + 1;
+	return 0;
+}
+
+/* The next line is WORD and a blank: its value into *v, *n (no NUL
+ * inside); 0, or -1. */
+static int field(struct cur *c, const char *word, const char **v, size_t *n)
+{
+	size_t wl = strlen(word);
+	const char *s;
+	size_t len;
+
+	if (next_line(c, &s, &len) < 0 || len <= wl ||
+	    memcmp(s, word, wl) != 0 || s[wl] != ' ' ||
+	    memchr(s, '\0', len) != NULL)
+		return -1;
+	*v = s + wl + 1;
+	*n = len - wl - 1;
+	return 0;
+}
+
+/* Decimal digits S (N of them, 1 to 19) at most MAX into *v: 0, or -1. */
+static int number(const char *s, size_t n, unsigned long long max,
+		  unsigned long long *v)
+{
+	*v = 0;
+	if (n == 0 || n > 19)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		*v = *v * 10 + (unsigned long long)(s[i] - '0');
+	}
+	return *v <= max ? 0 : -1;
+}
+
+/* A field whose value is a number at most MAX. */
+static int field_number(struct cur *c, const char *word, unsigned long long max,
+			unsigned long long *v)
+{
+	const char *s;
+	size_t n;
+
+	return field(c, word, &s, &n) < 0 ? -1 : number(s, n, max, v);
+}
+
+/* "copy LENGTH NRCPTS" */
+static int copy_line(struct cur *c, unsigned long long *len,
+		     unsigned long long *nrcpts)
+{
+	const char *s, *sp;
+	size_t n;
+
+	if (field(c, "copy", &s, &n) < 0)
+		return -1;
+	sp = memchr(s, ' ', n);
+	if (sp == NULL)
+		return -1;
+	return number(s, (size_t)(sp - s), COPY_MAX, len) < 0 ||
+			       number(sp + 1, n - (size_t)(sp - s) - 1,
+				      LL_MSG_MAX_RECIPIENTS, nrcpts) < 0 ?
+		       -1 :
+		       0;
+}
+
+/* The header HDR (LEN bytes, as read_header gave it) into E: 0, or -1
+ * when it is not one of ours. */
+static int parse_header(struct outbox_entry *e, const char *hdr, size_t len)
+{
+	struct cur c = { hdr, hdr, hdr + len };
+	unsigned long long v, clen, nr;
+	const char *s, *flags;
+	size_t n, nflags;
+	off_t at = (off_t)len;
+
+	if (len < MAGIC_LINE || memcmp(hdr, MAGIC, sizeof(MAGIC) - 1) != 0)
+		return -1;
+	c.p = hdr + MAGIC_LINE;
+	if (field(&c, "sent", &flags, &nflags) < 0 || nflags > COPIES_MAX)
+		return -1;
+	e->sent_at = (off_t)(flags - hdr);
+	if (field(&c, "error", &s, &n) < 0 || n != ERROR_MAX)
+		return -1;
+	e->error_at = (off_t)(s - hdr);
+	while (n > 0 && s[n - 1] == ' ')
+		n--;
+	snprintf(e->error, sizeof(e->error), "%.*s", (int)n, s);
+	if (field(&c, "id", &s, &n) < 0 || n >= OUTBOX_ID_MAX)
+		return -1;
+	memcpy(e->id, s, n);
+	e->id[n] = '\0';
+	if (!plain_name(e->id, OUTBOX_ID_MAX) ||
+	    field_number(&c, "queued", (1ull << 62), &v) < 0)
+		return -1;
+	e->queued = (time_t)v;
+	/* an empty "from" is the null sender <> */
+	if (field(&c, "from", &s, &n) < 0 || n > ADDR_MAX)
+		return -1;
+	e->from = strndup(s, n);
+	if (e->from == NULL || field(&c, "key", &s, &n) < 0 ||
+	    n >= OUTBOX_KEY_MAX)
+		return -1;
+	memcpy(e->key, s, n);
+	e->key[n] = '\0';
+	if (field_number(&c, "copies", COPIES_MAX, &v) < 0 || v == 0 ||
+	    v != nflags)
+		return -1;
+	e->ncopies = (size_t)v;
+	e->rcpts = calloc(v + 1, sizeof(*e->rcpts));
+	e->sent = calloc(v + 1, 1);
+	e->copy_at = calloc(v + 1, sizeof(*e->copy_at));
+	e->copy_len = calloc(v + 1, sizeof(*e->copy_len));
+	if (e->rcpts == NULL || e->sent == NULL || e->copy_at == NULL ||
+	    e->copy_len == NULL)
+		return -1;
+	for (size_t i = 0; i < e->ncopies; i++) {
+		if (flags[i] != '-' && flags[i] != '+')
+			return -1;
+		e->sent[i] = flags[i] == '+';
+		if (copy_line(&c, &clen, &nr) < 0 || nr == 0)
+			return -1;
+		e->copy_at[i] = at;
+		e->copy_len[i] = (size_t)clen;
+		at += (off_t)clen;
+		e->rcpts[i] = calloc(nr + 1, sizeof(char *));
+		for (size_t k = 0; e->rcpts[i] != NULL && k < nr; k++) {
+			if (field(&c, "rcpt", &s, &n) < 0)
+				return -1;
+			e->rcpts[i][k] = strndup(s, n);
+			if (e->rcpts[i][k] == NULL)
+				return -1;
+		}
+		if (e->rcpts[i] == NULL)
+			return -1;
+	}
+	if (next_line(&c, &s, &n) < 0 || n != 0 || c.p != c.end)
+		return -1;
+	e->header_len = (off_t)len;
+	return 0;
+}
+
+/* The header of the entry file FD into *out (malloc'd, *len bytes);
+ * *size the file's size.  0, or -1 (errno; EBADMSG when it is not an
+ * entry's). */
+static int read_header(int fd, char **out, size_t *len, off_t *size)
+{
+	char first[MAGIC_LINE];
+	unsigned long long hl;
+	struct stat st;
+	char *buf;
+
+	*out = NULL;
+	if (fstat(fd, &st) != 0)
+		return -1;
+	*size = st.st_size;
+	if (st.st_size < (off_t)MAGIC_LINE) {
+		errno = EBADMSG;
+		return -1;
+	}
+	if (outbox_read_at(fd, first, sizeof(first), 0) < 0)
+		return -1;
+	if (memcmp(first, MAGIC, sizeof(MAGIC) - 1) != 0 ||
+	    first[MAGIC_LINE - 1] != '\n' ||
+	    number(first + sizeof(MAGIC) - 1, 10, HEADER_MAX, &hl) < 0 ||
+	    hl < MAGIC_LINE || (off_t)hl > st.st_size) {
+		errno = EBADMSG;
+		return -1;
+	}
+	buf = malloc(hl + 1);
+	if (buf == NULL)
+		return -1;
+	if (outbox_read_at(fd, buf, hl, 0) < 0) {
+		free(buf);
+		return -1;
+	}
+	buf[hl] = '\0';
+	*out = buf;
+	*len = hl;
+	return 0;
+}
+
+/* ----------------------------------------------------------- entries */
+
+/* Link the entry ID of OBFD as IDSFD's KEY: 0, or -1 (said). */
+static int link_key(int obfd, const char *id, int idsfd, const char *key)
+{
+	if (linkat(obfd, id, idsfd, key, 0) == 0)
+		return 0;
+	/* the same message queued again meanwhile: this entry is newer */
+	if (errno == EEXIST && unlinkat(idsfd, key, 0) == 0 &&
+	    linkat(obfd, id, idsfd, key, 0) == 0)
+		return 0;
+	fprintf(stderr,
+		"letterlock: outbox: %s: its key cannot be kept (%s): a "
+		"resubmission of it will not be recognised\n",
+		id, strerror(errno));
+	return -1;
 }
 
 int outbox_add(struct outbox_entry **out, const char *home, const char *from,
-	       const struct outbox_copy *copies, size_t n)
+	       const char *key, const struct outbox_copy *copies, size_t n)
 {
 	struct outbox_entry *e = new_entry(n);
-	char tmp[OUTBOX_ID_MAX + sizeof(NEW_PREFIX)];
-	int obfd, rc = -1, tries = 0;
+	char tmp[OUTBOX_ID_MAX + sizeof(NEW_PREFIX)], *hdr = NULL;
+	size_t hlen = 0;
+	int obfd, idsfd = -1, rc = -1, tries = 0, linked = 0, named = 0;
 
 	*out = NULL;
 	obfd = open_outbox(home, 1);
 	if (e == NULL || obfd < 0) {
-		rc = oops("opening", "HOME/outbox");
+		rc = outbox_oops("opening", "HOME/outbox");
 		goto out;
 	}
 	e->queued = time(NULL);
@@ -295,123 +554,168 @@ int outbox_add(struct outbox_entry **out, const char *home, const char *from,
 	}
 	if (e->from == NULL || (n > 0 && e->rcpts[n - 1] == NULL)) {
 		errno = ENOMEM;
-		rc = oops("queueing", NULL);
+		rc = outbox_oops("queueing", NULL);
 		goto out;
+	}
+	if (key != NULL && key[0] != '\0' && plain_name(key, OUTBOX_KEY_MAX)) {
+		snprintf(e->key, sizeof(e->key), "%s", key);
+		idsfd = open_ids(home);
+		if (idsfd < 0)
+			outbox_oops("opening", "HOME/ids");
 	}
 	do {
 		if (make_id(e->id) < 0) {
-			rc = oops("queueing", NULL);
+			rc = outbox_oops("queueing", NULL);
 			goto out;
 		}
 		snprintf(tmp, sizeof(tmp), NEW_PREFIX "%s", e->id);
-	} while (mkdirat(obfd, tmp, 0700) != 0 && errno == EEXIST &&
-		 ++tries < 8);
-	e->dirfd = openat(obfd, tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (e->dirfd < 0 || flock(e->dirfd, LOCK_EX) != 0) {
-		rc = oops("creating", tmp);
+		e->fd = openat(obfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+			       0600);
+	} while (e->fd < 0 && errno == EEXIST && ++tries < 8);
+	if (e->fd < 0 || flock(e->fd, LOCK_EX) != 0) {
+		rc = outbox_oops("creating", tmp);
 		goto out;
 	}
-	rc = write_entry(e->dirfd, e->queued, from, copies, n);
-	if (rc == 0 &&
-	    (renameat(obfd, tmp, obfd, e->id) != 0 || fsync(obfd) != 0))
-		rc = oops("queueing", e->id);
-	if (rc < 0) {
-		remove_tree(obfd, tmp);
+	named = 1;
+	if (make_header(&hdr, &hlen, e, copies) < 0) {
+		errno = ENAMETOOLONG;
+		rc = outbox_oops("queueing", NULL);
+		goto out;
+	}
+	/* the whole entry on disk under its temporary name, then named */
+	rc = cli_write_all(e->fd, hdr, hlen);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = cli_write_all(e->fd, copies[i].data, copies[i].len);
+	if (rc < 0 || fdatasync(e->fd) != 0) {
+		rc = outbox_oops("writing", tmp);
+		goto out;
+	}
+	if (renameat(obfd, tmp, obfd, e->id) != 0) {
+		rc = outbox_oops("queueing", e->id);
+		goto out;
+	}
+	named = 2;
+	/* the key after the rename: a key never names an entry that
+	 * might not come to exist */
+	linked = idsfd >= 0 && link_key(obfd, e->id, idsfd, e->key) == 0;
+	if (!linked)
+		e->key[0] = '\0';
+	if (fsync(obfd) != 0 || (linked && fsync(idsfd) != 0)) {
+		rc = outbox_oops("queueing", e->id);
 		goto out;
 	}
 	*out = e;
 	e = NULL;
+	rc = 0;
 out:
+	if (e != NULL && named == 1)
+		unlinkat(obfd, tmp, 0);
+	if (e != NULL && named == 2) {
+		/* fsync failed: whether the entry is there is not known;
+		 * the caller says "not queued", so it must not be */
+		if (linked)
+			unlinkat(idsfd, e->key, 0);
+		unlinkat(obfd, e->id, 0);
+		fsync(obfd);
+	}
+	free(hdr);
 	free_entry(e);
+	if (idsfd >= 0)
+		close(idsfd);
 	if (obfd >= 0)
 		close(obfd);
 	return rc;
 }
 
-/* Fill E from the files of its directory. */
-static int read_entry(struct outbox_entry *e)
+/* Is NAME of DFD still the file FD (not removed or replaced since it
+ * was opened)? */
+static int still_there(int dfd, const char *name, int fd)
 {
-	char *meta = NULL, *list = NULL, *err = NULL, name[32];
-	long long queued;
-	size_t len, n;
-	int rc = -1, at = 0;
+	struct stat a, b;
 
-	if (get_file(e->dirfd, "meta", META_MAX, &meta, &len) < 0)
-		return oops("reading", e->id);
-	/* "queued N\nfrom ADDR\ncopies N\n" (ADDR may be empty) */
-	if (sscanf(meta, "queued %lld%n", &queued, &at) != 1 ||
-	    strncmp(meta + at, "\nfrom ", 6) != 0)
-		goto bad;
-	e->queued = (time_t)queued;
-	at += 6;
-	len = strcspn(meta + at, "\n");
-	e->from = strndup(meta + at, len);
-	if (e->from == NULL ||
-	    sscanf(meta + at + len, "\ncopies %zu", &n) != 1 || n == 0 ||
-	    n > LL_MSG_MAX_RECIPIENTS + 1)
-		goto bad;
-	e->ncopies = n;
-	e->rcpts = calloc(n + 1, sizeof(*e->rcpts));
-	e->sent = calloc(n + 1, 1);
-	if (e->rcpts == NULL || e->sent == NULL)
-		goto bad;
-	for (size_t i = 0; i < n; i++) {
-		snprintf(name, sizeof(name), "%zu.rcpt", i + 1);
-		if (get_file(e->dirfd, name, RCPT_FILE_MAX, &list, &len) < 0) {
-			oops("reading", e->id);
-			goto out;
-		}
-		e->rcpts[i] = split_lines(list);
-		free(list);
-		list = NULL;
-		if (e->rcpts[i] == NULL || e->rcpts[i][0] == NULL)
-			goto bad;
-		snprintf(name, sizeof(name), "%zu.sent", i + 1);
-		e->sent[i] = faccessat(e->dirfd, name, F_OK, 0) == 0;
+	return fstat(fd, &a) == 0 && fstatat(dfd, name, &b, 0) == 0 &&
+	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+static int all_sent(const struct outbox_entry *e)
+{
+	for (size_t i = 0; i < e->ncopies; i++)
+		if (!e->sent[i])
+			return 0;
+	return 1;
+}
+
+/* Open, lock and read the file entry E->id of OBFD: as outbox_open. */
+static int file_open(struct outbox_entry *e, int obfd)
+{
+	char *hdr = NULL;
+	size_t hlen = 0;
+	off_t size = 0, end;
+	int rc;
+
+	e->fd = openat(obfd, e->id, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (e->fd < 0)
+		return errno == ENOENT ? 2 : outbox_oops("opening", e->id);
+	if (flock(e->fd, LOCK_EX | LOCK_NB) != 0)
+		return errno == EWOULDBLOCK ? 1 : outbox_oops("locking", e->id);
+	if (!still_there(obfd, e->id, e->fd))
+		return 2; /* removed while we opened it */
+	if (read_header(e->fd, &hdr, &hlen, &size) < 0)
+		return outbox_oops("reading", e->id);
+	{
+		char id[OUTBOX_ID_MAX];
+
+		memcpy(id, e->id, sizeof(id));
+		rc = parse_header(e, hdr, hlen);
+		free(hdr);
+		if (rc == 0 && strcmp(id, e->id) != 0)
+			rc = -1;
+		memcpy(e->id, id, sizeof(id));
 	}
-	if (get_file(e->dirfd, "error", ERROR_MAX, &err, &len) == 0)
-		snprintf(e->error, sizeof(e->error), "%s", err);
-	rc = 0;
-	goto out;
-bad:
-	fprintf(stderr, "letterlock: outbox: %s: damaged entry\n", e->id);
-out:
-	free(meta);
-	free(err);
-	return rc;
+	end = e->header_len;
+	for (size_t i = 0; rc == 0 && i < e->ncopies; i++)
+		end += (off_t)e->copy_len[i];
+	if (rc == 0 && all_sent(e)) {
+		/* the remains of a finished entry (its removal lost) */
+		unlinkat(obfd, e->id, 0);
+		return 2;
+	}
+	if (rc < 0 || end != size) {
+		fprintf(stderr, "letterlock: outbox: %s: damaged entry\n",
+			e->id);
+		return -1;
+	}
+	return 0;
 }
 
 int outbox_open(struct outbox_entry **out, const char *home, const char *id)
 {
 	struct outbox_entry *e = NULL;
+	struct stat st;
 	int obfd, rc;
 
 	*out = NULL;
-	if (strlen(id) >= OUTBOX_ID_MAX || strchr(id, '/') != NULL ||
-	    id[0] == '.' || id[0] == '\0') {
+	if (!plain_name(id, OUTBOX_ID_MAX)) {
 		fprintf(stderr, "letterlock: outbox: no entry %s\n", id);
 		return -1;
 	}
 	obfd = open_outbox(home, 0);
 	if (obfd < 0)
-		return errno == ENOENT ? 2 : oops("opening", "HOME/outbox");
+		return errno == ENOENT ? 2 :
+					 outbox_oops("opening", "HOME/outbox");
 	e = calloc(1, sizeof(*e));
 	if (e == NULL) {
 		close(obfd);
-		return oops("opening", id);
+		return outbox_oops("opening", id);
 	}
+	e->fd = -1;
 	snprintf(e->id, sizeof(e->id), "%s", id);
-	e->dirfd = openat(obfd, id, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (e->dirfd < 0) {
-		rc = errno == ENOENT ? 2 : oops("opening", id);
-	} else if (flock(e->dirfd, LOCK_EX | LOCK_NB) != 0) {
-		rc = errno == EWOULDBLOCK ? 1 : oops("locking", id);
-	} else if (faccessat(e->dirfd, "meta", F_OK, 0) != 0) {
-		/* removed while we waited, or remains of a removal */
-		rc = remove_tree(obfd, id) < 0 ? oops("removing", id) : 2;
-	} else {
-		rc = read_entry(e);
-	}
+	if (fstatat(obfd, id, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		rc = errno == ENOENT ? 2 : outbox_oops("opening", id);
+	else if (S_ISDIR(st.st_mode))
+		rc = outbox_dir_open(e, obfd);
+	else
+		rc = file_open(e, obfd);
 	close(obfd);
 	if (rc == 0) {
 		*out = e;
@@ -426,19 +730,24 @@ static int by_name(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* A NEW_PREFIX directory nobody holds, untouched for a while: its
- * writer died before it was complete (nothing of it was sent).
- * Removed.  (A writer locks its directory just after making it.) */
+/* A NEW_PREFIX file (or directory, of the earlier format) nobody holds,
+ * untouched for a while: its writer died before it was complete or
+ * named (nothing of it was sent).  Removed.  (A writer locks it just
+ * after making it.) */
 static void drop_unfinished(int obfd, const char *name)
 {
-	int fd = openat(obfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = openat(obfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	struct stat st;
 
 	if (fd < 0)
 		return;
 	if (fstat(fd, &st) == 0 && time(NULL) - st.st_mtime > UNFINISHED_AGE &&
-	    flock(fd, LOCK_EX | LOCK_NB) == 0)
-		remove_tree(obfd, name);
+	    flock(fd, LOCK_EX | LOCK_NB) == 0) {
+		if (S_ISDIR(st.st_mode))
+			outbox_dir_remove(obfd, name);
+		else
+			unlinkat(obfd, name, 0);
+	}
 	close(fd);
 }
 
@@ -452,13 +761,13 @@ int outbox_ids(char ***ids, const char *home)
 
 	*ids = NULL;
 	if (v == NULL || (obfd < 0 && errno != ENOENT)) {
-		oops("reading", "HOME/outbox");
+		outbox_oops("reading", "HOME/outbox");
 		goto fail;
 	}
 	if (obfd >= 0) {
 		d = fdopendir(obfd);
 		if (d == NULL) {
-			oops("reading", "HOME/outbox");
+			outbox_oops("reading", "HOME/outbox");
 			close(obfd);
 			goto fail;
 		}
@@ -487,7 +796,7 @@ int outbox_ids(char ***ids, const char *home)
 	return 0;
 nomem:
 	errno = ENOMEM;
-	oops("reading", "HOME/outbox");
+	outbox_oops("reading", "HOME/outbox");
 	closedir(d);
 fail:
 	ll_strv_free(&v);
@@ -497,50 +806,151 @@ fail:
 int outbox_load(const struct outbox_entry *e, size_t i, char **data,
 		size_t *len)
 {
-	char name[32];
+	char *buf;
 
-	snprintf(name, sizeof(name), "%zu.eml", i + 1);
-	if (get_file(e->dirfd, name, COPY_MAX, data, len) < 0)
-		return oops("reading", e->id);
+	if (e->is_dir)
+		return outbox_dir_load(e, i, data, len);
+	buf = malloc(e->copy_len[i] + 1);
+	if (buf == NULL ||
+	    outbox_read_at(e->fd, buf, e->copy_len[i], e->copy_at[i]) < 0) {
+		free(buf);
+		return outbox_oops("reading", e->id);
+	}
+	buf[e->copy_len[i]] = '\0';
+	*data = buf;
+	*len = e->copy_len[i];
 	return 0;
 }
 
 int outbox_mark_sent(struct outbox_entry *e, size_t i)
 {
-	char name[32];
-	int fd;
-
-	snprintf(name, sizeof(name), "%zu.sent", i + 1);
-	fd = openat(e->dirfd, name, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0 || fsync(fd) != 0 || close(fd) != 0 || fsync(e->dirfd) != 0)
-		return oops("marking sent in", e->id);
+	if (e->is_dir) {
+		if (outbox_dir_mark_sent(e, i) < 0)
+			return -1;
+	} else if (write_at(e->fd, "+", 1, e->sent_at + (off_t)i) < 0 ||
+		   fdatasync(e->fd) != 0) {
+		/* one byte in a block of its own file: it is on the disk
+		 * whole or not at all */
+		return outbox_oops("marking sent in", e->id);
+	}
 	e->sent[i] = 1;
 	return 0;
 }
 
 int outbox_set_error(struct outbox_entry *e, const char *text)
 {
-	size_t len = strnlen(text, ERROR_MAX);
+	char slot[ERROR_MAX];
+	size_t len = error_slot(slot, text);
 
-	unlinkat(e->dirfd, "error.new", 0);
-	if (put_file(e->dirfd, "error.new", text, len) < 0 ||
-	    renameat(e->dirfd, "error.new", e->dirfd, "error") != 0)
-		return oops("noting the failure in", e->id);
-	snprintf(e->error, sizeof(e->error), "%.*s", (int)len, text);
+	if (e->is_dir ? outbox_dir_set_error(e, slot, len) < 0 :
+			write_at(e->fd, slot, sizeof(slot), e->error_at) < 0)
+		return outbox_oops("noting the failure in", e->id);
+	snprintf(e->error, sizeof(e->error), "%.*s", (int)len, slot);
 	return 0;
 }
 
 int outbox_remove(struct outbox_entry **pp, const char *home)
 {
 	struct outbox_entry *e = *pp;
-	int obfd, rc;
+	int obfd, rc = -1;
 
 	obfd = open_outbox(home, 0);
-	rc = obfd < 0 ? -1 : remove_tree(obfd, e->id);
+	if (obfd >= 0 && e->is_dir)
+		rc = outbox_dir_remove(obfd, e->id);
+	else if (obfd >= 0 && unlinkat(obfd, e->id, 0) == 0)
+		/* given up: gone for good; all sent: a crash that loses
+		 * the removal leaves an entry outbox_open knows is done */
+		rc = all_sent(e) || fsync(obfd) == 0 ? 0 : -1;
 	if (rc < 0)
-		oops("removing", e->id);
+		outbox_oops("removing", e->id);
+	/* the key's link keeps the header only: not the copies' bytes */
+	if (rc == 0 && !e->is_dir && e->key[0] != '\0')
+		(void)!ftruncate(e->fd, e->header_len);
 	if (obfd >= 0)
 		close(obfd);
 	outbox_close(pp);
 	return rc;
+}
+
+/* ------------------------------------------------------------ keys */
+
+int outbox_seen(const char *home, const char *key, char *id)
+{
+	struct outbox_entry e = { .fd = -1 };
+	char path[4096], *hdr = NULL;
+	size_t hlen = 0;
+	off_t size;
+	ssize_t n;
+	int fd, idsfd, obfd, rc = 0;
+	struct stat st;
+
+	if (key == NULL || !plain_name(key, OUTBOX_KEY_MAX))
+		return 0;
+	idsfd = open_ids(home);
+	if (idsfd < 0)
+		return 0;
+	fd = openat(idsfd, key, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	close(idsfd);
+	if (fd < 0)
+		return 0;
+	if (read_header(fd, &hdr, &hlen, &size) == 0) {
+		/* the entry itself, linked */
+		rc = parse_header(&e, hdr, hlen) == 0;
+		if (rc)
+			memcpy(id, e.id, OUTBOX_ID_MAX);
+		free(e.from);
+		for (size_t i = 0; e.rcpts != NULL && i < e.ncopies; i++)
+			ll_strv_free(&e.rcpts[i]);
+		free(e.rcpts);
+		free(e.sent);
+		free(e.copy_at);
+		free(e.copy_len);
+		free(hdr);
+	} else {
+		/* a marker of the earlier format: the entry's ID */
+		n = pread(fd, id, OUTBOX_ID_MAX - 1, 0);
+		if (n > 0) {
+			id[n] = '\0';
+			rc = plain_name(id, OUTBOX_ID_MAX);
+		}
+	}
+	close(fd);
+	if (!rc || sub_path(path, home, "outbox") < 0)
+		return 0;
+	obfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	rc = obfd >= 0 && fstatat(obfd, id, &st, AT_SYMLINK_NOFOLLOW) == 0 ? 1 :
+									     2;
+	if (obfd >= 0)
+		close(obfd);
+	return rc;
+}
+
+void outbox_forget_key(const char *home, const char *key)
+{
+	int idsfd;
+
+	if (key == NULL || !plain_name(key, OUTBOX_KEY_MAX))
+		return;
+	idsfd = open_ids(home);
+	if (idsfd < 0)
+		return;
+	if (unlinkat(idsfd, key, 0) == 0)
+		fsync(idsfd);
+	close(idsfd);
+}
+
+void outbox_forget(const char *home, const struct outbox_entry *e)
+{
+	int idsfd;
+
+	if (!e->is_dir) {
+		outbox_forget_key(home, e->key);
+		return;
+	}
+	idsfd = open_ids(home);
+	if (idsfd < 0)
+		return;
+	outbox_dir_forget(idsfd, e->id);
+	fsync(idsfd);
+	close(idsfd);
 }

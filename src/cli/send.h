@@ -43,10 +43,9 @@ struct send {
 				 mail_password_file (borrowed) */
 	const char *outbox_home; /* in: the outbox is OUTBOX_HOME/outbox;
 				    NULL: the home's */
-	/* in: called once the copies are queued (on disk), before any is
-	 * submitted, with the outbox entry's ID; NULL none */
-	void (*queued)(void *arg, const char *id);
-	void *queued_arg;
+	/* in: the message's resubmission key (the bridge's): the outbox
+	 * entry is also OUTBOX_HOME/ids/KEY (outbox.h); NULL none */
+	const char *key;
 	char *msg; /* in: the message (malloc'd, taken), then as sealed */
 	size_t len;
 	char id[OUTBOX_ID_MAX]; /* out: the outbox entry, "" none */
