@@ -26,6 +26,9 @@
 #   * kill -9 of the bridge (and its children) after the client's DATA,
 #     while the server stalls: after a restart, delivered exactly once,
 #     also when the client (which had no answer) sends it again;
+#   * a queue left by an earlier build (an entry directory and its
+#     resubmission marker, made by hand): sent once, the resubmission
+#     recognised; a resubmission key keeps only the entry's header;
 #   * SIGTERM stops it cleanly (exit 0); a port already taken at start:
 #     exit 6, said, no crash.
 #
@@ -115,6 +118,15 @@ delivered() {
 none() {
 	sleep 3
 	[ "$(ngot "$1" "$2")" = 0 ] || { echo "$1 got $2"; return 1; }
+}
+# sent_again NAME [ID]: the client submits NAME once more after it was
+# delivered: 250 "sent already" (naming entry ID), and bob still has it
+# once
+sent_again() {
+	submit "$1" "$BPW" "$BOB"
+	[ "$RC" = 0 ] &&
+		grep -q "^< 250 2.0.0 this message was sent already (${2:-}" \
+			"$T/$1.curl" && delivered "$BOB" "$1" 1
 }
 queue() { ls "$T/alice/bridge/queue/$ALICE/outbox" 2>/dev/null; }
 queue_empty() { [ -z "$(queue)" ] || { echo "queued: $(queue)"; return 1; }; }
@@ -386,9 +398,7 @@ t_down_recovered() {
 	postfix_start || return 1
 	delivered "$BOB" down 40 && queue_empty || return 1
 	# and once more after that: 250, nothing sent
-	submit down "$BPW" "$BOB"
-	[ "$RC" = 0 ] && grep -q '^< 250 2.0.0 this message was sent already' \
-		"$T/down.curl" && delivered "$BOB" down 1
+	sent_again down
 }
 t "Postfix back: the bridge delivers it, exactly once; sent again by the client then: 250, not delivered twice" t_down_recovered
 
@@ -548,11 +558,47 @@ t_kill9() {
 	bridge_start || return 1
 	delivered "$BOB" kill 30 && queue_empty || return 1
 	# the client, which had no answer, sends it again: not twice
-	submit kill "$BPW" "$BOB"
-	[ "$RC" = 0 ] && grep -q '^< 250 2.0.0 this message was sent already' \
-		"$T/kill.curl" && delivered "$BOB" kill 1
+	sent_again kill
 }
 t "kill -9 of the bridge after the client's DATA, the server stalling: delivered exactly once after a restart, also when the client sends it again" t_kill9
+
+t_old_queue() {
+	local id=20260101T101010Z-0a0b0c0d0e q=$T/alice/bridge/queue/$ALICE key
+	# left by an earlier build, the bridge stopped: an entry of the
+	# earlier format (a directory of files) and its resubmission
+	# marker (a file holding the ID), made here by hand
+	bridge_kill TERM
+	msg oldq "To: $BOB"
+	mkdir "$q/outbox/$id" &&
+		cp "$T/oldq.eml" "$q/outbox/$id/1.eml" &&
+		printf '%s\n' "$BOB" >"$q/outbox/$id/1.rcpt" &&
+		printf 'queued 1767262210\nfrom %s\ncopies 1\n' "$ALICE" \
+			>"$q/outbox/$id/meta" || return 1
+	# the key: SHA-256 of the Message-ID, the sender and the
+	# recipients, each ended by a NUL (smtp_relay_key)
+	key=$(printf '%s\0%s\0%s\0' "<oldq@example.test>" "$ALICE" "$BOB" |
+		sha256sum | cut -d' ' -f1)
+	printf '%s' "$id" >"$q/ids/$key"
+	bridge_start || return 1
+	# the client sends it again before the bridge's retry: not queued
+	# twice (unless the retry was quicker: then "sent already")
+	submit oldq "$BPW" "$BOB"
+	grep -Eq "^< (451 4.4.1 this message is queued already|250 2.0.0 this message was sent already) \($id\)" \
+		"$T/oldq.curl" || return 1
+	delivered "$BOB" oldq 30 && queue_empty && sent_again oldq "$id"
+}
+t "a queue of the earlier format (an entry directory and its marker, made by hand): sent once by the retries, its resubmission recognised" t_old_queue
+
+t_key_kept() {
+	local f
+	# the resubmission keys are links to the entries' files, cut to
+	# their header once sent: no sealed copy stays in ids/
+	f=$(grep -l -s '^id ' "$T/alice/bridge/queue/$ALICE/ids"/* | head -n 1)
+	[ -n "$f" ] && head -n 1 "$f" | grep -q '^letterlock-outbox 2 ' &&
+		[ "$(stat -c %s "$f")" = "$(head -n 1 "$f" | awk '{ print $3 + 0 }')" ] &&
+		! grep -q 'Hello from' "$T/alice/bridge/queue/$ALICE/ids"/*
+}
+t "a resubmission key keeps the entry's header only once it is sent" t_key_kept
 
 t_sigterm() {
 	bridge_kill TERM

@@ -21,7 +21,11 @@
 #   * the submission server unreachable: exit 75, the message in the
 #     outbox; `letterlock outbox flush` sends it exactly once;
 #   * kill -9 of send while the server stalls: the message is in the
-#     outbox, and a flush delivers it once;
+#     outbox, and a flush delivers it once; killed between the entry's
+#     write and its rename: nothing sent, the unnamed file removed once
+#     a minute old;
+#   * an entry of the earlier outbox format (a directory of files, made
+#     by hand): listed, what is not marked sent flushed once, removed;
 #   * a recipient refused (550): exit 69, the copy already taken is
 #     marked sent and never sent again by a flush; drop;
 #   * STARTTLS required: a server that does not offer it gets no login
@@ -426,6 +430,54 @@ t_kill9() {
 	ll alice outbox flush && delivered "$BOB" kill && queue_empty
 }
 t "kill -9 of send while the server stalls: the message is in the outbox; flush delivers it once" t_kill9
+
+t_unnamed() {
+	local id f
+	# what a kill -9 between the write and the rename leaves: the
+	# whole entry under its temporary name (made here from a real
+	# entry, the server unreachable)
+	msg unnamed "To: $BOB"
+	snd unnamed --config "$T/down.conf" -t
+	[ "$RC" = 75 ] || { echo "exit $RC, expected 75"; return 1; }
+	id=$(queued_id)
+	f=$T/alice/outbox/.new-$id
+	mv "$T/alice/outbox/$id" "$f" || return 1
+	# young: perhaps a writer at work; not listed, not sent, kept
+	[ -z "$(ll alice outbox list)" ] && ll alice outbox flush &&
+		[ -f "$f" ] || return 1
+	# a minute old: its writer is dead; removed, never sent
+	touch -d '-2 minutes' "$f"
+	[ -z "$(ll alice outbox list)" ] && [ ! -e "$f" ] &&
+		ll alice outbox flush && none "$BOB" unnamed && queue_empty
+}
+t "killed between the entry's write and its rename: nothing is sent; the unnamed file is removed once its writer is surely dead" t_unnamed
+
+t_old_format() {
+	local id=20260101T101010Z-00aabbccdd d
+	# an entry as earlier builds queued it: a directory of files, copy
+	# 1 (to bob) marked sent, copy 2 (to dave) waiting
+	msg oldfmt "To: $BOB"
+	d=$T/alice/outbox/$id
+	mkdir "$d" || return 1
+	cp "$T/oldfmt.eml" "$d/1.eml" && cp "$T/oldfmt.eml" "$d/2.eml" &&
+		printf '%s\n' "$BOB" >"$d/1.rcpt" &&
+		printf '%s\n' "$DAVE" >"$d/2.rcpt" && : >"$d/1.sent" &&
+		printf 'earlier: 451 try later (temporary)' >"$d/error" &&
+		printf 'queued 1767262210\nfrom %s\ncopies 2\n' "$ALICE" \
+			>"$d/meta" || return 1
+	ll alice outbox list | tee "$T/list" &&
+		grep -q "^$id  queued 2026-01-01 10:10:10 UTC  from $ALICE  1 of 2 copies sent" \
+			"$T/list" &&
+		grep -q "copy 1: sent    $BOB" "$T/list" &&
+		grep -q "copy 2: waiting $DAVE" "$T/list" &&
+		grep -q "last failure: earlier: 451 try later" "$T/list" || return 1
+	ll alice outbox flush >"$T/flush.out" 2>&1
+	RC=$?
+	cat "$T/flush.out"
+	[ "$RC" = 0 ] && grep -qx "$id: sent" "$T/flush.out" &&
+		delivered "$DAVE" oldfmt && none "$BOB" oldfmt && queue_empty
+}
+t "an entry of the earlier format (a directory of files, made by hand): listed, the copy not marked sent flushed once, then removed" t_old_format
 
 t_refused() {
 	msg refused "To: $BOB" "Bcc: nobody@example.test"
