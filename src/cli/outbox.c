@@ -520,7 +520,8 @@ static int link_key(int obfd, const char *id, int idsfd, const char *key)
 {
 	if (linkat(obfd, id, idsfd, key, 0) == 0)
 		return 0;
-	/* the same message queued again meanwhile: this entry is newer */
+	/* a key left by an entry given up or never named, or the same
+	 * message queued again meanwhile: this entry is newer */
 	if (errno == EEXIST && unlinkat(idsfd, key, 0) == 0 &&
 	    linkat(obfd, id, idsfd, key, 0) == 0)
 		return 0;
@@ -590,16 +591,19 @@ int outbox_add(struct outbox_entry **out, const char *home, const char *from,
 		rc = outbox_oops("writing", tmp);
 		goto out;
 	}
+	/* The key before the name: killed between the two, the key names
+	 * an entry that never came to be, which outbox_seen does not take
+	 * for a message queued or sent; the other way round, a message
+	 * queued without its key would be queued again when its client
+	 * (which had no answer) sends it again. */
+	linked = idsfd >= 0 && link_key(obfd, tmp, idsfd, e->key) == 0;
+	if (!linked)
+		e->key[0] = '\0';
 	if (renameat(obfd, tmp, obfd, e->id) != 0) {
 		rc = outbox_oops("queueing", e->id);
 		goto out;
 	}
 	named = 2;
-	/* the key after the rename: a key never names an entry that
-	 * might not come to exist */
-	linked = idsfd >= 0 && link_key(obfd, e->id, idsfd, e->key) == 0;
-	if (!linked)
-		e->key[0] = '\0';
 	if (fsync(obfd) != 0 || (linked && fsync(idsfd) != 0)) {
 		rc = outbox_oops("queueing", e->id);
 		goto out;
@@ -608,13 +612,13 @@ int outbox_add(struct outbox_entry **out, const char *home, const char *from,
 	e = NULL;
 	rc = 0;
 out:
+	if (e != NULL && linked)
+		unlinkat(idsfd, e->key, 0);
 	if (e != NULL && named == 1)
 		unlinkat(obfd, tmp, 0);
 	if (e != NULL && named == 2) {
 		/* fsync failed: whether the entry is there is not known;
 		 * the caller says "not queued", so it must not be */
-		if (linked)
-			unlinkat(idsfd, e->key, 0);
 		unlinkat(obfd, e->id, 0);
 		fsync(obfd);
 	}
@@ -624,6 +628,32 @@ out:
 		close(idsfd);
 	if (obfd >= 0)
 		close(obfd);
+	return rc;
+}
+
+/* The header of the entry file FD (not taken) into a new entry *out
+ * (its fd -1): 0, or -1 when it is not one of ours. */
+static int load_header(struct outbox_entry **out, int fd)
+{
+	struct outbox_entry *e = calloc(1, sizeof(*e));
+	char *hdr = NULL;
+	size_t hlen = 0;
+	off_t size;
+	int rc = -1;
+
+	*out = NULL;
+	if (e == NULL)
+		return -1;
+	e->fd = -1;
+	if (read_header(fd, &hdr, &hlen, &size) == 0 &&
+	    parse_header(e, hdr, hlen) == 0)
+		rc = 0;
+	free(hdr);
+	if (rc == 0) {
+		*out = e;
+		e = NULL;
+	}
+	free_entry(e);
 	return rc;
 }
 
@@ -734,20 +764,35 @@ static int by_name(const void *a, const void *b)
  * untouched for a while: its writer died before it was complete or
  * named (nothing of it was sent).  Removed.  (A writer locks it just
  * after making it.) */
-static void drop_unfinished(int obfd, const char *name)
+static void drop_unfinished(const char *home, int obfd, const char *name)
 {
 	int fd = openat(obfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct outbox_entry *e = NULL;
 	struct stat st;
+	int idsfd;
 
 	if (fd < 0)
 		return;
-	if (fstat(fd, &st) == 0 && time(NULL) - st.st_mtime > UNFINISHED_AGE &&
-	    flock(fd, LOCK_EX | LOCK_NB) == 0) {
-		if (S_ISDIR(st.st_mode))
-			outbox_dir_remove(obfd, name);
-		else
-			unlinkat(obfd, name, 0);
+	if (fstat(fd, &st) != 0 || time(NULL) - st.st_mtime <= UNFINISHED_AGE ||
+	    flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		close(fd);
+		return;
 	}
+	if (S_ISDIR(st.st_mode)) {
+		outbox_dir_remove(obfd, name);
+		close(fd);
+		return;
+	}
+	/* its key too, if it was linked before the writer died */
+	if (load_header(&e, fd) == 0 && e->key[0] != '\0') {
+		idsfd = open_ids(home);
+		if (idsfd >= 0 && still_there(idsfd, e->key, fd))
+			unlinkat(idsfd, e->key, 0);
+		if (idsfd >= 0)
+			close(idsfd);
+	}
+	free_entry(e);
+	unlinkat(obfd, name, 0);
 	close(fd);
 }
 
@@ -774,7 +819,7 @@ int outbox_ids(char ***ids, const char *home)
 	}
 	while (d != NULL && (de = readdir(d)) != NULL) {
 		if (strncmp(de->d_name, NEW_PREFIX, strlen(NEW_PREFIX)) == 0)
-			drop_unfinished(dirfd(d), de->d_name);
+			drop_unfinished(home, dirfd(d), de->d_name);
 		if (de->d_name[0] == '.' || strlen(de->d_name) >= OUTBOX_ID_MAX)
 			continue;
 		if (n == cap) {
@@ -876,12 +921,10 @@ int outbox_remove(struct outbox_entry **pp, const char *home)
 
 int outbox_seen(const char *home, const char *key, char *id)
 {
-	struct outbox_entry e = { .fd = -1 };
-	char path[4096], *hdr = NULL;
-	size_t hlen = 0;
-	off_t size;
+	struct outbox_entry *e = NULL;
+	char path[4096];
 	ssize_t n;
-	int fd, idsfd, obfd, rc = 0;
+	int fd, idsfd, obfd, rc = 0, done = 1;
 	struct stat st;
 
 	if (key == NULL || !plain_name(key, OUTBOX_KEY_MAX))
@@ -893,33 +936,30 @@ int outbox_seen(const char *home, const char *key, char *id)
 	close(idsfd);
 	if (fd < 0)
 		return 0;
-	if (read_header(fd, &hdr, &hlen, &size) == 0) {
+	if (load_header(&e, fd) == 0) {
 		/* the entry itself, linked */
-		rc = parse_header(&e, hdr, hlen) == 0;
-		if (rc)
-			memcpy(id, e.id, OUTBOX_ID_MAX);
-		free(e.from);
-		for (size_t i = 0; e.rcpts != NULL && i < e.ncopies; i++)
-			ll_strv_free(&e.rcpts[i]);
-		free(e.rcpts);
-		free(e.sent);
-		free(e.copy_at);
-		free(e.copy_len);
-		free(hdr);
+		memcpy(id, e->id, OUTBOX_ID_MAX);
+		done = all_sent(e);
+		rc = 1;
 	} else {
-		/* a marker of the earlier format: the entry's ID */
+		/* a marker of the earlier format: the entry's ID; gone
+		 * meant sent (or given up) */
 		n = pread(fd, id, OUTBOX_ID_MAX - 1, 0);
 		if (n > 0) {
 			id[n] = '\0';
 			rc = plain_name(id, OUTBOX_ID_MAX);
 		}
 	}
+	free_entry(e);
 	close(fd);
 	if (!rc || sub_path(path, home, "outbox") < 0)
 		return 0;
 	obfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	rc = obfd >= 0 && fstatat(obfd, id, &st, AT_SYMLINK_NOFOLLOW) == 0 ? 1 :
-									     2;
+	if (obfd >= 0 && fstatat(obfd, id, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		rc = 1;
+	else /* gone: sent; not every copy sent: given up, or never
+		named (its writer killed before the rename) */
+		rc = done ? 2 : 0;
 	if (obfd >= 0)
 		close(obfd);
 	return rc;

@@ -14,10 +14,11 @@
  * sort in the order of queueing.
  *
  * An entry may also carry a resubmission KEY (the bridge's): then it
- * is hard-linked as HOME/ids/KEY in the same step, so that a client
- * sending the same message again is recognised (outbox_seen) while the
- * entry waits and, once it is gone, for as long as the link is kept.
- * When the entry is removed, the link keeps only the header.
+ * is hard-linked as HOME/ids/KEY before it is renamed into place, so
+ * that a client sending the same message again is recognised
+ * (outbox_seen) while the entry waits and, once it is sent, for as
+ * long as the link is kept.  When the entry is removed, the link keeps
+ * only the header.
  *
  * Entries of the earlier format, a directory HOME/outbox/ID/ of files
  * (`meta`, `N.eml`, `N.rcpt`, `N.sent`, `error`), and markers
@@ -106,9 +107,12 @@ int outbox_remove(struct outbox_entry **pp, const char *home);
 void outbox_close(struct outbox_entry **pp);
 
 /*
- * What HOME/ids/KEY says: 0 nothing (no such link, KEY ""); 1 the
- * message was queued as ID and its entry waits; 2 it was queued as ID
- * and the entry is gone (sent, or given up).  ID: OUTBOX_ID_MAX bytes.
+ * What HOME/ids/KEY says: 1 the message was queued as ID and its entry
+ * waits; 2 it was queued as ID, every copy was sent (or refused and
+ * reported), and the entry is gone; 0 nothing: no such key, KEY "", or
+ * its entry was given up with copies not sent, or never named (its
+ * writer killed before the rename).  A marker of the earlier format
+ * whose entry is gone gives 2.  ID: OUTBOX_ID_MAX bytes.
  */
 int outbox_seen(const char *home, const char *key, char *id);
 

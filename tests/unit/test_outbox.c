@@ -306,6 +306,38 @@ static void test_key(void **state)
 	assert_int_equal(outbox_seen(home, key, seen), 0);
 	assert_int_equal(nids(), 0);
 
+	/* given up with its copy not sent (outbox drop): the key counts
+	 * for nothing, sending it again is a new try */
+	key[0] = 'd';
+	assert_int_equal(outbox_add(&e, home, "alice@example.test", key, &c, 1),
+			 0);
+	assert_int_equal(outbox_remove(&e, home), 0);
+	assert_int_equal(outbox_seen(home, key, seen), 0);
+
+	/* killed between the key's link and the rename: the key names an
+	 * entry never named, which is neither queued nor sent; the
+	 * unnamed file goes with its key once its writer is surely dead */
+	key[0] = 'e';
+	assert_int_equal(outbox_add(&e, home, "alice@example.test", key, &c, 1),
+			 0);
+	memcpy(id, e->id, sizeof(id));
+	outbox_close(&e);
+	{
+		char a[256], b[256];
+
+		snprintf(a, sizeof(a), "%s/outbox/%s", home, id);
+		snprintf(b, sizeof(b), "%s/outbox/.new-%s", home, id);
+		assert_int_equal(rename(a, b), 0);
+		snprintf(rel, sizeof(rel), "outbox/.new-%s", id);
+	}
+	assert_int_equal(outbox_seen(home, key, seen), 0);
+	assert_int_equal(nids(), 0);
+	age(rel);
+	assert_int_equal(nids(), 0);
+	assert_false(exists(rel));
+	snprintf(rel, sizeof(rel), "ids/%s", key);
+	assert_false(exists(rel));
+
 	/* not a key */
 	assert_int_equal(outbox_seen(home, "../outbox", seen), 0);
 	assert_int_equal(outbox_seen(home, "", seen), 0);
