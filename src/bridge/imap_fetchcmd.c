@@ -277,10 +277,17 @@ static size_t batch_uids(char *out, const struct fetch *f, int smime)
 
 	out[0] = '\0';
 	for (size_t i = f->from; i < f->to; i++) {
+		int k;
+
 		if (f->v[i].smime != smime)
 			continue;
-		o += (size_t)snprintf(out + o, BATCH_UIDS + 16 - o, "%s%lu",
-				      o ? "," : "", f->v[i].uid);
+		/* UIDs are 32-bit (imap_fetch_resp_items): 11 bytes each,
+		 * as batch_end counts; never past OUT all the same */
+		k = snprintf(out + o, BATCH_UIDS + 16 - o, "%s%lu",
+			     o ? "," : "", f->v[i].uid);
+		if (k < 0 || (size_t)k >= BATCH_UIDS + 16 - o)
+			break;
+		o += (size_t)k;
 		count++;
 	}
 	return count;

@@ -240,6 +240,16 @@ static int skip_name(const char **p, const char *end)
 	return 0;
 }
 
+/* Is the value of IT a UID: a number of 1 to 4294967295, nothing
+ * else? */
+static int uid_value(const struct imap_resp_item *it)
+{
+	const char *p = it->value, *end = it->value + it->valuelen;
+	unsigned long v;
+
+	return imap_number(&p, end, &v) == 0 && p == end && v > 0;
+}
+
 int imap_fetch_resp_items(const char *unit, size_t len, unsigned long *seq,
 			  struct imap_resp_item *v, size_t *n)
 {
@@ -280,6 +290,10 @@ int imap_fetch_resp_items(const char *unit, size_t len, unsigned long *seq,
 		if (skip_value(&p, end) < 0)
 			return -1;
 		it.valuelen = (size_t)(p - it.value);
+		/* a UID is a 32-bit nz-number: the handler's UID lists are
+		 * sized for no more */
+		if (imap_resp_item_is(&it, "UID") && !uid_value(&it))
+			return -1;
 		v[(*n)++] = it;
 	}
 	/* ")" CRLF, and nothing after */

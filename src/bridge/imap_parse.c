@@ -166,6 +166,23 @@ int imap_reader_feed(struct imap_reader *r, const char *data, size_t len,
 	return IMAP_MORE;
 }
 
+int imap_number(const char **p, const char *end, unsigned long *v)
+{
+	const char *q = *p;
+	uint64_t n = 0;
+
+	while (q < end && *q >= '0' && *q <= '9') {
+		n = n * 10 + (uint64_t)(*q++ - '0');
+		if (n > UINT32_MAX || q - *p > 10)
+			return -1;
+	}
+	if (q == *p)
+		return -1;
+	*v = (unsigned long)n;
+	*p = q;
+	return 0;
+}
+
 int imap_arg(const char **p, const char *end, char *out, size_t size)
 {
 	const char *s = *p;

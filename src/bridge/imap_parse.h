@@ -68,6 +68,14 @@ void imap_reader_free(struct imap_reader *r);
  */
 int imap_arg(const char **p, const char *end, char *out, size_t size);
 
+/*
+ * An IMAP number (RFC 3501 9: 32 bits, so a UID, a sequence number) at
+ * *P, before END: at most 10 digits, at most 4294967295, into *V; *p
+ * moves past it.  0, or -1 (no digit, more, or larger): a server's
+ * number is checked before it is used to size anything.
+ */
+int imap_number(const char **p, const char *end, unsigned long *v);
+
 /* The length of the literal announced at the end of LINE[0..len)
  * (without CRLF): 0 and *n (SIZE_MAX for more than 10 digits), *sync;
  * or -1: none, or malformed. */

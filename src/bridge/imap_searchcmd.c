@@ -70,20 +70,20 @@ struct found {
 static int searched(struct imap_sess *s, void *arg)
 {
 	struct found *f = arg;
-	const char *p = s->u.r.buf;
+	const char *p = s->u.r.buf, *end = s->u.r.buf + s->u.r.len;
+	unsigned long x;
 
 	if (strncasecmp(p, "* SEARCH", 8) != 0 || (p[8] != ' ' && p[8] != '\r'))
 		return 0;
+	/* each a 32-bit number (a larger one overflowed the window's UID
+	 * list), at most WINDOW of them */
 	for (p += 8; *p == ' ';) {
-		char *end;
-		unsigned long x = strtoul(p + 1, &end, 10);
-
-		if (end == p + 1 || f->got.n >= WINDOW ||
-		    uids_add(&f->got, x) < 0) {
+		p++;
+		if (imap_number(&p, end, &x) < 0 || x == 0 ||
+		    f->got.n >= WINDOW || uids_add(&f->got, x) < 0) {
 			f->failed = 1;
 			break;
 		}
-		p = end;
 	}
 	return 1;
 }
@@ -156,7 +156,7 @@ static int gather(struct imap_sess *s, struct found *f)
 			break;
 		}
 		list[0] = '\0';
-		for (size_t i = 0; i < f->got.n; i++)
+		for (size_t i = 0; i < f->got.n && n < WINDOW * 12; i++)
 			n += (size_t)snprintf(list + n, WINDOW * 12 + 1 - n,
 					      "%s%lu", i ? "," : "",
 					      f->got.v[i]);

@@ -15,12 +15,13 @@
  *  - imap_arg's output is NUL-terminated within its buffer and it
  *    moves forward within the unit;
  *  - as a server's response (imap_rewrite.c): the capability list cut
- *    is no longer than the line; a UID is 1 to 9 digits; the unit with
+ *    is no longer than the line; a UID is 1 to 4294967295; the unit with
  *    its whole-message literals rewritten reads back as one unit of
  *    the same length;
  *  - the FETCH handler's reading (imap_fetchwire.c): a response's
  *    items, their strings and a header field in them lie within the
- *    unit, in order; a client's FETCH line parsed points into it.
+ *    unit, in order; a UID item's value is a number of 1 to
+ *    4294967295; a client's FETCH line parsed points into it.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -61,8 +62,10 @@ static void response(const struct imap_reader *r)
 		CHECK(n <= r->len);
 	}
 	if (imap_fetch_uid(uid, r->buf, (size_t)(lf - r->buf)) == 0)
-		CHECK(strlen(uid) >= 1 && strlen(uid) <= 9 &&
-		      strspn(uid, "0123456789") == strlen(uid));
+		CHECK(strlen(uid) >= 1 && strlen(uid) <= 10 &&
+		      strspn(uid, "0123456789") == strlen(uid) &&
+		      strtoul(uid, NULL, 10) >= 1 &&
+		      strtoul(uid, NULL, 10) <= UINT32_MAX);
 	if (imap_rewrite_literals(r->buf, r->len, wrap, NULL, &out, &n) == 1) {
 		imap_reader_init(&back, SIZE_MAX / 2, SIZE_MAX / 2);
 		CHECK(imap_reader_feed(&back, out, n, &used) != IMAP_MORE ||
@@ -104,6 +107,14 @@ static void fetch_items(const struct imap_reader *r)
 			      v[i].name + v[i].namelen < v[i].value &&
 			      WITHIN(r, v[i].value, v[i].valuelen));
 			prev = v[i].value + v[i].valuelen;
+			/* a UID item is a 32-bit nz-number, all of it */
+			if (imap_resp_item_is(&v[i], "UID"))
+				CHECK(v[i].valuelen <= 10 &&
+				      strspn(v[i].value, "0123456789") ==
+					      v[i].valuelen &&
+				      strtoul(v[i].value, NULL, 10) >= 1 &&
+				      strtoul(v[i].value, NULL, 10) <=
+					      UINT32_MAX);
 			if (imap_resp_string(v[i].value, v[i].valuelen, &p,
 					     &sn) < 0)
 				continue;

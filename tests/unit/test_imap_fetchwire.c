@@ -173,6 +173,14 @@ static void test_resp_refused(void **state)
 		"* 1 FETCH (BODY[]<1 \"a\")\r\n",
 		"* 12345678901 FETCH (UID 1)\r\n",
 		"+ FETCH (UID 1)\r\n",
+		/* a UID is a 32-bit nz-number (RFC 3501 9): a server's
+		 * larger one overflowed the handler's UID lists */
+		"* 1 FETCH (UID 99999999999999999999)\r\n",
+		"* 1 FETCH (UID 4294967296)\r\n",
+		"* 1 FETCH (UID 0)\r\n",
+		"* 1 FETCH (UID -1)\r\n",
+		"* 1 FETCH (UID 12x)\r\n",
+		"* 1 FETCH (FLAGS () UID \"7\")\r\n",
 	};
 	struct imap_resp_item v[IMAP_RESP_ITEMS_MAX];
 	unsigned long seq;
@@ -189,6 +197,12 @@ static void test_resp_refused(void **state)
 	/* an empty list; more items than IMAP_RESP_ITEMS_MAX */
 	assert_int_equal(items("* 3 FETCH ()\r\n", 14, &seq, v, &n, &copy), 0);
 	assert_int_equal(n, 0);
+	free(copy);
+	/* the largest UID there is */
+	assert_int_equal(items("* 3 FETCH (uid 4294967295)\r\n", 28, &seq, v,
+			       &n, &copy),
+			 0);
+	assert_int_equal(n, 1);
 	free(copy);
 	o = (size_t)snprintf(many, sizeof(many), "* 1 FETCH (");
 	for (int i = 0; i <= IMAP_RESP_ITEMS_MAX; i++)

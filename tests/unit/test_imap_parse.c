@@ -213,6 +213,43 @@ static void cap(const char *in, const char *want)
 	assert_string_equal(out, want);
 }
 
+static void test_number(void **state)
+{
+	static const char *const bad[] = { "",
+					   " 1",
+					   "-1",
+					   "+1",
+					   "4294967296",
+					   "99999999999999999999",
+					   "000000000004294967296",
+					   "00000000001" };
+	const char *p, *s;
+	unsigned long v;
+
+	(void)state;
+	s = "0 4294967295)";
+	p = s;
+	assert_int_equal(imap_number(&p, s + strlen(s), &v), 0);
+	assert_int_equal(v, 0);
+	assert_ptr_equal(p, s + 1);
+	p++;
+	assert_int_equal(imap_number(&p, s + strlen(s), &v), 0);
+	assert_int_equal(v, 4294967295ul);
+	assert_int_equal(*p, ')');
+	/* the end is END, not a NUL */
+	s = "123456";
+	p = s;
+	assert_int_equal(imap_number(&p, s + 3, &v), 0);
+	assert_int_equal(v, 123);
+	assert_ptr_equal(p, s + 3);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		p = bad[i];
+		assert_int_equal(imap_number(&p, bad[i] + strlen(bad[i]), &v),
+				 -1);
+		assert_ptr_equal(p, bad[i]);
+	}
+}
+
 static void test_cap_filter(void **state)
 {
 	(void)state;
@@ -337,6 +374,7 @@ int main(void)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_literal_size),
 		cmocka_unit_test(test_arg),
+		cmocka_unit_test(test_number),
 		cmocka_unit_test(test_cap_filter),
 		cmocka_unit_test(test_fetch_uid),
 		cmocka_unit_test(test_rewrite_literals),

@@ -1,0 +1,273 @@
+#!/bin/bash
+# test_bridge_hostile.sh - `letterlock bridge`, IMAP side, in front of a
+# hostile IMAP server: the bridge reads the server's answers to its own
+# commands (which messages are S/MIME, which UIDs a search found) and
+# must not trust their numbers.  No mail stack: the server is a small
+# Python one of the test's (hostile.py below: STARTTLS with a
+# certificate of the test's, LOGIN, then scripted answers), on a free
+# loopback port; bob's bridge has an account at it.
+#
+#   * a FETCH of BODYSTRUCTURE whose first answer (UID, RFC822.SIZE,
+#     Content-Type) names 200 S/MIME messages with UIDs of 20 digits:
+#     the bridge's list of a batch's UIDs had room for 32-bit UIDs only
+#     (a stack overflow in the session's child, which holds the keys;
+#     silent in the normal build, the ASan run reports it); now such
+#     an answer is not one: the client gets its tagged answer and the
+#     session goes on;
+#   * a SEARCH BODY whose candidate search answers 256 numbers of 20
+#     digits: the window's UID list overflowed the same way (on the
+#     heap); now the session ends without a crash.
+#
+# Output: TAP.  Needs root (lldtest.sh) and python3; skips otherwise.
+# KEEP_TMP=1 keeps the directory.
+#
+# shellcheck disable=SC2317,SC2034,SC2016,SC1091,SC2153
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+. "$here/tap.sh"
+. "$here/lldtest.sh"
+
+BOB=bob@example.test
+
+lldtest_init bridge_hostile "letterlock bridge in front of a hostile IMAP server"
+. "$here/bridgetest.sh"
+bridge_bob
+free_port FPORT || fatal "no free port"
+
+# hostile.py PORT CERT KEY MESSAGE OTHER: one IMAP session at a time on
+# 127.0.0.1:PORT, at most 20 sessions or 120 s; MESSAGE is the UID 7 of
+# INBOX, OTHER that of any other mailbox.
+cat >"$T/hostile.py" <<'PY'
+import socket, ssl, sys, time
+
+port, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+BIG = "99999999999999999999"
+CT = b"Content-Type: application/pkcs7-mime; smime-type=enveloped-data\r\n\r\n"
+
+
+PLAIN_CT = b"Content-Type: text/plain\r\n\r\n"
+# UID 8: a plain message whose own header claims a valid signature
+PLAIN = (b"From: <alice@example.test>\r\nTo: <bob@example.test>\r\n"
+         b"Subject: plain\r\nContent-Type: text/plain\r\n"
+         b"X-Letterlock-Status: encrypted, decrypted aes-256-gcm; "
+         b"signature valid by ceo@example.test; timestamp none\r\n\r\n"
+         b"The plain eighth message.\r\n")
+
+
+def fetch_classify(tag, cmd):
+    out = b""
+    uids = cmd.split(" ")[2] if cmd.upper().startswith("UID FETCH ") else ""
+    if uids in ("7", "8", "7,8"):
+        # UID 7 S/MIME, UID 8 plain
+        for u in uids.split(","):
+            ct = CT if u == "7" else PLAIN_CT
+            out += (b"* %s FETCH (UID %s RFC822.SIZE 10 "
+                    b"BODY[HEADER.FIELDS (CONTENT-TYPE)] {%d}\r\n"
+                    % (u.encode(), u.encode(), len(ct)) + ct + b")\r\n")
+        return out
+    for i in range(1, 201):
+        out += (b"* %d FETCH (UID %s RFC822.SIZE 10 "
+                b"BODY[HEADER.FIELDS (CONTENT-TYPE)] {%d}\r\n"
+                % (i, BIG.encode(), len(CT)) + CT + b")\r\n")
+    return out
+
+
+selected = ["INBOX"]
+
+
+def answer(tag, cmd):
+    c = cmd.upper()
+    if c.startswith("SELECT") or c.startswith("EXAMINE"):
+        # every mailbox has the same UIDVALIDITY, as Dovecot gives
+        # mailboxes made in the same second
+        selected[0] = cmd.split(" ", 1)[1].strip('"')
+        return (b"* 200 EXISTS\r\n* OK [UIDVALIDITY 7] x\r\n"
+                + tag + b" OK [READ-WRITE] selected\r\n")
+    if c.startswith("UID FETCH 8 (BODY.PEEK[] "):
+        return (b"* 8 FETCH (UID 8 BODY[] {%d}\r\n" % len(PLAIN) + PLAIN
+                + b" BODY[HEADER.FIELDS (CONTENT-TYPE)] {%d}\r\n"
+                % len(PLAIN_CT) + PLAIN_CT + b")\r\n"
+                + tag + b" OK fetched\r\n")
+    if "BODY.PEEK[HEADER.FIELDS (CONTENT-TYPE)]" in c:
+        return fetch_classify(tag, cmd) + tag + b" OK fetched\r\n"
+    if c.startswith("UID FETCH 7 (") and "BODY.PEEK[]" in c and \
+            "HEADER.FIELDS" not in c:
+        # its items in an order of its own: ENVELOPE (a subject with
+        # "UID 9" in it) before UID
+        body = open(sys.argv[4 if selected[0] == "INBOX" else 5],
+                    "rb").read()
+        return (b"* 1 FETCH (ENVELOPE (NIL \"x UID 9\" NIL NIL NIL NIL NIL"
+                b" NIL NIL NIL) UID 7 BODY[] {%d}\r\n" % len(body) + body
+                + b")\r\n" + tag + b" OK fetched\r\n")
+    if c == "SEARCH *":
+        return b"* SEARCH 256\r\n" + tag + b" OK searched\r\n"
+    if c.startswith("UID SEARCH 1:256 OR HEADER"):
+        return (b"* SEARCH " + " ".join([BIG] * 256).encode() + b"\r\n"
+                + tag + b" OK searched\r\n")
+    if c == "LOGOUT":
+        return b"* BYE bye\r\n" + tag + b" OK bye\r\n"
+    return tag + b" OK done\r\n"
+
+
+ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+ctx.load_cert_chain(cert, key)
+ls = socket.socket()
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", port))
+ls.listen(4)
+ls.settimeout(120)
+end = time.time() + 120
+for _ in range(20):
+    if time.time() > end:
+        break
+    try:
+        s, _ = ls.accept()
+    except socket.timeout:
+        break
+    s.settimeout(30)
+    try:
+        s.sendall(b"* OK hostile\r\n")
+        f = s.makefile("rb")
+        line = f.readline()
+        s.sendall(line.split(b" ")[0] + b" OK begin TLS\r\n")
+        t = ctx.wrap_socket(s, server_side=True)
+        f = t.makefile("rb")
+        while True:
+            line = f.readline()
+            if not line:
+                break
+            # a literal: "+" for a synchronizing one, then its bytes
+            # and the rest of the command, taken in as they are
+            while line.rstrip(b"\r\n").endswith(b"}"):
+                head, _, n = line.rstrip(b"\r\n")[:-1].rpartition(b"{")
+                if n.endswith(b"+"):
+                    n = n[:-1]
+                else:
+                    t.sendall(b"+ go ahead\r\n")
+                line = head + f.read(int(n)) + f.readline()
+            tag, _, cmd = line.rstrip(b"\r\n").partition(b" ")
+            t.sendall(answer(tag, cmd.decode("latin-1")))
+            if cmd.upper() == b"LOGOUT":
+                break
+    except (OSError, ssl.SSLError):
+        pass
+    s.close()
+PY
+
+# session PASSWORD <LINES: after the login, each line of stdin in one
+# write (a "\r\n" in it written as CR LF: commands pipelined), then
+# what comes until the answer to the line's last tag (or, for a line
+# ending in a synchronizing literal's "{n}", until the "+"; the next
+# line holds the literal and the rest of its command), printed raw.
+session() {
+	local script
+	script=$(cat)
+	tls_py "$BOB" "$1" "$script" <<'PY'
+user, pw, script = sys.argv[1], sys.argv[2], sys.argv[3]
+t.settimeout(30)
+tf = t.makefile("rb")
+def until(tag):
+    while True:
+        l = tf.readline()
+        if not l:
+            print("(closed)")
+            return
+        sys.stdout.write(l.decode("latin-1"))
+        if l.startswith(tag + b" "):
+            return
+t.sendall(b"L LOGIN %s %s\r\n" % (user.encode(), pw.encode()))
+until(b"L")
+tag = b""
+for l in script.split("\n"):
+    data = l.replace("\\r\\n", "\r\n").encode() + b"\r\n"
+    if not tag:
+        tag = data.split(b"\r\n")[-2].split(b" ")[0]
+    t.sendall(data)
+    if data.endswith(b"}\r\n"):
+        until(b"+")
+    else:
+        until(tag)
+        tag = b""
+PY
+}
+
+# client PASSWORD COMMAND...: each command in turn, tagged c0, c1, ...
+client() {
+	local pw=$1 i=0 c
+	shift
+	for c in "$@"; do
+		printf 'c%d %s\n' "$i" "$c"
+		i=$((i + 1))
+	done | session "$pw"
+}
+
+t_setup() {
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+		-nodes -days 2 -subj /CN=127.0.0.1 \
+		-addext subjectAltName=IP:127.0.0.1 \
+		-keyout "$T/fake.key" -out "$T/fake.pem" 2>/dev/null &&
+		ll bob identity new --email "$BOB" --key ec-p256 --self-signed \
+			>/dev/null &&
+		echo secret >"$T/bob.password" &&
+		ll bob account add "$BOB" \
+			--imap-url "imap://127.0.0.1:$FPORT" \
+			--smtp-url "smtp://127.0.0.1:$FPORT" \
+			--password-file "$T/bob.password" \
+			--ca-file "$T/fake.pem" &&
+		printf '[bridge]\nsmtp_port = %s\nimap_port = %s\n' \
+			"$SPORT" "$IPORT" >"$T/bob/letterlock.conf" &&
+		printf 'From: <%s>\r\nTo: <%s>\r\nSubject: to myself\r\n%s\r\n\r\n%s\r\n' \
+			"$BOB" "$BOB" "Message-ID: <self@example.test>" \
+			"The seventh message." >"$T/seven.eml" &&
+		ll bob seal -o "$T/seven.sealed" "$T/seven.eml" &&
+		sed 's/seventh message/seventh of Foo/' "$T/seven.eml" \
+			>"$T/foo.eml" &&
+		ll bob seal -o "$T/foo.sealed" "$T/foo.eml" || return 1
+	"$PY" "$T/hostile.py" "$FPORT" "$T/fake.pem" "$T/fake.key" \
+		"$T/seven.sealed" "$T/foo.sealed" >"$T/hostile.log" 2>&1 &
+	FAKE_PID=$!
+	for _ in $(seq 1 50); do
+		[ -n "$(ss -Htln "sport = :$FPORT")" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+t "bob's home, his account at the hostile server, which listens" t_setup
+
+eval "hostile_cleanup() $(declare -f on_cleanup | tail -n +2)"
+on_cleanup() {
+	[ -n "${FAKE_PID:-}" ] && kill "$FAKE_PID" 2>/dev/null
+	hostile_cleanup
+}
+
+t "bob's bridge starts" bridge_start
+[ -n "$BRIDGE_PID" ] || fatal "no bridge"
+BPW=$(ll bob bridge --show-password)
+
+# no session child died of a signal or a sanitizer's finding
+no_crash() {
+	! grep -E 'session ended \(exit (1[3-9][0-9]|2[0-9][0-9])\)|Sanitizer' \
+		"$BLOG"
+}
+
+t_fetch_uids() {
+	client "$BPW" "SELECT INBOX" "FETCH 1:200 (BODYSTRUCTURE)" "NOOP" \
+		>"$T/fetch.out" 2>&1
+	tail -n 3 "$T/fetch.out"
+	grep -q '^c1 ' "$T/fetch.out" && grep -q '^c2 OK' "$T/fetch.out" &&
+		no_crash
+}
+t "UIDs of 20 digits in the server's answer: the FETCH is answered, the session goes on" t_fetch_uids
+
+t_search_uids() {
+	client "$BPW" "SELECT INBOX" "UID SEARCH BODY word" \
+		>"$T/search.out" 2>&1
+	tail -n 3 "$T/search.out"
+	sleep 0.5
+	no_crash
+}
+t "numbers of 20 digits in the server's SEARCH answer: no overflow" t_search_uids
+
+finish
