@@ -98,19 +98,35 @@ static int whole_message(const char *s, size_t n)
  * OUT; 0, or -1 none. */
 int imap_fetch_uid(char out[16], const char *line, size_t len)
 {
-	for (size_t i = 1; i + 5 < len; i++) {
-		size_t k = 0;
+	const char *p = line, *end = line + len;
+	int depth = 0, brackets = 0;
 
-		if ((line[i - 1] != ' ' && line[i - 1] != '(') ||
-		    strncasecmp(line + i, "UID ", 4) != 0)
+	/* the item at the list's own level: "UID n" inside a quoted
+	 * string (a Subject of ENVELOPE) or a section's field list is the
+	 * message's, not the server's */
+	for (; p < end; p++) {
+		unsigned long v;
+		const char *q;
+
+		if (*p == '"') {
+			for (p++; p < end && *p != '"'; p++)
+				if (*p == '\\' && p + 1 < end)
+					p++;
+			if (p == end)
+				return -1;
 			continue;
-		while (i + 4 + k < len && k < 10 && line[i + 4 + k] >= '0' &&
-		       line[i + 4 + k] <= '9')
-			k++;
-		if (k == 0 || k == 10)
+		}
+		depth += *p == '(' ? 1 : *p == ')' ? -1 : 0;
+		brackets += *p == '[' ? 1 : *p == ']' ? -1 : 0;
+		if (depth != 1 || brackets != 0 || (*p != ' ' && *p != '(') ||
+		    (size_t)(end - p) < 5 || strncasecmp(p + 1, "UID ", 4) != 0)
+			continue;
+		q = p + 5;
+		if (imap_number(&q, end, &v) < 0 || v == 0 ||
+		    (q < end && *q != ' ' && *q != ')'))
 			return -1;
-		memcpy(out, line + i + 4, k);
-		out[k] = '\0';
+		memcpy(out, p + 5, (size_t)(q - (p + 5)));
+		out[q - (p + 5)] = '\0';
 		return 0;
 	}
 	return -1;

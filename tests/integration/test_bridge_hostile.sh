@@ -16,7 +16,10 @@
 #     session goes on;
 #   * a SEARCH BODY whose candidate search answers 256 numbers of 20
 #     digits: the window's UID list overflowed the same way (on the
-#     heap); now the session ends without a crash.
+#     heap); now the session ends without a crash;
+#   * a FETCH answer whose ENVELOPE subject holds "UID 9" before its
+#     own UID 7 (items in an order of the server's): the opened message
+#     is cached as UID 7, not as message 9.
 #
 # Output: TAP.  Needs root (lldtest.sh) and python3; skips otherwise.
 # KEEP_TMP=1 keeps the directory.
@@ -269,5 +272,23 @@ t_search_uids() {
 	no_crash
 }
 t "numbers of 20 digits in the server's SEARCH answer: no overflow" t_search_uids
+
+# the cache entry's name: the SHA-256 of account, mailbox, UIDVALIDITY
+# and UID (imap_cache.c)
+entry() {
+	printf '%s\nINBOX\n7\n%s' "$BOB" "$1" | sha256sum | cut -d' ' -f1
+}
+
+t_cache_uid() {
+	client "$BPW" "SELECT INBOX" "UID FETCH 7 (ENVELOPE BODY.PEEK[] UID)" \
+		>"$T/cache.out" 2>&1
+	tail -n 3 "$T/cache.out"
+	ls "$T/bob/bridge/cache"
+	grep -q '^c1 OK' "$T/cache.out" &&
+		grep -q 'The seventh message' "$T/cache.out" &&
+		[ -f "$T/bob/bridge/cache/$(entry 7)" ] &&
+		[ ! -e "$T/bob/bridge/cache/$(entry 9)" ] && no_crash
+}
+t "a server's answer with \"UID 9\" in a subject before its UID 7: opened and cached as UID 7" t_cache_uid
 
 finish

@@ -278,6 +278,26 @@ static void test_fetch_uid(void **state)
 	assert_int_equal(imap_fetch_uid(uid, "* 3 FETCH (XUID 5)", 18), -1);
 	assert_int_equal(imap_fetch_uid(uid, "* 3 FETCH (UID 12345678901)", 27),
 			 -1);
+	assert_int_equal(imap_fetch_uid(uid, "* 3 FETCH (UID 4294967296)", 26),
+			 -1);
+	assert_int_equal(imap_fetch_uid(uid, "* 3 FETCH (UID 4294967295)", 26),
+			 0);
+	assert_string_equal(uid, "4294967295");
+	/* only the response's own UID item: not "UID n" in a string of
+	 * the message (a Subject in ENVELOPE) nor in a section's list,
+	 * which would name another message's cache entry */
+	static const char env[] =
+		"* 3 FETCH (ENVELOPE (\"d\" \"x UID 7\" NIL) UID 3 BODY[] {3}";
+	assert_int_equal(imap_fetch_uid(uid, env, sizeof(env) - 1), 0);
+	assert_string_equal(uid, "3");
+	static const char esc[] =
+		"* 3 FETCH (ENVELOPE (\"\\\" UID 7\") UID 4 BODY[] {3}";
+	assert_int_equal(imap_fetch_uid(uid, esc, sizeof(esc) - 1), 0);
+	assert_string_equal(uid, "4");
+	static const char sec[] = "* 3 FETCH (BODY[HEADER.FIELDS (UID 9)] {3}";
+	assert_int_equal(imap_fetch_uid(uid, sec, sizeof(sec) - 1), -1);
+	static const char only[] = "* 3 FETCH (ENVELOPE (\"UID 7\") BODY[] {3}";
+	assert_int_equal(imap_fetch_uid(uid, only, sizeof(only) - 1), -1);
 }
 
 /* The rewriting callback of the tests: "<" the message ">". */
