@@ -8,17 +8,43 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/rand.h>
+
 #include "imap_child.h"
 #include "imap_rewrite.h"
+
+/*
+ * The prefix of the bridge's own tags, random per session: "LL" and a
+ * count alone is a tag a client may use too, and a client's "LL1 NOOP"
+ * pipelined before a FETCH had its OK taken for the end of the
+ * bridge's own command (which then found no message, and the client
+ * got its answer twice).  NULL when there is no randomness.
+ */
+static const char *own_prefix(void)
+{
+	static char prefix[16];
+	unsigned char r[4];
+
+	if (prefix[0] == '\0') {
+		if (RAND_bytes(r, sizeof(r)) != 1)
+			return NULL;
+		snprintf(prefix, sizeof(prefix), "LL%02x%02x%02x%02x.", r[0],
+			 r[1], r[2], r[3]);
+	}
+	return prefix;
+}
 
 int imap_own_command(struct imap_sess *s, const char *cmd, imap_unit_fn fn,
 		     void *arg, char *text, size_t size)
 {
+	const char *prefix = own_prefix();
 	char tag[32], line[IMAP_LINE_MAX + 64];
 	size_t tl;
 	int n;
 
-	tl = (size_t)snprintf(tag, sizeof(tag), "LL%lu", ++s->own);
+	if (prefix == NULL)
+		return -1;
+	tl = (size_t)snprintf(tag, sizeof(tag), "%s%lu", prefix, ++s->own);
 	n = snprintf(line, sizeof(line), "%s %s\r\n", tag, cmd);
 	if (n < 0 || (size_t)n >= sizeof(line) ||
 	    imap_up_write(s, line, (size_t)n) < 0)

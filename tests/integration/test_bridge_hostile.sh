@@ -19,7 +19,10 @@
 #     heap); now the session ends without a crash;
 #   * a FETCH answer whose ENVELOPE subject holds "UID 9" before its
 #     own UID 7 (items in an order of the server's): the opened message
-#     is cached as UID 7, not as message 9.
+#     is cached as UID 7, not as message 9;
+#   * a client's command tagged LL1 (the bridge's own tags were LL and
+#     a count) pipelined before a FETCH the bridge answers: each gets
+#     its own answer.
 #
 # Output: TAP.  Needs root (lldtest.sh) and python3; skips otherwise.
 # KEEP_TMP=1 keeps the directory.
@@ -290,5 +293,19 @@ t_cache_uid() {
 		[ ! -e "$T/bob/bridge/cache/$(entry 9)" ] && no_crash
 }
 t "a server's answer with \"UID 9\" in a subject before its UID 7: opened and cached as UID 7" t_cache_uid
+
+t_tag() {
+	# the client's own command tagged as the bridge's first own one,
+	# pipelined before a FETCH the bridge answers
+	session "$BPW" >"$T/tag.out" 2>&1 <<'IN'
+c0 SELECT INBOX\r\nLL1 NOOP\r\nc1 UID FETCH 7 (BODYSTRUCTURE)
+IN
+	cat "$T/tag.out"
+	[ "$(grep -c '^LL1 ' "$T/tag.out")" = 1 ] &&
+		grep -q '^\* 7 FETCH (UID 7 BODYSTRUCTURE ("text" "plain"' \
+			"$T/tag.out" &&
+		grep -q '^c1 OK' "$T/tag.out" && no_crash
+}
+t "a client's tag that is the bridge's own (LL1) pipelined before a FETCH: each gets its own answer" t_tag
 
 finish
