@@ -498,10 +498,13 @@ static int from_client(struct imap_sess *s, const char *buf, size_t len)
 		if (f == IMAP_MORE)
 			break;
 		verb_of(verb, s->cr.buf, s->cr.len);
-		if (f == IMAP_UNIT && s->sent == 0) {
+		/* a SELECT whose name is a synchronizing literal comes in
+		 * pieces: its first one leaves the mailbox unknown (nothing
+		 * cached), not the one selected before */
+		if (s->sent == 0 && (f == IMAP_UNIT || f == IMAP_SYNC))
 			selecting(s, verb);
+		if (f == IMAP_UNIT && s->sent == 0)
 			s->logout |= strcasecmp(verb, "LOGOUT") == 0;
-		}
 		if (s->sent == 0 && !s->appending && refused(verb)) {
 			if (f == IMAP_UNIT)
 				tagged(s->cr.buf, "BAD", "not in this state");

@@ -22,7 +22,10 @@
 #     is cached as UID 7, not as message 9;
 #   * a client's command tagged LL1 (the bridge's own tags were LL and
 #     a count) pipelined before a FETCH the bridge answers: each gets
-#     its own answer.
+#     its own answer;
+#   * a SELECT whose mailbox name is a synchronizing literal, after a
+#     SELECT INBOX, both with the same UIDVALIDITY: its UID 7 is its
+#     own, not INBOX's UID 7 from the cache.
 #
 # Output: TAP.  Needs root (lldtest.sh) and python3; skips otherwise.
 # KEEP_TMP=1 keeps the directory.
@@ -307,5 +310,22 @@ IN
 		grep -q '^c1 OK' "$T/tag.out" && no_crash
 }
 t "a client's tag that is the bridge's own (LL1) pipelined before a FETCH: each gets its own answer" t_tag
+
+t_select_literal() {
+	# INBOX's UID 7 is in the cache (above); Foo, selected after it
+	# with its name as a synchronizing literal, has the same
+	# UIDVALIDITY
+	session "$BPW" >"$T/foo.out" 2>&1 <<'IN'
+c0 SELECT INBOX
+c1 SELECT {3}
+Foo
+c2 UID FETCH 7 (BODY.PEEK[])
+IN
+	cat "$T/foo.out"
+	grep -q '^c2 OK' "$T/foo.out" &&
+		grep -q 'The seventh of Foo' "$T/foo.out" &&
+		! grep -q 'The seventh message' "$T/foo.out" && no_crash
+}
+t "a mailbox selected with a literal name: its UID 7 is its own, not INBOX's cached one" t_select_literal
 
 finish
