@@ -224,6 +224,23 @@ static int answer(struct imap_sess *s, void *arg)
 		m->answered = 1;
 	}
 	imap_buf_add(&o, ")\r\n", 3);
+	if (!smime && !o.failed) {
+		/* a message that is not S/MIME fetched whole goes as the
+		 * relay gives it (imap_respond): its own status field
+		 * dropped, never the server's bytes as they are */
+		char where[IMAP_ARG_MAX + 400], *out;
+		size_t olen;
+
+		rc = imap_fetch_rewrite(&s->op,
+					imap_where(s, where, sizeof(where)),
+					o.p, o.len, &out, &olen);
+		if (rc == 1) {
+			free(o.p);
+			o.p = out;
+			o.len = olen;
+		}
+		o.failed = rc < 0;
+	}
 	rc = o.failed ? -1 : write_client(o.p, o.len);
 	free(o.p);
 	return rc < 0 ? -1 : 1;

@@ -25,7 +25,10 @@
 #     its own answer;
 #   * a SELECT whose mailbox name is a synchronizing literal, after a
 #     SELECT INBOX, both with the same UIDVALIDITY: its UID 7 is its
-#     own, not INBOX's UID 7 from the cache.
+#     own, not INBOX's UID 7 from the cache;
+#   * a plain message whose header carries a forged status field,
+#     fetched whole in one FETCH with an S/MIME message: the field is
+#     dropped, as when it is fetched alone.
 #
 # Output: TAP.  Needs root (lldtest.sh) and python3; skips otherwise.
 # KEEP_TMP=1 keeps the directory.
@@ -327,5 +330,19 @@ IN
 		! grep -q 'The seventh message' "$T/foo.out" && no_crash
 }
 t "a mailbox selected with a literal name: its UID 7 is its own, not INBOX's cached one" t_select_literal
+
+t_plain_forged() {
+	# one FETCH over an S/MIME message and a plain one: the plain one
+	# is the server's answer, passed on by the bridge
+	client "$BPW" "SELECT INBOX" "UID FETCH 7,8 (BODY.PEEK[])" \
+		>"$T/plain.out" 2>&1
+	grep -i 'X-Letterlock-Status' "$T/plain.out"
+	grep -q '^c1 OK' "$T/plain.out" &&
+		grep -q 'The plain eighth message' "$T/plain.out" &&
+		grep -q "^X-Letterlock-Status: not S/MIME; the message's own status field dropped" \
+			"$T/plain.out" &&
+		! grep -q 'by ceo@example.test' "$T/plain.out" && no_crash
+}
+t "a plain message with a forged status field, fetched whole beside an S/MIME one: the field dropped" t_plain_forged
 
 finish
