@@ -463,11 +463,18 @@ static void selecting(struct imap_sess *s, const char *verb)
 	const char *p = s->cr.buf, *end = s->cr.buf + s->cr.len;
 	char tag[64], v[32];
 
+	/* another SELECT still unanswered: the UIDVALIDITY that comes
+	 * next may be its own, and what is fetched meanwhile its
+	 * mailbox's; this one's is not known (nothing cached) */
+	int pipelined = s->select_tag[0] != '\0';
+
 	if (strcasecmp(verb, "SELECT") != 0 && strcasecmp(verb, "EXAMINE") != 0)
 		return;
 	s->uidvalidity = 0;
 	s->select_tag[0] = '\0';
-	if (imap_arg(&p, end, tag, sizeof(tag)) < 0 ||
+	if (imap_arg(&p, end, tag, sizeof(tag)) == 0)
+		snprintf(s->select_tag, sizeof(s->select_tag), "%s", tag);
+	if (pipelined || s->select_tag[0] == '\0' ||
 	    imap_arg(&p, end, v, sizeof(v)) < 0 ||
 	    imap_arg(&p, end, s->mailbox, sizeof(s->mailbox)) < 0 ||
 	    strchr(s->mailbox, '\n') != NULL) {
@@ -476,7 +483,6 @@ static void selecting(struct imap_sess *s, const char *verb)
 	}
 	if (strcasecmp(s->mailbox, "INBOX") == 0)
 		strcpy(s->mailbox, "INBOX");
-	snprintf(s->select_tag, sizeof(s->select_tag), "%s", tag);
 }
 
 /* The client's bytes in BUF (LEN): 0, or -1 (the session ends). */

@@ -28,7 +28,11 @@
 #     own, not INBOX's UID 7 from the cache;
 #   * a plain message whose header carries a forged status field,
 #     fetched whole in one FETCH with an S/MIME message: the field is
-#     dropped, as when it is fetched alone.
+#     dropped, as when it is fetched alone;
+#   * SELECT INBOX, a FETCH left to the server and SELECT Bar in one
+#     write (the same UIDVALIDITY): INBOX's UID 7 is not cached as
+#     Bar's (the UIDVALIDITY that came was INBOX's, the mailbox known
+#     was Bar).
 #
 # Output: TAP.  Needs root (lldtest.sh) and python3; skips otherwise.
 # KEEP_TMP=1 keeps the directory.
@@ -344,5 +348,23 @@ t_plain_forged() {
 		! grep -q 'by ceo@example.test' "$T/plain.out" && no_crash
 }
 t "a plain message with a forged status field, fetched whole beside an S/MIME one: the field dropped" t_plain_forged
+
+t_select_pipelined() {
+	# SELECT INBOX, a FETCH the server answers (a modifier list) and
+	# SELECT Bar in one write: INBOX's UIDVALIDITY came after Bar's
+	# SELECT was read, and INBOX's UID 7 was cached as Bar's
+	session "$BPW" >"$T/pipe.out" 2>&1 <<'IN'
+c0 SELECT INBOX\r\nc1 UID FETCH 7 (BODY.PEEK[]) (CHANGEDSINCE 1)\r\nc2 SELECT Bar
+IN
+	cat "$T/pipe.out"
+	client "$BPW" "SELECT Bar" "UID FETCH 7 (BODY.PEEK[])" \
+		>"$T/bar.out" 2>&1
+	cat "$T/bar.out"
+	grep -q 'The seventh message' "$T/pipe.out" &&
+		grep -q '^c1 OK' "$T/bar.out" &&
+		grep -q 'The seventh of Foo' "$T/bar.out" &&
+		! grep -q 'The seventh message' "$T/bar.out" && no_crash
+}
+t "SELECTs pipelined with a FETCH between them: what is fetched is not cached as the later mailbox's" t_select_pipelined
 
 finish
