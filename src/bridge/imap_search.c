@@ -133,7 +133,7 @@ static int other_astring(struct ps *s)
 	return 0;
 }
 
-static int content_key(struct ps *s, enum imap_skey k, size_t start)
+static int content_key(struct ps *s, enum imap_skey k, size_t start, int depth)
 {
 	struct imap_search *q = s->q;
 	struct imap_sterm *t;
@@ -144,6 +144,7 @@ static int content_key(struct ps *s, enum imap_skey k, size_t start)
 		return fail(s, IMAP_SEARCH_LIMIT);
 	t = &q->keys[q->nkeys];
 	t->key = k;
+	t->depth = depth;
 	t->field[0] = '\0';
 	if (k == IMAP_SKEY_HEADER &&
 	    (space(s) < 0 ||
@@ -200,7 +201,8 @@ static int key(struct ps *s, int depth)
 			 * the bound holds for what goes upstream too */
 			return depth + 2 > IMAP_SEARCH_DEPTH_MAX ?
 				       fail(s, IMAP_SEARCH_PASS) :
-				       content_key(s, (enum imap_skey)k, start);
+				       content_key(s, (enum imap_skey)k, start,
+						   depth);
 	if (in(w, flag_keys, sizeof(flag_keys) / sizeof(*flag_keys)))
 		return 0;
 	if (in(w, arg_keys, sizeof(arg_keys) / sizeof(*arg_keys)))

@@ -36,6 +36,7 @@ struct imap_sterm {
 	char field[128]; /* HEADER's field name; "" for the others */
 	char value[IMAP_SEARCH_STRING_MAX]; /* the string (NUL-terminated) */
 	size_t start, end; /* the key and its arguments in the command */
+	int depth; /* its nesting (NOT, OR, parentheses) */
 };
 
 /* An astring given as a literal outside the content keys (KEYWORD

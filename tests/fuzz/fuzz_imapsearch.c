@@ -9,7 +9,10 @@
  *  - the reader stays within the command, and every content key's span
  *    is inside it, in order, and starts with a letter (the key's name);
  *  - the program written again (with empty and non-empty UID sets)
- *    reads back with the same content keys, their strings unchanged;
+ *    reads back with the same content keys, their strings unchanged
+ *    (a key nested more than IMAP_SEARCH_DEPTH_MAX - 4 deep is
+ *    rewritten two deeper, within the bound, but is then too deep to
+ *    be rewritten again: such a program need not read back);
  *  - each content key is matched against the message (any bytes) and
  *    gives 0 or 1.
  */
@@ -29,11 +32,21 @@ static void rewrite(const char *cmd, size_t len, const char *smime,
 {
 	const char *match[IMAP_SEARCH_KEYS_MAX];
 	struct imap_buf o = { 0 };
+	int deep = 0;
 
-	for (size_t i = 0; i < q.nkeys; i++)
+	for (size_t i = 0; i < q.nkeys; i++) {
 		match[i] = i % 2 ? m : "";
+		/* rewritten, a key sits two levels deeper; read back, it
+		 * must leave room for two more: a key 29 or 30 deep is
+		 * rewritten within the bound, but not read again */
+		deep |= q.keys[i].depth + 4 > IMAP_SEARCH_DEPTH_MAX;
+	}
 	if (imap_search_rewrite(cmd, len, &q, smime, match, &o) == 0) {
-		CHECK(imap_search_parse(o.p, o.len, &back) == IMAP_SEARCH_OK);
+		int rc = imap_search_parse(o.p, o.len, &back);
+
+		CHECK(rc == IMAP_SEARCH_OK || (deep && rc == IMAP_SEARCH_PASS));
+		if (rc != IMAP_SEARCH_OK)
+			goto out;
 		CHECK(back.nkeys == q.nkeys);
 		for (size_t i = 0; i < q.nkeys; i++) {
 			CHECK(back.keys[i].key == q.keys[i].key);
@@ -41,6 +54,7 @@ static void rewrite(const char *cmd, size_t len, const char *smime,
 			CHECK(strcmp(back.keys[i].field, q.keys[i].field) == 0);
 		}
 	}
+out:
 	free(o.p);
 }
 

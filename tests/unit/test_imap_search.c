@@ -206,6 +206,8 @@ static void test_bounds(void **state)
 		assert_int_equal(parse(cmd), depth <= IMAP_SEARCH_DEPTH_MAX ?
 						     IMAP_SEARCH_OK :
 						     IMAP_SEARCH_PASS);
+		if (!flags)
+			assert_int_equal(q.keys[0].depth, depth);
 		if (depth == IMAP_SEARCH_DEPTH_MAX - 1) {
 			snprintf(cmd + n, sizeof(cmd) - n, "BODY x\r\n");
 			assert_int_equal(parse(cmd), IMAP_SEARCH_PASS);
