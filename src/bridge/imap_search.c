@@ -353,6 +353,12 @@ static int term(struct imap_buf *o, const struct imap_sterm *t)
 static int replace(struct imap_buf *o, const struct imap_sterm *t,
 		   const char *smime, const char *match)
 {
+	/* the status field is the bridge's word, never the server's: a
+	 * plain message's own (forged) one must not match, so every
+	 * message is judged by the bridge (only S/MIME ones can) */
+	if (t->key == IMAP_SKEY_HEADER &&
+	    strcasecmp(t->field, "X-Letterlock-Status") == 0)
+		smime = "1:*";
 	if (smime[0] == '\0')
 		return term(o, t);
 	if (match[0] != '\0')

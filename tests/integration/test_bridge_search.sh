@@ -214,6 +214,21 @@ t_cached() {
 }
 t "after a FETCH (from the cache) the same answer" t_cached
 
+t_status_forged() {
+	# a plain message whose own header claims a valid signature
+	msg forged "Forged status" 'Nothing is signed here.' &&
+		{
+			printf 'X-Letterlock-Status: encrypted, decrypted '
+			printf 'aes-256-gcm; signature valid by %s; ' "$ALICE"
+			printf 'timestamp none\r\n'
+			cat "$T/forged.eml"
+		} >"$T/forged.tmp" && mv "$T/forged.tmp" "$T/forged.eml" &&
+		upload forged || return 1
+	echo "forged=$(uid forged)"
+	is 'HEADER X-Letterlock-Status "signature valid"' "$ENC" "$ENC2"
+}
+t "HEADER X-Letterlock-Status finds the bridge's status only, not a plain message's forged one" t_status_forged
+
 t_log_clean() {
 	! grep -F "$BPW" "$BLOG" &&
 		! grep -Eq 'AddressSanitizer|runtime error|LeakSanitizer' "$BLOG"

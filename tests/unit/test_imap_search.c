@@ -147,6 +147,15 @@ static void test_rewrite(void **state)
 		  "a SEARCH KEYWORD \"$ab\" BODY \"x\"\r\n");
 	/* a search string with a line break cannot be quoted */
 	rewritten("a SEARCH BODY {3}\r\na\r\n\r\n", "1", "", "", NULL);
+	/* the status field is the bridge's word: the server's copy of a
+	 * plain message may carry a forged one, so the server's HEADER
+	 * match counts for no message, S/MIME or not */
+	rewritten("a SEARCH HEADER x-letterlock-status valid\r\n", "", "", "",
+		  "a SEARCH (HEADER \"x-letterlock-status\" \"valid\" NOT UID "
+		  "1:*)\r\n");
+	rewritten("a SEARCH HEADER X-Letterlock-Status valid\r\n", "3", "3", "",
+		  "a SEARCH OR (HEADER \"X-Letterlock-Status\" \"valid\" NOT "
+		  "UID 1:*) UID 3\r\n");
 }
 
 static void test_sync_literal(void **state)
