@@ -5,39 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "imap_fetch.h"
-
-/* Does the header of MSG say S/MIME already? */
-static int is_smime(const char *msg, size_t len)
-{
-	static const char *const types[] = { "application/pkcs7-mime",
-					     "application/x-pkcs7-mime",
-					     "multipart/signed" };
-	const char *end = msg + len, *p = msg;
-
-	/* the header: up to the first empty line */
-	while (p < end) {
-		const char *lf = memchr(p, '\n', (size_t)(end - p));
-		size_t n = lf ? (size_t)(lf - p) : (size_t)(end - p);
-
-		if (n == 0 || (n == 1 && p[0] == '\r'))
-			break;
-		if (n > 13 && strncasecmp(p, "Content-Type:", 13) == 0) {
-			for (size_t i = 0; i < 3; i++) {
-				size_t k = strlen(types[i]);
-
-				for (size_t j = 13; j + k <= n; j++)
-					if (strncasecmp(p + j, types[i], k) ==
-					    0)
-						return 1;
-			}
-		}
-		p += n + 1;
-	}
-	return 0;
-}
+#include "imap_rewrite.h"
 
 int imap_seal_append(struct imap_opener *o, const char *msg, size_t len,
 		     char **out, size_t *outlen, char *why, size_t whysize)
@@ -51,7 +21,9 @@ int imap_seal_append(struct imap_opener *o, const char *msg, size_t len,
 
 	*out = NULL;
 	snprintf(why, whysize, "cannot seal the message");
-	if (is_smime(msg, len)) {
+	/* Only an encrypted message goes as it is: a signed-only S/MIME
+	 * or PGP/MIME one is plaintext to the server (doc/bridge.md). */
+	if (imap_message_smime(msg, len) == IMAP_SMIME_ENVELOPED) {
 		*out = malloc(len + 1);
 		if (*out == NULL)
 			return -1;

@@ -204,28 +204,19 @@ static int token_is(const char **p, const char *end, const char *word)
 	return n == strlen(word) && strncasecmp(t, word, n) == 0;
 }
 
-/* The signature types a multipart/signed of S/MIME names. */
-static int pkcs7_signature(const char *v, size_t n)
+/*
+ * The value of the parameter NAME in the parameters [p, end) of a
+ * field value (after its type: "; name=value" or "; name="value""),
+ * the first one: 1 and *V, *VLEN; 0 when there is none, or when a
+ * quoted value has no closing quote.
+ */
+static int param_value(const char *p, const char *end, const char *name,
+		       const char **v, size_t *vlen)
 {
-	return (n == 27 && strncasecmp(v, "application/pkcs7-signature", n) ==
-				   0) ||
-	       (n == 29 &&
-		strncasecmp(v, "application/x-pkcs7-signature", n) == 0);
-}
+	size_t want = strlen(name);
 
-int imap_smime_type(const char *ct, size_t n)
-{
-	const char *p = ct, *end = ct + n;
-
-	if (token_is(&p, end, "application/pkcs7-mime") ||
-	    (p = ct, token_is(&p, end, "application/x-pkcs7-mime")))
-		return 1;
-	p = ct;
-	if (!token_is(&p, end, "multipart/signed"))
-		return 0;
-	/* the parameters: "; name=value" or "; name="value"" */
 	while (p < end) {
-		const char *name, *v;
+		const char *pname, *val;
 		size_t nl, vl;
 
 		while (p < end && *p != ';')
@@ -235,11 +226,11 @@ int imap_smime_type(const char *ct, size_t n)
 		p++;
 		while (p < end && strchr(" \t\r\n", *p) != NULL)
 			p++;
-		name = p;
+		pname = p;
 		while (p < end && *p != '=' && *p != ';')
 			p++;
-		nl = (size_t)(p - name);
-		while (nl > 0 && strchr(" \t\r\n", name[nl - 1]) != NULL)
+		nl = (size_t)(p - pname);
+		while (nl > 0 && strchr(" \t\r\n", pname[nl - 1]) != NULL)
 			nl--;
 		if (p == end || *p != '=')
 			continue;
@@ -247,22 +238,130 @@ int imap_smime_type(const char *ct, size_t n)
 		while (p < end && strchr(" \t\r\n", *p) != NULL)
 			p++;
 		if (p < end && *p == '"') {
-			v = ++p;
+			val = ++p;
 			while (p < end && *p != '"')
 				p++;
-			vl = (size_t)(p - v);
+			vl = (size_t)(p - val);
 			if (p == end)
 				return 0; /* no closing quote */
 			p++;
 		} else {
-			v = p;
+			val = p;
 			while (p < end && *p != ';' &&
 			       strchr(" \t\r\n", *p) == NULL)
 				p++;
-			vl = (size_t)(p - v);
+			vl = (size_t)(p - val);
 		}
-		if (nl == 8 && strncasecmp(name, "protocol", 8) == 0)
-			return pkcs7_signature(v, vl);
+		if (nl == want && strncasecmp(pname, name, nl) == 0) {
+			*v = val;
+			*vlen = vl;
+			return 1;
+		}
 	}
 	return 0;
+}
+
+static int value_is(const char *v, size_t n, const char *word)
+{
+	return n == strlen(word) && strncasecmp(v, word, n) == 0;
+}
+
+enum imap_smime imap_smime_kind(const char *ct, size_t n)
+{
+	const char *p = ct, *end = ct + n, *v;
+	size_t vl;
+
+	if (token_is(&p, end, "application/pkcs7-mime") ||
+	    (p = ct, token_is(&p, end, "application/x-pkcs7-mime"))) {
+		/* only the smime-type tells enveloped from signed-data,
+		 * certs-only or compressed-data without reading the body */
+		if (param_value(p, end, "smime-type", &v, &vl) == 1 &&
+		    (value_is(v, vl, "enveloped-data") ||
+		     value_is(v, vl, "authEnveloped-data")))
+			return IMAP_SMIME_ENVELOPED;
+		return IMAP_SMIME_OTHER;
+	}
+	p = ct;
+	if (token_is(&p, end, "multipart/signed") &&
+	    param_value(p, end, "protocol", &v, &vl) == 1 &&
+	    (value_is(v, vl, "application/pkcs7-signature") ||
+	     value_is(v, vl, "application/x-pkcs7-signature")))
+		return IMAP_SMIME_OTHER;
+	return IMAP_NOT_SMIME;
+}
+
+int imap_smime_type(const char *ct, size_t n)
+{
+	return imap_smime_kind(ct, n) != IMAP_NOT_SMIME;
+}
+
+/* The line of MSG (LEN) at POS: its length with the line end in *N,
+ * without it (LF, CRLF) returned. */
+static size_t line_at(const char *msg, size_t len, size_t pos, size_t *n)
+{
+	const char *lf = memchr(msg + pos, '\n', len - pos);
+	size_t body;
+
+	*n = lf != NULL ? (size_t)(lf - (msg + pos)) + 1 : len - pos;
+	body = lf != NULL ? *n - 1 : *n;
+	if (body > 0 && msg[pos + body - 1] == '\r')
+		body--;
+	return body;
+}
+
+int imap_field_next(const char *msg, size_t len, size_t *pos,
+		    struct imap_field *f)
+{
+	size_t i = *pos, n;
+
+	if (i >= len)
+		return 0;
+	f->p = msg + i;
+	f->line = line_at(msg, len, i, &n);
+	if (f->line == 0)
+		return 0; /* the empty line: the body follows */
+	i += n;
+	/* continuation lines start with a blank */
+	while (i < len && (msg[i] == ' ' || msg[i] == '\t')) {
+		(void)line_at(msg, len, i, &n);
+		i += n;
+	}
+	f->len = (size_t)(msg + i - f->p);
+	*pos = i;
+	return 1;
+}
+
+int imap_field_is(const struct imap_field *f, const char *name, const char **v,
+		  size_t *vlen)
+{
+	size_t k = strlen(name);
+
+	if (f->line < k || strncasecmp(f->p, name, k) != 0)
+		return 0;
+	while (k < f->line && (f->p[k] == ' ' || f->p[k] == '\t'))
+		k++;
+	if (k == f->line || f->p[k] != ':')
+		return 0;
+	if (v != NULL) {
+		*v = f->p + k + 1;
+		*vlen = f->len - (k + 1);
+	}
+	return 1;
+}
+
+enum imap_smime imap_message_smime(const char *msg, size_t len)
+{
+	struct imap_field f;
+	const char *v = NULL, *v2;
+	size_t pos = 0, vlen = 0, n;
+
+	while (imap_field_next(msg, len, &pos, &f) == 1) {
+		if (!imap_field_is(&f, "Content-Type", &v2, &n))
+			continue;
+		if (v != NULL)
+			return IMAP_NOT_SMIME; /* two: readers differ */
+		v = v2;
+		vlen = n;
+	}
+	return v != NULL ? imap_smime_kind(v, vlen) : IMAP_NOT_SMIME;
 }

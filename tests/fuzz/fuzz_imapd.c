@@ -37,7 +37,16 @@
 static int wrap(void *arg, const char *msg, size_t n, char **out,
 		size_t *outlen)
 {
+	struct imap_field f;
+	size_t pos = 0;
+
 	(void)arg;
+	/* the header's fields follow each other within the message */
+	while (imap_field_next(msg, n, &pos, &f) == 1)
+		CHECK(f.line > 0 && f.line <= f.len &&
+		      f.p + f.len == msg + pos && pos <= n);
+	CHECK(pos <= n);
+	CHECK(imap_message_smime(msg, n) <= IMAP_SMIME_ENVELOPED);
 	*out = malloc(n + 1);
 	CHECK(*out != NULL);
 	(*out)[0] = '#';

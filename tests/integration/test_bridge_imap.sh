@@ -17,7 +17,11 @@
 #   * a message bob has no key for: "not opened", no plaintext;
 #   * CAPABILITY after login names no extension the bridge does not
 #     handle (COMPRESS, BINARY, ...); SEARCH and other commands pass
-#     through.
+#     through;
+#   * APPEND stores sealed (checked at Dovecot directly) whatever the
+#     server could read: plaintext, a PGP/MIME or protocol-less
+#     multipart/signed, a signed-only S/MIME message; an encrypted
+#     S/MIME message is stored as it is.
 #
 # Output: TAP.  Needs root and scripts/setup's packages; skips
 # otherwise.  KEEP_TMP=1 keeps the directory.
@@ -313,23 +317,36 @@ suid() {
 		awk '/^\* SEARCH [0-9]/ { print $3 }' | tr -d '\r'
 }
 
-t_append() {
-	local u
-	via "$BPW" "" -X "CREATE Sent"
-	sent saved "Bob <$BOB>"
-	via "$BPW" "Sent" -T "$T/saved.eml"
+# append NAME: $T/NAME.eml APPENDed to Sent through the bridge; what
+# Dovecot stores (fetched there directly) in $T/NAME.server, its UID in
+# $U
+append() {
+	via "$BPW" "Sent" -T "$T/$1.eml"
 	[ "$RC" = 0 ] || return 1
-	u=$(suid saved)
-	[ -n "$u" ] || return 1
-	direct --url "imap://127.0.0.1:$MAILSTACK_IMAP_PORT/Sent;UID=$u" \
-		>"$T/saved.server" || return 1
-	grep -qi 'application/pkcs7-mime' "$T/saved.server" &&
-		! grep -q marmalade "$T/saved.server" || return 1
-	via "$BPW" "Sent;UID=$u"
+	U=$(suid "$1")
+	[ -n "$U" ] || { echo "not stored"; return 1; }
+	direct --url "imap://127.0.0.1:$MAILSTACK_IMAP_PORT/Sent;UID=$U" \
+		>"$T/$1.server"
+}
+
+# append_sealed NAME: $T/NAME.eml, bob's, APPENDed reaches the server
+# encrypted (no marmalade there) and reads back through the bridge as
+# the plaintext, sealed by bob
+append_sealed() {
+	append "$1" || return 1
+	grep -i '^Content-Type:' "$T/$1.server" | head -n 1
+	grep -Eqi '^Content-Type: application/pkcs7-mime;.*smime-type=(authE|e)nveloped-data' "$T/$1.server" &&
+		! grep -q marmalade "$T/$1.server" || return 1
+	via "$BPW" "Sent;UID=$U"
 	echo "$OUT" | grep '^X-Letterlock-Status'
 	[ "$RC" = 0 ] &&
 		echo "$OUT" | grep -q "^X-Letterlock-Status: encrypted, decrypted .*; signature valid by $BOB" &&
-		echo "$OUT" | grep -q 'Bob saves the word marmalade in saved'
+		echo "$OUT" | grep -q "Bob saves the word marmalade in $1"
+}
+
+t_append() {
+	via "$BPW" "" -X "CREATE Sent"
+	sent saved "Bob <$BOB>" && append_sealed saved
 }
 t "APPEND through the bridge: the server stores ciphertext (sealed to bob only); read back through the bridge as plaintext, signed by bob" t_append
 
@@ -340,6 +357,61 @@ t_append_refused() {
 	[ "$RC" != 0 ] && [ -z "$(suid stranger)" ]
 }
 t "APPEND of a message bob cannot sign (From not his): refused, nothing stored in clear" t_append_refused
+
+# mpsigned NAME PARAMS: $T/NAME.eml, bob's multipart/signed with the
+# Content-Type parameters PARAMS (a protocol or none) and a PGP-style
+# signature part; the text is plaintext all the same
+mpsigned() {
+	{
+		printf 'From: Bob <%s>\r\nTo: Carol <carol@example.test>\r\n' "$BOB"
+		printf 'Subject: %s\r\nMessage-ID: <%s@example.test>\r\n' "$1" "$1"
+		printf 'MIME-Version: 1.0\r\nContent-Type: multipart/signed;%s\r\n' "$2"
+		printf '\tboundary="sig-%s"\r\n\r\n--sig-%s\r\n' "$1" "$1"
+		printf 'Content-Type: text/plain\r\n\r\n'
+		printf 'Bob saves the word marmalade in %s.\r\n--sig-%s\r\n' "$1" "$1"
+		printf 'Content-Type: application/pgp-signature\r\n\r\n'
+		printf -- '-----BEGIN PGP SIGNATURE-----\r\n\r\niQEzBAEBCAAdFiEE\r\n'
+		printf -- '-----END PGP SIGNATURE-----\r\n--sig-%s--\r\n' "$1"
+	} >"$T/$1.eml"
+}
+
+t_append_pgp() {
+	mpsigned pgpsigned ' protocol="application/pgp-signature"; micalg=pgp-sha256;' &&
+		append_sealed pgpsigned
+}
+t "APPEND of a PGP/MIME multipart/signed (plaintext to the server): sealed, the server stores ciphertext" t_append_pgp
+
+t_append_noproto() {
+	mpsigned noproto '' && append_sealed noproto
+}
+t "APPEND of a multipart/signed without protocol: sealed, the server stores ciphertext" t_append_noproto
+
+t_append_smime_signed() {
+	sent signedonly "Bob <$BOB>"
+	ll bob seal --sign-only -o "$T/signedonly.eml" "$T/signedonly.eml" &&
+		grep -qi '^Content-Type: multipart/signed;' "$T/signedonly.eml" &&
+		append_sealed signedonly || return 1
+	sent opaque "Bob <$BOB>"
+	ll bob seal --sign-only --opaque -o "$T/opaque.eml" "$T/opaque.eml" &&
+		grep -qi 'smime-type=signed-data' "$T/opaque.eml" &&
+		append_sealed opaque
+}
+t "APPEND of a signed-only S/MIME message (multipart/signed and opaque signed-data, plaintext to the server): sealed to bob too" t_append_smime_signed
+
+t_append_encrypted() {
+	# alice's message to bob, encrypted already: a client copying it
+	# from the INBOX into another mailbox (bob cannot seal as alice)
+	sed 's/<enc@/<encrypted@/' "$T/enc.sealed" >"$T/encrypted.eml"
+	append encrypted || return 1
+	# stored as it came
+	cmp <(tr -d '\r' <"$T/encrypted.eml") <(tr -d '\r' <"$T/encrypted.server") ||
+		return 1
+	via "$BPW" "Sent;UID=$U"
+	[ "$RC" = 0 ] &&
+		echo "$OUT" | grep -q '^X-Letterlock-Status: encrypted, decrypted .*; signature valid by alice@example.test' &&
+		echo "$OUT" | grep -q 'The secret word of enc is pumpernickel'
+}
+t "APPEND of an encrypted S/MIME message (from someone else): stored as it is" t_append_encrypted
 
 # bob's account pointed at PORT (the bridge restarted to read it)
 account_at() {

@@ -386,6 +386,127 @@ static void test_smime_type(void **state)
 			   "pkcs7-signature"));
 }
 
+static enum imap_smime kind(const char *ct)
+{
+	return imap_smime_kind(ct, strlen(ct));
+}
+
+/* Only an (auth)enveloped-data message is one the server cannot read
+ * (what APPEND lets pass unsealed). */
+static void test_smime_kind(void **state)
+{
+	(void)state;
+	assert_int_equal(kind("application/pkcs7-mime; smime-type="
+			      "enveloped-data; name=smime.p7m"),
+			 IMAP_SMIME_ENVELOPED);
+	assert_int_equal(kind("application/x-pkcs7-mime;\r\n\tname=\"smime.p7m"
+			      "\"; smime-type=\"authEnveloped-data\"\r\n"),
+			 IMAP_SMIME_ENVELOPED);
+	assert_int_equal(kind("application/pkcs7-mime; smime-type=signed-data"),
+			 IMAP_SMIME_OTHER);
+	assert_int_equal(kind("application/pkcs7-mime; smime-type=certs-only"),
+			 IMAP_SMIME_OTHER);
+	assert_int_equal(kind("application/pkcs7-mime"), IMAP_SMIME_OTHER);
+	assert_int_equal(kind("application/pkcs7-mime; smime-type="
+			      "enveloped-datax"),
+			 IMAP_SMIME_OTHER);
+	assert_int_equal(kind("application/pkcs7-mime; xsmime-type="
+			      "enveloped-data"),
+			 IMAP_SMIME_OTHER);
+	assert_int_equal(kind("application/pkcs7-mime; smime-type=\""
+			      "enveloped-data"),
+			 IMAP_SMIME_OTHER);
+	assert_int_equal(kind("multipart/signed; protocol=\"application/"
+			      "pkcs7-signature\""),
+			 IMAP_SMIME_OTHER);
+	assert_int_equal(kind("multipart/signed; protocol=\"application/"
+			      "pgp-signature\"; micalg=pgp-sha256"),
+			 IMAP_NOT_SMIME);
+	assert_int_equal(kind("multipart/signed; boundary=x"), IMAP_NOT_SMIME);
+	assert_int_equal(kind("multipart/encrypted; protocol=\"application/"
+			      "pgp-encrypted\""),
+			 IMAP_NOT_SMIME);
+	assert_int_equal(kind("text/plain; smime-type=enveloped-data"),
+			 IMAP_NOT_SMIME);
+}
+
+static enum imap_smime msg_kind(const char *msg)
+{
+	return imap_message_smime(msg, strlen(msg));
+}
+
+static void test_message_smime(void **state)
+{
+	(void)state;
+	assert_int_equal(msg_kind("From: a@b\r\nContent-Type: application/"
+				  "pkcs7-mime;\r\n smime-type=enveloped-data"
+				  "\r\n\r\nMIIB\r\n"),
+			 IMAP_SMIME_ENVELOPED);
+	/* LF line ends, obsolete blanks before the colon, any case */
+	assert_int_equal(msg_kind("content-type :\tapplication/pkcs7-mime; "
+				  "smime-type=authEnveloped-data\n\nMIIB\n"),
+			 IMAP_SMIME_ENVELOPED);
+	assert_int_equal(msg_kind("From: a@b\r\nContent-Type: multipart/"
+				  "signed; protocol=\"application/"
+				  "pgp-signature\"\r\n\r\n"),
+			 IMAP_NOT_SMIME);
+	/* a field of the body is not the message's */
+	assert_int_equal(msg_kind("From: a@b\r\n\r\nContent-Type: application"
+				  "/pkcs7-mime; smime-type=enveloped-data\r\n"),
+			 IMAP_NOT_SMIME);
+	/* nor a continuation line, nor a field named longer */
+	assert_int_equal(msg_kind("Subject: x\r\n Content-Type: application/"
+				  "pkcs7-mime; smime-type=enveloped-data\r\n"
+				  "\r\n"),
+			 IMAP_NOT_SMIME);
+	assert_int_equal(msg_kind("Content-Types: application/pkcs7-mime; "
+				  "smime-type=enveloped-data\r\n\r\n"),
+			 IMAP_NOT_SMIME);
+	/* two Content-Type fields: which one a reader takes differs */
+	assert_int_equal(msg_kind("Content-Type: application/pkcs7-mime; "
+				  "smime-type=enveloped-data\r\nContent-Type: "
+				  "text/plain\r\n\r\nsecret\r\n"),
+			 IMAP_NOT_SMIME);
+	assert_int_equal(msg_kind(""), IMAP_NOT_SMIME);
+	assert_int_equal(msg_kind("Content-Type: application/pkcs7-mime; "
+				  "smime-type=enveloped-data"),
+			 IMAP_SMIME_ENVELOPED);
+}
+
+/* The fields of a header, their values, the end at the empty line. */
+static void test_fields(void **state)
+{
+	static const char m[] = " lead\r\nA: 1\r\n\t2\r\nB :3\nC\r\n"
+				"\r\nD: body\r\n";
+	struct imap_field f;
+	const char *v;
+	size_t pos = 0, n;
+
+	(void)state;
+	assert_int_equal(imap_field_next(m, sizeof(m) - 1, &pos, &f), 1);
+	assert_int_equal(f.len, 7);
+	assert_false(imap_field_is(&f, "lead", NULL, NULL));
+	assert_int_equal(imap_field_next(m, sizeof(m) - 1, &pos, &f), 1);
+	assert_int_equal(f.line, 4);
+	assert_int_equal(f.len, 10);
+	assert_true(imap_field_is(&f, "a", &v, &n));
+	assert_int_equal(n, 8);
+	assert_memory_equal(v, " 1\r\n\t2\r\n", 8);
+	assert_int_equal(imap_field_next(m, sizeof(m) - 1, &pos, &f), 1);
+	assert_true(imap_field_is(&f, "B", &v, &n));
+	assert_memory_equal(v, "3\n", n);
+	assert_int_equal(imap_field_next(m, sizeof(m) - 1, &pos, &f), 1);
+	assert_false(imap_field_is(&f, "C", NULL, NULL));
+	assert_int_equal(imap_field_next(m, sizeof(m) - 1, &pos, &f), 0);
+	assert_memory_equal(m + pos, "\r\nD:", 4);
+	/* the end of the input ends the header too */
+	pos = 0;
+	assert_int_equal(imap_field_next("A: 1", 4, &pos, &f), 1);
+	assert_int_equal(f.len, 4);
+	assert_int_equal(imap_field_next("A: 1", 4, &pos, &f), 0);
+	assert_int_equal(pos, 4);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -399,6 +520,9 @@ int main(void)
 		cmocka_unit_test(test_fetch_uid),
 		cmocka_unit_test(test_rewrite_literals),
 		cmocka_unit_test(test_smime_type),
+		cmocka_unit_test(test_smime_kind),
+		cmocka_unit_test(test_message_smime),
+		cmocka_unit_test(test_fields),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
