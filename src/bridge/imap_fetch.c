@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
@@ -14,7 +13,8 @@
 #include "imap_parse.h"
 #include "imap_rewrite.h"
 
-#define STATUS_FIELD "X-Letterlock-Status:"
+#define STATUS_NAME "X-Letterlock-Status"
+#define STATUS_FIELD STATUS_NAME ":"
 
 void imap_status_line(char *out, size_t size, const struct ll_open_status *st,
 		      const char *why)
@@ -41,36 +41,39 @@ void imap_status_line(char *out, size_t size, const struct ll_open_status *st,
 			*c = '?';
 }
 
-/* Is the header line at P (N bytes, no line end) a status field:
- * "X-Letterlock-Status", blanks (obsolete syntax), ':'? */
-static int status_field(const char *p, size_t n)
+/* Is F a status field (blanks before the colon too, obsolete syntax)? */
+static int status_field(const struct imap_field *f)
 {
-	size_t k = strlen(STATUS_FIELD) - 1;
-
-	if (n < k || strncasecmp(p, STATUS_FIELD, k) != 0)
-		return 0;
-	while (k < n && (p[k] == ' ' || p[k] == '\t'))
-		k++;
-	return k < n && p[k] == ':';
+	return imap_field_is(f, STATUS_NAME, NULL, NULL);
 }
 
 /* Does the header of MSG hold a status field? */
 static int has_status_field(const char *msg, size_t len)
 {
-	size_t i = 0;
+	struct imap_field f;
+	size_t pos = 0;
 
-	while (i < len) {
-		const char *lf = memchr(msg + i, '\n', len - i);
-		size_t n = lf ? (size_t)(lf - (msg + i)) : len - i;
-		size_t body = n > 0 && msg[i + n - 1] == '\r' ? n - 1 : n;
-
-		if (body == 0)
-			return 0;
-		if (status_field(msg + i, body))
+	while (imap_field_next(msg, len, &pos, &f) == 1)
+		if (status_field(&f))
 			return 1;
-		i += n + (lf != NULL);
-	}
 	return 0;
+}
+
+/* P (N bytes) into O with CRLF line ends. */
+static void put_crlf(struct imap_buf *o, const char *p, size_t n)
+{
+	while (n > 0) {
+		const char *lf = memchr(p, '\n', n);
+		size_t k = lf ? (size_t)(lf - p) : n;
+
+		imap_buf_add(o, p, k > 0 && p[k - 1] == '\r' ? k - 1 : k);
+		if (lf != NULL) {
+			imap_buf_add(o, "\r\n", 2);
+			k++;
+		}
+		p += k;
+		n -= k;
+	}
 }
 
 /* MSG with CRLF line ends and without the header's own status fields,
@@ -78,29 +81,15 @@ static int has_status_field(const char *msg, size_t len)
 static void put_message(struct imap_buf *o, const char *line, const char *msg,
 			size_t len)
 {
-	int header = 1, dropping = 0;
-	size_t i = 0;
+	struct imap_field f;
+	size_t pos = 0;
 
 	imap_buf_add(o, line, strlen(line));
 	imap_buf_add(o, "\r\n", 2);
-	while (i < len) {
-		const char *lf = memchr(msg + i, '\n', len - i);
-		size_t n = lf ? (size_t)(lf - (msg + i)) : len - i;
-		size_t body = n > 0 && msg[i + n - 1] == '\r' ? n - 1 : n;
-
-		if (header) {
-			if (body == 0)
-				header = 0;
-			else if (msg[i] != ' ' && msg[i] != '\t')
-				dropping = status_field(msg + i, body);
-		}
-		if (!(header && dropping)) {
-			imap_buf_add(o, msg + i, body);
-			if (lf != NULL)
-				imap_buf_add(o, "\r\n", 2);
-		}
-		i += n + (lf != NULL);
-	}
+	while (imap_field_next(msg, len, &pos, &f) == 1)
+		if (!status_field(&f))
+			put_crlf(o, f.p, f.len);
+	put_crlf(o, msg + pos, len - pos); /* the empty line, the body */
 }
 
 int imap_opener_ready(struct imap_opener *o)
