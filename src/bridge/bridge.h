@@ -21,7 +21,8 @@
  *   - init: once, before the loop runs; may keep state in *state;
  *   - accept: a new client connection FD (non-blocking, close-on-exec),
  *     which the module now owns: it makes its bufferevent on b->base
- *     and frees it when the session ends;
+ *     and frees it when the session ends (client.h does that for
+ *     both modules);
  *   - stop: shutting down: end every session (say goodbye if the
  *     protocol has one) and free the state.
  *

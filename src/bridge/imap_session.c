@@ -19,14 +19,13 @@
 #include <openssl/evp.h>
 
 #include "bridge.h"
+#include "client.h"
 #include "imap_parse.h"
 
 #define SESSIONS_MAX 64
 #define IDLE_SECONDS 1800 /* RFC 3501 5.4: at least 30 minutes */
 #define ERRORS_MAX 10
 #define AUTH_FAILS_MAX 3 /* failed logins that end a session */
-#define CLOSE_POLL_MS 20
-#define CLOSE_POLLS 250 /* 5 s for the last reply */
 #define LOGIN_UNIT_MAX (4 * IMAP_LINE_MAX)
 
 enum state {
@@ -37,97 +36,38 @@ enum state {
 	S_CLOSING, /* the last reply goes out, then the end */
 };
 
-struct imap_state {
-	struct bridge *b;
-	struct session *sessions;
-	size_t nsessions;
-};
-
 struct session {
+	struct bridge_client conn; /* first: the client's connection */
 	struct bridge *b;
-	struct imap_state *st;
-	struct bufferevent *bev; /* the client's */
 	struct bufferevent *child; /* the socketpair to the child */
 	struct bridge_job *job;
 	struct imap_reader r;
 	enum state state;
-	int tls;
 	int errors;
 	int auth_fails;
-	struct event *closing; /* S_CLOSING: waits for the last reply */
-	int close_polls;
 	struct imap_child c; /* what the child gets */
-	struct session *next;
 };
 
-static void on_read(struct bufferevent *bev, void *arg);
-static void on_event(struct bufferevent *bev, short what, void *arg);
+_Static_assert(offsetof(struct session, conn) == 0, "a bridge_client first");
 
-static void reply(struct session *s, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+#define reply(s, ...) bridge_client_reply(&(s)->conn, __VA_ARGS__)
 
-static void reply(struct session *s, const char *fmt, ...)
-{
-	struct evbuffer *out = bufferevent_get_output(s->bev);
-	va_list ap;
-
-	va_start(ap, fmt);
-	evbuffer_add_vprintf(out, fmt, ap);
-	va_end(ap);
-	evbuffer_add(out, "\r\n", 2);
-}
-
-static void session_free(struct session *s)
-{
-	struct session **pp = &s->st->sessions;
-
-	while (*pp != NULL && *pp != s)
-		pp = &(*pp)->next;
-	if (*pp == s)
-		*pp = s->next;
-	s->st->nsessions--;
-	bridge_job_forget(s->job); /* it sees the socket close, ends */
-	imap_reader_free(&s->r);
-	if (s->closing != NULL)
-		event_free(s->closing);
-	if (s->child != NULL)
-		bufferevent_free(s->child);
-	if (s->bev != NULL)
-		bufferevent_free(s->bev);
-	free(s);
-}
-
-/*
- * A closing session is freed once its last reply is out of its
- * buffers, a TLS stream's underlying one too (its write callback comes
- * when the filter has passed the bytes on, not when they are sent), or
- * after CLOSE_POLLS polls anyway.
- */
-static void closing_check(evutil_socket_t fd, short what, void *arg)
+/* client.c's ops->free: what the session holds besides its connection */
+static void session_free(void *arg)
 {
 	struct session *s = arg;
-	struct bufferevent *under = bufferevent_get_underlying(s->bev);
-	struct timeval again = { 0, CLOSE_POLL_MS * 1000 };
-	size_t left = evbuffer_get_length(bufferevent_get_output(s->bev));
 
-	if (under != NULL)
-		left += evbuffer_get_length(bufferevent_get_output(under));
-	if (left == 0 || ++s->close_polls >= CLOSE_POLLS) {
-		session_free(s);
-		return;
-	}
-	event_add(s->closing, &again);
+	bridge_job_forget(s->job); /* it sees the socket close, ends */
+	imap_reader_free(&s->r);
+	if (s->child != NULL)
+		bufferevent_free(s->child);
 }
 
 static void enter(struct session *s, enum state st)
 {
 	s->state = st;
-	if (st == S_CLOSING && s->closing == NULL) {
-		bufferevent_disable(s->bev, EV_READ);
-		s->closing = evtimer_new(s->b->base, closing_check, s);
-		if (s->closing != NULL)
-			event_active(s->closing, EV_TIMEOUT, 0);
-	}
+	if (st == S_CLOSING)
+		bridge_client_close(&s->conn);
 }
 
 static void error(struct session *s, const char *tag, const char *text)
@@ -141,10 +81,10 @@ static void error(struct session *s, const char *tag, const char *text)
 
 static void capability(struct session *s)
 {
-	int auth = s->tls || s->b->allow_plain;
+	int auth = s->conn.tls || s->b->allow_plain;
 
 	reply(s, "* CAPABILITY IMAP4rev1 LITERAL+ SASL-IR%s%s",
-	      s->tls ? "" : " STARTTLS",
+	      s->conn.tls ? "" : " STARTTLS",
 	      auth ? " AUTH=PLAIN" : " LOGINDISABLED");
 }
 
@@ -156,7 +96,7 @@ static void child_read(struct bufferevent *bev, void *arg)
 
 	if (s->state == S_STARTING)
 		enter(s, S_PROXY);
-	evbuffer_add_buffer(bufferevent_get_output(s->bev),
+	evbuffer_add_buffer(bufferevent_get_output(s->conn.bev),
 			    bufferevent_get_input(bev));
 }
 
@@ -233,26 +173,15 @@ static void login(struct session *s, const char *tag, const char *user,
 
 static void do_starttls(struct session *s, const char *tag)
 {
-	struct timeval idle = { IDLE_SECONDS, 0 };
-	struct bufferevent *tls;
-
-	if (s->tls) {
+	if (s->conn.tls) {
 		error(s, tag, "BAD TLS is on already");
 		return;
 	}
 	reply(s, "%s OK begin TLS now", tag);
 	/* what the client sent after STARTTLS is dropped (RFC 3501 6.2.1) */
 	imap_reader_next(&s->r);
-	tls = bridge_starttls(s->b, s->bev);
-	s->bev = tls;
-	if (tls == NULL) {
-		session_free(s);
-		return;
-	}
-	s->tls = 1;
-	bufferevent_setcb(tls, on_read, NULL, on_event, s);
-	bufferevent_set_timeouts(tls, &idle, &idle);
-	bufferevent_enable(tls, EV_READ | EV_WRITE);
+	/* failed: the stream is gone, process() frees the session */
+	(void)bridge_client_starttls(&s->conn);
 }
 
 /* An AUTHENTICATE PLAIN response (base64 of authzid NUL user NUL pass). */
@@ -299,7 +228,7 @@ static void command(struct session *s)
 {
 	const char *p = s->r.buf, *end = s->r.buf + s->r.len;
 	char tag[64], verb[32], user[IMAP_ARG_MAX], pass[IMAP_ARG_MAX];
-	int auth = s->tls || s->b->allow_plain;
+	int auth = s->conn.tls || s->b->allow_plain;
 
 	if (s->state == S_AUTH_PLAIN) {
 		size_t n = s->r.len;
@@ -360,9 +289,11 @@ static void command(struct session *s)
 	}
 }
 
-static void process(struct session *s)
+/* The client's input (client.c's ops->read). */
+static void process(void *arg)
 {
-	struct evbuffer *in = bufferevent_get_input(s->bev);
+	struct session *s = arg;
+	struct evbuffer *in = bufferevent_get_input(s->conn.bev);
 
 	if (s->state == S_PROXY || s->state == S_STARTING) {
 		if (s->child != NULL)
@@ -392,82 +323,53 @@ static void process(struct session *s)
 			return;
 		}
 		command(s);
-		if (s->bev == NULL)
-			return; /* STARTTLS failed: freed */
+		if (s->conn.bev == NULL) {
+			bridge_client_free(&s->conn); /* STARTTLS failed */
+			return;
+		}
 		imap_reader_next(&s->r);
 		if (s->state == S_STARTING) {
 			/* pipelined after the login: the child's */
 			evbuffer_add_buffer(bufferevent_get_output(s->child),
-					    bufferevent_get_input(s->bev));
+					    bufferevent_get_input(s->conn.bev));
 			return;
 		}
 	}
 }
 
-static void on_read(struct bufferevent *bev, void *arg)
-{
-	process(arg);
-}
-
-static void on_event(struct bufferevent *bev, short what, void *arg)
+static void on_idle(void *arg)
 {
 	struct session *s = arg;
 
-	if (what & BEV_EVENT_TIMEOUT) {
-		reply(s, "* BYE idle too long");
-		enter(s, S_CLOSING);
-		return;
-	}
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
-		session_free(s);
+	reply(s, "* BYE idle too long");
+	enter(s, S_CLOSING);
 }
 
 /* ------------------------------------------------------------ module */
 
+static const struct bridge_client_ops imap_clients = {
+	.max = SESSIONS_MAX,
+	.busy = "* BYE too many sessions\r\n",
+	.idle_seconds = IDLE_SECONDS,
+	.read = process,
+	.idle = on_idle,
+	.free = session_free,
+};
+
 static int imap_init(struct bridge *b, void **state)
 {
-	struct imap_state *st = calloc(1, sizeof(*st));
-
-	if (st == NULL)
-		return -1;
-	st->b = b;
-	*state = st;
-	return 0;
+	*state = bridge_clients_new(b, &imap_clients);
+	return *state != NULL ? 0 : -1;
 }
 
 static void imap_accept(struct bridge *b, void *state, int fd)
 {
-	struct imap_state *st = state;
-	struct timeval idle = { IDLE_SECONDS, 0 };
-	struct session *s;
+	struct session *s = bridge_client_new(state, fd, sizeof(*s));
 
-	if (st->nsessions >= SESSIONS_MAX) {
-		static const char busy[] = "* BYE too many sessions\r\n";
-
-		(void)!write(fd, busy, sizeof(busy) - 1);
-		close(fd);
-		return;
-	}
-	s = calloc(1, sizeof(*s));
-	if (s == NULL) {
-		close(fd);
-		return;
-	}
+	if (s == NULL)
+		return; /* too many, or out of memory: closed */
 	s->b = b;
-	s->st = st;
 	imap_reader_init(&s->r, IMAP_ARG_MAX, LOGIN_UNIT_MAX);
-	s->bev = bufferevent_socket_new(b->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (s->bev == NULL) {
-		close(fd);
-		free(s);
-		return;
-	}
-	s->next = st->sessions;
-	st->sessions = s;
-	st->nsessions++;
-	bufferevent_setcb(s->bev, on_read, NULL, on_event, s);
-	bufferevent_set_timeouts(s->bev, &idle, &idle);
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	reply(s,
 	      "* OK [CAPABILITY IMAP4rev1 LITERAL+ SASL-IR%s%s] "
 	      "letterlock bridge ready",
@@ -477,11 +379,9 @@ static void imap_accept(struct bridge *b, void *state, int fd)
 
 static void imap_stop(struct bridge *b, void *state)
 {
-	struct imap_state *st = state;
+	struct bridge_clients *set = state;
 
-	while (st->sessions != NULL)
-		session_free(st->sessions);
-	free(st);
+	bridge_clients_free(&set);
 }
 
 const struct bridge_module bridge_imap_module = {

@@ -17,7 +17,6 @@
  * unless [bridge] allow_plain; three failures end the session.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,10 +26,10 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <openssl/crypto.h>
 
 #include "bridge.h"
+#include "client.h"
 #include "conf.h"
 #include "smtp_parse.h"
 
@@ -40,8 +39,6 @@
 #define AUTH_FAILS_MAX 3
 #define READ_HIGH (1024 * 1024)
 #define CRED_MAX 1024
-#define CLOSE_POLL_MS 20
-#define CLOSE_WAIT_MS 5000
 
 enum state {
 	S_GREET, /* connected (or after STARTTLS): EHLO first */
@@ -63,19 +60,11 @@ enum auth_step {
 	A_LOGIN_PASS, /* waiting for LOGIN's password */
 };
 
-struct smtp_state {
-	struct bridge *b;
-	struct session *sessions;
-	size_t nsessions;
-};
-
 struct session {
+	struct bridge_client conn; /* first: the client's connection */
 	struct bridge *b;
-	struct smtp_state *st;
-	struct bufferevent *bev;
 	struct smtp_parser p;
 	enum state state;
-	int tls;
 	enum auth_step auth;
 	char login[SMTP_ADDR_MAX]; /* LOGIN's user name */
 	struct bridge_account *account; /* logged in as */
@@ -84,33 +73,17 @@ struct session {
 	char **rcpts;
 	size_t nrcpts;
 	struct smtp_relay *relay; /* the message being relayed */
-	struct event *closing; /* S_CLOSING: waits for the output */
-	int close_polls;
-	int shut; /* TLS close_notify sent */
 	/* the BDAT chunk being read */
 	size_t bdat_size;
 	int bdat_last;
 	const char *bdat_fail; /* its reply when it fails */
-	struct session *next;
 };
 
-static void on_read(struct bufferevent *bev, void *arg);
-static void on_event(struct bufferevent *bev, short what, void *arg);
-static void process(struct session *s);
+_Static_assert(offsetof(struct session, conn) == 0, "a bridge_client first");
 
-static void reply(struct session *s, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+#define reply(s, ...) bridge_client_reply(&(s)->conn, __VA_ARGS__)
 
-static void reply(struct session *s, const char *fmt, ...)
-{
-	struct evbuffer *out = bufferevent_get_output(s->bev);
-	va_list ap;
-
-	va_start(ap, fmt);
-	evbuffer_add_vprintf(out, fmt, ap);
-	va_end(ap);
-	evbuffer_add(out, "\r\n", 2);
-}
+static void process(void *arg);
 
 static void reset_txn(struct session *s)
 {
@@ -119,65 +92,22 @@ static void reset_txn(struct session *s)
 	s->nrcpts = 0;
 }
 
-static void session_free(struct session *s)
+/* client.c's ops->free: what the session holds besides its connection */
+static void session_free(void *arg)
 {
-	struct session **pp = &s->st->sessions;
+	struct session *s = arg;
 
-	while (*pp != NULL && *pp != s)
-		pp = &(*pp)->next;
-	if (*pp == s)
-		*pp = s->next;
-	s->st->nsessions--;
 	smtp_relay_forget(s->relay); /* it finishes; the log tells */
 	reset_txn(s);
 	smtp_parser_free(&s->p);
 	OPENSSL_cleanse(s->login, sizeof(s->login));
-	if (s->closing != NULL)
-		event_free(s->closing);
-	if (s->bev != NULL)
-		bufferevent_free(s->bev);
-	free(s);
-}
-
-/*
- * A closing session: freed once its last reply is out of its buffers
- * (a TLS stream's too: the write callback of a filter may have passed
- * before the session was closing), or after CLOSE_WAIT_MS anyway.
- */
-static void closing_check(evutil_socket_t fd, short what, void *arg)
-{
-	struct session *s = arg;
-	struct bufferevent *under = bufferevent_get_underlying(s->bev);
-	struct timeval again = { 0, CLOSE_POLL_MS * 1000 };
-	int out = evbuffer_get_length(bufferevent_get_output(s->bev)) > 0;
-
-	/* TLS: the close_notify after the last reply */
-	if (!out && under != NULL && !s->shut) {
-		SSL_shutdown(bufferevent_openssl_get_ssl(s->bev));
-		s->shut = 1;
-	}
-	if ((!out &&
-	     (under == NULL ||
-	      evbuffer_get_length(bufferevent_get_output(under)) == 0)) ||
-	    ++s->close_polls * CLOSE_POLL_MS >= CLOSE_WAIT_MS) {
-		session_free(s);
-		return;
-	}
-	event_add(s->closing, &again);
 }
 
 static void enter(struct session *s, enum state st)
 {
 	s->state = st;
-	if (st == S_CLOSING && s->closing == NULL) {
-		/* free once the last reply is written */
-		bufferevent_disable(s->bev, EV_READ);
-		s->closing = evtimer_new(s->b->base, closing_check, s);
-		/* (without it the client's close or the idle time-out
-		 * ends the session) */
-		if (s->closing != NULL)
-			event_active(s->closing, EV_TIMEOUT, 0);
-	}
+	if (st == S_CLOSING)
+		bridge_client_close(&s->conn); /* once the last reply is out */
 }
 
 /* A client error: after ERRORS_MAX the session ends. */
@@ -217,9 +147,9 @@ static void do_ehlo(struct session *s, const char *arg)
 	reply(s, "250-8BITMIME");
 	reply(s, "250-CHUNKING");
 	reply(s, "250-ENHANCEDSTATUSCODES");
-	if (!s->tls)
+	if (!s->conn.tls)
 		reply(s, "250-STARTTLS");
-	if (s->tls || s->b->allow_plain)
+	if (s->conn.tls || s->b->allow_plain)
 		reply(s, "250-AUTH PLAIN LOGIN");
 	reply(s, "250 HELP");
 	enter(s, S_READY);
@@ -227,10 +157,7 @@ static void do_ehlo(struct session *s, const char *arg)
 
 static void do_starttls(struct session *s, const char *arg)
 {
-	struct timeval idle = { IDLE_SECONDS, 0 };
-	struct bufferevent *tls;
-
-	if (s->tls) {
+	if (s->conn.tls) {
 		error(s, "503 5.5.1 TLS is on already");
 		return;
 	}
@@ -242,17 +169,10 @@ static void do_starttls(struct session *s, const char *arg)
 	/* what the client sent after STARTTLS is dropped (RFC 3207 4.2) */
 	smtp_parser_free(&s->p);
 	smtp_parser_init(&s->p);
-	tls = bridge_starttls(s->b, s->bev);
-	s->bev = tls;
-	if (tls == NULL)
+	if (bridge_client_starttls(&s->conn) < 0)
 		return; /* the stream is gone: process() frees the session */
-	s->tls = 1;
 	s->account = NULL;
 	reset_txn(s);
-	bufferevent_setcb(tls, on_read, NULL, on_event, s);
-	bufferevent_setwatermark(tls, EV_READ, 0, READ_HIGH);
-	bufferevent_set_timeouts(tls, &idle, &idle);
-	bufferevent_enable(tls, EV_READ | EV_WRITE);
 	enter(s, S_GREET);
 }
 
@@ -344,7 +264,7 @@ static void do_auth(struct session *s, const char *arg)
 		error(s, "503 5.5.1 already authenticated");
 		return;
 	}
-	if (!s->tls && !s->b->allow_plain) {
+	if (!s->conn.tls && !s->b->allow_plain) {
 		error(s, "538 5.7.11 encryption required: STARTTLS "
 			 "first");
 		return;
@@ -627,13 +547,12 @@ static void on_line(struct session *s)
 static void relayed(void *arg, const char *text)
 {
 	struct session *s = arg;
-	struct timeval idle = { IDLE_SECONDS, 0 };
 
 	s->relay = NULL;
 	reply(s, "%s", text);
 	reset_txn(s);
 	enter(s, S_READY);
-	bufferevent_set_timeouts(s->bev, &idle, &idle);
+	bridge_client_timeout(&s->conn, 1);
 	process(s); /* what the client pipelined meanwhile */
 }
 
@@ -690,15 +609,18 @@ static void on_data(struct session *s)
 		return;
 	}
 	/* sealing and a slow server take their time */
-	bufferevent_set_timeouts(s->bev, NULL, NULL);
+	bridge_client_timeout(&s->conn, 0);
 	enter(s, S_BUSY);
 }
 
-/* Work through the input until it is used up or the session waits. */
-static void process(struct session *s)
+/* Work through the input until it is used up or the session waits
+ * (client.c's ops->read). */
+static void process(void *arg)
 {
+	struct session *s = arg;
+
 	while (s->state != S_BUSY && s->state != S_CLOSING) {
-		struct evbuffer *in = bufferevent_get_input(s->bev);
+		struct evbuffer *in = bufferevent_get_input(s->conn.bev);
 		struct evbuffer_iovec v;
 		size_t used = 0;
 		enum smtp_event ev;
@@ -715,14 +637,15 @@ static void process(struct session *s)
 			error(s, "500 5.5.2 line too long");
 			break;
 		case SMTP_EV_LINE: {
-			struct bufferevent *before = s->bev;
+			struct bufferevent *before = s->conn.bev;
 
 			on_line(s);
-			if (s->bev == NULL) {
-				session_free(s); /* STARTTLS failed */
+			if (s->conn.bev == NULL) {
+				/* STARTTLS failed: the stream is gone */
+				bridge_client_free(&s->conn);
 				return;
 			}
-			if (s->bev != before)
+			if (s->conn.bev != before)
 				return; /* STARTTLS: a new stream */
 			break;
 		}
@@ -736,35 +659,33 @@ static void process(struct session *s)
 	}
 }
 
-static void on_read(struct bufferevent *bev, void *arg)
-{
-	process(arg);
-}
-
-static void on_event(struct bufferevent *bev, short what, void *arg)
+static void on_idle(void *arg)
 {
 	struct session *s = arg;
 
-	if (what & BEV_EVENT_TIMEOUT) {
-		reply(s, "421 4.4.2 idle too long, closing");
-		enter(s, S_CLOSING);
-		return;
-	}
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
-		session_free(s);
+	reply(s, "421 4.4.2 idle too long, closing");
+	enter(s, S_CLOSING);
 }
 
 /* ------------------------------------------------------------ module */
 
+static const struct bridge_client_ops smtp_clients = {
+	.max = SESSIONS_MAX,
+	.busy = "421 4.3.2 too many sessions\r\n",
+	.idle_seconds = IDLE_SECONDS,
+	.read_high = READ_HIGH,
+	.read = process,
+	.idle = on_idle,
+	.free = session_free,
+};
+
 static int smtp_init(struct bridge *b, void **state)
 {
-	struct smtp_state *st = calloc(1, sizeof(*st));
 	char path[PATH_MAX];
 
-	if (st == NULL)
+	*state = bridge_clients_new(b, &smtp_clients);
+	if (*state == NULL)
 		return -1;
-	st->b = b;
-	*state = st;
 	/* the accounts' outboxes live below HOME/bridge/queue */
 	if (bridge_path(path, b->cli->home, "queue") < 0 ||
 	    (mkdir(path, 0700) != 0 && errno != EEXIST)) {
@@ -784,50 +705,22 @@ static int smtp_init(struct bridge *b, void **state)
 
 static void smtp_accept(struct bridge *b, void *state, int fd)
 {
-	struct smtp_state *st = state;
-	struct timeval idle = { IDLE_SECONDS, 0 };
-	struct session *s;
+	struct session *s = bridge_client_new(state, fd, sizeof(*s));
 
-	if (st->nsessions >= SESSIONS_MAX) {
-		static const char busy[] = "421 4.3.2 too many sessions\r\n";
-
-		(void)!write(fd, busy, sizeof(busy) - 1);
-		close(fd);
-		return;
-	}
-	s = calloc(1, sizeof(*s));
-	if (s == NULL) {
-		close(fd);
-		return;
-	}
+	if (s == NULL)
+		return; /* too many, or out of memory: closed */
 	s->b = b;
-	s->st = st;
 	smtp_parser_init(&s->p);
-	s->bev = bufferevent_socket_new(b->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (s->bev == NULL) {
-		close(fd);
-		free(s);
-		return;
-	}
-	s->next = st->sessions;
-	st->sessions = s;
-	st->nsessions++;
-	bufferevent_setcb(s->bev, on_read, NULL, on_event, s);
-	bufferevent_setwatermark(s->bev, EV_READ, 0, READ_HIGH);
-	bufferevent_set_timeouts(s->bev, &idle, &idle);
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	reply(s, "220 127.0.0.1 letterlock bridge ESMTP");
 	enter(s, S_GREET);
 }
 
 static void smtp_stop(struct bridge *b, void *state)
 {
-	struct smtp_state *st = state;
+	struct bridge_clients *set = state;
 
-	while (st->sessions != NULL)
-		session_free(st->sessions);
+	bridge_clients_free(&set);
 	smtp_pool_stop(b);
-	free(st);
 }
 
 const struct bridge_module bridge_smtp_module = {

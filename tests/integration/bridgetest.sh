@@ -18,6 +18,10 @@
 #   via PASSWORD PATH ARGS  curl at bob's bridge: $OUT, $RC
 #   tls_py ARGS <SCRIPT     python SCRIPT with t, a TLS connection to
 #                           bob's bridge after STARTTLS
+#   session_bound PORT GREETING BUSY
+#                           64 clients at PORT each get GREETING, a
+#                           65th BUSY and the end; once one went,
+#                           another is greeted
 #
 # shellcheck shell=bash disable=SC2034
 
@@ -144,4 +148,41 @@ def read_all():
 PY
 		cat
 	} | "$PY" - "$IPORT" "$T/bob/bridge/tls.pem" "$@"
+}
+
+# session_bound PORT GREETING BUSY: the bridge's listener at PORT serves
+# 64 clients at once (each greeted with a line starting GREETING); a
+# 65th gets the line BUSY and the end; once one of the 64 went, a new
+# client is greeted again
+session_bound() {
+	"$PY" - "$@" <<'PY'
+import socket, sys, time
+port, greeting, busy = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+def connect():
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    return s, s.makefile("rb")
+def line(f):
+    return f.readline().decode(errors="replace").rstrip("\r\n")
+held = []
+for i in range(64):
+    s, f = connect()
+    got = line(f)
+    if not got.startswith(greeting):
+        sys.exit("client %d: %r" % (i + 1, got))
+    held.append((s, f))
+s, f = connect()
+got, end = line(f), f.read()
+print("65th:", got, "then", end)
+if got != busy or end != b"":
+    sys.exit(1)
+held.pop()[0].close()
+for _ in range(50):  # the bridge sees the close in its next loop turn
+    s, f = connect()
+    got = line(f)
+    if got.startswith(greeting):
+        break
+    time.sleep(0.1)
+print("after one went:", got)
+sys.exit(0 if got.startswith(greeting) else 1)
+PY
 }

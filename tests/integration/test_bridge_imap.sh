@@ -6,7 +6,7 @@
 #
 #   * the bridge listens on 127.0.0.1 only; before STARTTLS it says
 #     LOGINDISABLED and refuses LOGIN; a wrong bridge password is
-#     refused;
+#     refused; 64 sessions at once, a 65th refused;
 #   * the message fetched through the bridge is the opened plaintext
 #     with "X-Letterlock-Status: encrypted, decrypted ...; signature
 #     valid by alice"; the same message fetched from Dovecot directly
@@ -105,6 +105,9 @@ t_clear() {
 		grep -q '^c OK' "$T/clear.out"
 }
 t "without TLS: STARTTLS and LOGINDISABLED advertised, LOGIN refused" t_clear
+
+t "64 sessions at once; a 65th gets '* BYE too many sessions'; a place freed is taken again" \
+	session_bound "$IPORT" "* OK [CAPABILITY" "* BYE too many sessions"
 
 t_wrong() {
 	via not-the-password "INBOX;UID=1"

@@ -5,7 +5,8 @@
 # mail client, submits through it:
 #
 #   * the bridge listens on 127.0.0.1 only, offers STARTTLS with its
-#     own certificate (made on first start) and AUTH only after it;
+#     own certificate (made on first start) and AUTH only after it; 64
+#     sessions at once, a 65th refused;
 #   * a wrong bridge password gets 535, nothing is sent;
 #   * a message to bob (certificate in alice's contacts) reaches his
 #     Dovecot mailbox as S/MIME ciphertext (fetched over IMAP with
@@ -209,6 +210,9 @@ t_no_auth_in_clear() {
 		grep -q '^538 ' "$T/clear.out" && grep -q '^530 ' "$T/clear.out"
 }
 t "without TLS: STARTTLS offered, AUTH refused (538), MAIL needs a login (530)" t_no_auth_in_clear
+
+t "64 sessions at once; a 65th gets 421 too many sessions; a place freed is taken again" \
+	session_bound "$BPORT" "220 127.0.0.1 letterlock" "421 4.3.2 too many sessions"
 
 t_starttls_injection() {
 	# a command pipelined after STARTTLS in clear must not be run inside
