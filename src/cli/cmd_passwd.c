@@ -75,13 +75,19 @@ static int new_passphrase(char *pass, const char *file)
 	return rc;
 }
 
-/* The change is made, but the directory's fsync failed: a warning. */
-static void not_synced(const struct ll_error *err)
+/* R, the keystore's answer to a change of its protection: 0 when the
+ * change is made (a warning when only the directory's fsync failed),
+ * else the exit code, said. */
+static int made(struct cli *cli, int r, struct ll_error *err)
 {
-	fprintf(stderr,
-		"letterlock: passwd: warning: %s (it may be lost on a crash: "
-		"run sync)\n",
-		err->message);
+	if (r == LL_ENOTSYNCED)
+		fprintf(stderr,
+			"letterlock: passwd: warning: %s (it may be lost on a "
+			"crash: run sync)\n",
+			err->message);
+	else if (r < 0)
+		return cli_fail(cli, "passwd", err);
+	return 0;
 }
 
 int cmd_passwd(struct cli *cli, int argc, char **argv)
@@ -97,7 +103,7 @@ int cmd_passwd(struct cli *cli, int argc, char **argv)
 	struct ll_error err = { 0 };
 	const char *file = NULL;
 	char pass[PASS_SIZE] = { 0 };
-	int c, r, rc, keyfile = 0, status = 0;
+	int c, rc, keyfile = 0, status = 0;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -138,12 +144,8 @@ int cmd_passwd(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	if (keyfile) {
-		r = ll_keystore_set_key_file(ks, &err);
-		if (r == LL_ENOTSYNCED)
-			not_synced(&err);
-		if (r < 0 && r != LL_ENOTSYNCED)
-			rc = cli_fail(cli, "passwd", &err);
-		else if (!cli->quiet)
+		rc = made(cli, ll_keystore_set_key_file(ks, &err), &err);
+		if (rc == 0 && !cli->quiet)
 			fprintf(stderr,
 				"letterlock: the keys in %s are kept under a "
 				"key file: whoever can read %s/master.key "
@@ -154,12 +156,8 @@ int cmd_passwd(struct cli *cli, int argc, char **argv)
 	rc = new_passphrase(pass, file);
 	if (rc != 0)
 		goto out;
-	r = ll_keystore_set_passphrase(ks, pass, NULL, &err);
-	if (r == LL_ENOTSYNCED)
-		not_synced(&err);
-	if (r < 0 && r != LL_ENOTSYNCED)
-		rc = cli_fail(cli, "passwd", &err);
-	else if (!cli->quiet)
+	rc = made(cli, ll_keystore_set_passphrase(ks, pass, NULL, &err), &err);
+	if (rc == 0 && !cli->quiet)
 		fprintf(stderr,
 			"letterlock: the keys in %s are protected by the new "
 			"passphrase\n",
