@@ -17,7 +17,9 @@
  *  - as a server's response (imap_rewrite.c): the capability list cut
  *    is no longer than the line; a UID is 1 to 4294967295; the unit with
  *    its whole-message literals rewritten reads back as one unit of
- *    the same length;
+ *    the same length; each such message's header fields
+ *    (imap_field_next) follow each other within it, and its S/MIME
+ *    kind is read (imap_message_smime);
  *  - the FETCH handler's reading (imap_fetchwire.c): a response's
  *    items, their strings and a header field in them lie within the
  *    unit, in order; a UID item's value is a number of 1 to
