@@ -23,7 +23,7 @@ int imap_seal_append(struct imap_opener *o, const char *msg, size_t len,
 	snprintf(why, whysize, "cannot seal the message");
 	/* Only an encrypted message goes as it is: a signed-only S/MIME
 	 * or PGP/MIME one is plaintext to the server (doc/bridge.md). */
-	if (imap_message_smime(msg, len) == IMAP_SMIME_ENVELOPED) {
+	if (imap_message_encrypted(msg, len)) {
 		*out = malloc(len + 1);
 		if (*out == NULL)
 			return -1;

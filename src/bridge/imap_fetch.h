@@ -79,8 +79,8 @@ void imap_opener_free(struct imap_opener *o);
 /*
  * imap_append.c: the message MSG of an APPEND as it goes upstream:
  * signed and encrypted to the user's own key only (LL_SEAL_SELF_ONLY),
- * or unchanged when it is encrypted already (its Content-Type says
- * (auth)enveloped-data: imap_message_smime).  0 and *out (malloc'd,
+ * or unchanged when it is encrypted already (imap_message_encrypted:
+ * its Content-Type and its body say (auth)enveloped-data).  0 and *out (malloc'd,
  * *outlen); -1 and the reason in WHY: nothing may go upstream then.
  */
 int imap_seal_append(struct imap_opener *o, const char *msg, size_t len,

@@ -365,3 +365,82 @@ enum imap_smime imap_message_smime(const char *msg, size_t len)
 	}
 	return v != NULL ? imap_smime_kind(v, vlen) : IMAP_NOT_SMIME;
 }
+
+/* The first bytes of base64 text P (N), blanks and line ends passed
+ * over, decoded into OUT (SIZE, a multiple of 3): the count, short
+ * where the text ends or holds anything but base64 first. */
+static size_t b64_head(unsigned char *out, size_t size, const char *p, size_t n)
+{
+	static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				       "abcdefghijklmnopqrstuvwxyz0123456789+/";
+	unsigned long acc = 0;
+	size_t got = 0, bits = 0;
+
+	for (size_t i = 0; i < n && got < size; i++) {
+		const char *c;
+
+		if (p[i] == '\r' || p[i] == '\n' || p[i] == ' ' || p[i] == '\t')
+			continue;
+		c = p[i] != '\0' ? strchr(alphabet, p[i]) : NULL;
+		if (c == NULL)
+			break; /* '=' or not base64 */
+		acc = (acc << 6 | (unsigned long)(c - alphabet)) & 0xffffff;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[got++] = (unsigned char)(acc >> bits);
+		}
+	}
+	return got;
+}
+
+/*
+ * Does DER (N bytes, the start of a CMS ContentInfo) name envelopedData
+ * (1.2.840.113549.1.7.3) or authEnvelopedData (1.2.840.113549.1.9.16.1.23)
+ * as its contentType: SEQUENCE, its length in any form, the OID?
+ */
+static int cms_enveloped(const unsigned char *der, size_t n)
+{
+	static const unsigned char env[] = { 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86,
+					     0xf7, 0x0d, 0x01, 0x07, 0x03 };
+	static const unsigned char auth[] = { 0x06, 0x0b, 0x2a, 0x86, 0x48,
+					      0x86, 0xf7, 0x0d, 0x01, 0x09,
+					      0x10, 0x01, 0x17 };
+	size_t off;
+
+	if (n < 2 || der[0] != 0x30)
+		return 0;
+	if (der[1] <= 0x80)
+		off = 2; /* short form, or indefinite (BER) */
+	else if (der[1] <= 0x84)
+		off = 2 + (der[1] & 0x7f);
+	else
+		return 0;
+	return (n >= off + sizeof(env) &&
+		memcmp(der + off, env, sizeof(env)) == 0) ||
+	       (n >= off + sizeof(auth) &&
+		memcmp(der + off, auth, sizeof(auth)) == 0);
+}
+
+int imap_message_encrypted(const char *msg, size_t len)
+{
+	struct imap_field f;
+	unsigned char der[24];
+	const char *v;
+	size_t pos = 0, vlen, n = 0, cte = 0;
+
+	if (imap_message_smime(msg, len) != IMAP_SMIME_ENVELOPED)
+		return 0;
+	while (imap_field_next(msg, len, &pos, &f) == 1) {
+		if (!imap_field_is(&f, "Content-Transfer-Encoding", &v, &vlen))
+			continue;
+		if (cte++ > 0 || !token_is(&v, v + vlen, "base64"))
+			return 0;
+	}
+	if (cte != 1 || pos == len)
+		return 0;
+	(void)line_at(msg, len, pos, &n); /* the empty line */
+	pos += n;
+	n = b64_head(der, sizeof(der), msg + pos, len - pos);
+	return cms_enveloped(der, n);
+}

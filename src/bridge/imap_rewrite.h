@@ -92,4 +92,12 @@ int imap_smime_type(const char *ct, size_t n);
  * differ on which counts). */
 enum imap_smime imap_message_smime(const char *msg, size_t len);
 
+/*
+ * Is MSG (LEN) encrypted as a whole: imap_message_smime says
+ * IMAP_SMIME_ENVELOPED, its one Content-Transfer-Encoding is base64,
+ * and the body decodes to a CMS ContentInfo of type envelopedData or
+ * authEnvelopedData (not a header that only claims it)?
+ */
+int imap_message_encrypted(const char *msg, size_t len);
+
 #endif

@@ -18,8 +18,8 @@
  *    is no longer than the line; a UID is 1 to 4294967295; the unit with
  *    its whole-message literals rewritten reads back as one unit of
  *    the same length; each such message's header fields
- *    (imap_field_next) follow each other within it, and its S/MIME
- *    kind is read (imap_message_smime);
+ *    (imap_field_next) follow each other within it, its S/MIME kind
+ *    is read, and it is encrypted only if that kind is enveloped;
  *  - the FETCH handler's reading (imap_fetchwire.c): a response's
  *    items, their strings and a header field in them lie within the
  *    unit, in order; a UID item's value is a number of 1 to
@@ -49,6 +49,8 @@ static int wrap(void *arg, const char *msg, size_t n, char **out,
 		      f.p + f.len == msg + pos && pos <= n);
 	CHECK(pos <= n);
 	CHECK(imap_message_smime(msg, n) <= IMAP_SMIME_ENVELOPED);
+	CHECK(!imap_message_encrypted(msg, n) ||
+	      imap_message_smime(msg, n) == IMAP_SMIME_ENVELOPED);
 	*out = malloc(n + 1);
 	CHECK(*out != NULL);
 	(*out)[0] = '#';

@@ -20,8 +20,9 @@
 #     through;
 #   * APPEND stores sealed (checked at Dovecot directly) whatever the
 #     server could read: plaintext, a PGP/MIME or protocol-less
-#     multipart/signed, a signed-only S/MIME message; an encrypted
-#     S/MIME message is stored as it is.
+#     multipart/signed, a signed-only S/MIME message, one whose header
+#     only claims enveloped-data; an encrypted S/MIME message is stored
+#     as it is.
 #
 # Output: TAP.  Needs root and scripts/setup's packages; skips
 # otherwise.  KEEP_TMP=1 keeps the directory.
@@ -420,6 +421,25 @@ t_append_smime_signed() {
 		append_sealed opaque
 }
 t "APPEND of a signed-only S/MIME message (multipart/signed and opaque signed-data, plaintext to the server): sealed to bob too" t_append_smime_signed
+
+t_append_claims() {
+	# the opaque signed-data one again, its header claiming
+	# enveloped-data: the body is what the server reads
+	sed 's/<opaque@/<claims@/; s/smime-type=signed-data/smime-type=enveloped-data/' \
+		"$T/opaque.eml" >"$T/claims.eml"
+	grep -q 'smime-type=enveloped-data' "$T/claims.eml" &&
+		append claims || return 1
+	# not stored as it came: sealed by bob (what is inside was never
+	# encrypted, so his copy opens to it, the signed-data undone or not)
+	! cmp -s <(tr -d '\r' <"$T/claims.eml") <(tr -d '\r' <"$T/claims.server") &&
+		grep -Eqi '^Content-Type: application/pkcs7-mime;.*smime-type=(authE|e)nveloped-data' "$T/claims.server" ||
+		return 1
+	via "$BPW" "Sent;UID=$U"
+	echo "$OUT" | grep '^X-Letterlock-Status'
+	[ "$RC" = 0 ] &&
+		echo "$OUT" | grep -q "^X-Letterlock-Status: encrypted, decrypted .*; signature valid by $BOB"
+}
+t "APPEND of a message whose header claims enveloped-data over a signed-data body: sealed all the same" t_append_claims
 
 t_append_encrypted() {
 	# alice's message to bob, encrypted already: a client copying it

@@ -473,6 +473,48 @@ static void test_message_smime(void **state)
 			 IMAP_SMIME_ENVELOPED);
 }
 
+#define ENV_CT                                                           \
+	"From: a@b\r\nContent-Type: application/pkcs7-mime; smime-type=" \
+	"enveloped-data\r\n"
+#define ENV_HDR ENV_CT "Content-Transfer-Encoding: base64\r\n\r\n"
+#define ENV_BODY "MIAGCSqGSIb3DQEHA6CAMIACAQAxggEQ\r\n"
+
+static int encrypted(const char *msg)
+{
+	return imap_message_encrypted(msg, strlen(msg));
+}
+
+/* A message passes as encrypted when its header and its body's CMS type
+ * say so: EnvelopedData (BER, indefinite), AuthEnvelopedData (DER). */
+static void test_message_encrypted(void **state)
+{
+	(void)state;
+	assert_true(encrypted(ENV_HDR ENV_BODY));
+	/* folded base64, LF line ends */
+	assert_true(encrypted("Content-Type: application/pkcs7-mime;\n"
+			      " smime-type=authEnveloped-data\n"
+			      "Content-Transfer-Encoding: BASE64\n\n"
+			      "MIIBIwYLKo\nZIhvcNAQkQARegggEUMIIB\n"));
+	/* a header that claims enveloped-data over signed-data */
+	assert_false(encrypted(ENV_HDR "MIAGCSqGSIb3DQEHAqCAMIACAQExDzAN\r\n"));
+	/* too short to tell, padding early, not base64 */
+	assert_false(encrypted(ENV_HDR "MIAGCSqGSIb3\r\n"));
+	assert_false(encrypted(ENV_HDR "MIAGCSqGSIb3DQ==\r\n"));
+	assert_false(encrypted(ENV_HDR "secret text\r\n"));
+	assert_false(encrypted(ENV_HDR));
+	/* no, another or two transfer encodings */
+	assert_false(encrypted(ENV_CT "\r\n" ENV_BODY));
+	assert_false(encrypted(ENV_CT "Content-Transfer-Encoding: 7bit\r\n"
+				      "\r\n" ENV_BODY));
+	assert_false(encrypted(ENV_CT "Content-Transfer-Encoding: base64\r\n"
+				      "Content-Transfer-Encoding: base64\r\n"
+				      "\r\n" ENV_BODY));
+	/* the header is not enveloped-data */
+	assert_false(encrypted("Content-Type: application/pkcs7-mime; smime-"
+			       "type=signed-data\r\nContent-Transfer-"
+			       "Encoding: base64\r\n\r\n" ENV_BODY));
+}
+
 /* The fields of a header, their values, the end at the empty line. */
 static void test_fields(void **state)
 {
@@ -522,6 +564,7 @@ int main(void)
 		cmocka_unit_test(test_smime_type),
 		cmocka_unit_test(test_smime_kind),
 		cmocka_unit_test(test_message_smime),
+		cmocka_unit_test(test_message_encrypted),
 		cmocka_unit_test(test_fields),
 	};
 
