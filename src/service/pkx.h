@@ -1,7 +1,7 @@
 /*
  * pkx.h - the public key exchange directory (PKX) of letterlockd: what
  * its HTTP handlers (pkx_http.c), `letterlockd export-smimea`
- * (cmd_smimea.c), the store (store_sqlite_pkx.c), the unit tests and
+ * (cmd_smimea.c), the store (store_pkx.c), the unit tests and
  * the fuzz target share.  doc/pkx-api.md is the interface seen from
  * outside.
  *

@@ -1,5 +1,5 @@
 /*
- * test_store.c - the SQLite store (src/service/store_sqlite*.c): every
+ * test_store.c - the SQLite store (src/service/store_*.c), on SQLite: every
  * function of store.h on a database in a fresh temporary directory:
  * accounts and the deactivation cascade, orders with their
  * authorization and challenge, the compare-and-set moves, the challenge

@@ -1,6 +1,6 @@
 /*
  * test_store_pkx.c - the PKX rows of the SQLite store
- * (src/service/store_sqlite_pkx.c): a certificate recorded is in the
+ * (src/service/store_pkx.c): a certificate recorded is in the
  * directory at once; lookups see only current ones (validity, CRL) and
  * an absent address gets nothing by the same query; a fingerprint finds
  * any certificate for good; capabilities; publication of another CA's

@@ -1,85 +1,83 @@
 /*
- * store_sqlite_acme.c - the ACME rows of the SQLite store (store.h):
- * accounts, orders, authorizations and challenges.  The statements and
- * the helpers that run them are in store_sqlite.c.
+ * store_acme.c - the ACME rows of the store (store.h): accounts,
+ * orders, authorizations and challenges, on either backend.  The
+ * statements and the helpers that run them are in store_db.c.
  */
 #include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <sqlite3.h>
-
 #include "internal.h"
-#include "store_sqlite.h"
+#include "store_db.h"
 
 #define THUMBPRINT_MAX 43
 
 /* ---- row readers, one per struct ---- */
 
-static int account_read(sqlite3_stmt *st, void *out)
+static int account_read(struct lld_store *s, enum qid q, void *out)
 {
 	struct lld_account *a = out;
 
-	a->id = sqlite3_column_int64(st, 0);
-	COL_COPY(a->status, st, 1);
-	COL_COPY(a->thumbprint, st, 2);
-	a->created = sq_col_time(st, 5);
-	if (sq_col_strdup(&a->jwk, st, 3) < 0 ||
-	    sq_col_strdup(&a->contact, st, 4) < 0) {
+	a->id = db_col_int(s, q, 0);
+	COL_COPY(a->status, s, q, 1);
+	COL_COPY(a->thumbprint, s, q, 2);
+	a->created = db_col_time(s, q, 5);
+	if (db_col_strdup(&a->jwk, s, q, 3) < 0 ||
+	    db_col_strdup(&a->contact, s, q, 4) < 0) {
 		lld_account_clear(a);
 		return LL_ENOMEM;
 	}
 	return 0;
 }
 
-static int order_read(sqlite3_stmt *st, void *out)
+static int order_read(struct lld_store *s, enum qid q, void *out)
 {
 	struct lld_order *o = out;
 
-	o->id = sqlite3_column_int64(st, 0);
-	o->account = sqlite3_column_int64(st, 1);
-	o->authz = sqlite3_column_int64(st, 2);
-	COL_COPY(o->email, st, 3);
-	COL_COPY(o->status, st, 4);
-	o->created = sq_col_time(st, 5);
-	o->expires = sq_col_time(st, 6);
-	COL_COPY(o->serial, st, 7);
-	COL_COPY(o->error, st, 8);
+	o->id = db_col_int(s, q, 0);
+	o->account = db_col_int(s, q, 1);
+	o->authz = db_col_int(s, q, 2);
+	COL_COPY(o->email, s, q, 3);
+	COL_COPY(o->status, s, q, 4);
+	o->created = db_col_time(s, q, 5);
+	o->expires = db_col_time(s, q, 6);
+	COL_COPY(o->serial, s, q, 7);
+	COL_COPY(o->error, s, q, 8);
 	return 0;
 }
 
-static int authz_read(sqlite3_stmt *st, void *out)
+static int authz_read(struct lld_store *s, enum qid q, void *out)
 {
 	struct lld_authz *a = out;
 
-	a->id = sqlite3_column_int64(st, 0);
-	a->order = sqlite3_column_int64(st, 1);
-	a->account = sqlite3_column_int64(st, 2);
-	a->chall = sqlite3_column_int64(st, 3);
-	COL_COPY(a->email, st, 4);
-	COL_COPY(a->status, st, 5);
-	a->expires = sq_col_time(st, 6);
+	a->id = db_col_int(s, q, 0);
+	a->order = db_col_int(s, q, 1);
+	a->account = db_col_int(s, q, 2);
+	a->chall = db_col_int(s, q, 3);
+	COL_COPY(a->email, s, q, 4);
+	COL_COPY(a->status, s, q, 5);
+	a->expires = db_col_time(s, q, 6);
 	return 0;
 }
 
-static int chall_read(sqlite3_stmt *st, void *out)
+static int chall_read(struct lld_store *s, enum qid q, void *out)
 {
 	struct lld_chall *c = out;
 
-	c->id = sqlite3_column_int64(st, 0);
-	c->authz = sqlite3_column_int64(st, 1);
-	COL_COPY(c->status, st, 2);
-	COL_COPY(c->token1, st, 3);
-	COL_COPY(c->token2, st, 4);
-	COL_COPY(c->email, st, 5);
-	COL_COPY(c->thumbprint, st, 6);
-	c->created = sq_col_time(st, 7);
-	c->send_wanted = sqlite3_column_int(st, 8) != 0;
-	c->sent = sq_col_time(st, 9);
-	c->validated = sq_col_time(st, 10);
-	COL_COPY(c->msgid, st, 11);
-	COL_COPY(c->error, st, 12);
+	c->id = db_col_int(s, q, 0);
+	c->authz = db_col_int(s, q, 1);
+	COL_COPY(c->status, s, q, 2);
+	COL_COPY(c->token1, s, q, 3);
+	COL_COPY(c->token2, s, q, 4);
+	COL_COPY(c->email, s, q, 5);
+	COL_COPY(c->thumbprint, s, q, 6);
+	c->created = db_col_time(s, q, 7);
+	c->send_wanted = (int)db_col_int(s, q, 8) != 0;
+	c->sent = db_col_time(s, q, 9);
+	c->validated = db_col_time(s, q, 10);
+	COL_COPY(c->msgid, s, q, 11);
+	COL_COPY(c->error, s, q, 12);
 	return 0;
 }
 
@@ -98,27 +96,26 @@ int lld_store_account_add(struct lld_store *s, const char *thumbprint,
 			  const char *jwk, const char *contact, time_t now,
 			  int64_t *id, struct ll_error *err)
 {
+	int64_t new_id = 0;
 	int rc;
 
 	assert(thumbprint != NULL && jwk != NULL);
 	rc = FITS(err, { thumbprint, THUMBPRINT_MAX, "thumbprint" });
 	if (rc < 0)
 		return rc;
-	rc = EXEC(s, Q_ACCT_ADD, err, AT(thumbprint), AT(jwk),
-		  AT(contact != NULL ? contact : "[]"), AI(now));
+	rc = db_fetch_int(s, Q_ACCT_ADD,
+			  ARGS(AT(thumbprint), AT(jwk),
+			       AT(contact != NULL ? contact : "[]"), AI(now)),
+			  &new_id, err);
 	if (rc == 0) {
 		if (id != NULL)
-			*id = sqlite3_last_insert_rowid(s->db);
+			*id = new_id;
 		return 0;
 	}
 	if (rc != LL_EEXIST || id == NULL)
 		return rc;
 	/* rows are never deleted: the one holding the key is still there */
-	rc = sq_fetch(s, Q_ACCT_ID, ARGS(AT(thumbprint)), err);
-	if (rc == 0) {
-		*id = sqlite3_column_int64(s->st[Q_ACCT_ID], 0);
-		sq_reset(s, Q_ACCT_ID);
-	}
+	rc = db_fetch_int(s, Q_ACCT_ID, ARGS(AT(thumbprint)), id, err);
 	if (rc < 0 && rc != LL_ENOTFOUND)
 		return rc;
 	return ll_err(err, LL_EEXIST, LL_ECLASS_STORE,
@@ -128,7 +125,7 @@ int lld_store_account_add(struct lld_store *s, const char *thumbprint,
 int lld_store_account_get(struct lld_store *s, int64_t id,
 			  struct lld_account *out, struct ll_error *err)
 {
-	return sq_get(s, Q_ACCT_GET, ARGS(AI(id)), account_read, out,
+	return db_get(s, Q_ACCT_GET, ARGS(AI(id)), account_read, out,
 		      sizeof(*out), err);
 }
 
@@ -137,7 +134,7 @@ int lld_store_account_by_thumbprint(struct lld_store *s, const char *thumbprint,
 				    struct ll_error *err)
 {
 	assert(thumbprint != NULL);
-	return sq_get(s, Q_ACCT_BY_TP, ARGS(AT(thumbprint)), account_read, out,
+	return db_get(s, Q_ACCT_BY_TP, ARGS(AT(thumbprint)), account_read, out,
 		      sizeof(*out), err);
 }
 
@@ -146,9 +143,9 @@ int lld_store_account_deactivate(struct lld_store *s, int64_t id,
 {
 	int rc;
 
-	rc = sq_durable(s, 1, err);
+	rc = db_durable(s, 1, err);
 	if (rc == 0)
-		rc = sq_begin(s, err);
+		rc = db_begin(s, err);
 	if (rc == 0)
 		rc = EXEC1(s, Q_ACCT_DEACT, err, AI(id));
 	/* challenges first: they are found through pending authorizations */
@@ -158,8 +155,8 @@ int lld_store_account_deactivate(struct lld_store *s, int64_t id,
 		rc = EXEC(s, Q_ACCT_DEACT_AUTHZ, err, AI(id));
 	if (rc == 0)
 		rc = EXEC(s, Q_ACCT_DEACT_ORDER, err, AI(id));
-	rc = sq_end(s, rc, err);
-	if (sq_durable(s, 0, rc < 0 ? NULL : err) < 0 && rc == 0)
+	rc = db_end(s, rc, err);
+	if (db_durable(s, 0, rc < 0 ? NULL : err) < 0 && rc == 0)
 		rc = LL_ESTORE;
 	return rc;
 }
@@ -186,21 +183,21 @@ int lld_store_order_new(struct lld_store *s, int64_t account, const char *email,
 		  { token1, LLD_TOKEN_MAX, "token part 1" },
 		  { token2, LLD_TOKEN_MAX, "token part 2" });
 	if (rc == 0)
-		rc = sq_begin(s, err);
+		rc = db_begin(s, err);
 	if (rc == 0)
-		rc = EXEC(s, Q_ORDER_ADD, err, AI(account), AT(email), AI(now),
-			  AI(expires));
-	if (rc == 0) {
-		order = sqlite3_last_insert_rowid(s->db);
-		rc = EXEC(s, Q_AUTHZ_ADD, err, AI(order), AI(account),
-			  AT(email), AI(expires));
-	}
-	if (rc == 0) {
-		authz = sqlite3_last_insert_rowid(s->db);
+		rc = db_fetch_int(s, Q_ORDER_ADD,
+				  ARGS(AI(account), AT(email), AI(now),
+				       AI(expires)),
+				  &order, err);
+	if (rc == 0)
+		rc = db_fetch_int(s, Q_AUTHZ_ADD,
+				  ARGS(AI(order), AI(account), AT(email),
+				       AI(expires)),
+				  &authz, err);
+	if (rc == 0)
 		rc = EXEC(s, Q_CHALL_ADD, err, AI(authz), AT(token1),
 			  AT(token2), AI(now));
-	}
-	rc = sq_end(s, rc, err);
+	rc = db_end(s, rc, err);
 	if (rc < 0 || out == NULL)
 		return rc;
 	memset(out, 0, sizeof(*out));
@@ -217,7 +214,7 @@ int lld_store_order_new(struct lld_store *s, int64_t account, const char *email,
 int lld_store_order_get(struct lld_store *s, int64_t id, struct lld_order *out,
 			struct ll_error *err)
 {
-	return sq_get(s, Q_ORDER_GET, ARGS(AI(id)), order_read, out,
+	return db_get(s, Q_ORDER_GET, ARGS(AI(id)), order_read, out,
 		      sizeof(*out), err);
 }
 
@@ -239,55 +236,41 @@ int lld_store_order_move(struct lld_store *s, int64_t id, const char *from,
 int lld_store_order_csr(struct lld_store *s, int64_t id, unsigned char **csr,
 			size_t *len, struct ll_error *err)
 {
-	sqlite3_stmt *st;
+	const enum qid q = Q_ORDER_CSR;
 	int rc;
 
 	*csr = NULL;
 	*len = 0;
-	rc = sq_fetch(s, Q_ORDER_CSR, ARGS(AI(id)), err);
+	rc = db_fetch(s, q, ARGS(AI(id)), err);
 	if (rc < 0)
 		return rc;
-	st = s->st[Q_ORDER_CSR];
-	if (sqlite3_column_type(st, 0) == SQLITE_NULL)
+	if (db_col_null(s, q, 0))
 		rc = ll_err(err, LL_ENOTFOUND, LL_ECLASS_STORE,
 			    "order %lld has no CSR", (long long)id);
-	else if (sq_col_blob(csr, len, st, 0) < 0)
-		rc = sq_nomem(err);
-	sq_reset(s, Q_ORDER_CSR);
+	else if (db_col_blob(csr, len, s, q, 0) < 0)
+		rc = db_nomem(err);
+	db_reset(s, Q_ORDER_CSR);
 	return rc;
 }
 
-/* Q's ids into IDS; ?1 of Q is the limit, ?2 (when Q has it) KEY. */
-static int list_ids(struct lld_store *s, enum qid q, int64_t key, int64_t *ids,
-		    size_t max, size_t *n, struct ll_error *err)
+/* ?1 of a list is its limit, at most MAX rows. */
+static int64_t limit_of(size_t max)
 {
-	sqlite3_stmt *st = NULL;
-	int64_t limit = max > INT64_MAX ? INT64_MAX : (int64_t)max;
-	int rc;
-
-	*n = 0;
-	if (q == Q_ORDERS_OF)
-		rc = sq_prep(s, q, ARGS(AI(limit), AI(key)), &st, err);
-	else
-		rc = sq_prep(s, q, ARGS(AI(limit)), &st, err);
-	if (rc < 0)
-		return rc;
-	while (*n < max && (rc = sq_step(s, q, err)) == 1)
-		ids[(*n)++] = sqlite3_column_int64(st, 0);
-	sq_reset(s, q);
-	return rc < 0 ? rc : 0;
+	return max > INT64_MAX ? INT64_MAX : (int64_t)max;
 }
 
 int lld_store_orders_processing(struct lld_store *s, int64_t *ids, size_t max,
 				size_t *n, struct ll_error *err)
 {
-	return list_ids(s, Q_ORDERS_PROC, 0, ids, max, n, err);
+	return db_list_ids(s, Q_ORDERS_PROC, ARGS(AI(limit_of(max))), ids, max,
+			   n, err);
 }
 
 int lld_store_orders_of(struct lld_store *s, int64_t account, int64_t *ids,
 			size_t max, size_t *n, struct ll_error *err)
 {
-	return list_ids(s, Q_ORDERS_OF, account, ids, max, n, err);
+	return db_list_ids(s, Q_ORDERS_OF, ARGS(AI(limit_of(max)), AI(account)),
+			   ids, max, n, err);
 }
 
 /* ---- authorizations and challenges ---- */
@@ -295,7 +278,7 @@ int lld_store_orders_of(struct lld_store *s, int64_t account, int64_t *ids,
 int lld_store_authz_get(struct lld_store *s, int64_t id, struct lld_authz *out,
 			struct ll_error *err)
 {
-	return sq_get(s, Q_AUTHZ_GET, ARGS(AI(id)), authz_read, out,
+	return db_get(s, Q_AUTHZ_GET, ARGS(AI(id)), authz_read, out,
 		      sizeof(*out), err);
 }
 
@@ -303,19 +286,19 @@ int lld_store_authz_fresh(struct lld_store *s, int64_t account,
 			  const char *email, time_t since, time_t now,
 			  struct ll_error *err)
 {
-	int rc = sq_fetch(s, Q_AUTHZ_FRESH,
+	int rc = db_fetch(s, Q_AUTHZ_FRESH,
 			  ARGS(AI(account), AT(email), AI(now), AI(since)),
 			  err);
 
 	if (rc == 0)
-		sq_reset(s, Q_AUTHZ_FRESH);
+		db_reset(s, Q_AUTHZ_FRESH);
 	return rc;
 }
 
 int lld_store_chall_get(struct lld_store *s, int64_t id, struct lld_chall *out,
 			struct ll_error *err)
 {
-	return sq_get(s, Q_CHALL_GET, ARGS(AI(id)), chall_read, out,
+	return db_get(s, Q_CHALL_GET, ARGS(AI(id)), chall_read, out,
 		      sizeof(*out), err);
 }
 
@@ -323,7 +306,7 @@ int lld_store_chall_by_token1(struct lld_store *s, const char *token1,
 			      struct lld_chall *out, struct ll_error *err)
 {
 	assert(token1 != NULL);
-	return sq_get(s, Q_CHALL_BY_T1, ARGS(AT(token1)), chall_read, out,
+	return db_get(s, Q_CHALL_BY_T1, ARGS(AT(token1)), chall_read, out,
 		      sizeof(*out), err);
 }
 
@@ -336,7 +319,8 @@ int lld_store_chall_want_send(struct lld_store *s, int64_t id,
 int lld_store_chall_to_send(struct lld_store *s, int64_t *ids, size_t max,
 			    size_t *n, struct ll_error *err)
 {
-	return list_ids(s, Q_CHALL_TO_SEND, 0, ids, max, n, err);
+	return db_list_ids(s, Q_CHALL_TO_SEND, ARGS(AI(limit_of(max))), ids,
+			   max, n, err);
 }
 
 int lld_store_chall_sent(struct lld_store *s, int64_t id, const char *msgid,
@@ -370,29 +354,28 @@ int lld_store_chall_settle(struct lld_store *s, int64_t id, int valid,
 {
 	const char *status = valid ? "valid" : "invalid";
 	const char *problem = valid ? NULL : error;
-	sqlite3_stmt *st;
+	const enum qid q = Q_SETTLE_STATE;
 	int64_t authz = 0, order = 0;
 	int unsettled, rc;
 
 	rc = FITS(err, { problem, LLD_PROBLEM_MAX, "problem" });
 	if (rc == 0)
-		rc = sq_begin(s, err);
+		rc = db_begin(s, err);
 	if (rc == 0)
-		rc = sq_fetch(s, Q_SETTLE_STATE, ARGS(AI(id)), err);
+		rc = db_fetch(s, Q_SETTLE_STATE, ARGS(AI(id)), err);
 	if (rc == 0) {
-		st = s->st[Q_SETTLE_STATE];
 		/* the write lock is held: nobody moves them meanwhile */
-		unsettled = (sq_col_is(st, 0, "pending") ||
-			     sq_col_is(st, 0, "processing")) &&
-			    sq_col_is(st, 2, "pending") &&
-			    sq_col_is(st, 4, "pending");
+		unsettled = (db_col_is(s, q, 0, "pending") ||
+			     db_col_is(s, q, 0, "processing")) &&
+			    db_col_is(s, q, 2, "pending") &&
+			    db_col_is(s, q, 4, "pending");
 		if (!unsettled)
 			rc = ll_err(err, LL_EEXIST, LL_ECLASS_STORE,
 				    "challenge %lld is settled already",
 				    (long long)id);
-		authz = sqlite3_column_int64(st, 1);
-		order = sqlite3_column_int64(st, 3);
-		sq_reset(s, Q_SETTLE_STATE);
+		authz = db_col_int(s, q, 1);
+		order = db_col_int(s, q, 3);
+		db_reset(s, Q_SETTLE_STATE);
 	}
 	if (rc == 0)
 		rc = EXEC(s, Q_SETTLE_CHALL, err, AI(id), AT(status),
@@ -402,5 +385,5 @@ int lld_store_chall_settle(struct lld_store *s, int64_t id, int valid,
 	if (rc == 0)
 		rc = EXEC(s, Q_SETTLE_ORDER, err, AI(order),
 			  AT(valid ? "ready" : "invalid"), AT(problem));
-	return sq_end(s, rc, err);
+	return db_end(s, rc, err);
 }

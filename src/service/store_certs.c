@@ -1,9 +1,9 @@
 /*
- * store_sqlite_certs.c - the certificate rows of the SQLite store
- * (store.h): certificates, their revocations, and named blobs (the
- * CRL).  A certificate recorded enters the PKX directory at once
- * (store_sqlite_pkx.c).  The statements and the helpers that run them
- * are in store_sqlite.c.
+ * store_certs.c - the certificate rows of the store (store.h), on
+ * either backend: certificates, their revocations, and named blobs
+ * (the CRL).  A certificate recorded enters the PKX directory at once
+ * (store_pkx.c).  The statements and the helpers that run them are in
+ * store_db.c.
  */
 #include <assert.h>
 #include <stdint.h>
@@ -11,33 +11,31 @@
 #include <string.h>
 #include <time.h>
 
-#include <sqlite3.h>
-
 #include "internal.h"
-#include "store_sqlite.h"
+#include "store_db.h"
 
 /* ---- row readers, one per struct ---- */
 
-static int certrow_read(sqlite3_stmt *st, void *out)
+static int certrow_read(struct lld_store *s, enum qid q, void *out)
 {
 	struct lld_certrow *c = out;
 
-	COL_COPY(c->serial, st, 0);
-	c->order = sqlite3_column_int64(st, 1);
-	c->account = sqlite3_column_int64(st, 2);
-	COL_COPY(c->email, st, 3);
-	c->not_before = sq_col_time(st, 5);
-	c->not_after = sq_col_time(st, 6);
-	c->revoked = sq_col_time(st, 7);
-	c->reason = sqlite3_column_int(st, 8);
-	return sq_col_blob(&c->der, &c->derlen, st, 4);
+	COL_COPY(c->serial, s, q, 0);
+	c->order = db_col_int(s, q, 1);
+	c->account = db_col_int(s, q, 2);
+	COL_COPY(c->email, s, q, 3);
+	c->not_before = db_col_time(s, q, 5);
+	c->not_after = db_col_time(s, q, 6);
+	c->revoked = db_col_time(s, q, 7);
+	c->reason = (int)db_col_int(s, q, 8);
+	return db_col_blob(&c->der, &c->derlen, s, q, 4);
 }
 
-static void revoked_read(sqlite3_stmt *st, struct lld_revoked *r)
+static void revoked_read(struct lld_store *s, enum qid q, struct lld_revoked *r)
 {
-	COL_COPY(r->serial, st, 0);
-	r->when = sq_col_time(st, 1);
-	r->reason = sqlite3_column_int(st, 2);
+	COL_COPY(r->serial, s, q, 0);
+	r->when = db_col_time(s, q, 1);
+	r->reason = (int)db_col_int(s, q, 2);
 }
 
 /* ---- certificates ---- */
@@ -62,16 +60,16 @@ int lld_store_cert_add(struct lld_store *s, int64_t order, const char *serial,
 	rc = FITS(err, { serial, LLD_SERIAL_MAX, "serial number" },
 		  { email, LLD_EMAIL_MAX, "address" });
 	if (rc == 0)
-		rc = sq_begin(s, err);
+		rc = db_begin(s, err);
 	if (rc == 0)
-		rc = sq_fetch(s, Q_CERT_ORDER, ARGS(AI(order)), err);
+		rc = db_fetch(s, Q_CERT_ORDER, ARGS(AI(order)), err);
 	if (rc == 0) {
-		account = sqlite3_column_int64(s->st[Q_CERT_ORDER], 0);
-		if (!sq_col_is(s->st[Q_CERT_ORDER], 1, "processing"))
+		account = db_col_int(s, Q_CERT_ORDER, 0);
+		if (!db_col_is(s, Q_CERT_ORDER, 1, "processing"))
 			rc = ll_err(err, LL_EEXIST, LL_ECLASS_STORE,
 				    "order %lld is not processing",
 				    (long long)order);
-		sq_reset(s, Q_CERT_ORDER);
+		db_reset(s, Q_CERT_ORDER);
 	}
 	if (rc == 0)
 		rc = EXEC(s, Q_CERT_ADD, err, AT(serial), AI(order),
@@ -79,23 +77,23 @@ int lld_store_cert_add(struct lld_store *s, int64_t order, const char *serial,
 			  AI(not_before), AI(not_after));
 	/* in the directory from the moment it is recorded */
 	if (rc == 0)
-		rc = sq_pkx_add_ours(s, serial, order, account, email, der,
+		rc = db_pkx_add_ours(s, serial, order, account, email, der,
 				     derlen, not_before, not_after, time(NULL),
 				     err);
 	if (rc == 0)
 		rc = EXEC(s, Q_CERT_ORDER_DONE, err, AI(order), AT(serial));
-	if (rc == 0 && sqlite3_changes(s->db) != 1)
+	if (rc == 0 && db_changes(s) != 1)
 		rc = ll_err(err, LL_ESTORE, LL_ECLASS_STORE,
 			    "order %lld changed under a write lock",
 			    (long long)order);
-	return sq_end(s, rc, err);
+	return db_end(s, rc, err);
 }
 
 int lld_store_cert_get(struct lld_store *s, const char *serial,
 		       struct lld_certrow *out, struct ll_error *err)
 {
 	assert(serial != NULL);
-	return sq_get(s, Q_CERT_GET, ARGS(AT(serial)), certrow_read, out,
+	return db_get(s, Q_CERT_GET, ARGS(AT(serial)), certrow_read, out,
 		      sizeof(*out), err);
 }
 
@@ -109,11 +107,11 @@ int lld_store_cert_revoke(struct lld_store *s, const char *serial, time_t when,
 		return ll_err(err, LL_EINVAL, LL_ECLASS_USAGE,
 			      "revocation time before 1970");
 	/* a revocation must not roll back on a power loss */
-	rc = sq_durable(s, 1, err);
+	rc = db_durable(s, 1, err);
 	if (rc == 0)
 		rc = CAS(s, Q_CERT_REVOKE, Q_CERT_EXISTS, err, AT(serial),
 			 AI(when), AI(reason));
-	if (sq_durable(s, 0, rc < 0 ? NULL : err) < 0 && rc == 0)
+	if (db_durable(s, 0, rc < 0 ? NULL : err) < 0 && rc == 0)
 		rc = LL_ESTORE;
 	return rc;
 }
@@ -122,28 +120,27 @@ int lld_store_revoked(struct lld_store *s, time_t now, struct lld_revoked **out,
 		      size_t *n, struct ll_error *err)
 {
 	struct lld_revoked *v = NULL, *nv;
-	sqlite3_stmt *st = NULL;
 	size_t count = 0, cap = 0;
 	int rc;
 
 	*out = NULL;
 	*n = 0;
-	rc = sq_prep(s, Q_REVOKED, ARGS(AI(now)), &st, err);
+	rc = db_prep(s, Q_REVOKED, ARGS(AI(now)), err);
 	if (rc < 0)
 		return rc;
-	while ((rc = sq_step(s, Q_REVOKED, err)) == 1) {
+	while ((rc = db_step(s, Q_REVOKED, err)) == 1) {
 		if (count == cap) {
 			cap = cap ? cap * 2 : 16;
 			nv = reallocarray(v, cap, sizeof(*v));
 			if (nv == NULL) {
-				rc = sq_nomem(err);
+				rc = db_nomem(err);
 				break;
 			}
 			v = nv;
 		}
-		revoked_read(st, &v[count++]);
+		revoked_read(s, Q_REVOKED, &v[count++]);
 	}
-	sq_reset(s, Q_REVOKED);
+	db_reset(s, Q_REVOKED);
 	if (rc < 0) {
 		free(v);
 		return rc;
@@ -173,13 +170,13 @@ int lld_store_blob_get(struct lld_store *s, const char *name,
 	assert(name != NULL);
 	*data = NULL;
 	*len = 0;
-	rc = sq_fetch(s, Q_BLOB_GET, ARGS(AT(name)), err);
+	rc = db_fetch(s, Q_BLOB_GET, ARGS(AT(name)), err);
 	if (rc < 0)
 		return rc;
 	if (when != NULL)
-		*when = sq_col_time(s->st[Q_BLOB_GET], 1);
-	if (sq_col_blob(data, len, s->st[Q_BLOB_GET], 0) < 0)
-		rc = sq_nomem(err);
-	sq_reset(s, Q_BLOB_GET);
+		*when = db_col_time(s, Q_BLOB_GET, 1);
+	if (db_col_blob(data, len, s, Q_BLOB_GET, 0) < 0)
+		rc = db_nomem(err);
+	db_reset(s, Q_BLOB_GET);
 	return rc;
 }
