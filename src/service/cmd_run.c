@@ -161,6 +161,7 @@ int lld_cmd_run(int argc, char **argv)
 	struct lld_srv srv = { 0 };
 	struct ll_error err = { 0 };
 	const char *dir = NULL, *listen = NULL;
+	char shown[LLD_STORE_SHOWN_MAX];
 	int rc = LLD_EXIT_STATE;
 
 	if (lld_wants_help(argc, argv)) {
@@ -222,7 +223,8 @@ int lld_cmd_run(int argc, char **argv)
 		goto out;
 	}
 	if (lld_store_open(&srv.store, conf.store_path, &err) < 0) {
-		lld_report(conf.store_path, &err);
+		lld_store_shown(shown, sizeof(shown), conf.store_path);
+		lld_report(shown, &err);
 		goto out;
 	}
 	if (lld_pkx_start(&srv, &err) < 0) {

@@ -153,7 +153,7 @@ int lld_cmd_export_smimea(int argc, char **argv)
 	struct lld_store *store = NULL;
 	struct export *e = NULL;
 	const char *dir = NULL, *out = "-", *ttl = NULL, *d = NULL;
-	char stamp[32];
+	char stamp[32], shown[LLD_STORE_SHOWN_MAX];
 	time_t now = time(NULL);
 	char *end = NULL;
 	int rc = LLD_EXIT_USAGE;
@@ -205,7 +205,8 @@ int lld_cmd_export_smimea(int argc, char **argv)
 	if (lld_conf_load(&conf, dir) < 0)
 		goto out;
 	if (lld_store_open(&store, conf.store_path, &e->err) < 0) {
-		lld_report(conf.store_path, &e->err);
+		lld_store_shown(shown, sizeof(shown), conf.store_path);
+		lld_report(shown, &e->err);
 		goto out;
 	}
 	rc = LLD_EXIT_FAIL;

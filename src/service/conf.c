@@ -9,7 +9,8 @@
  *   ca_issuers_url = http://127.0.0.1:8080/ca/smime-ca.crt
  *   validity_days = 365
  *   [store]
- *   path = /var/lib/letterlockd/letterlockd.db
+ *   path = /var/lib/letterlockd/letterlockd.db   (SQLite; or a URI
+ *          postgresql://user@host/db: PostgreSQL)
  *   [http]
  *   listen = 127.0.0.1:8080
  *   public_url = https://ca.example.test   (ACME's URLs; default base_url)

@@ -2,19 +2,24 @@
  * store.h - letterlockd's state: ACME accounts, orders,
  * authorizations, challenges, certificates, revocations, the entries
  * of the PKX directory, cached blobs (the CRL) and the key vault's
- * encrypted backups.  One backend today, SQLite (store_sqlite.c) in WAL
- * mode; a PostgreSQL backend will implement the same functions.
+ * encrypted backups.  Two backends behind the same functions: SQLite
+ * (store_sqlite.c), one file in WAL mode, the default; PostgreSQL
+ * (store_pg.c), which many letterlockd fronts share.  The SQL and the
+ * rules are written once (store_db.c and store_acme.c, store_certs.c,
+ * store_pkx.c, store_vault.c).
  *
- * A handle is used by one thread at a time; threads open their own
- * (SQLite serialises writers across handles and processes, with a busy
- * time-out).  Every function that changes more than one row does it
- * in one transaction, so a kill -9 leaves either all or nothing.
+ * A handle is used by one thread at a time; threads open their own.
+ * Writers go one at a time across handles and processes (SQLite's
+ * write lock, with a busy time-out; in PostgreSQL a row lock).  Every
+ * function that changes more than one row does it in one transaction,
+ * so a kill -9 leaves either all or nothing.
  *
  * Statuses are the ACME strings ("pending", "ready", "processing",
  * "valid", "invalid", "deactivated", "expired", "revoked").
  * Every function returns 0 or a negative LL_E* code with ERR filled:
  * LL_ENOTFOUND (no such row), LL_EEXIST (unique key taken), LL_ESTORE
- * (SQLite failed), LL_ENOMEM, LL_EINVAL (a string longer than the
+ * (the database failed, or the connection to it was lost: the next
+ * call connects again), LL_ENOMEM, LL_EINVAL (a string longer than the
  * field it is read back into, e.g. LLD_EMAIL_MAX).
  */
 #ifndef LLD_STORE_H
@@ -34,17 +39,31 @@
 #define LLD_FPR_HEX 64 /* SHA-256 fingerprint, lower-case hex */
 #define LLD_CAPS_MAX 768 /* a PKX entry's capabilities, JSON text */
 
+#define LLD_STORE_SHOWN_MAX 512
+
 struct lld_store;
 
+/*
+ * Open the store PATH: a SQLite file (made if absent), or a PostgreSQL
+ * database named by a URI postgresql://user[:password]@host[:port]/db
+ * (or postgres://; libpq's URI with its ?parameters).  The schema is
+ * made if absent; a store of a newer version is refused (LL_ESTORE).
+ */
 int lld_store_open(struct lld_store **out, const char *path,
 		   struct ll_error *err);
+
+/* PATH as messages show it, into BUF of SIZE: a URI without the
+ * password and without its ?parameters (which may carry one). */
+void lld_store_shown(char *buf, size_t size, const char *path);
+
 void lld_store_close(struct lld_store **pp);
 
 /*
  * A count that grows whenever the store changes: at every change this
  * handle made (seen at no cost), and with OTHERS 1 also at every change
- * another handle or process committed (PRAGMA data_version: a read of
- * the WAL index under a lock, about 2 us).  Two equal counts mean
+ * another handle or process committed (SQLite: PRAGMA data_version, a
+ * read of the WAL index under a lock, about 2 us; PostgreSQL: a count
+ * its triggers move in every writer's transaction, one round trip).  Two equal counts mean
  * that nothing changed in between, of what was looked for: a call
  * with OTHERS 0 sees this handle's changes only.
  */
@@ -337,21 +356,18 @@ void lld_vaultrow_clear(struct lld_vaultrow *r); /* frees blob */
  * ACCOUNT at NOW; of the versions before it the newest KEEP stay and
  * older ones are deleted, in one transaction.  Its number in *version.
  */
-int lld_store_vault_put(struct lld_store *s, const char *email,
-			int64_t account, const unsigned char *blob, size_t len,
-			time_t now, int keep, int64_t *version,
-			struct ll_error *err);
+int lld_store_vault_put(struct lld_store *s, const char *email, int64_t account,
+			const unsigned char *blob, size_t len, time_t now,
+			int keep, int64_t *version, struct ll_error *err);
 
 /* Version VERSION of EMAIL (0: the current one) into *out (clear it).
  * LL_ENOTFOUND when there is none. */
-int lld_store_vault_get(struct lld_store *s, const char *email,
-			int64_t version, struct lld_vaultrow *out,
-			struct ll_error *err);
+int lld_store_vault_get(struct lld_store *s, const char *email, int64_t version,
+			struct lld_vaultrow *out, struct ll_error *err);
 
 /* The versions of EMAIL, newest first, at most MAX into V, *n of them. */
-int lld_store_vault_versions(struct lld_store *s, const char *email,
-			     int64_t *v, size_t max, size_t *n,
-			     struct ll_error *err);
+int lld_store_vault_versions(struct lld_store *s, const char *email, int64_t *v,
+			     size_t max, size_t *n, struct ll_error *err);
 
 /* Every version of EMAIL deleted; LL_ENOTFOUND if there was none. */
 int lld_store_vault_delete(struct lld_store *s, const char *email,

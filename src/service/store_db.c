@@ -3,7 +3,9 @@
  * set, written once in the SQL that SQLite and PostgreSQL both run
  * (parameters ?1, ?2, ...; the PostgreSQL backend renames them $1,
  * $2), the helpers that run it through the backend's engine (struct
- * store_ops, store_db.h), and the opening of a store.
+ * store_ops, store_db.h), and the choice of backend when a store is
+ * opened: a postgresql:// URI is PostgreSQL (store_pg.c), anything else
+ * a SQLite file (store_sqlite.c).
  */
 #include <assert.h>
 #include <stdint.h>
@@ -456,11 +458,48 @@ int db_end(struct lld_store *s, int rc, struct ll_error *err)
 
 /* ---- the handle ---- */
 
+/* Whether WHERE names a PostgreSQL database rather than a file. */
+static int is_pg_uri(const char *where)
+{
+	return strncmp(where, "postgresql://", 13) == 0 ||
+	       strncmp(where, "postgres://", 11) == 0;
+}
+
+void lld_store_shown(char *buf, size_t size, const char *where)
+{
+	const char *auth = strstr(where, "://");
+	const char *at, *colon, *q;
+	size_t n;
+
+	if (auth == NULL) {
+		snprintf(buf, size, "%s", where);
+		return;
+	}
+	auth += 3;
+	/* user:password@ - the password goes; so does a query string,
+	 * which may carry password= */
+	at = strchr(auth, '@');
+	q = strchr(auth, '?');
+	if (at != NULL && q != NULL && q < at)
+		at = NULL;
+	colon = at != NULL ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+	n = q != NULL ? (size_t)(q - where) : strlen(where);
+	if (colon != NULL)
+		snprintf(buf, size, "%.*s:***%.*s%s", (int)(colon - where),
+			 where, (int)(n - (size_t)(at - where)), at,
+			 q != NULL ? "?..." : "");
+	else
+		snprintf(buf, size, "%.*s%s", (int)n, where,
+			 q != NULL ? "?..." : "");
+}
+
 int lld_store_open(struct lld_store **out, const char *path,
 		   struct ll_error *err)
 {
 	assert(out != NULL && path != NULL);
 	*out = NULL;
+	if (is_pg_uri(path))
+		return db_pg_open(out, path, err);
 	return db_sqlite_open(out, path, err);
 }
 

@@ -5,7 +5,7 @@
  * challenges), store_certs.c (certificates, revocations, blobs),
  * store_pkx.c (the PKX directory) and store_vault.c (the key vault);
  * store_db.c holds the statement set and the helpers that run it, and
- * picks the backend.  The backend (store_sqlite.c) provides
+ * picks the backend.  A backend (store_sqlite.c, store_pg.c) provides
  * the engine underneath: struct store_ops.  Not for other code: use
  * store.h.
  *
@@ -168,9 +168,10 @@ struct lld_store {
 	int64_t data_version, changes;
 };
 
-/* The backend: open the file PATH into *out. */
+/* The backends: open a file, or a postgresql:// URI, into *out. */
 int db_sqlite_open(struct lld_store **out, const char *path,
 		   struct ll_error *err);
+int db_pg_open(struct lld_store **out, const char *uri, struct ll_error *err);
 
 /* ---- statements ---- */
 

@@ -1,6 +1,7 @@
 /*
- * test_store.c - the SQLite store (src/service/store_*.c), on SQLite: every
- * function of store.h on a database in a fresh temporary directory:
+ * test_store.c - the store (src/service/store_*.c): every function of
+ * store.h on a database in a fresh temporary directory (SQLite), or on
+ * the PostgreSQL database of LLD_TEST_PG_URL (storetest.h):
  * accounts and the deactivation cascade, orders with their
  * authorization and challenge, the compare-and-set moves, the challenge
  * mail queue, certificates and revocations, blobs; reopening the file,
@@ -211,6 +212,19 @@ static void test_open_schema(void **state)
 	struct lld_store *s = NULL;
 	sqlite3 *db = NULL;
 
+	if (storetest_pg() != NULL) {
+		/* a store written by something else is refused */
+		lld_store_close(&f->s);
+		storetest_pg_sql(f->path, "UPDATE lld_meta"
+					  " SET schema_version = 9");
+		assert_int_equal(lld_store_open(&s, f->path, &err), LL_ESTORE);
+		assert_null(s);
+		assert_non_null(strstr(err.message, "schema version 9"));
+		storetest_pg_sql(f->path, "UPDATE lld_meta"
+					  " SET schema_version = 3");
+		store_open(f);
+		return;
+	}
 	assert_int_equal(peek(f, "PRAGMA user_version"), 3);
 	assert_int_equal(peek(f, "SELECT count(*) FROM pragma_journal_mode"
 				 " WHERE journal_mode = 'wal'"),
@@ -250,6 +264,35 @@ static void test_open_bad_path(void **state)
 	assert_int_equal(lld_store_open(&s, p, &err), LL_ESTORE);
 	assert_null(s);
 	assert_true(strlen(err.message) > 0);
+}
+
+/* A PostgreSQL server that is not there: LL_ESTORE, and the message
+ * names the store without the URI's password. */
+static void test_open_pg_unreachable(void **state)
+{
+	struct ll_error err = { 0 };
+	struct lld_store *s = NULL;
+	char shown[LLD_STORE_SHOWN_MAX];
+
+	(void)state;
+	assert_int_equal(lld_store_open(&s,
+					"postgresql://lld:s3cret@127.0.0.1:1/x"
+					"?connect_timeout=2",
+					&err),
+			 LL_ESTORE);
+	assert_null(s);
+	assert_non_null(
+		strstr(err.message, "postgresql://lld:***@127.0.0.1:1/x"));
+	assert_null(strstr(err.message, "s3cret"));
+	lld_store_shown(shown, sizeof(shown),
+			"postgres://u:pw@h/db?password=pw2&sslmode=require");
+	assert_string_equal(shown, "postgres://u:***@h/db?...");
+	lld_store_shown(shown, sizeof(shown), "postgresql://h/db?password=pw");
+	assert_string_equal(shown, "postgresql://h/db?...");
+	lld_store_shown(shown, sizeof(shown), "postgresql://u@h:5432/db");
+	assert_string_equal(shown, "postgresql://u@h:5432/db");
+	lld_store_shown(shown, sizeof(shown), "/var/lib/x:y@z.db");
+	assert_string_equal(shown, "/var/lib/x:y@z.db");
 }
 
 static void test_account(void **state)
@@ -676,8 +719,8 @@ static void test_authz_fresh(void **state)
 	assert_int_equal(lld_store_authz_fresh(f->s, f->acct, "a@example.org",
 					       NOW - 3600, NOW, &err),
 			 LL_ENOTFOUND);
-	assert_int_equal(lld_store_chall_settle(f->s, chall_of(f, &o), 1,
-						NULL, NOW + 60, &err),
+	assert_int_equal(lld_store_chall_settle(f->s, chall_of(f, &o), 1, NULL,
+						NOW + 60, &err),
 			 0);
 	assert_int_equal(lld_store_authz_fresh(f->s, f->acct, "a@example.org",
 					       NOW, NOW + 120, &err),
@@ -1005,10 +1048,44 @@ static void test_killed(void **state)
 
 /* ------------------------------------------------------------ concurrency */
 
+/* Another writer, on a connection of its own, holding the store's
+ * write lock (SQLite's; in PostgreSQL the row of lld_version that
+ * store_pg.c locks). */
 struct holder {
 	sqlite3 *db;
+	PGconn *pg;
 	int ms;
 };
+
+static void hold(struct holder *h, const char *path)
+{
+	PGresult *r;
+
+	if (storetest_pg() == NULL) {
+		assert_int_equal(sqlite3_open(path, &h->db), SQLITE_OK);
+		assert_int_equal(
+			sqlite3_exec(h->db,
+				     "BEGIN IMMEDIATE;"
+				     "INSERT OR REPLACE INTO blobs VALUES"
+				     " ('x', x'00', 1)",
+				     NULL, NULL, NULL),
+			SQLITE_OK);
+		return;
+	}
+	h->pg = PQconnectdb(path);
+	assert_int_equal(PQstatus(h->pg), CONNECTION_OK);
+	r = PQexec(h->pg, "BEGIN; SELECT n FROM lld_version FOR UPDATE");
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	PQclear(r);
+}
+
+static void unhold(struct holder *h)
+{
+	sqlite3_close(h->db);
+	PQfinish(h->pg);
+	h->db = NULL;
+	h->pg = NULL;
+}
 
 static void *release_later(void *arg)
 {
@@ -1016,7 +1093,10 @@ static void *release_later(void *arg)
 	struct timespec ts = { h->ms / 1000, (h->ms % 1000) * 1000000L };
 
 	nanosleep(&ts, NULL);
-	sqlite3_exec(h->db, "COMMIT", NULL, NULL, NULL);
+	if (h->pg != NULL)
+		PQclear(PQexec(h->pg, "COMMIT"));
+	else
+		sqlite3_exec(h->db, "COMMIT", NULL, NULL, NULL);
 	return NULL;
 }
 
@@ -1033,7 +1113,7 @@ static void test_writer_waits(void **state)
 {
 	struct fx *f = *state;
 	struct ll_error err = { 0 };
-	struct holder h = { NULL, 400 };
+	struct holder h = { NULL, NULL, 400 };
 	struct lld_store *s2 = NULL;
 	struct lld_order o, g;
 	struct timespec t0;
@@ -1049,13 +1129,7 @@ static void test_writer_waits(void **state)
 	assert_string_equal(g.status, "pending");
 
 	/* another writer holds the lock for a while: we wait, not fail */
-	assert_int_equal(sqlite3_open(f->path, &h.db), SQLITE_OK);
-	assert_int_equal(
-		sqlite3_exec(h.db,
-			     "BEGIN IMMEDIATE;"
-			     "INSERT INTO blobs VALUES ('x', x'00', 1)",
-			     NULL, NULL, NULL),
-		SQLITE_OK);
+	hold(&h, f->path);
 	assert_int_equal(pthread_create(&th, NULL, release_later, &h), 0);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	assert_int_equal(lld_store_chall_settle(s2, chall_of(f, &o), 1, NULL,
@@ -1063,21 +1137,18 @@ static void test_writer_waits(void **state)
 			 0);
 	assert_true(elapsed(&t0) > 0.2);
 	assert_int_equal(pthread_join(th, NULL), 0);
-	sqlite3_close(h.db);
+	unhold(&h);
 	assert_order_status(f, o.id, "ready");
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	assert_int_equal(sqlite3_open(f->path, &h.db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(h.db, "BEGIN IMMEDIATE", NULL, NULL,
-				      NULL),
-			 SQLITE_OK);
+	hold(&h, f->path);
 	assert_int_equal(pthread_create(&th, NULL, release_later, &h), 0);
 	assert_int_equal(lld_store_blob_put(s2, "b", (const unsigned char *)"v",
 					    1, NOW, &err),
 			 0);
 	assert_true(elapsed(&t0) > 0.2);
 	assert_int_equal(pthread_join(th, NULL), 0);
-	sqlite3_close(h.db);
+	unhold(&h);
 	assert_int_equal(lld_store_blob_get(f->s, "b", &d, &len, NULL, &err),
 			 0);
 	assert_int_equal(len, 1);
@@ -1151,9 +1222,9 @@ static void test_vault(void **state)
 	for (int i = 1; i <= 4; i++) {
 		unsigned char blob[3] = { 'b', 'k', (unsigned char)i };
 
-		assert_int_equal(lld_store_vault_put(f->s, "a@example.org",
-						     f->acct, blob, sizeof(blob),
-						     NOW + i, 2, &v, &err),
+		assert_int_equal(lld_store_vault_put(
+					 f->s, "a@example.org", f->acct, blob,
+					 sizeof(blob), NOW + i, 2, &v, &err),
 				 0);
 		assert_int_equal(v, i);
 	}
@@ -1163,17 +1234,15 @@ static void test_vault(void **state)
 	assert_int_equal(n, 3);
 	assert_int_equal(ids[0], 4);
 	assert_int_equal(ids[2], 2);
-	assert_int_equal(lld_store_vault_get(f->s, "a@example.org", 0, &row,
-					     &err),
-			 0);
+	assert_int_equal(
+		lld_store_vault_get(f->s, "a@example.org", 0, &row, &err), 0);
 	assert_int_equal(row.version, 4);
 	assert_int_equal(row.len, 3);
 	assert_int_equal(row.blob[2], 4);
 	assert_int_equal(row.stamp, NOW + 4);
 	lld_vaultrow_clear(&row);
-	assert_int_equal(lld_store_vault_get(f->s, "a@example.org", 2, &row,
-					     &err),
-			 0);
+	assert_int_equal(
+		lld_store_vault_get(f->s, "a@example.org", 2, &row, &err), 0);
 	assert_int_equal(row.blob[2], 2);
 	lld_vaultrow_clear(&row);
 	assert_int_equal(lld_store_vault_get(f->s, "a@example.org", 1, &row,
@@ -1202,8 +1271,8 @@ static void test_vault(void **state)
 	/* reads counted, old ones forgotten */
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(lld_store_vault_read(f->s, "a@example.org",
-						      f->acct, NOW + i, NOW - 100,
-						      &err),
+						      f->acct, NOW + i,
+						      NOW - 100, &err),
 				 0);
 	assert_int_equal(lld_store_vault_read(f->s, "", f->acct, NOW + 3,
 					      NOW - 100, &err),
@@ -1231,6 +1300,7 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 		T(test_open_schema),
 		T(test_open_bad_path),
+		T(test_open_pg_unreachable),
 		T(test_account),
 		T(test_account_deactivate),
 		T(test_order_new),

@@ -1,6 +1,7 @@
 /*
- * test_store_pkx.c - the PKX rows of the SQLite store
- * (src/service/store_pkx.c): a certificate recorded is in the
+ * test_store_pkx.c - the PKX rows of the store
+ * (src/service/store_pkx.c), on SQLite or on the PostgreSQL database
+ * of LLD_TEST_PG_URL (storetest.h): a certificate recorded is in the
  * directory at once; lookups see only current ones (validity, CRL) and
  * an absent address gets nothing by the same query; a fingerprint finds
  * any certificate for good; capabilities; publication of another CA's
@@ -77,6 +78,10 @@ static void sql(const struct fx *f, const char *text)
 {
 	sqlite3 *db = NULL;
 
+	if (storetest_pg() != NULL) {
+		storetest_pg_sql(f->path, text);
+		return;
+	}
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, text, NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
@@ -455,6 +460,8 @@ static void test_migration(void **state)
 	struct ll_error err = { 0 };
 	char fpr[LLD_FPR_HEX + 1], fpr2[LLD_FPR_HEX + 1];
 
+	if (storetest_pg() != NULL)
+		skip(); /* SQLite's versions: PostgreSQL started at 3 */
 	issue(f, "a@example.org", 1, NOW, NOW + YEAR, fpr);
 	issue(f, "b@example.org", 2, NOW, NOW + YEAR, fpr2);
 	assert_int_equal(lld_store_pkx_set_caps(f->s, fpr2, "[]", &err), 0);
