@@ -20,6 +20,8 @@
 #                    $T/out; val KEY, expect KEY VALUE, problem TYPE ARGS,
 #                    new_order ACCOUNT EMAIL ($ORD), proven USER [ACCOUNT]
 #   pw USER, sql ARGS    a mailbox's password; sqlite3 with a time-out
+#                    (on $CA/letterlockd.db: psql when the store is
+#                    PostgreSQL, lld_pg)
 #   lld_validity DAYS    the CA's certificate lifetime (next start)
 #   llrun HOME ARGS..., ll_conf HOME USER [LINE...]   letterlock in a
 #                    home ($T/out, $RC); its letterlock.conf for the stack
@@ -36,6 +38,12 @@
 #   LETTERLOCKD  the letterlockd binary; default: next to $LETTERLOCK's
 #                tree (tests/run sets LETTERLOCK), else in $BUILD (the
 #                build tree, default build)
+#   LLDTEST_PG   a PostgreSQL server to keep letterlockd's store in,
+#                postgresql://USER:PASSWORD@127.0.0.1:PORT (no
+#                database; test_store_pg.sh runs scripts so): lld_init
+#                makes a database of the script's own there and sets
+#                [store] path to it, rather than $CA/letterlockd.db;
+#                lld_pg says whether it is so
 #
 # $here and $top are the sourcing script's.
 # shellcheck disable=SC2034,SC2154
@@ -69,6 +77,9 @@ lldtest_init() {
 	done
 	[ -x "$PY" ] && "$PY" -c 'import cryptography' 2>/dev/null ||
 		missing="$missing python3-cryptography"
+	if [ -n "${LLDTEST_PG:-}" ]; then
+		command -v psql >/dev/null 2>&1 || missing="$missing psql"
+	fi
 	[ -z "$missing" ] || skip_all "missing:$missing (run scripts/setup)"
 
 	if [ -z "${LETTERLOCKD:-}" ]; then
@@ -188,7 +199,42 @@ proven() {
 		expect order-status ready
 }
 
-sql() { sqlite3 -cmd '.timeout 5000' "$@"; }
+sql() {
+	if lld_pg && [ "$1" = "$CA/letterlockd.db" ]; then
+		shift
+		lld_pg_sql "$@"
+		return
+	fi
+	sqlite3 -cmd '.timeout 5000' "$@"
+}
+# lld_pg: whether letterlockd's store is PostgreSQL (LLDTEST_PG)
+lld_pg() { [ -n "${LLDTEST_PG:-}" ]; }
+# lld_pg_sql SQL: SQLite's SQL of the scripts on the PostgreSQL store:
+# "...; SELECT changes();" counts the rows the statement changed, a
+# truth is 1 or 0 (hex() of a blob is made in lld_pg_db)
+lld_pg_sql() {
+	local q=$1
+	case $q in
+	*"; SELECT changes();")
+		q="WITH c AS (${q%; SELECT changes();} RETURNING 1)"
+		q="$q SELECT count(*) FROM c"
+		;;
+	esac
+	PGCONNECT_TIMEOUT=10 timeout 60 psql -X -q -tA -v ON_ERROR_STOP=1 \
+		-d "$LLD_PG_URL" -c "$q" | sed 's/^t$/1/; s/^f$/0/'
+	return "${PIPESTATUS[0]}"
+}
+# lld_pg_db: a new database for this script's letterlockd on
+# LLDTEST_PG, its URI in LLD_PG_URL
+lld_pg_db() {
+	local db
+	db=lld_$(basename "$T" | tr -c 'a-zA-Z0-9\n' _ | tr '[:upper:]' '[:lower:]')
+	PGCONNECT_TIMEOUT=10 timeout 60 psql -X -q -v ON_ERROR_STOP=1 \
+		-d "$LLDTEST_PG/postgres" -c "CREATE DATABASE $db" || return 1
+	LLD_PG_URL=$LLDTEST_PG/$db
+	lld_pg_sql "CREATE FUNCTION hex(bytea) RETURNS text LANGUAGE sql
+		AS 'SELECT upper(encode(\$1, ''hex''))'"
+}
 # maildir USER: USER's Maildir in the stack; got USER NAME: the messages
 # delivered to USER with Message-ID <NAME@example.test>; ngot: how many
 maildir() { echo "$STACK/mail/example.test/${1%@*}/Maildir"; }
@@ -242,6 +288,12 @@ lld_init() {
 		--resolver-conf "$MAILSTACK_RESOLVER_CONF" \
 		--caa-identity ca.test "$@" || return 1
 	sed -i 's/^poll_interval = .*/poll_interval = 1/' "$CA/letterlockd.conf"
+	if lld_pg; then
+		lld_pg_db || return 1
+		sed -i "s#^path = .*/letterlockd.db\$#path = $LLD_PG_URL#" \
+			"$CA/letterlockd.conf"
+		grep -qxF "path = $LLD_PG_URL" "$CA/letterlockd.conf"
+	fi
 }
 
 lld_start() {

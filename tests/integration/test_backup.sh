@@ -200,8 +200,13 @@ t_wrong() {
 }
 t "a wrong code fails clearly (exit 4) after the vault's older version too, and installs nothing" t_wrong
 
-# tamper VERSION...: flip a bit of those vault versions (kept aside)
+# tamper VERSION...: flip a bit of those vault versions (kept aside;
+# on PostgreSQL flipping it again puts it back)
 tamper() {
+	if lld_pg; then
+		pg_flip "$@"
+		return
+	fi
 	"$PY" - "$CA/letterlockd.db" "$@" <<'EOF'
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1], timeout=5)
@@ -216,6 +221,10 @@ EOF
 }
 # untamper VERSION...: put them back
 untamper() {
+	if lld_pg; then
+		pg_flip "$@"
+		return
+	fi
 	"$PY" - "$CA/letterlockd.db" "$@" <<'EOF'
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1], timeout=5)
@@ -224,6 +233,15 @@ for v in sys.argv[2:]:
                (open('%s.%s.blob' % (sys.argv[1], v), 'rb').read(), int(v)))
 db.commit()
 EOF
+}
+
+pg_flip() {
+	local v
+	for v in "$@"; do
+		sql "$CA/letterlockd.db" "UPDATE vault
+			SET blob = set_byte(blob, 100, get_byte(blob, 100) # 64)
+			WHERE version = $v" || return 1
+	done
 }
 
 t_tampered() {
