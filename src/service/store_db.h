@@ -275,9 +275,10 @@ int db_begin(struct lld_store *s, struct ll_error *err);
  * error. */
 int db_end(struct lld_store *s, int rc, struct ll_error *err);
 
-/* synchronous=FULL (FULL 1) for the next changes, or back to NORMAL:
- * for the few that must survive a power loss too.  Outside a
- * transaction only. */
+/* The next changes must survive a power loss too (FULL 1: SQLite's
+ * synchronous=FULL; every PostgreSQL commit does), or back to the
+ * usual (SQLite's NORMAL).  For the few changes that must never roll
+ * back; outside a transaction only. */
 static inline int db_durable(struct lld_store *s, int full,
 			     struct ll_error *err)
 {
