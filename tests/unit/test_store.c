@@ -5,7 +5,8 @@
  * accounts and the deactivation cascade, orders with their
  * authorization and challenge, the compare-and-set moves, the challenge
  * mail queue, certificates and revocations, blobs; reopening the file,
- * a writer waiting for another one, and a process killed with SIGKILL.
+ * a writer waiting for another one, two handles racing to move the
+ * same orders, and a process killed with SIGKILL.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -1206,6 +1207,87 @@ static void test_two_writers(void **state)
 			 150);
 }
 
+/* Two fronts (handles of their own) race to move the same orders and
+ * settle the same challenges: each move and each settlement happens
+ * once, the loser gets LL_EEXIST. */
+#define RACE_N 40
+
+struct racer {
+	const char *path;
+	const int64_t *orders, *challs;
+	pthread_barrier_t *start;
+	int moved, settled, other;
+};
+
+static void *race(void *arg)
+{
+	struct racer *r = arg;
+	struct lld_store *s = NULL;
+	int rc;
+
+	if (lld_store_open(&s, r->path, NULL) != 0) {
+		r->other++;
+		pthread_barrier_wait(r->start);
+		return NULL;
+	}
+	pthread_barrier_wait(r->start);
+	for (int i = 0; i < RACE_N; i++) {
+		rc = lld_store_order_move(s, r->orders[i], "ready",
+					  "processing", NULL, 0, NULL, NULL);
+		r->moved += rc == 0;
+		r->other += rc != 0 && rc != LL_EEXIST;
+		rc = lld_store_chall_settle(s, r->challs[i], 1, NULL, NOW,
+					    NULL);
+		r->settled += rc == 0;
+		r->other += rc != 0 && rc != LL_EEXIST;
+	}
+	lld_store_close(&s);
+	return NULL;
+}
+
+static void test_race(void **state)
+{
+	struct fx *f = *state;
+	struct lld_order o;
+	int64_t orders[RACE_N], challs[RACE_N];
+	struct racer r[2];
+	pthread_barrier_t start;
+	pthread_t th[2];
+	char tok[16];
+
+	for (int i = 0; i < RACE_N; i++) {
+		snprintf(tok, sizeof(tok), "ra%d", i);
+		new_order(f, f->acct, "r@example.org", tok, &o);
+		assert_int_equal(lld_store_chall_settle(f->s, chall_of(f, &o),
+							1, NULL, NOW, NULL),
+				 0);
+		orders[i] = o.id;
+		snprintf(tok, sizeof(tok), "rb%d", i);
+		new_order(f, f->acct, "r@example.org", tok, &o);
+		challs[i] = chall_of(f, &o);
+	}
+	assert_int_equal(pthread_barrier_init(&start, NULL, 2), 0);
+	for (int i = 0; i < 2; i++) {
+		r[i] = (struct racer){
+			f->path, orders, challs, &start, 0, 0, 0
+		};
+		assert_int_equal(pthread_create(&th[i], NULL, race, &r[i]), 0);
+	}
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(r[i].other, 0);
+	}
+	pthread_barrier_destroy(&start);
+	assert_int_equal(r[0].moved + r[1].moved, RACE_N);
+	assert_int_equal(r[0].settled + r[1].settled, RACE_N);
+	assert_int_equal(peek(f, "SELECT count(*) FROM orders"
+				 " WHERE status = 'processing'"),
+			 RACE_N);
+	assert_int_equal(peek(f, "SELECT count(*) FROM challenges"
+				 " WHERE status = 'valid'"),
+			 2 * RACE_N);
+}
+
 /* ------------------------------------------------------------ vault */
 
 static void test_vault(void **state)
@@ -1321,6 +1403,7 @@ int main(void)
 		T(test_killed),
 		T(test_writer_waits),
 		T(test_two_writers),
+		T(test_race),
 #undef T
 	};
 
