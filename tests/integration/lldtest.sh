@@ -42,7 +42,8 @@
 #                postgresql://USER:PASSWORD@127.0.0.1:PORT (no
 #                database; test_store_pg.sh runs scripts so): lld_init
 #                makes a database of the script's own there and sets
-#                [store] path to it, rather than $CA/letterlockd.db;
+#                [store] path to it, rather than $CA/letterlockd.db
+#                (and leaves it: the cluster is thrown away after);
 #                lld_pg says whether it is so
 #
 # $here and $top are the sourcing script's.
