@@ -6,7 +6,8 @@
  * authorization and challenge, the compare-and-set moves, the challenge
  * mail queue, certificates and revocations, blobs; reopening the file,
  * a writer waiting for another one, two handles racing to move the
- * same orders, and a process killed with SIGKILL.
+ * same orders, a process killed with SIGKILL, and (PostgreSQL) a
+ * connection the server ends.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -1288,6 +1289,56 @@ static void test_race(void **state)
 			 2 * RACE_N);
 }
 
+/* Whether TEXT holds the password of the URI URL (user:password@). */
+static int secret_in(const char *text, const char *url)
+{
+	const char *auth = strstr(url, "://");
+	const char *colon, *at;
+	char pw[128];
+
+	if (auth == NULL)
+		return 0;
+	colon = strchr(auth + 3, ':');
+	at = strchr(auth + 3, '@');
+	if (colon == NULL || at == NULL || colon > at ||
+	    (size_t)(at - colon) > sizeof(pw) || at - colon < 2)
+		return 0;
+	snprintf(pw, sizeof(pw), "%.*s", (int)(at - colon - 1), colon + 1);
+	return strstr(text, pw) != NULL;
+}
+
+/* PostgreSQL only: the server ends the store's connection; the call
+ * under way fails with LL_ESTORE, the next one connects again. */
+static void test_pg_reconnect(void **state)
+{
+	struct fx *f = *state;
+	struct ll_error err = { 0 };
+	struct lld_account a;
+	struct lld_order o;
+	uint64_t v;
+
+	if (storetest_pg() == NULL)
+		skip();
+	assert_int_equal(lld_store_account_get(f->s, f->acct, &a, &err), 0);
+	lld_account_clear(&a);
+	assert_int_equal(
+		storetest_pg_sql(f->path,
+				 "SELECT count(pg_terminate_backend(pid))"
+				 " FROM pg_stat_activity WHERE"
+				 " application_name = 'letterlockd'"),
+		1);
+	assert_int_equal(lld_store_account_get(f->s, f->acct, &a, &err),
+			 LL_ESTORE);
+	assert_non_null(strstr(err.message, "connects again"));
+	assert_false(secret_in(err.message, f->path));
+	/* reads, writes, transactions and the version work again */
+	assert_int_equal(lld_store_account_get(f->s, f->acct, &a, &err), 0);
+	lld_account_clear(&a);
+	new_order(f, f->acct, "a@example.org", "t1", &o);
+	assert_int_equal(lld_store_version(f->s, 1, &v, &err), 0);
+	assert_order_status(f, o.id, "pending");
+}
+
 /* ------------------------------------------------------------ vault */
 
 static void test_vault(void **state)
@@ -1404,6 +1455,7 @@ int main(void)
 		T(test_writer_waits),
 		T(test_two_writers),
 		T(test_race),
+		T(test_pg_reconnect),
 #undef T
 	};
 
