@@ -25,7 +25,8 @@
 # binary; lldtest.sh finds letterlockd next to it, and the unit tests
 # are in the same build tree.  STORE_PG_SCENARIOS: the scenarios to run
 # (default "acme pkx revoke backup"; "" runs none, for a quicker look
-# at the rest).
+# at the rest; the other scripts that make their CA with lldtest.sh's
+# lld_init run so too, e.g. "smimea renew").
 # shellcheck disable=SC2317,SC2034,SC1091
 # shellcheck disable=SC2153
 set -u
