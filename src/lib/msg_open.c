@@ -600,6 +600,12 @@ int ll_msg_open(struct ll_opened **out, struct ll_ctx *ctx, const char *msg,
 		}
 	}
 	judge(&op, &top, &cur);
+	/* nothing signed covers the CBC ciphertext or what it decrypts to */
+	if (op.cbc_from != SIZE_MAX && op.nsigs == 0)
+		add_error(op.st, "%s without a signature: not "
+				 "integrity-protected, the content may have "
+				 "been modified (EFAIL)",
+			  op.st->cipher);
 	if (op.st->decrypted && op.sigs_outside > 0 &&
 	    op.nsigs == op.sigs_outside)
 		add_error(op.st, "the signature covers only the ciphertext: "

@@ -1177,6 +1177,11 @@ t "RSA, bob's RecipientInfo (by subjectKeyIdentifier) third" \
 t "AuthEnvelopedData AES-128-GCM (openssl)" \
 	prep cmsenc "$S/gcm128.eml" -aes-128-gcm -recip "$P/bob-rsa.pem" \
 	-- want_opens "$S/gcm128.eml" decrypted=true cipher=aes-128-gcm
+# doc/interop.md "Ciphers letterlock opens": 3DES opens, named, and like
+# any CBC without a signature is said to be not integrity-protected
+t "EnvelopedData with 3DES (old Outlook): opens, the cipher named" \
+	prep cmsenc "$S/3des.eml" -des3 -recip "$P/bob-rsa.pem" \
+	-- eval 'want_opens "$S/3des.eml" decrypted=true cipher=des-ede3-cbc && has_error "not integrity-protected"'
 
 # ============================================ attacks, continued
 
@@ -1185,6 +1190,15 @@ mkdir -p "$B"
 t "EFAIL direct exfiltration: the whole message is neither encrypted nor signed" \
 	prep A mix "$B/mixed.eml" "$M/cbc.eml" \
 	-- eval 'op "$B/mixed.eml" && [ "$RC" = 0 ] && [ "$(jf encrypted)" = false ] && [ "$(jf signed)" = false ] && ! grep -q "$SECRET" "$T/out" || { show; false; }'
+t "EFAIL: unsigned CBC message opens marked as not integrity-protected" \
+	eval 'want_opens "$M/cbc-u.eml" signed=false cipher=aes-256-cbc && has_error "not integrity-protected"'
+t "EFAIL: a CBC gadget (IV changed, unsigned) opens unsigned, not integrity-protected" \
+	prep env_edit "$M/cbc-u.der" "$B/u-iv.eml" enveloped-data iv 'Content-Type: te' 'Content-Type: te' \
+	-- eval 'op "$B/u-iv.eml"; { [ "$RC" = 0 ] && [ "$(jf signed)" = false ] && has_error "not integrity-protected"; } || { [ "$RC" = 4 ] && no_plain; } || { show; false; }'
+t "unsigned GCM message: no integrity warning" \
+	eval 'want_opens "$M/gcm-u.eml" signed=false cipher=aes-256-gcm && lacks_error "integrity"'
+t "signed-then-encrypted CBC: no integrity warning (the signature is the check)" \
+	eval 'want_opens "$M/cbc.eml" signature=valid && lacks_error "integrity"'
 t "signature wrapping: signed-data with eContent used as a detached signature over other text: not valid" \
 	prep eval 'openssl cms -sign -binary -nodetach -signer "$P/alice-rsa.pem" -inkey "$P/alice-rsa.key" -certfile "$P/inter.pem" -in "$J/p1" -outform DER -out "$B/att.der" && printf "Content-Type: text/plain\r\n\r\nPay mallory. $SECRET\r\n" >"$B/other" && A mswrap "$B/other" "$B/att.der" "$B/ecdet.eml" BW "From: alice@example.test" "To: bob@example.test"' \
 	-- want_not_valid "$B/ecdet.eml"
