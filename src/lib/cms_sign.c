@@ -248,13 +248,75 @@ out:
 	ERR_clear_error();
 }
 
+/* X pushed on SK with a reference of its own; 0 out of memory */
+static int push_ref(STACK_OF(X509) *sk, X509 *x)
+{
+	if (!sk_X509_push(sk, x))
+		return 0;
+	X509_up_ref(x);
+	return 1;
+}
+
+static int has_signer(CMS_SignerInfo *si, STACK_OF(X509) *sk)
+{
+	for (int i = 0; i < sk_X509_num(sk); i++)
+		if (CMS_SignerInfo_cert_cmp(si, sk_X509_value(sk, i)) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * A signature that came without its signer's certificate (Outlook and
+ * NSS can leave the certificates out): the contact's certificate that
+ * the SignerIdentifier names, with EXTRA, in *OUT (a new stack; NULL
+ * when the message has the signer's or no contact matches).  It is
+ * judged as if the message carried it: chain, purpose, From.
+ */
+static int add_known_signer(STACK_OF(X509) **out, struct ll_ctx *ctx,
+			    CMS_ContentInfo *cms, CMS_SignerInfo *si,
+			    STACK_OF(X509) *extra)
+{
+	STACK_OF(X509) *sk = NULL, *carried;
+	size_t n = ll_ctx_contact_count(ctx);
+	int found, ok = 1;
+
+	*out = NULL;
+	if (n == 0 || has_signer(si, extra))
+		return 0;
+	carried = CMS_get1_certs(cms);
+	found = has_signer(si, carried);
+	sk_X509_pop_free(carried, X509_free);
+	if (found)
+		return 0;
+	sk = sk_X509_new_null();
+	for (int j = 0; sk != NULL && ok && j < sk_X509_num(extra); j++)
+		ok = push_ref(sk, sk_X509_value(extra, j));
+	for (size_t i = 0; sk != NULL && ok && i < n; i++) {
+		X509 *x = ll_cert_x509(ll_ctx_contact_at(ctx, i));
+
+		if (CMS_SignerInfo_cert_cmp(si, x) == 0) {
+			ok = push_ref(sk, x);
+			found = 1;
+		}
+	}
+	if (sk == NULL || !ok) {
+		sk_X509_pop_free(sk, X509_free);
+		return LL_ENOMEM;
+	}
+	if (found)
+		*out = sk;
+	else
+		sk_X509_pop_free(sk, X509_free);
+	return 0;
+}
+
 int ll_cms_verify(struct ll_verify_result *r, struct ll_ctx *ctx,
 		  CMS_ContentInfo *cms, STACK_OF(X509) *extra,
 		  const char *data, size_t len, struct ll_buf *content_out,
 		  struct ll_error *err)
 {
 	STACK_OF(CMS_SignerInfo) *sis;
-	STACK_OF(X509) *certs = NULL, *signers = NULL;
+	STACK_OF(X509) *certs = NULL, *signers = NULL, *known = NULL;
 	ASN1_OCTET_STRING **pos;
 	BIO *dcont = NULL, *out = NULL;
 	CMS_SignerInfo *si;
@@ -322,6 +384,12 @@ int ll_cms_verify(struct ll_verify_result *r, struct ll_ctx *ctx,
 			goto out;
 		}
 	}
+	rc = add_known_signer(&known, ctx, cms, sk_CMS_SignerInfo_value(sis, 0),
+			      extra);
+	if (rc < 0)
+		goto out;
+	if (known != NULL)
+		extra = known;
 	if (CMS_verify(cms, extra, NULL, dcont, out,
 		       CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY) != 1) {
 		unsigned long e = ERR_peek_last_error();
@@ -401,6 +469,7 @@ out:
 	X509_free(issuer);
 	sk_X509_free(signers);
 	sk_X509_pop_free(certs, X509_free);
+	sk_X509_pop_free(known, X509_free);
 	BIO_free_all(dcont);
 	BIO_free(out);
 	return rc;

@@ -120,6 +120,16 @@ int ll_ctx_add_contact(struct ll_ctx *ctx, struct ll_cert *cert,
 	return 0;
 }
 
+size_t ll_ctx_contact_count(const struct ll_ctx *ctx)
+{
+	return ctx->ncontacts;
+}
+
+const struct ll_cert *ll_ctx_contact_at(const struct ll_ctx *ctx, size_t i)
+{
+	return i < ctx->ncontacts ? ctx->contacts[i] : NULL;
+}
+
 void ll_ctx_drop_contacts_for(struct ll_ctx *ctx, const char *addr)
 {
 	size_t j = 0;

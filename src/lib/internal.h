@@ -153,6 +153,9 @@ int ll_ctx_chain_cached(struct ll_ctx *ctx, const unsigned char fpr[32],
 void ll_ctx_chain_remember(struct ll_ctx *ctx, const unsigned char fpr[32],
 			   time_t from, time_t until, X509 *issuer);
 struct ll_identity *ll_ctx_identity_at(const struct ll_ctx *ctx, size_t i);
+/* The contacts' certificates (ll_ctx_add_contact), borrowed. */
+size_t ll_ctx_contact_count(const struct ll_ctx *ctx);
+const struct ll_cert *ll_ctx_contact_at(const struct ll_ctx *ctx, size_t i);
 
 /* cert.c */
 X509 *ll_cert_x509(const struct ll_cert *c);

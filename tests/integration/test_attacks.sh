@@ -1165,6 +1165,12 @@ t "RSA-PSS with SHA-384 (Windows)" \
 t "RSA-PSS with the maximum salt length (OpenSSL's default)" \
 	prep cms "$S/pssmax.eml" "$M/ent.txt" -keyopt rsa_padding_mode:pss \
 	-- want_valid "$S/pssmax.eml" alice@example.test
+t "no certificates in the message, the signer known from contacts" \
+	prep cms "$S/nocerts.eml" "$M/ent.txt" -nocerts -- want_valid "$S/nocerts.eml" alice@example.test
+t "no certificates, SignerIdentifier by subjectKeyIdentifier, known from contacts" \
+	prep cms "$S/nocertskid.eml" "$M/ent.txt" -nocerts -keyid -- want_valid "$S/nocertskid.eml" alice@example.test
+t "no certificates, the signer unknown: not valid" \
+	prep cms "$S/nocerts-c.eml" "$M/ent.txt" -nocerts -- eval 'op "$S/nocerts-c.eml" alice && [ "$(jf signature)" != valid ] && ! crashed || { show; false; }'
 t "ECDH (KeyAgreeRecipientInfo) with rKeyId (openssl -keyid)" \
 	prep cmsenc "$S/kari.eml" -aes128 -keyid -recip "$P/bob-ec.pem" \
 	-- eval 'op "$S/kari.eml" bobec && [ "$RC" = 0 ] && [ "$(jf cipher)" = aes-128-cbc ] && grep -q "$SECRET" "$T/out" || { show; false; }'
