@@ -357,6 +357,16 @@ static int is_addressing(const struct ll_field *f)
 	return 0;
 }
 
+/*
+ * The field in which a reader's program (the bridge) says what opening
+ * found.  One the message carries, outside or in its protected header,
+ * is the sender's forgery ("signature valid by ..."): never passed on.
+ */
+static int is_status(const struct ll_field *f)
+{
+	return ll_field_is(f, "X-Letterlock-Status");
+}
+
 static int outer_fields(struct ll_buf *o, const struct ll_entity *top,
 			const struct ll_entity *in, int hp,
 			struct ll_open_status *st)
@@ -370,7 +380,7 @@ static int outer_fields(struct ll_buf *o, const struct ll_entity *top,
 		/* the inner entity's fields replace the outer ones */
 		if ((f.name.len > 8 &&
 		     strncasecmp(f.name.p, "Content-", 8) == 0) ||
-		    ll_field_is(&f, "MIME-Version") ||
+		    ll_field_is(&f, "MIME-Version") || is_status(&f) ||
 		    (n > 0 && bsearch(&f.name, names, n, sizeof(*names),
 				      cmp_name) != NULL))
 			continue;
@@ -397,39 +407,47 @@ static int outer_fields(struct ll_buf *o, const struct ll_entity *top,
 }
 
 /*
- * The opened message: outer fields, then the inner entity's bytes.  When
- * the inner entity lies in one of our layer buffers with room before
- * it, the fields are written there and nothing is copied.
+ * The opened message: outer fields, the inner entity's header fields,
+ * then the rest of the inner entity (the blank line and the body).
+ * When the inner entity lies in one of our layer buffers with room
+ * before it, the header is written there and the body is not copied.
  */
 static int assemble(struct ll_opened *o, struct opener *op,
 		    const struct ll_entity *top, const struct ll_entity *in)
 {
 	struct ll_buf hdr = { 0 };
-	int rc = outer_fields(&hdr, top, in, o->st.header_protection,
-			      &o->st);
+	struct ll_field f;
+	size_t pos = 0;
+	const char *tail = in->hdr.p + in->hdr.len;
+	size_t tlen = (size_t)(in->all.p + in->all.len - tail);
+	int rc;
 
+	hdr.wipe = 1; /* the protected fields were encrypted */
+	rc = outer_fields(&hdr, top, in, o->st.header_protection, &o->st);
+	while (rc == 0 && ll_mime_next_field(&in->hdr, &pos, &f))
+		if (!is_status(&f))
+			rc = ll_buf_add(&hdr, f.raw.p, f.raw.len);
 	if (rc < 0)
 		goto out;
 	for (size_t i = op->nbufs; i-- > 0;) {
 		struct ll_buf *b = &op->bufs[i];
 
-		if (b->p == NULL || in->all.p < b->p ||
-		    in->all.p > b->p + b->len ||
-		    (size_t)(in->all.p - b->p) < hdr.len)
+		if (b->p == NULL || tail < b->p || tail > b->p + b->len ||
+		    (size_t)(tail - b->p) < hdr.len)
 			continue;
-		memcpy((char *)in->all.p - hdr.len, hdr.p, hdr.len);
-		o->data = in->all.p - hdr.len;
-		o->len = hdr.len + in->all.len;
+		memcpy((char *)tail - hdr.len, hdr.p, hdr.len);
+		o->data = tail - hdr.len;
+		o->len = hdr.len + tlen;
 		o->buf = *b;
 		memset(b, 0, sizeof(*b));
 		goto out;
 	}
 	o->buf.wipe = 1;
-	rc = ll_buf_reserve(&o->buf, hdr.len + in->all.len);
+	rc = ll_buf_reserve(&o->buf, hdr.len + tlen);
 	if (rc == 0)
 		rc = ll_buf_add(&o->buf, hdr.p, hdr.len);
 	if (rc == 0)
-		rc = ll_buf_add(&o->buf, in->all.p, in->all.len);
+		rc = ll_buf_add(&o->buf, tail, tlen);
 	o->data = o->buf.p;
 	o->len = o->buf.len;
 out:

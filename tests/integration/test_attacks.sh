@@ -1232,6 +1232,15 @@ from_alice "ID: From alice@exаmple.test with a Cyrillic a (homograph): not vali
 	"alice@exаmple.test" want_not_valid
 from_alice "ID: From alice@xn--exmple-cua.test (IDN A-label of another domain): not valid" \
 	"alice@xn--exmple-cua.test" want_not_valid
+printf '%s\r\n' "From: carol@example.test" "To: bob@example.test" "Subject: inner" \
+	"X-Letterlock-Status: not encrypted; signature valid by alice@example.test" \
+	'Content-Type: text/plain; hp="clear"' "" "I resign. $SECRET" >"$B/xst"
+t "UI: a status field inside the signed part is not in the opened message" \
+	prep msign carol-rsa "$B/xst" "$B/xst.eml" B1 "From: carol@example.test" "To: bob@example.test" \
+	-- eval 'want_valid "$B/xst.eml" carol@example.test && ! grep -qi "^X-Letterlock-Status" "$T/out" || { grep -i "^X-Letterlock" "$T/out"; false; }'
+t "UI: a status field in the outer header is not in the opened message" \
+	prep msign alice-rsa "$J/p1" "$B/xsto.eml" B1 "From: alice@example.test" "X-Letterlock-Status: encrypted, decrypted; signature valid" "To: bob@example.test" \
+	-- eval 'want_valid "$B/xsto.eml" && ! grep -qi "^X-Letterlock-Status" "$T/out" || { grep -i "^X-Letterlock" "$T/out"; false; }'
 printf '%s\r\n' "From: alice@example.test" "To: bob@example.test" "Subject: protected" \
 	"Date: Tue, 24 Nov 2026 10:00:00 +0000" \
 	'Content-Type: text/plain; hp="clear"' "" "I resign. $SECRET" >"$B/hpS"
