@@ -481,6 +481,42 @@ static void report_revocation(struct ll_open_status *st,
 			  ll_rev_reason_name(rv->reason));
 }
 
+/*
+ * With header protection the reader sees the protected To and Cc.  An
+ * outer one naming someone they do not is a message re-sent by another
+ * than its author (surreptitious forwarding: alice signs to bob, bob
+ * encrypts it to carol): said, so that carol does not take it as
+ * written to her.
+ */
+static void check_recipients(struct ll_open_status *st,
+			     const struct ll_entity *top,
+			     const struct ll_entity *in)
+{
+	char **outer = NULL, **inner = NULL;
+	struct ll_error e = { 0 };
+
+	if (ll_msg_addresses(&outer, top->hdr.p, top->hdr.len, LL_ADDR_TO_CC,
+			     &e) < 0 ||
+	    ll_msg_addresses(&inner, in->hdr.p, in->hdr.len, LL_ADDR_TO_CC,
+			     &e) < 0)
+		goto out;
+	for (size_t i = 0; outer[i] != NULL; i++) {
+		size_t k = 0;
+
+		while (inner[k] != NULL && strcasecmp(inner[k], outer[i]) != 0)
+			k++;
+		if (inner[k] == NULL) {
+			add_error(st, "outer To/Cc names %.80s, the protected "
+				      "To/Cc does not: re-sent by another?",
+				  outer[i]);
+			break;
+		}
+	}
+out:
+	ll_strv_free(&outer);
+	ll_strv_free(&inner);
+}
+
 static void judge(struct opener *op, const struct ll_entity *top,
 		  const struct ll_entity *in)
 {
@@ -514,6 +550,8 @@ static void judge(struct opener *op, const struct ll_entity *top,
 	    strcasecmp(from[0], ofrom[0]) != 0)
 		add_error(st, "outer From (%s) differs from the protected From (%s)",
 			  ofrom[0], from[0]);
+	if (fh == &in->hdr && in->hdr.p != top->hdr.p)
+		check_recipients(st, top, in);
 	if (op->nsigs > 0) {
 		st->is_signed = 1;
 		st->signature = LL_SIG_VALID;

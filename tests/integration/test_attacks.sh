@@ -1260,6 +1260,9 @@ surr() { # alice signs to bob (protected To bob); bob re-encrypts to carol
 t "surreptitious forwarding (outer From bob): signer alice, From and To shown as alice signed them, reported" \
 	prep surr bob@example.test \
 	-- eval 'op "$B/sf.eml" carol && [ "$RC" = 0 ] && [ "$(jf signer)" = alice@example.test ] && field_is From alice@example.test && field_is To bob@example.test && has_error "outer From (bob@example.test) differs" || { show; false; }'
+t "surreptitious forwarding (outer From kept alice): the protected To differing from the outer To is reported" \
+	prep surr alice@example.test \
+	-- eval 'op "$B/sf.eml" carol && [ "$RC" = 0 ] && [ "$(jf signer)" = alice@example.test ] && field_is To bob@example.test && has_error "outer To" || { show; false; }'
 t "downgrade: SMIMECapabilities taken out of the signed attributes: not valid" \
 	prep eval 'openssl cms -sign -binary -nodetach -signer "$P/alice-rsa.pem" -inkey "$P/alice-rsa.key" -certfile "$P/inter.pem" -in "$M/ent.txt" -outform DER -out "$B/caps.der" && A stripcaps "$B/caps.der" "$B/nocaps.der" && wrap "$B/nocaps.der" "$B/nocaps.eml" signed-data' \
 	-- want_not_valid "$B/nocaps.eml"
