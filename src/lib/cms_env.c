@@ -115,6 +115,9 @@ const char *ll_cipher_name(int nid)
 	case NID_aes_192_cbc: return "aes-192-cbc";
 	case NID_aes_128_cbc: return "aes-128-cbc";
 	case NID_des_ede3_cbc: return "des-ede3-cbc";
+	/* named only to say why they are refused (msg_open.c) */
+	case NID_rc2_cbc: return "rc2-cbc";
+	case NID_des_cbc: return "des-cbc";
 	}
 	return "unknown";
 }

@@ -146,6 +146,13 @@ static int peek_type(const unsigned char *der, size_t len)
 	return nid;
 }
 
+/* A content cipher that open takes (doc/decisions.md). */
+static int cipher_taken(const char *name)
+{
+	return name == NULL || (strncmp(name, "aes-", 4) == 0 ||
+				strcmp(name, "des-ede3-cbc") == 0);
+}
+
 /* application/pkcs7-mime: decrypt or unwrap signed-data. */
 static int open_pkcs7(struct opener *op, struct ll_entity *cur,
 		      struct ll_error *err)
@@ -178,6 +185,20 @@ static int open_pkcs7(struct opener *op, struct ll_entity *cur,
 			op->sigs_outside = op->nsigs;
 		rc = ll_cms_decrypt_inplace(&off, &len, &op->st->cipher,
 					    op->ctx, b, op->headroom, err);
+		if ((rc == 0 || rc == LL_EDECRYPT) &&
+		    !cipher_taken(op->st->cipher)) {
+			/*
+			 * Outlook Express's RC2-40, DES: said as such, not
+			 * "tampered"; refused even where a legacy provider
+			 * decrypted them
+			 */
+			if (rc == 0)
+				OPENSSL_cleanse(b->p + off, len);
+			return ll_err(err, LL_EDECRYPT, LL_ECLASS_CMS,
+				      "content cipher %s refused (a key of "
+				      "40 or 56 bits): only AES and 3DES open",
+				      op->st->cipher);
+		}
 		if (rc < 0)
 			return rc;
 		op->st->decrypted = 1;

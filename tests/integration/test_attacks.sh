@@ -1188,6 +1188,11 @@ t "AuthEnvelopedData AES-128-GCM (openssl)" \
 t "EnvelopedData with 3DES (old Outlook): opens, the cipher named" \
 	prep cmsenc "$S/3des.eml" -des3 -recip "$P/bob-rsa.pem" \
 	-- eval 'want_opens "$S/3des.eml" decrypted=true cipher=des-ede3-cbc && has_error "not integrity-protected"'
+for c in rc2-40 des; do
+	t "EnvelopedData with $c (legacy provider only): refused, exit 4, the cipher named, no plaintext" \
+		prep cmsenc "$S/$c.eml" -provider legacy -provider default "-$c" -recip "$P/bob-rsa.pem" \
+		-- eval 'want_refused "$S/$c.eml" 4 && grep -qi "${c%-40}" "$T/err" || { show; false; }'
+done
 
 # ============================================ attacks, continued
 
