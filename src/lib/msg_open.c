@@ -583,7 +583,10 @@ static void judge(struct opener *op, const struct ll_entity *top,
 		int match = from != NULL && from[0] != NULL && from[1] == NULL &&
 			    s->cert != NULL && ll_x509_has_email(s->cert, from[0]);
 
-		snprintf(st->signer, sizeof(st->signer), "%s", s->signer);
+		/* a certificate may name several addresses: the signer is
+		 * the one the reader sees in From */
+		snprintf(st->signer, sizeof(st->signer), "%s",
+			 match ? from[0] : s->signer);
 		if (s->when[0] != '\0')
 			memcpy(st->timestamp, s->when, sizeof(st->timestamp));
 		st->timestamp_trusted = s->ts_trusted;

@@ -1237,6 +1237,22 @@ from_alice "ID: From alice@exаmple.test with a Cyrillic a (homograph): not vali
 	"alice@exаmple.test" want_not_valid
 from_alice "ID: From alice@xn--exmple-cua.test (IDN A-label of another domain): not valid" \
 	"alice@xn--exmple-cua.test" want_not_valid
+mkmulti() { # alice's key, a certificate for alice@ and alice.two@
+	printf '%s\n' "basicConstraints=CA:false" "keyUsage=critical,digitalSignature,keyEncipherment" \
+		"extendedKeyUsage=emailProtection" \
+		"subjectAltName=email:alice@example.test,email:alice.two@example.test" >"$B/multi.cnf" &&
+		openssl req -new -key "$P/alice-rsa.key" -subj "/CN=Alice two" -out "$B/multi.csr" &&
+		openssl x509 -req -in "$B/multi.csr" -CA "$P/inter.pem" -CAkey "$P/inter.key" \
+			-set_serial 4711 -days 3650 -extfile "$B/multi.cnf" -out "$B/multi.pem" &&
+		openssl cms -sign -binary -signer "$B/multi.pem" -inkey "$P/alice-rsa.key" \
+			-certfile "$P/inter.pem" -in "$J/p1" -outform DER -out "$B/multi.der"
+}
+t "ID: a certificate with two addresses, From the second: valid, signer the From address" \
+	prep eval 'mkmulti && A mswrap "$J/p1" "$B/multi.der" "$B/multi2.eml" BM "From: alice.two@example.test" "To: bob@example.test"' \
+	-- want_valid "$B/multi2.eml" alice.two@example.test
+t "ID: a certificate with two addresses, From a third: wrong-signer" \
+	prep A mswrap "$J/p1" "$B/multi.der" "$B/multi3.eml" BM "From: alice.three@example.test" "To: bob@example.test" \
+	-- eval 'op "$B/multi3.eml" && [ "$(jf signature)" = wrong-signer ] || { show; false; }'
 printf '%s\r\n' "From: carol@example.test" "To: bob@example.test" "Subject: inner" \
 	"X-Letterlock-Status: not encrypted; signature valid by alice@example.test" \
 	'Content-Type: text/plain; hp="clear"' "" "I resign. $SECRET" >"$B/xst"
