@@ -46,31 +46,32 @@ static const unsigned char oid_auth_enveloped[] = { 0x06, 0x0b, 0x2a, 0x86,
 						    0x48, 0x86, 0xf7, 0x0d,
 						    0x01, 0x09, 0x10, 0x01,
 						    0x17 };
-static const unsigned char oid_data[] = { 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86,
-					  0xf7, 0x0d, 0x01, 0x07, 0x01 };
+const unsigned char ll_oid_data[LL_OID_LEN] = { 0x06, 0x09, 0x2a, 0x86,
+						0x48, 0x86, 0xf7, 0x0d,
+						0x01, 0x07, 0x01 };
 /* aes256-CBC, aes256-GCM (OID TLVs) */
-static const unsigned char oid_aes256_cbc[] = { 0x06, 0x09, 0x60, 0x86,
-						0x48, 0x01, 0x65, 0x03,
-						0x04, 0x01, 0x2a };
-static const unsigned char oid_aes256_gcm[] = { 0x06, 0x09, 0x60, 0x86,
-						0x48, 0x01, 0x65, 0x03,
-						0x04, 0x01, 0x2e };
+const unsigned char ll_oid_aes256_cbc[LL_OID_LEN] = { 0x06, 0x09, 0x60, 0x86,
+						      0x48, 0x01, 0x65, 0x03,
+						      0x04, 0x01, 0x2a };
+const unsigned char ll_oid_aes256_gcm[LL_OID_LEN] = { 0x06, 0x09, 0x60, 0x86,
+						      0x48, 0x01, 0x65, 0x03,
+						      0x04, 0x01, 0x2e };
 
 /*
  * [0] originator: [1] originatorKey { id-ecPublicKey (no parameters,
  * as OpenSSL writes it: RFC 5753 3.1.1 allows them absent), BIT STRING
  * of the point }; the point follows.
  */
-static const unsigned char kari_originator[] = { 0xa0, 0x51, 0xa1, 0x4f, 0x30,
-						 0x09, 0x06, 0x07, 0x2a, 0x86,
-						 0x48, 0xce, 0x3d, 0x02, 0x01,
-						 0x03, 0x42, 0x00 };
+const unsigned char ll_kari_originator[LL_KARI_ORIGINATOR_LEN] = {
+	0xa0, 0x51, 0xa1, 0x4f, 0x30, 0x09, 0x06, 0x07, 0x2a,
+	0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x03, 0x42, 0x00
+};
 /* keyEncryptionAlgorithm: dhSinglePass-stdDH-sha256kdf-scheme with
  * KeyWrapAlgorithm id-aes256-wrap (no parameters) */
-static const unsigned char kari_kea[] = { 0x30, 0x15, 0x06, 0x06, 0x2b, 0x81,
-					  0x04, 0x01, 0x0b, 0x01, 0x30, 0x0b,
-					  0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
-					  0x65, 0x03, 0x04, 0x01, 0x2d };
+const unsigned char ll_kari_kea[LL_KARI_KEA_LEN] = {
+	0x30, 0x15, 0x06, 0x06, 0x2b, 0x81, 0x04, 0x01, 0x0b, 0x01, 0x30, 0x0b,
+	0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x2d
+};
 /*
  * RFC 5753 7.2 ECC-CMS-SharedInfo for that wrap: keyInfo id-aes256-wrap,
  * no entityUInfo (we send no ukm), suppPubInfo [2] the KEK length in
@@ -148,45 +149,35 @@ struct kari_job {
 	const unsigned char *cek;
 };
 
-/*
- * The CEK wrapped for PEER under a fresh ephemeral key: the point of
- * that key in POINT, the wrapped key in WRAPPED.  Z, the KEK and the
- * ephemeral private key are wiped before this returns.
- */
-static int agree_and_wrap(unsigned char point[POINT_LEN],
-			  unsigned char wrapped[WRAPPED_LEN],
-			  const struct kari_job *job, EVP_PKEY *peer)
+int ll_cms_ecdh_wrap(unsigned char *out, const unsigned char *in, int enc,
+		     EVP_PKEY *own, EVP_PKEY *peer, EVP_CIPHER *wrap,
+		     OSSL_LIB_CTX *libctx)
 {
-	EVP_PKEY *eph = NULL;
 	EVP_PKEY_CTX *dctx = NULL;
 	EVP_CIPHER_CTX *w = NULL;
 	unsigned char z[32], kek[32];
-	size_t zlen = sizeof(z), plen = 0;
+	size_t zlen = sizeof(z);
+	int inlen = enc ? CEK_LEN : WRAPPED_LEN;
+	int outlen = enc ? WRAPPED_LEN : CEK_LEN;
 	int n1 = 0, n2 = 0, rc = LL_ECRYPTO;
 
-	if (EVP_PKEY_keygen(job->keygen, &eph) != 1 ||
-	    EVP_PKEY_get_octet_string_param(eph,
-					    OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY,
-					    point, POINT_LEN, &plen) != 1 ||
-	    plen != POINT_LEN || point[0] != 0x04)
-		goto out;
-	/* the peer's key was checked once (ll_cert_key_check): no
-	 * validation again here, which is the point of this file */
-	dctx = EVP_PKEY_CTX_new_from_pkey(job->libctx, eph, NULL);
+	/* no validation of PEER here: the callers checked it, once per
+	 * certificate or against the curve, which is the point of this */
+	dctx = EVP_PKEY_CTX_new_from_pkey(libctx, own, NULL);
 	if (dctx == NULL || EVP_PKEY_derive_init(dctx) != 1 ||
 	    EVP_PKEY_derive_set_peer_ex(dctx, peer, 0) != 1 ||
-	    EVP_PKEY_derive(dctx, z, &zlen) != 1 || zlen != sizeof(z))
-		goto out;
-	if (ll_cms_ecdh_kek(kek, z, zlen, job->libctx) < 0)
+	    EVP_PKEY_derive(dctx, z, &zlen) != 1 || zlen != sizeof(z) ||
+	    ll_cms_ecdh_kek(kek, z, zlen, libctx) < 0)
 		goto out;
 	w = EVP_CIPHER_CTX_new();
 	if (w == NULL)
 		goto out;
 	EVP_CIPHER_CTX_set_flags(w, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
-	if (EVP_EncryptInit_ex2(w, job->wrap, kek, NULL, NULL) != 1 ||
-	    EVP_EncryptUpdate(w, wrapped, &n1, job->cek, CEK_LEN) != 1 ||
-	    EVP_EncryptFinal_ex(w, wrapped + n1, &n2) != 1 ||
-	    n1 + n2 != WRAPPED_LEN)
+	/* unwrapping checks RFC 3394's integrity value: a wrong key or a
+	 * changed octet fails */
+	if (EVP_CipherInit_ex2(w, wrap, kek, NULL, enc, NULL) != 1 ||
+	    EVP_CipherUpdate(w, out, &n1, in, inlen) != 1 ||
+	    EVP_CipherFinal_ex(w, out + n1, &n2) != 1 || n1 + n2 != outlen)
 		goto out;
 	rc = 0;
 out:
@@ -194,6 +185,29 @@ out:
 	OPENSSL_cleanse(kek, sizeof(kek));
 	EVP_CIPHER_CTX_free(w);
 	EVP_PKEY_CTX_free(dctx);
+	return rc;
+}
+
+/*
+ * The CEK wrapped for PEER under a fresh ephemeral key: the point of
+ * that key in POINT, the wrapped key in WRAPPED.  The ephemeral private
+ * key is freed (and so wiped) before this returns.
+ */
+static int agree_and_wrap(unsigned char point[POINT_LEN],
+			  unsigned char wrapped[WRAPPED_LEN],
+			  const struct kari_job *job, EVP_PKEY *peer)
+{
+	EVP_PKEY *eph = NULL;
+	size_t plen = 0;
+	int rc = LL_ECRYPTO;
+
+	if (EVP_PKEY_keygen(job->keygen, &eph) == 1 &&
+	    EVP_PKEY_get_octet_string_param(eph,
+					    OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY,
+					    point, POINT_LEN, &plen) == 1 &&
+	    plen == POINT_LEN && point[0] == 0x04)
+		rc = ll_cms_ecdh_wrap(wrapped, job->cek, 1, eph, peer,
+				      job->wrap, job->libctx);
 	EVP_PKEY_free(eph); /* clears the private scalar */
 	return rc;
 }
@@ -223,16 +237,17 @@ static int kari_encode(struct ll_buf *out, const struct kari_job *job, X509 *x)
 	rek = tlv_size(ias) + tlv_size(WRAPPED_LEN);
 	reks = tlv_size(rek);
 	rc = put_head(out, 0xa1,
-		      3 + sizeof(kari_originator) + POINT_LEN +
-			      sizeof(kari_kea) + tlv_size(reks));
+		      3 + LL_KARI_ORIGINATOR_LEN + POINT_LEN + LL_KARI_KEA_LEN +
+			      tlv_size(reks));
 	if (rc == 0)
 		rc = ll_buf_add(out, "\x02\x01\x03", 3);
 	if (rc == 0)
-		rc = ll_buf_add(out, kari_originator, sizeof(kari_originator));
+		rc = ll_buf_add(out, ll_kari_originator,
+				LL_KARI_ORIGINATOR_LEN);
 	if (rc == 0)
 		rc = ll_buf_add(out, point, POINT_LEN);
 	if (rc == 0)
-		rc = ll_buf_add(out, kari_kea, sizeof(kari_kea));
+		rc = ll_buf_add(out, ll_kari_kea, LL_KARI_KEA_LEN);
 	if (rc == 0)
 		rc = put_head(out, 0x30, reks);
 	if (rc == 0)
@@ -527,13 +542,12 @@ static int make_head(struct ll_buf *h, struct ll_ctx *ctx,
 	if (rc == 0)
 		rc = ll_buf_add(h, "\x30\x80", 2);
 	if (rc == 0)
-		rc = ll_buf_add(h, oid_data, sizeof(oid_data));
+		rc = ll_buf_add(h, ll_oid_data, LL_OID_LEN);
 	if (rc == 0 && gcm) {
 		/* GCMParameters { aes-nonce (12), aes-ICVlen 16 } */
 		rc = ll_buf_add(h, "\x30\x1e", 2);
 		if (rc == 0)
-			rc = ll_buf_add(h, oid_aes256_gcm,
-					sizeof(oid_aes256_gcm));
+			rc = ll_buf_add(h, ll_oid_aes256_gcm, LL_OID_LEN);
 		if (rc == 0)
 			rc = ll_buf_add(h, "\x30\x11\x04\x0c", 4);
 		if (rc == 0)
@@ -543,8 +557,7 @@ static int make_head(struct ll_buf *h, struct ll_ctx *ctx,
 	} else if (rc == 0) {
 		rc = ll_buf_add(h, "\x30\x1d", 2);
 		if (rc == 0)
-			rc = ll_buf_add(h, oid_aes256_cbc,
-					sizeof(oid_aes256_cbc));
+			rc = ll_buf_add(h, ll_oid_aes256_cbc, LL_OID_LEN);
 		if (rc == 0)
 			rc = ll_buf_add(h, "\x04\x10", 2);
 		if (rc == 0)

@@ -73,6 +73,12 @@ static int gather(unsigned char **w, const unsigned char **after,
 	}
 }
 
+static int is_seq(const struct ll_tlv *t)
+{
+	return t->cls == V_ASN1_UNIVERSAL && t->tag == V_ASN1_SEQUENCE &&
+	       t->cons;
+}
+
 /*
  * RFC 5084 GCMParameters after the algorithm OID O inside ALG:
  * SEQUENCE { aes-nonce OCTET STRING, aes-ICVlen INTEGER DEFAULT 12 }.
@@ -86,14 +92,14 @@ static int gcm_icvlen(long *icvlen, const struct ll_tlv *o,
 
 	*icvlen = 12;
 	if (ll_tlv_read(&prm, o->next, alg->end, 6) < 0 ||
-	    prm.tag != V_ASN1_SEQUENCE ||
-	    ll_tlv_read(&nonce, prm.p, prm.end, 7) < 0 ||
-	    nonce.tag != V_ASN1_OCTET_STRING)
+	    !is_seq(&prm) || ll_tlv_read(&nonce, prm.p, prm.end, 7) < 0 ||
+	    nonce.cls != V_ASN1_UNIVERSAL || nonce.tag != V_ASN1_OCTET_STRING)
 		return -1;
 	if (nonce.next == prm.end)
 		return 0;
 	if (ll_tlv_read(&len, nonce.next, prm.end, 7) < 0 ||
-	    len.tag != V_ASN1_INTEGER || len.next != prm.end)
+	    len.cls != V_ASN1_UNIVERSAL || len.tag != V_ASN1_INTEGER ||
+	    len.next != prm.end)
 		return -1;
 	q = len.start;
 	ai = d2i_ASN1_INTEGER(NULL, &q, (long)(len.next - len.start));
@@ -117,10 +123,12 @@ static int close_tlv(const unsigned char **p, const struct ll_tlv *t,
 /*
  * Build the shell of the (Auth)EnvelopedData in DER[0..LEN) into SHELL
  * and gather its ciphertext in place: *CT, *CTLEN.  One pass: the
- * ciphertext is walked once, by gather().
+ * ciphertext is walked once, by gather().  V: where the parts that
+ * cms_open_ec.c reads are (inside DER, before the ciphertext).
  */
-static int make_shell(struct ll_buf *shell, unsigned char **ct, size_t *ctlen,
-		      const char **cipher, unsigned char *der, size_t len)
+static int make_shell(struct ll_buf *shell, struct ll_env_view *v,
+		      unsigned char **ct, size_t *ctlen, const char **cipher,
+		      unsigned char *der, size_t len)
 {
 	static const unsigned char inf_seq[] = { 0x30, 0x80 };
 	static const unsigned char inf_a0[] = { 0xa0, 0x80 };
@@ -130,23 +138,28 @@ static int make_shell(struct ll_buf *shell, unsigned char **ct, size_t *ctlen,
 	ASN1_OBJECT *obj;
 	const unsigned char *q;
 	unsigned char *w;
-	int rc = 0, auth, have_mac = 0;
+	int rc = 0, nid, auth, have_mac = 0;
 	long icvlen = 12;
 
-	if (ll_tlv_head(&ci, der, end) < 0 || ci.tag != V_ASN1_SEQUENCE ||
+	if (ll_tlv_head(&ci, der, end) < 0 || !is_seq(&ci) ||
 	    ll_tlv_read(&oid, ci.p, ci.inf ? end : ci.end, 1) < 0 ||
+	    oid.cls != V_ASN1_UNIVERSAL || oid.tag != V_ASN1_OBJECT ||
 	    ll_tlv_head(&wrap, oid.next, ci.inf ? end : ci.end) < 0 ||
 	    wrap.cls != V_ASN1_CONTEXT_SPECIFIC || wrap.tag != 0 ||
 	    ll_tlv_head(&env, wrap.p, wrap.inf ? end : wrap.end) < 0 ||
-	    env.tag != V_ASN1_SEQUENCE)
+	    !is_seq(&env))
 		return -1;
 	envend = env.inf ? end : env.end;
 	q = oid.start;
 	obj = d2i_ASN1_OBJECT(NULL, &q, (long)(oid.next - oid.start));
 	if (obj == NULL)
 		return -1;
-	auth = OBJ_obj2nid(obj) == NID_id_smime_ct_authEnvelopedData;
+	nid = OBJ_obj2nid(obj);
 	ASN1_OBJECT_free(obj);
+	if (nid != NID_pkcs7_enveloped &&
+	    nid != NID_id_smime_ct_authEnvelopedData)
+		return -1;
+	auth = nid == NID_id_smime_ct_authEnvelopedData;
 	rc |= ll_buf_add(shell, inf_seq, 2);
 	rc |= ll_tlv_copy(shell, &oid);
 	rc |= ll_buf_add(shell, inf_a0, 2);
@@ -154,27 +167,31 @@ static int make_shell(struct ll_buf *shell, unsigned char **ct, size_t *ctlen,
 	/* version, [0] originatorInfo, recipientInfos: small, copied */
 	if (ll_tlv_read(&t, env.p, envend, 3) < 0)
 		return -1;
+	v->ver = t;
 	rc |= ll_tlv_copy(shell, &t);
 	if (ll_tlv_read(&t, t.next, envend, 3) < 0)
 		return -1;
 	if (t.cls == V_ASN1_CONTEXT_SPECIFIC && t.tag == 0) {
+		v->extras = 1; /* originatorInfo */
 		rc |= ll_tlv_copy(shell, &t);
 		if (ll_tlv_read(&t, t.next, envend, 3) < 0)
 			return -1;
 	}
-	if (t.tag != V_ASN1_SET)
+	if (t.cls != V_ASN1_UNIVERSAL || t.tag != V_ASN1_SET || !t.cons)
 		return -1;
+	v->ris = t;
 	rc |= ll_tlv_copy(shell, &t);
 	/* (auth)encryptedContentInfo without its encryptedContent */
 	if (ll_tlv_head(&eci, t.next, envend) < 0 ||
-	    eci.tag != V_ASN1_SEQUENCE ||
+	    !is_seq(&eci) ||
 	    ll_tlv_read(&ctype, eci.p, eci.inf ? envend : eci.end, 4) < 0 ||
 	    ll_tlv_read(&alg, ctype.next, eci.inf ? envend : eci.end, 4) < 0 ||
-	    alg.tag != V_ASN1_SEQUENCE ||
+	    !is_seq(&alg) ||
 	    ll_tlv_head(&ec, alg.next, eci.inf ? envend : eci.end) < 0 ||
 	    ec.cls != V_ASN1_CONTEXT_SPECIFIC || ec.tag != 0)
 		return -1;
-	if (ll_tlv_read(&o, alg.p, alg.end, 5) < 0 || o.tag != V_ASN1_OBJECT)
+	if (ll_tlv_read(&o, alg.p, alg.end, 5) < 0 ||
+	    o.cls != V_ASN1_UNIVERSAL || o.tag != V_ASN1_OBJECT)
 		return -1;
 	q = alg.p;
 	obj = d2i_ASN1_OBJECT(NULL, &q, (long)(o.next - alg.p));
@@ -184,6 +201,9 @@ static int make_shell(struct ll_buf *shell, unsigned char **ct, size_t *ctlen,
 	ASN1_OBJECT_free(obj);
 	if (auth && gcm_icvlen(&icvlen, &o, &alg) < 0)
 		return -1;
+	v->auth = auth;
+	v->ctype = ctype;
+	v->alg = alg;
 	rc |= ll_buf_add(shell, inf_seq, 2);
 	rc |= ll_tlv_copy(shell, &ctype);
 	rc |= ll_tlv_copy(shell, &alg);
@@ -216,7 +236,13 @@ static int make_shell(struct ll_buf *shell, unsigned char **ct, size_t *ctlen,
 			/* and as long as the GCM parameters say */
 			if (t.end - t.p != icvlen)
 				return -1;
+			if (have_mac)
+				v->extras = 1; /* two: OpenSSL refuses */
+			memcpy(v->mac, t.p, (size_t)icvlen);
+			v->maclen = (size_t)icvlen;
 			have_mac = 1;
+		} else {
+			v->extras = 1; /* attributes */
 		}
 		rc |= ll_tlv_copy(shell, &t);
 		p = t.next;
@@ -236,7 +262,19 @@ int ll_cms_decrypt_inplace(size_t *pt_off, size_t *pt_len,
 			   const char **cipher, struct ll_ctx *ctx,
 			   struct ll_buf *b, size_t off, struct ll_error *err)
 {
+	enum ll_decrypt_path by = LL_DECRYPT_ANY;
+
+	return ll_cms_decrypt_inplace_by(pt_off, pt_len, cipher, &by, ctx, b,
+					 off, err);
+}
+
+int ll_cms_decrypt_inplace_by(size_t *pt_off, size_t *pt_len,
+			      const char **cipher, enum ll_decrypt_path *by,
+			      struct ll_ctx *ctx, struct ll_buf *b, size_t off,
+			      struct ll_error *err)
+{
 	struct ll_buf shell = { 0 };
+	struct ll_env_view v = { 0 };
 	struct ll_identity *id = NULL;
 	CMS_ContentInfo *cms = NULL;
 	struct region r = { 0 };
@@ -246,13 +284,27 @@ int ll_cms_decrypt_inplace(size_t *pt_off, size_t *pt_len,
 	size_t ctlen = 0;
 	int rc;
 
-	rc = make_shell(&shell, &ct, &ctlen, cipher,
+	rc = make_shell(&shell, &v, &ct, &ctlen, cipher,
 			(unsigned char *)b->p + off, b->len - off);
 	if (rc == LL_ENOMEM)
 		goto out;
 	if (rc < 0) {
 		rc = ll_err(err, LL_EPARSE, LL_ECLASS_CMS,
 			    "malformed enveloped-data (corrupt or truncated)");
+		goto out;
+	}
+	/* to an EC P-256 key of ours, as letterlock and OpenSSL write it:
+	 * without OpenSSL's CMS layer (cms_open_ec.c) */
+	rc = *by == LL_DECRYPT_OPENSSL ?
+		     0 :
+		     ll_cms_open_ec(&r.len, ctx, &v, ct, ctlen, err);
+	*by = rc == 0 ? LL_DECRYPT_OPENSSL : LL_DECRYPT_OURS;
+	if (rc < 0)
+		goto out;
+	if (rc == 1) {
+		rc = 0;
+		*pt_off = (size_t)((char *)ct - b->p);
+		*pt_len = r.len;
 		goto out;
 	}
 	ERR_clear_error();

@@ -371,6 +371,53 @@ const char *ll_cipher_name(int nid);
 int ll_cms_decrypt_inplace(size_t *pt_off, size_t *pt_len,
 			   const char **cipher, struct ll_ctx *ctx,
 			   struct ll_buf *b, size_t off, struct ll_error *err);
+/* The same with the path chosen, for the tests that compare the two:
+ * *BY in: LL_DECRYPT_ANY, or LL_DECRYPT_OPENSSL for OpenSSL's CMS only;
+ * out: the path that decrypted it or failed. */
+enum ll_decrypt_path {
+	LL_DECRYPT_ANY,
+	LL_DECRYPT_OPENSSL, /* OpenSSL's CMS_decrypt */
+	LL_DECRYPT_OURS, /* cms_open_ec.c */
+};
+int ll_cms_decrypt_inplace_by(size_t *pt_off, size_t *pt_len,
+			      const char **cipher, enum ll_decrypt_path *by,
+			      struct ll_ctx *ctx, struct ll_buf *b, size_t off,
+			      struct ll_error *err);
+/*
+ * cms_open_ec.c: decrypt in place the ciphertext CT[0..CTLEN) of the
+ * (Auth)EnvelopedData seen through V when it is for one of the
+ * context's EC P-256 keys in the form letterlock and OpenSSL write (a
+ * KeyAgreeRecipientInfo with an ephemeral P-256 originatorKey,
+ * dhSinglePass-stdDH-sha256kdf-scheme, id-aes256-wrap, no ukm; AES-256
+ * CBC or GCM without attributes).  1: decrypted, the plaintext is
+ * CT[0..*PT_LEN); 0: not that form, nothing done (use OpenSSL's CMS);
+ * LL_EDECRYPT, LL_ENOMEM: failed (CT may hold part of a plaintext: the
+ * caller wipes it).
+ */
+struct ll_env_view {
+	struct ll_tlv ver; /* version */
+	struct ll_tlv ris; /* RecipientInfos */
+	struct ll_tlv ctype; /* the encrypted content's type */
+	struct ll_tlv alg; /* contentEncryptionAlgorithm */
+	unsigned char mac[16]; /* AuthEnvelopedData: the tag */
+	size_t maclen;
+	int auth; /* AuthEnvelopedData */
+	int extras; /* originatorInfo, attributes, a second mac */
+};
+int ll_cms_open_ec(size_t *pt_len, struct ll_ctx *ctx,
+		   const struct ll_env_view *v, unsigned char *ct,
+		   size_t ctlen, struct ll_error *err);
+/* cms_env_ec.c's encodings that cms_open_ec.c expects back: a KARI's
+ * originator up to the point, its keyEncryptionAlgorithm; the content
+ * algorithms' OIDs and id-data (whole TLVs). */
+#define LL_KARI_ORIGINATOR_LEN 18
+#define LL_KARI_KEA_LEN 23
+#define LL_OID_LEN 11
+extern const unsigned char ll_kari_originator[LL_KARI_ORIGINATOR_LEN];
+extern const unsigned char ll_kari_kea[LL_KARI_KEA_LEN];
+extern const unsigned char ll_oid_aes256_cbc[LL_OID_LEN];
+extern const unsigned char ll_oid_aes256_gcm[LL_OID_LEN];
+extern const unsigned char ll_oid_data[LL_OID_LEN];
 int ll_cms_find_recipient(struct ll_identity **out, struct ll_ctx *ctx,
 			  CMS_ContentInfo *cms, struct ll_error *err);
 /* GCM: AuthEnvelopedData; OAEP_OK: RSA-OAEP for recipients that read
@@ -396,6 +443,13 @@ BIO *ll_cms_env_ec_new(struct ll_ctx *ctx, struct ll_cert *const *rcpts,
  * id-aes256-wrap without ukm.  0 or LL_ECRYPTO. */
 int ll_cms_ecdh_kek(unsigned char kek[32], const unsigned char *z,
 		    size_t zlen, OSSL_LIB_CTX *libctx);
+/* ECDH of OWN with PEER (not validated here: the caller has checked
+ * it), that KEK, and AES-256 key wrap: ENC 1 wraps the 32-octet key IN
+ * into the 40 octets OUT, ENC 0 unwraps.  WRAP: AES-256-WRAP, fetched.
+ * Z and the KEK are wiped.  0 or LL_ECRYPTO. */
+int ll_cms_ecdh_wrap(unsigned char *out, const unsigned char *in, int enc,
+		     EVP_PKEY *own, EVP_PKEY *peer, EVP_CIPHER *wrap,
+		     OSSL_LIB_CTX *libctx);
 
 /* curl_util.c: what every libcurl client of letterlock does the same
  * way (the ACME client; the CLI's IMAP and SMTP). */
