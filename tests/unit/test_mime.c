@@ -653,6 +653,41 @@ static void test_split_every_prefix(void **state)
 	}
 }
 
+/* A LF without a CR before it: first, last, after a lone CR, after
+ * thousands of CRLF lines; and the same text cut just before it. */
+static void test_bare_lf(void **state)
+{
+	static const struct {
+		const char *s;
+		int want;
+	} cases[] = {
+		{ "", 0 },	 { "a", 0 },	  { "\n", 1 },
+		{ "\r\n", 0 },	 { "\r", 0 },	  { "a\r\nb\n", 1 },
+		{ "\n\r\n", 1 }, { "\r\r\n", 0 }, { "a\r\n\r\n", 0 },
+		{ "\r\n\n", 1 }, { "a\rb\n", 1 },
+	};
+	size_t n = 4000 * 78;
+	char *big = malloc(n);
+
+	(void)state;
+	for (size_t i = 0; i < LL_ARRAY_SIZE(cases); i++)
+		assert_int_equal(ll_has_bare_lf(cases[i].s, strlen(cases[i].s)),
+				 cases[i].want);
+	assert_non_null(big);
+	for (size_t i = 0; i < n; i++)
+		big[i] = i % 78 == 76 ? '\r' : i % 78 == 77 ? '\n' : 'x';
+	assert_false(ll_has_bare_lf(big, n));
+	/* one CR gone, near the end, then the very last */
+	big[n - 78 * 3 - 2] = 'x';
+	assert_true(ll_has_bare_lf(big, n));
+	assert_false(ll_has_bare_lf(big, n - 78 * 3 - 1 - 1));
+	big[n - 78 * 3 - 2] = '\r';
+	big[n - 2] = 'x';
+	assert_true(ll_has_bare_lf(big, n));
+	assert_false(ll_has_bare_lf(big, n - 1));
+	free(big);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -674,6 +709,7 @@ int main(void)
 		cmocka_unit_test(test_decode_body),
 		cmocka_unit_test(test_parts_every_prefix),
 		cmocka_unit_test(test_split_every_prefix),
+		cmocka_unit_test(test_bare_lf),
 	};
 
 	return cmocka_run_group_tests_name("mime", tests, NULL, NULL);
