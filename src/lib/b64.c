@@ -11,19 +11,27 @@
 #include "internal.h"
 
 #define LINE_IN 57 /* bytes per 76-character line */
+#define LINE_OUT 78 /* 76 characters and CRLF */
+#define BATCH_LINES 64 /* lines the BIO encodes before one write on */
 
 static const char enc_tab[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+/* two characters for each 12 bits: a 3-byte group in two look-ups */
+static char pair_tab[4096][2];
 /* 0..63 value, 64 whitespace, 65 '=', 255 invalid */
 static unsigned char dec_tab[256];
-static pthread_once_t dec_once = PTHREAD_ONCE_INIT;
+static pthread_once_t tab_once = PTHREAD_ONCE_INIT;
 /* the value of a character pre-shifted for each place of a quad; the
  * top bit marks a character that is not in the alphabet */
 static uint32_t quad_tab[4][256];
 
-static void dec_init(void)
+static void tab_init(void)
 {
+	for (int i = 0; i < 4096; i++) {
+		pair_tab[i][0] = enc_tab[i >> 6];
+		pair_tab[i][1] = enc_tab[i & 63];
+	}
 	memset(dec_tab, 255, sizeof(dec_tab));
 	for (int i = 0; i < 64; i++)
 		dec_tab[(unsigned char)enc_tab[i]] = (unsigned char)i;
@@ -53,10 +61,10 @@ static void enc_line(char *o, const unsigned char *in, size_t n, size_t *used)
 	for (; i + 3 <= n; i += 3) {
 		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 |
 			     in[i + 2];
-		o[j++] = enc_tab[v >> 18];
-		o[j++] = enc_tab[(v >> 12) & 63];
-		o[j++] = enc_tab[(v >> 6) & 63];
-		o[j++] = enc_tab[v & 63];
+
+		memcpy(o + j, pair_tab[v >> 12], 2);
+		memcpy(o + j + 2, pair_tab[v & 0xfff], 2);
+		j += 4;
 	}
 	if (i < n) {
 		uint32_t v = (uint32_t)in[i] << 16;
@@ -79,6 +87,7 @@ int ll_b64_encode(struct ll_buf *out, const unsigned char *in, size_t n)
 
 	if (rc < 0)
 		return rc;
+	pthread_once(&tab_once, tab_init);
 	while (n > 0) {
 		size_t take = n < LINE_IN ? n : LINE_IN, used;
 
@@ -127,7 +136,7 @@ int ll_b64_decode_into(unsigned char *o, size_t *outlen, const char *in,
 	uint32_t acc = 0;
 	size_t k = 0, j = 0, pad = 0, i = 0;
 
-	pthread_once(&dec_once, dec_init);
+	pthread_once(&tab_once, tab_init);
 	/*
 	 * The fast path: whole quads of alphabet characters (a line of 76
 	 * is 19 of them), checked four at a time; anything else (line
@@ -204,6 +213,22 @@ static int emit(BIO *b, struct b64_state *st)
 	return BIO_write(next, line, (int)used) == (int)used;
 }
 
+/* Whole lines straight from IN (none held back): BATCH_LINES encoded
+ * into one write on, not a write per line.  The octets consumed, or 0. */
+static size_t emit_lines(BIO *b, const unsigned char *in, size_t lines)
+{
+	char out[BATCH_LINES * LINE_OUT];
+	size_t k = lines < BATCH_LINES ? lines : BATCH_LINES, o = 0, used;
+
+	for (size_t i = 0; i < k; i++) {
+		enc_line(out + o, in + i * LINE_IN, LINE_IN, &used);
+		o += used;
+	}
+	if (BIO_write(BIO_next(b), out, (int)o) != (int)o)
+		return 0;
+	return k * LINE_IN;
+}
+
 static int b64_write(BIO *b, const char *data, int len)
 {
 	struct b64_state *st = BIO_get_data(b);
@@ -213,6 +238,15 @@ static int b64_write(BIO *b, const char *data, int len)
 		return 0;
 	while (done < len) {
 		size_t take = LINE_IN - st->n;
+
+		if (st->n == 0 && (size_t)(len - done) >= LINE_IN) {
+			take = emit_lines(b, (const unsigned char *)data + done,
+					  (size_t)(len - done) / LINE_IN);
+			if (take == 0)
+				return -1;
+			done += (int)take;
+			continue;
+		}
 
 		if (take > (size_t)(len - done))
 			take = (size_t)(len - done);
@@ -278,6 +312,7 @@ BIO *ll_bio_b64_new(void)
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 	pthread_once(&once, b64_method_init);
+	pthread_once(&tab_once, tab_init);
 	if (b64_method == NULL)
 		return NULL;
 	return BIO_new(b64_method);

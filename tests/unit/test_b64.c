@@ -268,16 +268,21 @@ static int collect(void *arg, const char *p, size_t n)
 	return ll_buf_add(arg, p, n);
 }
 
-/* The filter BIO, fed in chunks of every size 1..130, writes exactly
- * what ll_b64_encode writes. */
+/* The filter BIO, fed in chunks of every size 1..130 and in big ones
+ * (around its batch of 64 lines, 3648 octets), writes exactly what
+ * ll_b64_encode writes. */
 static void test_bio_matches_encode(void **state)
 {
-	unsigned char in[700];
+	static unsigned char in[12000];
+	static const size_t big[] = { 3647, 3648, 3649, 3648 + 57, 7296, 11999 };
 
 	(void)state;
 	fill(in, sizeof(in));
-	for (size_t chunk = 1; chunk <= 130; chunk++) {
-		for (size_t n = 0; n <= sizeof(in); n += 233) {
+	for (size_t k = 1; k <= 130 + LL_ARRAY_SIZE(big); k++) {
+		size_t chunk = k <= 130 ? k : big[k - 131];
+
+		for (size_t n = 0; n <= sizeof(in);
+		     n += k <= 130 ? 2333 : 997) {
 			struct ll_buf want = { 0 }, got = { 0 };
 			BIO *sink = ll_bio_sink_new(collect, &got);
 			BIO *b64 = ll_bio_b64_new();
