@@ -52,6 +52,10 @@ msg_bob() {
 	printf 'From: bob@example.test\r\nTo: alice@example.test\r\n'
 	printf 'Subject: Re: the plan\r\n\r\nOK.\r\n'
 }
+msg_bob_self() { # every recipient EC: our own KARIs (cms_open_ec.c)
+	printf 'From: bob@example.test\r\nTo: bob@example.test\r\n'
+	printf 'Subject: note to self\r\n\r\nThe key is under the mat.\r\n'
+}
 msg_multi() {
 	printf 'From: alice@example.test\r\nTo: bob@example.test\r\n'
 	printf 'Cc: Carol <carol@example.test>\r\nSubject: files\r\n'
@@ -90,6 +94,8 @@ seal alice cli-multipart-sign-only msg_multi --sign-only
 seal alice cli-bcc msg_bcc
 seal bob cli-bob-ec-signer msg_bob
 seal bob cli-bob-ec-sign-only msg_bob --sign-only
+seal bob cli-bob-ec-to-self msg_bob_self --cbc
+seal bob cli-bob-ec-to-self-gcm msg_bob_self
 
 # a sealed message sealed again (nested layers)
 "$ll" --home "$tmp/alice" seal --sign-only -o "$tmp/l1" "$out/cli-sign-only-opaque.eml"
@@ -178,6 +184,8 @@ size=$(stat -c %s "$out/cli-sign-encrypt-gcm.eml")
 flip cli-sign-encrypt-gcm $((size - 40))
 size=$(stat -c %s "$out/cli-sign-encrypt-cbc.eml")
 flip cli-sign-encrypt-cbc $((size - 200))
+size=$(stat -c %s "$out/cli-bob-ec-to-self-gcm.eml")
+flip cli-bob-ec-to-self-gcm $((size - 40))
 # tampered signed body
 sed 's/Meet at noon/Meet at nine/' "$out/cli-sign-only.eml" > "$out/tamper-cli-sign-only.eml"
 ls "$out" | wc -l
