@@ -160,6 +160,12 @@ int ll_b64_decode_into(unsigned char *o, size_t *outlen, const char *in,
 			}
 			if (i == n)
 				break;
+			/* a line end between quads: no detour through
+			 * dec_slow for it */
+			if (n - i >= 2 && s[i] == '\r' && s[i + 1] == '\n') {
+				i += 2;
+				continue;
+			}
 		}
 		if (dec_slow(o, &j, in + i, 1, &k, &acc, &pad) < 0)
 			return -1;
