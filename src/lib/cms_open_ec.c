@@ -16,20 +16,19 @@
  * without parameters, an uncompressed point), no ukm,
  * dhSinglePass-stdDH-sha256kdf-scheme with id-aes256-wrap, the rid an
  * issuerAndSerialNumber; the content AES-256-CBC, or AES-256-GCM with a
- * 12-octet nonce and no attributes.  Anything else, and any RecipientInfo
- * that names one of our certificates in another way, returns 0 before
- * any secret is touched, and the message goes to OpenSSL's CMS as
- * before.  The outcome is OpenSSL's: the same identity (the newest one
- * any RecipientInfo names), the same KARI (the first that names it), no
- * plaintext when the key does not unwrap, the padding is wrong or the
- * tag does not match, and the same error for each.  One difference:
- * RecipientInfos addressed to others are only walked, not parsed, so a
- * malformed one that OpenSSL would refuse is passed over.
+ * 12-octet nonce and no attributes.  Every RecipientInfo must be such a
+ * KARI, other recipients' included (their issuer names such that OpenSSL
+ * parses them).  Anything else returns 0 before any secret is touched,
+ * and the message goes to OpenSSL's CMS as before.  The outcome is
+ * OpenSSL's: the same identity (the newest one any RecipientInfo
+ * names), the same KARI (the first that names it), no plaintext when the
+ * key does not unwrap, the padding is wrong or the tag does not match,
+ * and the same error for each (test_cms_env_ec.c holds the two paths to
+ * the same result for every octet of a message changed).
  */
 #include <limits.h>
 #include <string.h>
 
-#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
