@@ -26,6 +26,7 @@ struct imap_up {
 	size_t have, off;
 	char host[256];
 	int port, implicit_tls;
+	int gone; /* a read or a write failed: the connection is lost */
 };
 
 /* One session: the upstream, the client's reader, the opener. */

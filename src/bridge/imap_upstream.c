@@ -44,13 +44,19 @@
 
 static int up_write(struct imap_up *u, const char *p, size_t n)
 {
-	if (u->ssl == NULL)
-		return cli_write_all(u->fd, p, n);
+	if (u->ssl == NULL) {
+		if (cli_write_all(u->fd, p, n) == 0)
+			return 0;
+		u->gone = 1;
+		return -1;
+	}
 	while (n > 0) {
 		int k = SSL_write(u->ssl, p, n > 65536 ? 65536 : (int)n);
 
-		if (k <= 0)
+		if (k <= 0) {
+			u->gone = 1;
 			return -1;
+		}
 		p += k;
 		n -= (size_t)k;
 	}
@@ -59,10 +65,17 @@ static int up_write(struct imap_up *u, const char *p, size_t n)
 
 static ssize_t up_read(struct imap_up *u, char *buf, size_t n)
 {
+	ssize_t k;
+
 	if (u->ssl == NULL)
-		return read(u->fd, buf, n);
-	int k = SSL_read(u->ssl, buf, (int)n);
-	return k > 0 ? k : -1;
+		k = read(u->fd, buf, n);
+	else
+		k = SSL_read(u->ssl, buf, (int)n);
+	if (k <= 0) {
+		u->gone = 1;
+		return -1;
+	}
+	return k;
 }
 
 /* imap[s]://HOST[:PORT][/...] into U. */
@@ -254,6 +267,7 @@ static void up_reset(struct imap_up *u)
 	u->ctx = NULL;
 	u->fd = -1;
 	u->have = u->off = 0;
+	u->gone = 0;
 	imap_reader_next(&u->r);
 }
 
@@ -620,7 +634,7 @@ int imap_child_run(void *arg)
 		if (s.lit == NULL && coff < chave) {
 			f = from_client(&s, cbuf + coff, chave - coff);
 			if (f < 0)
-				goto out;
+				goto failed;
 			coff += (size_t)f;
 			continue;
 		}
@@ -656,7 +670,7 @@ int imap_child_run(void *arg)
 					s.lit = NULL;
 				}
 				if (imap_respond(&s) < 0)
-					goto out;
+					goto failed;
 			}
 			imap_reader_next(&s.u.r);
 		}
@@ -688,9 +702,16 @@ int imap_child_run(void *arg)
 		}
 	}
 gone:
-	if (!s.logout)
-		cli_write_all(CLIENT_FD, GONE, sizeof(GONE) - 1);
-	rc = 0;
+	s.u.gone = 1;
+failed:
+	/* a command the server went away under (the bridge's own FETCH
+	 * of a message, an APPEND) ends the session as a read of the
+	 * relay does: with BYE, not a silent close */
+	if (s.u.gone) {
+		if (!s.logout)
+			cli_write_all(CLIENT_FD, GONE, sizeof(GONE) - 1);
+		rc = 0;
+	}
 out:
 	free(s.lit);
 	imap_reader_free(&s.u.r);

@@ -15,8 +15,9 @@
 #     stored sealed (checked at Dovecot directly);
 #   * IDLE hears of a message delivered meanwhile;
 #   * a stall of 5 s in the middle of a 2 MiB FETCH is waited out;
-#   * the upstream connection cut in the middle of a session: the
-#     client gets BYE, not a hang; the next login works;
+#   * the upstream connection cut in an idle session and in the middle
+#     of a FETCH's answer: the client gets BYE, not a hang (nor a
+#     silent close); the next login works;
 #   * SMTP submission over the link: delivered exactly once; the link
 #     cut during DATA: 451 to the client, the retry delivers it once.
 #
@@ -440,6 +441,31 @@ PY
 	[ "$RC" = 0 ] && grep -q '^\* SEARCH [0-9]' <<<"$OUT"
 }
 t "the upstream connection cut in the middle of a session: the client gets BYE and the end, not a hang; the next login works" t_cut
+
+t_cut_fetch() {
+	# a message not read yet, 700 kB sealed: the link is cut after
+	# 200 kB of the server's answer to the bridge's own FETCH
+	sealed cutfetch 7500 && proxy imap cut down 200000 || return 1
+	tls_py "$BOB" "$BPW" "$(uid cutfetch)" >"$T/cutfetch.out" 2>&1 <<'PY'
+import time
+t.settimeout(20)
+t.sendall(b'b LOGIN "%s" "%s"\r\nc SELECT INBOX\r\nd UID FETCH %s BODY.PEEK[]\r\n'
+          % (sys.argv[1].encode(), sys.argv[2].encode(), sys.argv[3].encode()))
+start = time.time()
+got = read_all()  # the socket's time-out (20 s) bounds the wait
+lines = got.splitlines()
+print(b"\n".join(l for l in lines if not l.startswith(b"big ")).decode(),
+      "(end after %.1f s)" % (time.time() - start))
+sys.exit(0 if b"c OK" in got and lines[-1].startswith(b"* BYE") and
+         b"d OK" not in got else 1)
+PY
+	local rc=$?
+	cat "$T/cutfetch.out"
+	grep -q '^[0-9.]* cut down' "$T/imap.log" && [ "$rc" = 0 ] || return 1
+	via "$BPW" "INBOX" -X "UID SEARCH ALL"
+	[ "$RC" = 0 ] && grep -q '^\* SEARCH [0-9]' <<<"$OUT"
+}
+t "the upstream connection cut in the middle of a FETCH's answer: the client gets BYE and the end, not a hang; the next login works" t_cut_fetch
 
 # ------------------------------------------------------------ SMTP
 
