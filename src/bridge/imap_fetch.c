@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #include "imap_fetch.h"
 #include "imap_parse.h"
@@ -15,6 +16,7 @@
 
 #define STATUS_NAME "X-Letterlock-Status"
 #define STATUS_FIELD STATUS_NAME ":"
+#define CACHE_SECRET "bridge/cache-key"
 
 void imap_status_line(char *out, size_t size, const struct ll_open_status *st,
 		      const char *why)
@@ -113,6 +115,54 @@ int imap_opener_ready(struct imap_opener *o)
 	}
 	o->ready = 1;
 	return 0;
+}
+
+/* The cache's key: the keystore secret, made on first use (two first
+ * sessions at once may each make one; the loser's entries then do not
+ * open and are made again).  0, or -1. */
+static int cache_key(struct imap_opener *o, unsigned char key[32])
+{
+	struct ll_error err = { 0 };
+	unsigned char *k = NULL;
+	size_t n = 0;
+	int rc;
+
+	rc = ll_keystore_get_secret(&k, &n, o->ks, CACHE_SECRET, &err);
+	if (rc == LL_ENOTFOUND) {
+		ll_error_clear(&err);
+		if (RAND_bytes(key, 32) != 1 ||
+		    ll_keystore_put_secret(o->ks, CACHE_SECRET, key, 32,
+					   &err) < 0) {
+			OPENSSL_cleanse(key, 32);
+			ll_error_clear(&err);
+			return -1;
+		}
+		return 0;
+	}
+	if (rc < 0 || n != 32) {
+		ll_wipe_free(k, n);
+		ll_error_clear(&err);
+		return -1;
+	}
+	memcpy(key, k, 32);
+	ll_wipe_free(k, n);
+	return 0;
+}
+
+struct imap_cache *imap_opener_cache(struct imap_opener *o)
+{
+	unsigned char key[32];
+
+	if (o->cache_state != 0)
+		return o->cache;
+	o->cache_state = -1;
+	if (o->cache_path[0] == '\0' || imap_opener_ready(o) < 0 ||
+	    cache_key(o, key) < 0)
+		return NULL;
+	if (imap_cache_open(&o->cache, o->cache_path, key, o->cache_max) == 0)
+		o->cache_state = 1;
+	OPENSSL_cleanse(key, sizeof(key));
+	return o->cache;
 }
 
 /* The signer of a validly signed message into the contacts, as
@@ -215,12 +265,13 @@ static int answer(struct imap_opener *o, const char *id, const char *msg,
 {
 	int opened;
 
-	if (id != NULL && imap_cache_get(o, id, out, outlen) == 1)
+	if (id != NULL &&
+	    imap_cache_get(imap_opener_cache(o), id, out, outlen) == 1)
 		return 0;
 	if (imap_open_message(o, msg, n, out, outlen, &opened) < 0)
 		return -1;
 	if (id != NULL && opened)
-		imap_cache_put(o, id, *out, *outlen);
+		imap_cache_put(imap_opener_cache(o), id, *out, *outlen);
 	return 0;
 }
 
@@ -249,12 +300,18 @@ int imap_fetch_rewrite(struct imap_opener *o, const char *where,
 	    imap_fetch_uid(uid, unit, (size_t)(lf - unit)) == 0 &&
 	    (size_t)snprintf(id, sizeof(id), "%s\n%s", where, uid) < sizeof(id))
 		w.id = id;
-	return imap_rewrite_literals(unit, len, answer_cb, &w, out, outlen);
+	int rc = imap_rewrite_literals(unit, len, answer_cb, &w, out, outlen);
+
+	/* a response of a command that passes through: its entry written
+	 * now, as nothing tells where that command's batch ends */
+	imap_cache_flush(o->cache);
+	return rc;
 }
 
 void imap_opener_free(struct imap_opener *o)
 {
-	OPENSSL_cleanse(o->cache_key, sizeof(o->cache_key));
+	imap_cache_close(&o->cache);
+	o->cache_state = 0;
 	ll_ctx_free(&o->ctx);
 	ll_keystore_close(&o->ks);
 	o->ready = 0;

@@ -9,25 +9,23 @@
 #include <stddef.h>
 
 #include "cli.h"
+#include "imap_cache.h"
 
 struct imap_opener {
 	struct cli *cli; /* in: the home */
-	char cache_dir[PATH_MAX]; /* in: HOME/bridge/cache; "" no cache */
+	/* in: HOME/bridge/cache/ACCOUNT.db; "" no cache */
+	char cache_path[PATH_MAX];
 	size_t cache_max; /* in: its bound, bytes */
 	struct ll_keystore *ks;
 	struct ll_ctx *ctx;
 	int ready; /* keys loaded */
-	unsigned char cache_key[32];
-	int cache_state; /* 0 not read yet, 1 the key is there, -1 none */
+	struct imap_cache *cache; /* imap_opener_cache */
+	int cache_state; /* 0 not opened yet, 1 open, -1 none */
 	/* signers harvested in this session (fingerprints, a ring): a
 	 * mailbox of one sender's mail costs one contacts write, not one
 	 * per message */
 	char harvested[16][65];
 	unsigned nharvested;
-	/* the directory's bytes as last counted, plus this process's
-	 * entries since; entries to put before it is counted again */
-	unsigned long long cache_used;
-	size_t cache_puts_left;
 };
 
 /*
@@ -55,16 +53,13 @@ int imap_fetch_rewrite(struct imap_opener *o, const char *where,
 		       size_t *outlen);
 
 /*
- * imap_cache.c: the opened message ID ("ACCOUNT\nMAILBOX\nUIDVALIDITY
- * \nUID") from the cache: 1 and *out (malloc'd, *outlen), or 0 (not
- * there, or it does not open under ID and the key).  imap_cache_put
- * keeps DATA as ID, then trims the cache to o->cache_max (failures
- * leave it out: a cache).
+ * The session's cache of opened messages (imap_cache.h), opened on
+ * first use with the keystore secret "bridge/cache-key" (made when
+ * missing); borrowed, closed by imap_opener_free.  NULL when there is
+ * none (o->cache_path "", the keys or the database cannot be read):
+ * imap_cache_get then misses and imap_cache_put does nothing.
  */
-int imap_cache_get(struct imap_opener *o, const char *id, char **out,
-		   size_t *outlen);
-void imap_cache_put(struct imap_opener *o, const char *id, const char *data,
-		    size_t len);
+struct imap_cache *imap_opener_cache(struct imap_opener *o);
 
 /* The status header (no CRLF) of an opened message's status, or of a
  * message that could not be opened (ST NULL, WHY the reason). */

@@ -105,7 +105,7 @@ static int present(void *arg, const char *msg, size_t n, char **out,
 	if (opened && p->where != NULL &&
 	    (size_t)snprintf(id, sizeof(id), "%s\n%lu", p->where, p->uid) <
 		    sizeof(id))
-		imap_cache_put(&p->s->op, id, data, len);
+		imap_cache_put(imap_opener_cache(&p->s->op), id, data, len);
 	if (p->fn(p->arg, p->uid, data, len, opened) < 0)
 		p->failed = 1;
 	free(data);
@@ -168,7 +168,8 @@ int imap_each_presented(struct imap_sess *s, const char *uids,
 		if (pr.where != NULL &&
 		    (size_t)snprintf(id, sizeof(id), "%s\n%lu", pr.where, uid) <
 			    sizeof(id) &&
-		    imap_cache_get(&s->op, id, &data, &len) == 1) {
+		    imap_cache_get(imap_opener_cache(&s->op), id, &data,
+				   &len) == 1) {
 			rc = fn(arg, uid, data, len, 1);
 			free(data);
 			if (rc < 0)
@@ -187,6 +188,8 @@ int imap_each_presented(struct imap_sess *s, const char *uids,
 		rc = rc < 0 || pr.failed ? -1 : 0;
 	}
 out:
+	/* what this batch opened and used, in one transaction */
+	imap_cache_flush(s->op.cache);
 	free(miss);
 	free(cmd);
 	return rc;

@@ -588,6 +588,21 @@ static int login_retrying(struct imap_up *u, struct imap_child *c)
 	return rc;
 }
 
+/* HOME/bridge/cache/ACCOUNT.db into PATH (the directory made): 0, or
+ * -1. */
+static int cache_path(char path[PATH_MAX], const struct imap_child *c)
+{
+	char dir[PATH_MAX];
+
+	if (bridge_path(dir, c->b->cli->home, "cache") < 0 ||
+	    (mkdir(dir, 0700) != 0 && errno != EEXIST))
+		return -1;
+	return snprintf(path, PATH_MAX, "%s/%s.db", dir, c->a->address) <
+			       PATH_MAX ?
+		       0 :
+		       -1;
+}
+
 int imap_child_run(void *arg)
 {
 	struct imap_child *c = arg;
@@ -601,9 +616,8 @@ int imap_child_run(void *arg)
 
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
-	if (bridge_path(s.op.cache_dir, c->b->cli->home, "cache") < 0 ||
-	    (mkdir(s.op.cache_dir, 0700) != 0 && errno != EEXIST))
-		s.op.cache_dir[0] = '\0'; /* no cache */
+	if (cache_path(s.op.cache_path, c) < 0)
+		s.op.cache_path[0] = '\0'; /* no cache */
 	imap_reader_init(&s.u.r, LL_MSG_MAX_SIZE, LL_MSG_MAX_SIZE + 4096);
 	s.u.r.line_max = UP_LINE_MAX;
 	imap_reader_init(&s.cr, c->b->max_size, c->b->max_size + 4096);
