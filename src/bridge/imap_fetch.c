@@ -308,11 +308,31 @@ int imap_fetch_rewrite(struct imap_opener *o, const char *where,
 	return rc;
 }
 
-void imap_opener_free(struct imap_opener *o)
+int imap_open_here(struct imap_opener *o, unsigned long uid, const char *msg,
+		   size_t n, imap_opened_fn fn, void *arg)
+{
+	char *out;
+	size_t len;
+	int opened, rc;
+
+	if (imap_open_message(o, msg, n, &out, &len, &opened) < 0)
+		return -1;
+	rc = fn(arg, uid, out, len, opened);
+	free(out);
+	return rc;
+}
+
+void imap_opener_close(struct imap_opener *o)
 {
 	imap_cache_close(&o->cache);
 	o->cache_state = 0;
 	ll_ctx_free(&o->ctx);
 	ll_keystore_close(&o->ks);
 	o->ready = 0;
+}
+
+void imap_opener_free(struct imap_opener *o)
+{
+	imap_helper_stop(o);
+	imap_opener_close(o);
 }

@@ -26,6 +26,8 @@ struct imap_opener {
 	 * per message */
 	char harvested[16][65];
 	unsigned nharvested;
+	struct imap_helper *helper; /* imap_helper.c, or NULL */
+	int no_helper; /* started once already (or failed): not again */
 };
 
 /*
@@ -69,7 +71,41 @@ void imap_status_line(char *out, size_t size, const struct ll_open_status *st,
 
 /* The home's keys loaded into O (once): 0, or -1 (said). */
 int imap_opener_ready(struct imap_opener *o);
+/* The home and the cache closed (queued entries written); opened
+ * again at the next need.  The helper is left running. */
+void imap_opener_close(struct imap_opener *o);
+/* imap_helper_stop, then imap_opener_close. */
 void imap_opener_free(struct imap_opener *o);
+
+/*
+ * A message opened for the client is given to FN(ARG, UID, DATA, LEN,
+ * OPENED) (imap_open_message's answer, OPENED as there); FN returns 0,
+ * or -1 to stop.
+ */
+typedef int (*imap_opened_fn)(void *arg, unsigned long uid, const char *data,
+			      size_t len, int opened);
+
+/* MSG (N bytes) of UID opened here, and given to FN: FN's result, or -1
+ * (imap_open_message failed). */
+int imap_open_here(struct imap_opener *o, unsigned long uid, const char *msg,
+		   size_t n, imap_opened_fn fn, void *arg);
+
+/*
+ * imap_helper.c: a second process of the session opens messages beside
+ * it.  imap_helper_start forks it (once a session; it closes O's home
+ * first: imap_opener_close); 0, or -1 (then there is none).
+ * imap_open_async gives MSG (N bytes, copied) of UID to the helper
+ * when it has room, or opens it here (imap_open_here); the answers of
+ * the helper that have come are given to FN meanwhile, in the order
+ * the messages went.  imap_open_wait gives FN every answer still due.
+ * Both: 0, or -1 (FN or the opening failed).  A helper that fails is
+ * ended and what it had is opened here.  imap_helper_stop ends it.
+ */
+int imap_helper_start(struct imap_opener *o);
+int imap_open_async(struct imap_opener *o, unsigned long uid, const char *msg,
+		    size_t n, imap_opened_fn fn, void *arg);
+int imap_open_wait(struct imap_opener *o, imap_opened_fn fn, void *arg);
+void imap_helper_stop(struct imap_opener *o);
 
 /*
  * imap_append.c: the message MSG of an APPEND as it goes upstream:

@@ -34,6 +34,11 @@ static const char *own_prefix(void)
 	return prefix;
 }
 
+/* Misses of a batch from which a helper opens messages beside the
+ * session's child (imap_helper.c): fewer are opened before a helper
+ * would have loaded the keys. */
+#define HELPER_MIN 8
+
 int imap_own_command(struct imap_sess *s, const char *cmd, imap_unit_fn fn,
 		     void *arg, char *text, size_t size)
 {
@@ -89,26 +94,32 @@ struct pres {
 	int failed;
 };
 
+/* A message of the fetch of the misses opened (here or by the helper):
+ * kept in the cache when opened, and given to p->fn. */
+static int opened_cb(void *arg, unsigned long uid, const char *data, size_t len,
+		     int opened)
+{
+	struct pres *p = arg;
+	char id[IMAP_ARG_MAX + 400];
+
+	if (opened && p->where != NULL &&
+	    (size_t)snprintf(id, sizeof(id), "%s\n%lu", p->where, uid) <
+		    sizeof(id))
+		imap_cache_put(imap_opener_cache(&p->s->op), id, data, len);
+	return p->fn(p->arg, uid, data, len, opened);
+}
+
 /* imap_rewrite_literals' callback: the whole message MSG of the
- * response for p->uid, presented, cached and given to p->fn.  It
- * answers an empty literal: the rewritten unit is thrown away. */
+ * response for p->uid, to be opened (imap_open_async: perhaps by the
+ * helper, its answer given to opened_cb later).  It answers an empty
+ * literal: the rewritten unit is thrown away. */
 static int present(void *arg, const char *msg, size_t n, char **out,
 		   size_t *outlen)
 {
 	struct pres *p = arg;
-	char *data, id[IMAP_ARG_MAX + 400];
-	size_t len;
-	int opened;
 
-	if (imap_open_message(&p->s->op, msg, n, &data, &len, &opened) < 0)
-		return -1;
-	if (opened && p->where != NULL &&
-	    (size_t)snprintf(id, sizeof(id), "%s\n%lu", p->where, p->uid) <
-		    sizeof(id))
-		imap_cache_put(imap_opener_cache(&p->s->op), id, data, len);
-	if (p->fn(p->arg, p->uid, data, len, opened) < 0)
+	if (imap_open_async(&p->s->op, p->uid, msg, n, opened_cb, p) < 0)
 		p->failed = 1;
-	free(data);
 	*out = strdup("");
 	*outlen = 0;
 	return *out == NULL || p->failed ? -1 : 0;
@@ -144,7 +155,7 @@ int imap_each_presented(struct imap_sess *s, const char *uids,
 	char *miss, *cmd;
 	const char *p = uids;
 	struct pres pr = { s, NULL, fn, arg, 0, 0 };
-	size_t mlen = 0, n = strlen(uids);
+	size_t mlen = 0, nmiss = 0, n = strlen(uids);
 	int rc = 0;
 
 	if (n > IMAP_LINE_MAX / 2)
@@ -178,13 +189,20 @@ int imap_each_presented(struct imap_sess *s, const char *uids,
 			mlen += (size_t)snprintf(miss + mlen, n + 1 - mlen,
 						 "%s%.*s", mlen ? "," : "",
 						 (int)(end - p), p);
+			nmiss++;
 		}
 		p = *end == ',' ? end + 1 : end;
 	}
 	if (mlen > 0) {
+		/* a batch to open: on both cores from now on (a failure
+		 * to start the helper only costs the time) */
+		if (nmiss >= HELPER_MIN)
+			imap_helper_start(&s->op);
 		snprintf(cmd, n + 64, "UID FETCH %s (UID BODY.PEEK[])", miss);
 		/* a NO: what the server no longer has is left out */
 		rc = imap_own_command(s, cmd, fetched, &pr, NULL, 0);
+		if (imap_open_wait(&s->op, opened_cb, &pr) < 0)
+			rc = -1;
 		rc = rc < 0 || pr.failed ? -1 : 0;
 	}
 out:

@@ -485,6 +485,56 @@ PY
 t "FETCH 1:* of 250 messages (more than a batch), plain ones among them: each once, in the server's numbering, each its real subject" \
 	eval 't_batches | tee "$T/batches.out"; [ "${PIPESTATUS[0]}" = 0 ]'
 
+t_helper() {
+	py "$BRIDGE_PID" "$T/bob/bridge/cache/$BOB.db" <<'PY'
+import os, signal, sqlite3
+bridge, db = int(sys.argv[1]), sys.argv[2]
+def ppid(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+def helpers():
+    """The bridge's grandchildren: a session's opening helper."""
+    out = []
+    for p in os.listdir("/proc"):
+        try:
+            if p.isdigit() and ppid(ppid(int(p))) == bridge:
+                out.append(int(p))
+        except (OSError, IndexError, ValueError):
+            pass
+    return out
+def uncache():
+    c = sqlite3.connect(db, timeout=10)
+    c.execute("DELETE FROM entry")
+    c.commit()
+    c.close()
+def check():
+    r = fetched(b.ok("FETCH 1:* (BODY.PEEK[HEADER.FIELDS (SUBJECT)])"))
+    assert sorted(s for s, _ in r) == list(range(1, 251)), len(r)
+    for s, it in r:
+        want = b"Lunch" if (s - 1) % 50 == 7 else b"Quarterly figures"
+        assert it["BODY[HEADER.FIELDS (SUBJECT)]"] == \
+            b"Subject: " + want + b"\r\n\r\n", (s, it)
+assert helpers() == [], helpers()
+b.ok("SELECT Many")
+uncache()
+check()
+h = helpers()
+print("helper", h)
+assert len(h) == 1, h
+# the helper killed: the session opens alone, every message still right
+os.kill(h[0], signal.SIGKILL)
+uncache()
+check()
+assert helpers() == [], helpers()
+PY
+}
+t "a batch to open is shared with a second process of the session (the helper); killed, the session opens every message itself" t_helper
+
+t_helper_log() {
+	grep -q "the opening helper ended" "$BLOG"
+}
+t "... and says so in the log" t_helper_log
+
 # ------------------------------------------------------------ cache
 
 CACHE=$T/bob/bridge/cache
