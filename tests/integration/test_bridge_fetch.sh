@@ -535,6 +535,43 @@ t_helper_log() {
 }
 t "... and says so in the log" t_helper_log
 
+t_two_sessions() {
+	py "$T/bob/bridge/cache/$BOB.db" <<'PY'
+import sqlite3, threading
+db = sys.argv[1]
+c = sqlite3.connect(db, timeout=10)
+c.execute("DELETE FROM entry")
+c.commit()
+# two more sessions of bob's, each fetching all of Many at once: each
+# opens and writes entries while the other reads and writes them
+sess = [b, Imap(int(iport), ca, "bob@example.test", bpw)]
+errs = []
+def run(c):
+    try:
+        c.ok("SELECT Many")
+        r = fetched(c.ok("FETCH 1:* (BODY.PEEK[HEADER.FIELDS (SUBJECT)])"))
+        assert sorted(s for s, _ in r) == list(range(1, 251)), len(r)
+        for s, it in r:
+            want = b"Lunch" if (s - 1) % 50 == 7 else b"Quarterly figures"
+            assert it["BODY[HEADER.FIELDS (SUBJECT)]"] == \
+                b"Subject: " + want + b"\r\n\r\n", (s, it)
+    except Exception as e:
+        errs.append(e)
+th = [threading.Thread(target=run, args=(x,)) for x in sess]
+for x in th:
+    x.start()
+for x in th:
+    x.join()
+assert not errs, errs
+n, total, size = c.execute(
+    "SELECT count(*), (SELECT bytes FROM total), sum(size) FROM entry").fetchone()
+print(n, total, size)
+# each S/MIME message once (245 of 250), the total the rows' sum
+assert n == 245 and total == size, (n, total, size)
+PY
+}
+t "two sessions fetch the same 250 messages at once: both right, each message cached once, the size total right" t_two_sessions
+
 # ------------------------------------------------------------ cache
 
 CACHE=$T/bob/bridge/cache

@@ -408,8 +408,7 @@ static void test_old_entries_removed(void **state)
 	struct imap_cache *c = NULL;
 	static const char *const names[] = {
 		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-		".1234",
+		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.1234",
 		"keep.txt",
 	};
 	char p[256];
