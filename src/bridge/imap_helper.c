@@ -8,8 +8,8 @@
  * FETCH's cost.  So the messages of a batch are handed to a helper,
  * forked from the session's child, over a socketpair while the child
  * goes on reading; when the helper has HELPER_DEPTH messages waiting,
- * the child opens the next one itself.  The answers come back in the
- * order the messages went.
+ * the child waits for one or (every other time) opens the next one
+ * itself.  The answers come back in the order the messages went.
  *
  * A process and not a thread, as everywhere in the bridge: the helper
  * parses hostile CMS and holds the keys; a crash stays in it, and the
@@ -68,6 +68,7 @@ struct imap_helper {
 	int fd;
 	struct waiting w[HELPER_DEPTH]; /* a ring, oldest at head */
 	size_t head, count;
+	unsigned long full; /* times it was found full */
 	char *in; /* answers read, not yet taken */
 	size_t inlen, incap;
 };
@@ -322,6 +323,14 @@ int imap_open_async(struct imap_opener *o, unsigned long uid, const char *msg,
 	struct waiting *w;
 
 	if (hp != NULL && poll_helper(o, fn, arg, 0) < 0)
+		return -1;
+	/* the helper full: every other time this side waits for it
+	 * rather than open the message itself, since it also reads the
+	 * server, caches and answers the client; so the helper opens
+	 * about two in three */
+	hp = o->helper;
+	if (hp != NULL && hp->count == HELPER_DEPTH && n <= HELPER_MSG_MAX &&
+	    hp->full++ % 2 == 0 && poll_helper(o, fn, arg, 1) < 0)
 		return -1;
 	hp = o->helper;
 	if (hp == NULL || hp->count == HELPER_DEPTH || n > HELPER_MSG_MAX)
