@@ -47,25 +47,35 @@
 /* rows removed per statement while the total passes the bound */
 #define EVICT_STEP 64
 
+/*
+ * An entry's bookkeeping and its sealed bytes are two tables: a hit's
+ * use rewrites a narrow row of the first (dozens to a page), not the
+ * page and overflow pages of a 4 KiB blob.
+ */
 static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS entry ("
+	" n INTEGER PRIMARY KEY,"
 	" id BLOB NOT NULL UNIQUE," /* SHA-256 of the identity */
 	" used INTEGER NOT NULL," /* last use, ms since the epoch */
-	" size INTEGER NOT NULL," /* length(data) */
-	" data BLOB NOT NULL);" /* nonce | ciphertext | tag */
+	" size INTEGER NOT NULL);" /* length(sealed.data) */
 	"CREATE INDEX IF NOT EXISTS entry_used ON entry(used);"
+	"CREATE TABLE IF NOT EXISTS sealed ("
+	" n INTEGER PRIMARY KEY," /* entry.n */
+	" data BLOB NOT NULL);" /* nonce | ciphertext | tag */
 	"CREATE TABLE IF NOT EXISTS total (bytes INTEGER NOT NULL);"
 	"INSERT INTO total SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM total);"
 	"CREATE TRIGGER IF NOT EXISTS entry_ins AFTER INSERT ON entry BEGIN"
 	" UPDATE total SET bytes = bytes + new.size; END;"
 	"CREATE TRIGGER IF NOT EXISTS entry_del AFTER DELETE ON entry BEGIN"
-	" UPDATE total SET bytes = bytes - old.size; END;"
+	" UPDATE total SET bytes = bytes - old.size;"
+	" DELETE FROM sealed WHERE n = old.n; END;"
 	"CREATE TRIGGER IF NOT EXISTS entry_upd AFTER UPDATE OF size ON entry"
 	" BEGIN UPDATE total SET bytes = bytes - old.size + new.size; END;";
 
 enum stmt {
 	S_GET,
 	S_PUT,
+	S_PUTDATA,
 	S_TOUCH,
 	S_TOTAL,
 	S_OLDEST,
@@ -74,14 +84,16 @@ enum stmt {
 };
 
 static const char *const stmt_sql[S_COUNT] = {
-	[S_GET] = "SELECT data FROM entry WHERE id = ?1",
-	[S_PUT] = "INSERT INTO entry (id, used, size, data) VALUES (?1, ?2, "
-		  "?3, ?4) ON CONFLICT (id) DO UPDATE SET used = excluded.used,"
-		  " size = excluded.size, data = excluded.data",
+	[S_GET] = "SELECT s.data FROM entry e JOIN sealed s ON s.n = e.n "
+		  "WHERE e.id = ?1",
+	[S_PUT] = "INSERT INTO entry (id, used, size) VALUES (?1, ?2, ?3) "
+		  "ON CONFLICT (id) DO UPDATE SET used = excluded.used, "
+		  "size = excluded.size RETURNING n",
+	[S_PUTDATA] = "INSERT OR REPLACE INTO sealed (n, data) VALUES (?1, ?2)",
 	[S_TOUCH] = "UPDATE entry SET used = ?2 WHERE id = ?1",
 	[S_TOTAL] = "SELECT bytes FROM total",
-	[S_OLDEST] = "SELECT rowid, size FROM entry ORDER BY used LIMIT ?1",
-	[S_EVICT] = "DELETE FROM entry WHERE rowid = ?1",
+	[S_OLDEST] = "SELECT n, size FROM entry ORDER BY used LIMIT ?1",
+	[S_EVICT] = "DELETE FROM entry WHERE n = ?1",
 };
 
 /* A write waiting for the flush: an entry (blob) or a use (blob NULL). */
@@ -387,6 +399,39 @@ static int evict(struct imap_cache *c)
 	return 0;
 }
 
+/* One queued write: the entry's row and its sealed bytes, or its use.
+ * 0, or -1. */
+static int write_one(struct imap_cache *c, const struct queued *q,
+		     long long used)
+{
+	sqlite3_stmt *st = c->st[q->blob ? S_PUT : S_TOUCH];
+	sqlite3_int64 n;
+	int rc;
+
+	sqlite3_bind_blob(st, 1, q->id, HASH, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, used);
+	if (q->blob == NULL)
+		return run(st);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)q->n);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		return -1;
+	}
+	n = sqlite3_column_int64(st, 0); /* the entry's row, old or new */
+	while (rc == SQLITE_ROW)
+		rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE)
+		return -1;
+	sqlite3_bind_int64(c->st[S_PUTDATA], 1, n);
+	sqlite3_bind_blob(c->st[S_PUTDATA], 2, q->blob, (int)q->n,
+			  SQLITE_STATIC);
+	return run(c->st[S_PUTDATA]);
+}
+
 void imap_cache_flush(struct imap_cache *c)
 {
 	long long used = now_ms();
@@ -397,19 +442,8 @@ void imap_cache_flush(struct imap_cache *c)
 	if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
 	    SQLITE_OK)
 		rc = -1;
-	for (size_t i = 0; i < c->nq && rc == 0; i++) {
-		const struct queued *q = &c->q[i];
-		sqlite3_stmt *st = c->st[q->blob ? S_PUT : S_TOUCH];
-
-		sqlite3_bind_blob(st, 1, q->id, HASH, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, used);
-		if (q->blob != NULL) {
-			sqlite3_bind_int64(st, 3, (sqlite3_int64)q->n);
-			sqlite3_bind_blob(st, 4, q->blob, (int)q->n,
-					  SQLITE_STATIC);
-		}
-		rc = run(st);
-	}
+	for (size_t i = 0; i < c->nq && rc == 0; i++)
+		rc = write_one(c, &c->q[i], used);
 	if (rc == 0)
 		rc = evict(c);
 	if (rc == 0 &&

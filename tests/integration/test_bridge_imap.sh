@@ -256,7 +256,7 @@ t_cache() {
 	[ "$(cachesql "SELECT count(*) FROM entry WHERE used > 0")" -ge 1 ] ||
 		{ echo "no entry was used"; return 1; }
 	# a damaged entry is not served: the message is opened again
-	cachesql "UPDATE entry SET data = substr(data, 1, 20) ||
+	cachesql "UPDATE sealed SET data = substr(data, 1, 20) ||
 		(CASE WHEN substr(data, 21, 1) = X'41' THEN X'42' ELSE X'41' END) ||
 		substr(data, 22)" || return 1
 	via "$BPW" "INBOX;UID=$(uid enc)"

@@ -118,7 +118,7 @@ t_first() {
 t "before any FETCH (nothing cached): BODY finds the encrypted message's word, and the plain one's; not the one bob cannot open" t_first
 
 t "the cache now holds the opened messages" \
-	eval '[ "$(sqlite3 "$T/bob/bridge/cache/bob@example.test.db" "SELECT count(*) FROM entry")" = 2 ]'
+	eval '[ "$(sqlite3 -cmd ".timeout 5000" "$T/bob/bridge/cache/bob@example.test.db" "SELECT count(*) FROM entry")" = 2 ]'
 
 t "SUBJECT finds the protected subject" is 'SUBJECT "Secret plans"' "$ENC"
 t_outer() {

@@ -166,7 +166,7 @@ static void test_round_trip(void **state)
 	assert_false(
 		holds(c, "bob@example.test\nINBOX\n1700000001\n7", 7, 4096));
 	/* encrypted at rest: the message's words are not in the file */
-	assert_int_equal(sql_number(f, "SELECT count(*) FROM entry WHERE "
+	assert_int_equal(sql_number(f, "SELECT count(*) FROM sealed WHERE "
 				       "instr(data, 'message 7') > 0"),
 			 0);
 	/* put again: replaced, counted once */
@@ -175,6 +175,8 @@ static void test_round_trip(void **state)
 	assert_int_equal(sql_number(f, "SELECT count(*) FROM entry"), 2);
 	assert_int_equal(sql_number(f, "SELECT bytes FROM total"),
 			 sql_number(f, "SELECT sum(size) FROM entry"));
+	assert_int_equal(sql_number(f, "SELECT bytes FROM total"),
+			 sql_number(f, "SELECT sum(length(data)) FROM sealed"));
 	imap_cache_close(&c);
 	assert_null(c);
 
@@ -192,7 +194,7 @@ static void test_wrong_identity(void **state)
 {
 	struct fixture *f = *state;
 	struct imap_cache *c = NULL;
-	char id[128], a[70], b[70], q[256];
+	char id[128], a[70], b[70], q[512];
 
 	assert_int_equal(imap_cache_open(&c, f->path, key1, 1 << 20), 0);
 	put(c, "INBOX", 1, 2000);
@@ -202,8 +204,9 @@ static void test_wrong_identity(void **state)
 	row_id(b, ident(id, sizeof(id), "INBOX", 2));
 	/* UID 1's sealed bytes copied into UID 2's row */
 	snprintf(q, sizeof(q),
-		 "UPDATE entry SET data = (SELECT data FROM entry WHERE id = "
-		 "%s) WHERE id = %s",
+		 "UPDATE sealed SET data = (SELECT data FROM sealed WHERE n = "
+		 "(SELECT n FROM entry WHERE id = %s)) WHERE n = (SELECT n "
+		 "FROM entry WHERE id = %s)",
 		 a, b);
 	sql(f, q);
 	assert_true(holds(c, ident(id, sizeof(id), "INBOX", 1), 1, 2000));
@@ -243,7 +246,8 @@ static void test_tampered(void **state)
 	for (unsigned long uid = 1; uid <= 6; uid++) {
 		row_id(r, ident(id, sizeof(id), "INBOX", uid));
 		snprintf(q, sizeof(q),
-			 "UPDATE entry SET data = %s WHERE id = %s",
+			 "UPDATE sealed SET data = %s WHERE n = (SELECT n FROM "
+			 "entry WHERE id = %s)",
 			 edits[uid - 1], r);
 		sql(f, q);
 		assert_false(holds(c, ident(id, sizeof(id), "INBOX", uid), uid,
@@ -310,6 +314,8 @@ static void test_eviction(void **state)
 	}
 	assert_int_equal(sql_number(f, "SELECT bytes FROM total"),
 			 sql_number(f, "SELECT sum(size) FROM entry"));
+	assert_int_equal(sql_number(f, "SELECT bytes FROM total"),
+			 sql_number(f, "SELECT sum(length(data)) FROM sealed"));
 	assert_true(holds(c, ident(id, sizeof(id), "INBOX", 100), 100, 4096));
 	imap_cache_close(&c);
 	/* a smaller bound applies at the next write */
@@ -376,8 +382,11 @@ static void test_concurrent(void **state)
 	}
 	/* both sessions' entries, all of them, and the total right */
 	assert_int_equal(sql_number(f, "SELECT count(*) FROM entry"), 800);
+	assert_int_equal(sql_number(f, "SELECT count(*) FROM sealed"), 800);
 	assert_int_equal(sql_number(f, "SELECT bytes FROM total"),
 			 sql_number(f, "SELECT sum(size) FROM entry"));
+	assert_int_equal(sql_number(f, "SELECT bytes FROM total"),
+			 sql_number(f, "SELECT sum(length(data)) FROM sealed"));
 	assert_int_equal(imap_cache_open(&c, f->path, key1, 64u << 20), 0);
 	assert_true(holds(c, ident(id, sizeof(id), "A", 400), 400, 3400));
 	assert_true(holds(c, ident(id, sizeof(id), "B", 1), 1, 3001));
