@@ -22,7 +22,8 @@
  * request  { u32 len, u32 zero, u64 uid } message;
  * answer   { u32 len, i32 rc, u32 opened, u32 zero, u64 uid } data.
  * The helper ends on the end of the pair or on a frame it does not
- * take; the child treats a malformed answer as the helper gone.
+ * take; the child treats a malformed answer, or one that says the
+ * helper could not open the message, as the helper gone.
  */
 #include <errno.h>
 #include <poll.h>
@@ -209,7 +210,7 @@ static int helper_failed(struct imap_opener *o, imap_opened_fn fn, void *arg)
 }
 
 /* The answers read so far, each given to FN: 0, 1 when the helper's
- * answer was malformed, -1 when FN failed. */
+ * answer was malformed or a failure, -1 when FN failed. */
 static int take_answers(struct imap_opener *o, imap_opened_fn fn, void *arg)
 {
 	struct imap_helper *hp = o->helper;
@@ -221,18 +222,17 @@ static int take_answers(struct imap_opener *o, imap_opened_fn fn, void *arg)
 		struct waiting *w = &hp->w[hp->head];
 
 		memcpy(&a, hp->in + off, sizeof(a));
+		/* malformed, or it could not open (its keys unreadable, out
+		 * of memory): it would fail again; this side takes over */
 		if (hp->count == 0 || a.uid != w->uid || a.zero != 0 ||
-		    a.len > HELPER_OUT_MAX) {
+		    a.len > HELPER_OUT_MAX || a.rc != 0) {
 			rc = 1;
 			break;
 		}
 		if (hp->inlen - off - sizeof(a) < a.len)
 			break; /* the rest is still to come */
-		if (a.rc == 0)
-			rc = fn(arg, w->uid, hp->in + off + sizeof(a), a.len,
-				a.opened != 0);
-		else /* it could not: this side tries */
-			rc = imap_open_here(o, w->uid, w->msg, w->n, fn, arg);
+		rc = fn(arg, w->uid, hp->in + off + sizeof(a), a.len,
+			a.opened != 0);
 		free(w->msg);
 		w->msg = NULL;
 		hp->head = (hp->head + 1) % HELPER_DEPTH;
