@@ -295,12 +295,13 @@ int imap_fetch_rewrite(struct imap_opener *o, const char *where,
 	struct where w = { o, NULL };
 	char uid[16], id[1200];
 	const char *lf = memchr(unit, '\n', len);
+	int rc;
 
 	if (where != NULL && lf != NULL &&
 	    imap_fetch_uid(uid, unit, (size_t)(lf - unit)) == 0 &&
 	    (size_t)snprintf(id, sizeof(id), "%s\n%s", where, uid) < sizeof(id))
 		w.id = id;
-	int rc = imap_rewrite_literals(unit, len, answer_cb, &w, out, outlen);
+	rc = imap_rewrite_literals(unit, len, answer_cb, &w, out, outlen);
 
 	/* a response of a command that passes through: its entry written
 	 * now, as nothing tells where that command's batch ends */
