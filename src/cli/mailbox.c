@@ -279,6 +279,15 @@ static void common_opts(struct mailbox *mb, CURL *c, long tls, char *ebuf,
 {
 	ll_curl_setup(c, "imap,imaps,smtp,smtps", (long)mb->timeout,
 		      mb->ca_file, ebuf, s);
+	/*
+	 * A message of 25 MiB over a slow link takes longer than any
+	 * time-out that suits a dead server: the time-out bounds the
+	 * connection and a stall (not one byte either way for that long),
+	 * and the whole exchange only at 60 times it.
+	 */
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L * mb->timeout);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)mb->timeout);
 	if (mb->user != NULL) {
 		curl_easy_setopt(c, CURLOPT_USERNAME, mb->user);
 		curl_easy_setopt(c, CURLOPT_PASSWORD, mb->password);

@@ -18,7 +18,8 @@
 #   * the upstream connection cut in an idle session and in the middle
 #     of a FETCH's answer: the client gets BYE, not a hang (nor a
 #     silent close); the next login works;
-#   * SMTP submission over the link: delivered exactly once; the link
+#   * SMTP submission over the link: delivered exactly once, also one
+#     that takes longer than [send] timeout (stalls shorter than it); the link
 #     cut during DATA: 451 to the client, the retry delivers it once.
 #
 # Output: TAP.  Needs root and scripts/setup's packages; skips
@@ -273,7 +274,9 @@ t_setup() {
 			--smtp-url "smtp://127.0.0.1:$PSPORT" \
 			--password-file "$T/bob.password" \
 			--ca-file "$MAILSTACK_CA_FILE" >/dev/null || return 1
-	printf 'retry = 1\n' >>"$T/bob/letterlock.conf"
+	# a short time-out for the exchanges with the mail server, which
+	# bounds a stall, not a transfer that keeps moving (t_long_send)
+	printf 'retry = 1\n[send]\ntimeout = 6\n' >>"$T/bob/letterlock.conf"
 	sealed enc && sealed big 31000 &&
 		[ "$(stat -c %s "$T/big.eml")" -gt $((2 * 1024 * 1024)) ]
 }
@@ -507,6 +510,22 @@ t_submit() {
 		grep -q 'Bob writes slowsend over a slow link' "$T/slowsend.plain"
 }
 t "SMTP submission over the slow link: 250, delivered exactly once, opens for alice" t_submit
+
+t_long_send() {
+	local start took
+	# 760 kB sealed, two stalls of 4 s on the way: the exchange takes
+	# longer than the 6 s time-out, no stall as long as it
+	bobs longsend 8000
+	proxy smtp stall up 100000 4 && proxy smtp stall up 400000 4 || return 1
+	start=$(date +%s)
+	submit longsend
+	took=$(($(date +%s) - start))
+	echo "took $took s"
+	grep -E 'control|stall' "$T/smtp.log" | tail -n 2
+	[ "$RC" = 0 ] && grep -q '^< 250 2.0.0 sealed' "$T/longsend.curl" &&
+		[ "$took" -ge 8 ] && delivered longsend 30
+}
+t "a submission that takes longer than [send] timeout with stalls shorter than it: 250 at the first try, delivered once" t_long_send
 
 t_smtp_cut() {
 	# 8000 lines: 760 kB sealed; the link is cut after 60 kB of it
