@@ -187,8 +187,10 @@ static void subject_line(char *buf, size_t len, X509 *x)
 	BIO_free(b);
 }
 
-int ll_cert_wrap(struct ll_cert **out, X509 *x, struct ll_error *err)
+int ll_cert_wrap_fpr(struct ll_cert **out, X509 *x, const unsigned char *fpr,
+		     struct ll_error *err)
 {
+	static const char hex[] = "0123456789abcdef";
 	struct ll_cert *c = calloc(1, sizeof(*c));
 	unsigned char md[32];
 	unsigned int mdlen = 0;
@@ -199,15 +201,27 @@ int ll_cert_wrap(struct ll_cert **out, X509 *x, struct ll_error *err)
 	c->x = x;
 	ll_x509_first_email(x, c->email, sizeof(c->email));
 	subject_line(c->subject, sizeof(c->subject), x);
-	if (!X509_digest(x, EVP_sha256(), md, &mdlen) || mdlen != 32) {
-		c->x = NULL;
-		free(c);
-		return ll_err_ossl(err, LL_ECRYPTO, "certificate digest");
+	if (fpr == NULL) {
+		if (!X509_digest(x, EVP_sha256(), md, &mdlen) || mdlen != 32) {
+			c->x = NULL;
+			free(c);
+			return ll_err_ossl(err, LL_ECRYPTO,
+					   "certificate digest");
+		}
+		fpr = md;
 	}
-	for (unsigned i = 0; i < 32; i++)
-		snprintf(c->fpr + 2 * i, 3, "%02x", md[i]);
+	for (unsigned i = 0; i < 32; i++) {
+		c->fpr[2 * i] = hex[fpr[i] >> 4];
+		c->fpr[2 * i + 1] = hex[fpr[i] & 15];
+	}
+	c->fpr[64] = '\0';
 	*out = c;
 	return 0;
+}
+
+int ll_cert_wrap(struct ll_cert **out, X509 *x, struct ll_error *err)
+{
+	return ll_cert_wrap_fpr(out, x, NULL, err);
 }
 
 /* DER starts with a SEQUENCE; PEM may have text before its BEGIN line. */

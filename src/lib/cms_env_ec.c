@@ -121,39 +121,45 @@ static size_t tlv_size(size_t n)
 
 /* ---- one KeyAgreeRecipientInfo ---- */
 
-int ll_cms_ecdh_kek(unsigned char kek[32], const unsigned char *z, size_t zlen,
-		    OSSL_LIB_CTX *libctx)
+static int kek_md(unsigned char kek[32], const unsigned char *z, size_t zlen,
+		  const EVP_MD *sha256)
 {
 	static const unsigned char counter[4] = { 0, 0, 0, 1 };
 	EVP_MD_CTX *m = EVP_MD_CTX_new();
-	EVP_MD *sha256 = EVP_MD_fetch(libctx, "SHA2-256", NULL);
 	unsigned int n = 0;
 	int ok;
 
-	ok = m != NULL && sha256 != NULL &&
-	     EVP_DigestInit_ex2(m, sha256, NULL) == 1 &&
+	ok = m != NULL && EVP_DigestInit_ex2(m, sha256, NULL) == 1 &&
 	     EVP_DigestUpdate(m, z, zlen) == 1 &&
 	     EVP_DigestUpdate(m, counter, sizeof(counter)) == 1 &&
 	     EVP_DigestUpdate(m, shared_info, sizeof(shared_info)) == 1 &&
 	     EVP_DigestFinal_ex(m, kek, &n) == 1 && n == 32;
 	EVP_MD_CTX_free(m); /* cleans its state */
-	EVP_MD_free(sha256);
 	return ok ? 0 : LL_ECRYPTO;
+}
+
+int ll_cms_ecdh_kek(unsigned char kek[32], const unsigned char *z, size_t zlen,
+		    OSSL_LIB_CTX *libctx)
+{
+	EVP_MD *sha256 = EVP_MD_fetch(libctx, "SHA2-256", NULL);
+	int rc = sha256 != NULL ? kek_md(kek, z, zlen, sha256) : LL_ECRYPTO;
+
+	EVP_MD_free(sha256);
+	return rc;
 }
 
 /* What every KARI of one message shares. */
 struct kari_job {
 	OSSL_LIB_CTX *libctx;
 	EVP_PKEY_CTX *keygen; /* P-256 */
-	EVP_CIPHER *wrap; /* AES-256-WRAP */
+	const struct ll_algs *algs;
 	const unsigned char *cek;
 };
 
 int ll_cms_ecdh_wrap(unsigned char *out, const unsigned char *in, int enc,
-		     EVP_PKEY *own, EVP_PKEY *peer, EVP_CIPHER *wrap,
-		     OSSL_LIB_CTX *libctx)
+		     EVP_PKEY_CTX *derive, EVP_PKEY *peer,
+		     const struct ll_algs *algs)
 {
-	EVP_PKEY_CTX *dctx = NULL;
 	EVP_CIPHER_CTX *w = NULL;
 	unsigned char z[32], kek[32];
 	size_t zlen = sizeof(z);
@@ -163,11 +169,9 @@ int ll_cms_ecdh_wrap(unsigned char *out, const unsigned char *in, int enc,
 
 	/* no validation of PEER here: the callers checked it, once per
 	 * certificate or against the curve, which is the point of this */
-	dctx = EVP_PKEY_CTX_new_from_pkey(libctx, own, NULL);
-	if (dctx == NULL || EVP_PKEY_derive_init(dctx) != 1 ||
-	    EVP_PKEY_derive_set_peer_ex(dctx, peer, 0) != 1 ||
-	    EVP_PKEY_derive(dctx, z, &zlen) != 1 || zlen != sizeof(z) ||
-	    ll_cms_ecdh_kek(kek, z, zlen, libctx) < 0)
+	if (EVP_PKEY_derive_set_peer_ex(derive, peer, 0) != 1 ||
+	    EVP_PKEY_derive(derive, z, &zlen) != 1 || zlen != sizeof(z) ||
+	    kek_md(kek, z, zlen, algs->sha256) < 0)
 		goto out;
 	w = EVP_CIPHER_CTX_new();
 	if (w == NULL)
@@ -175,7 +179,7 @@ int ll_cms_ecdh_wrap(unsigned char *out, const unsigned char *in, int enc,
 	EVP_CIPHER_CTX_set_flags(w, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
 	/* unwrapping checks RFC 3394's integrity value: a wrong key or a
 	 * changed octet fails */
-	if (EVP_CipherInit_ex2(w, wrap, kek, NULL, enc, NULL) != 1 ||
+	if (EVP_CipherInit_ex2(w, algs->wrap, kek, NULL, enc, NULL) != 1 ||
 	    EVP_CipherUpdate(w, out, &n1, in, inlen) != 1 ||
 	    EVP_CipherFinal_ex(w, out + n1, &n2) != 1 || n1 + n2 != outlen)
 		goto out;
@@ -184,7 +188,6 @@ out:
 	OPENSSL_cleanse(z, sizeof(z));
 	OPENSSL_cleanse(kek, sizeof(kek));
 	EVP_CIPHER_CTX_free(w);
-	EVP_PKEY_CTX_free(dctx);
 	return rc;
 }
 
@@ -198,6 +201,7 @@ static int agree_and_wrap(unsigned char point[POINT_LEN],
 			  const struct kari_job *job, EVP_PKEY *peer)
 {
 	EVP_PKEY *eph = NULL;
+	EVP_PKEY_CTX *derive = NULL;
 	size_t plen = 0;
 	int rc = LL_ECRYPTO;
 
@@ -205,9 +209,13 @@ static int agree_and_wrap(unsigned char point[POINT_LEN],
 	    EVP_PKEY_get_octet_string_param(eph,
 					    OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY,
 					    point, POINT_LEN, &plen) == 1 &&
-	    plen == POINT_LEN && point[0] == 0x04)
-		rc = ll_cms_ecdh_wrap(wrapped, job->cek, 1, eph, peer,
-				      job->wrap, job->libctx);
+	    plen == POINT_LEN && point[0] == 0x04 &&
+	    (derive = EVP_PKEY_CTX_new_from_pkey(job->libctx, eph, NULL)) !=
+		    NULL &&
+	    EVP_PKEY_derive_init(derive) == 1)
+		rc = ll_cms_ecdh_wrap(wrapped, job->cek, 1, derive, peer,
+				      job->algs);
+	EVP_PKEY_CTX_free(derive);
 	EVP_PKEY_free(eph); /* clears the private scalar */
 	return rc;
 }
@@ -293,8 +301,8 @@ static int recipient_infos(struct ll_buf *out, struct ll_ctx *ctx,
 	if (ri == NULL)
 		return LL_ENOMEM;
 	job.keygen = EVP_PKEY_CTX_new_from_name(job.libctx, "EC", NULL);
-	job.wrap = EVP_CIPHER_fetch(job.libctx, "AES-256-WRAP", NULL);
-	if (job.keygen == NULL || job.wrap == NULL ||
+	job.algs = ll_ctx_algs(ctx);
+	if (job.keygen == NULL || job.algs == NULL ||
 	    EVP_PKEY_keygen_init(job.keygen) != 1 ||
 	    EVP_PKEY_CTX_set_group_name(job.keygen, "P-256") != 1)
 		goto fail;
@@ -323,7 +331,6 @@ out:
 		ll_buf_free(&ri[i]);
 	free(ri);
 	EVP_PKEY_CTX_free(job.keygen);
-	EVP_CIPHER_free(job.wrap);
 	return rc;
 }
 
@@ -575,7 +582,7 @@ BIO *ll_cms_env_ec_new(struct ll_ctx *ctx, struct ll_cert *const *rcpts,
 	OSSL_LIB_CTX *libctx = ll_ctx_libctx(ctx);
 	unsigned char cek[CEK_LEN], iv[16];
 	size_t ivlen = gcm ? 12 : 16;
-	EVP_CIPHER *cipher = NULL;
+	const struct ll_algs *algs = ll_ctx_algs(ctx);
 	struct env *e = NULL;
 	BIO *b = NULL;
 	int rc;
@@ -594,13 +601,12 @@ BIO *ll_cms_env_ec_new(struct ll_ctx *ctx, struct ll_cert *const *rcpts,
 	}
 	e->gcm = gcm;
 	e->state = ENV_HEAD;
-	cipher = EVP_CIPHER_fetch(libctx, gcm ? "AES-256-GCM" : "AES-256-CBC",
-				  NULL);
 	e->c = EVP_CIPHER_CTX_new();
-	if (cipher == NULL || e->c == NULL ||
+	if (algs == NULL || e->c == NULL ||
 	    RAND_priv_bytes_ex(libctx, cek, sizeof(cek), 0) != 1 ||
 	    RAND_bytes_ex(libctx, iv, ivlen, 0) != 1 ||
-	    EVP_EncryptInit_ex2(e->c, cipher, cek, iv, NULL) != 1) {
+	    EVP_EncryptInit_ex2(e->c, gcm ? algs->gcm : algs->cbc, cek, iv,
+				NULL) != 1) {
 		ll_err_ossl(err, LL_ECRYPTO, "starting encryption");
 		goto out;
 	}
@@ -621,7 +627,6 @@ BIO *ll_cms_env_ec_new(struct ll_ctx *ctx, struct ll_cert *const *rcpts,
 	e = NULL;
 out:
 	OPENSSL_cleanse(cek, sizeof(cek));
-	EVP_CIPHER_free(cipher);
 	if (e != NULL) {
 		EVP_CIPHER_CTX_free(e->c);
 		ll_buf_free(&e->head);

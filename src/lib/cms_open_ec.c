@@ -280,29 +280,27 @@ static int content_alg(struct content_alg *a, const struct ll_env_view *v)
  * The CEK from the sender's ephemeral point, our key PRIV and the
  * wrapped key in PICK.
  */
-static int unwrap_cek(unsigned char cek[CEK_LEN], OSSL_LIB_CTX *libctx,
+static int unwrap_cek(unsigned char cek[CEK_LEN], struct ll_ctx *ctx,
 		      EVP_PKEY *priv, const struct kari_pick *pick)
 {
+	const struct ll_algs *algs = ll_ctx_algs(ctx);
+	EVP_PKEY_CTX *derive = ll_ctx_derive(ctx, priv);
 	EVP_PKEY *peer = EVP_PKEY_new();
 	EVP_PKEY_CTX *check = NULL;
-	EVP_CIPHER *wrap = NULL;
 	int rc = LL_EDECRYPT;
 
 	/* the point is decoded on our key's group; it must lie on it */
-	if (peer == NULL || EVP_PKEY_copy_parameters(peer, priv) != 1 ||
+	if (algs == NULL || derive == NULL || peer == NULL ||
+	    EVP_PKEY_copy_parameters(peer, priv) != 1 ||
 	    EVP_PKEY_set1_encoded_public_key(peer, pick->point, POINT_LEN) != 1)
 		goto out;
-	check = EVP_PKEY_CTX_new_from_pkey(libctx, peer, NULL);
-	wrap = EVP_CIPHER_fetch(libctx, "AES-256-WRAP", NULL);
-	if (check == NULL || wrap == NULL ||
-	    EVP_PKEY_public_check_quick(check) != 1)
+	check = EVP_PKEY_CTX_new_from_pkey(ll_ctx_libctx(ctx), peer, NULL);
+	if (check == NULL || EVP_PKEY_public_check_quick(check) != 1)
 		goto out;
-	if (ll_cms_ecdh_wrap(cek, pick->wrapped, 0, priv, peer, wrap, libctx) <
-	    0)
+	if (ll_cms_ecdh_wrap(cek, pick->wrapped, 0, derive, peer, algs) < 0)
 		goto out;
 	rc = 0;
 out:
-	EVP_CIPHER_free(wrap);
 	EVP_PKEY_CTX_free(check);
 	EVP_PKEY_free(peer);
 	return rc;
@@ -310,19 +308,19 @@ out:
 
 /* CT[0..CTLEN) decrypted in place (EVP allows the same buffer in and
  * out); for GCM the tag is checked before *PT_LEN is set. */
-static int decrypt_content(size_t *pt_len, OSSL_LIB_CTX *libctx,
+static int decrypt_content(size_t *pt_len, struct ll_ctx *ctx,
 			   const struct content_alg *a,
 			   const struct ll_env_view *v,
 			   const unsigned char cek[CEK_LEN], unsigned char *ct,
 			   size_t ctlen)
 {
-	EVP_CIPHER *cipher = EVP_CIPHER_fetch(
-		libctx, a->gcm ? "AES-256-GCM" : "AES-256-CBC", NULL);
+	const struct ll_algs *algs = ll_ctx_algs(ctx);
 	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
 	int n1 = 0, n2 = 0, rc = LL_EDECRYPT;
 
-	if (cipher == NULL || c == NULL ||
-	    EVP_DecryptInit_ex2(c, cipher, cek, a->iv, NULL) != 1 ||
+	if (algs == NULL || c == NULL ||
+	    EVP_DecryptInit_ex2(c, a->gcm ? algs->gcm : algs->cbc, cek, a->iv,
+				NULL) != 1 ||
 	    EVP_DecryptUpdate(c, ct, &n1, ct, (int)ctlen) != 1)
 		goto out;
 	if (a->gcm && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG,
@@ -334,7 +332,6 @@ static int decrypt_content(size_t *pt_len, OSSL_LIB_CTX *libctx,
 	rc = 0;
 out:
 	EVP_CIPHER_CTX_free(c); /* cleans the key schedule */
-	EVP_CIPHER_free(cipher);
 	return rc;
 }
 
@@ -342,7 +339,6 @@ int ll_cms_open_ec(size_t *pt_len, struct ll_ctx *ctx,
 		   const struct ll_env_view *v, unsigned char *ct, size_t ctlen,
 		   struct ll_error *err)
 {
-	OSSL_LIB_CTX *libctx = ll_ctx_libctx(ctx);
 	struct kari_pick pick = { 0 };
 	struct ll_identity *id = NULL;
 	struct content_alg a;
@@ -374,9 +370,9 @@ int ll_cms_open_ec(size_t *pt_len, struct ll_ctx *ctx,
 	if (id == NULL || !is_p256(ll_identity_pkey(id)))
 		return 0;
 	ERR_clear_error();
-	rc = unwrap_cek(cek, libctx, ll_identity_pkey(id), &pick);
+	rc = unwrap_cek(cek, ctx, ll_identity_pkey(id), &pick);
 	if (rc == 0)
-		rc = decrypt_content(pt_len, libctx, &a, v, cek, ct, ctlen);
+		rc = decrypt_content(pt_len, ctx, &a, v, cek, ct, ctlen);
 	OPENSSL_cleanse(cek, sizeof(cek));
 	if (rc < 0)
 		return ll_err_ossl(

@@ -323,7 +323,7 @@ int ll_cms_verify(struct ll_verify_result *r, struct ll_ctx *ctx,
 	X509 *signer, *issuer = NULL;
 	time_t when, ts_when = 0, now = ll_ctx_now(ctx);
 	unsigned char fpr[32];
-	unsigned int fprlen = 0;
+	int have_fpr = 0;
 	int have_time, rc = 0;
 	size_t content_base = content_out ? content_out->len : 0;
 
@@ -449,8 +449,8 @@ int ll_cms_verify(struct ll_verify_result *r, struct ll_ctx *ctx,
 	} else {
 		when = now;
 	}
-	if (X509_digest(signer, EVP_sha256(), fpr, &fprlen) && fprlen == 32 &&
-	    ll_ctx_chain_cached(ctx, fpr, when, &issuer)) {
+	have_fpr = ll_ctx_cert_fpr(ctx, signer, fpr) == 0;
+	if (have_fpr && ll_ctx_chain_cached(ctx, fpr, when, &issuer)) {
 		r->state = LL_SIG_VALID;
 	} else {
 		certs = CMS_get1_certs(cms);
@@ -460,8 +460,8 @@ int ll_cms_verify(struct ll_verify_result *r, struct ll_ctx *ctx,
 				i < sk_X509_num(extra); i++)
 			if (sk_X509_push(certs, sk_X509_value(extra, i)))
 				X509_up_ref(sk_X509_value(extra, i));
-		chain_check(r, ctx, signer, fprlen == 32 ? fpr : NULL, certs,
-			    when, &issuer);
+		chain_check(r, ctx, signer, have_fpr ? fpr : NULL, certs, when,
+			    &issuer);
 	}
 	if (r->state == LL_SIG_VALID && ll_ctx_rev_options(ctx) != NULL)
 		ll_revocation_judge(r, ctx, signer, issuer, when);

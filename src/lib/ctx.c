@@ -14,6 +14,10 @@
 struct cert_entry {
 	unsigned char hash[32];
 	X509 *x;
+	/* X's DER encoding is the one hashed, so HASH is its fingerprint
+	 * (X509_digest hashes what i2d gives, which for a BER input is not
+	 * the octets that came in) */
+	int hash_is_fpr;
 };
 
 /* A signer whose chain verified, and the window in which it holds. */
@@ -41,6 +45,14 @@ struct ll_ctx {
 	struct ll_revocation_options rev;
 	char (*revoked)[LL_FPR_HEX + 1];
 	size_t nrevoked;
+	/* fetched on first use (ll_ctx_algs): an implicit fetch looks the
+	 * provider's algorithm up again on every call */
+	struct ll_algs algs;
+	int algs_fetched;
+	/* ECDH with DERIVE_KEY, one of our identities' keys (a reference;
+	 * identities stay until the context is freed) */
+	EVP_PKEY_CTX *derive;
+	EVP_PKEY *derive_key;
 };
 
 int ll_ctx_new(struct ll_ctx **out, struct ll_error *err)
@@ -79,6 +91,11 @@ void ll_ctx_free(struct ll_ctx **pp)
 		X509_free(ctx->certs[i].x);
 	for (size_t i = 0; i < CHAIN_CACHE; i++)
 		X509_free(ctx->chains[i].issuer);
+	EVP_CIPHER_free(ctx->algs.cbc);
+	EVP_CIPHER_free(ctx->algs.gcm);
+	EVP_CIPHER_free(ctx->algs.wrap);
+	EVP_MD_free(ctx->algs.sha256);
+	EVP_PKEY_CTX_free(ctx->derive);
 	OSSL_LIB_CTX_free(ctx->libctx);
 	free(ctx);
 }
@@ -173,6 +190,42 @@ time_t ll_ctx_now(const struct ll_ctx *ctx)
 OSSL_LIB_CTX *ll_ctx_libctx(const struct ll_ctx *ctx)
 {
 	return ctx->libctx;
+}
+
+const struct ll_algs *ll_ctx_algs(struct ll_ctx *ctx)
+{
+	struct ll_algs *a = &ctx->algs;
+
+	if (ctx->algs_fetched)
+		return a;
+	if (a->cbc == NULL)
+		a->cbc = EVP_CIPHER_fetch(ctx->libctx, "AES-256-CBC", NULL);
+	if (a->gcm == NULL)
+		a->gcm = EVP_CIPHER_fetch(ctx->libctx, "AES-256-GCM", NULL);
+	if (a->wrap == NULL)
+		a->wrap = EVP_CIPHER_fetch(ctx->libctx, "AES-256-WRAP", NULL);
+	if (a->sha256 == NULL)
+		a->sha256 = EVP_MD_fetch(ctx->libctx, "SHA2-256", NULL);
+	ctx->algs_fetched = a->cbc != NULL && a->gcm != NULL &&
+			    a->wrap != NULL && a->sha256 != NULL;
+	return ctx->algs_fetched ? a : NULL;
+}
+
+EVP_PKEY_CTX *ll_ctx_derive(struct ll_ctx *ctx, EVP_PKEY *own)
+{
+	EVP_PKEY_CTX *d;
+
+	if (ctx->derive != NULL && ctx->derive_key == own)
+		return ctx->derive;
+	d = EVP_PKEY_CTX_new_from_pkey(ctx->libctx, own, NULL);
+	if (d == NULL || EVP_PKEY_derive_init(d) != 1) {
+		EVP_PKEY_CTX_free(d);
+		return NULL;
+	}
+	EVP_PKEY_CTX_free(ctx->derive);
+	ctx->derive = d;
+	ctx->derive_key = own; /* D holds a reference to it */
+	return d;
 }
 
 X509_STORE *ll_ctx_store(struct ll_ctx *ctx)
@@ -303,6 +356,18 @@ void ll_ctx_chain_remember(struct ll_ctx *ctx, const unsigned char fpr[32],
 	e->used = 1;
 }
 
+/* 1 if DER is what i2d_X509 gives for X (once per certificate parsed). */
+static int der_is_encoding(X509 *x, const unsigned char *der, size_t len)
+{
+	unsigned char *enc = NULL;
+	int n = i2d_X509(x, &enc);
+	int same = n > 0 && (size_t)n == len && memcmp(enc, der, len) == 0;
+
+	OPENSSL_free(enc);
+	ERR_clear_error();
+	return same;
+}
+
 X509 *ll_ctx_cert_get(struct ll_ctx *ctx, const unsigned char *der,
 		      size_t len)
 {
@@ -328,6 +393,26 @@ X509 *ll_ctx_cert_get(struct ll_ctx *ctx, const unsigned char *der,
 	X509_free(e->x);
 	memcpy(e->hash, h, 32);
 	e->x = x;
+	e->hash_is_fpr = der_is_encoding(x, der, len);
 	X509_up_ref(x);
 	return x;
+}
+
+int ll_ctx_cert_fpr(const struct ll_ctx *ctx, X509 *x, unsigned char fpr[32])
+{
+	const struct cert_entry *e;
+	unsigned char md[32];
+	unsigned int n = 0;
+
+	for (size_t i = 0; i < CERT_CACHE; i++) {
+		e = &ctx->certs[i];
+		if (e->x == x && e->hash_is_fpr) {
+			memcpy(fpr, e->hash, 32);
+			return 0;
+		}
+	}
+	if (!X509_digest(x, EVP_sha256(), md, &n) || n != 32)
+		return -1;
+	memcpy(fpr, md, 32);
+	return 0;
 }

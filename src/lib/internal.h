@@ -136,6 +136,20 @@ void ll_gmime_init(void);
 
 /* ctx.c */
 OSSL_LIB_CTX *ll_ctx_libctx(const struct ll_ctx *ctx);
+/* What every message's content and key wrap use, fetched once per
+ * context; NULL if one cannot be fetched. */
+struct ll_algs {
+	EVP_CIPHER *cbc, *gcm, *wrap; /* AES-256-CBC, -GCM, -WRAP */
+	EVP_MD *sha256;
+};
+const struct ll_algs *ll_ctx_algs(struct ll_ctx *ctx);
+/* An ECDH derive context for OWN (derive_init done; give it each peer
+ * with EVP_PKEY_derive_set_peer_ex), kept for the next message with the
+ * same key; the context's, not to be freed.  NULL on error. */
+EVP_PKEY_CTX *ll_ctx_derive(struct ll_ctx *ctx, EVP_PKEY *own);
+/* X's SHA-256 fingerprint: from the certificate cache when X came from
+ * ll_ctx_cert_get (no re-encoding), else X509_digest.  0 or -1. */
+int ll_ctx_cert_fpr(const struct ll_ctx *ctx, X509 *x, unsigned char fpr[32]);
 /* The certificate encoded in DER, parsed once per context; a new
  * reference, or NULL if it does not parse. */
 X509 *ll_ctx_cert_get(struct ll_ctx *ctx, const unsigned char *der,
@@ -198,6 +212,9 @@ int ll_ca_issue_x509(X509 **out, struct ll_ca *ca, const struct ll_ca_csr *csr,
 /* An ASN1_TIME as time_t, 0 if it cannot be read. */
 time_t ll_asn1_time(const ASN1_TIME *t);
 int ll_cert_wrap(struct ll_cert **out, X509 *x, struct ll_error *err);
+/* The same, X's SHA-256 fingerprint FPR known already (NULL: computed). */
+int ll_cert_wrap_fpr(struct ll_cert **out, X509 *x, const unsigned char *fpr,
+		     struct ll_error *err);
 EVP_PKEY *ll_identity_pkey(const struct ll_identity *id);
 STACK_OF(X509) *ll_identity_chain_stack(const struct ll_identity *id);
 /* A private key, unencrypted PEM (never a prompt) or DER; one
@@ -443,13 +460,13 @@ BIO *ll_cms_env_ec_new(struct ll_ctx *ctx, struct ll_cert *const *rcpts,
  * id-aes256-wrap without ukm.  0 or LL_ECRYPTO. */
 int ll_cms_ecdh_kek(unsigned char kek[32], const unsigned char *z,
 		    size_t zlen, OSSL_LIB_CTX *libctx);
-/* ECDH of OWN with PEER (not validated here: the caller has checked
- * it), that KEK, and AES-256 key wrap: ENC 1 wraps the 32-octet key IN
- * into the 40 octets OUT, ENC 0 unwraps.  WRAP: AES-256-WRAP, fetched.
- * Z and the KEK are wiped.  0 or LL_ECRYPTO. */
+/* ECDH with PEER (not validated here: the caller has checked it) on
+ * DERIVE (derive_init done with our key), that KEK, and AES-256 key
+ * wrap: ENC 1 wraps the 32-octet key IN into the 40 octets OUT, ENC 0
+ * unwraps.  Z and the KEK are wiped.  0 or LL_ECRYPTO. */
 int ll_cms_ecdh_wrap(unsigned char *out, const unsigned char *in, int enc,
-		     EVP_PKEY *own, EVP_PKEY *peer, EVP_CIPHER *wrap,
-		     OSSL_LIB_CTX *libctx);
+		     EVP_PKEY_CTX *derive, EVP_PKEY *peer,
+		     const struct ll_algs *algs);
 
 /* curl_util.c: what every libcurl client of letterlock does the same
  * way (the ACME client; the CLI's IMAP and SMTP). */

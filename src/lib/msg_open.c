@@ -615,6 +615,15 @@ static void judge(struct opener *op, const struct ll_entity *top,
 	free(outer);
 }
 
+/* The signer's fingerprint in FPR, from the certificate cache when it
+ * came through it (no second SHA-256 of its re-encoding); NULL if it
+ * cannot be had. */
+static const unsigned char *signer_fpr(unsigned char fpr[32],
+				       const struct ll_ctx *ctx, X509 *x)
+{
+	return ll_ctx_cert_fpr(ctx, x, fpr) == 0 ? fpr : NULL;
+}
+
 int ll_msg_open(struct ll_opened **out, struct ll_ctx *ctx, const char *msg,
 		size_t len, struct ll_error *err)
 {
@@ -622,6 +631,7 @@ int ll_msg_open(struct ll_opened **out, struct ll_ctx *ctx, const char *msg,
 	struct ll_opened *o = NULL;
 	struct ll_entity top, cur;
 	struct ll_ctype ct;
+	unsigned char fpr[32];
 	size_t depth = 0;
 	int rc;
 
@@ -709,7 +719,8 @@ int ll_msg_open(struct ll_opened **out, struct ll_ctx *ctx, const char *msg,
 	if (o->st.is_signed && o->st.signature == LL_SIG_VALID &&
 	    o->st.signer_matches_from && op.nsigs == 1 &&
 	    op.sigs[0].cert != NULL && X509_up_ref(op.sigs[0].cert) &&
-	    ll_cert_wrap(&o->signer, op.sigs[0].cert, NULL) < 0) {
+	    ll_cert_wrap_fpr(&o->signer, op.sigs[0].cert,
+			     signer_fpr(fpr, ctx, op.sigs[0].cert), NULL) < 0) {
 		X509_free(op.sigs[0].cert); /* the reference taken */
 		o->signer = NULL;
 	}
