@@ -509,6 +509,46 @@ static void report_revocation(struct ll_open_status *st,
  * encrypts it to carol): said, so that carol does not take it as
  * written to her.
  */
+/* The next To or Cc field of HDR from *POS: 1 and *F, or 0. */
+static int next_to_cc(const struct ll_slice *hdr, size_t *pos,
+		      struct ll_field *f)
+{
+	while (ll_mime_next_field(hdr, pos, f))
+		if (ll_field_is(f, "To") || ll_field_is(f, "Cc"))
+			return 1;
+	return 0;
+}
+
+/*
+ * 1 if the To and Cc fields of the header OUTER are those of INNER,
+ * octet for octet and in the same order, as letterlock's header
+ * protection copies them: every outer address is then an inner one, and
+ * neither needs parsing.  The headers are split as ll_msg_addresses
+ * splits them, so that both look at the same fields.
+ */
+static int same_to_cc(const struct ll_slice *outer,
+		      const struct ll_slice *inner)
+{
+	struct ll_entity eo, ei;
+	struct ll_field fo, fi;
+	size_t po = 0, pi = 0;
+
+	if (ll_mime_split(&eo, outer->p, outer->len, NULL) < 0 ||
+	    ll_mime_split(&ei, inner->p, inner->len, NULL) < 0)
+		return 0;
+	for (;;) {
+		int more = next_to_cc(&eo.hdr, &po, &fo);
+
+		if (more != next_to_cc(&ei.hdr, &pi, &fi))
+			return 0;
+		if (!more)
+			return 1;
+		if (fo.raw.len != fi.raw.len ||
+		    memcmp(fo.raw.p, fi.raw.p, fo.raw.len) != 0)
+			return 0;
+	}
+}
+
 static void check_recipients(struct ll_open_status *st,
 			     const struct ll_entity *top,
 			     const struct ll_entity *in)
@@ -516,6 +556,8 @@ static void check_recipients(struct ll_open_status *st,
 	char **outer = NULL, **inner = NULL;
 	struct ll_error e = { 0 };
 
+	if (same_to_cc(&top->hdr, &in->hdr))
+		return;
 	if (ll_msg_addresses(&outer, top->hdr.p, top->hdr.len, LL_ADDR_TO_CC,
 			     &e) < 0 ||
 	    ll_msg_addresses(&inner, in->hdr.p, in->hdr.len, LL_ADDR_TO_CC,
