@@ -491,6 +491,53 @@ static void test_ctype(void **state)
 	assert_int_equal(ll_mime_ctype(&ct, &s, NULL), LL_EPARSE);
 }
 
+/*
+ * The same Content-Type value parsed again (from the thread's memo of
+ * recent values) gives the same answer; a filename from
+ * Content-Disposition is each header's own; more values than the memo
+ * holds, in turn, each parse as themselves.
+ */
+static void test_ctype_again(void **state)
+{
+	static const char a[] = "Content-Type: application/octet-stream\r\n"
+				"Content-Disposition: attachment; "
+				"filename=a.p7m\r\n";
+	static const char b[] = "Content-Type: application/octet-stream\r\n"
+				"Content-Disposition: attachment; "
+				"filename=b.p7s\r\n";
+	struct ll_ctype ct;
+	struct ll_slice s;
+	char h[128], want[32];
+
+	(void)state;
+	for (int round = 0; round < 3; round++) {
+		s.p = a;
+		s.len = sizeof(a) - 1;
+		assert_int_equal(ll_mime_ctype(&ct, &s, NULL), 0);
+		assert_string_equal(ct.subtype, "octet-stream");
+		assert_string_equal(ct.name, "a.p7m");
+		s.p = b;
+		s.len = sizeof(b) - 1;
+		assert_int_equal(ll_mime_ctype(&ct, &s, NULL), 0);
+		assert_string_equal(ct.subtype, "octet-stream");
+		assert_string_equal(ct.name, "b.p7s");
+	}
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < 10; i++) {
+			snprintf(h, sizeof(h),
+				 "Content-Type: multipart/mixed; "
+				 "boundary=\"b%d\"\r\n",
+				 i);
+			snprintf(want, sizeof(want), "b%d", i);
+			s.p = h;
+			s.len = strlen(h);
+			assert_int_equal(ll_mime_ctype(&ct, &s, NULL), 0);
+			assert_string_equal(ct.type, "multipart");
+			assert_string_equal(ct.boundary, want);
+		}
+	}
+}
+
 static void test_decode_body(void **state)
 {
 	static const char b64[] = "Content-Transfer-Encoding: BASE64\r\n\r\n"
@@ -706,6 +753,7 @@ int main(void)
 		cmocka_unit_test(test_parts_crlf_before_delimiter),
 		cmocka_unit_test(test_parts_limits),
 		cmocka_unit_test(test_ctype),
+		cmocka_unit_test(test_ctype_again),
 		cmocka_unit_test(test_decode_body),
 		cmocka_unit_test(test_parts_every_prefix),
 		cmocka_unit_test(test_split_every_prefix),
