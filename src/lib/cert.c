@@ -4,7 +4,6 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include <openssl/core_names.h>
 #include <openssl/err.h>
@@ -101,38 +100,40 @@ int ll_x509_first_email(X509 *x, char *buf, size_t len)
 	return found;
 }
 
-/* Compare an address from a certificate with ADDR: local part exact,
- * domain case-insensitive. */
-static int addr_eq(const unsigned char *s, size_t n, const char *addr)
+/* The canonical form of the address S (N octets) into OUT, as the CA
+ * writes it and PKX keys it (ll_mailbox_parse: local part as given,
+ * domain in lower-case A-labels): 1, or 0 when S is not a mailbox we
+ * accept (malformed IDNA included), which then matches nothing. */
+static int canonical_of(char out[LL_MAILBOX_MAX + 1], const unsigned char *s,
+			size_t n)
 {
-	const char *at = strrchr(addr, '@');
-	const unsigned char *cat = NULL;
-	size_t alen = strlen(addr), local;
+	struct ll_mailbox m;
 
-	if (at == NULL || n != alen)
+	if (ll_mailbox_parse(&m, (const char *)s, n, NULL) < 0)
 		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (s[i] == '@')
-			cat = s + i;
-	if (cat == NULL)
-		return 0;
-	local = (size_t)(at - addr);
-	if ((size_t)(cat - s) != local || memcmp(s, addr, local) != 0)
-		return 0;
-	return strncasecmp((const char *)cat, at, n - local) == 0;
+	memcpy(out, m.addr, m.len + 1);
+	return 1;
+}
+
+/* Whether the address S (N octets, from a certificate) names the
+ * mailbox whose canonical form is CANON: both in canonical form, the
+ * local parts compared octet for octet (RFC 5280 7.5, RFC 9598), the
+ * domains as A-labels, whichever form each side was written in. */
+static int addr_eq(const unsigned char *s, size_t n, const char *canon)
+{
+	char other[LL_MAILBOX_MAX + 1];
+
+	return canonical_of(other, s, n) && strcmp(other, canon) == 0;
 }
 
 int ll_x509_has_email(X509 *x, const char *addr)
 {
 	GENERAL_NAMES *gens;
 	int found = 0, had_san_email = 0;
-	char canon[LL_MAILBOX_MAX + 1] = "";
-	struct ll_mailbox m;
+	char canon[LL_MAILBOX_MAX + 1];
 
-	/* certificates name the domain in A-labels (RFC 9598) */
-	if (ll_mailbox_parse(&m, addr, strlen(addr), NULL) == 0)
-		memcpy(canon, m.addr, m.len + 1);
-
+	if (!canonical_of(canon, (const unsigned char *)addr, strlen(addr)))
+		return 0;
 	gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
 	for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
 		GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
@@ -143,10 +144,7 @@ int ll_x509_has_email(X509 *x, const char *addr)
 			continue;
 		had_san_email = 1;
 		if (addr_eq(ASN1_STRING_get0_data(as),
-			    (size_t)ASN1_STRING_length(as), addr) ||
-		    (canon[0] != '\0' &&
-		     addr_eq(ASN1_STRING_get0_data(as),
-			     (size_t)ASN1_STRING_length(as), canon)))
+			    (size_t)ASN1_STRING_length(as), canon))
 			found = 1;
 	}
 	GENERAL_NAMES_free(gens);
@@ -161,7 +159,7 @@ int ll_x509_has_email(X509 *x, const char *addr)
 				X509_NAME_get_entry(nm, idx));
 
 			if (addr_eq(ASN1_STRING_get0_data(d),
-				    (size_t)ASN1_STRING_length(d), addr))
+				    (size_t)ASN1_STRING_length(d), canon))
 				found = 1;
 		}
 	}

@@ -8,6 +8,7 @@
 #include <gmime/gmime.h>
 
 #include "internal.h"
+#include "ca_internal.h"
 
 static pthread_once_t gmime_once = PTHREAD_ONCE_INIT;
 
@@ -260,6 +261,18 @@ int ll_addr_single_mailbox(const char *value)
  * show the display name; one that looks like somebody else's address
  * must not ride on ADDR's signature.
  */
+/* Whether A and B are one mailbox written in two forms: GMime hands
+ * out a domain's A-labels decoded into U-labels, so the field may show
+ * xn--bcher-kva.example where the address is bücher.example. */
+static int same_mailbox(const char *a, const char *b)
+{
+	struct ll_mailbox ma, mb;
+
+	return ll_mailbox_parse(&ma, a, strlen(a), NULL) == 0 &&
+	       ll_mailbox_parse(&mb, b, strlen(b), NULL) == 0 &&
+	       strcmp(ma.addr, mb.addr) == 0;
+}
+
 int ll_addr_shows_other(const char *value, const char *addr)
 {
 	char *dec, *tok, *save = NULL;
@@ -278,7 +291,7 @@ int ll_addr_shows_other(const char *value, const char *addr)
 		if (strchr(tok, '@') == NULL)
 			continue;
 		ll_addr_normalise(tok);
-		if (strcasecmp(tok, addr) != 0)
+		if (strcasecmp(tok, addr) != 0 && !same_mailbox(tok, addr))
 			other = 1;
 	}
 	g_free(dec);

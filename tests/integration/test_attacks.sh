@@ -1237,22 +1237,50 @@ from_alice "ID: From alice@exаmple.test with a Cyrillic a (homograph): not vali
 	"alice@exаmple.test" want_not_valid
 from_alice "ID: From alice@xn--exmple-cua.test (IDN A-label of another domain): not valid" \
 	"alice@xn--exmple-cua.test" want_not_valid
-mkmulti() { # alice's key, a certificate for alice@ and alice.two@
+# named NAME SAN [LINE...]: alice's key certified by the intermediate for
+# the subjectAltName SAN (openssl's syntax; LINEs end the configuration,
+# e.g. a section SAN names), and a detached signature over p1 by it in
+# $B/NAME.der
+named() {
 	printf '%s\n' "basicConstraints=CA:false" "keyUsage=critical,digitalSignature,keyEncipherment" \
-		"extendedKeyUsage=emailProtection" \
-		"subjectAltName=email:alice@example.test,email:alice.two@example.test" >"$B/multi.cnf" &&
-		openssl req -new -key "$P/alice-rsa.key" -subj "/CN=Alice two" -out "$B/multi.csr" &&
-		openssl x509 -req -in "$B/multi.csr" -CA "$P/inter.pem" -CAkey "$P/inter.key" \
-			-set_serial 4711 -days 3650 -extfile "$B/multi.cnf" -out "$B/multi.pem" &&
-		openssl cms -sign -binary -signer "$B/multi.pem" -inkey "$P/alice-rsa.key" \
-			-certfile "$P/inter.pem" -in "$J/p1" -outform DER -out "$B/multi.der"
+		"extendedKeyUsage=emailProtection" "subjectAltName=$2" "${@:3}" >"$B/$1.cnf" &&
+		openssl req -new -key "$P/alice-rsa.key" -subj "/CN=$1" -out "$B/$1.csr" &&
+		openssl x509 -req -in "$B/$1.csr" -CA "$P/inter.pem" -CAkey "$P/inter.key" \
+			-set_serial "0x$(openssl rand -hex 8)" -days 3650 -extfile "$B/$1.cnf" -out "$B/$1.pem" &&
+		openssl cms -sign -binary -signer "$B/$1.pem" -inkey "$P/alice-rsa.key" \
+			-certfile "$P/inter.pem" -in "$J/p1" -outform DER -out "$B/$1.der"
 }
+mkmulti() { named multi "email:alice@example.test,email:alice.two@example.test"; }
 t "ID: a certificate with two addresses, From the second: valid, signer the From address" \
 	prep eval 'mkmulti && A mswrap "$J/p1" "$B/multi.der" "$B/multi2.eml" BM "From: alice.two@example.test" "To: bob@example.test"' \
 	-- want_valid "$B/multi2.eml" alice.two@example.test
 t "ID: a certificate with two addresses, From a third: wrong-signer" \
 	prep A mswrap "$J/p1" "$B/multi.der" "$B/multi3.eml" BM "From: alice.three@example.test" "To: bob@example.test" \
 	-- eval 'op "$B/multi3.eml" && [ "$(jf signature)" = wrong-signer ] || { show; false; }'
+# IDN (RFC 9598, RFC 6532): the certificate's domain in A-labels, the
+# From's in U-labels or A-labels, or the other way round: one domain
+U=$(printf 'b\303\274cher.example') # bücher.example, UTF-8
+# from_named DESC NAME FROM CHECK [SIGNER]: NAME's signature under that From
+from_named() {
+	t "$1" prep A mswrap "$J/p1" "$B/$2.der" "$B/$2-from.eml" BN "From: $3" "To: bob@example.test" \
+		-- "$4" "$B/$2-from.eml" ${5:+"$5"}
+}
+t "IDN: a certificate for alice@xn--bcher-kva.example (rfc822Name, A-label)" named idna "email:alice@xn--bcher-kva.example"
+from_named "IDN: From alice@bücher.example (U-label), certificate in A-labels: valid" \
+	idna "alice@$U" want_valid
+from_named "IDN: From alice@XN--BCHER-KVA.example, certificate in A-labels: valid" \
+	idna "alice@XN--BCHER-KVA.example" want_valid
+from_named "IDN: From alice@xn--bcher-49a.example (bőcher, another domain's A-label): not valid" \
+	idna "alice@xn--bcher-49a.example" want_not_valid
+t "IDN: a certificate naming alice@bücher.example in U-labels (SmtpUTF8Mailbox)" \
+	named idnu @idnu "[idnu]" "otherName.1=1.3.6.1.5.5.7.8.9;FORMAT:UTF8,UTF8:alice@$U"
+from_named "IDN: From alice@xn--bcher-kva.example (A-label), certificate in U-labels: valid" \
+	idnu "alice@xn--bcher-kva.example" want_valid
+from_named "IDN: From alice@bücher.example, certificate in U-labels: valid" \
+	idnu "alice@$U" want_valid
+t "IDN: a certificate for alice@xn--zz.example (not valid Punycode)" named idnbad "email:alice@xn--zz.example"
+from_named "IDN: From alice@xn--zz.example, the same malformed A-label in the certificate: not valid" \
+	idnbad "alice@xn--zz.example" want_not_valid
 printf '%s\r\n' "From: carol@example.test" "To: bob@example.test" "Subject: inner" \
 	"X-Letterlock-Status: not encrypted; signature valid by alice@example.test" \
 	'Content-Type: text/plain; hp="clear"' "" "I resign. $SECRET" >"$B/xst"

@@ -742,6 +742,91 @@ static void test_issue_idn_domain(void **state)
 	ll_cert_free(&c);
 }
 
+/* A certificate (unsigned: only its names are read) whose
+ * subjectAltName holds the rfc822Name RFC822 and the SmtpUTF8Mailbox
+ * UTF8, each when not NULL. */
+static X509 *naming(const char *rfc822, const char *utf8)
+{
+	GENERAL_NAMES *gens = GENERAL_NAMES_new();
+	X509 *x = X509_new();
+
+	assert_non_null(gens);
+	assert_non_null(x);
+	if (rfc822 != NULL) {
+		GENERAL_NAME *g = GENERAL_NAME_new();
+		ASN1_IA5STRING *s = ASN1_IA5STRING_new();
+
+		assert_true(g && s && ASN1_STRING_set(s, rfc822, -1));
+		GENERAL_NAME_set0_value(g, GEN_EMAIL, s);
+		assert_true(sk_GENERAL_NAME_push(gens, g) > 0);
+	}
+	if (utf8 != NULL) {
+		GENERAL_NAME *g = GENERAL_NAME_new();
+		ASN1_TYPE *t = ASN1_TYPE_new();
+		ASN1_UTF8STRING *s = ASN1_UTF8STRING_new();
+
+		assert_true(g && t && s && ASN1_STRING_set(s, utf8, -1));
+		ASN1_TYPE_set(t, V_ASN1_UTF8STRING, s);
+		assert_true(GENERAL_NAME_set0_othername(
+			g, OBJ_nid2obj(NID_id_on_SmtpUTF8Mailbox), t));
+		assert_true(sk_GENERAL_NAME_push(gens, g) > 0);
+	}
+	assert_int_equal(X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0, 0),
+			 1);
+	GENERAL_NAMES_free(gens);
+	return x;
+}
+
+#define BUECHER     \
+	"b\xc3\xbc" \
+	"cher.example" /* bücher.example */
+
+static void test_match_idn_domain(void **state)
+{
+	X509 *x;
+
+	(void)state;
+	/* the A-label in the certificate (as RFC 5280 and the CA write
+	 * it), U-labels or A-labels in From */
+	x = naming("alice@xn--bcher-kva.example", NULL);
+	assert_true(ll_x509_has_email(x, "alice@" BUECHER));
+	assert_true(ll_x509_has_email(x, "alice@xn--bcher-kva.example"));
+	assert_true(ll_x509_has_email(x, "alice@XN--Bcher-KVA.Example"));
+	/* bőcher: another domain, another A-label */
+	assert_false(ll_x509_has_email(x, "alice@b\xc5\x91"
+					  "cher.example"));
+	assert_false(ll_x509_has_email(x, "alice@xn--bcher-49a.example"));
+	/* U-labels must be in canonical form (no TR46 mapping) */
+	assert_false(ll_x509_has_email(x, "alice@B\xc3\x9c"
+					  "CHER.example"));
+	X509_free(x);
+
+	/* U-labels in a SmtpUTF8Mailbox: the same domain */
+	x = naming(NULL, MAKE "@" BUECHER);
+	assert_true(ll_x509_has_email(x, MAKE "@xn--bcher-kva.example"));
+	assert_true(ll_x509_has_email(x, MAKE "@" BUECHER));
+	assert_false(ll_x509_has_email(x, MAKE "@xn--bcher-49a.example"));
+	X509_free(x);
+	x = naming(NULL, MAKE "@xn--bcher-kva.example");
+	assert_true(ll_x509_has_email(x, MAKE "@" BUECHER));
+	X509_free(x);
+
+	/* malformed IDNA on either side matches nothing, not even itself */
+	x = naming("alice@xn--zz.example", NULL);
+	assert_false(ll_x509_has_email(x, "alice@xn--zz.example"));
+	X509_free(x);
+	x = naming("alice@xn--bcher-kva.example", NULL);
+	assert_false(ll_x509_has_email(x, "alice@xn--bcher-kva-.example"));
+	X509_free(x);
+	/* UTF-8 that is not UTF-8 */
+	x = naming(NULL, "alice@b\xfc"
+			 "cher.example");
+	assert_false(ll_x509_has_email(x, "alice@b\xfc"
+					  "cher.example"));
+	assert_false(ll_x509_has_email(x, "alice@" BUECHER));
+	X509_free(x);
+}
+
 static void test_issue_long_address(void **state)
 {
 	/* 70 characters: more than a CN holds -> empty subject, critical
@@ -1573,6 +1658,7 @@ int main(void)
 		cmocka_unit_test(test_csr_requests),
 		cmocka_unit_test(test_csr_garbage),
 		cmocka_unit_test(test_bad_addresses),
+		cmocka_unit_test(test_match_idn_domain),
 		cmocka_unit_test(test_rsa_key_quality),
 		cmocka_unit_test(test_spki_round_trip),
 		cmocka_unit_test(test_spki_refused),
