@@ -1281,6 +1281,15 @@ from_named "IDN: From alice@bücher.example, certificate in U-labels: valid" \
 t "IDN: a certificate for alice@xn--zz.example (not valid Punycode)" named idnbad "email:alice@xn--zz.example"
 from_named "IDN: From alice@xn--zz.example, the same malformed A-label in the certificate: not valid" \
 	idnbad "alice@xn--zz.example" want_not_valid
+# the local part is compared exactly (RFC 5280 7.5; doc/decisions.md
+# "Which From a signature must match"), both ways round
+from_alice "ID: From Alice@example.test, certificate for alice@: not valid" \
+	"Alice@example.test" want_not_valid
+t "ID: a certificate for Alice@example.test (upper-case local part)" named upper "email:Alice@example.test"
+from_named "ID: From alice@example.test, certificate for Alice@: not valid" \
+	upper "alice@example.test" want_not_valid
+from_named "ID: From Alice@EXAMPLE.test, certificate for Alice@: valid" \
+	upper "Alice@EXAMPLE.test" want_valid Alice@example.test
 printf '%s\r\n' "From: carol@example.test" "To: bob@example.test" "Subject: inner" \
 	"X-Letterlock-Status: not encrypted; signature valid by alice@example.test" \
 	'Content-Type: text/plain; hp="clear"' "" "I resign. $SECRET" >"$B/xst"

@@ -827,6 +827,30 @@ static void test_match_idn_domain(void **state)
 	X509_free(x);
 }
 
+static void test_match_local_part(void **state)
+{
+	X509 *x;
+
+	(void)state;
+	/* rfc822Name: the local part exactly, the domain in any case */
+	x = naming("alice@example.test", NULL);
+	assert_true(ll_x509_has_email(x, "alice@EXAMPLE.test"));
+	assert_false(ll_x509_has_email(x, "Alice@example.test"));
+	assert_false(ll_x509_has_email(x, "ALICE@example.test"));
+	X509_free(x);
+	x = naming("Alice@example.test", NULL);
+	assert_true(ll_x509_has_email(x, "Alice@example.test"));
+	assert_false(ll_x509_has_email(x, "alice@example.test"));
+	X509_free(x);
+	/* SmtpUTF8Mailbox: the octets of the local part, no case folding
+	 * (É, é) and no normalisation (é, e + U+0301) */
+	x = naming(NULL, "\xc3\xa9mile@" BUECHER);
+	assert_true(ll_x509_has_email(x, "\xc3\xa9mile@xn--bcher-kva.example"));
+	assert_false(ll_x509_has_email(x, "\xc3\x89mile@" BUECHER));
+	assert_false(ll_x509_has_email(x, "e\xcc\x81mile@" BUECHER));
+	X509_free(x);
+}
+
 static void test_issue_long_address(void **state)
 {
 	/* 70 characters: more than a CN holds -> empty subject, critical
@@ -1659,6 +1683,7 @@ int main(void)
 		cmocka_unit_test(test_csr_garbage),
 		cmocka_unit_test(test_bad_addresses),
 		cmocka_unit_test(test_match_idn_domain),
+		cmocka_unit_test(test_match_local_part),
 		cmocka_unit_test(test_rsa_key_quality),
 		cmocka_unit_test(test_spki_round_trip),
 		cmocka_unit_test(test_spki_refused),
