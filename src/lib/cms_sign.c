@@ -27,6 +27,47 @@ static int add_caps(CMS_SignerInfo *si)
 	return ok;
 }
 
+/* The LL_CAP_* bits of the signed SMIMECapabilities of SI (RFC 8551
+ * 2.5.2) that letterlock knows; 0 when there are none or they do not
+ * parse.  Unsigned attributes are not looked at. */
+static unsigned signed_caps(CMS_SignerInfo *si)
+{
+	static const struct {
+		int nid;
+		unsigned cap;
+	} known[] = {
+		{ NID_aes_256_gcm, LL_CAP_AES256_GCM },
+		{ NID_aes_128_gcm, LL_CAP_AES128_GCM },
+		{ NID_aes_256_cbc, LL_CAP_AES256_CBC },
+		{ NID_aes_128_cbc, LL_CAP_AES128_CBC },
+		{ NID_rsaesOaep, LL_CAP_RSA_OAEP },
+	};
+	const ASN1_STRING *seq;
+	const unsigned char *p;
+	X509_ALGORS *algs;
+	unsigned caps = 0;
+
+	seq = CMS_signed_get0_data_by_OBJ(
+		si, OBJ_nid2obj(NID_SMIMECapabilities), -3, V_ASN1_SEQUENCE);
+	if (seq == NULL)
+		return 0;
+	p = ASN1_STRING_get0_data(seq);
+	algs = d2i_X509_ALGORS(NULL, &p, ASN1_STRING_length(seq));
+	for (int i = 0; algs != NULL && i < sk_X509_ALGOR_num(algs); i++) {
+		const ASN1_OBJECT *oid;
+		int nid;
+
+		X509_ALGOR_get0(&oid, NULL, NULL, sk_X509_ALGOR_value(algs, i));
+		nid = OBJ_obj2nid(oid);
+		for (size_t k = 0; k < LL_ARRAY_SIZE(known); k++)
+			if (known[k].nid == nid)
+				caps |= known[k].cap;
+	}
+	sk_X509_ALGOR_pop_free(algs, X509_ALGOR_free);
+	ERR_clear_error(); /* a list that does not parse is no list */
+	return caps;
+}
+
 static CMS_ContentInfo *sign_new(struct ll_ctx *ctx,
 				 const struct ll_identity *id,
 				 unsigned flags, struct ll_error *err)
@@ -421,6 +462,7 @@ int ll_cms_verify(struct ll_verify_result *r, struct ll_ctx *ctx,
 	r->signer_cert = signer;
 	ll_x509_first_email(signer, r->signer, sizeof(r->signer));
 	si = sk_CMS_SignerInfo_value(sis, 0);
+	r->caps = signed_caps(si);
 	when = signing_time(si, &have_time);
 	/* an RFC 3161 token proves the signature existed at its time: the
 	 * certificate is judged then (the signer's own signingTime is

@@ -128,6 +128,22 @@ static int canonical(char out[ADDR_MAX], const char *addr, struct ll_error *err)
 	return ll_ca_mailbox_canonical(out, ADDR_MAX, NULL, addr, err);
 }
 
+/* How a stored certificate's capabilities take CAPS from SOURCE, the
+ * row in state WAS: 0 kept, 1 raised (CAPS added), 2 replaced.  The
+ * directory and the user state them; a signed message (harvest) only
+ * adds what it signs for, and only for the contact's current key, so a
+ * message without SMIMECapabilities or with weaker ones never takes GCM
+ * or OAEP away from a contact. */
+static int caps_update(enum ll_contact_source source, long long was,
+		       unsigned caps)
+{
+	if (caps == 0)
+		return 0;
+	if (!unproven(source))
+		return 2;
+	return was == LL_CONTACT_CURRENT && source == LL_SRC_HARVESTED ? 1 : 0;
+}
+
 int ll_contacts_add(struct ll_keystore *ks, const struct ll_cert *cert,
 		    enum ll_contact_source source, time_t now,
 		    enum ll_contact_state *state, struct ll_error *err)
@@ -168,18 +184,21 @@ int ll_contacts_add(struct ll_keystore *ks, const struct ll_cert *cert,
 			to = LL_CONTACT_CURRENT;
 		if (sqlite3_prepare_v2(db,
 				       "UPDATE contacts SET state = ?,"
-				       " seen = max(seen, ?), caps = CASE"
-				       " WHEN ? != 0 THEN ? ELSE caps END"
-				       " WHERE fpr = ?",
+				       " seen = max(seen, ?), caps = CASE ?"
+				       " WHEN 0 THEN caps WHEN 1 THEN caps | ?"
+				       " ELSE ? END WHERE fpr = ?",
 				       -1, &st, NULL) != SQLITE_OK) {
 			rc = ll_keystore_db_err(err, db, "contacts");
 			goto out;
 		}
 		sqlite3_bind_int(st, 1, (int)to);
 		sqlite3_bind_int64(st, 2, (long long)now);
-		sqlite3_bind_int64(st, 3, (long long)ll_cert_caps(cert));
+		sqlite3_bind_int(st, 3,
+				 caps_update(source, have - 1,
+					     ll_cert_caps(cert)));
 		sqlite3_bind_int64(st, 4, (long long)ll_cert_caps(cert));
-		sqlite3_bind_text(st, 5, fpr, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 5, (long long)ll_cert_caps(cert));
+		sqlite3_bind_text(st, 6, fpr, -1, SQLITE_STATIC);
 		rc = sqlite3_step(st) == SQLITE_DONE ?
 			     0 :
 			     ll_keystore_db_err(err, db, "updating a contact");

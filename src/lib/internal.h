@@ -288,6 +288,7 @@ struct ll_verify_result {
 	char ts_why[160]; /* why a token present was not taken, "" */
 	char why[160];
 	X509 *signer_cert; /* a reference; free */
+	unsigned caps; /* LL_CAP_* of its signed SMIMECapabilities, or 0 */
 	struct ll_revocation rev; /* the signer's, when the context asks */
 };
 /* Verify CMS signed-data; DATA is the detached content or NULL. */

@@ -31,6 +31,7 @@ struct layer_sig {
 	int ts_trusted; /* WHEN is a verified token's time */
 	char ts_why[160]; /* a token present but not taken */
 	X509 *cert;
+	unsigned caps; /* its signed SMIMECapabilities (LL_CAP_*) */
 	struct ll_revocation rev;
 };
 
@@ -119,6 +120,7 @@ static void record_sig(struct opener *op, struct ll_verify_result *r)
 	s->ts_trusted = r->ts_trusted;
 	memcpy(s->ts_why, r->ts_why, sizeof(s->ts_why));
 	s->cert = r->signer_cert;
+	s->caps = r->caps;
 	r->signer_cert = NULL;
 	s->rev = r->rev;
 }
@@ -766,6 +768,10 @@ int ll_msg_open(struct ll_opened **out, struct ll_ctx *ctx, const char *msg,
 		X509_free(op.sigs[0].cert); /* the reference taken */
 		o->signer = NULL;
 	}
+	/* what the signer says it reads, under its signature: the contact
+	 * store decides whether it may raise what it knows (contacts.c) */
+	if (o->signer != NULL)
+		ll_cert_set_caps(o->signer, op.sigs[0].caps);
 	*out = o;
 	o = NULL;
 	goto out;

@@ -151,6 +151,59 @@ t_old_again() {
 		grep -qx "alice@example.test $(fpr alice2) current harvested until .*"
 }
 
+# SMIMECapabilities in signed mail (doc/decisions.md): never lower what
+# the store knows of a contact, raise it only under the current key.
+# cipher_of WHO FILE: the content cipher WHO's open --json reports
+cipher_of() {
+	ll "$1" open --json "$2" 2>/dev/null |
+		python3 -c 'import json,sys; print(json.load(sys.stdin)["cipher"])'
+}
+
+# bob_seals_to ADDR WHO CIPHER: bob's sealed mail to ADDR is read by WHO
+# with CIPHER
+bob_seals_to() {
+	msg bob@example.test "$1" caps >"$T/mcaps" &&
+		ll bob seal -o "$T/ecaps.eml" "$T/mcaps" &&
+		echo "cipher: $(cipher_of "$2" "$T/ecaps.eml")" &&
+		[ "$(cipher_of "$2" "$T/ecaps.eml")" = "$3" ]
+}
+
+t_caps_setup() {
+	issue carol carol@example.test && issue dave dave@example.test &&
+		ll carol identity import-pem "$T/carol.key" "$T/carol.pem" &&
+		ll dave identity import-pem "$T/dave.key" "$T/dave.pem" &&
+		ll carol trust add "$ROOT" && ll dave trust add "$ROOT" &&
+		ll bob contact add --caps aes256-gcm "$T/carol.pem" &&
+		ll bob contact add "$T/dave.pem" &&
+		bob_seals_to carol@example.test carol aes-256-gcm &&
+		bob_seals_to dave@example.test dave aes-256-cbc
+}
+
+t_caps_absent() {
+	local j
+	local -a chain=()
+	# the certificates after carol's own in her file, if any
+	awk 'n > 0; /END CERTIFICATE/ { n++ }' "$T/carol.pem" >"$T/carol.chain"
+	[ -s "$T/carol.chain" ] && chain=(-certfile "$T/carol.chain")
+	printf 'hello\r\n' >"$T/body" &&
+		openssl cms -sign -nosmimecap -text -signer "$T/carol.pem" \
+			-inkey "$T/carol.key" "${chain[@]}" \
+			-from carol@example.test -to bob@example.test \
+			-subject nocaps -in "$T/body" -out "$T/nocaps.eml" &&
+		j=$(json_of "$T/nocaps.eml") && echo "$j" &&
+		grep -q '"signature":"valid"' <<<"$j" &&
+		bob_seals_to carol@example.test carol aes-256-gcm
+}
+
+t_caps_raise() {
+	local j
+	msg dave@example.test bob@example.test gcm >"$T/md" &&
+		ll dave seal --sign-only -o "$T/sd.eml" "$T/md" &&
+		j=$(json_of "$T/sd.eml") && echo "$j" &&
+		grep -q '"signature":"valid"' <<<"$j" &&
+		bob_seals_to dave@example.test dave aes-256-gcm
+}
+
 tcase "alice (two keys), bob; a mallory key for alice's address under another root" t_setup
 tcase "open --no-harvest: signer_key new, no contact kept" t_no_harvest
 tcase "a signature under an untrusted root: nothing harvested" t_untrusted
@@ -159,5 +212,8 @@ tcase "alice's new key: signer_key changed, kept pending" t_change_pending
 tcase "bob's mail to alice still goes to her old key only" t_seal_old_key
 tcase "contact accept: the new key current, the old replaced and used no more" t_accept
 tcase "the old key's mail again changes nothing" t_old_again
+tcase "carol (GCM, said by the user), dave (nothing known): bob seals GCM, CBC" t_caps_setup
+tcase "carol's signed mail without SMIMECapabilities: bob still seals to her with GCM" t_caps_absent
+tcase "dave's signed mail stating GCM, by his current key: bob now seals to him with GCM" t_caps_raise
 
 plan

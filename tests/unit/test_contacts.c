@@ -51,6 +51,7 @@ static struct ll_cert *cert_of(const struct mt_who *w)
 struct find {
 	const char *fpr;
 	int state, source, count;
+	unsigned caps;
 };
 
 static int find_one(void *arg, const struct ll_contact_info *c)
@@ -61,16 +62,27 @@ static int find_one(void *arg, const struct ll_contact_info *c)
 	if (strcmp(ll_cert_fingerprint(c->cert), f->fpr) == 0) {
 		f->state = (int)c->state;
 		f->source = (int)c->source;
+		f->caps = ll_cert_caps(c->cert);
 	}
 	return 0;
 }
 
 static int state_of(struct ll_keystore *ks, const struct ll_cert *c)
 {
-	struct find f = { ll_cert_fingerprint(c), -1, -1, 0 };
+	struct find f = { ll_cert_fingerprint(c), -1, -1, 0, 0 };
 
 	assert_int_equal(ll_contacts_foreach(ks, find_one, &f, NULL), 0);
 	return f.state;
+}
+
+/* The capabilities stored with C in KS. */
+static unsigned caps_of(struct ll_keystore *ks, const struct ll_cert *c)
+{
+	struct find f = { ll_cert_fingerprint(c), -1, -1, 0, 0 };
+
+	assert_int_equal(ll_contacts_foreach(ks, find_one, &f, NULL), 0);
+	assert_int_not_equal(f.state, -1);
+	return f.caps;
 }
 
 /* How many contact certificates for ADDR a fresh context of KS holds
@@ -190,7 +202,7 @@ static void test_old_store(void **state)
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
 	char path[128];
-	struct find f = { ll_cert_fingerprint(bob), -1, -1, 0 };
+	struct find f = { ll_cert_fingerprint(bob), -1, -1, 0, 0 };
 
 	(void)state;
 	ll_keystore_close(&ks);
@@ -241,6 +253,54 @@ static int resolve(struct ll_keystore *ks, struct ll_ctx *ctx,
 
 /* No directory, or one that does not answer: the store's answer, and a
  * note; the context holds the current keys of the addresses asked. */
+/* (add CERT with CAPS from SOURCE): what a signed message says it reads
+ * never takes away what the directory or the user said; it adds to
+ * it only for the contact's current key. */
+static void add_caps(struct ll_keystore *ks, struct ll_cert *c, unsigned caps,
+		     enum ll_contact_source source, time_t when)
+{
+	unsigned was = ll_cert_caps(c);
+
+	ll_cert_set_caps(c, caps);
+	assert_int_equal(ll_contacts_add(ks, c, source, when, NULL, NULL), 0);
+	ll_cert_set_caps(c, was); /* the fixture is shared */
+}
+
+static void test_caps_never_lowered(void **state)
+{
+	struct ll_keystore *ks = open_home();
+	struct ll_cert *alice = cert_of(&mt_alice),
+		       *other = cert_of(&mt_mallory);
+	const unsigned strong = LL_CAP_AES256_GCM | LL_CAP_RSA_OAEP;
+
+	(void)state;
+	add_caps(ks, alice, strong, LL_SRC_PKX, NOW);
+	assert_int_equal(caps_of(ks, alice), strong);
+	/* signed mail without SMIMECapabilities, or CBC only */
+	add_caps(ks, alice, 0, LL_SRC_HARVESTED, NOW + 1);
+	assert_int_equal(caps_of(ks, alice), strong);
+	add_caps(ks, alice, LL_CAP_AES256_CBC, LL_SRC_HARVESTED, NOW + 2);
+	assert_int_equal(caps_of(ks, alice), strong | LL_CAP_AES256_CBC);
+	/* SMIMEA is no word of the recipient's */
+	add_caps(ks, alice, LL_CAP_AES128_GCM, LL_SRC_SMIMEA, NOW + 3);
+	assert_false(caps_of(ks, alice) & LL_CAP_AES128_GCM);
+	/* the directory itself may say less */
+	add_caps(ks, alice, LL_CAP_AES128_CBC, LL_SRC_PKX, NOW + 4);
+	assert_int_equal(caps_of(ks, alice), LL_CAP_AES128_CBC);
+	/* stronger, signed by the current key: raised */
+	add_caps(ks, alice, LL_CAP_AES256_GCM, LL_SRC_HARVESTED, NOW + 5);
+	assert_int_equal(caps_of(ks, alice),
+			 LL_CAP_AES128_CBC | LL_CAP_AES256_GCM);
+	/* by a key that is not the current one (pending): not raised */
+	add_caps(ks, other, 0, LL_SRC_HARVESTED, NOW + 6);
+	assert_int_equal(state_of(ks, other), LL_CONTACT_PENDING);
+	add_caps(ks, other, strong, LL_SRC_HARVESTED, NOW + 7);
+	assert_int_equal(caps_of(ks, other), 0);
+	assert_int_equal(caps_of(ks, alice),
+			 LL_CAP_AES128_CBC | LL_CAP_AES256_GCM);
+	ll_keystore_close(&ks);
+}
+
 static void test_resolve_offline(void **state)
 {
 	struct ll_keystore *ks = open_home();
@@ -283,7 +343,7 @@ static void test_smimea_rule(void **state)
 	struct ll_cert *alice = cert_of(&mt_alice),
 		       *other = cert_of(&mt_mallory), *bob = cert_of(&mt_bob);
 	enum ll_contact_state st;
-	struct find f = { ll_cert_fingerprint(bob), -1, -1, 0 };
+	struct find f = { ll_cert_fingerprint(bob), -1, -1, 0, 0 };
 
 	(void)state;
 	assert_string_equal(ll_contact_source_name(LL_SRC_SMIMEA), "smimea");
@@ -385,6 +445,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rules),
 		cmocka_unit_test(test_manual_and_directory),
+		cmocka_unit_test(test_caps_never_lowered),
 		cmocka_unit_test(test_old_store),
 		cmocka_unit_test(test_resolve_offline),
 		cmocka_unit_test(test_smimea_rule),
