@@ -19,6 +19,10 @@
 #     an error, not a crash, and the next ones succeed;
 #   * the password of the URI is in no log line.
 #
+# It runs four other scripts whole, so its size says nothing of its
+# time (tests/run starts the longest jobs first):
+# tests/run: seconds 170
+#
 # TAP output; exit 0 when every case passed.  Needs root and the
 # packages of scripts/setup (postgresql among them); skips otherwise.
 # LETTERLOCK (first argument or the environment): the letterlock
