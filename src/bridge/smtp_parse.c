@@ -281,11 +281,70 @@ enum smtp_verb smtp_parse_verb(const char *line, const char **arg)
 	return SMTP_UNKNOWN;
 }
 
+/* The length of the well-formed UTF-8 sequence (RFC 3629) of at least
+ * two bytes at S (N bytes left), or 0: no overlong form, no surrogate,
+ * nothing past U+10FFFF. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	size_t need;
+	unsigned char lo = 0x80, hi = 0xbf; /* the second byte's range */
+
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		need = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		need = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		need = 4;
+	else
+		return 0;
+	if (s[0] == 0xe0)
+		lo = 0xa0; /* overlong */
+	else if (s[0] == 0xed)
+		hi = 0x9f; /* surrogates */
+	else if (s[0] == 0xf0)
+		lo = 0x90; /* overlong */
+	else if (s[0] == 0xf4)
+		hi = 0x8f; /* past U+10FFFF */
+	if (n < need || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < need; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return need;
+}
+
+/* Is the address A (N bytes) printable ASCII and well-formed UTF-8,
+ * without space or '<'?  *utf8 is set when a byte is not ASCII. */
+static int path_chars(const char *a, size_t n, int *utf8)
+{
+	const unsigned char *u = (const unsigned char *)a;
+	size_t i = 0;
+
+	*utf8 = 0;
+	while (i < n) {
+		size_t k;
+
+		if (u[i] >= 0x80) {
+			k = utf8_seq(u + i, n - i);
+			if (k == 0)
+				return 0;
+			*utf8 = 1;
+			i += k;
+			continue;
+		}
+		if (u[i] <= 0x20 || u[i] == 0x7f || u[i] == '<')
+			return 0;
+		i++;
+	}
+	return 1;
+}
+
 int smtp_parse_path(const char *arg, const char *prefix,
 		    char addr[SMTP_ADDR_MAX], const char **params)
 {
 	size_t pl = strlen(prefix), n;
 	const char *a, *end;
+	int utf8;
 
 	if (strncasecmp(arg, prefix, pl) != 0)
 		return -1;
@@ -300,10 +359,8 @@ int smtp_parse_path(const char *arg, const char *prefix,
 	n = (size_t)(end - a);
 	if (n >= SMTP_ADDR_MAX)
 		return -1;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)a[i] <= 0x20 ||
-		    (unsigned char)a[i] >= 0x7f || a[i] == '<')
-			return -1;
+	if (!path_chars(a, n, &utf8))
+		return -1;
 	/* an address is local@domain; a source route (@a,@b:) is not kept */
 	if (n > 0 &&
 	    (a[0] == '@' || strchr(a, '@') == NULL || strchr(a, '@') > end))
@@ -316,7 +373,7 @@ int smtp_parse_path(const char *arg, const char *prefix,
 	while (*end == ' ')
 		end++;
 	*params = end;
-	return 0;
+	return utf8;
 }
 
 int smtp_param(const char *params, const char *name, char *val, size_t size)

@@ -109,9 +109,10 @@ enum smtp_verb smtp_parse_verb(const char *line, const char **arg);
 /*
  * A MAIL or RCPT argument: PREFIX ("FROM:" or "TO:", any case), an
  * optional space, "<address>" ("<>" is empty), then parameters.  The
- * address (printable ASCII, no space, at most SMTP_ADDR_MAX - 1 bytes)
- * into ADDR; *params points at the parameters ("" none).  0, or -1 for
- * a syntax error.
+ * address (printable ASCII or well-formed UTF-8 (RFC 6531 3.3), no
+ * space, at most SMTP_ADDR_MAX - 1 bytes) into ADDR; *params points at
+ * the parameters ("" none).  0 for an ASCII address, 1 for one with
+ * UTF-8 (it needs SMTPUTF8), -1 for a syntax error.
  */
 int smtp_parse_path(const char *arg, const char *prefix,
 		    char addr[SMTP_ADDR_MAX], const char **params);

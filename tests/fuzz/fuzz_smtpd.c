@@ -13,8 +13,9 @@
  *    p->linelen is its length unless it holds a NUL;
  *  - a message is at most the limit, is empty or ends in CRLF, and
  *    dot-stuffing it again and feeding it whole gives it back;
- *  - a parsed path is printable ASCII of at most SMTP_ADDR_MAX - 1
- *    bytes; a message's Message-ID is a non-empty part of it.
+ *  - a parsed path is printable ASCII, or has UTF-8 and says so (RFC
+ *    6531), of at most SMTP_ADDR_MAX - 1 bytes; a message's
+ *    Message-ID is a non-empty part of it.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -57,7 +58,7 @@ static void command(struct smtp_parser *p, size_t max, int *in_bdat)
 	char addr[SMTP_ADDR_MAX], val[64], user[256], pass[256];
 	const char *arg, *params;
 	size_t len, n;
-	int last;
+	int last, utf8;
 
 	CHECK(p->linelen <= SMTP_LINE_MAX);
 	CHECK(memchr(p->line, '\n', p->linelen) == NULL);
@@ -66,13 +67,22 @@ static void command(struct smtp_parser *p, size_t max, int *in_bdat)
 	switch (smtp_parse_verb(p->line, &arg)) {
 	case SMTP_MAIL:
 	case SMTP_RCPT:
-		if (smtp_parse_path(arg, "FROM:", addr, &params) == 0 ||
-		    smtp_parse_path(arg, "TO:", addr, &params) == 0) {
+		utf8 = smtp_parse_path(arg, "FROM:", addr, &params);
+		if (utf8 < 0)
+			utf8 = smtp_parse_path(arg, "TO:", addr, &params);
+		if (utf8 >= 0) {
+			int high = 0;
+
 			CHECK(strlen(addr) < SMTP_ADDR_MAX);
-			for (const char *a = addr; *a; a++)
-				CHECK(*a > 0x20 && *a < 0x7f);
+			/* printable ASCII, or UTF-8 that says so */
+			for (const unsigned char *a = (void *)addr; *a; a++) {
+				CHECK(*a > 0x20 && *a != 0x7f);
+				high |= *a >= 0x80;
+			}
+			CHECK(high == utf8);
 			smtp_param(params, "SIZE", val, sizeof(val));
 			smtp_param(params, "BODY", val, sizeof(val));
+			smtp_param(params, "SMTPUTF8", val, sizeof(val));
 		}
 		break;
 	case SMTP_AUTH:

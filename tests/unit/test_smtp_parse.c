@@ -231,12 +231,12 @@ static void test_paths(void **state)
 	assert_int_equal(smtp_parse_path("FROM:<>", "FROM:", addr, &params), 0);
 	assert_string_equal(addr, "");
 	/* refused: no brackets, a space, a source route, no @, junk after,
-	 * 8-bit, control characters, another prefix, too long (what follows
-	 * a path is the caller's to check as parameters) */
+	 * control characters, another prefix, too long (what follows a
+	 * path is the caller's to check as parameters) */
 	static const char *const bad[] = {
-		"FROM:a@b",   "TO:<a b@c>", "TO:<@x:a@b>",     "TO:<ab>",
-		"TO:<a@b>x",  "TO:<a@b",    "TO:<\xc3\xa9@b>", "TO:<a\t@b>",
-		"FROM:<a@b>", "TO:<<a@b>>",
+		"FROM:a@b",   "TO:<a b@c>",   "TO:<@x:a@b>", "TO:<ab>",
+		"TO:<a@b>x",  "TO:<a@b",      "TO:<a\t@b>",  "FROM:<a@b>",
+		"TO:<<a@b>>", "TO:<a\x7f@b>",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(smtp_parse_path(bad[i], "TO:", addr, &params),
@@ -245,6 +245,59 @@ static void test_paths(void **state)
 	memcpy(big, "TO:<", 4);
 	big[300] = '@';
 	memcpy(big + 390, "x>", 3);
+	assert_int_equal(smtp_parse_path(big, "TO:", addr, &params), -1);
+}
+
+/* RFC 6531 3.3: UTF-8 in a path, well-formed only; 1 says it needs
+ * SMTPUTF8 */
+static void test_paths_utf8(void **state)
+{
+	char addr[SMTP_ADDR_MAX], big[400];
+	const char *params;
+	/* 张三@例子.中国, 用户@公司.cn */
+	static const char zhang[] = "\xe5\xbc\xa0\xe4\xb8\x89@\xe4\xbe\x8b"
+				    "\xe5\xad\x90.\xe4\xb8\xad\xe5\x9b\xbd";
+	static const char yonghu[] = "\xe7\x94\xa8\xe6\x88\xb7@\xe5\x85\xac"
+				     "\xe5\x8f\xb8.cn";
+	char line[200];
+
+	snprintf(line, sizeof(line), "FROM:<%s> SMTPUTF8", zhang);
+	assert_int_equal(smtp_parse_path(line, "FROM:", addr, &params), 1);
+	assert_string_equal(addr, zhang);
+	assert_string_equal(params, "SMTPUTF8");
+	snprintf(line, sizeof(line), "TO:<%s>", yonghu);
+	assert_int_equal(smtp_parse_path(line, "TO:", addr, &params), 1);
+	assert_string_equal(addr, yonghu);
+	/* an A-label is ASCII: no SMTPUTF8 needed */
+	assert_int_equal(smtp_parse_path("TO:<a@xn--fsqu00a.xn--fiqs8s>",
+					 "TO:", addr, &params),
+			 0);
+	/* a 4-byte sequence (U+1F600) */
+	assert_int_equal(smtp_parse_path("TO:<\xf0\x9f\x98\x80@x>", "TO:", addr,
+					 &params),
+			 1);
+	/* not UTF-8: a lone continuation byte, an overlong '/', a
+	 * surrogate, past U+10FFFF, a cut sequence (at the end of the
+	 * address and before '@'), Latin-1, 0xff */
+	static const char *const bad[] = {
+		"TO:<\x80@b>",	       "TO:<\xc0\xaf@b>",
+		"TO:<\xed\xa0\x80@b>", "TO:<\xf4\x90\x80\x80@b>",
+		"TO:<a@b\xe4\xb8>",    "TO:<\xe4\xb8@b>",
+		"TO:<caf\xe9@b>",      "TO:<\xff@b>",
+		"TO:<\xe0\x80\x80@b>", "TO:<\xf0\x80\x80\x80@b>",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(smtp_parse_path(bad[i], "TO:", addr, &params),
+				 -1);
+	/* the limit counts bytes: 84 three-byte characters and "@xy" are
+	 * SMTP_ADDR_MAX - 1 bytes, one more is too long */
+	memcpy(big, "TO:<", 4);
+	for (size_t i = 0; i < 84; i++)
+		memcpy(big + 4 + 3 * i, "\xe4\xb8\xad", 3);
+	memcpy(big + 4 + 3 * 84, "@xy>", 5);
+	assert_int_equal(smtp_parse_path(big, "TO:", addr, &params), 1);
+	assert_int_equal(strlen(addr), SMTP_ADDR_MAX - 1);
+	memcpy(big + 4 + 3 * 84, "@xyz>", 6);
 	assert_int_equal(smtp_parse_path(big, "TO:", addr, &params), -1);
 }
 
@@ -387,6 +440,7 @@ int main(void)
 		cmocka_unit_test(test_bdat),
 		cmocka_unit_test(test_verbs),
 		cmocka_unit_test(test_paths),
+		cmocka_unit_test(test_paths_utf8),
 		cmocka_unit_test(test_params),
 		cmocka_unit_test(test_auth_plain),
 		cmocka_unit_test(test_b64),
