@@ -5,6 +5,8 @@
  */
 #include <pthread.h>
 #include <stdio.h>
+#include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 #include <openssl/err.h>
@@ -100,6 +102,87 @@ CURLcode ll_curl_perform(CURL *c)
 const char *ll_curl_why(const char *ebuf, CURLcode cc)
 {
 	return ebuf[0] != '\0' ? ebuf : curl_easy_strerror(cc);
+}
+
+/* Is LINE (N bytes, its line end included or not) the EHLO keyword
+ * KW: "250-KW" or "250 KW", then the end or a parameter? */
+static int ehlo_keyword(const char *line, size_t n, const char *kw)
+{
+	size_t k = strlen(kw);
+
+	if (n < 4 + k || strncasecmp(line + 4, kw, k) != 0)
+		return 0;
+	return n == 4 + k || line[4 + k] == ' ' || line[4 + k] == '\r' ||
+	       line[4 + k] == '\n';
+}
+
+void ll_smtp_ehlo_watch(struct ll_smtp_ehlo *e, curl_infotype type,
+			const char *data, size_t size)
+{
+	if (type == CURLINFO_HEADER_OUT) {
+		/* EHLO, or HELO when EHLO was refused: a new answer */
+		if (size >= 5 && (strncasecmp(data, "EHLO ", 5) == 0 ||
+				  strncasecmp(data, "HELO ", 5) == 0)) {
+			e->reading = 1;
+			e->smtputf8 = 0;
+		}
+		return;
+	}
+	if (type != CURLINFO_HEADER_IN || !e->reading)
+		return;
+	/* libcurl hands the answer over a line at a time */
+	if (size < 4 || strncmp(data, "250", 3) != 0 ||
+	    (data[3] != '-' && data[3] != ' ')) {
+		e->reading = 0; /* EHLO refused: HELO comes next */
+		return;
+	}
+	if (ehlo_keyword(data, size, "SMTPUTF8"))
+		e->smtputf8 = 1;
+	if (data[3] == ' ') {
+		e->reading = 0;
+		e->seen = 1;
+	}
+}
+
+static int is_ascii(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s >= 0x80)
+			return 0;
+	return 1;
+}
+
+int ll_smtp_needs_utf8(const char *from, const char *const *rcpts, size_t n,
+		       const char *msg, size_t len)
+{
+	if (!is_ascii(from))
+		return 1;
+	for (size_t i = 0; i < n; i++)
+		if (!is_ascii(rcpts[i]))
+			return 1;
+	for (size_t i = 0; i < len; i++) {
+		if ((unsigned char)msg[i] >= 0x80)
+			return 1;
+		if (msg[i] != '\n')
+			continue;
+		/* an empty line ends the header */
+		if ((i + 1 < len && msg[i + 1] == '\n') ||
+		    (i + 2 < len && msg[i + 1] == '\r' && msg[i + 2] == '\n'))
+			return 0;
+	}
+	return 0;
+}
+
+CURLcode ll_curl_smtp_noop(CURL *c)
+{
+	CURLcode cc;
+
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "NOOP");
+	curl_easy_setopt(c, CURLOPT_UPLOAD, 0L);
+	curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 0L);
+	cc = ll_curl_perform(c);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, NULL);
+	return cc;
 }
 
 int ll_curl_post(struct ll_curl_sink *sink, const char *url, const char *ctype,

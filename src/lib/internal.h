@@ -502,6 +502,35 @@ void ll_curl_setup(CURL *c, const char *protocols, long timeout,
  * and recipient lists), so that none is left dangling. */
 CURLcode ll_curl_perform(CURL *c);
 
+/*
+ * What an SMTP server's answer to EHLO offered that the mail path needs
+ * to know: SMTPUTF8 (RFC 6531).  libcurl adds the SMTPUTF8 parameter
+ * to MAIL itself when the server offers it and an address needs it,
+ * but sends a UTF-8 address to a server that does not offer it all the
+ * same; so the caller learns what the server offered through
+ * CURLOPT_DEBUGFUNCTION (with CURLOPT_VERBOSE), feeding every piece to
+ * ll_smtp_ehlo_watch, and sends nothing that needs SMTPUTF8 to a server
+ * that lacks it (no downgrade, RFC 6531 3.2).  Start zeroed.
+ */
+struct ll_smtp_ehlo {
+	int reading; /* the answer to EHLO is being read */
+	int seen; /* an answer to EHLO (or HELO) was read */
+	int smtputf8; /* that answer offered SMTPUTF8 */
+};
+void ll_smtp_ehlo_watch(struct ll_smtp_ehlo *e, curl_infotype type,
+			const char *data, size_t size);
+
+/* Does mail from FROM to the N addresses RCPTS, MSG (LEN bytes), need
+ * SMTPUTF8: a byte that is not ASCII in an address or in MSG's header
+ * (RFC 6532)?  The body does not count (8BITMIME covers it). */
+int ll_smtp_needs_utf8(const char *from, const char *const *rcpts, size_t n,
+		       const char *msg, size_t len);
+
+/* A NOOP on C, set up by the caller (URL, TLS, login; a sink for the
+ * answer): connects, reads the answer to EHLO (ll_smtp_ehlo_watch)
+ * and leaves the connection open for the next transfer on C. */
+CURLcode ll_curl_smtp_noop(CURL *c);
+
 /* POST DER (LEN bytes, media type CTYPE) to URL (http or https,
  * CA_FILE trusted besides the system's when not NULL) and keep the
  * reply's body in SINK.  LL_EIO "WHAT at URL: why" when the exchange
