@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include <curl/curl.h>
+#include <letterlock/ca.h>
 #include <openssl/crypto.h>
 
 #include "internal.h" /* ll_host_is_loopback, ll_curl_* */
@@ -16,6 +17,9 @@
 #define REPLY_MAX 200 /* a server line kept for messages */
 #define LIST_MAX (1024 * 1024) /* an IMAP STATUS or SEARCH answer */
 #define MAILBOX_NAME_MAX 200
+/* an address in A-labels: RFC 5321 allows 256 octets for a path, A-labels
+ * take a little more than the UTF-8 they encode */
+#define ENVELOPE_ADDR_MAX 512
 
 struct mailbox {
 	CURL *imap;
@@ -33,6 +37,7 @@ struct mailbox {
 	int reuse; /* keep the SMTP connection between submissions */
 	int mail_started; /* MAIL FROM went out in this exchange */
 	int data_started; /* DATA went out in this exchange */
+	struct ll_smtp_ehlo ehlo; /* what the SMTP server offered */
 	char reply[REPLY_MAX]; /* the server's last line */
 };
 
@@ -252,6 +257,8 @@ static int on_debug(CURL *c, curl_infotype type, char *data, size_t size,
 	size_t i = 0;
 
 	(void)c;
+	if (c == mb->smtp)
+		ll_smtp_ehlo_watch(&mb->ehlo, type, data, size);
 	if (type == CURLINFO_HEADER_OUT && size >= 10 &&
 	    strncasecmp(data, "MAIL FROM:", 10) == 0)
 		mb->mail_started = 1;
@@ -643,6 +650,63 @@ static CURLcode submit_once(struct mailbox *mb, const char *mfrom,
 	return ll_curl_perform(mb->smtp);
 }
 
+/*
+ * Mail that needs SMTPUTF8 goes only to a server that offers it (RFC
+ * 6531 3.2: no downgrade).  What the server offered is known once an
+ * exchange has read its answer to EHLO; before the first, a NOOP
+ * connects and reads it, so that nothing of the message goes out to a
+ * server that would have to take UTF-8 without SMTPUTF8.
+ */
+static int utf8_offered(struct mailbox *mb, struct mailbox_outcome *oc,
+			struct ll_error *err)
+{
+	struct ll_curl_sink sink = { .max = REPLY_MAX, .truncate = 1 };
+	char ebuf[CURL_ERROR_SIZE];
+	CURLcode cc;
+	int rc = 0;
+
+	if (!mb->ehlo.seen) {
+		common_opts(mb, mb->smtp, mb->smtp_tls, ebuf, &sink);
+		curl_easy_setopt(mb->smtp, CURLOPT_URL, mb->smtp_url);
+		cc = ll_curl_smtp_noop(mb->smtp);
+		ll_buf_free(&sink.body);
+		if (cc != CURLE_OK) {
+			judge(mb, cc, oc);
+			return perform_error(mb, cc, "SMTP", ebuf, NULL, err);
+		}
+	}
+	if (!mb->ehlo.smtputf8) {
+		oc->code = 0;
+		oc->permanent = 1;
+		rc = mb_err(err, LL_EIO, "%s", MAILBOX_NO_SMTPUTF8);
+	}
+	return rc;
+}
+
+/*
+ * "<ADDR>" into B as the envelope has it: the domain in A-labels, the
+ * same domain in either form (RFC 5890), which every server reads and
+ * which needs no SMTPUTF8 (libcurl converts a U-label domain only in a
+ * UTF-8 locale, and a server may know its domains in one form only):
+ * 李四@例子.中国 and 李四@xn--fsqu00a.xn--fiqs8s are one mailbox.  As
+ * given when it is not an address the CA could certify.  *utf8 is set
+ * when what remains is not ASCII (a UTF-8 local part).
+ */
+static int envelope_addr(struct ll_buf *b, const char *addr, int *utf8)
+{
+	char canon[ENVELOPE_ADDR_MAX];
+	const char *use = addr;
+
+	if (ll_ca_mailbox_canonical(canon, sizeof(canon), NULL, addr, NULL) ==
+	    0)
+		use = canon;
+	for (const char *p = use; *p != '\0'; p++)
+		if ((unsigned char)*p >= 0x80)
+			*utf8 = 1;
+	b->len = 0;
+	return ll_buf_addf(b, "<%s>", use);
+}
+
 int mailbox_submit(struct mailbox *mb, const char *from,
 		   const char *const *rcpts, size_t n, const char *msg,
 		   size_t len, struct mailbox_outcome *oc, struct ll_error *err)
@@ -653,14 +717,13 @@ int mailbox_submit(struct mailbox *mb, const char *from,
 	CURLcode cc;
 	CURL *fresh;
 	long made = -1; /* connections the exchange made; 0: it reused one */
-	int rc = 0;
+	int rc = 0, utf8 = 0;
 
 	memset(oc, 0, sizeof(*oc));
-	if (ll_buf_addf(&mfrom, "<%s>", from) < 0)
+	if (envelope_addr(&mfrom, from, &utf8) < 0)
 		rc = mb_err(err, LL_ENOMEM, "out of memory");
 	for (size_t i = 0; rc == 0 && i < n; i++) {
-		mto.len = 0;
-		l = ll_buf_addf(&mto, "<%s>", rcpts[i]) < 0 ?
+		l = envelope_addr(&mto, rcpts[i], &utf8) < 0 ?
 			    NULL :
 			    curl_slist_append(list, mto.p);
 		if (l == NULL)
@@ -668,6 +731,8 @@ int mailbox_submit(struct mailbox *mb, const char *from,
 		else
 			list = l;
 	}
+	if (rc == 0 && (utf8 || ll_smtp_needs_utf8("", NULL, 0, msg, len)))
+		rc = utf8_offered(mb, oc, err);
 	if (rc < 0)
 		goto out;
 	cc = submit_once(mb, mfrom.p, list, msg, len, ebuf);

@@ -86,12 +86,21 @@ struct mailbox_outcome {
 			every other message fails the same way now */
 };
 
+/* The failure of mail that needs SMTPUTF8 to a server without it. */
+#define MAILBOX_NO_SMTPUTF8                                            \
+	"the mail server does not offer SMTPUTF8: a UTF-8 address or " \
+	"header cannot go through it unchanged, so it was not sent "   \
+	"(RFC 6531)"
+
 /*
  * One SMTP transaction: MSG (CRLF line ends) from FROM to the N
  * addresses RCPTS, after AUTH when there is a login.  A recipient
- * refused refuses the whole transaction: nothing is sent.  0 when the
- * server took the message (250 after the data); else LL_EIO and *OC
- * says what kind of failure it was.
+ * refused refuses the whole transaction: nothing is sent.  Mail with
+ * UTF-8 in an address or in the header goes only to a server that
+ * offers SMTPUTF8 (libcurl then says SMTPUTF8 when an address needs
+ * it); to another it is a permanent failure, MAILBOX_NO_SMTPUTF8,
+ * before MAIL.  0 when the server took the message (250 after the
+ * data); else LL_EIO and *OC says what kind of failure it was.
  */
 int mailbox_submit(struct mailbox *mb, const char *from,
 		   const char *const *rcpts, size_t n, const char *msg,
