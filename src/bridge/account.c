@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include <ini.h>
+#include <letterlock/ca.h>
 #include <openssl/crypto.h>
 
 #include "bridge.h"
@@ -85,19 +86,29 @@ struct reader {
 	char why[160];
 };
 
-/* An address fit for a section name and a directory name. */
+/* An address fit for a section name and a directory name: printable
+ * ASCII, or an internationalised address (RFC 6531: UTF-8 that the CA
+ * could certify, as an SmtpUTF8Mailbox). */
 static int good_address(const char *a)
 {
-	const char *at = strchr(a, '@');
+	const char *at = strchr(a, '@'), *addr = a;
+	char canon[320];
+	int utf8 = 0;
 
 	if (at == NULL || at == a || at[1] == '\0' || strchr(at + 1, '@') ||
 	    a[0] == '.' || strlen(a) >= 255)
 		return 0;
-	for (; *a != '\0'; a++)
-		if ((unsigned char)*a <= 0x20 || (unsigned char)*a >= 0x7f ||
+	for (; *a != '\0'; a++) {
+		if ((unsigned char)*a >= 0x80) {
+			utf8 = 1;
+			continue;
+		}
+		if ((unsigned char)*a <= 0x20 || (unsigned char)*a == 0x7f ||
 		    strchr("/\\[]\"'<>;,=", *a) != NULL)
 			return 0;
-	return 1;
+	}
+	return !utf8 || ll_ca_mailbox_canonical(canon, sizeof(canon), NULL,
+						addr, NULL) == 0;
 }
 
 static struct bridge_account *find(struct bridge_account *v, size_t n,

@@ -73,6 +73,9 @@ struct bridge_account {
 	time_t next_try;
 	int backoff; /* seconds; 0: not failing */
 	int flushing; /* a flush child runs */
+	/* its server refused mail that needs SMTPUTF8 for want of it:
+	 * until then UTF-8 addresses are refused at once (smtp_relay.c) */
+	time_t no_smtputf8_until;
 };
 
 struct bridge_module;
@@ -262,6 +265,12 @@ void smtp_pool_stop(struct bridge *b);
 /* Retry what waits in the accounts' outboxes when it is due (a
  * timer of bridge.c calls this every second). */
 void smtp_relay_tick(struct bridge *b);
+
+/* SMTPUTF8 (RFC 6531): may account A's server take UTF-8 addresses
+ * (not known to lack SMTPUTF8)?  Any account's of B (the bridge offers
+ * SMTPUTF8 in its EHLO then)?  A NULL account: unknown, so yes. */
+int smtp_relay_utf8(const struct bridge_account *a);
+int smtp_relay_utf8_any(const struct bridge *b);
 
 /* the letterlock commands */
 int cmd_bridge(struct cli *cli, int argc, char **argv);

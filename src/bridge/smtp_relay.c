@@ -47,6 +47,9 @@
 #define BACKOFF_MAX 3600
 #define MARK_DAYS 7 /* a resubmission is recognised this long */
 #define REASON_MAX 300
+/* how long a server that refused mail for want of SMTPUTF8 is taken
+ * not to have it: a server upgraded meanwhile is seen again */
+#define NO_SMTPUTF8_SECONDS 3600
 
 struct smtp_relay {
 	struct bridge *b;
@@ -324,6 +327,18 @@ static void relay_done(void *arg, int code, const char *said)
 		break;
 	case EX_UNAVAILABLE:
 	case EX_CONFIG:
+		if (strstr(said, MAILBOX_NO_SMTPUTF8) != NULL) {
+			/* RFC 6531 3.2: not downgraded, not queued */
+			r->a->no_smtputf8_until =
+				time(NULL) + NO_SMTPUTF8_SECONDS;
+			snprintf(reply, sizeof(reply),
+				 "554 5.6.7 the mail server of %s does not "
+				 "offer SMTPUTF8, which this message needs "
+				 "(a UTF-8 address or header): not sent, "
+				 "nothing queued; the message is still yours",
+				 r->a->address);
+			break;
+		}
 		snprintf(reply, sizeof(reply), "554 5.7.0 %s", why);
 		break;
 	default:
@@ -364,6 +379,19 @@ int smtp_relay(struct bridge *b, struct smtp_relay_req *req,
 	memset(req, 0, sizeof(*req));
 	*out = r;
 	return 0;
+}
+
+int smtp_relay_utf8(const struct bridge_account *a)
+{
+	return a == NULL || time(NULL) >= a->no_smtputf8_until;
+}
+
+int smtp_relay_utf8_any(const struct bridge *b)
+{
+	for (size_t i = 0; i < b->naccounts; i++)
+		if (smtp_relay_utf8(&b->accounts[i]))
+			return 1;
+	return b->naccounts == 0;
 }
 
 void smtp_relay_forget(struct smtp_relay *r)

@@ -2,7 +2,7 @@
  * smtp_session.c - the bridge's SMTP submission listener (RFC 5321,
  * 4954 AUTH PLAIN and LOGIN, 3207 STARTTLS, 1870 SIZE, 2920
  * PIPELINING, 6152 8BITMIME, 3030 CHUNKING, 2034 enhanced status
- * codes).
+ * codes, 6531 SMTPUTF8).
  *
  * A session is a state machine: `enter` is the only place the state
  * changes, and each command has a row in `commands` with the states it
@@ -70,6 +70,7 @@ struct session {
 	struct bridge_account *account; /* logged in as */
 	int errors, auth_fails;
 	char from[SMTP_ADDR_MAX];
+	int utf8; /* MAIL said SMTPUTF8: UTF-8 addresses are allowed */
 	char **rcpts;
 	size_t nrcpts;
 	struct smtp_relay *relay; /* the message being relayed */
@@ -88,6 +89,7 @@ static void process(void *arg);
 static void reset_txn(struct session *s)
 {
 	s->from[0] = '\0';
+	s->utf8 = 0;
 	ll_strv_free(&s->rcpts);
 	s->nrcpts = 0;
 }
@@ -147,6 +149,8 @@ static void do_ehlo(struct session *s, const char *arg)
 	reply(s, "250-8BITMIME");
 	reply(s, "250-CHUNKING");
 	reply(s, "250-ENHANCEDSTATUSCODES");
+	if (smtp_relay_utf8_any(s->b))
+		reply(s, "250-SMTPUTF8");
 	if (!s->conn.tls)
 		reply(s, "250-STARTTLS");
 	if (s->conn.tls || s->b->allow_plain)
@@ -288,7 +292,8 @@ static void do_auth(struct session *s, const char *arg)
 	}
 }
 
-/* The ESMTP parameters of MAIL: SIZE, BODY and AUTH are known. */
+/* The ESMTP parameters of MAIL: SIZE, BODY, AUTH and SMTPUTF8 are
+ * known. */
 static const char *mail_params(struct session *s, const char *params)
 {
 	char v[64];
@@ -300,7 +305,8 @@ static const char *mail_params(struct session *s, const char *params)
 
 		if (!((n == 4 && strncasecmp(p, "SIZE", 4) == 0) ||
 		      (n == 4 && strncasecmp(p, "BODY", 4) == 0) ||
-		      (n == 4 && strncasecmp(p, "AUTH", 4) == 0)))
+		      (n == 4 && strncasecmp(p, "AUTH", 4) == 0) ||
+		      (n == 8 && strncasecmp(p, "SMTPUTF8", 8) == 0)))
 			return "555 5.5.4 unknown MAIL parameter";
 		p += strcspn(p, " ");
 		while (*p == ' ')
@@ -323,14 +329,38 @@ static const char *mail_params(struct session *s, const char *params)
 	if (r < 0 || (r == 1 && strcasecmp(v, "7BIT") != 0 &&
 		      strcasecmp(v, "8BITMIME") != 0))
 		return "501 5.5.4 BODY is 7BIT or 8BITMIME";
+	r = smtp_param(params, "SMTPUTF8", v, sizeof(v));
+	if (r < 0 || (r == 1 && *v != '\0'))
+		return "501 5.5.4 SMTPUTF8 takes no value";
+	s->utf8 = r == 1;
+	return NULL;
+}
+
+/* RFC 6531 3.7.4.1: a UTF-8 address in a transaction that did not say
+ * SMTPUTF8 is refused, and so is one the account's server is known
+ * not to take (smtp_relay_utf8): refused now, before the
+ * message is written, rather than after. */
+#define NEED_SMTPUTF8                                               \
+	"553 5.6.7 a UTF-8 address needs MAIL FROM:<...> SMTPUTF8 " \
+	"(RFC 6531)"
+#define UPSTREAM_NO_SMTPUTF8                                             \
+	"553 5.6.7 the mail server of this account does not take UTF-8 " \
+	"addresses (no SMTPUTF8): not sent"
+static const char *utf8_refused(struct session *s)
+{
+	if (!s->utf8)
+		return NEED_SMTPUTF8;
+	if (!smtp_relay_utf8(s->account))
+		return UPSTREAM_NO_SMTPUTF8;
 	return NULL;
 }
 
 static void do_mail(struct session *s, const char *arg)
 {
 	const char *params, *bad;
+	int utf8 = smtp_parse_path(arg, "FROM:", s->from, &params);
 
-	if (smtp_parse_path(arg, "FROM:", s->from, &params) < 0) {
+	if (utf8 < 0) {
 		s->from[0] = '\0';
 		{
 			error(s, "501 5.5.4 MAIL FROM:<address>");
@@ -338,8 +368,11 @@ static void do_mail(struct session *s, const char *arg)
 		}
 	}
 	bad = mail_params(s, params);
+	if (bad == NULL && utf8)
+		bad = utf8_refused(s);
 	if (bad != NULL) {
 		s->from[0] = '\0';
+		s->utf8 = 0;
 		{
 			error(s, bad);
 			return;
@@ -352,14 +385,20 @@ static void do_mail(struct session *s, const char *arg)
 static void do_rcpt(struct session *s, const char *arg)
 {
 	char addr[SMTP_ADDR_MAX], **nv;
-	const char *params;
+	const char *params, *bad;
+	int utf8 = smtp_parse_path(arg, "TO:", addr, &params);
 
-	if (smtp_parse_path(arg, "TO:", addr, &params) < 0 || addr[0] == '\0') {
+	if (utf8 < 0 || addr[0] == '\0') {
 		error(s, "501 5.5.4 RCPT TO:<address>");
 		return;
 	}
 	if (*params != '\0') {
 		error(s, "555 5.5.4 RCPT takes no parameters here");
+		return;
+	}
+	bad = utf8 ? utf8_refused(s) : NULL;
+	if (bad != NULL) {
+		error(s, bad);
 		return;
 	}
 	if (s->nrcpts >= LL_MSG_MAX_RECIPIENTS) {
