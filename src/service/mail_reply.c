@@ -18,6 +18,7 @@
 #include <gmime/gmime.h>
 #include <openssl/crypto.h>
 
+#include <letterlock/ca.h>
 #include <letterlock/jose.h>
 
 #include "internal.h"
@@ -49,9 +50,9 @@ static int is_wsp(unsigned char c)
  * another address: fill R->from and R->from_domain. */
 static void take_from(struct lld_reply *r, const char *v)
 {
-	char **list = NULL;
+	char **list = NULL, canon[LLD_EMAIL_MAX + 1];
 	const char *at;
-	size_t n;
+	size_t n, cat;
 
 	if (!ll_addr_single_mailbox(v))
 		return;
@@ -67,6 +68,12 @@ static void take_from(struct lld_reply *r, const char *v)
 		goto out;
 	memcpy(r->from, list[0], n + 1);
 	memcpy(r->from_domain, at + 1, strlen(at + 1) + 1);
+	/* DKIM's d= is in A-labels (RFC 8616 4): so is the domain the
+	 * signature must come from, whichever form From uses */
+	if (ll_ca_mailbox_canonical(canon, sizeof(canon), &cat, list[0],
+				    NULL) == 0)
+		memcpy(r->from_domain, canon + cat + 1,
+		       strlen(canon + cat + 1) + 1);
 out:
 	ll_strv_free(&list);
 }
@@ -368,15 +375,17 @@ static int refuse(char problem[LLD_PROBLEM_MAX + 1], struct ll_error *err,
 	return ll_err(err, code, LL_ECLASS_POLICY, "%s", detail);
 }
 
-/* A is B: the local parts byte for byte, the domains up to case. */
+/* A is B: the local parts byte for byte, the domains up to case and
+ * to IDNA form: a reply from 李四@例子.中国 answers a challenge to
+ * 李四@xn--fsqu00a.xn--fiqs8s (the canonical form the CA keeps). */
 static int same_mailbox(const char *a, const char *b)
 {
-	const char *aa = strrchr(a, '@'), *ba = strrchr(b, '@');
+	char ca[LLD_EMAIL_MAX + 1], cb[LLD_EMAIL_MAX + 1];
 
-	if (aa == NULL || ba == NULL || aa - a != ba - b)
+	if (ll_ca_mailbox_canonical(ca, sizeof(ca), NULL, a, NULL) < 0 ||
+	    ll_ca_mailbox_canonical(cb, sizeof(cb), NULL, b, NULL) < 0)
 		return 0;
-	return memcmp(a, b, (size_t)(aa - a)) == 0 &&
-	       strcasecmp(aa + 1, ba + 1) == 0;
+	return strcmp(ca, cb) == 0;
 }
 
 static int same_secret(const char *a, const char *b)

@@ -154,11 +154,52 @@ static void curl_common(struct lld_mailer *m, CURL *h, const char *protocols,
 
 /* ---- sending challenge mails ---- */
 
+static int on_debug(CURL *h, curl_infotype type, char *data, size_t size,
+		    void *arg)
+{
+	(void)h;
+	ll_smtp_ehlo_watch(arg, type, data, size);
+	return 0;
+}
+
+/*
+ * A challenge to a UTF-8 address (SmtpUTF8Mailbox, RFC 8398) goes only
+ * to a server that offers SMTPUTF8 (RFC 6531 3.2: no downgrade): a
+ * NOOP first reads what the server offers, and the mail follows over
+ * the same connection.  0 when it may be sent, else -1 and WHY.
+ */
+static int utf8_offered(struct lld_mailer *m, CURL *h,
+			struct ll_smtp_ehlo *ehlo, char why[WHY_MAX])
+{
+	struct ll_curl_sink sink = { .max = WHY_MAX, .truncate = 1 };
+	char errbuf[CURL_ERROR_SIZE];
+	CURLcode rc;
+
+	curl_common(m, h, "smtp,smtps", m->conf.smtp_url, errbuf, &sink);
+	curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
+	curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, on_debug);
+	curl_easy_setopt(h, CURLOPT_DEBUGDATA, ehlo);
+	rc = ll_curl_smtp_noop(h);
+	ll_buf_free(&sink.body);
+	if (rc != CURLE_OK) {
+		snprintf(why, WHY_MAX, "%s", ll_curl_why(errbuf, rc));
+		return -1;
+	}
+	if (!ehlo->smtputf8) {
+		snprintf(why, WHY_MAX,
+			 "the mail server does not offer SMTPUTF8, which a "
+			 "UTF-8 address needs: not sent (RFC 6531)");
+		return -1;
+	}
+	return 0;
+}
+
 static int smtp_send(struct lld_mailer *m, const char *to, const char *msg,
 		     size_t len, char why[WHY_MAX])
 {
 	struct curl_slist *rcpt = NULL;
 	struct source src = { msg, len, 0 };
+	struct ll_smtp_ehlo ehlo = { 0 };
 	char from[LLD_URL_MAX + 3], rcpt_addr[LLD_EMAIL_MAX + 3];
 	char errbuf[CURL_ERROR_SIZE];
 	CURL *h = curl_easy_init();
@@ -170,6 +211,12 @@ static int smtp_send(struct lld_mailer *m, const char *to, const char *msg,
 		rcpt = curl_slist_append(NULL, rcpt_addr);
 	if (h == NULL || rcpt == NULL) {
 		snprintf(why, WHY_MAX, "out of memory");
+		curl_easy_cleanup(h);
+		return -1;
+	}
+	if (ll_smtp_needs_utf8(m->conf.mail_from, &to, 1, msg, len) &&
+	    utf8_offered(m, h, &ehlo, why) < 0) {
+		curl_slist_free_all(rcpt);
 		curl_easy_cleanup(h);
 		return -1;
 	}

@@ -65,8 +65,12 @@ struct rr {
 	size_t len;
 };
 
-static const char *const zones[] = { "example.test", "other.test", "caa.test",
-				     "fail.test", "slow.test" };
+#define IDN_A "xn--fsqu00a.xn--fiqs8s"
+#define IDN_U "\xe4\xbe\x8b\xe5\xad\x90.\xe4\xb8\xad\xe5\x9b\xbd"
+#define LISI "\xe6\x9d\x8e\xe5\x9b\x9b" /* 李四 */
+static const char *const zones[] = { "example.test", "other.test",
+				     "caa.test",     "fail.test",
+				     "slow.test",    IDN_A /* 例子.中国 */ };
 #define FAILING_ZONE "fail.test" /* answered SERVFAIL */
 #define SILENT_ZONE "slow.test" /* never answered */
 static struct rr rrs[64];
@@ -368,6 +372,7 @@ static void make_key(void)
 	snprintf(txt, sizeof(txt), "v=DKIM1; k=rsa; p=%s", b64);
 	add_txt("mail._domainkey.example.test", txt);
 	add_txt("mail._domainkey.other.test", txt);
+	add_txt("mail._domainkey." IDN_A, txt);
 	free(b64);
 	OPENSSL_free(der);
 	EVP_PKEY_free(k);
@@ -1105,6 +1110,44 @@ static void test_judge_good(void **state)
 	free(m);
 }
 
+/* An IDN domain: the challenge went to the canonical form (A-labels),
+ * the reply's From may name the domain in U-labels (RFC 6532); d= is
+ * in A-labels (RFC 8616) either way. */
+static void test_judge_idn(void **state)
+{
+	char problem[LLD_PROBLEM_MAX + 1];
+	struct lld_chall c;
+	time_t now = time(NULL);
+	static const char *const froms[] = {
+		LISI "@" IDN_U,
+		LISI "@" IDN_A,
+		LISI "@XN--FSQU00A.XN--FIQS8S",
+	};
+
+	(void)state;
+	chall(&c, now);
+	strcpy(c.email, LISI "@" IDN_A);
+	for (size_t i = 0; i < LL_ARRAY_SIZE(froms); i++) {
+		char *m = plain_reply(froms[i], "", digest);
+		char *s = dkim_signed(m, IDN_A, -1);
+
+		assert_int_equal(judge(s, &c, now, problem), 0);
+		free(s);
+		free(m);
+	}
+	/* another local part in the same domain: refused */
+	{
+		char *m = plain_reply("\xe7\x8e\x8b\xe4\xba\x94@" IDN_U, "",
+				      digest);
+		char *s = dkim_signed(m, IDN_A, -1);
+
+		assert_int_equal(judge(s, &c, now, problem), LL_EPOLICY);
+		assert_problem(problem, UNAUTH);
+		free(s);
+		free(m);
+	}
+}
+
 static void test_judge_refused(void **state)
 {
 	char problem[LLD_PROBLEM_MAX + 1];
@@ -1357,6 +1400,7 @@ int main(void)
 		cmocka_unit_test(test_parse_list_and_size),
 		cmocka_unit_test(test_parse_every_prefix),
 		cmocka_unit_test(test_judge_good),
+		cmocka_unit_test(test_judge_idn),
 		cmocka_unit_test(test_judge_refused),
 		cmocka_unit_test(test_dkim),
 		cmocka_unit_test(test_caa),
