@@ -406,16 +406,55 @@ static void verb_of(char verb[32], const char *cmd, size_t len)
 	}
 }
 
-/* The client's commands the bridge does not pass on. */
-static int refused(const char *verb)
+/*
+ * The client's commands the bridge does not pass on: those of the
+ * login, and those of extensions taken out of CAPABILITY because their
+ * answers would be the server's view of an S/MIME message (COMPRESS
+ * would hide every later command; NOTIFY sends FETCH data the bridge
+ * does not rewrite; SORT and THREAD order by the ciphertext's fields
+ * and take search keys that are not rewritten; URLFETCH gives a part
+ * as the server holds it).  CMD is the unit, VERB its verb.
+ */
+static int refused(const char *cmd, size_t len, const char *verb)
 {
-	static const char *const verbs[] = { "STARTTLS", "LOGIN",
-					     "AUTHENTICATE", "COMPRESS" };
+	static const char *const verbs[] = {
+		"STARTTLS", "LOGIN",  "AUTHENTICATE", "COMPRESS",   "NOTIFY",
+		"SORT",	    "THREAD", "URLFETCH",     "GENURLAUTH", "RESETKEY",
+	};
+	char uidverb[32];
+	const char *sp = memchr(cmd, ' ', len);
 
+	/* UID SORT, UID THREAD: the verb after UID */
+	if (strcasecmp(verb, "UID") == 0 && sp != NULL) {
+		verb_of(uidverb, sp + 1, len - (size_t)(sp + 1 - cmd));
+		verb = uidverb;
+	}
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		if (strcasecmp(verb, verbs[i]) == 0)
 			return 1;
 	return 0;
+}
+
+/*
+ * Is the client's SELECT or EXAMINE (VERB) given parameters, RFC
+ * 4466's "(CONDSTORE)" or "(QRESYNC (...))"?  They are not offered
+ * (CONDSTORE's FETCH modifiers would let the server answer for an
+ * S/MIME message), so such a SELECT is refused before it changes
+ * anything, here or at the server.
+ */
+static int select_params(const struct imap_sess *s, const char *verb)
+{
+	const char *p = s->cr.buf, *end = s->cr.buf + s->cr.len;
+	char arg[IMAP_ARG_MAX];
+
+	if (strcasecmp(verb, "SELECT") != 0 && strcasecmp(verb, "EXAMINE") != 0)
+		return 0;
+	/* the tag, the verb, the mailbox; a name given as a literal is
+	 * read as one once the unit is whole */
+	for (int i = 0; i < 3; i++)
+		if (imap_arg(&p, end, arg, sizeof(arg)) < 0)
+			return 0;
+	return p < end && *p == '(';
 }
 
 /* The answer "TAG KIND TEXT" to the command UNIT. */
@@ -521,15 +560,32 @@ static int from_client(struct imap_sess *s, const char *buf, size_t len)
 		/* a SELECT whose name is a synchronizing literal comes in
 		 * pieces: its first one leaves the mailbox unknown (nothing
 		 * cached), not the one selected before */
+		if (s->sent == 0 && f == IMAP_UNIT && select_params(s, verb)) {
+			tagged(s->cr.buf, "BAD",
+			       "SELECT parameters (CONDSTORE, QRESYNC) are "
+			       "not offered");
+			imap_reader_next(&s->cr);
+			continue;
+		}
 		if (s->sent == 0 && (f == IMAP_UNIT || f == IMAP_SYNC))
 			selecting(s, verb);
 		if (f == IMAP_UNIT && s->sent == 0)
 			s->logout |= strcasecmp(verb, "LOGOUT") == 0;
-		if (s->sent == 0 && !s->appending && refused(verb)) {
+		if (s->sent == 0 && !s->appending &&
+		    refused(s->cr.buf, s->cr.len, verb)) {
 			if (f == IMAP_UNIT)
 				tagged(s->cr.buf, "BAD", "not in this state");
 			else
 				return -1; /* a literal of a refused one */
+		} else if (s->sent == 0 && f == IMAP_UNIT &&
+			   strcasecmp(verb, "ENABLE") == 0) {
+			/* nothing the bridge offers is enabled by ENABLE
+			 * (CONDSTORE, QRESYNC, UTF8=ACCEPT are not
+			 * offered): none is enabled at the server either
+			 * (RFC 5161 3.1: unknown names are ignored) */
+			if (cli_write_all(CLIENT_FD, "* ENABLED\r\n", 11) < 0)
+				return -1;
+			tagged(s->cr.buf, "OK", "ENABLE completed");
 		} else if (s->sent == 0 &&
 			   (strcasecmp(verb, "APPEND") == 0 ||
 			    imap_search_verb(s->cr.buf, s->cr.len))) {
