@@ -275,12 +275,14 @@ static int item_one(const char **pp, const char *end, struct imap_items *items)
 			it.peek = 1;
 		else if (!mime_is_kw(name, name_len, "BODY")) {
 			/* BINARY[...], BINARY.PEEK[...], BINARY.SIZE[...]
-			 * (RFC 3516) go to the server */
+			 * (RFC 3516): the server would decode the
+			 * ciphertext's part */
 			if (!mime_is_kw(name, name_len, "BINARY") &&
 			    !mime_is_kw(name, name_len, "BINARY.PEEK") &&
 			    !mime_is_kw(name, name_len, "BINARY.SIZE"))
 				return -1;
 			it.kind = IMAP_ITEM_OTHER;
+			it.unoffered = 1;
 			return item_add(items, &it);
 		}
 		if (sec_len >= sizeof(it.section) ||
@@ -321,6 +323,9 @@ static int item_one(const char **pp, const char *end, struct imap_items *items)
 		return -1; /* these need a section */
 	else
 		it.kind = IMAP_ITEM_OTHER;
+	/* the server's preview of an S/MIME message is of its ciphertext */
+	it.unoffered = mime_is_kw(name, name_len, "PREVIEW") ||
+		       mime_is_kw(name, name_len, "SNIPPET");
 	return item_add(items, &it);
 }
 
@@ -350,6 +355,7 @@ int imap_items_parse(const char *p, size_t n, struct imap_items *items)
 	const char *end = p + n;
 
 	items->n = 0;
+	items->modifiers = 0;
 	/* the line end is no part of the list */
 	if (end > p && end[-1] == '\n')
 		end--;
@@ -360,6 +366,7 @@ int imap_items_parse(const char *p, size_t n, struct imap_items *items)
 	if (*p != '(') {
 		if (item_one(&p, end, items) < 0)
 			return -1;
+		items->modifiers = p < end;
 		return modifiers(p, end);
 	}
 	p++;
@@ -374,6 +381,7 @@ int imap_items_parse(const char *p, size_t n, struct imap_items *items)
 			break;
 		return -1;
 	}
+	items->modifiers = p + 1 < end;
 	return modifiers(p + 1, end);
 }
 

@@ -30,6 +30,11 @@ enum imap_item_kind {
 struct imap_item {
 	enum imap_item_kind kind;
 	int peek; /* BODY.PEEK[...] (or RFC822.HEADER): no \Seen */
+	/* an IMAP_ITEM_OTHER of an extension the bridge does not offer
+	 * because the server would answer it from the ciphertext:
+	 * BINARY[...], BINARY.PEEK[...], BINARY.SIZE[...] (RFC 3516),
+	 * PREVIEW (RFC 8970), SNIPPET (its draft) */
+	int unoffered;
 	/* IMAP_ITEM_SECTION: the section spec between the brackets as the
 	 * client wrote it ("", "1.2", "HEADER", "1.HEADER.FIELDS (FROM
 	 * TO)", "TEXT", "2.MIME", ...), NUL-terminated */
@@ -46,6 +51,7 @@ struct imap_item {
 struct imap_items {
 	struct imap_item v[IMAP_ITEMS_MAX];
 	size_t n;
+	int modifiers; /* a modifier list followed the items */
 };
 
 /*
@@ -54,10 +60,10 @@ struct imap_items {
  * set of "FETCH set items" up to the line end, a CHANGEDSINCE modifier
  * after it included in nothing) into ITEMS.  Each item's text points
  * into P, but a macro's items have their names (static strings).
- * Names and section keywords in any case; BINARY[...] items (RFC 3516)
- * are IMAP_ITEM_OTHER.  0, or -1 when it is not a valid list (the
- * server is then left to answer BAD), or has more than IMAP_ITEMS_MAX
- * items.
+ * Names and section keywords in any case; BINARY[...] items (RFC 3516),
+ * PREVIEW and SNIPPET are IMAP_ITEM_OTHER marked unoffered; a modifier
+ * list sets items->modifiers.  0, or -1 when it is not a valid list,
+ * or has more than IMAP_ITEMS_MAX items.
  */
 int imap_items_parse(const char *p, size_t n, struct imap_items *items);
 

@@ -369,25 +369,55 @@ static int batch(struct fetch *f, const char *other, const char *all)
 	return 0;
 }
 
+/*
+ * The client's FETCH (the unit in s->cr) answered "TAG BAD WHY" by the
+ * bridge: nothing goes to the server.  0, or -1.
+ */
+static int refuse(const struct imap_sess *s, const char *why)
+{
+	char line[200];
+	size_t tl = strcspn(s->cr.buf, " \r\n");
+
+	snprintf(line, sizeof(line), "%.*s BAD %s\r\n", tl < 64 ? (int)tl : 64,
+		 s->cr.buf, why);
+	return write_client(line, strlen(line));
+}
+
 int imap_fetch_command(struct imap_sess *s)
 {
 	struct fetch *f;
 	char other[OTHER_MAX + 64], all[OTHER_MAX + 64];
 	char cmd[IMAP_LINE_MAX + 64], line[sizeof(f->text) + 80];
-	int rc = -1, content = 0;
+	int rc = -1, content = 0, unoffered = 0;
 
 	f = calloc(1, sizeof(*f));
 	if (f == NULL)
 		return -1;
 	f->s = s;
+	/* fail closed: a FETCH the bridge cannot read (a literal, a
+	 * SEARCHRES "$", too many items, bad syntax) is not left to the
+	 * server, whose answer for an S/MIME message would be the
+	 * ciphertext's */
 	if (imap_fetch_cmd_parse(s->cr.buf, s->cr.len, &f->cmd) < 0 ||
 	    f->cmd.setlen > IMAP_LINE_MAX - 128 ||
-	    imap_items_parse(f->cmd.items, f->cmd.itemslen, &f->items) < 0)
-		goto pass;
+	    imap_items_parse(f->cmd.items, f->cmd.itemslen, &f->items) < 0) {
+		rc = refuse(s, "FETCH not understood by the bridge");
+		goto out;
+	}
 	for (size_t i = 0; i < f->items.n; i++) {
 		content |= imap_item_content(&f->items.v[i]);
+		unoffered |= f->items.v[i].unoffered;
 		f->seen |= imap_item_sets_seen(&f->items.v[i]);
 		f->asked_mark |= is_mark_item(&f->items.v[i]);
+	}
+	/* what is not in the bridge's CAPABILITY: BINARY, PREVIEW,
+	 * CONDSTORE's and QRESYNC's modifiers (doc/bridge.md) */
+	if (unoffered || f->items.modifiers) {
+		rc = refuse(s, unoffered ? "BINARY, PREVIEW and SNIPPET are "
+					   "not offered" :
+					   "FETCH modifiers (CONDSTORE, "
+					   "QRESYNC) are not offered");
+		goto out;
 	}
 	/* no content item (a flags sync): the server answers it all */
 	if (!content ||

@@ -26,8 +26,8 @@ struct imap_fetch_cmd {
  * FETCH the bridge may answer itself into C (pointing into UNIT).
  * 0; or -1 when it is not a FETCH or not one of that shape: a literal
  * in it, a set with anything but digits, ':', ',' and '*' (SEARCHRES
- * "$"), anything after the items (a modifier list: CHANGEDSINCE,
- * VANISHED).
+ * "$").  A modifier list after the items (CHANGEDSINCE, VANISHED) is
+ * left in C->items, for imap_items_parse.
  */
 int imap_fetch_cmd_parse(const char *unit, size_t len,
 			 struct imap_fetch_cmd *c);

@@ -115,9 +115,9 @@ int imap_fetch_cmd_parse(const char *unit, size_t len, struct imap_fetch_cmd *c)
 		return -1;
 	c->items = p + 1;
 	c->itemslen = (size_t)(end - c->items);
-	/* anything after the items (a modifier list: RFC 7162's
-	 * CHANGEDSINCE, VANISHED) is the server's */
-	if (c->itemslen == 0 || items_end(c->items, end) != end ||
+	/* a modifier list after the items (RFC 7162's CHANGEDSINCE,
+	 * VANISHED) stays in them: imap_items_parse reads it */
+	if (c->itemslen == 0 || items_end(c->items, end) == NULL ||
 	    memchr(c->items, '{', c->itemslen) != NULL)
 		return -1;
 	return 0;

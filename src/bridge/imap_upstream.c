@@ -588,7 +588,9 @@ static int from_client(struct imap_sess *s, const char *buf, size_t len)
 			tagged(s->cr.buf, "OK", "ENABLE completed");
 		} else if (s->sent == 0 &&
 			   (strcasecmp(verb, "APPEND") == 0 ||
-			    imap_search_verb(s->cr.buf, s->cr.len))) {
+			    imap_search_verb(s->cr.buf, s->cr.len) ||
+			    (f == IMAP_SYNC &&
+			     imap_fetch_is(s->cr.buf, s->cr.len)))) {
 			if (f == IMAP_SYNC) {
 				/* the literal comes to us first */
 				s->appending = 1;
@@ -604,7 +606,9 @@ static int from_client(struct imap_sess *s, const char *buf, size_t len)
 			}
 		} else if (s->sent == 0 && f == IMAP_UNIT &&
 			   imap_fetch_is(s->cr.buf, s->cr.len)) {
-			/* answered here, or passed on (imap_fetchcmd.c) */
+			/* answered here, or passed on (imap_fetchcmd.c);
+			 * its literals came to the bridge first */
+			s->appending = 0;
 			if (imap_fetch_command(s) < 0)
 				return -1;
 		} else if (imap_up_write(s, s->cr.buf + s->sent,

@@ -29,10 +29,11 @@
 #   * a plain message whose header carries a forged status field,
 #     fetched whole in one FETCH with an S/MIME message: the field is
 #     dropped, as when it is fetched alone;
-#   * SELECT INBOX, a FETCH left to the server and SELECT Bar in one
-#     write (the same UIDVALIDITY): INBOX's UID 7 is not cached as
-#     Bar's (the UIDVALIDITY that came was INBOX's, the mailbox known
-#     was Bar).
+#   * SELECT INBOX, a FETCH left to the server (it says UID 7 is
+#     plain when asked for 7:7, then answers with the S/MIME message)
+#     and SELECT Bar in one write (the same UIDVALIDITY): INBOX's UID 7
+#     is not cached as Bar's (the UIDVALIDITY that came was INBOX's,
+#     the mailbox known was Bar).
 #
 # Output: TAP.  Needs root (lldtest.sh) and python3; skips otherwise.
 # KEEP_TMP=1 keeps the directory.
@@ -75,10 +76,12 @@ PLAIN = (b"From: <alice@example.test>\r\nTo: <bob@example.test>\r\n"
 def fetch_classify(tag, cmd):
     out = b""
     uids = cmd.split(" ")[2] if cmd.upper().startswith("UID FETCH ") else ""
-    if uids in ("7", "8", "7,8"):
-        # UID 7 S/MIME, UID 8 plain
-        for u in uids.split(","):
+    if uids in ("7", "8", "7,8", "7:7"):
+        # UID 7 S/MIME, UID 8 plain; asked as 7:7, UID 7 is said to be
+        # plain (the client's FETCH is then left to the server)
+        for u in uids.replace("7:7", "7!").split(","):
             ct = CT if u == "7" else PLAIN_CT
+            u = u.rstrip("!")
             out += (b"* %s FETCH (UID %s RFC822.SIZE 10 "
                     b"BODY[HEADER.FIELDS (CONTENT-TYPE)] {%d}\r\n"
                     % (u.encode(), u.encode(), len(ct)) + ct + b")\r\n")
@@ -108,7 +111,8 @@ def answer(tag, cmd):
                 + tag + b" OK fetched\r\n")
     if "BODY.PEEK[HEADER.FIELDS (CONTENT-TYPE)]" in c:
         return fetch_classify(tag, cmd) + tag + b" OK fetched\r\n"
-    if c.startswith("UID FETCH 7 (") and "BODY.PEEK[]" in c and \
+    if c.startswith(("UID FETCH 7 (", "UID FETCH 7:7 (")) and \
+            "BODY.PEEK[]" in c and \
             "HEADER.FIELDS" not in c:
         # its items in an order of its own: ENVELOPE (a subject with
         # "UID 9" in it) before UID
@@ -353,11 +357,13 @@ t_plain_forged() {
 t "a plain message with a forged status field, fetched whole beside an S/MIME one: the field dropped" t_plain_forged
 
 t_select_pipelined() {
-	# SELECT INBOX, a FETCH the server answers (a modifier list) and
-	# SELECT Bar in one write: INBOX's UIDVALIDITY came after Bar's
-	# SELECT was read, and INBOX's UID 7 was cached as Bar's
+	# SELECT INBOX, a FETCH left to the server (it says 7:7 is
+	# plain, then answers it with the S/MIME message, which the
+	# bridge opens on the way) and SELECT Bar in one write: INBOX's
+	# UIDVALIDITY came after Bar's SELECT was read, and INBOX's UID 7
+	# was cached as Bar's
 	session "$BPW" >"$T/pipe.out" 2>&1 <<'IN'
-c0 SELECT INBOX\r\nc1 UID FETCH 7 (BODY.PEEK[]) (CHANGEDSINCE 1)\r\nc2 SELECT Bar
+c0 SELECT INBOX\r\nc1 UID FETCH 7:7 (BODY.PEEK[])\r\nc2 SELECT Bar
 IN
 	cat "$T/pipe.out"
 	client "$BPW" "SELECT Bar" "UID FETCH 7 (BODY.PEEK[])" \

@@ -17,7 +17,8 @@
 #include "../../src/bridge/imap_body.h"
 
 /* The items of LIST written as "KIND:text[:section][<o.n>][P]" joined
- * by " ", or "BAD". */
+ * by " ", or "BAD"; "!" after an item not offered, " +MODIFIERS" after
+ * the items when a modifier list followed. */
 static void items_str(char *out, size_t size, const char *list)
 {
 	static const char *const kinds[] = {
@@ -46,7 +47,11 @@ static void items_str(char *out, size_t size, const char *list)
 					      it->origin, it->count);
 		if (it->peek)
 			o += (size_t)snprintf(out + o, size - o, "P");
+		if (it->unoffered)
+			o += (size_t)snprintf(out + o, size - o, "!");
 	}
+	if (items.modifiers)
+		snprintf(out + o, size - o, " +MODIFIERS");
 }
 
 static void items_are(const char *list, const char *want)
@@ -71,9 +76,15 @@ static void test_items_simple(void **state)
 	items_are("(X-GM-LABELS MODSEQ)", "OTHER:X-GM-LABELS OTHER:MODSEQ");
 	/* the line end is no part of the list */
 	items_are("(FLAGS)\r\n", "OTHER:FLAGS");
-	/* a modifier list after the items */
-	items_are("(FLAGS) (CHANGEDSINCE 12345 VANISHED)", "OTHER:FLAGS");
-	items_are("FLAGS (CHANGEDSINCE 1)", "OTHER:FLAGS");
+	/* a modifier list after the items: read, and said */
+	items_are("(FLAGS) (CHANGEDSINCE 12345 VANISHED)",
+		  "OTHER:FLAGS +MODIFIERS");
+	items_are("FLAGS (CHANGEDSINCE 1)", "OTHER:FLAGS +MODIFIERS");
+	items_are("(BODY.PEEK[]) (CHANGEDSINCE 1)",
+		  "SECTION:BODY.PEEK[]:P +MODIFIERS");
+	/* PREVIEW (RFC 8970) and SNIPPET: the server's, not offered */
+	items_are("(UID PREVIEW snippet)",
+		  "OTHER:UID OTHER:PREVIEW! OTHER:snippet!");
 }
 
 static void test_items_macros(void **state)
@@ -111,9 +122,9 @@ static void test_items_sections(void **state)
 	items_are("(BODY[]<0.100> BODY.PEEK[1]<4294967295.1>)",
 		  "SECTION:BODY[]<0.100>:<0.100> "
 		  "SECTION:BODY.PEEK[1]<4294967295.1>:1<4294967295.1>P");
-	/* BINARY (RFC 3516) goes to the server */
+	/* BINARY (RFC 3516): the server's, not offered */
 	items_are("(BINARY.PEEK[1]<0.10> BINARY.SIZE[1])",
-		  "OTHER:BINARY.PEEK[1]<0.10><0.10> OTHER:BINARY.SIZE[1]");
+		  "OTHER:BINARY.PEEK[1]<0.10><0.10>! OTHER:BINARY.SIZE[1]!");
 }
 
 static void test_items_bad(void **state)
