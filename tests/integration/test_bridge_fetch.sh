@@ -51,21 +51,12 @@ bridge_bob
 # imapc.py: an IMAP client after STARTTLS that returns what came for a
 # command, raw, and reads FETCH responses into items.
 cat >"$T/imapc.py" <<'PY'
-import re, socket, ssl
+import re
 
 
 class Imap:
     def __init__(self, port, ca, user, password):
-        s = socket.create_connection(("127.0.0.1", port), timeout=60)
-        s.sendall(b"s STARTTLS\r\n")
-        got = b""
-        while not re.search(rb"(^|\n)s [A-Z]+[^\n]*\n", got):
-            b = s.recv(1)  # nothing of TLS may be read ahead
-            if not b:
-                raise EOFError("no STARTTLS answer")
-            got += b
-        self.t = ssl.create_default_context(cafile=ca).wrap_socket(
-            s, server_hostname="127.0.0.1")
+        self.t = starttls(port, ca)
         self.f = self.t.makefile("rb")
         self.n = 0
         self.ok('LOGIN "%s" "%s"' % (user, password))
@@ -111,48 +102,8 @@ class Imap:
         return out
 
 
-def _value(b, i):
-    """The value at b[i:] (atom, string, literal, list): (value, end)."""
-    if b[i:i + 1] == b"(":
-        vals, i = [], i + 1
-        while b[i:i + 1] != b")":
-            if b[i:i + 1] == b" ":
-                i += 1
-                continue
-            v, i = _value(b, i)
-            vals.append(v)
-        return vals, i + 1
-    if b[i:i + 1] == b'"':
-        j = i + 1
-        while b[j:j + 1] != b'"':
-            j += 2 if b[j:j + 1] == b"\\" else 1
-        return b[i + 1:j], j + 1
-    m = re.match(rb"\{(\d+)\}\r\n", b[i:])
-    if m:
-        s = i + m.end()
-        return b[s:s + int(m.group(1))], s + int(m.group(1))
-    m = re.match(rb"[^ ()]+", b[i:])
-    v = m.group(0)
-    return (None if v == b"NIL" else v), i + m.end()
-
-
-def fetched(out):
-    """The FETCH responses in OUT: [(seq, {NAME: value})], names in
-    capitals as sent."""
-    res, i = [], 0
-    while True:
-        m = re.compile(rb"\* (\d+) FETCH \(").search(out, i)
-        if not m:
-            return res
-        i, items = m.end(), {}
-        while out[i:i + 1] != b")":
-            assert i < len(out), out
-            if out[i:i + 1] == b" ":
-                i += 1
-            n = re.match(rb"[^ \[]+(\[[^\]]*\])?(<\d+>)?", out[i:])
-            name, i = n.group(0).upper().decode(), i + n.end() + 1
-            items[name], i = _value(out, i)
-        res.append((int(m.group(1)), items))
+# STARTTLS; the FETCH responses of the bytes a command got
+from imapclients import starttls, fetched  # noqa: E402,F401
 PY
 
 # py ARGS... <SCRIPT: python SCRIPT with imapc imported; b (bob at his
@@ -162,7 +113,7 @@ py() {
 	{
 		cat <<'PY'
 import sys
-sys.path.insert(0, sys.argv.pop(1))
+sys.path[:0] = [sys.argv.pop(1), sys.argv.pop(1)]
 from imapc import Imap, fetched
 ca, iport, bpw, sca, sport, spw = sys.argv[1:7]
 del sys.argv[1:7]
@@ -177,7 +128,7 @@ def one(c, cmd):
     return r[0][1]
 PY
 		cat
-	} | "$PY" - "$T" "$T/bob/bridge/tls.pem" "$IPORT" "$BPW" \
+	} | "$PY" - "$T" "$here" "$T/bob/bridge/tls.pem" "$IPORT" "$BPW" \
 		"$MAILSTACK_CA_FILE" "$MAILSTACK_IMAP_PORT" "$(pw "$BOB")" "$@"
 }
 
