@@ -21,14 +21,17 @@
 #include "imap_rewrite.h"
 
 /*
- * The item the bridge adds to its own FETCHes: it tells the S/MIME
- * messages (step 1) and marks a response as the answer to the bridge's
- * command and not to a client's command still running; without PEEK
- * it sets \Seen as the client's item would have.
+ * The item the bridge adds to its own FETCHes of a batch: it marks a
+ * response as the answer to the bridge's command and not to a client's
+ * command still running; without PEEK it sets \Seen as the client's
+ * item would have.
  */
 #define MARK_NAME "BODY[HEADER.FIELDS (CONTENT-TYPE)]"
 #define MARK_PEEK "BODY.PEEK[HEADER.FIELDS (CONTENT-TYPE)]"
 #define MARK_SECTION "HEADER.FIELDS (CONTENT-TYPE)"
+/* The fields of the bridge's first question (step 1), which tell the
+ * messages it presents; its responses' mark as MARK_NAME is the batches' */
+#define CLASSIFY_FIELDS "HEADER.FIELDS (CONTENT-TYPE X-LETTERLOCK-STATUS)"
 
 /* The messages of one FETCH at most: their list is kept while the
  * answer is made (24 bytes each). */
@@ -44,7 +47,9 @@
 struct fetch_msg {
 	unsigned long uid;
 	size_t size; /* the server's RFC822.SIZE, to size batches */
-	int smime;
+	/* answered by the bridge: S/MIME, or a plain message with a
+	 * status field of its own (which the server would pass on) */
+	int presented;
 	/* while its batch is answered: the presented message */
 	char *data;
 	size_t len;
@@ -94,7 +99,8 @@ static int write_client(const char *p, size_t n)
 }
 
 /* Step 1's response: "* N FETCH (UID u RFC822.SIZE z BODY[HEADER.FIELDS
- * (CONTENT-TYPE)] {n} ...)": the message, S/MIME or not, to the list. */
+ * (CONTENT-TYPE X-LETTERLOCK-STATUS)] {n} ...)": the message to the
+ * list, presented by the bridge or not. */
 static int classify(struct imap_sess *s, void *arg)
 {
 	struct fetch *f = arg;
@@ -112,7 +118,7 @@ static int classify(struct imap_sess *s, void *arg)
 			m.uid = strtoul(v[i].value, NULL, 10);
 		else if (imap_resp_item_is(&v[i], "RFC822.SIZE"))
 			m.size = strtoul(v[i].value, NULL, 10);
-		else if (imap_resp_item_is(&v[i], MARK_NAME))
+		else if (imap_resp_item_is(&v[i], "BODY[" CLASSIFY_FIELDS "]"))
 			marked = imap_resp_string(v[i].value, v[i].valuelen,
 						  &hdr, &hlen) == 0;
 	}
@@ -131,8 +137,16 @@ static int classify(struct imap_sess *s, void *arg)
 		f->v = nv;
 		f->cap = cap;
 	}
-	m.smime = imap_header_value(hdr, hlen, "Content-Type", &ct, &ctlen) &&
-		  imap_smime_type(ct, ctlen);
+	/* a plain message's own status field would reach the client in
+	 * the server's HEADER.FIELDS and BODY[HEADER], and its RFC822.SIZE
+	 * would not be the length of the BODY[] without it: such a
+	 * message is presented as an S/MIME one is (opened: the field
+	 * dropped and said, imap_open_message) */
+	m.presented =
+		(imap_header_value(hdr, hlen, "Content-Type", &ct, &ctlen) &&
+		 imap_smime_type(ct, ctlen)) ||
+		imap_header_value(hdr, hlen, "X-Letterlock-Status", &ct,
+				  &ctlen);
 	f->v[f->n++] = m;
 	return 1;
 }
@@ -141,7 +155,8 @@ static int classify(struct imap_sess *s, void *arg)
 static struct fetch_msg *in_batch(struct fetch *f, unsigned long uid)
 {
 	for (size_t i = f->from; i < f->to; i++)
-		if (f->v[i].uid == uid && f->v[i].smime && !f->v[i].answered)
+		if (f->v[i].uid == uid && f->v[i].presented &&
+		    !f->v[i].answered)
 			return &f->v[i];
 	return NULL;
 }
@@ -182,7 +197,7 @@ static int answer(struct imap_sess *s, void *arg)
 	size_t n, k = 0;
 	unsigned long seq, uid = 0;
 	char head[64];
-	int marked = 0, smime, rc;
+	int marked = 0, presented, rc;
 
 	if (imap_fetch_resp_items(s->u.r.buf, s->u.r.len, &seq, v, &n) < 0)
 		return 0;
@@ -197,22 +212,22 @@ static int answer(struct imap_sess *s, void *arg)
 	for (size_t i = f->from; i < f->to && m == NULL; i++)
 		if (f->v[i].uid == uid)
 			m = &f->v[i];
-	smime = m != NULL && m->smime;
-	if (smime && !m->answered && m->m == NULL)
+	presented = m != NULL && m->presented;
+	if (presented && !m->answered && m->m == NULL)
 		f->unread = 1;
 	snprintf(head, sizeof(head), "* %lu FETCH (", seq);
 	imap_buf_add(&o, head, strlen(head));
 	for (size_t i = 0; i < n; i++) {
 		if (imap_resp_item_is(&v[i], MARK_NAME) ?
-			    smime || !f->asked_mark :
-			    smime && server_content(&v[i]))
+			    presented || !f->asked_mark :
+			    presented && server_content(&v[i]))
 			continue;
 		if (k++ > 0)
 			imap_buf_add(&o, " ", 1);
 		imap_buf_add(&o, v[i].name,
 			     (size_t)(v[i].value + v[i].valuelen - v[i].name));
 	}
-	if (smime && !m->answered && m->m != NULL) {
+	if (presented && !m->answered && m->m != NULL) {
 		for (size_t i = 0; i < f->items.n; i++) {
 			if (!imap_item_content(&f->items.v[i]))
 				continue;
@@ -224,7 +239,7 @@ static int answer(struct imap_sess *s, void *arg)
 		m->answered = 1;
 	}
 	imap_buf_add(&o, ")\r\n", 3);
-	if (!smime && !o.failed) {
+	if (!presented && !o.failed) {
 		/* a message that is not S/MIME fetched whole goes as the
 		 * relay gives it (imap_respond): its own status field
 		 * dropped, never the server's bytes as they are */
@@ -277,18 +292,18 @@ static int item_list(char *out, size_t size, const struct fetch *f, int all,
 	return k < 0 || (size_t)k >= size - o ? -1 : 0;
 }
 
-static int any_smime(const struct fetch *f)
+static int any_presented(const struct fetch *f)
 {
 	for (size_t i = 0; i < f->n; i++)
-		if (f->v[i].smime)
+		if (f->v[i].presented)
 			return 1;
 	return 0;
 }
 
-/* The UIDs of the batch's messages that are S/MIME (SMIME 1) or not
- * (0), comma-separated, into OUT (BATCH_UIDS + 16 bytes): their
+/* The UIDs of the batch's messages that the bridge presents (PRESENTED
+ * 1) or not (0), comma-separated, into OUT (BATCH_UIDS + 16 bytes): their
  * number. */
-static size_t batch_uids(char *out, const struct fetch *f, int smime)
+static size_t batch_uids(char *out, const struct fetch *f, int presented)
 {
 	size_t o = 0, count = 0;
 
@@ -296,7 +311,7 @@ static size_t batch_uids(char *out, const struct fetch *f, int smime)
 	for (size_t i = f->from; i < f->to; i++) {
 		int k;
 
-		if (f->v[i].smime != smime)
+		if (f->v[i].presented != presented)
 			continue;
 		/* UIDs are 32-bit (imap_fetch_resp_items): 11 bytes each,
 		 * as batch_end counts; never past OUT all the same */
@@ -320,10 +335,11 @@ static size_t batch_end(const struct fetch *f, size_t from)
 	while (to < f->n && to - from < BATCH_MSGS) {
 		const struct fetch_msg *m = &f->v[to];
 
-		if (to > from && ((m->smime && bytes + m->size > BATCH_BYTES) ||
-				  uids + 11 > BATCH_UIDS))
+		if (to > from &&
+		    ((m->presented && bytes + m->size > BATCH_BYTES) ||
+		     uids + 11 > BATCH_UIDS))
 			break;
-		if (m->smime)
+		if (m->presented)
 			bytes += m->size;
 		uids += 11;
 		to++;
@@ -426,9 +442,10 @@ int imap_fetch_command(struct imap_sess *s)
 	    item_list(all, sizeof(all), f, 1, MARK_PEEK) < 0)
 		goto pass;
 
-	/* which messages of the set are S/MIME */
+	/* which messages of the set are S/MIME (or bring a status field) */
 	snprintf(cmd, sizeof(cmd),
-		 "%sFETCH %.*s (UID RFC822.SIZE " MARK_PEEK ")",
+		 "%sFETCH %.*s (UID RFC822.SIZE BODY.PEEK[" CLASSIFY_FIELDS
+		 "])",
 		 f->cmd.uid ? "UID " : "", (int)f->cmd.setlen, f->cmd.set);
 	rc = imap_own_command(s, cmd, classify, f, f->text, sizeof(f->text));
 	if (rc < 0)
@@ -439,7 +456,7 @@ int imap_fetch_command(struct imap_sess *s)
 		goto answer; /* none: a BAD set, nothing selected */
 	/* none of them S/MIME (a mailbox of plain mail): the server
 	 * answers the client's own command, in one go */
-	if (!f->too_many && f->text[0] == '\0' && !any_smime(f))
+	if (!f->too_many && f->text[0] == '\0' && !any_presented(f))
 		goto pass;
 	if (f->too_many) {
 		snprintf(f->text, sizeof(f->text),

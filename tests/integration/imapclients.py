@@ -644,6 +644,25 @@ def pipelined(b, d, ref, **_):
 
 
 @case
+def forged(b, d, ref, extra, **_):
+    """A plain message whose own header says "signature valid": every
+    FETCH of it, alone too, shows the bridge's status, never the
+    sender's (which the server would pass on)."""
+    u = int(extra[0])
+    for q in ("UID FETCH %d (BODY.PEEK[HEADER.FIELDS "
+              "(X-LETTERLOCK-STATUS SUBJECT)])",
+              "UID FETCH %d (BODY.PEEK[HEADER] RFC822.SIZE)",
+              "UID FETCH %d (RFC822.HEADER BODYSTRUCTURE)",
+              "UID FETCH %d (BODY.PEEK[HEADER.FIELDS.NOT (SUBJECT)])",
+              "FETCH 1:* (BODY.PEEK[HEADER.FIELDS (X-LETTERLOCK-STATUS)])"):
+        units = b.ok(q % u if "%d" in q else q)
+        assert checked(ref, b, units) >= 1, q
+        raw = b"".join(units)
+        assert b"ceo@example.test" not in raw, (q, raw)
+        assert b"X-Letterlock-Status: not S/MIME" in raw, (q, raw)
+
+
+@case
 def seen(b, d, ref, **_):
     """\\Seen is set exactly by a FETCH that is not PEEK."""
     def flags(u):

@@ -3,9 +3,10 @@
 # command sequences real clients send (Thunderbird, Apple Mail and iOS,
 # Outlook, K-9 Mail and FairEmail, mutt), replayed by imapclients.py
 # against bob's bridge over a mailbox holding plain messages (one of
-# them multipart with a quoted-printable part and an attachment) and
-# S/MIME ones (encrypted, one of them a forward with nested parts and a
-# message/rfc822; signed only; tampered; one bob has no key for).
+# them multipart with a quoted-printable part and an attachment, one
+# with a forged X-Letterlock-Status field) and S/MIME ones (encrypted,
+# one of them a forward with nested parts and a message/rfc822; signed
+# only; tampered; one bob has no key for).
 #
 # Not "OK" but consistency is checked: every content item a session
 # gets must agree with the message's BODY[] through the bridge
@@ -14,9 +15,10 @@
 # sizes BODY[n] has, ENVELOPE its fields, BINARY[n] the part decoded);
 # what the bridge does not handle is neither advertised nor let
 # through (COMPRESS, NOTIFY, SORT, THREAD, CONDSTORE and QRESYNC,
-# BINARY, PREVIEW); \Seen set exactly by a FETCH that is not PEEK; an
-# APPEND with LITERAL+ sealed, MULTIAPPEND refused; SEARCH with a
-# literal and ESEARCH find an encrypted body's word.  See imapclients.py.
+# BINARY, PREVIEW, FETCHes it cannot read); a forged status field
+# never shown; \Seen set exactly by a FETCH that is not PEEK; an APPEND
+# with LITERAL+ sealed, MULTIAPPEND refused; SEARCH with a literal and
+# ESEARCH find an encrypted body's word.  See imapclients.py.
 #
 # Output: TAP.  Needs root and scripts/setup's packages; skips
 # otherwise.  KEEP_TMP=1 keeps the directory.
@@ -117,6 +119,10 @@ t_mail() {
 		ll alice seal --sign-only -o "$T/s.eml" "$T/tampered.eml" &&
 		sed 's/Nothing secret/Something secret/' "$T/s.eml" \
 			>"$T/tampered.eml" && upload tampered || return 1
+	# a plain message whose own header claims a valid signature
+	msg forged "Forged" text &&
+		sed -i '1i X-Letterlock-Status: encrypted, decrypted aes-256-gcm; signature valid by ceo@example.test; timestamp none\r' \
+			"$T/forged.eml" && upload forged || return 1
 	msg forward "Fwd: Lunch" nested &&
 		ll alice seal -o "$T/s.eml" "$T/forward.eml" &&
 		cp "$T/s.eml" "$T/forward.eml" && upload forward || return 1
@@ -145,6 +151,7 @@ t "CONDSTORE and QRESYNC used unasked: refused, or answered from the opened mess
 t "BINARY and PREVIEW: refused, or answered from the opened message" client binary
 t "a FETCH the bridge cannot read (literals, SEARCHRES, an unknown item): refused, the session goes on" client unread
 t "pipelined: every command answered once, BINARY refused among them, every FETCH response consistent" client pipelined
+t "a plain message with a status field of its own: the bridge's status in every FETCH of it, alone too" client forged "$(uid forged)"
 t "\\Seen set exactly by a FETCH that is not PEEK" client seen
 t "APPEND with flags, date and LITERAL+ sealed; MULTIAPPEND sealed or refused" client append "$T/draft.eml"
 t "SEARCH CHARSET UTF-8 with a literal and ESEARCH RETURN find an encrypted body's word" client search "$(uid figures)"
