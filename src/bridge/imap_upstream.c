@@ -485,8 +485,12 @@ static int append(struct imap_sess *s)
 	if (llen > 0 && u[llen - 1] == '\r')
 		llen--;
 	if (lf == NULL || imap_literal_size(u, llen, &n, &sync) < 0) {
-		/* no literal: the server answers it */
-		return imap_up_write(s, u, s->cr.len);
+		/* no literal: not an APPEND the bridge can seal (a message
+		 * as a quoted string, CATENATE's parts, which it does not
+		 * offer); a server that took one would store it as it is */
+		tagged(u, "NO [CANNOT]",
+		       "an APPEND carries its message as one literal");
+		return 0;
 	}
 	rest = s->cr.len - (size_t)(lf + 1 - u) - n;
 	brace = u + llen;

@@ -706,6 +706,21 @@ def append(b, d, ref, extra, **_):
            b" (\\Seen) {%d+}\r\n" % len(msg) + msg + b"\r\n")
     _, last = b.until(tag)
     print("MULTIAPPEND ->", last)
+    # no literal: CATENATE (RFC 4469, not offered) with its text as a
+    # quoted string or a part of the server's, or the message itself
+    # quoted: refused by the bridge (Dovecot rejects the quoted forms
+    # too, a server that took them would store them unsealed)
+    text = b"Subject: x - pumpernickel in the clear"
+    sealed = min(u for u, m in ref.msg.items()
+                 if m.startswith(b"X-Letterlock-Status: encrypted"))
+    for q in (b'APPEND Drafts CATENATE (TEXT "%s")' % text,
+              b'APPEND Drafts (\\Seen) "%s"' % text,
+              b'APPEND Drafts CATENATE (URL "/INBOX/;UID=%d")' % sealed):
+        tag = b.tag()
+        b.send(tag + b" " + q + b"\r\n")
+        _, last = b.until(tag)
+        print(q, "->", last)
+        assert status(last) == "NO", last
     d.ok("SELECT Drafts")
     got = fetches(d.ok("FETCH 1:* (FLAGS INTERNALDATE BODY.PEEK[])"))
     assert got, "nothing stored"

@@ -33,7 +33,10 @@
 #     plain when asked for 7:7, then answers with the S/MIME message)
 #     and SELECT Bar in one write (the same UIDVALIDITY): INBOX's UID 7
 #     is not cached as Bar's (the UIDVALIDITY that came was INBOX's,
-#     the mailbox known was Bar).
+#     the mailbox known was Bar);
+#   * an APPEND whose message is a quoted string, or CATENATE's text
+#     (no literal): this server takes anything, the bridge refuses it
+#     rather than pass a message it has not sealed.
 #
 # Output: TAP.  Needs root (lldtest.sh) and python3; skips otherwise.
 # KEEP_TMP=1 keeps the directory.
@@ -379,5 +382,18 @@ IN
 		! grep -q 'The seventh message' "$T/bar.out" && no_crash
 }
 t "SELECTs pipelined with a FETCH between them: what is fetched is not cached as the later mailbox's" t_select_pipelined
+
+t_append_quoted() {
+	# an APPEND without a literal (the message as a quoted string,
+	# CATENATE's text): this server says OK to anything, so it would
+	# have stored the plaintext; the bridge refuses it
+	client "$BPW" 'APPEND Drafts (\Seen) "Subject: x - in the clear"' \
+		'APPEND Drafts CATENATE (TEXT "Subject: x - in the clear")' \
+		>"$T/quoted.out" 2>&1
+	cat "$T/quoted.out"
+	grep -q '^c0 NO \[CANNOT\]' "$T/quoted.out" &&
+		grep -q '^c1 NO \[CANNOT\]' "$T/quoted.out" && no_crash
+}
+t "an APPEND without a literal is refused, never passed on unsealed" t_append_quoted
 
 finish
