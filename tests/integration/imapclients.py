@@ -476,6 +476,45 @@ def k9(b, d, ref, **_):
                              "RFC822.SIZE)" % u))
 
 
+def all_parts(bs, prefix=""):
+    """Every part of BODYSTRUCTURE BS with its number, multiparts and
+    the parts of a message/rfc822's multipart too: [(number, part)]."""
+    out = []
+    if isinstance(bs[0], list):
+        for k, x in enumerate(bs):
+            if not isinstance(x, list):
+                break  # the parts, then the subtype
+            num = "%s.%d" % (prefix, k + 1) if prefix else "%d" % (k + 1)
+            out.append((num, x))
+            out += all_parts(x, num)
+    elif (bs[0] or b"").upper() == b"MESSAGE" and len(bs) > 8 and \
+            isinstance(bs[8][0], list):
+        out += all_parts(bs[8], prefix)
+    return out
+
+
+@case
+def parts(b, d, ref, **_):
+    """Sections that must fit together: a part's MIME header right
+    before its body in BODY[]; a message/rfc822 part's HEADER and TEXT
+    making the part; TEXT partials of the message."""
+    for u in ref.msg:
+        bs = fetches(b.ok("UID FETCH %d (BODYSTRUCTURE)" % u))[0][1]
+        for num, part in all_parts(bs["BODYSTRUCTURE"]):
+            it = fetches(b.ok("UID FETCH %d (BODY.PEEK[%s.MIME] "
+                              "BODY.PEEK[%s])" % (u, num, num)))[0][1]
+            mime, body = it["BODY[%s.MIME]" % num], it["BODY[%s]" % num]
+            assert mime + body in ref.msg[u], (u, num, mime, body[:80])
+            if isinstance(part[0], bytes) and part[0].upper() == b"MESSAGE":
+                it = fetches(b.ok("UID FETCH %d (BODY.PEEK[%s.HEADER] "
+                                  "BODY.PEEK[%s.TEXT])" % (u, num, num)))
+                it = it[0][1]
+                assert it["BODY[%s.HEADER]" % num] + \
+                    it["BODY[%s.TEXT]" % num] == body, (u, num)
+        checked(ref, b, b.ok("UID FETCH %d (BODY.PEEK[TEXT]<0.4096> "
+                             "BODY.PEEK[TEXT]<100.50>)" % u))
+
+
 @case
 def mutt(b, d, ref, **_):
     """mutt: the header cache's fetch, then a message whole."""

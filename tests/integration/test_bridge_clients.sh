@@ -143,6 +143,7 @@ msg draft "Draft" mixed && sed -i "s/^From: Alice.*/From: Bob <$BOB>/" "$T/draft
 t "Thunderbird: flag and header sync, a message by parts and in 1 KiB chunks" client thunderbird
 t "Apple Mail, iOS: BODYSTRUCTURE and BODY[HEADER], each part in 2 KiB pieces" client apple
 t "K-9 Mail, FairEmail: ENVELOPE, BODYSTRUCTURE, header fields, a part's first 4 KiB" client k9
+t "parts fit together: each MIME header right before its body, a message/rfc822's HEADER and TEXT make it, TEXT partials" client parts
 t "mutt: header cache fetch, whole messages, FAST and FULL" client mutt
 t "Outlook: headers, whole messages, UID COPY (COPYUID) and UID MOVE read back the same, UID EXPUNGE" client outlook
 t "capabilities advertised are handled; COMPRESS, NOTIFY, SORT, THREAD refused" client capability
