@@ -385,6 +385,68 @@ static int batch(struct fetch *f, const char *other, const char *all)
 	return 0;
 }
 
+static int uid_order(const void *a, const void *b)
+{
+	unsigned long x = *(const unsigned long *)a;
+	unsigned long y = *(const unsigned long *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The client's FETCH of messages none of which the bridge presents,
+ * left to the server in one command: with the client's tag and items,
+ * but as "UID FETCH" of the UIDs step 1 named, in ranges, not the
+ * client's set, which may hold a message that arrived since (an S/MIME
+ * one, which the server would answer from the ciphertext) or, by
+ * sequence number, another one than the bridge asked about after an
+ * EXPUNGE.  1 sent, 0 when the ranges do not fit in a line (the
+ * batches then answer it), -1 when the server is gone.
+ */
+static int pass_listed(struct fetch *f)
+{
+	unsigned long *u = malloc(f->n * sizeof(*u));
+	char *line = NULL;
+	size_t o, size = IMAP_LINE_MAX;
+	int rc = 0;
+
+	if (u == NULL)
+		return -1;
+	for (size_t i = 0; i < f->n; i++)
+		u[i] = f->v[i].uid;
+	qsort(u, f->n, sizeof(*u), uid_order);
+	line = malloc(size);
+	if (line == NULL) {
+		rc = -1;
+		goto out;
+	}
+	o = (size_t)snprintf(line, size, "%s UID FETCH ", f->cmd.tag);
+	for (size_t i = 0; i < f->n;) {
+		size_t j = i;
+		int k;
+
+		while (j + 1 < f->n && u[j + 1] <= u[j] + 1)
+			j++;
+		k = u[j] == u[i] ? snprintf(line + o, size - o, "%s%lu",
+					    i ? "," : "", u[i]) :
+				   snprintf(line + o, size - o, "%s%lu:%lu",
+					    i ? "," : "", u[i], u[j]);
+		if (k < 0 || (size_t)k >= size - o)
+			goto out; /* too scattered: the batches */
+		o += (size_t)k;
+		i = j + 1;
+	}
+	if (size - o < f->cmd.itemslen + 3)
+		goto out;
+	o += (size_t)snprintf(line + o, size - o, " %.*s\r\n",
+			      (int)f->cmd.itemslen, f->cmd.items);
+	rc = imap_up_write(f->s, line, o) < 0 ? -1 : 1;
+out:
+	free(line);
+	free(u);
+	return rc;
+}
+
 /*
  * The client's FETCH (the unit in s->cr) answered "TAG BAD WHY" by the
  * bridge: nothing goes to the server.  0, or -1.
@@ -455,9 +517,12 @@ int imap_fetch_command(struct imap_sess *s)
 	if (f->n == 0)
 		goto answer; /* none: a BAD set, nothing selected */
 	/* none of them S/MIME (a mailbox of plain mail): the server
-	 * answers the client's own command, in one go */
-	if (!f->too_many && f->text[0] == '\0' && !any_presented(f))
-		goto pass;
+	 * answers the client's items, in one go */
+	if (!f->too_many && f->text[0] == '\0' && !any_presented(f)) {
+		rc = pass_listed(f);
+		if (rc != 0)
+			goto out;
+	}
 	if (f->too_many) {
 		snprintf(f->text, sizeof(f->text),
 			 "NO [LIMIT] at most %d messages in one FETCH",

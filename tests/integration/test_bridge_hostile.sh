@@ -34,6 +34,10 @@
 #     and SELECT Bar in one write (the same UIDVALIDITY): INBOX's UID 7
 #     is not cached as Bar's (the UIDVALIDITY that came was INBOX's,
 #     the mailbox known was Bar);
+#   * a FETCH of plain messages only, left to the server: an S/MIME
+#     message that arrived after the bridge asked about the set (UID 9
+#     of 8:*) is not in the server's answer (the bridge passes the
+#     UIDs it asked about, not the client's set);
 #   * an APPEND whose message is a quoted string, or CATENATE's text
 #     (no literal): this server takes anything, the bridge refuses it
 #     rather than pass a message it has not sealed.
@@ -84,6 +88,8 @@ def fetch_classify(tag, cmd):
             else b"BODY[HEADER.FIELDS (CONTENT-TYPE)]")
     out = b""
     uids = cmd.split(" ")[2] if cmd.upper().startswith("UID FETCH ") else ""
+    if uids == "8:*":
+        uids = "8"  # UID 9 comes later (below)
     if uids in ("7", "8", "7,8", "7:7"):
         # UID 7 S/MIME, UID 8 plain; asked as 7:7, UID 7 is said to be
         # plain (the client's FETCH is then left to the server)
@@ -128,6 +134,16 @@ def answer(tag, cmd):
         return (b"* 1 FETCH (ENVELOPE (NIL \"x UID 9\" NIL NIL NIL NIL NIL"
                 b" NIL NIL NIL) UID 7 BODY[] {%d}\r\n" % len(body) + body
                 + b")\r\n" + tag + b" OK fetched\r\n")
+    if c.startswith("UID FETCH 8") and "BODYSTRUCTURE" in c:
+        # UID 9, S/MIME, arrived after the bridge's question about
+        # 8:*, which named UID 8 only: a FETCH of 8:* gets it too
+        out = (b'* 8 FETCH (UID 8 BODYSTRUCTURE ("text" "plain" NIL NIL '
+               b'NIL "7bit" 26 1 NIL NIL NIL NIL))\r\n')
+        if c.startswith("UID FETCH 8:* "):
+            out += (b'* 9 FETCH (UID 9 BODYSTRUCTURE ("application" '
+                    b'"pkcs7-mime" ("smime-type" "enveloped-data") NIL NIL '
+                    b'"base64" 400 NIL NIL NIL NIL))\r\n')
+        return out + tag + b" OK fetched\r\n"
     if c == "SEARCH *":
         return b"* SEARCH 256\r\n" + tag + b" OK searched\r\n"
     if c.startswith("UID SEARCH 1:256 OR HEADER"):
@@ -382,6 +398,20 @@ IN
 		! grep -q 'The seventh message' "$T/bar.out" && no_crash
 }
 t "SELECTs pipelined with a FETCH between them: what is fetched is not cached as the later mailbox's" t_select_pipelined
+
+t_arrived() {
+	# a FETCH of plain messages only is left to the server: as the
+	# set the bridge asked about (8:*), a message that arrived
+	# meanwhile (UID 9, S/MIME) was in the server's answer, its
+	# BODYSTRUCTURE the ciphertext's
+	client "$BPW" "SELECT INBOX" "UID FETCH 8:* (BODYSTRUCTURE)" \
+		>"$T/arrived.out" 2>&1
+	cat "$T/arrived.out"
+	grep -q '^\* 8 FETCH (UID 8 BODYSTRUCTURE ("text" "plain"' \
+		"$T/arrived.out" && grep -q '^c1 OK' "$T/arrived.out" &&
+		! grep -qi 'pkcs7' "$T/arrived.out" && no_crash
+}
+t "a FETCH of plain messages left to the server: a message that arrived meanwhile is not in it" t_arrived
 
 t_append_quoted() {
 	# an APPEND without a literal (the message as a quoted string,
