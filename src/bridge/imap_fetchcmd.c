@@ -498,11 +498,16 @@ int imap_fetch_command(struct imap_sess *s)
 		goto out;
 	}
 	/* no content item (a flags sync): the server answers it all */
-	if (!content ||
-	    item_list(other, sizeof(other), f, 0,
-		      f->seen ? MARK_NAME : MARK_PEEK) < 0 ||
-	    item_list(all, sizeof(all), f, 1, MARK_PEEK) < 0)
+	if (!content)
 		goto pass;
+	if (item_list(other, sizeof(other), f, 0,
+		      f->seen ? MARK_NAME : MARK_PEEK) < 0 ||
+	    item_list(all, sizeof(all), f, 1, MARK_PEEK) < 0) {
+		/* longer than the bridge's own FETCHes take: not left
+		 * to the server either */
+		rc = refuse(s, "FETCH items too long for the bridge");
+		goto out;
+	}
 
 	/* which messages of the set are S/MIME (or bring a status field) */
 	snprintf(cmd, sizeof(cmd),

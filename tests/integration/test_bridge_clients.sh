@@ -150,7 +150,7 @@ t "capabilities advertised are handled; COMPRESS, NOTIFY, SORT, THREAD refused" 
 t "ENABLE enables nothing unadvertised; SELECT (CONDSTORE), (QRESYNC ...) refused, the mailbox stays selected" client enable
 t "CONDSTORE and QRESYNC used unasked: refused, or answered from the opened message" client condstore
 t "BINARY and PREVIEW: refused, or answered from the opened message" client binary
-t "a FETCH the bridge cannot read (literals, SEARCHRES, an unknown item): refused, the session goes on" client unread
+t "a FETCH the bridge cannot read (literals, SEARCHRES, an unknown item, 5 KiB of items): refused, the session goes on" client unread
 t "pipelined: every command answered once, BINARY refused among them, every FETCH response consistent" client pipelined
 t "a plain message with a status field of its own: the bridge's status in every FETCH of it, alone too" client forged "$(uid forged)"
 t "\\Seen set exactly by a FETCH that is not PEEK" client seen
