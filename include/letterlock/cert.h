@@ -83,6 +83,22 @@ unsigned ll_cert_caps(const struct ll_cert *c);
 unsigned ll_cap_by_name(const char *name);
 void ll_cert_set_caps(struct ll_cert *c, unsigned caps);
 
+/*
+ * What a certificate's key may be used for in S/MIME (RFC 8550 4.4.2):
+ * LL_USE_SIGN when its keyUsage has digitalSignature or nonRepudiation,
+ * LL_USE_ENCRYPT when it has keyEncipherment (an RSA key) or
+ * keyAgreement (an EC key); a certificate without keyUsage, both (an
+ * EC or RSA key; other keys are never encrypted to).  Many CAs issue
+ * one certificate to sign and another to encrypt to.
+ */
+enum ll_cert_use {
+	LL_USE_SIGN = 1u << 0,
+	LL_USE_ENCRYPT = 1u << 1,
+};
+unsigned ll_cert_uses(const struct ll_cert *c);
+/* "both", "sign", "encrypt" or "none" for the LL_USE_* bits USES. */
+const char *ll_cert_use_name(unsigned uses);
+
 /* DER encoding, malloc'd into *out (caller frees). */
 int ll_cert_der(unsigned char **out, size_t *len, const struct ll_cert *c,
 		struct ll_error *err);

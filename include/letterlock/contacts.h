@@ -9,9 +9,17 @@
  *   3. SMIMEA records (RFC 8162) in DNS, for the addresses still
  *      without a certificate, taken only from answers DNSSEC
  *      validates (see ll_contacts_options.smimea);
- *   4. certificates harvested from verified signed mail (only the
- *      verified signer's own certificate, chaining to a trust anchor,
- *      for the address in From: letterlock open adds it).
+ *   4. certificates harvested from verified signed mail: the verified
+ *      signer's own certificate, chaining to a trust anchor, for the
+ *      address in From, and the certificate its signed encryption key
+ *      preference names (ll_opened_encryption_cert), held to the same
+ *      checks; never other certificates a message carries
+ *      (letterlock open adds them).
+ *
+ * A certificate is for signing, for encrypting to, or both (its
+ * keyUsage, ll_cert_uses).  Only one that may be encrypted to is
+ * encrypted to; an address with signing certificates only has no
+ * certificate for the sending policies (sign-only, refuse).
  *
  * Every contact certificate has a state:
  *   current   used to encrypt to its address;
@@ -24,6 +32,10 @@
  *             user accepted: kept, listed, not used.
  * A change of key is never silent: the replaced and pending rows stay
  * in the store and `letterlock contact list` shows them.
+ * "Another key" is one that shares a use with a current key: a key to
+ * sign with beside a current key to encrypt to (or the other way
+ * round) is no change, both are current; a second key to encrypt to,
+ * or to sign with, is.
  *
  * SMIMEA is held to the rule of harvested mail, not of the directory:
  * a secure answer proves only that the domain's zone (its DNS
@@ -68,7 +80,8 @@ const char *ll_contact_state_name(enum ll_contact_state s);
 /*
  * Record CERT (its address from its subjectAltName) as seen from
  * SOURCE at NOW, under the rule above: a new address or a key already
- * current: current; another key for an address with a current one:
+ * current: current; another key for an address with a current one of
+ * a use it shares:
  * current beside it from LL_SRC_PKX or LL_SRC_MANUAL (the user's word;
  * ll_contacts_resolve retires the directory's keys the directory no
  * longer lists), pending from LL_SRC_HARVESTED and LL_SRC_SMIMEA.  A
@@ -82,8 +95,8 @@ int ll_contacts_add(struct ll_keystore *ks, const struct ll_cert *cert,
 		    enum ll_contact_state *state, struct ll_error *err);
 
 /* Make the certificate FPR (SHA-256, hex) of ADDR current, the other
- * current ones of ADDR replaced.  LL_ENOTFOUND if ADDR has no such
- * certificate. */
+ * current ones of ADDR that share a use with it replaced.  LL_ENOTFOUND
+ * if ADDR has no such certificate. */
 int ll_contacts_accept(struct ll_keystore *ks, const char *addr,
 		       const char *fpr, time_t now, struct ll_error *err);
 
@@ -103,9 +116,10 @@ int ll_contacts_foreach(struct ll_keystore *ks,
 			void *arg, struct ll_error *err);
 
 /*
- * What the stored contacts say of the key FPR for ADDR: 1 it is a
- * current key of ADDR; 0 ADDR has no contact; -1 ADDR has current keys
- * and FPR is not one of them (a change: `open --json` reports it).
+ * What the stored contacts say of the signer's key FPR for ADDR: 1 it
+ * is a current key of ADDR; 0 ADDR has no current key to sign with;
+ * -1 ADDR has current keys to sign with and FPR is not one of them (a
+ * change: `open --json` reports it).
  */
 int ll_contacts_known(struct ll_keystore *ks, const char *addr,
 		      const char *fpr);
@@ -143,10 +157,13 @@ struct ll_contacts_options {
 /* What became of one address. */
 struct ll_contact_result {
 	char address[320]; /* as asked, domain lower-cased */
-	int found; /* a current certificate valid now */
+	int found; /* a current certificate valid now that may be
+		      encrypted to */
 	enum ll_contact_source source; /* of the newest one, when found */
 	int pending; /* a key change waits for the user (not used) */
 	int changed; /* the directory replaced the key just now */
+	int sign_only; /* not found: it has current certificates valid
+			  now, all for signing only */
 };
 
 /*
@@ -167,7 +184,8 @@ struct ll_contact_result {
  * secure answer, found or not, stays fresh for its DNS TTL, at most
  * max_age; a failed, insecure or bogus one is asked again next time.
  * Every current certificate valid now, with what its owner reads, is
- * then in CTX as a contact (ll_ctx_add_contact), ready for ll_msg_seal.
+ * then in CTX as a contact (ll_ctx_add_contact), ready for ll_msg_seal,
+ * which encrypts only to those that may be encrypted to.
  * RES (N entries) says what became of each address.
  * A directory or DNS that cannot be reached, and an SMIMEA answer not
  * used, are not errors: the addresses stay as the store has them, and

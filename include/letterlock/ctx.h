@@ -45,8 +45,16 @@ void ll_ctx_set_time(struct ll_ctx *ctx, time_t t);
 struct ll_identity *ll_ctx_identity_for(struct ll_ctx *ctx,
 					const char *addr);
 
-/* The best contact certificate for ADDR, or NULL; borrowed. */
+/* The contact certificate to encrypt to for ADDR: of those valid now
+ * that may be encrypted to (ll_cert_uses), the one issued last; with
+ * none, our own identity's for an address of ours; else NULL.
+ * Borrowed.  A signing-only certificate is never chosen. */
 struct ll_cert *ll_ctx_contact_for(struct ll_ctx *ctx, const char *addr);
+
+/* 1 if ADDR has contact certificates valid now and not revoked, none
+ * of which may be encrypted to (signing certificates only), else 0:
+ * why ll_ctx_contact_for found nothing. */
+int ll_ctx_contact_sign_only(struct ll_ctx *ctx, const char *addr);
 
 #ifdef __cplusplus
 }

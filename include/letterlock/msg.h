@@ -143,6 +143,18 @@ const struct ll_open_status *ll_opened_status(const struct ll_opened *o);
  * its From address (status: signed, valid, signer matches From), else
  * NULL; borrowed.  What letterlock open harvests as a contact. */
 const struct ll_cert *ll_opened_signer(const struct ll_opened *o);
+/*
+ * The certificate the signer of ll_opened_signer asks to be encrypted
+ * to, by an SMIMEEncryptionKeyPreference (RFC 8551 2.5.3) or Microsoft's
+ * equivalent among the SIGNED attributes: carried in the message or a
+ * known contact, for the From address, allowed to encrypt by its
+ * keyUsage, for email (extendedKeyUsage) and chaining to a trust anchor
+ * now; with the signer's SMIMECapabilities.  May be the signer's own.
+ * NULL when there is none (a preference named and not taken is said in
+ * the status' errors); borrowed.  What letterlock open harvests as the
+ * contact's certificate to encrypt to.
+ */
+const struct ll_cert *ll_opened_encryption_cert(const struct ll_opened *o);
 void ll_opened_free(struct ll_opened **pp);
 
 /*

@@ -2,6 +2,7 @@
  * cert.c - certificates (struct ll_cert) and identities (private key,
  * certificate, chain).
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -468,6 +469,53 @@ const char *ll_cert_subject(const struct ll_cert *c) { return c->subject; }
 const char *ll_cert_fingerprint(const struct ll_cert *c) { return c->fpr; }
 unsigned ll_cert_caps(const struct ll_cert *c) { return c->caps; }
 void ll_cert_set_caps(struct ll_cert *c, unsigned caps) { c->caps = caps; }
+
+unsigned ll_x509_uses(X509 *x)
+{
+	EVP_PKEY *pk = X509_get0_pubkey(x);
+	uint32_t ku = X509_get_key_usage(x); /* UINT32_MAX: no extension */
+	uint32_t enc;
+	unsigned uses = 0;
+
+	/*
+	 * RFC 8550 4.4.2: a keyUsage extension that is there limits the
+	 * key to what it lists; none, any use.  To encrypt to a key is
+	 * RSA key transport (keyEncipherment) or ECDH (keyAgreement),
+	 * whichever the key type does; any other key is never encrypted
+	 * to, whatever its keyUsage says.
+	 */
+	if (ku & (KU_DIGITAL_SIGNATURE | KU_NON_REPUDIATION))
+		uses |= LL_USE_SIGN;
+	switch (pk != NULL ? EVP_PKEY_get_base_id(pk) : EVP_PKEY_NONE) {
+	case EVP_PKEY_RSA:
+		enc = KU_KEY_ENCIPHERMENT;
+		break;
+	case EVP_PKEY_EC:
+		enc = KU_KEY_AGREEMENT;
+		break;
+	default:
+		enc = 0;
+		break;
+	}
+	if (ku & enc)
+		uses |= LL_USE_ENCRYPT;
+	return uses;
+}
+
+unsigned ll_cert_uses(const struct ll_cert *c) { return ll_x509_uses(c->x); }
+
+const char *ll_cert_use_name(unsigned uses)
+{
+	switch (uses & (LL_USE_SIGN | LL_USE_ENCRYPT)) {
+	case LL_USE_SIGN | LL_USE_ENCRYPT:
+		return "both";
+	case LL_USE_SIGN:
+		return "sign";
+	case LL_USE_ENCRYPT:
+		return "encrypt";
+	}
+	return "none";
+}
 
 int ll_cert_key_check(struct ll_cert *c, OSSL_LIB_CTX *libctx)
 {

@@ -461,6 +461,15 @@ int ll_cms_verify(struct ll_verify_result *r, struct ll_ctx *ctx,
 	X509_up_ref(signer);
 	r->signer_cert = signer;
 	ll_x509_first_email(signer, r->signer, sizeof(r->signer));
+	/* RFC 8550 4.4.2: a key its certificate keeps from signing (an
+	 * encryption-only certificate) made no valid signature */
+	if (!(ll_x509_uses(signer) & LL_USE_SIGN)) {
+		set_why(r, LL_SIG_INVALID,
+			"the signer's certificate is not for signing (its "
+			"keyUsage has neither digitalSignature nor "
+			"nonRepudiation)");
+		goto out;
+	}
 	si = sk_CMS_SignerInfo_value(sis, 0);
 	r->caps = signed_caps(si);
 	when = signing_time(si, &have_time);
@@ -507,6 +516,10 @@ int ll_cms_verify(struct ll_verify_result *r, struct ll_ctx *ctx,
 	}
 	if (r->state == LL_SIG_VALID && ll_ctx_rev_options(ctx) != NULL)
 		ll_revocation_judge(r, ctx, signer, issuer, when);
+	/* only a valid signature's word on where to encrypt counts */
+	if (r->state == LL_SIG_VALID)
+		rc = ll_cms_keypref(&r->enc_cert, r->enc_why,
+				    sizeof(r->enc_why), ctx, cms, si, extra);
 out:
 	X509_free(issuer);
 	sk_X509_free(signers);

@@ -144,6 +144,98 @@ static int caps_update(enum ll_contact_source source, long long was,
 	return was == LL_CONTACT_CURRENT && source == LL_SRC_HARVESTED ? 1 : 0;
 }
 
+/*
+ * Call FN for each current certificate of ADDR other than SKIP (may be
+ * NULL) with its fingerprint and uses (LL_USE_*; one that does not
+ * parse counts as of every use), until FN returns non-zero.
+ */
+static int each_current(sqlite3 *db, const char *addr, const char *skip,
+			int (*fn)(void *arg, const char *fpr, unsigned uses),
+			void *arg, struct ll_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = 0, step = SQLITE_DONE;
+
+	if (sqlite3_prepare_v2(db,
+			       "SELECT fpr, cert FROM contacts WHERE email = ?"
+			       " AND state = 0 AND fpr != ? ORDER BY id",
+			       -1, &st, NULL) != SQLITE_OK)
+		return ll_keystore_db_err(err, db, "contacts");
+	sqlite3_bind_text(st, 1, addr, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, skip != NULL ? skip : "", -1, SQLITE_STATIC);
+	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *fpr = (const char *)sqlite3_column_text(st, 0);
+		struct ll_cert *c = NULL;
+		unsigned uses = LL_USE_SIGN | LL_USE_ENCRYPT;
+
+		if (ll_cert_parse(&c, sqlite3_column_blob(st, 1),
+				  (size_t)sqlite3_column_bytes(st, 1),
+				  NULL) == 0)
+			uses = ll_cert_uses(c);
+		ll_cert_free(&c);
+		rc = fn(arg, fpr != NULL ? fpr : "", uses);
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = ll_keystore_db_err(err, db, "contacts");
+	sqlite3_finalize(st);
+	return rc < 0 ? rc : 0;
+}
+
+/*
+ * The current keys of an address that a new one would stand beside:
+ * those sharing a use with it.  A key to sign with and another to
+ * encrypt to (what many CAs issue) are the two halves of one
+ * correspondent, not a change of key; two keys to encrypt to are.
+ */
+struct same_use {
+	unsigned uses;
+	long long n;
+	char (*fprs)[65]; /* with RETIRE: the ones found */
+	size_t cap;
+	int retire;
+};
+
+static int same_use_one(void *arg, const char *fpr, unsigned uses)
+{
+	struct same_use *u = arg;
+
+	/* a key of no use of ours shares nothing, and is never a change */
+	if ((u->uses & uses) == 0)
+		return 0;
+	if (u->retire && (size_t)u->n == u->cap) {
+		size_t cap = u->cap ? 2 * u->cap : 8;
+		char(*nv)[65] = realloc(u->fprs, cap * sizeof(*nv));
+
+		if (nv == NULL)
+			return LL_ENOMEM;
+		u->fprs = nv;
+		u->cap = cap;
+	}
+	if (u->retire)
+		snprintf(u->fprs[u->n], sizeof(u->fprs[0]), "%s", fpr);
+	u->n++;
+	return 0;
+}
+
+/* How many current keys of ADDR other than FPR share a use with USES;
+ * with RETIRE, they are made replaced. */
+static int same_use(sqlite3 *db, const char *addr, const char *fpr,
+		    unsigned uses, int retire, long long *n,
+		    struct ll_error *err)
+{
+	struct same_use u = { .uses = uses, .retire = retire };
+	int rc = each_current(db, addr, fpr, same_use_one, &u, err);
+
+	if (rc == LL_ENOMEM)
+		rc = ll_err(err, LL_ENOMEM, LL_ECLASS_OS, "out of memory");
+	for (long long i = 0; rc == 0 && retire && i < u.n; i++)
+		rc = exec(db, "UPDATE contacts SET state = 2 WHERE fpr = ?",
+			  u.fprs[i], NULL, -1, NULL, err);
+	free(u.fprs);
+	*n = u.n;
+	return rc;
+}
+
 int ll_contacts_add(struct ll_keystore *ks, const struct ll_cert *cert,
 		    enum ll_contact_source source, time_t now,
 		    enum ll_contact_state *state, struct ll_error *err)
@@ -168,10 +260,8 @@ int ll_contacts_add(struct ll_keystore *ks, const struct ll_cert *cert,
 	rc = exec(db, "SELECT state + 1 FROM contacts WHERE fpr = ?", fpr, NULL,
 		  -1, &have, err);
 	if (rc == 0)
-		rc = exec(db,
-			  "SELECT count(*) FROM contacts WHERE email = ? AND"
-			  " fpr != ? AND state = 0",
-			  addr, fpr, -1, &others, err);
+		rc = same_use(db, addr, fpr, ll_cert_uses(cert), 0, &others,
+			      err);
 	if (rc < 0)
 		goto out;
 	if (have != 0) {
@@ -240,30 +330,59 @@ out:
 	return rc;
 }
 
+/* Whether ADDR has the certificate FPR stored (*have 1 or 0), and its
+ * uses. */
+static int stored_uses(sqlite3 *db, const char *addr, const char *fpr,
+		       long long *have, unsigned *uses, struct ll_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	struct ll_cert *c = NULL;
+	int step;
+
+	*have = 0;
+	*uses = LL_USE_SIGN | LL_USE_ENCRYPT;
+	if (sqlite3_prepare_v2(db,
+			       "SELECT cert FROM contacts WHERE email = ? AND"
+			       " fpr = ?",
+			       -1, &st, NULL) != SQLITE_OK)
+		return ll_keystore_db_err(err, db, "contacts");
+	sqlite3_bind_text(st, 1, addr, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, fpr, -1, SQLITE_STATIC);
+	step = sqlite3_step(st);
+	if (step == SQLITE_ROW) {
+		*have = 1;
+		if (ll_cert_parse(&c, sqlite3_column_blob(st, 0),
+				  (size_t)sqlite3_column_bytes(st, 0),
+				  NULL) == 0)
+			*uses = ll_cert_uses(c);
+		ll_cert_free(&c);
+	}
+	sqlite3_finalize(st);
+	return step == SQLITE_ROW || step == SQLITE_DONE ?
+		       0 :
+		       ll_keystore_db_err(err, db, "contacts");
+}
+
 int ll_contacts_accept(struct ll_keystore *ks, const char *addr,
 		       const char *fpr, time_t now, struct ll_error *err)
 {
 	sqlite3 *db = ll_keystore_db(ks);
 	char key[ADDR_MAX];
 	long long have = 0;
+	unsigned uses = 0;
 	int rc = canonical(key, addr, err);
 
 	if (rc < 0)
 		return rc;
 	rc = exec(db, "BEGIN IMMEDIATE", NULL, NULL, -1, NULL, err);
 	if (rc == 0)
-		rc = exec(db,
-			  "SELECT count(*) FROM contacts WHERE email = ? AND"
-			  " fpr = ?",
-			  key, fpr, -1, &have, err);
+		rc = stored_uses(db, key, fpr, &have, &uses, err);
 	if (rc == 0 && have == 0)
 		rc = ll_err(err, LL_ENOTFOUND, LL_ECLASS_USAGE,
 			    "no certificate %s stored for %s", fpr, key);
+	/* the keys it takes over from: those of the same use */
 	if (rc == 0)
-		rc = exec(db,
-			  "UPDATE contacts SET state = 2 WHERE email = ? AND"
-			  " fpr != ? AND state = 0",
-			  key, fpr, -1, NULL, err);
+		rc = same_use(db, key, fpr, uses, 1, &have, err);
 	if (rc == 0) {
 		sqlite3_stmt *st = NULL;
 
@@ -318,24 +437,34 @@ int ll_contacts_foreach(struct ll_keystore *ks,
 	return rc;
 }
 
+/* Counts the current keys that may sign. */
+static int count_signing(void *arg, const char *fpr, unsigned uses)
+{
+	(void)fpr;
+	if (uses & LL_USE_SIGN)
+		(*(long long *)arg)++;
+	return 0;
+}
+
 int ll_contacts_known(struct ll_keystore *ks, const char *addr, const char *fpr)
 {
 	sqlite3 *db = ll_keystore_db(ks);
 	char key[ADDR_MAX];
-	long long current = 0, match = 0;
+	long long signing = 0, match = 0;
 
 	if (canonical(key, addr, NULL) < 0 ||
-	    exec(db,
-		 "SELECT count(*) FROM contacts WHERE email = ? AND state = 0",
-		 key, NULL, -1, &current, NULL) < 0 ||
 	    exec(db,
 		 "SELECT count(*) FROM contacts WHERE email = ? AND fpr = ?"
 		 " AND state = 0",
 		 key, fpr, -1, &match, NULL) < 0)
 		return 0;
-	if (current == 0)
+	if (match > 0)
+		return 1;
+	/* a key to sign with, new beside one only to encrypt to, is no
+	 * change of the signer's key */
+	if (each_current(db, key, fpr, count_signing, &signing, NULL) < 0)
 		return 0;
-	return match > 0 ? 1 : -1;
+	return signing > 0 ? -1 : 0;
 }
 
 /* ------------------------------------------------------- the directory */
@@ -597,6 +726,7 @@ static int load_address(struct ll_keystore *ks, struct ll_ctx *ctx,
 	int rc;
 
 	ll_ctx_drop_contacts_for(ctx, addr);
+	res->found = res->sign_only = 0;
 	if (sqlite3_prepare_v2(db,
 			       "SELECT cert, caps, source FROM contacts WHERE"
 			       " email = ? AND state = 0 ORDER BY id",
@@ -610,11 +740,17 @@ static int load_address(struct ll_keystore *ks, struct ll_ctx *ctx,
 		rc = ll_keystore_row_cert(&c, st, err);
 		if (rc < 0)
 			break;
+		/* every current one verifies the address' mail; only one
+		 * that may be encrypted to is "found" */
 		if (ll_cert_not_before(c) <= now &&
 		    ll_cert_not_after(c) >= now) {
 			rc = ll_ctx_add_contact(ctx, c, err);
-			res->found = 1;
-			if (ll_cert_not_before(c) >= newest) {
+			if (!(ll_cert_uses(c) & LL_USE_ENCRYPT)) {
+				res->sign_only = !res->found;
+			} else if (ll_cert_not_before(c) >= newest ||
+				   !res->found) {
+				res->found = 1;
+				res->sign_only = 0;
 				newest = ll_cert_not_before(c);
 				res->source = (enum ll_contact_source)
 					sqlite3_column_int(st, 2);

@@ -275,6 +275,7 @@ struct ll_cert *ll_ctx_contact_for(struct ll_ctx *ctx, const char *addr)
 
 	for (size_t i = 0; i < ctx->ncontacts; i++)
 		if (ll_cert_matches_email(ctx->contacts[i], addr) &&
+		    (ll_cert_uses(ctx->contacts[i]) & LL_USE_ENCRYPT) &&
 		    !ll_ctx_is_revoked(ctx, ctx->contacts[i]) &&
 		    ll_cert_better(ctx->contacts[i], best, now))
 			best = ctx->contacts[i];
@@ -282,10 +283,29 @@ struct ll_cert *ll_ctx_contact_for(struct ll_ctx *ctx, const char *addr)
 	if (best == NULL) {
 		struct ll_identity *id = ll_ctx_identity_for(ctx, addr);
 
-		if (id != NULL)
+		if (id != NULL &&
+		    (ll_cert_uses(ll_identity_cert(id)) & LL_USE_ENCRYPT))
 			best = ll_identity_cert(id);
 	}
 	return best;
+}
+
+int ll_ctx_contact_sign_only(struct ll_ctx *ctx, const char *addr)
+{
+	time_t now = ll_ctx_now(ctx);
+	int signing = 0;
+
+	for (size_t i = 0; i < ctx->ncontacts; i++) {
+		struct ll_cert *c = ctx->contacts[i];
+
+		if (!ll_cert_matches_email(c, addr) ||
+		    ll_ctx_is_revoked(ctx, c) || !ll_cert_better(c, NULL, now))
+			continue;
+		if (ll_cert_uses(c) & LL_USE_ENCRYPT)
+			return 0;
+		signing = 1;
+	}
+	return signing;
 }
 
 /* ---- revocation ---- */

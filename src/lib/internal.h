@@ -15,6 +15,7 @@
 #include <openssl/bio.h>
 #include <openssl/cms.h>
 #include <openssl/ocsp.h>
+#include <openssl/pkcs7.h>
 #include <openssl/x509.h>
 
 #include <letterlock/letterlock.h>
@@ -234,6 +235,8 @@ int ll_crl_finish(X509_CRL *crl, X509 *ca, EVP_PKEY *key, int64_t number,
 		  time_t now, int days, struct ll_error *err);
 int ll_x509_has_email(X509 *x, const char *addr);
 int ll_x509_first_email(X509 *x, char *buf, size_t len);
+/* cert.c: the LL_USE_* bits of X (ll_cert_uses). */
+unsigned ll_x509_uses(X509 *x);
 
 /* ctx.c: is C, valid at NOW, a better pick than BEST (NULL: none) for
  * its address: the one issued last (ll_ctx_identity_for, the key
@@ -290,6 +293,10 @@ struct ll_verify_result {
 	X509 *signer_cert; /* a reference; free */
 	unsigned caps; /* LL_CAP_* of its signed SMIMECapabilities, or 0 */
 	struct ll_revocation rev; /* the signer's, when the context asks */
+	/* of a valid signature: the certificate its signed encryption key
+	 * preference names (ll_cms_keypref), a reference; free */
+	X509 *enc_cert;
+	char enc_why[160]; /* why one named is not taken, "" */
 };
 /* Verify CMS signed-data; DATA is the detached content or NULL. */
 /* CERTS: the certificates cut out by ll_cms_d2i_signed, or NULL. */
@@ -297,6 +304,37 @@ int ll_cms_verify(struct ll_verify_result *r, struct ll_ctx *ctx,
 		  CMS_ContentInfo *cms, STACK_OF(X509) *certs,
 		  const char *data, size_t len, struct ll_buf *content_out,
 		  struct ll_error *err);
+
+/* cms_keypref.c: the certificate a signer asks to be encrypted to. */
+
+/* One SMIMEEncryptionKeyPreference (RFC 8551 2.5.3) or Microsoft
+ * encryption key preference value: an issuer and serial, or a
+ * subjectKeyIdentifier. */
+struct ll_keypref {
+	PKCS7_ISSUER_AND_SERIAL *ias; /* or NULL: KID names it */
+	unsigned char kid[64];
+	size_t kidlen;
+};
+/* Parse the attribute value P[0..LEN) (untrusted; the whole DER
+ * element, tag included): the RFC 8551 CHOICE, or with MICROSOFT the
+ * bare IssuerAndSerialNumber.  0, LL_EPARSE or LL_ENOMEM; clear *out
+ * with ll_keypref_clear either way. */
+int ll_keypref_parse(struct ll_keypref *out, const unsigned char *p,
+		     size_t len, int microsoft);
+void ll_keypref_clear(struct ll_keypref *k);
+/*
+ * The certificate SI's SIGNED encryption key preference names (either
+ * attribute; both must name the same one), looked for among the
+ * certificates CMS carries, EXTRA, and CTX's contacts: into *out (a
+ * reference; free) when it may be encrypted to (keyUsage), is for
+ * email (extendedKeyUsage absent or emailProtection) and chains to
+ * one of CTX's trust anchors now.  Else *out NULL and WHY says why
+ * when the signer named one ("" when it named none).  Whose address
+ * it covers is the caller's to check.  0, or LL_ENOMEM.
+ */
+int ll_cms_keypref(X509 **out, char *why, size_t whylen, struct ll_ctx *ctx,
+		   CMS_ContentInfo *cms, CMS_SignerInfo *si,
+		   STACK_OF(X509) *extra);
 
 /* revocation.c */
 

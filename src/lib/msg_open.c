@@ -21,6 +21,8 @@ struct ll_opened {
 	size_t len;
 	struct ll_open_status st;
 	struct ll_cert *signer;	/* of a valid signature by From, or NULL */
+	struct ll_cert *enc;	/* the one its signer asks to be encrypted
+				   to, or NULL */
 };
 
 struct layer_sig {
@@ -33,6 +35,8 @@ struct layer_sig {
 	X509 *cert;
 	unsigned caps; /* its signed SMIMECapabilities (LL_CAP_*) */
 	struct ll_revocation rev;
+	X509 *enc_cert; /* its encryption key preference, taken */
+	char enc_why[160]; /* one named, not taken: why */
 };
 
 struct opener {
@@ -123,6 +127,9 @@ static void record_sig(struct opener *op, struct ll_verify_result *r)
 	s->caps = r->caps;
 	r->signer_cert = NULL;
 	s->rev = r->rev;
+	s->enc_cert = r->enc_cert;
+	r->enc_cert = NULL;
+	memcpy(s->enc_why, r->enc_why, sizeof(s->enc_why));
 }
 
 /* The CMS content type of DER, without parsing all of it. */
@@ -230,6 +237,7 @@ static int open_pkcs7(struct opener *op, struct ll_entity *cur,
 		rc = ll_err(err, LL_EPARSE, LL_ECLASS_CMS, "signed-data: %s",
 			    r.why);
 		X509_free(r.signer_cert);
+		X509_free(r.enc_cert);
 		goto out;
 	}
 	record_sig(op, &r);
@@ -668,6 +676,41 @@ static const unsigned char *signer_fpr(unsigned char fpr[32],
 	return ll_ctx_cert_fpr(ctx, x, fpr) == 0 ? fpr : NULL;
 }
 
+/*
+ * The certificate the signer of S (validly signed by From) asks to be
+ * encrypted to, when it is for the From address too: O->enc, with what
+ * the signer reads (its SMIMECapabilities speak for its client, not for
+ * one key).  One named and not taken is said in the errors: the sender
+ * then stays without a certificate to encrypt to, or with the one known.
+ */
+static void take_enc_cert(struct ll_opened *o, const struct layer_sig *s,
+			  struct ll_ctx *ctx)
+{
+	unsigned char fpr[32];
+
+	if (s->enc_cert == NULL) {
+		if (s->enc_why[0] != '\0')
+			add_error(&o->st, "%s", s->enc_why);
+		return;
+	}
+	if (!ll_x509_has_email(s->enc_cert, o->st.signer)) {
+		add_error(&o->st, "the encryption key preference names a "
+				  "certificate for another address than "
+				  "%.80s: ignored",
+			  o->st.signer);
+		return;
+	}
+	if (!X509_up_ref(s->enc_cert))
+		return;
+	if (ll_cert_wrap_fpr(&o->enc, s->enc_cert,
+			     signer_fpr(fpr, ctx, s->enc_cert), NULL) < 0) {
+		X509_free(s->enc_cert); /* the reference taken */
+		o->enc = NULL;
+		return;
+	}
+	ll_cert_set_caps(o->enc, s->caps);
+}
+
 int ll_msg_open(struct ll_opened **out, struct ll_ctx *ctx, const char *msg,
 		size_t len, struct ll_error *err)
 {
@@ -772,6 +815,8 @@ int ll_msg_open(struct ll_opened **out, struct ll_ctx *ctx, const char *msg,
 	 * store decides whether it may raise what it knows (contacts.c) */
 	if (o->signer != NULL)
 		ll_cert_set_caps(o->signer, op.sigs[0].caps);
+	if (o->signer != NULL)
+		take_enc_cert(o, &op.sigs[0], ctx);
 	*out = o;
 	o = NULL;
 	goto out;
@@ -787,8 +832,10 @@ cbc_check:
 			    "ciphertext was modified", why);
 	}
 out:
-	for (size_t i = 0; i < op.nsigs; i++)
+	for (size_t i = 0; i < op.nsigs; i++) {
 		X509_free(op.sigs[i].cert);
+		X509_free(op.sigs[i].enc_cert);
+	}
 	for (size_t i = 0; i < op.nbufs; i++)
 		ll_buf_free(&op.bufs[i]);
 	ll_opened_free(&o);
@@ -813,12 +860,18 @@ const struct ll_cert *ll_opened_signer(const struct ll_opened *o)
 	return o->signer;
 }
 
+const struct ll_cert *ll_opened_encryption_cert(const struct ll_opened *o)
+{
+	return o->enc;
+}
+
 void ll_opened_free(struct ll_opened **pp)
 {
 	if (pp == NULL || *pp == NULL)
 		return;
 	ll_buf_free(&(*pp)->buf);
 	ll_cert_free(&(*pp)->signer);
+	ll_cert_free(&(*pp)->enc);
 	free(*pp);
 	*pp = NULL;
 }

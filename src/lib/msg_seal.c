@@ -409,8 +409,13 @@ static int lookup_certs(struct ll_cert ***out, struct plan *pl,
 	for (size_t i = 0; i < n; i++) {
 		v[i] = ll_ctx_contact_for(pl->ctx, addrs[i]);
 		if (v[i] == NULL)
-			ll_buf_addf(&missing, "%s%s", missing.len ? ", " : "",
-				    addrs[i]);
+			ll_buf_addf(&missing, "%s%s%s",
+				    missing.len ? ", " : "", addrs[i],
+				    ll_ctx_contact_sign_only(pl->ctx, addrs[i]) ?
+					    " (a signing certificate only: "
+					    "its keyUsage allows no "
+					    "encryption)" :
+					    "");
 	}
 	if (missing.len > 0) {
 		rc = ll_err(err, LL_ENOCERT, LL_ECLASS_POLICY,
