@@ -203,6 +203,16 @@ static void harvest(struct imap_opener *o, const struct ll_opened *op)
 			"(`letterlock contact accept`)\n",
 			st->signer);
 	ll_error_clear(&err);
+	/* the certificate it asks to be encrypted to, under the same rules
+	 * (the message's signer ring above keeps it from coming again) */
+	if (ll_opened_encryption_cert(op) != NULL &&
+	    ll_contacts_add(o->ks, ll_opened_encryption_cert(op),
+			    LL_SRC_HARVESTED, time(NULL), &state, &err) < 0)
+		fprintf(stderr,
+			"letterlock: bridge: imap: keeping the certificate "
+			"%s asks to be encrypted to: %s\n",
+			st->signer, err.message);
+	ll_error_clear(&err);
 }
 
 int imap_open_message(struct imap_opener *o, const char *msg, size_t len,

@@ -19,7 +19,8 @@ static const char contact_usage[] =
 	"LIST: what the contact's client reads, comma-separated:\n"
 	"      aes256-gcm, aes128-gcm, aes256-cbc, aes128-cbc, rsa-oaep\n"
 	"list shows every key ever stored: current (used), pending (a new\n"
-	"key seen in signed mail, not used until accepted), replaced.\n"
+	"key seen in signed mail, not used until accepted), replaced; and\n"
+	"what each is for: sign, encrypt (to), both.\n"
 	"lookup asks the PKX directory at URL (once per --max-age, default\n"
 	"a day), then with --smimea DNS for the SMIMEA records (RFC 8162)\n"
 	"of the addresses still without a certificate, used only when\n"
@@ -94,14 +95,20 @@ static int add_files(struct cli *cli, int trust, unsigned caps, int argc,
 			if (r < 0 && r != LL_EEXIST)
 				rc = cli_fail(cli, argv[i], &err);
 			else if (!cli->quiet)
-				printf("%s %s %s%s\n",
+				printf("%s %s %s%s%s\n",
 				       trust ? "trusted" : "contact",
 				       ll_cert_email(v[j])[0] ?
 					       ll_cert_email(v[j]) :
 					       ll_cert_subject(v[j]),
 				       ll_cert_fingerprint(v[j]),
 				       r == LL_EEXIST ? " (already known)" :
-							"");
+							"",
+				       trust || (ll_cert_uses(v[j]) &
+						 LL_USE_ENCRYPT) ?
+					       "" :
+					       " (its keyUsage allows no "
+					       "encryption: it verifies mail, "
+					       "it cannot be encrypted to)");
 			ll_cert_free(&v[j]);
 		}
 		free(v);
@@ -120,9 +127,10 @@ static int list_one(void *arg, const struct ll_contact_info *c)
 	(void)arg;
 	gmtime_r(&na, &tm);
 	strftime(until, sizeof(until), "%Y-%m-%d", &tm);
-	printf("%s %s %s %s until %s\n", c->address,
+	printf("%s %s %s %s until %s %s\n", c->address,
 	       ll_cert_fingerprint(c->cert), ll_contact_state_name(c->state),
-	       ll_contact_source_name(c->source), until);
+	       ll_contact_source_name(c->source), until,
+	       ll_cert_use_name(ll_cert_uses(c->cert)));
 	return 0;
 }
 
@@ -221,7 +229,9 @@ static int lookup(struct cli *cli, int argc, char **argv)
 		fprintf(stderr, "letterlock: warning: %s\n", note);
 	for (int i = 0; rc == 0 && i < argc - optind; i++)
 		printf("%s %s%s%s%s\n", res[i].address,
-		       res[i].found ? "found " : "none",
+		       res[i].found	? "found " :
+		       res[i].sign_only ? "none (signing certificates only)" :
+					  "none",
 		       res[i].found ? ll_contact_source_name(res[i].source) :
 				      "",
 		       res[i].changed ? " changed" : "",

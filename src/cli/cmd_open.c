@@ -15,8 +15,9 @@ static const char open_usage[] =
 	"Decrypts and verifies the message IN (default: stdin) and writes\n"
 	"the opened message to OUT (default: stdout, unless --json).\n"
 	"A message validly signed by its From address gives the signer's\n"
-	"certificate to the contacts (a new key for a known address waits\n"
-	"for `letterlock contact accept`); --no-harvest leaves them alone.\n"
+	"certificate to the contacts, and the one its signed encryption\n"
+	"key preference names (a new key for a known address waits for\n"
+	"`letterlock contact accept`); --no-harvest leaves them alone.\n"
 	"The signer's certificate is checked with the OCSP responder it\n"
 	"names (answers kept in the home); --offline asks no one.  A\n"
 	"revoked signer makes the signature not valid unless a time-stamp\n"
@@ -66,7 +67,7 @@ static const char *revoked_note(char *buf, size_t len,
 }
 
 static void print_json(const struct ll_open_status *st, const char *fail,
-		       const char *signer_key)
+		       const char *signer_key, const struct ll_cert *enc)
 {
 	json_t *o = json_object(), *errs = json_array();
 	char *s;
@@ -91,6 +92,10 @@ static void print_json(const struct ll_open_status *st, const char *fail,
 	json_object_set_new(o, "signing_time", jstr_or_null(st->timestamp));
 	/* the signer's key against the contacts: known, new, changed */
 	json_object_set_new(o, "signer_key", jstr_or_null(signer_key));
+	/* the certificate the signer asks to be encrypted to */
+	json_object_set_new(o, "encryption_cert",
+			    enc != NULL ? json_string(ll_cert_fingerprint(enc)) :
+					  json_null());
 	json_object_set_new(o, "revocation", revocation_json(st));
 	for (size_t i = 0; i < st->nerrors; i++)
 		json_array_append_new(errs, json_string(st->errors[i]));
@@ -102,6 +107,26 @@ static void print_json(const struct ll_open_status *st, const char *fail,
 		printf("%s\n", s);
 	free(s);
 	json_decref(o);
+}
+
+/* CERT, harvested from ADDR's validly signed mail, into the contacts;
+ * a key change (pending) said, WHAT it is to ADDR ("signed with"). */
+static void keep(struct cli *cli, struct ll_keystore *ks,
+		 const struct ll_cert *cert, const char *addr,
+		 const char *what)
+{
+	struct ll_error err = { 0 };
+	enum ll_contact_state state;
+
+	if (ll_contacts_add(ks, cert, LL_SRC_HARVESTED, time(NULL), &state,
+			    &err) < 0)
+		cli_fail(cli, "keeping the signer's certificates", &err);
+	else if (state == LL_CONTACT_PENDING && !cli->quiet)
+		fprintf(stderr,
+			"letterlock: %s %s a key other than the one known "
+			"(%s); it is kept as pending, not used: `letterlock "
+			"contact list`, `letterlock contact accept`\n",
+			addr, what, ll_cert_fingerprint(cert));
 }
 
 /* An address we have a current identity for (the keys not needed). */
@@ -131,7 +156,7 @@ int cmd_open(struct cli *cli, int argc, char **argv)
 	struct ll_error err = { 0 };
 	const struct ll_open_status *st;
 	const char *outpath = NULL, *signer_key = NULL;
-	const struct ll_cert *signer;
+	const struct ll_cert *signer, *enc = NULL;
 	char *msg = NULL, note[96];
 	size_t len;
 	struct ll_revocation_options ro = LL_REVOCATION_OPTIONS_INIT;
@@ -201,7 +226,7 @@ int cmd_open(struct cli *cli, int argc, char **argv)
 			struct ll_open_status none = { 0 };
 
 			none.encrypted = rc == LL_ENOKEY || rc == LL_EDECRYPT;
-			print_json(&none, err.message, NULL);
+			print_json(&none, err.message, NULL, NULL);
 		}
 		rc = cli_fail(cli, "open", &err);
 		goto out;
@@ -226,18 +251,11 @@ int cmd_open(struct cli *cli, int argc, char **argv)
 	/* our own signature gives the contacts nothing */
 	if (signer != NULL && harvest && st->revocation != LL_REV_REVOKED &&
 	    !own_address(ks, st->signer)) {
-		enum ll_contact_state state;
-
-		if (ll_contacts_add(ks, signer, LL_SRC_HARVESTED, time(NULL),
-				    &state, &err) < 0)
-			cli_fail(cli, "keeping the signer's certificate", &err);
-		else if (state == LL_CONTACT_PENDING && !cli->quiet)
-			fprintf(stderr,
-				"letterlock: %s signed with a key other than "
-				"the one known (%s); it is kept as pending, "
-				"not used: `letterlock contact list`, "
-				"`letterlock contact accept`\n",
-				st->signer, ll_cert_fingerprint(signer));
+		keep(cli, ks, signer, st->signer, "signed with");
+		enc = ll_opened_encryption_cert(o);
+		if (enc != NULL && strcmp(ll_cert_fingerprint(enc),
+					  ll_cert_fingerprint(signer)) != 0)
+			keep(cli, ks, enc, st->signer, "asks to be encrypted to");
 	}
 	if (!json || outpath != NULL) {
 		size_t dlen;
@@ -249,7 +267,7 @@ int cmd_open(struct cli *cli, int argc, char **argv)
 		}
 	}
 	if (json)
-		print_json(st, NULL, signer_key);
+		print_json(st, NULL, signer_key, ll_opened_encryption_cert(o));
 	else if (!cli->quiet)
 		fprintf(stderr, "letterlock: %s%s, signature %s%s%s%s\n",
 			st->encrypted ? "decrypted " : "not encrypted",

@@ -499,9 +499,13 @@ static int find_certs(struct send *s, int *encrypt)
 	}
 	*encrypt = missing.n == 0;
 	for (size_t i = 0; i < missing.n; i++)
-		fprintf(stderr, "%s%s%s",
+		fprintf(stderr, "%s%s%s%s",
 			i == 0 ? "letterlock: send: no certificate for " : "",
-			i == 0 ? "" : ", ", missing.v[i]);
+			i == 0 ? "" : ", ", missing.v[i],
+			ll_ctx_contact_sign_only(s->ctx, missing.v[i]) ?
+				" (a signing certificate only: its keyUsage "
+				"allows no encryption)" :
+				"");
 	if (refuse) {
 		fputs(": nothing sent (policy refuse)\n", stderr);
 		rc = EX_NOUSER;
