@@ -16,6 +16,12 @@
 #   alice-expired      alice@example.test, RSA, valid 2020-01-01..2021-01-01
 #   alice-noeku        alice@example.test, RSA, EKU serverAuth only
 #   mallory-alice      alice@example.test, RSA, issued by mallory-root
+#   carol-sign carol-sign2   carol@example.test, RSA, keyUsage
+#                      digitalSignature + nonRepudiation only (sign)
+#   carol-enc carol-enc2     carol@example.test, RSA, keyUsage
+#                      keyEncipherment only (encrypt to)
+#   dave-enc           dave@example.test, RSA, keyEncipherment only
+#   (the PKCS#12 of these five is named by ID, not by address)
 #
 # Validity dates are fixed (not "now"), so the PKI is the same on every run
 # except for the keys.  Runs in well under 10 s.
@@ -66,6 +72,23 @@ authorityKeyIdentifier = keyid:always
 [ee_ec]
 basicConstraints = critical, CA:false
 keyUsage = critical, digitalSignature, keyAgreement
+extendedKeyUsage = emailProtection
+subjectAltName = email:copy
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+
+# one key to sign, another to encrypt to (commercial CAs, smart cards)
+[ee_sign]
+basicConstraints = critical, CA:false
+keyUsage = critical, digitalSignature, nonRepudiation
+extendedKeyUsage = emailProtection
+subjectAltName = email:copy
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+
+[ee_enc]
+basicConstraints = critical, CA:false
+keyUsage = critical, keyEncipherment
 extendedKeyUsage = emailProtection
 subjectAltName = email:copy
 subjectKeyIdentifier = hash
@@ -141,9 +164,12 @@ make_root() {
 	sign_csr "$name" "$name.csr" "$name.pem" root_ext "$CA_START" "$CA_END" selfsign
 }
 
-# make_ee ISSUER ID EMAIL KEYTYPE EXT START END
+# make_ee ISSUER ID EMAIL KEYTYPE EXT START END [NICKNAME]
+# NICKNAME names the PKCS#12 (NSS takes it as the nickname); default
+# EMAIL.  Two certificates of one address need two.
 make_ee() {
 	local issuer=$1 id=$2 email=$3 kt=$4 ext=$5 start=$6 end=$7
+	local nick=${8:-$email}
 	local name=${email%@*}
 	"genkey_$kt" "$id.key"
 	openssl req -new -key "$id.key" \
@@ -151,10 +177,10 @@ make_ee() {
 	sign_csr "$issuer" "$id.csr" "$id.pem" "$ext" "$start" "$end"
 	cat "$id.pem" "$issuer.pem" > "$id.chain.pem"
 	openssl pkcs12 -export -inkey "$id.key" -in "$id.pem" \
-		-certfile "$issuer.pem" -name "$email" -passout "file:p12pass" \
+		-certfile "$issuer.pem" -name "$nick" -passout "file:p12pass" \
 		-out "$id.p12"
 	openssl pkcs12 -export -inkey "$id.key" -in "$id.pem" \
-		-certfile "$issuer.pem" -name "$email" -passout "file:p12pass" \
+		-certfile "$issuer.pem" -name "$nick" -passout "file:p12pass" \
 		-certpbe PBE-SHA1-3DES -keypbe PBE-SHA1-3DES -macalg sha1 \
 		-out "$id.3des.p12"
 	rm -f "$id.csr"
@@ -176,6 +202,11 @@ make_ee inter bob-ec bob@example.test ec ee_ec "$EE_START" "$EE_END"
 make_ee inter carol-rsa carol@example.test rsa ee_rsa "$EE_START" "$EE_END"
 make_ee inter alice-expired alice@example.test rsa ee_rsa "$OLD_START" "$OLD_END"
 make_ee inter alice-noeku alice@example.test rsa ee_noeku "$EE_START" "$EE_END"
+make_ee inter carol-sign carol@example.test rsa ee_sign "$EE_START" "$EE_END" carol-sign
+make_ee inter carol-enc carol@example.test rsa ee_enc "$EE_START" "$EE_END" carol-enc
+make_ee inter carol-enc2 carol@example.test rsa ee_enc "$EE_START" "$EE_END" carol-enc2
+make_ee inter carol-sign2 carol@example.test rsa ee_sign "$EE_START" "$EE_END" carol-sign2
+make_ee inter dave-enc dave@example.test rsa ee_enc "$EE_START" "$EE_END" dave-enc
 make_ee mallory-root mallory-alice alice@example.test rsa ee_rsa "$EE_START" "$EE_END"
 
 rm -f ./*.csr ca.log
