@@ -24,6 +24,15 @@ tamper with messages in precise places.  Standard library only.
   jcheck FILE KEY=VALUE...   check fields of a JSON object (true/false/null
                              and numbers written as in JSON, strings bare);
                              exit 1 and print the mismatches otherwise
+  keypref IN OUT MODE KEY [CERT]
+                             rewrite the encryption key preference attributes
+                             (RFC 8551 2.5.3 and Microsoft's) of the one
+                             SignerInfo of signed-data IN (DER): MODE "name"
+                             makes both name CERT (PEM, then carried in the
+                             message too), "unsigned" moves them to the
+                             unsigned attributes; then signs the signed
+                             attributes again with KEY (PEM, RSA, SHA-256,
+                             through the openssl CLI)
 
 HDR arguments are "Name: value" header fields put before the MIME headers
 (none: a bare MIME entity, e.g. to be encrypted afterwards).
@@ -32,6 +41,7 @@ HDR arguments are "Name: value" header fields put before the MIME headers
 import base64
 import json
 import re
+import subprocess
 import sys
 
 CRLF = b"\r\n"
@@ -305,6 +315,90 @@ def cmd_jcheck(path, *checks):
     return bad
 
 
+# --- re-encoding (definite lengths; single-octet tags, as CMS has) --------
+
+OID_KEYPREF = bytes.fromhex("2a864886f70d010910020b")  # id-aa-encrypKeyPref
+OID_MS_KEYPREF = bytes.fromhex("2b0601040182371004")  # 1.3.6.1.4.1.311.16.4
+
+
+def der_len(n):
+    if n < 0x80:
+        return bytes([n])
+    b = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(b)]) + b
+
+
+def tlv(ident, content):
+    return bytes([ident]) + der_len(len(content)) + content
+
+
+def encode(data, node, swap):
+    """NODE's encoding, with the nodes in SWAP (id -> bytes) replaced."""
+    if id(node) in swap:
+        return swap[id(node)]
+    if not node.cons:
+        return data[node.off:node.end]
+    return tlv(data[node.off] & 0xDF | 0x20,
+               b"".join(encode(data, c, swap) for c in node.children))
+
+
+def plain(data, node):
+    return encode(data, node, {})
+
+
+def is_pref(data, attr):
+    oid = attr.children[0]
+    v = data[oid.start:oid.end]
+    return v in (OID_KEYPREF, OID_MS_KEYPREF)
+
+
+def cmd_keypref(src, dst, mode, key, cert=None):
+    data = read(src)
+    top = Node(data, 0)
+    sd = top.children[1].children[0]
+    certs = [c for c in sd.children if c.cls == 2 and c.tag == 0]
+    si = sd.children[-1].children[0]
+    sattrs = [c for c in si.children if c.cls == 2 and c.tag == 0][0]
+    sig = [c for c in si.children if c.cls == 0 and c.tag == 4][0]
+    prefs = [a for a in sattrs.children if is_pref(data, a)]
+    if not prefs:
+        die("keypref: no encryption key preference in the signed attributes")
+    keep = [plain(data, a) for a in sattrs.children if not is_pref(data, a)]
+    moved = []
+    swap = {}
+    if mode == "name":
+        pem = read(cert).decode()
+        cder = base64.b64decode("".join(
+            l for l in pem.splitlines() if l and not l.startswith("-----")))
+        tbs = Node(cder, 0).children[0]
+        serial, issuer = tbs.children[1], tbs.children[3]
+        ias = plain(cder, issuer) + plain(cder, serial)
+        for a in prefs:
+            oid = a.children[0]
+            ms = data[oid.start:oid.end] == OID_MS_KEYPREF
+            value = tlv(0x30 if ms else 0xA0, ias)
+            keep.append(tlv(0x30, plain(data, oid) + tlv(0x31, value)))
+        swap[id(certs[0])] = tlv(0xA0, b"".join(
+            plain(data, c) for c in certs[0].children) + cder)
+    elif mode == "unsigned":
+        moved = [plain(data, a) for a in prefs]
+    else:
+        die("keypref: unknown mode %s" % mode)
+    keep.sort()  # DER: a SET OF in the order of its encodings
+    signed = tlv(0x31, b"".join(keep))
+    value = subprocess.run(["openssl", "dgst", "-sha256", "-sign", key],
+                           input=signed, capture_output=True,
+                           check=True).stdout
+    swap[id(sattrs)] = tlv(0xA0, b"".join(keep))
+    swap[id(sig)] = tlv(0x04, value)
+    if moved:
+        if any(c.cls == 2 and c.tag == 1 for c in si.children):
+            die("keypref: unsigned attributes there already")
+        # after the signature: the unsigned attributes come last
+        swap[id(sig)] += tlv(0xA1, b"".join(sorted(moved)))
+    write(dst, encode(data, top, swap))
+
+
 CMDS = {
     "der": (cmd_der, 2),
     "split-signed": (cmd_split_signed, 3),
@@ -314,6 +408,7 @@ CMDS = {
     "truncate": (cmd_truncate, 2),
     "lf": (cmd_lf, 2),
     "jcheck": (cmd_jcheck, 1),
+    "keypref": (cmd_keypref, 4),
 }
 
 

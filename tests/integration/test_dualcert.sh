@@ -17,9 +17,13 @@
 #   * a new encryption certificate through the attribute is a key
 #     change: pending, not used, until contact accept (which leaves
 #     the signing certificate current).
-# The attribute's refusals (another address, no encryption keyUsage,
-# outside the signed attributes, an untrusted CA), which cmsutil will
-# not write, are in tests/unit/test_dualcert.c.
+#   * the attributes that do not count, which cmsutil will not write:
+#     smimetool.py keypref rewrites carol's NSS signature (and signs it
+#     again) so that the preference names dave's certificate or her
+#     second signing certificate, or stands among the unsigned
+#     attributes: valid, nothing taken but her signing certificate.
+# The other forms of the attribute and an untrusted CA are in
+# tests/unit/test_dualcert.c.
 #
 # Output: TAP lines, then the plan.  Exit status 0 if every case passed.
 #   LETTERLOCK   the binary (default build/src/cli/letterlock)
@@ -188,6 +192,50 @@ tcase "the signing-only signer certificate is harvested for signing only" \
 	eval 'listed plain carol-sign current sign && [ "$(wc -l <"$T/list")" = 1 ]'
 tcase "it is never encrypted to" \
 	eval '! seal_to_carol plain nopref-out 2>/dev/null'
+
+# ------------------------------------------- attributes that do not count
+
+# resigned MODE CERT OUT: carol's NSS signature with its key preference
+# rewritten by smimetool.py (naming CERT, or moved out of the signed
+# attributes), signed again with her signing key
+resigned() {
+	st keypref "$M/pref.sig" "$M/$3.sig" "$1" "$P/carol-sign.key" \
+		${2:+"$P/$2.pem"} &&
+		st wrap-signed "$M/entity.txt" "$M/$3.sig" "$M/$3.eml" sha-256 "${HDRS[@]}"
+}
+
+# only_signing HOME: carol's contacts there are her signing certificate
+only_signing() {
+	listed "$1" carol-sign current sign && [ "$(wc -l <"$T/list")" = 1 ]
+}
+
+resigned name carol-enc same || bail "smimetool.py keypref"
+home same || bail "same's home"
+tcase "the rewriting re-signs soundly: naming carol-enc again is taken" \
+	eval 'opened same "$M/same.eml" signature=valid "encryption_cert=$(fpr carol-enc)" &&
+		listed same carol-enc current encrypt'
+
+resigned name dave-enc other || bail "smimetool.py keypref"
+home other || bail "other's home"
+tcase "a preference naming another address's certificate is ignored, and said" \
+	eval 'opened other "$M/other.eml" signature=valid encryption_cert=null &&
+		grep -q "certificate for another address" "$T/open.json" &&
+		only_signing other'
+
+resigned name carol-sign2 signing || bail "smimetool.py keypref"
+home signing || bail "signing's home"
+tcase "a preference naming a certificate without an encryption keyUsage is ignored" \
+	eval 'opened signing "$M/signing.eml" signature=valid encryption_cert=null &&
+		grep -q "keyUsage allows no encryption" "$T/open.json" &&
+		only_signing signing'
+
+resigned unsigned "" outside || bail "smimetool.py keypref"
+home outside || bail "outside's home"
+tcase "a preference outside the signed attributes is not read" \
+	eval 'openssl cms -cmsout -print -inform DER -in "$M/outside.sig" |
+		sed -n "/unsignedAttrs:/,\$p" | grep -q 1.2.840.113549.1.9.16.2.11 &&
+		opened outside "$M/outside.eml" signature=valid encryption_cert=null errors=[] &&
+		only_signing outside'
 
 # ------------------------------------------ a key change by the attribute
 
