@@ -172,9 +172,20 @@ static X509 *find(const struct ll_keypref *k, struct ll_ctx *ctx,
 /* 1 if X chains to one of CTX's trust anchors now, through CERTS. */
 static int chains(struct ll_ctx *ctx, X509 *x, STACK_OF(X509) * certs)
 {
-	X509_STORE_CTX *sctx = X509_STORE_CTX_new_ex(ll_ctx_libctx(ctx), NULL);
+	X509_STORE_CTX *sctx = NULL;
+	unsigned char fpr[32];
 	int ok = 0;
 
+	/*
+	 * A certificate both to sign and to encrypt to names itself (NSS
+	 * does by default): its chain was just verified, as a signer's,
+	 * which asks more, and is in the cache for a window holding now.
+	 * Nothing verified here goes into that cache: it asks no purpose.
+	 */
+	if (ll_ctx_cert_fpr(ctx, x, fpr) == 0 &&
+	    ll_ctx_chain_cached(ctx, fpr, ll_ctx_now(ctx), NULL))
+		return 1;
+	sctx = X509_STORE_CTX_new_ex(ll_ctx_libctx(ctx), NULL);
 	/*
 	 * No OpenSSL purpose: its "S/MIME encryption" wants
 	 * keyEncipherment even of an EC key; the key's use and the EKU

@@ -430,6 +430,17 @@ static void test_open_pref(void **state)
 		assert_string_equal(enc, fpr_of(enc1.x));
 		assert_string_equal(why, "");
 	}
+	/* one certificate for both, naming itself (NSS's default): taken,
+	 * its chain as the signer's */
+	{
+		struct pref p = { both.x, IAS_MS, 0, NULL };
+
+		assert_int_equal(open_pref(&both, &p, NULL, enc, why,
+					   sizeof(why)),
+				 LL_SIG_VALID);
+		assert_string_equal(enc, fpr_of(both.x));
+		assert_string_equal(why, "");
+	}
 	/* not carried, but a known contact: taken */
 	{
 		struct pref p = { enc1.x, IAS_RFC, 0, NULL };
