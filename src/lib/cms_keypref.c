@@ -230,8 +230,8 @@ int ll_cms_keypref(X509 **out, char *why, size_t whylen, struct ll_ctx *ctx,
 		goto out;
 	if (have_rfc < 0 || have_ms < 0) {
 		snprintf(why, whylen,
-			 "the encryption key preference does "
-			 "not parse: ignored");
+			 "the encryption key preference does not parse: "
+			 "ignored");
 		goto out;
 	}
 	certs = CMS_get1_certs(cms);
@@ -247,33 +247,31 @@ int ll_cms_keypref(X509 **out, char *why, size_t whylen, struct ll_ctx *ctx,
 	x = have_rfc > 0 ? find(&rfc, ctx, certs) : NULL;
 	y = have_ms > 0 ? find(&msk, ctx, certs) : NULL;
 	/* both said, and not the same: neither is the signer's word */
-	if (have_rfc > 0 && have_ms > 0 && x != y) {
+	if (have_rfc > 0 && have_ms > 0 &&
+	    (x == NULL || y == NULL || X509_cmp(x, y) != 0)) {
 		snprintf(why, whylen,
-			 "the two encryption key preferences "
-			 "name different certificates: ignored");
+			 "the two encryption key preferences name different "
+			 "certificates: ignored");
 		goto out;
 	}
 	if (x == NULL)
 		x = y;
 	if (x == NULL)
 		snprintf(why, whylen,
-			 "the encryption key preference names a "
-			 "certificate neither carried nor known");
+			 "the encryption key preference names a certificate "
+			 "neither carried nor known");
 	else if (!(ll_x509_uses(x) & LL_USE_ENCRYPT))
 		snprintf(why, whylen,
-			 "the encryption key preference names a "
-			 "certificate whose keyUsage allows no "
-			 "encryption: ignored");
+			 "the encryption key preference names a certificate "
+			 "whose keyUsage allows no encryption: ignored");
 	else if (!for_email(x))
 		snprintf(why, whylen,
-			 "the encryption key preference names a "
-			 "certificate not for email "
-			 "(extendedKeyUsage): ignored");
+			 "the encryption key preference names a certificate "
+			 "not for email (extendedKeyUsage): ignored");
 	else if (!chains(ctx, x, certs))
 		snprintf(why, whylen,
-			 "the encryption key preference names a "
-			 "certificate that does not chain to a "
-			 "trust anchor: ignored");
+			 "the encryption key preference names a certificate "
+			 "that does not chain to a trust anchor: ignored");
 	else if (X509_up_ref(x))
 		*out = x;
 out:

@@ -283,7 +283,34 @@ struct pref {
 	enum form form;
 	int unsignd; /* put it among the unsigned attributes */
 	X509 *carried; /* one more certificate in the message, or NULL */
+	X509 *ms_too; /* Microsoft's attribute beside, naming this */
 };
+
+/* SI's attribute in FORM naming X, signed or not (UNSIGND). */
+static void add_pref(CMS_SignerInfo *si, X509 *x, enum form form, int unsignd)
+{
+	unsigned char val[600];
+	size_t vl = pref_der(val, sizeof(val), x, form);
+	const unsigned char *q = val;
+	ASN1_TYPE *t = d2i_ASN1_TYPE(NULL, &q, (long)vl);
+	ASN1_OBJECT *ms = OBJ_txt2obj(OID_MS_PREF, 1);
+	X509_ATTRIBUTE *a;
+
+	/* a context-tagged value is V_ASN1_OTHER, which
+	 * X509_ATTRIBUTE_create_by_OBJ takes for a string format */
+	assert_non_null(t);
+	a = form == IAS_MS ? X509_ATTRIBUTE_create_by_OBJ(NULL, ms, t->type,
+							  t->value.ptr, -1) :
+			     X509_ATTRIBUTE_create(
+				     NID_id_smime_aa_encrypKeyPref, t->type,
+				     ASN1_STRING_dup(t->value.asn1_string));
+	assert_non_null(a);
+	assert_true(unsignd ? CMS_unsigned_add1_attr(si, a) :
+			      CMS_signed_add1_attr(si, a));
+	X509_ATTRIBUTE_free(a);
+	ASN1_TYPE_free(t);
+	ASN1_OBJECT_free(ms);
+}
 
 /* A message from carol signed by SIGNER (opaque signed-data), with the
  * preference P. */
@@ -295,7 +322,7 @@ static char *signed_msg(const struct who *signer, const struct pref *p)
 	unsigned flags = CMS_PARTIAL | CMS_BINARY;
 	CMS_ContentInfo *cms;
 	CMS_SignerInfo *si;
-	unsigned char val[600], *der = NULL;
+	unsigned char *der = NULL;
 	struct ll_buf b64 = { 0 }, msg = { 0 };
 	BIO *in;
 	int n;
@@ -307,29 +334,10 @@ static char *signed_msg(const struct who *signer, const struct pref *p)
 		ERR_print_errors_fp(stderr);
 	assert_non_null(cms);
 	si = sk_CMS_SignerInfo_value(CMS_get0_SignerInfos(cms), 0);
-	if (p->names != NULL) {
-		size_t vl = pref_der(val, sizeof(val), p->names, p->form);
-		const unsigned char *q = val;
-		ASN1_TYPE *t = d2i_ASN1_TYPE(NULL, &q, (long)vl);
-		ASN1_OBJECT *ms = OBJ_txt2obj(OID_MS_PREF, 1);
-		X509_ATTRIBUTE *a;
-
-		/* a context-tagged value is V_ASN1_OTHER, which
-		 * X509_ATTRIBUTE_create_by_OBJ takes for a string format */
-		assert_non_null(t);
-		a = p->form == IAS_MS ?
-			    X509_ATTRIBUTE_create_by_OBJ(NULL, ms, t->type,
-							 t->value.ptr, -1) :
-			    X509_ATTRIBUTE_create(
-				    NID_id_smime_aa_encrypKeyPref, t->type,
-				    ASN1_STRING_dup(t->value.asn1_string));
-		assert_non_null(a);
-		assert_true(p->unsignd ? CMS_unsigned_add1_attr(si, a) :
-					 CMS_signed_add1_attr(si, a));
-		X509_ATTRIBUTE_free(a);
-		ASN1_TYPE_free(t);
-		ASN1_OBJECT_free(ms);
-	}
+	if (p->names != NULL)
+		add_pref(si, p->names, p->form, p->unsignd);
+	if (p->ms_too != NULL)
+		add_pref(si, p->ms_too, IAS_MS, 0);
 	in = BIO_new_mem_buf(body, (int)strlen(body));
 	assert_true(CMS_final(cms, in, NULL, flags));
 	BIO_free(in);
@@ -422,7 +430,7 @@ static void test_open_pref(void **state)
 	(void)state;
 	/* each form, the certificate carried: taken */
 	for (size_t f = 0; f < 4; f++) {
-		struct pref p = { enc1.x, forms[f], 0, enc1.x };
+		struct pref p = { enc1.x, forms[f], 0, enc1.x, NULL };
 
 		assert_int_equal(open_pref(&sign1, &p, NULL, enc, why,
 					   sizeof(why)),
@@ -433,7 +441,7 @@ static void test_open_pref(void **state)
 	/* one certificate for both, naming itself (NSS's default): taken,
 	 * its chain as the signer's */
 	{
-		struct pref p = { both.x, IAS_MS, 0, NULL };
+		struct pref p = { both.x, IAS_MS, 0, NULL, NULL };
 
 		assert_int_equal(open_pref(&both, &p, NULL, enc, why,
 					   sizeof(why)),
@@ -441,9 +449,25 @@ static void test_open_pref(void **state)
 		assert_string_equal(enc, fpr_of(both.x));
 		assert_string_equal(why, "");
 	}
+	/* both attributes, naming the same one: taken; two different
+	 * ones: neither */
+	{
+		struct pref same = { enc1.x, RKI_RFC, 0, enc1.x, enc1.x };
+		struct pref two = { enc1.x, IAS_RFC, 0, enc1.x, enc2.x };
+
+		assert_int_equal(open_pref(&sign1, &same, NULL, enc, why,
+					   sizeof(why)),
+				 LL_SIG_VALID);
+		assert_string_equal(enc, fpr_of(enc1.x));
+		assert_int_equal(open_pref(&sign1, &two, enc2.x, enc, why,
+					   sizeof(why)),
+				 LL_SIG_VALID);
+		assert_string_equal(enc, "");
+		assert_non_null(strstr(why, "name different certificates"));
+	}
 	/* not carried, but a known contact: taken */
 	{
-		struct pref p = { enc1.x, IAS_RFC, 0, NULL };
+		struct pref p = { enc1.x, IAS_RFC, 0, NULL, NULL };
 
 		assert_int_equal(open_pref(&sign1, &p, enc1.x, enc, why,
 					   sizeof(why)),
@@ -461,11 +485,11 @@ static void test_open_pref(void **state)
 static void test_open_pref_refused(void **state)
 {
 	char enc[65], why[1200];
-	struct pref other = { dave_enc.x, IAS_RFC, 0, dave_enc.x };
-	struct pref signing = { sign2.x, IAS_RFC, 0, sign2.x };
-	struct pref outside = { enc1.x, IAS_RFC, 1, enc1.x };
-	struct pref untrusted = { encevil.x, IAS_MS, 0, encevil.x };
-	struct pref none = { NULL, IAS_RFC, 0, enc1.x };
+	struct pref other = { dave_enc.x, IAS_RFC, 0, dave_enc.x, NULL };
+	struct pref signing = { sign2.x, IAS_RFC, 0, sign2.x, NULL };
+	struct pref outside = { enc1.x, IAS_RFC, 1, enc1.x, NULL };
+	struct pref untrusted = { encevil.x, IAS_MS, 0, encevil.x, NULL };
+	struct pref none = { NULL, IAS_RFC, 0, enc1.x, NULL };
 
 	(void)state;
 	/* another address's certificate */
