@@ -49,6 +49,9 @@ static void one_cert(struct ll_cert *c)
 	(void)ll_cert_not_before(c);
 	(void)ll_cert_not_after(c);
 	CHECK(ll_cert_caps(c) == 0);
+	CHECK((ll_cert_uses(c) & ~(unsigned)(LL_USE_SIGN | LL_USE_ENCRYPT)) ==
+	      0);
+	CHECK(strlen(ll_cert_use_name(ll_cert_uses(c))) > 0);
 	if (email[0] != '\0')
 		(void)ll_cert_matches_email(c, email);
 	(void)ll_cert_matches_email(c, "alice@example.test");
