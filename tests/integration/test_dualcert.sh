@@ -12,6 +12,8 @@
 #     openssl cms and NSS open it with carol's encryption key;
 #   * a signing-only certificate added by hand is not encrypted to:
 #     contact add says so, seal names why, contact list shows "sign";
+#     send's policies take the address as one without a certificate
+#     (refuse: nothing sent; sign-only: signed only), naming why;
 #   * signed without the attribute (-Y NONE): the signing-only signer
 #     certificate is harvested, never encrypted to;
 #   * a new encryption certificate through the attribute is a key
@@ -178,6 +180,19 @@ tcase "sealing to carol: no certificate, and why (exit 3)" \
 	eval 'seal_to_carol hand refused 2>"$T/seal.err"; rc=$?; cat "$T/seal.err";
 		[ "$rc" = 3 ] && grep -q "carol@example.test (a signing certificate only" "$T/seal.err" &&
 		[ ! -s "$M/refused.eml" ]'
+# send with a submission server that is not there: what the policies
+# decide comes before it is tried
+printf '[mail]\nsmtp_url = smtp://127.0.0.1:1\n' >"$T/hand/letterlock.conf"
+tcase "send --policy refuse: no certificate, why, nothing sent (exit 67)" \
+	eval 'll hand send --policy refuse -t <"$M/to-carol.txt" 2>"$T/send.err"; rc=$?;
+		cat "$T/send.err"; [ "$rc" = 67 ] &&
+		grep -q "carol@example.test (a signing certificate only.*nothing sent (policy refuse)" "$T/send.err" &&
+		[ -z "$(ls "$T/hand/outbox" 2>/dev/null)" ]'
+tcase "send with policy sign-only: why, and the copy queued is signed, not encrypted" \
+	eval 'll hand send -t <"$M/to-carol.txt" 2>"$T/send.err"; cat "$T/send.err";
+		grep -q "carol@example.test (a signing certificate only.*policy sign-only" "$T/send.err" &&
+		q=$(ls -d "$T/hand/outbox"/*) && grep -q "multipart/signed" "$q" &&
+		! grep -q "enveloped-data" "$q"'
 tcase "lookup says it has signing certificates only" \
 	eval 'll hand contact lookup --pkx http://127.0.0.1:1/ carol@example.test 2>/dev/null |
 		tee /dev/stderr | grep -qx "carol@example.test none (signing certificates only)"'
