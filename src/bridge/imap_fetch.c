@@ -165,54 +165,71 @@ struct imap_cache *imap_opener_cache(struct imap_opener *o)
 	return o->cache;
 }
 
+/* FPR among the certificates this session has kept already. */
+static int kept(const struct imap_opener *o, const char *fpr)
+{
+	for (unsigned i = 0; i < 16 && i < o->nharvested; i++)
+		if (strcmp(o->harvested[i], fpr) == 0)
+			return 1;
+	return 0;
+}
+
+static void remember(struct imap_opener *o, const char *fpr)
+{
+	snprintf(o->harvested[o->nharvested++ % 16], 65, "%s", fpr);
+}
+
+/* CERT, which ADDR WHAT ("signed with"), into the contacts once a
+ * session; a new key for a known address waits as pending, and is
+ * said. */
+static void keep(struct imap_opener *o, const struct ll_cert *cert,
+		 const char *addr, const char *what)
+{
+	struct ll_error err = { 0 };
+	enum ll_contact_state state = LL_CONTACT_CURRENT;
+
+	if (kept(o, ll_cert_fingerprint(cert)))
+		return; /* kept already, or pending already */
+	if (ll_contacts_add(o->ks, cert, LL_SRC_HARVESTED, time(NULL), &state,
+			    &err) < 0)
+		fprintf(stderr,
+			"letterlock: bridge: imap: keeping the certificate "
+			"%s %s: %s\n",
+			addr, what, err.message);
+	else
+		remember(o, ll_cert_fingerprint(cert));
+	if (state == LL_CONTACT_PENDING)
+		fprintf(stderr,
+			"letterlock: bridge: imap: %s %s a key other than the "
+			"one known; it is kept as pending (`letterlock contact "
+			"accept`)\n",
+			addr, what);
+	ll_error_clear(&err);
+}
+
 /* The signer of a validly signed message into the contacts, as
- * `letterlock open` does: not our own, not a revoked one; a new key
- * for a known address waits as pending. */
+ * `letterlock open` does, with the certificate it asks to be encrypted
+ * to: not our own, not a revoked one. */
 static void harvest(struct imap_opener *o, const struct ll_opened *op)
 {
 	const struct ll_cert *signer = ll_opened_signer(op);
+	const struct ll_cert *enc = ll_opened_encryption_cert(op);
 	const struct ll_open_status *st = ll_opened_status(op);
 	struct ll_cert *own = NULL;
-	struct ll_error err = { 0 };
-	enum ll_contact_state state = LL_CONTACT_CURRENT;
-	const char *fpr;
 
 	if (signer == NULL || st->revocation == LL_REV_REVOKED)
 		return;
-	fpr = ll_cert_fingerprint(signer);
-	for (unsigned i = 0; i < 16 && i < o->nharvested; i++)
-		if (strcmp(o->harvested[i], fpr) == 0)
-			return; /* kept already, or pending already */
+	if (kept(o, ll_cert_fingerprint(signer)) &&
+	    (enc == NULL || kept(o, ll_cert_fingerprint(enc))))
+		return;
 	if (ll_keystore_current_cert(&own, o->ks, st->signer, 0, NULL) == 0) {
 		ll_cert_free(&own); /* our own: never a contact */
-		snprintf(o->harvested[o->nharvested++ % 16], 65, "%s", fpr);
+		remember(o, ll_cert_fingerprint(signer));
 		return;
 	}
-	if (ll_contacts_add(o->ks, signer, LL_SRC_HARVESTED, time(NULL), &state,
-			    &err) < 0)
-		fprintf(stderr,
-			"letterlock: bridge: imap: keeping the signer's "
-			"certificate: %s\n",
-			err.message);
-	else
-		snprintf(o->harvested[o->nharvested++ % 16], 65, "%s", fpr);
-	if (state == LL_CONTACT_PENDING)
-		fprintf(stderr,
-			"letterlock: bridge: imap: %s signed with a key other "
-			"than the one known; it is kept as pending "
-			"(`letterlock contact accept`)\n",
-			st->signer);
-	ll_error_clear(&err);
-	/* the certificate it asks to be encrypted to, under the same rules
-	 * (the message's signer ring above keeps it from coming again) */
-	if (ll_opened_encryption_cert(op) != NULL &&
-	    ll_contacts_add(o->ks, ll_opened_encryption_cert(op),
-			    LL_SRC_HARVESTED, time(NULL), &state, &err) < 0)
-		fprintf(stderr,
-			"letterlock: bridge: imap: keeping the certificate "
-			"%s asks to be encrypted to: %s\n",
-			st->signer, err.message);
-	ll_error_clear(&err);
+	keep(o, signer, st->signer, "signed with");
+	if (enc != NULL)
+		keep(o, enc, st->signer, "asks to be encrypted to");
 }
 
 int imap_open_message(struct imap_opener *o, const char *msg, size_t len,

@@ -21,9 +21,10 @@ struct imap_opener {
 	int ready; /* keys loaded */
 	struct imap_cache *cache; /* imap_opener_cache */
 	int cache_state; /* 0 not opened yet, 1 open, -1 none */
-	/* signers harvested in this session (fingerprints, a ring): a
-	 * mailbox of one sender's mail costs one contacts write, not one
-	 * per message */
+	/* certificates harvested in this session (fingerprints, a ring:
+	 * signers and those they ask to be encrypted to): a mailbox of
+	 * one sender's mail costs one contacts write, not one per
+	 * message */
 	char harvested[16][65];
 	unsigned nharvested;
 	struct imap_helper *helper; /* imap_helper.c, or NULL */

@@ -5,8 +5,11 @@
 # certificate (SMIMEEncryptionKeyPreference); the message lies in bob's
 # mailbox at Dovecot; bob reads it through his bridge (signature valid),
 # and both of carol's certificates are then his contacts, the signing
-# one for signing, the encryption one to encrypt to.  The rest of the
-# case (what seal makes of them) is test_dualcert.sh's.
+# one for signing, the encryption one to encrypt to.  Her next message,
+# naming a new encryption certificate and read in one session with the
+# first, leaves that one pending (a key change), said in the bridge's
+# log.  The rest of the case (what seal makes of them) is
+# test_dualcert.sh's.
 #
 # Output: TAP.  Needs root and scripts/setup's packages; skips
 # otherwise.  KEEP_TMP=1 keeps the directory.
@@ -100,5 +103,31 @@ t_harvest() {
 		[ "$(wc -l <"$T/list")" = 2 ]
 }
 t "both of carol's certificates are harvested: one to sign, one to encrypt to" t_harvest
+
+# a second message naming her next encryption certificate, read in one
+# session with the first: the session's ring of kept certificates holds
+# her signing certificate already, the new one is kept all the same,
+# as a key change (pending)
+t_change() {
+	local db
+	db=$(_nss_db carol-sign)
+	_peer pk12util -i "$P/carol-enc2.p12" -d "$db" -w "$P/p12pass" -K "" &&
+		_peer cmsutil -S -d "$db" -p "" -G -P -H SHA256 -N carol-sign \
+			-Y carol-enc2 -T -i "$T/entity.txt" -o "$T/dual2.sig" ||
+		{ peer_diag; return 1; }
+	st wrap-signed "$T/entity.txt" "$T/dual2.sig" "$T/dual2.eml" sha-256 \
+		"From: carol <carol@example.test>" "To: bob <$BOB>" \
+		"Subject: a new encryption certificate" \
+		"Message-ID: <dual2@example.test>" && upload dual2 || return 1
+	via "$BPW" "INBOX" -X "UID FETCH $(uid dual),$(uid dual2) (BODY.PEEK[])"
+	[ "$RC" = 0 ] && [ "$(echo "$OUT" | grep -c '^\* [0-9]* FETCH')" = 2 ] ||
+		{ echo "$OUT" | head -n 20; return 1; }
+	ll bob contact list >"$T/list" || return 1
+	cat "$T/list"
+	grep -qx "carol@example.test $(fpr carol-enc2) pending harvested until .* encrypt" "$T/list" &&
+		grep -qx "carol@example.test $(fpr carol-enc) current harvested until .* encrypt" "$T/list" &&
+		grep -q "carol@example.test asks to be encrypted to a key other than the one known" "$BLOG"
+}
+t "a new encryption certificate in the same session: kept as pending, and said" t_change
 
 finish
