@@ -14,7 +14,7 @@
 # Output: TAP.  Needs root and scripts/setup's packages; skips
 # otherwise.  KEEP_TMP=1 keeps the directory.
 #
-# shellcheck disable=SC2317,SC2034,SC1091
+# shellcheck disable=SC2317,SC2034,SC1091,SC2015
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)

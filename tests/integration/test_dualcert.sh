@@ -31,7 +31,7 @@
 #   LETTERLOCK   the binary (default build/src/cli/letterlock)
 #   KEEP_TMP=1   keep the temporary directory
 #
-# shellcheck disable=SC2317,SC1091
+# shellcheck disable=SC2317,SC1091,SC2016
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
