@@ -16,6 +16,8 @@
 #     (refuse: nothing sent; sign-only: signed only), naming why;
 #   * signed without the attribute (-Y NONE): the signing-only signer
 #     certificate is harvested, never encrypted to;
+#   * signed with the encryption-only certificate (openssl cms): not
+#     valid, the keyUsage named, nothing harvested;
 #   * a new encryption certificate through the attribute is a key
 #     change: pending, not used, until contact accept (which leaves
 #     the signing certificate current).
@@ -251,6 +253,19 @@ tcase "a preference outside the signed attributes is not read" \
 		sed -n "/unsignedAttrs:/,\$p" | grep -q 1.2.840.113549.1.9.16.2.11 &&
 		opened outside "$M/outside.eml" signature=valid encryption_cert=null errors=[] &&
 		only_signing outside'
+
+# ------------------------------------------ an encryption key that signs
+
+home encsig || bail "encsig's home"
+tcase "signed (openssl cms) with her encryption-only certificate: not valid, and why" \
+	eval '_peer openssl cms -sign -in "$M/entity.txt" -signer "$P/carol-enc.pem" \
+		-inkey "$P/carol-enc.key" -certfile "$P/inter.pem" -crlfeol \
+		-from carol@example.test -to bob@example.test -subject "enc signs" \
+		-out "$M/encsig.eml" || { peer_diag; false; } &&
+		! ll encsig open --json -o /dev/null "$M/encsig.eml" >"$T/open.json" 2>/dev/null &&
+		cat "$T/open.json" && st jcheck "$T/open.json" signature=invalid encryption_cert=null &&
+		grep -q "keyUsage has neither digitalSignature nor nonRepudiation" "$T/open.json" &&
+		[ -z "$(ll encsig contact list)" ]'
 
 # ------------------------------------------ a key change by the attribute
 
