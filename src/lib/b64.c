@@ -2,16 +2,24 @@
  * b64.c - base64 for MIME bodies: CRLF every 76 characters on output,
  * a strict table decoder that skips whitespace on input, and a filter
  * BIO so that streamed CMS output is encoded as it is produced.
+ *
+ * Whole lines out and runs of alphabet characters in go through the
+ * AVX2 kernels of b64_avx2.c when the CPU has AVX2 (looked up once);
+ * everything else (the last line, line ends, padding, anything odd) is
+ * the scalar code here, so both paths accept and refuse the same input.
  */
+#include <assert.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include <openssl/bio.h>
 
 #include "internal.h"
+#include "b64_simd.h"
 
-#define LINE_IN 57 /* bytes per 76-character line */
-#define LINE_OUT 78 /* 76 characters and CRLF */
+#define LINE_IN LL_B64_LINE_IN
+#define LINE_OUT LL_B64_LINE_OUT
 #define BATCH_LINES 64 /* lines the BIO encodes before one write on */
 
 static const char enc_tab[] =
@@ -26,8 +34,48 @@ static pthread_once_t tab_once = PTHREAD_ONCE_INIT;
  * top bit marks a character that is not in the alphabet */
 static uint32_t quad_tab[4][256];
 
+/* The parts of the work a vector unit takes over. */
+struct b64_path {
+	/* whole lines: LINE_IN bytes each to LINE_OUT characters each */
+	void (*enc_lines)(char *o, const unsigned char *in, size_t lines);
+	/* a run of alphabet characters; as ll_b64_dec_run_avx2 */
+	size_t (*dec_run)(unsigned char *o, const unsigned char *s, size_t n);
+};
+
+static void enc_lines_scalar(char *o, const unsigned char *in, size_t lines);
+
+/* nothing: the quad loop of ll_b64_decode_into_path does it all */
+static size_t dec_run_scalar(unsigned char *o, const unsigned char *s,
+			     size_t n)
+{
+	return 0;
+}
+
+static const struct b64_path scalar_path = { enc_lines_scalar,
+					     dec_run_scalar };
+#ifdef LL_B64_HAVE_AVX2
+static const struct b64_path avx2_path = { ll_b64_enc_lines_avx2,
+					   ll_b64_dec_run_avx2 };
+#endif
+/* the best this CPU has; set once, by tab_init */
+static const struct b64_path *best_path = &scalar_path;
+
+static bool have_avx2(void)
+{
+#ifdef LL_B64_HAVE_AVX2
+	/* also checks that the kernel saves the YMM registers (XGETBV) */
+	return __builtin_cpu_supports("avx2");
+#else
+	return false;
+#endif
+}
+
 static void tab_init(void)
 {
+#ifdef LL_B64_HAVE_AVX2
+	if (have_avx2())
+		best_path = &avx2_path;
+#endif
 	for (int i = 0; i < 4096; i++) {
 		pair_tab[i][0] = enc_tab[i >> 6];
 		pair_tab[i][1] = enc_tab[i & 63];
@@ -81,23 +129,60 @@ static void enc_line(char *o, const unsigned char *in, size_t n, size_t *used)
 	*used = j;
 }
 
-int ll_b64_encode(struct ll_buf *out, const unsigned char *in, size_t n)
+static void enc_lines_scalar(char *o, const unsigned char *in, size_t lines)
 {
+	size_t used;
+
+	for (size_t l = 0; l < lines; l++)
+		enc_line(o + l * LINE_OUT, in + l * LINE_IN, LINE_IN, &used);
+}
+
+static const struct b64_path *path_of(enum ll_b64_path path)
+{
+	pthread_once(&tab_once, tab_init);
+	switch (path) {
+	case LL_B64_PATH_BEST:
+		return best_path;
+	case LL_B64_PATH_SCALAR:
+		return &scalar_path;
+	case LL_B64_PATH_AVX2:
+#ifdef LL_B64_HAVE_AVX2
+		if (have_avx2())
+			return &avx2_path;
+#endif
+		break;
+	}
+	assert(!"base64 path not available on this CPU");
+	return &scalar_path;
+}
+
+int ll_b64_path_available(enum ll_b64_path path)
+{
+	return path != LL_B64_PATH_AVX2 || have_avx2();
+}
+
+int ll_b64_encode_path(enum ll_b64_path path, struct ll_buf *out,
+		       const unsigned char *in, size_t n)
+{
+	const struct b64_path *p = path_of(path);
+	size_t lines = n / LINE_IN, used = 0;
 	int rc = ll_buf_reserve(out, ll_b64_encoded_len(n));
 
 	if (rc < 0)
 		return rc;
-	pthread_once(&tab_once, tab_init);
-	while (n > 0) {
-		size_t take = n < LINE_IN ? n : LINE_IN, used;
-
-		enc_line(out->p + out->len, in, take, &used);
-		out->len += used;
-		in += take;
-		n -= take;
-	}
+	p->enc_lines(out->p + out->len, in, lines);
+	out->len += lines * LINE_OUT;
+	if (n % LINE_IN != 0)
+		enc_line(out->p + out->len, in + lines * LINE_IN, n % LINE_IN,
+			 &used);
+	out->len += used;
 	out->p[out->len] = '\0';
 	return 0;
+}
+
+int ll_b64_encode(struct ll_buf *out, const unsigned char *in, size_t n)
+{
+	return ll_b64_encode_path(LL_B64_PATH_BEST, out, in, n);
 }
 
 /* The careful path: one character at a time, from *k/acc state. */
@@ -129,21 +214,28 @@ static int dec_slow(unsigned char *o, size_t *j, const char *in, size_t n,
 	return 0;
 }
 
-int ll_b64_decode_into(unsigned char *o, size_t *outlen, const char *in,
-		       size_t n)
+int ll_b64_decode_into_path(enum ll_b64_path path, unsigned char *o,
+			    size_t *outlen, const char *in, size_t n)
 {
+	const struct b64_path *p = path_of(path);
 	const unsigned char *s = (const unsigned char *)in;
 	uint32_t acc = 0;
 	size_t k = 0, j = 0, pad = 0, i = 0;
 
-	pthread_once(&tab_once, tab_init);
 	/*
-	 * The fast path: whole quads of alphabet characters (a line of 76
-	 * is 19 of them), checked four at a time; anything else (line
-	 * ends, padding, junk) goes through dec_slow one character.
+	 * The fast path: between quads, the vector run (32 characters at a
+	 * time, if the CPU has one), then whole quads of alphabet
+	 * characters checked four at a time (a line of 76 is 19 of them);
+	 * anything else (line ends, padding, junk) goes through dec_slow
+	 * one character.  O + J has room for (N - I) / 4 * 3 bytes here:
+	 * J is at most 3/4 of I.
 	 */
 	while (i < n) {
 		if (k == 0 && pad == 0) {
+			size_t run = p->dec_run(o + j, s + i, n - i);
+
+			i += run;
+			j += run / 4 * 3;
 			while (n - i >= 4) {
 				uint32_t a = quad_tab[0][s[i]] |
 					     quad_tab[1][s[i + 1]] |
@@ -182,6 +274,12 @@ int ll_b64_decode_into(unsigned char *o, size_t *outlen, const char *in,
 	}
 	*outlen = j;
 	return 0;
+}
+
+int ll_b64_decode_into(unsigned char *o, size_t *outlen, const char *in,
+		       size_t n)
+{
+	return ll_b64_decode_into_path(LL_B64_PATH_BEST, o, outlen, in, n);
 }
 
 int ll_b64_decode(unsigned char **out, size_t *outlen, const char *in,
@@ -224,12 +322,9 @@ static int emit(BIO *b, struct b64_state *st)
 static size_t emit_lines(BIO *b, const unsigned char *in, size_t lines)
 {
 	char out[BATCH_LINES * LINE_OUT];
-	size_t k = lines < BATCH_LINES ? lines : BATCH_LINES, o = 0, used;
+	size_t k = lines < BATCH_LINES ? lines : BATCH_LINES, o = k * LINE_OUT;
 
-	for (size_t i = 0; i < k; i++) {
-		enc_line(out + o, in + i * LINE_IN, LINE_IN, &used);
-		o += used;
-	}
+	best_path->enc_lines(out, in, k);
 	if (BIO_write(BIO_next(b), out, (int)o) != (int)o)
 		return 0;
 	return k * LINE_IN;

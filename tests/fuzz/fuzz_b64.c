@@ -8,7 +8,10 @@
  *    lines of at most 76 characters ending in CRLF, and decodes back to
  *    the input;
  *  - the streaming filter BIO, fed the input in chunks whose sizes come
- *    from the input, writes exactly what ll_b64_encode writes.
+ *    from the input, writes exactly what ll_b64_encode writes;
+ *  - the scalar and the AVX2 paths (where the CPU has AVX2) agree:
+ *    the same verdict and bytes decoding the input, the same characters
+ *    encoding it.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -40,6 +43,33 @@ static void check_lines(const char *p, size_t len)
 				     p[j]) != NULL && p[j] != '\0');
 		i = (size_t)(nl - p) + 1;
 	}
+}
+
+/* Both paths into buffers of exactly the documented room. */
+static void decode_paths(const char *in, size_t n)
+{
+	unsigned char *a = malloc(n / 4 * 3 + 3), *v = malloc(n / 4 * 3 + 3);
+	size_t alen = 0, vlen = 0;
+	int ra, rv;
+
+	CHECK(a != NULL && v != NULL);
+	ra = ll_b64_decode_into_path(LL_B64_PATH_SCALAR, a, &alen, in, n);
+	rv = ll_b64_decode_into_path(LL_B64_PATH_AVX2, v, &vlen, in, n);
+	CHECK(ra == rv);
+	CHECK(ra != 0 || (alen == vlen && memcmp(a, v, alen) == 0));
+	free(a);
+	free(v);
+}
+
+static void encode_paths(const unsigned char *in, size_t n)
+{
+	struct ll_buf a = { 0 }, v = { 0 };
+
+	CHECK(ll_b64_encode_path(LL_B64_PATH_SCALAR, &a, in, n) == 0);
+	CHECK(ll_b64_encode_path(LL_B64_PATH_AVX2, &v, in, n) == 0);
+	CHECK(a.len == v.len && (a.len == 0 || memcmp(a.p, v.p, a.len) == 0));
+	ll_buf_free(&a);
+	ll_buf_free(&v);
 }
 
 static void decode(const char *in, size_t n)
@@ -112,6 +142,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct ll_buf enc = { 0 };
 
 	decode((const char *)data, size);
+	if (ll_b64_path_available(LL_B64_PATH_AVX2)) {
+		decode_paths((const char *)data, size);
+		encode_paths(data, size);
+	}
 	roundtrip(data, size, &enc);
 	stream(data, size, &enc);
 	ll_buf_free(&enc);

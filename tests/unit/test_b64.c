@@ -307,6 +307,225 @@ static void test_bio_matches_encode(void **state)
 	}
 }
 
+/* ---- the vector path against the scalar one ---- */
+
+/*
+ * Decode IN with both paths, each into a buffer of exactly the
+ * documented room (ASan sees a write past it), and insist on the same
+ * verdict and, when accepted, the same bytes.  Returns the verdict.
+ */
+static int decode_both(const char *in, size_t n)
+{
+	unsigned char *a = malloc(n / 4 * 3 + 3), *v = malloc(n / 4 * 3 + 3);
+	size_t alen = 0, vlen = 0;
+	int ra, rv;
+
+	assert_non_null(a);
+	assert_non_null(v);
+	ra = ll_b64_decode_into_path(LL_B64_PATH_SCALAR, a, &alen, in, n);
+	rv = ll_b64_decode_into_path(LL_B64_PATH_AVX2, v, &vlen, in, n);
+	if (ra != rv)
+		fail_msg("scalar %d, AVX2 %d on %zu characters \"%.*s\"", ra,
+			 rv, n, (int)n, in);
+	if (ra == 0) {
+		assert_int_equal(alen, vlen);
+		if (alen > 0)
+			assert_memory_equal(a, v, alen);
+	}
+	free(a);
+	free(v);
+	return ra;
+}
+
+static void need_avx2(void)
+{
+	if (!ll_b64_path_available(LL_B64_PATH_AVX2)) {
+		print_message("no AVX2 on this CPU: one path only\n");
+		skip();
+	}
+}
+
+/* A base64 text: LEN bytes of random data, encoded in lines. */
+static void encoded(struct ll_buf *b, size_t len)
+{
+	unsigned char *in = malloc(len + 1);
+
+	assert_non_null(in);
+	fill(in, len);
+	assert_int_equal(ll_b64_encode_path(LL_B64_PATH_SCALAR, b, in, len),
+			 0);
+	free(in);
+}
+
+/* Every prefix of a real encoding: whole and partial quads, lines cut
+ * anywhere, the padding of every length of the final group. */
+static void test_paths_prefixes(void **state)
+{
+	struct ll_buf b = { 0 };
+
+	(void)state;
+	need_avx2();
+	for (size_t len = 0; len <= 200; len++) {
+		encoded(&b, len);
+		for (size_t n = 0; n <= b.len; n++)
+			decode_both(b.p, n);
+		b.len = 0;
+	}
+	encoded(&b, 3000);
+	for (size_t n = 0; n <= b.len; n++)
+		decode_both(b.p, n);
+	ll_buf_free(&b);
+}
+
+/* An unbroken run of 300 alphabet characters with CRLF, LF, CR, a space
+ * or a tab put in at every position; and lines of every width. */
+static void test_paths_line_breaks(void **state)
+{
+	static const char *const brk[] = { "\r\n", "\n", "\r", " ", "\t",
+					   "\r\n\r\n", "\n\n" };
+	struct ll_buf run = { 0 };
+	char text[400];
+
+	(void)state;
+	need_avx2();
+	encoded(&run, 400); /* 7 lines: the first 300 characters of it */
+	for (size_t i = 0, k = 0; k < 300; i++)
+		if (run.p[i] != '\r' && run.p[i] != '\n')
+			text[k++] = run.p[i];
+	for (size_t b = 0; b < LL_ARRAY_SIZE(brk); b++) {
+		size_t bl = strlen(brk[b]);
+
+		for (size_t pos = 0; pos <= 300; pos++) {
+			char in[310];
+
+			memcpy(in, text, pos);
+			memcpy(in + pos, brk[b], bl);
+			memcpy(in + pos + bl, text + pos, 300 - pos);
+			assert_int_equal(decode_both(in, 300 + bl), 0);
+		}
+	}
+	for (size_t width = 1; width <= 100; width++) {
+		char in[900]; /* 300 characters, at most 300 CRLFs */
+		size_t n = 0;
+
+		for (size_t k = 0; k < 300; k++) {
+			in[n++] = text[k];
+			if ((k + 1) % width == 0) {
+				in[n++] = '\r';
+				in[n++] = '\n';
+			}
+		}
+		assert_int_equal(decode_both(in, n), 0);
+	}
+	ll_buf_free(&run);
+}
+
+/* Every byte value at every position of 160 characters of lines (and
+ * '=' and "==" at every position): each one is refused, stepped over
+ * or accepted the same way by both paths. */
+static void test_paths_bad_chars(void **state)
+{
+	struct ll_buf b = { 0 };
+	char in[170];
+
+	(void)state;
+	need_avx2();
+	encoded(&b, 117); /* two lines and a bit: 160 + 3 * 2 characters */
+	assert_true(b.len <= sizeof(in));
+	for (size_t pos = 0; pos < b.len; pos++) {
+		for (int c = 0; c < 256; c++) {
+			memcpy(in, b.p, b.len);
+			in[pos] = (char)c;
+			decode_both(in, b.len);
+		}
+		memcpy(in, b.p, b.len);
+		if (pos + 1 < b.len) {
+			in[pos] = in[pos + 1] = '=';
+			decode_both(in, b.len);
+		}
+	}
+	ll_buf_free(&b);
+}
+
+/* Random texts mostly of the alphabet, with padding, whitespace and now
+ * and then junk, of every length up to 300. */
+static void test_paths_random(void **state)
+{
+	static const char pool[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		"0123456789+/ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+		"qrstuvwxyz0123456789+/";
+	char in[300];
+
+	(void)state;
+	need_avx2();
+	for (size_t round = 0; round < 20000; round++) {
+		size_t n = rnd() % (sizeof(in) + 1);
+		uint32_t odd = rnd() % 64; /* 1 in ODD is not alphabet */
+
+		for (size_t i = 0; i < n; i++) {
+			uint32_t r = rnd();
+
+			if (odd != 0 && r % (odd * 8 + 1) == 0)
+				in[i] = "=\r\n \t-_.\x80\xff\0:@[`{"[(r >> 8) % 16];
+			else
+				in[i] = pool[(r >> 8) % (sizeof(pool) - 1)];
+		}
+		decode_both(in, n);
+	}
+}
+
+/* Encoding: every length 0..2000 and around the BIO's 64-line batch,
+ * the same characters from both paths. */
+static void test_paths_encode(void **state)
+{
+	static unsigned char in[8000];
+
+	(void)state;
+	need_avx2();
+	fill(in, sizeof(in));
+	for (size_t n = 0; n <= sizeof(in); n += n < 2000 ? 1 : 57 * 11 + 1) {
+		struct ll_buf a = { 0 }, v = { 0 };
+
+		assert_int_equal(
+			ll_b64_encode_path(LL_B64_PATH_SCALAR, &a, in, n), 0);
+		assert_int_equal(
+			ll_b64_encode_path(LL_B64_PATH_AVX2, &v, in, n), 0);
+		assert_int_equal(a.len, ll_b64_encoded_len(n));
+		assert_int_equal(v.len, a.len);
+		if (a.len > 0)
+			assert_memory_equal(v.p, a.p, a.len + 1);
+		ll_buf_free(&a);
+		ll_buf_free(&v);
+	}
+	/* every 6-bit value in every place of a quad, in every lane */
+	for (int x = 0; x < 64; x++) {
+		struct ll_buf a = { 0 }, v = { 0 };
+		unsigned char line[57];
+
+		for (size_t i = 0; i < sizeof(line); i += 3) {
+			unsigned q = (unsigned)(x + i) % 64 << 18 |
+				     (unsigned)(x + 2 * i + 1) % 64 << 12 |
+				     (unsigned)(x + 3 * i + 2) % 64 << 6 |
+				     (unsigned)(x + 5 * i + 3) % 64;
+
+			line[i] = (unsigned char)(q >> 16);
+			line[i + 1] = (unsigned char)(q >> 8);
+			line[i + 2] = (unsigned char)q;
+		}
+		assert_int_equal(ll_b64_encode_path(LL_B64_PATH_SCALAR, &a,
+						    line, sizeof(line)),
+				 0);
+		assert_int_equal(ll_b64_encode_path(LL_B64_PATH_AVX2, &v,
+						    line, sizeof(line)),
+				 0);
+		assert_int_equal(v.len, a.len);
+		assert_memory_equal(v.p, a.p, a.len);
+		ll_buf_free(&a);
+		ll_buf_free(&v);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -319,6 +538,11 @@ int main(void)
 		cmocka_unit_test(test_matches_openssl),
 		cmocka_unit_test(test_roundtrip_0_1000),
 		cmocka_unit_test(test_bio_matches_encode),
+		cmocka_unit_test(test_paths_prefixes),
+		cmocka_unit_test(test_paths_line_breaks),
+		cmocka_unit_test(test_paths_bad_chars),
+		cmocka_unit_test(test_paths_random),
+		cmocka_unit_test(test_paths_encode),
 	};
 
 	return cmocka_run_group_tests_name("b64", tests, NULL, NULL);
