@@ -124,33 +124,49 @@ static int stamp_signer(CMS_ContentInfo *cms, struct ll_ctx *ctx,
 	return 0;
 }
 
-int ll_cms_sign_buffer(struct ll_buf *sig_der, struct ll_ctx *ctx,
-		       const struct ll_identity *id, int detached,
-		       const char *data, size_t len, struct ll_stamp *stamp,
-		       struct ll_error *err)
+int ll_cms_sign_start(struct ll_cms_signing *s, struct ll_ctx *ctx,
+		      const struct ll_identity *id, int detached,
+		      struct ll_error *err)
 {
-	CMS_ContentInfo *cms = sign_new(ctx, id, detached ? CMS_DETACHED : 0,
-					err);
-	BIO *b = NULL;
+	s->ctx = ctx;
+	s->in = NULL;
+	s->cms = sign_new(ctx, id, detached ? CMS_DETACHED : 0, err);
+	if (s->cms == NULL)
+		return LL_ECRYPTO;
+	s->in = CMS_dataInit(s->cms, NULL);
+	if (s->in == NULL) {
+		ll_cms_sign_abort(s);
+		return ll_err_ossl(err, LL_ECRYPTO, "signing");
+	}
+	return 0;
+}
+
+void ll_cms_sign_abort(struct ll_cms_signing *s)
+{
+	BIO_free_all(s->in);
+	s->in = NULL;
+	CMS_ContentInfo_free(s->cms);
+	s->cms = NULL;
+}
+
+int ll_cms_sign_finish(struct ll_buf *sig_der, struct ll_cms_signing *s,
+		       struct ll_stamp *stamp, struct ll_error *err)
+{
 	unsigned char *der = NULL;
 	int n, rc = 0;
 
-	if (cms == NULL)
-		return LL_ECRYPTO;
-	b = CMS_dataInit(cms, NULL);
-	if (b == NULL || ll_bio_put(b, data, len) < 0 ||
-	    !CMS_dataFinal(cms, b)) {
+	if (!CMS_dataFinal(s->cms, s->in)) {
 		rc = ll_err_ossl(err, LL_ECRYPTO, "signing");
 		goto out;
 	}
 	/* the token covers the signature value: added once it exists,
 	 * as an unsigned attribute the signature does not cover */
 	if (stamp != NULL && stamp->url != NULL) {
-		rc = stamp_signer(cms, ctx, stamp, err);
+		rc = stamp_signer(s->cms, s->ctx, stamp, err);
 		if (rc < 0)
 			goto out;
 	}
-	n = i2d_CMS_ContentInfo(cms, &der);
+	n = i2d_CMS_ContentInfo(s->cms, &der);
 	if (n <= 0) {
 		rc = ll_err_ossl(err, LL_ECRYPTO, "encoding the signature");
 		goto out;
@@ -158,9 +174,25 @@ int ll_cms_sign_buffer(struct ll_buf *sig_der, struct ll_ctx *ctx,
 	rc = ll_buf_add(sig_der, der, (size_t)n);
 out:
 	OPENSSL_free(der);
-	BIO_free_all(b);
-	CMS_ContentInfo_free(cms);
+	ll_cms_sign_abort(s);
 	return rc;
+}
+
+int ll_cms_sign_buffer(struct ll_buf *sig_der, struct ll_ctx *ctx,
+		       const struct ll_identity *id, int detached,
+		       const char *data, size_t len, struct ll_stamp *stamp,
+		       struct ll_error *err)
+{
+	struct ll_cms_signing s;
+	int rc = ll_cms_sign_start(&s, ctx, id, detached, err);
+
+	if (rc < 0)
+		return rc;
+	if (ll_bio_put(s.in, data, len) < 0) {
+		ll_cms_sign_abort(&s);
+		return ll_err_ossl(err, LL_ECRYPTO, "signing");
+	}
+	return ll_cms_sign_finish(sig_der, &s, stamp, err);
 }
 
 CMS_ContentInfo *ll_cms_sign_stream_new(struct ll_ctx *ctx,

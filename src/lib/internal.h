@@ -290,6 +290,23 @@ int ll_cms_sign_buffer(struct ll_buf *sig_der, struct ll_ctx *ctx,
 		       const struct ll_identity *id, int detached,
 		       const char *data, size_t len, struct ll_stamp *stamp,
 		       struct ll_error *err);
+/*
+ * The same in steps, for content written elsewhere as it is signed:
+ * start, write the content to S->in (a BIO borrowed from S), finish
+ * (SIG_DER and STAMP as above).  finish and abort free what start made,
+ * whatever happens; abort is for giving up between the two.
+ */
+struct ll_cms_signing {
+	struct ll_ctx *ctx;
+	CMS_ContentInfo *cms;
+	BIO *in;
+};
+int ll_cms_sign_start(struct ll_cms_signing *s, struct ll_ctx *ctx,
+		      const struct ll_identity *id, int detached,
+		      struct ll_error *err);
+int ll_cms_sign_finish(struct ll_buf *sig_der, struct ll_cms_signing *s,
+		       struct ll_stamp *stamp, struct ll_error *err);
+void ll_cms_sign_abort(struct ll_cms_signing *s);
 /* Signed-data with the content inside, streamed to OUT. */
 CMS_ContentInfo *ll_cms_sign_stream_new(struct ll_ctx *ctx,
 					const struct ll_identity *id,

@@ -1,10 +1,13 @@
 /*
  * msg_seal.c - whole message in, S/MIME message(s) out.
  *
- * The plaintext is never copied: the inner entity (RFC 9788 protected
+ * The plaintext is not copied: the inner entity (RFC 9788 protected
  * headers + the original body, in canonical CRLF form) is generated
- * twice, once through the digest and once into the streaming encryption
- * (or the output), so peak memory is the input plus the output.
+ * once for the signature's digest and the streaming encryption (or the
+ * output) together, and again only for further (Bcc) copies, so peak
+ * memory is the input plus the output.  (A time-stamped signature is
+ * needed before the first copy: its digest is taken from a copy of the
+ * inner entity made first, and wiped.)
  */
 #include <string.h>
 #include <strings.h>
@@ -171,6 +174,40 @@ static int put_sig_b64(BIO *b, const struct plan *pl)
 	return rc;
 }
 
+static int put_both(void *arg, const char *p, size_t n)
+{
+	BIO **both = arg;
+	int rc = ll_bio_put(both[0], p, n);
+
+	if (rc == 0)
+		rc = ll_bio_put(both[1], p, n);
+	return rc;
+}
+
+/*
+ * The inner entity to B and, as it goes, into the detached signature's
+ * digest: canonicalised once for both.  The signature is pl->sig after
+ * this, for the signature part and every further copy.
+ */
+static int write_inner_signed(BIO *b, struct plan *pl, struct ll_error *err)
+{
+	struct ll_cms_signing s;
+	BIO *both[2] = { b, NULL }, *tee;
+	int rc = ll_cms_sign_start(&s, pl->ctx, pl->id, 1, err);
+
+	if (rc < 0)
+		return rc;
+	both[1] = s.in;
+	tee = ll_bio_sink_new(put_both, both);
+	rc = tee != NULL ? write_inner(tee, pl) : LL_ENOMEM;
+	BIO_free(tee);
+	if (rc < 0) {
+		ll_cms_sign_abort(&s);
+		return rc;
+	}
+	return ll_cms_sign_finish(&pl->sig, &s, NULL, err);
+}
+
 static int write_signed_entity(BIO *b, struct plan *pl, struct ll_error *err)
 {
 	int rc;
@@ -233,8 +270,10 @@ static int write_signed_entity(BIO *b, struct plan *pl, struct ll_error *err)
 			   "This is a cryptographically signed message in MIME "
 			   "format.\r\n\r\n--%s\r\n",
 			pl->boundary, pl->boundary) > 0 ? 0 : LL_ECRYPTO;
-	if (rc == 0)
+	if (rc == 0 && pl->sig.len > 0)
 		rc = write_inner(b, pl);
+	else if (rc == 0)
+		rc = write_inner_signed(b, pl, err);
 	if (rc == 0)
 		rc = BIO_printf(b, "\r\n--%s\r\n"
 				   "Content-Type: application/pkcs7-signature; "
@@ -628,11 +667,12 @@ int ll_msg_seal(struct ll_sealed **out, struct ll_ctx *ctx, const char *msg,
 			goto out;
 		}
 	}
-	/* signed once for every copy: detached, or opaque when a token
-	 * must be put in (a streamed signed-data is signed as its last
-	 * octets go out, too late to add one) */
-	if ((pl.flags & LL_SEAL_SIGN) &&
-	    (!(pl.flags & LL_SEAL_OPAQUE) || pl.stamp.url != NULL)) {
+	/* signed once for every copy, here when a token must be put in
+	 * (a streamed signed-data is signed as its last octets go out,
+	 * too late to add one; the token goes in before the first copy);
+	 * otherwise as the first copy goes out: detached while its inner
+	 * entity is written (write_inner_signed), opaque streamed */
+	if ((pl.flags & LL_SEAL_SIGN) && pl.stamp.url != NULL) {
 		struct ll_buf inner = { .wipe = 1 }; /* plaintext */
 		BIO *mem;
 
