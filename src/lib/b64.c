@@ -302,30 +302,58 @@ int ll_b64_decode(unsigned char **out, size_t *outlen, const char *in,
 struct b64_state {
 	unsigned char in[LINE_IN];
 	size_t n;
+	struct ll_buf *out; /* ll_bio_b64_buf_new's: no BIO after this */
 };
+
+/* Where LEN encoded characters go: straight into the buffer of a BIO
+ * made by ll_bio_b64_buf_new, else into SCRATCH for one write on. */
+static char *out_room(struct b64_state *st, char *scratch, size_t len)
+{
+	if (st->out == NULL)
+		return scratch;
+	if (ll_buf_reserve(st->out, len) < 0)
+		return NULL;
+	return st->out->p + st->out->len;
+}
+
+/* The LEN characters at P (from out_room) are written: 1, or 0. */
+static int out_done(BIO *b, struct b64_state *st, const char *p, size_t len)
+{
+	if (st->out == NULL)
+		return BIO_write(BIO_next(b), p, (int)len) == (int)len;
+	st->out->len += len;
+	st->out->p[st->out->len] = '\0';
+	return 1;
+}
 
 static int emit(BIO *b, struct b64_state *st)
 {
-	char line[80];
+	char line[LINE_OUT], *o;
 	size_t used;
-	BIO *next = BIO_next(b);
 
 	if (st->n == 0)
 		return 1;
-	enc_line(line, st->in, st->n, &used);
+	o = out_room(st, line, LINE_OUT);
+	if (o == NULL)
+		return 0;
+	enc_line(o, st->in, st->n, &used);
 	st->n = 0;
-	return BIO_write(next, line, (int)used) == (int)used;
+	return out_done(b, st, o, used);
 }
 
 /* Whole lines straight from IN (none held back): BATCH_LINES encoded
- * into one write on, not a write per line.  The octets consumed, or 0. */
+ * at a time, not a write per line.  The octets consumed, or 0. */
 static size_t emit_lines(BIO *b, const unsigned char *in, size_t lines)
 {
-	char out[BATCH_LINES * LINE_OUT];
-	size_t k = lines < BATCH_LINES ? lines : BATCH_LINES, o = k * LINE_OUT;
+	struct b64_state *st = BIO_get_data(b);
+	char scratch[BATCH_LINES * LINE_OUT], *o;
+	size_t k = lines < BATCH_LINES ? lines : BATCH_LINES;
 
-	best_path->enc_lines(out, in, k);
-	if (BIO_write(BIO_next(b), out, (int)o) != (int)o)
+	o = out_room(st, scratch, k * LINE_OUT);
+	if (o == NULL)
+		return 0;
+	best_path->enc_lines(o, in, k);
+	if (!out_done(b, st, o, k * LINE_OUT))
 		return 0;
 	return k * LINE_IN;
 }
@@ -369,8 +397,9 @@ static long b64_ctrl(BIO *b, int cmd, long num, void *ptr)
 		if (!emit(b, st))
 			return 0;
 	}
+	/* the buffer's BIO ends the chain, as a sink would */
 	if (next == NULL)
-		return 0;
+		return cmd == BIO_CTRL_FLUSH && st->out != NULL;
 	return BIO_ctrl(next, cmd, num, ptr);
 }
 
@@ -417,4 +446,14 @@ BIO *ll_bio_b64_new(void)
 	if (b64_method == NULL)
 		return NULL;
 	return BIO_new(b64_method);
+}
+
+BIO *ll_bio_b64_buf_new(struct ll_buf *out)
+{
+	BIO *b = ll_bio_b64_new();
+	struct b64_state *st = b != NULL ? BIO_get_data(b) : NULL;
+
+	if (st != NULL)
+		st->out = out;
+	return b;
 }

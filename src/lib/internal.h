@@ -58,13 +58,20 @@ int ll_b64_decode_into(unsigned char *o, size_t *outlen, const char *in,
 		       size_t n);
 /* A filter BIO that base64-encodes what is written through it. */
 BIO *ll_bio_b64_new(void);
+/* The same, appending the lines straight to OUT (borrowed; it must
+ * outlive the BIO) instead of writing them on: nothing goes after it. */
+BIO *ll_bio_b64_buf_new(struct ll_buf *out);
 /*
  * The code paths behind the functions above, for the tests that compare
  * them: those pick the best the CPU has (BEST), looked up once; SCALAR
  * runs everywhere; AVX2 only where ll_b64_path_available says so (asking
  * for it elsewhere is a programming error).
  */
-enum ll_b64_path { LL_B64_PATH_BEST, LL_B64_PATH_SCALAR, LL_B64_PATH_AVX2 };
+enum ll_b64_path {
+	LL_B64_PATH_BEST,
+	LL_B64_PATH_SCALAR,
+	LL_B64_PATH_AVX2
+};
 int ll_b64_path_available(enum ll_b64_path path);
 int ll_b64_encode_path(enum ll_b64_path path, struct ll_buf *out,
 		       const unsigned char *in, size_t n);

@@ -339,12 +339,12 @@ static int seal_copy(struct copy *c, struct plan *pl, struct ll_cert **certs,
 		     0 : LL_ECRYPTO;
 	if (rc < 0)
 		goto out;
-	b64 = ll_bio_b64_new();
+	/* the base64 lines straight into the output, not through mem */
+	b64 = ll_bio_b64_buf_new(&c->data);
 	if (b64 == NULL) {
 		rc = LL_ENOMEM;
 		goto out;
 	}
-	BIO_push(b64, mem);
 	if (ll_cms_env_ec_ok(certs, ncerts)) {
 		/* our own KARIs: each key checked once, not per message */
 		cbio = ll_cms_env_ec_new(pl->ctx, certs, ncerts, gcm, err);

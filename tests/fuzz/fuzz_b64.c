@@ -7,8 +7,9 @@
  *  - round trip: ll_b64_encode(input) is ll_b64_encoded_len long, in
  *    lines of at most 76 characters ending in CRLF, and decodes back to
  *    the input;
- *  - the streaming filter BIO, fed the input in chunks whose sizes come
- *    from the input, writes exactly what ll_b64_encode writes;
+ *  - the streaming filter BIOs (writing on, or appending to a buffer),
+ *    fed the input in chunks whose sizes come from the input, write
+ *    exactly what ll_b64_encode writes;
  *  - the scalar and the AVX2 paths (where the CPU has AVX2) agree:
  *    the same verdict and bytes decoding the input, the same characters
  *    encoding it.
@@ -111,30 +112,50 @@ static int collect(void *arg, const char *p, size_t n)
 	return ll_buf_add(arg, p, n);
 }
 
+/* IN written to B and flushed, in chunks of 1..256 octets whose sizes
+ * are taken from the data itself (from its end when BACKWARDS). */
+static void feed(BIO *b, const unsigned char *in, size_t n, int backwards)
+{
+	size_t i = 0, k = 0;
+
+	while (i < n) {
+		size_t at = backwards ? n - 1 - k % n : k % n;
+		size_t chunk = (size_t)in[at] + 1;
+
+		k++;
+		if (chunk > n - i)
+			chunk = n - i;
+		CHECK(BIO_write(b, in + i, (int)chunk) == (int)chunk);
+		i += chunk;
+	}
+	CHECK(BIO_flush(b) == 1);
+}
+
+static void same(const struct ll_buf *got, const struct ll_buf *want)
+{
+	CHECK(got->len == want->len &&
+	      (got->len == 0 || memcmp(got->p, want->p, got->len) == 0));
+}
+
 static void stream(const unsigned char *in, size_t n,
 		   const struct ll_buf *want)
 {
-	struct ll_buf got = { 0 };
+	struct ll_buf got = { 0 }, app = { 0 };
 	BIO *sink = ll_bio_sink_new(collect, &got);
 	BIO *b64 = ll_bio_b64_new();
-	size_t i = 0, k = 0;
+	BIO *b64buf = ll_bio_b64_buf_new(&app);
 
-	CHECK(sink != NULL && b64 != NULL);
+	CHECK(sink != NULL && b64 != NULL && b64buf != NULL);
 	BIO_push(b64, sink);
-	while (i < n) {
-		/* chunk sizes 1..256 taken from the data itself */
-		size_t chunk = (size_t)in[k++ % n] + 1;
-
-		if (chunk > n - i)
-			chunk = n - i;
-		CHECK(BIO_write(b64, in + i, (int)chunk) == (int)chunk);
-		i += chunk;
-	}
-	CHECK(BIO_flush(b64) == 1);
-	CHECK(got.len == want->len &&
-	      (got.len == 0 || memcmp(got.p, want->p, got.len) == 0));
+	feed(b64, in, n, 0);
+	same(&got, want);
+	/* the BIO that appends to a buffer itself */
+	feed(b64buf, in, n, 1);
+	same(&app, want);
 	BIO_free_all(b64);
+	BIO_free(b64buf);
 	ll_buf_free(&got);
+	ll_buf_free(&app);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

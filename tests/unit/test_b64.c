@@ -268,9 +268,22 @@ static int collect(void *arg, const char *p, size_t n)
 	return ll_buf_add(arg, p, n);
 }
 
+/* IN written to B (and flushed) CHUNK octets at a time. */
+static void write_chunks(BIO *b, const unsigned char *in, size_t n,
+			 size_t chunk)
+{
+	for (size_t i = 0; i < n; i += chunk) {
+		int c = (int)(n - i < chunk ? n - i : chunk);
+
+		assert_int_equal(BIO_write(b, in + i, c), c);
+	}
+	assert_int_equal(BIO_flush(b), 1);
+}
+
 /* The filter BIO, fed in chunks of every size 1..130 and in big ones
  * (around its batch of 64 lines, 3648 octets), writes exactly what
- * ll_b64_encode writes. */
+ * ll_b64_encode writes; so does the one that appends to a buffer, after
+ * what the buffer held. */
 static void test_bio_matches_encode(void **state)
 {
 	static unsigned char in[12000];
@@ -283,26 +296,34 @@ static void test_bio_matches_encode(void **state)
 
 		for (size_t n = 0; n <= sizeof(in);
 		     n += k <= 130 ? 2333 : 997) {
-			struct ll_buf want = { 0 }, got = { 0 };
+			struct ll_buf want = { 0 }, got = { 0 }, app = { 0 };
 			BIO *sink = ll_bio_sink_new(collect, &got);
-			BIO *b64 = ll_bio_b64_new();
+			BIO *b64 = ll_bio_b64_new(), *b64buf;
 
 			assert_non_null(sink);
 			assert_non_null(b64);
 			BIO_push(b64, sink);
-			for (size_t i = 0; i < n; i += chunk) {
-				int c = (int)(n - i < chunk ? n - i : chunk);
-
-				assert_int_equal(BIO_write(b64, in + i, c), c);
-			}
-			assert_int_equal(BIO_flush(b64), 1);
+			write_chunks(b64, in, n, chunk);
 			assert_int_equal(ll_b64_encode(&want, in, n), 0);
 			assert_int_equal(got.len, want.len);
 			if (want.len > 0)
 				assert_memory_equal(got.p, want.p, want.len);
 			BIO_free_all(b64);
+
+			assert_int_equal(ll_buf_adds(&app, "head\r\n"), 0);
+			b64buf = ll_bio_b64_buf_new(&app);
+			assert_non_null(b64buf);
+			write_chunks(b64buf, in, n, chunk);
+			BIO_free(b64buf);
+			assert_int_equal(app.len, 6 + want.len);
+			assert_memory_equal(app.p, "head\r\n", 6);
+			if (want.len > 0)
+				assert_memory_equal(app.p + 6, want.p,
+						    want.len);
+			assert_int_equal(app.p[app.len], '\0');
 			ll_buf_free(&want);
 			ll_buf_free(&got);
+			ll_buf_free(&app);
 		}
 	}
 }
