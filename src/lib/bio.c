@@ -102,20 +102,22 @@ int ll_bio_put(BIO *b, const void *p, size_t n)
 
 int ll_bio_put_crlf(BIO *b, const char *p, size_t n)
 {
-	const char *end = p + n, *run = p, *q = memchr(p, '\n', n);
-	int rc;
+	size_t run = 0;
 
-	for (; q != NULL; q = memchr(q, '\n', (size_t)(end - q))) {
-		if (q > p && q[-1] == '\r') {
-			q++;
-			continue;
-		}
-		rc = ll_bio_put(b, run, (size_t)(q - run));
+	/* the runs between bare LFs as they are, a CRLF for each LF (one
+	 * at the start of a run has an LF before it: bare too) */
+	for (;;) {
+		size_t lf = run + ll_bare_lf(p + run, n - run);
+		int rc;
+
+		if (lf == n)
+			break;
+		rc = ll_bio_put(b, p + run, lf - run);
 		if (rc == 0)
 			rc = ll_bio_put(b, "\r\n", 2);
 		if (rc < 0)
 			return rc;
-		run = ++q;
+		run = lf + 1;
 	}
-	return ll_bio_put(b, run, (size_t)(end - run));
+	return ll_bio_put(b, p + run, n - run);
 }

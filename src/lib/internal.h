@@ -146,6 +146,11 @@ int ll_mime_decode_body(struct ll_buf *out, const struct ll_entity *e,
 /* Append P with every bare LF made CRLF (ll_bio_put_crlf). */
 int ll_crlf_add(struct ll_buf *out, const char *p, size_t n);
 int ll_has_bare_lf(const char *p, size_t n);
+/* bare_lf.c: the offset of the first LF in P without a CR before it
+ * (one at P[0] has none), or N when there is none.  ll_bare_lf uses
+ * AVX2 when the CPU has it; ll_bare_lf_scalar is there to compare. */
+size_t ll_bare_lf(const char *p, size_t n);
+size_t ll_bare_lf_scalar(const char *p, size_t n);
 
 /* msg_addr.c */
 int ll_addr_parse_list(char ***out, const char *value, struct ll_error *err);

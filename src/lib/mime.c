@@ -433,20 +433,7 @@ int ll_mime_decode_body(struct ll_buf *out, const struct ll_entity *e,
 
 int ll_has_bare_lf(const char *p, size_t n)
 {
-	const char *end = p + n, *q = p;
-
-	/* memchr from line end to line end: a 1 MiB part is scanned at
-	 * memory speed, not a byte and a branch at a time */
-	while (q < end) {
-		const char *lf = memchr(q, '\n', (size_t)(end - q));
-
-		if (lf == NULL)
-			return 0;
-		if (lf == p || lf[-1] != '\r')
-			return 1;
-		q = lf + 1;
-	}
-	return 0;
+	return ll_bare_lf(p, n) < n;
 }
 
 int ll_crlf_add(struct ll_buf *out, const char *p, size_t n)

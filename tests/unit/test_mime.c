@@ -735,6 +735,80 @@ static void test_bare_lf(void **state)
 	free(big);
 }
 
+/* The first bare LF, an octet at a time: the reference. */
+static size_t bare_lf_ref(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] == '\n' && (i == 0 || p[i - 1] != '\r'))
+			return i;
+	return n;
+}
+
+/* P with every bare LF made CRLF, an octet at a time. */
+static void crlf_ref(struct ll_buf *out, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '\n' && (i == 0 || p[i - 1] != '\r'))
+			assert_int_equal(ll_buf_add(out, "\r", 1), 0);
+		assert_int_equal(ll_buf_add(out, p + i, 1), 0);
+	}
+}
+
+static void check_bare_lf(const char *p, size_t n)
+{
+	size_t want = bare_lf_ref(p, n);
+	struct ll_buf got = { 0 }, ref = { 0 };
+	BIO *b = ll_bio_buf_new(&got);
+
+	assert_int_equal(ll_bare_lf(p, n), want);
+	assert_int_equal(ll_bare_lf_scalar(p, n), want);
+	assert_non_null(b);
+	assert_int_equal(ll_bio_put_crlf(b, p, n), 0);
+	crlf_ref(&ref, p, n);
+	assert_int_equal(got.len, ref.len);
+	if (ref.len > 0)
+		assert_memory_equal(got.p, ref.p, ref.len);
+	BIO_free(b);
+	ll_buf_free(&got);
+	ll_buf_free(&ref);
+}
+
+/* The vector scan (32 octets and the one before each) and the memchr
+ * one against the reference: CRLF lines with one LF made bare or one
+ * CR taken out at every position, and random texts of CR, LF and x of
+ * every length to 300; ll_bio_put_crlf on each. */
+static void test_bare_lf_scans(void **state)
+{
+	static const char pool[] = "xxxxxxxx\r\n\r\n\n\r";
+	char text[300];
+	uint32_t r = 0x9e3779b9u;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(text); i++)
+		text[i] = i % 78 == 76 ? '\r' : i % 78 == 77 ? '\n' : 'x';
+	check_bare_lf(text, sizeof(text));
+	for (size_t pos = 0; pos < sizeof(text); pos++) {
+		char c = text[pos];
+
+		text[pos] = c == '\r' ? 'x' : '\n';
+		for (size_t n = pos; n <= sizeof(text); n += 37)
+			check_bare_lf(text, n);
+		check_bare_lf(text + 1, sizeof(text) - 1);
+		text[pos] = c;
+	}
+	for (size_t round = 0; round < 3000; round++) {
+		size_t n = round % (sizeof(text) + 1);
+
+		for (size_t i = 0; i < n; i++) {
+			r ^= r << 13;
+			r ^= r >> 17;
+			r ^= r << 5;
+			text[i] = pool[r % (sizeof(pool) - 1)];
+		}
+		check_bare_lf(text, n);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -758,6 +832,7 @@ int main(void)
 		cmocka_unit_test(test_parts_every_prefix),
 		cmocka_unit_test(test_split_every_prefix),
 		cmocka_unit_test(test_bare_lf),
+		cmocka_unit_test(test_bare_lf_scans),
 	};
 
 	return cmocka_run_group_tests_name("mime", tests, NULL, NULL);
