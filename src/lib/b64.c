@@ -38,16 +38,19 @@ static uint32_t quad_tab[4][256];
 struct b64_path {
 	/* whole lines: LINE_IN bytes each to LINE_OUT characters each */
 	void (*enc_lines)(char *o, const unsigned char *in, size_t lines);
-	/* a run of alphabet characters; as ll_b64_dec_run_avx2 */
-	size_t (*dec_run)(unsigned char *o, const unsigned char *s, size_t n);
+	/* a run of alphabet characters and line ends between quads; as
+	 * ll_b64_dec_run_avx2 */
+	size_t (*dec_run)(unsigned char *o, size_t *outlen,
+			  const unsigned char *s, size_t n);
 };
 
 static void enc_lines_scalar(char *o, const unsigned char *in, size_t lines);
 
 /* nothing: the quad loop of ll_b64_decode_into_path does it all */
-static size_t dec_run_scalar(unsigned char *o, const unsigned char *s,
-			     size_t n)
+static size_t dec_run_scalar(unsigned char *o, size_t *outlen,
+			     const unsigned char *s, size_t n)
 {
+	*outlen = 0;
 	return 0;
 }
 
@@ -224,18 +227,19 @@ int ll_b64_decode_into_path(enum ll_b64_path path, unsigned char *o,
 
 	/*
 	 * The fast path: between quads, the vector run (32 characters at a
-	 * time, if the CPU has one), then whole quads of alphabet
+	 * time and the line ends between them, if the CPU has a vector
+	 * unit), then whole quads of alphabet
 	 * characters checked four at a time (a line of 76 is 19 of them);
 	 * anything else (line ends, padding, junk) goes through dec_slow
 	 * one character.  O + J has room for (N - I) / 4 * 3 bytes here:
-	 * J is at most 3/4 of I.
+	 * J is at most 3/4 of the characters before I.
 	 */
 	while (i < n) {
 		if (k == 0 && pad == 0) {
-			size_t run = p->dec_run(o + j, s + i, n - i);
+			size_t out = 0;
 
-			i += run;
-			j += run / 4 * 3;
+			i += p->dec_run(o + j, &out, s + i, n - i);
+			j += out;
 			while (n - i >= 4) {
 				uint32_t a = quad_tab[0][s[i]] |
 					     quad_tab[1][s[i + 1]] |

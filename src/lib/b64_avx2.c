@@ -178,22 +178,41 @@ AVX2 static void dec_pack_store(unsigned char *o, __m256i v)
 	_mm_storel_epi64((__m128i *)(o + 16), _mm256_extracti128_si256(w, 1));
 }
 
-AVX2 size_t ll_b64_dec_run_avx2(unsigned char *o, const unsigned char *s,
-				size_t n)
+/* The length of the line end at S (N long): CRLF or LF, else 0. */
+static size_t line_end(const unsigned char *s, size_t n)
 {
-	size_t i = 0;
+	if (n >= 1 && s[0] == '\n')
+		return 1;
+	if (n >= 2 && s[0] == '\r' && s[1] == '\n')
+		return 2;
+	return 0;
+}
+
+AVX2 size_t ll_b64_dec_run_avx2(unsigned char *o, size_t *outlen,
+				const unsigned char *s, size_t n)
+{
+	size_t i = 0, j = 0;
 
 	while (n - i >= 32) {
 		uint32_t bad;
 		__m256i v = dec_block(
 			_mm256_loadu_si256((const __m256i *)(s + i)), &bad);
+		size_t good = bad != 0 ? (size_t)__builtin_ctz(bad) : 32;
+		size_t eol;
 
-		dec_pack_store(o, v);
-		if (bad != 0)
-			return i + (size_t)__builtin_ctz(bad) / 4 * 4;
-		o += 24;
-		i += 32;
+		dec_pack_store(o + j, v);
+		j += good / 4 * 3;
+		i += good / 4 * 4;
+		if (good == 32)
+			continue;
+		/* a line end between quads is skipped, as the scalar code
+		 * skips it; anything else is the scalar code's */
+		eol = good % 4 == 0 ? line_end(s + i, n - i) : 0;
+		if (eol == 0)
+			break;
+		i += eol;
 	}
+	*outlen = j;
 	return i;
 }
 

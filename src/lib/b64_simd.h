@@ -21,13 +21,14 @@ void ll_b64_enc_lines_avx2(char *o, const unsigned char *in, size_t lines);
 
 /*
  * Decode the run of alphabet characters at the start of S (N long), in
- * blocks of 32: stops at a block with anything else in it, after its
- * whole quads of alphabet characters, or when fewer than 32 are left.
- * Returns the characters consumed (a multiple of 4); their 3/4 bytes are
- * at O.  O must have room for N / 4 * 3 bytes (it may be written up to
- * there).  AVX2 only.
+ * blocks of 32, stepping over line ends (CRLF, LF) between quads: stops
+ * at anything else, after the whole quads before it, or when fewer than
+ * 32 are left.  Returns the characters consumed; the bytes decoded are
+ * at O, *OUTLEN of them.  O must have room for N / 4 * 3 bytes (it may
+ * be written up to there).  AVX2 only.
  */
-size_t ll_b64_dec_run_avx2(unsigned char *o, const unsigned char *s, size_t n);
+size_t ll_b64_dec_run_avx2(unsigned char *o, size_t *outlen,
+			   const unsigned char *s, size_t n);
 #endif
 
 #endif
