@@ -82,43 +82,6 @@ static const unsigned char shared_info[] = { 0x30, 0x15, 0x30, 0x0b, 0x06, 0x09,
 					     0x04, 0x01, 0x2d, 0xa2, 0x06, 0x04,
 					     0x04, 0x00, 0x00, 0x01, 0x00 };
 
-/* ---- DER ---- */
-
-static size_t der_len_size(size_t n)
-{
-	size_t k = 1;
-
-	if (n < 0x80)
-		return 1;
-	while (n > 0) {
-		k++;
-		n >>= 8;
-	}
-	return k;
-}
-
-/* A tag octet and a definite length N. */
-static int put_head(struct ll_buf *b, unsigned char tag, size_t n)
-{
-	unsigned char h[10];
-	size_t k = der_len_size(n), i = 0;
-
-	h[i++] = tag;
-	if (k == 1) {
-		h[i++] = (unsigned char)n;
-	} else {
-		h[i++] = (unsigned char)(0x80 | (k - 1));
-		for (size_t j = k - 1; j-- > 0;)
-			h[i++] = (unsigned char)(n >> (8 * j));
-	}
-	return ll_buf_add(b, h, i);
-}
-
-static size_t tlv_size(size_t n)
-{
-	return 1 + der_len_size(n) + n;
-}
-
 /* ---- one KeyAgreeRecipientInfo ---- */
 
 static int kek_md(unsigned char kek[32], const unsigned char *z, size_t zlen,
@@ -242,11 +205,11 @@ static int kari_encode(struct ll_buf *out, const struct kari_job *job, X509 *x)
 		goto out;
 	}
 	ias = (size_t)name_len + (size_t)serial_len;
-	rek = tlv_size(ias) + tlv_size(WRAPPED_LEN);
-	reks = tlv_size(rek);
-	rc = put_head(out, 0xa1,
+	rek = ll_der_tlv_size(ias) + ll_der_tlv_size(WRAPPED_LEN);
+	reks = ll_der_tlv_size(rek);
+	rc = ll_der_head(out, 0xa1,
 		      3 + LL_KARI_ORIGINATOR_LEN + POINT_LEN + LL_KARI_KEA_LEN +
-			      tlv_size(reks));
+			      ll_der_tlv_size(reks));
 	if (rc == 0)
 		rc = ll_buf_add(out, "\x02\x01\x03", 3);
 	if (rc == 0)
@@ -257,35 +220,23 @@ static int kari_encode(struct ll_buf *out, const struct kari_job *job, X509 *x)
 	if (rc == 0)
 		rc = ll_buf_add(out, ll_kari_kea, LL_KARI_KEA_LEN);
 	if (rc == 0)
-		rc = put_head(out, 0x30, reks);
+		rc = ll_der_head(out, 0x30, reks);
 	if (rc == 0)
-		rc = put_head(out, 0x30, rek);
+		rc = ll_der_head(out, 0x30, rek);
 	if (rc == 0)
-		rc = put_head(out, 0x30, ias);
+		rc = ll_der_head(out, 0x30, ias);
 	if (rc == 0)
 		rc = ll_buf_add(out, name, (size_t)name_len);
 	if (rc == 0)
 		rc = ll_buf_add(out, serial, (size_t)serial_len);
 	if (rc == 0)
-		rc = put_head(out, 0x04, WRAPPED_LEN);
+		rc = ll_der_head(out, 0x04, WRAPPED_LEN);
 	if (rc == 0)
 		rc = ll_buf_add(out, wrapped, WRAPPED_LEN);
 out:
 	OPENSSL_free(name);
 	OPENSSL_free(serial);
 	return rc;
-}
-
-/* DER orders a SET OF by the encodings as octet strings (X.690 11.6). */
-static int der_cmp(const void *a, const void *b)
-{
-	const struct ll_buf *x = a, *y = b;
-	size_t n = x->len < y->len ? x->len : y->len;
-	int c = memcmp(x->p, y->p, n);
-
-	if (c != 0)
-		return c;
-	return (x->len > y->len) - (x->len < y->len);
 }
 
 /* The RecipientInfos SET for RCPTS, appended to OUT. */
@@ -318,8 +269,8 @@ static int recipient_infos(struct ll_buf *out, struct ll_ctx *ctx,
 			goto fail;
 		total += ri[i].len;
 	}
-	qsort(ri, n, sizeof(*ri), der_cmp);
-	rc = put_head(out, 0x31, total);
+	qsort(ri, n, sizeof(*ri), ll_der_cmp);
+	rc = ll_der_head(out, 0x31, total);
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		rc = ll_buf_add(out, ri[i].p, ri[i].len);
 	if (rc == 0)
@@ -371,7 +322,7 @@ struct env {
 static int put_chunk(struct env *e, BIO *next, size_t n)
 {
 	unsigned char *p = e->scratch + CHUNK_HEAD;
-	size_t k = der_len_size(n);
+	size_t k = ll_der_len_size(n);
 
 	if (n == 0)
 		return 0;

@@ -98,6 +98,27 @@ fail:
 	return NULL;
 }
 
+/*
+ * What came of asking for STAMP's time-stamp: RC, and WHY when it
+ * failed.  Without a token the message is signed all the same unless
+ * one is required.
+ */
+static int stamp_result(struct ll_stamp *stamp, int rc,
+			const struct ll_error *why, struct ll_error *err)
+{
+	stamp->stamped = rc == 0;
+	stamp->note[0] = '\0';
+	if (rc == 0)
+		return 0;
+	if (stamp->required)
+		return ll_err(err, rc, why->klass,
+			      "a time-stamp is required: %s", why->message);
+	/* signed all the same, and the caller says so */
+	snprintf(stamp->note, sizeof(stamp->note),
+		 "signed without a time-stamp: %.160s", why->message);
+	return 0;
+}
+
 /* The time-stamp STAMP asks for, into the only signer of CMS. */
 static int stamp_signer(CMS_ContentInfo *cms, struct ll_ctx *ctx,
 			struct ll_stamp *stamp, struct ll_error *err)
@@ -107,29 +128,68 @@ static int stamp_signer(CMS_ContentInfo *cms, struct ll_ctx *ctx,
 	struct ll_error why = { 0 };
 	int rc;
 
-	stamp->stamped = 0;
-	stamp->note[0] = '\0';
 	rc = si ? ll_tsp_stamp(si, ctx, stamp->url, stamp->ca_file, &why) :
 		  ll_err(&why, LL_ECRYPTO, LL_ECLASS_CMS, "no signer");
-	if (rc == 0) {
-		stamp->stamped = 1;
-		return 0;
-	}
-	if (stamp->required)
-		return ll_err(err, rc, why.klass,
-			      "a time-stamp is required: %s", why.message);
-	/* signed all the same, and the caller says so */
-	snprintf(stamp->note, sizeof(stamp->note),
-		 "signed without a time-stamp: %.160s", why.message);
-	return 0;
+	return stamp_result(stamp, rc, &why, err);
 }
 
+/*
+ * Our own SignedData for SD: the token STAMP asks for, over the
+ * signature value, then the encoding, DATA inside unless DETACHED.
+ */
+static int signed_finish(struct ll_buf *sig_der, struct ll_signed *sd,
+			 struct ll_ctx *ctx, int detached, const char *data,
+			 size_t len, struct ll_stamp *stamp,
+			 struct ll_error *err)
+{
+	struct ll_buf tok = { 0 };
+	int rc = 0;
+
+	if (stamp != NULL && stamp->url != NULL) {
+		struct ll_error why = { 0 };
+
+		rc = ll_tsp_token(&tok, sd->sig, sd->siglen, ctx, stamp->url,
+				  stamp->ca_file, &why);
+		rc = stamp_result(stamp, rc, &why, err);
+	}
+	if (rc == 0)
+		rc = ll_cms_signed_encode(
+			sig_der, sd, detached ? NULL : data, len,
+			tok.len > 0 ? (const unsigned char *)tok.p : NULL,
+			tok.len, err);
+	ll_buf_free(&tok);
+	return rc;
+}
+
+static int digest_put(void *arg, const char *p, size_t n)
+{
+	return EVP_DigestUpdate(arg, p, n) == 1 ? 0 : LL_ECRYPTO;
+}
+
+/*
+ * A detached signature by an identity cms_signed.c signs with takes
+ * only the content's digest as it is written; anything else goes
+ * through OpenSSL's CMS, which streams embedded content itself.
+ */
 int ll_cms_sign_start(struct ll_cms_signing *s, struct ll_ctx *ctx,
 		      const struct ll_identity *id, int detached,
 		      struct ll_error *err)
 {
+	const struct ll_algs *algs = ll_ctx_algs(ctx);
+
+	memset(s, 0, sizeof(*s));
 	s->ctx = ctx;
-	s->in = NULL;
+	s->id = id;
+	if (detached && algs != NULL && ll_cms_signed_ok(ctx, id)) {
+		s->md = EVP_MD_CTX_new();
+		if (s->md == NULL ||
+		    EVP_DigestInit_ex(s->md, algs->sha256, NULL) != 1 ||
+		    (s->in = ll_bio_sink_new(digest_put, s->md)) == NULL) {
+			ll_cms_sign_abort(s);
+			return ll_err_ossl(err, LL_ECRYPTO, "signing");
+		}
+		return 0;
+	}
 	s->cms = sign_new(ctx, id, detached ? CMS_DETACHED : 0, err);
 	if (s->cms == NULL)
 		return LL_ECRYPTO;
@@ -145,8 +205,32 @@ void ll_cms_sign_abort(struct ll_cms_signing *s)
 {
 	BIO_free_all(s->in);
 	s->in = NULL;
+	EVP_MD_CTX_free(s->md);
+	s->md = NULL;
 	CMS_ContentInfo_free(s->cms);
 	s->cms = NULL;
+}
+
+static int own_finish(struct ll_buf *sig_der, struct ll_cms_signing *s,
+		      struct ll_stamp *stamp, struct ll_error *err)
+{
+	struct ll_signed sd = { .siglen = 0 };
+	unsigned char digest[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	int rc;
+
+	if (EVP_DigestFinal_ex(s->md, digest, &n) != 1 || n != 32)
+		rc = ll_err_ossl(err, LL_ECRYPTO, "signing");
+	else
+		rc = ll_cms_signed_sign_digest(&sd, s->ctx, s->id, digest,
+					       err);
+	if (rc == 0)
+		rc = signed_finish(sig_der, &sd, s->ctx, 1, NULL, 0, stamp,
+				   err);
+	ll_signed_free(&sd);
+	OPENSSL_cleanse(digest, sizeof(digest));
+	ll_cms_sign_abort(s);
+	return rc;
 }
 
 int ll_cms_sign_finish(struct ll_buf *sig_der, struct ll_cms_signing *s,
@@ -155,6 +239,8 @@ int ll_cms_sign_finish(struct ll_buf *sig_der, struct ll_cms_signing *s,
 	unsigned char *der = NULL;
 	int n, rc = 0;
 
+	if (s->md != NULL)
+		return own_finish(sig_der, s, stamp, err);
 	if (!CMS_dataFinal(s->cms, s->in)) {
 		rc = ll_err_ossl(err, LL_ECRYPTO, "signing");
 		goto out;
@@ -178,21 +264,44 @@ out:
 	return rc;
 }
 
+int ll_cms_sign_buffer_ossl(struct ll_buf *sig_der, struct ll_ctx *ctx,
+			    const struct ll_identity *id, int detached,
+			    const char *data, size_t len,
+			    struct ll_stamp *stamp, struct ll_error *err)
+{
+	struct ll_cms_signing s = { 0 };
+
+	s.ctx = ctx;
+	s.id = id;
+	s.cms = sign_new(ctx, id, detached ? CMS_DETACHED : 0, err);
+	if (s.cms == NULL)
+		return LL_ECRYPTO;
+	s.in = CMS_dataInit(s.cms, NULL);
+	if (s.in == NULL || ll_bio_put(s.in, data, len) < 0) {
+		ll_cms_sign_abort(&s);
+		return ll_err_ossl(err, LL_ECRYPTO, "signing");
+	}
+	return ll_cms_sign_finish(sig_der, &s, stamp, err);
+}
+
 int ll_cms_sign_buffer(struct ll_buf *sig_der, struct ll_ctx *ctx,
 		       const struct ll_identity *id, int detached,
 		       const char *data, size_t len, struct ll_stamp *stamp,
 		       struct ll_error *err)
 {
-	struct ll_cms_signing s;
-	int rc = ll_cms_sign_start(&s, ctx, id, detached, err);
+	struct ll_signed sd = { .siglen = 0 };
+	int rc;
 
-	if (rc < 0)
-		return rc;
-	if (ll_bio_put(s.in, data, len) < 0) {
-		ll_cms_sign_abort(&s);
-		return ll_err_ossl(err, LL_ECRYPTO, "signing");
-	}
-	return ll_cms_sign_finish(sig_der, &s, stamp, err);
+	/* decided before anything is signed */
+	if (!ll_cms_signed_ok(ctx, id))
+		return ll_cms_sign_buffer_ossl(sig_der, ctx, id, detached, data,
+					       len, stamp, err);
+	rc = ll_cms_signed_sign(&sd, ctx, id, data, len, err);
+	if (rc == 0)
+		rc = signed_finish(sig_der, &sd, ctx, detached, data, len,
+				   stamp, err);
+	ll_signed_free(&sd);
+	return rc;
 }
 
 CMS_ContentInfo *ll_cms_sign_stream_new(struct ll_ctx *ctx,

@@ -53,6 +53,8 @@ struct ll_ctx {
 	 * identities stay until the context is freed) */
 	EVP_PKEY_CTX *derive;
 	EVP_PKEY *derive_key;
+	/* the last identity's encodings for signing (cms_signed.c) */
+	struct ll_signer *signer;
 };
 
 int ll_ctx_new(struct ll_ctx **out, struct ll_error *err)
@@ -96,6 +98,7 @@ void ll_ctx_free(struct ll_ctx **pp)
 	EVP_CIPHER_free(ctx->algs.wrap);
 	EVP_MD_free(ctx->algs.sha256);
 	EVP_PKEY_CTX_free(ctx->derive);
+	ll_signer_free(&ctx->signer);
 	OSSL_LIB_CTX_free(ctx->libctx);
 	free(ctx);
 }
@@ -226,6 +229,27 @@ EVP_PKEY_CTX *ll_ctx_derive(struct ll_ctx *ctx, EVP_PKEY *own)
 	ctx->derive = d;
 	ctx->derive_key = own; /* D holds a reference to it */
 	return d;
+}
+
+int ll_ctx_has_identity(const struct ll_ctx *ctx,
+			const struct ll_identity *id)
+{
+	for (size_t i = 0; i < ctx->nids; i++)
+		if (ctx->ids[i] == id)
+			return 1;
+	return 0;
+}
+
+struct ll_signer *ll_ctx_signer(struct ll_ctx *ctx)
+{
+	return ctx->signer;
+}
+
+void ll_ctx_set_signer(struct ll_ctx *ctx, struct ll_signer *s)
+{
+	if (s != ctx->signer)
+		ll_signer_free(&ctx->signer);
+	ctx->signer = s;
 }
 
 X509_STORE *ll_ctx_store(struct ll_ctx *ctx)

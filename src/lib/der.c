@@ -1,8 +1,11 @@
 /*
  * der.c - a bounded walker over DER/BER (definite and indefinite
  * lengths), for the few places that must see CMS structure OpenSSL does
- * not expose.
+ * not expose; and the few pieces the CMS we write ourselves is made of
+ * (cms_env_ec.c, cms_signed.c).
  */
+#include <string.h>
+
 #include "internal.h"
 
 #define DER_MAX_DEPTH 16
@@ -69,4 +72,51 @@ int ll_tlv_eoc(const unsigned char **p, const unsigned char *end)
 		return -1;
 	*p += 2;
 	return 0;
+}
+
+/* ---- writing ---- */
+
+size_t ll_der_len_size(size_t n)
+{
+	size_t k = 1;
+
+	if (n < 0x80)
+		return 1;
+	while (n > 0) {
+		k++;
+		n >>= 8;
+	}
+	return k;
+}
+
+size_t ll_der_tlv_size(size_t n)
+{
+	return 1 + ll_der_len_size(n) + n;
+}
+
+int ll_der_head(struct ll_buf *b, unsigned char tag, size_t n)
+{
+	unsigned char h[10];
+	size_t k = ll_der_len_size(n), i = 0;
+
+	h[i++] = tag;
+	if (k == 1) {
+		h[i++] = (unsigned char)n;
+	} else {
+		h[i++] = (unsigned char)(0x80 | (k - 1));
+		for (size_t j = k - 1; j-- > 0;)
+			h[i++] = (unsigned char)(n >> (8 * j));
+	}
+	return ll_buf_add(b, h, i);
+}
+
+int ll_der_cmp(const void *a, const void *b)
+{
+	const struct ll_buf *x = a, *y = b;
+	size_t n = x->len < y->len ? x->len : y->len;
+	int c = memcmp(x->p, y->p, n);
+
+	if (c != 0)
+		return c;
+	return (x->len > y->len) - (x->len < y->len);
 }

@@ -180,6 +180,13 @@ int ll_ctx_cert_fpr(const struct ll_ctx *ctx, X509 *x, unsigned char fpr[32]);
 X509 *ll_ctx_cert_get(struct ll_ctx *ctx, const unsigned char *der,
 		      size_t len);
 X509_STORE *ll_ctx_store(struct ll_ctx *ctx);
+/* 1 if ID is one of CTX's identities (they live as long as CTX). */
+int ll_ctx_has_identity(const struct ll_ctx *ctx,
+			const struct ll_identity *id);
+/* The signer cms_signed.c keeps (the last identity that signed), or
+ * NULL; setting one frees the one before. */
+struct ll_signer *ll_ctx_signer(struct ll_ctx *ctx);
+void ll_ctx_set_signer(struct ll_ctx *ctx, struct ll_signer *s);
 time_t ll_ctx_now(const struct ll_ctx *ctx);
 size_t ll_ctx_identity_count(const struct ll_ctx *ctx);
 /* Verified-chain cache: FPR is the signer's SHA-256 fingerprint; a hit
@@ -310,8 +317,10 @@ int ll_cms_sign_buffer(struct ll_buf *sig_der, struct ll_ctx *ctx,
  */
 struct ll_cms_signing {
 	struct ll_ctx *ctx;
-	CMS_ContentInfo *cms;
+	const struct ll_identity *id;
 	BIO *in;
+	EVP_MD_CTX *md; /* our own SignedData: the content's digest */
+	CMS_ContentInfo *cms; /* else OpenSSL's */
 };
 int ll_cms_sign_start(struct ll_cms_signing *s, struct ll_ctx *ctx,
 		      const struct ll_identity *id, int detached,
@@ -319,10 +328,58 @@ int ll_cms_sign_start(struct ll_cms_signing *s, struct ll_ctx *ctx,
 int ll_cms_sign_finish(struct ll_buf *sig_der, struct ll_cms_signing *s,
 		       struct ll_stamp *stamp, struct ll_error *err);
 void ll_cms_sign_abort(struct ll_cms_signing *s);
+/* The same by OpenSSL's CMS alone, as for the keys cms_signed.c does
+ * not sign with (and for the tests that compare the two). */
+int ll_cms_sign_buffer_ossl(struct ll_buf *sig_der, struct ll_ctx *ctx,
+			    const struct ll_identity *id, int detached,
+			    const char *data, size_t len,
+			    struct ll_stamp *stamp, struct ll_error *err);
 /* Signed-data with the content inside, streamed to OUT. */
 CMS_ContentInfo *ll_cms_sign_stream_new(struct ll_ctx *ctx,
 					const struct ll_identity *id,
 					struct ll_error *err);
+
+/*
+ * cms_signed.c: SignedData written by letterlock, the form
+ * ll_cms_sign_buffer's OpenSSL path writes (CMS_CADES, our
+ * SMIMECapabilities, SHA-256), for RSA PKCS #1 v1.5 and ECDSA.
+ */
+#define LL_SIG_MAX 1024 /* octets: RSA up to 8192 bits */
+/* 1 when ID, one of CTX's identities, has a key cms_signed.c signs
+ * with (RSA or EC, a signature of at most LL_SIG_MAX octets); else 0,
+ * and OpenSSL's CMS signs. */
+int ll_cms_signed_ok(const struct ll_ctx *ctx, const struct ll_identity *id);
+/* One SignerInfo's signed part.  Start zeroed; ll_signed_free. */
+struct ll_signer; /* an identity's encodings, kept by the context */
+struct ll_signed {
+	struct ll_buf attrs; /* the signed attributes, a DER SET */
+	size_t head; /* the SET's identifier and length octets */
+	unsigned char sig[LL_SIG_MAX];
+	size_t siglen; /* 0: not signed */
+	const struct ll_signer *signer; /* the context's */
+};
+/* The signed attributes over DATA (LEN octets) and ID's signature of
+ * them into SD: 0, LL_EINVAL (not ll_cms_signed_ok), LL_ECRYPTO,
+ * LL_ENOMEM. */
+int ll_cms_signed_sign(struct ll_signed *sd, struct ll_ctx *ctx,
+		       const struct ll_identity *id, const char *data,
+		       size_t len, struct ll_error *err);
+/* The same for content whose SHA-256 DIGEST the caller took. */
+int ll_cms_signed_sign_digest(struct ll_signed *sd, struct ll_ctx *ctx,
+			      const struct ll_identity *id,
+			      const unsigned char digest[32],
+			      struct ll_error *err);
+/* The ContentInfo of SD appended to OUT: DATA inside (LEN octets), or
+ * detached when DATA is NULL; TOKEN (TOKLEN octets, a whole TLV), when
+ * not NULL, as the unsigned attribute id-aa-timeStampToken.  SD must
+ * have been signed with the context since its signer changed.  0,
+ * LL_EINVAL, LL_ENOMEM. */
+int ll_cms_signed_encode(struct ll_buf *out, const struct ll_signed *sd,
+			 const char *data, size_t len,
+			 const unsigned char *token, size_t toklen,
+			 struct ll_error *err);
+void ll_signed_free(struct ll_signed *sd);
+void ll_signer_free(struct ll_signer **pp);
 
 struct ll_verify_result {
 	enum ll_sig_state state;
@@ -416,6 +473,11 @@ struct ll_stamp {
  * LL_EPOLICY (refused, or does not verify), LL_ECRYPTO. */
 int ll_tsp_stamp(CMS_SignerInfo *si, struct ll_ctx *ctx, const char *url,
 		 const char *ca_file, struct ll_error *err);
+/* The same for the signature value SIG (LEN octets): the token's DER
+ * (a ContentInfo, at most 64 KiB) appended to TOKEN. */
+int ll_tsp_token(struct ll_buf *token, const unsigned char *sig, size_t len,
+		 struct ll_ctx *ctx, const char *url, const char *ca_file,
+		 struct ll_error *err);
 
 /* SI's token: 0 none; 1 it verifies over SI's signature value under
  * CTX's trust anchors (EXTRA: more untrusted certificates), its time
@@ -449,6 +511,15 @@ int ll_tlv_head(struct ll_tlv *t, const unsigned char *p,
 int ll_tlv_copy(struct ll_buf *b, const struct ll_tlv *t);
 /* Step over end-of-contents octets at *P. */
 int ll_tlv_eoc(const unsigned char **p, const unsigned char *end);
+/* Writing DER: the octets a definite length N takes; a whole TLV's
+ * size for N octets of contents; a tag octet and the length N onto B
+ * (0, LL_ENOMEM); the order of a DER SET OF, for qsort over struct
+ * ll_buf encodings (X.690 11.6: as octet strings, the shorter first
+ * when one is the other's start). */
+size_t ll_der_len_size(size_t n);
+size_t ll_der_tlv_size(size_t n);
+int ll_der_head(struct ll_buf *b, unsigned char tag, size_t n);
+int ll_der_cmp(const void *a, const void *b);
 
 /* net.c: 1 if HOST ("127.0.0.1", "::1", "[::1]", "localhost") is
  * this machine's loopback. */

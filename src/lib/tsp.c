@@ -22,8 +22,9 @@
 #define LL_TSP_TOKEN_MAX (64 * 1024)
 #define LL_TSP_TIMEOUT 15 /* seconds, connection and exchange */
 
-/* A TimeStampReq for the SHA-256 of SIG: a random nonce, certReq. */
-static TS_REQ *make_request(const ASN1_OCTET_STRING *sig)
+/* A TimeStampReq for the SHA-256 of SIG (LEN octets): a random nonce,
+ * certReq. */
+static TS_REQ *make_request(const unsigned char *sig, size_t len)
 {
 	unsigned char digest[32], nonce[8];
 	TS_REQ *req = TS_REQ_new();
@@ -34,9 +35,7 @@ static TS_REQ *make_request(const ASN1_OCTET_STRING *sig)
 	int ok = 0;
 
 	if (req == NULL || mi == NULL || alg == NULL ||
-	    !EVP_Digest(ASN1_STRING_get0_data(sig),
-			(size_t)ASN1_STRING_length(sig), digest, NULL,
-			EVP_sha256(), NULL) ||
+	    !EVP_Digest(sig, len, digest, NULL, EVP_sha256(), NULL) ||
 	    RAND_bytes(nonce, sizeof(nonce)) != 1 ||
 	    !X509_ALGOR_set0(alg, OBJ_nid2obj(NID_sha256), V_ASN1_UNDEF, NULL))
 		goto out;
@@ -72,12 +71,12 @@ static TS_VERIFY_CTX *verifier(TS_VERIFY_CTX *v, struct ll_ctx *ctx)
 	return v;
 }
 
-int ll_tsp_stamp(CMS_SignerInfo *si, struct ll_ctx *ctx, const char *url,
-		 const char *ca_file, struct ll_error *err)
+int ll_tsp_token(struct ll_buf *token, const unsigned char *sig, size_t len,
+		 struct ll_ctx *ctx, const char *url, const char *ca_file,
+		 struct ll_error *err)
 {
 	struct ll_curl_sink sink = { .max = LL_TSP_TOKEN_MAX };
-	ASN1_OCTET_STRING *sig = CMS_SignerInfo_get0_signature(si);
-	TS_REQ *req = make_request(sig);
+	TS_REQ *req = make_request(sig, len);
 	TS_RESP *resp = NULL;
 	TS_VERIFY_CTX *v = NULL;
 	unsigned char *der = NULL, *tok = NULL;
@@ -127,13 +126,12 @@ int ll_tsp_stamp(CMS_SignerInfo *si, struct ll_ctx *ctx, const char *url,
 		goto out;
 	}
 	n = i2d_PKCS7(TS_RESP_get_token(resp), &tok);
-	if (n <= 0 || (size_t)n > LL_TSP_TOKEN_MAX ||
-	    !CMS_unsigned_add1_attr_by_NID(si, NID_id_smime_aa_timeStampToken,
-					   V_ASN1_SEQUENCE, tok, n)) {
+	if (n <= 0 || (size_t)n > LL_TSP_TOKEN_MAX) {
 		rc = ll_err_ossl(err, LL_ECRYPTO,
-				 "adding the time-stamp token");
+				 "encoding the time-stamp token");
 		goto out;
 	}
+	rc = ll_buf_add(token, tok, (size_t)n);
 out:
 	OPENSSL_free(tok);
 	OPENSSL_free(der);
@@ -142,6 +140,25 @@ out:
 	TS_RESP_free(resp);
 	TS_REQ_free(req);
 	ERR_clear_error();
+	return rc;
+}
+
+int ll_tsp_stamp(CMS_SignerInfo *si, struct ll_ctx *ctx, const char *url,
+		 const char *ca_file, struct ll_error *err)
+{
+	ASN1_OCTET_STRING *sig = CMS_SignerInfo_get0_signature(si);
+	struct ll_buf tok = { 0 };
+	int rc;
+
+	rc = ll_tsp_token(&tok, ASN1_STRING_get0_data(sig),
+			  (size_t)ASN1_STRING_length(sig), ctx, url, ca_file,
+			  err);
+	if (rc == 0 && !CMS_unsigned_add1_attr_by_NID(
+			       si, NID_id_smime_aa_timeStampToken,
+			       V_ASN1_SEQUENCE, tok.p, (int)tok.len))
+		rc = ll_err_ossl(err, LL_ECRYPTO,
+				 "adding the time-stamp token");
+	ll_buf_free(&tok);
 	return rc;
 }
 

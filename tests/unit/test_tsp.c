@@ -28,6 +28,7 @@
 #include <letterlock/ca.h>
 
 #include "internal.h"
+#include "tsptest.h"
 
 #define DATA "the signed content\r\n"
 
@@ -39,19 +40,6 @@ struct fixture {
 };
 
 static struct fixture F;
-
-static EVP_PKEY *role_key(struct ll_ca_hierarchy *h, enum ll_ca_role r)
-{
-	char *pem = NULL;
-	size_t len = 0;
-	EVP_PKEY *k;
-
-	assert_int_equal(ll_ca_hierarchy_key_pem(&pem, &len, h, r, NULL), 0);
-	k = ll_pkey_read(pem, len);
-	ll_wipe_free(pem, len);
-	assert_non_null(k);
-	return k;
-}
 
 /* Alice's certificate for KEY under ISSUER (its key IKEY), DAYS long. */
 static X509 *make_cert(EVP_PKEY *key, X509 *issuer, EVP_PKEY *ikey, long days)
@@ -103,9 +91,9 @@ static int setup(void **state)
 	F.tsa_ca = ll_cert_x509(ll_ca_hierarchy_cert(F.h, LL_CA_TSA));
 	F.tsu = ll_cert_x509(ll_ca_hierarchy_cert(F.h, LL_CA_TSU));
 	F.other_tsu = ll_cert_x509(ll_ca_hierarchy_cert(F.other, LL_CA_TSU));
-	F.smime_key = role_key(F.h, LL_CA_SMIME);
-	F.tsu_key = role_key(F.h, LL_CA_TSU);
-	F.other_tsu_key = role_key(F.other, LL_CA_TSU);
+	F.smime_key = tt_role_key(F.h, LL_CA_SMIME);
+	F.tsu_key = tt_role_key(F.h, LL_CA_TSU);
+	F.other_tsu_key = tt_role_key(F.other, LL_CA_TSU);
 	F.leaf_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
 	F.leaf = make_cert(F.leaf_key, F.smime, F.smime_key, 1);
 	return F.leaf_key && F.leaf ? 0 : -1;
@@ -152,66 +140,16 @@ static void stamp(CMS_ContentInfo *into, CMS_ContentInfo *over, X509 *unit,
 		  EVP_PKEY *key, X509 *chain)
 {
 	ASN1_OCTET_STRING *sig = CMS_SignerInfo_get0_signature(signer_of(over));
-	unsigned char digest[32], *der = NULL;
-	TS_RESP_CTX *rc = TS_RESP_CTX_new();
-	TS_REQ *req = TS_REQ_new();
-	TS_MSG_IMPRINT *mi = TS_MSG_IMPRINT_new();
-	X509_ALGOR *alg = X509_ALGOR_new();
-	ASN1_OBJECT *policy = OBJ_txt2obj("1.2.3.4.5", 1);
-	STACK_OF(X509) *certs = sk_X509_new_null();
-	TS_RESP *resp;
-	BIO *b;
-	int n;
+	struct ll_buf tok = { 0 };
 
-	assert_int_equal(EVP_Digest(ASN1_STRING_get0_data(sig),
-				    (size_t)ASN1_STRING_length(sig), digest,
-				    NULL, EVP_sha256(), NULL),
+	tt_token(&tok, ASN1_STRING_get0_data(sig),
+		 (size_t)ASN1_STRING_length(sig), unit, key, chain);
+	assert_int_equal(CMS_unsigned_add1_attr_by_NID(
+				 signer_of(into),
+				 NID_id_smime_aa_timeStampToken,
+				 V_ASN1_SEQUENCE, tok.p, (int)tok.len),
 			 1);
-	X509_ALGOR_set0(alg, OBJ_nid2obj(NID_sha256), V_ASN1_UNDEF, NULL);
-	TS_MSG_IMPRINT_set_algo(mi, alg);
-	TS_MSG_IMPRINT_set_msg(mi, digest, sizeof(digest));
-	TS_REQ_set_version(req, 1);
-	TS_REQ_set_msg_imprint(req, mi);
-	TS_REQ_set_cert_req(req, 1);
-	n = i2d_TS_REQ(req, &der);
-	assert_true(n > 0);
-	b = BIO_new_mem_buf(der, n);
-	sk_X509_push(certs, chain);
-	/* OpenSSL checks the unit's EKU itself; a bad unit goes in
-	 * through the back door, set after */
-	assert_int_equal(TS_RESP_CTX_set_signer_key(rc, key), 1);
-	assert_int_equal(TS_RESP_CTX_set_def_policy(rc, policy), 1);
-	assert_int_equal(TS_RESP_CTX_add_md(rc, EVP_sha256()), 1);
-	assert_int_equal(TS_RESP_CTX_set_certs(rc, certs), 1);
-	assert_int_equal(TS_RESP_CTX_set_signer_cert(rc, unit), 1);
-	resp = TS_RESP_create_response(rc, b);
-	assert_non_null(resp);
-	assert_int_equal(ASN1_INTEGER_get(TS_STATUS_INFO_get0_status(
-				 TS_RESP_get_status_info(resp))),
-			 0);
-	{
-		PKCS7 *tok = TS_RESP_get_token(resp);
-		unsigned char *t = NULL;
-		int tl;
-
-		tl = i2d_PKCS7(tok, &t);
-		assert_true(tl > 0);
-		assert_int_equal(CMS_unsigned_add1_attr_by_NID(
-					 signer_of(into),
-					 NID_id_smime_aa_timeStampToken,
-					 V_ASN1_SEQUENCE, t, tl),
-				 1);
-		OPENSSL_free(t);
-	}
-	TS_RESP_free(resp);
-	BIO_free(b);
-	OPENSSL_free(der);
-	sk_X509_free(certs);
-	ASN1_OBJECT_free(policy);
-	X509_ALGOR_free(alg);
-	TS_MSG_IMPRINT_free(mi);
-	TS_REQ_free(req);
-	TS_RESP_CTX_free(rc);
+	ll_buf_free(&tok);
 }
 
 /* ll_cms_verify of CMS in a context trusting our root, three days on. */
