@@ -24,7 +24,9 @@
  */
 #include <string.h>
 
+#include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -114,27 +116,26 @@ int ll_cms_ecdh_kek(unsigned char kek[32], const unsigned char *z, size_t zlen,
 /* What every KARI of one message shares. */
 struct kari_job {
 	OSSL_LIB_CTX *libctx;
-	EVP_PKEY_CTX *keygen; /* P-256 */
-	const struct ll_algs *algs;
+	const struct ll_algs *algs; /* with the P-256 group */
+	BN_CTX *bn;
+	BIGNUM *k; /* an ephemeral private key, secure heap */
+	EC_POINT *pub, *peer, *z;
+	BIGNUM *x; /* the shared secret */
 	const unsigned char *cek;
 };
 
-int ll_cms_ecdh_wrap(unsigned char *out, const unsigned char *in, int enc,
-		     EVP_PKEY_CTX *derive, EVP_PKEY *peer,
-		     const struct ll_algs *algs)
+/* IN wrapped (ENC) or unwrapped under the KEK of the shared secret Z
+ * into OUT; Z is left for the caller to wipe. */
+static int wrap_with(unsigned char *out, const unsigned char *in, int enc,
+		     const unsigned char z[32], const struct ll_algs *algs)
 {
 	EVP_CIPHER_CTX *w = NULL;
-	unsigned char z[32], kek[32];
-	size_t zlen = sizeof(z);
+	unsigned char kek[32];
 	int inlen = enc ? CEK_LEN : WRAPPED_LEN;
 	int outlen = enc ? WRAPPED_LEN : CEK_LEN;
 	int n1 = 0, n2 = 0, rc = LL_ECRYPTO;
 
-	/* no validation of PEER here: the callers checked it, once per
-	 * certificate or against the curve, which is the point of this */
-	if (EVP_PKEY_derive_set_peer_ex(derive, peer, 0) != 1 ||
-	    EVP_PKEY_derive(derive, z, &zlen) != 1 || zlen != sizeof(z) ||
-	    kek_md(kek, z, zlen, algs->sha256) < 0)
+	if (kek_md(kek, z, 32, algs->sha256) < 0)
 		goto out;
 	w = EVP_CIPHER_CTX_new();
 	if (w == NULL)
@@ -148,38 +149,77 @@ int ll_cms_ecdh_wrap(unsigned char *out, const unsigned char *in, int enc,
 		goto out;
 	rc = 0;
 out:
-	OPENSSL_cleanse(z, sizeof(z));
 	OPENSSL_cleanse(kek, sizeof(kek));
 	EVP_CIPHER_CTX_free(w);
 	return rc;
 }
 
+int ll_cms_ecdh_wrap(unsigned char *out, const unsigned char *in, int enc,
+		     EVP_PKEY_CTX *derive, EVP_PKEY *peer,
+		     const struct ll_algs *algs)
+{
+	unsigned char z[32];
+	size_t zlen = sizeof(z);
+	int rc = LL_ECRYPTO;
+
+	/* no validation of PEER here: the callers checked it, once per
+	 * certificate or against the curve, which is the point of this */
+	if (EVP_PKEY_derive_set_peer_ex(derive, peer, 0) == 1 &&
+	    EVP_PKEY_derive(derive, z, &zlen) == 1 && zlen == sizeof(z))
+		rc = wrap_with(out, in, enc, z, algs);
+	OPENSSL_cleanse(z, sizeof(z));
+	return rc;
+}
+
 /*
- * The CEK wrapped for PEER under a fresh ephemeral key: the point of
- * that key in POINT, the wrapped key in WRAPPED.  The ephemeral private
- * key is freed (and so wiped) before this returns.
+ * The CEK wrapped for the key of PEER's certificate under a fresh
+ * ephemeral key: the point of that key in POINT, the wrapped key in
+ * WRAPPED.
+ *
+ * The ephemeral key is a scalar and two multiplications on the P-256
+ * group the context keeps: EVP_PKEY_keygen, its encoded point and a
+ * derive context set up a key object, its provider data and a copy of
+ * the group for every recipient (17 us a key here, against 11.6 for
+ * the same random scalar, kG and its encoding).  The key is made as
+ * OpenSSL makes one (k uniform in [1, n-1], kG) and the secret is the
+ * x-coordinate of kQ (SEC 1 3.3.1, what EVP_PKEY_derive gives): the
+ * same octets on the wire.  The scalar is wiped as soon as both
+ * products are made.
  */
 static int agree_and_wrap(unsigned char point[POINT_LEN],
 			  unsigned char wrapped[WRAPPED_LEN],
-			  const struct kari_job *job, EVP_PKEY *peer)
+			  struct kari_job *job, X509 *peer)
 {
-	EVP_PKEY *eph = NULL;
-	EVP_PKEY_CTX *derive = NULL;
-	size_t plen = 0;
-	int rc = LL_ECRYPTO;
+	const EC_GROUP *g = job->algs->p256;
+	const ASN1_BIT_STRING *pub = X509_get0_pubkey_bitstr(peer);
+	unsigned char z[32];
+	int ok, rc = LL_ECRYPTO;
 
-	if (EVP_PKEY_keygen(job->keygen, &eph) == 1 &&
-	    EVP_PKEY_get_octet_string_param(eph,
-					    OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY,
-					    point, POINT_LEN, &plen) == 1 &&
-	    plen == POINT_LEN && point[0] == 0x04 &&
-	    (derive = EVP_PKEY_CTX_new_from_pkey(job->libctx, eph, NULL)) !=
-		    NULL &&
-	    EVP_PKEY_derive_init(derive) == 1)
-		rc = ll_cms_ecdh_wrap(wrapped, job->cek, 1, derive, peer,
-				      job->algs);
-	EVP_PKEY_CTX_free(derive);
-	EVP_PKEY_free(eph); /* clears the private scalar */
+	/* the peer's point as its certificate encodes it (asking the key
+	 * object for it encodes it anew, an inversion each time); the key
+	 * was checked once per certificate already (ll_cert_key_check),
+	 * decoding checks it is on the curve */
+	ok = pub != NULL &&
+	     EC_POINT_oct2point(g, job->peer, ASN1_STRING_get0_data(pub),
+				(size_t)ASN1_STRING_length(pub), job->bn) == 1;
+	do {
+		ok = ok && BN_priv_rand_range_ex(job->k, EC_GROUP_get0_order(g),
+						 0, job->bn) == 1;
+	} while (ok && BN_is_zero(job->k));
+	ok = ok &&
+	     EC_POINT_mul(g, job->pub, job->k, NULL, NULL, job->bn) == 1 &&
+	     EC_POINT_mul(g, job->z, NULL, job->peer, job->k, job->bn) == 1;
+	BN_clear(job->k);
+	ok = ok &&
+	     EC_POINT_point2oct(g, job->pub, POINT_CONVERSION_UNCOMPRESSED,
+				point, POINT_LEN, job->bn) == POINT_LEN &&
+	     EC_POINT_get_affine_coordinates(g, job->z, job->x, NULL,
+					     job->bn) == 1 &&
+	     BN_bn2binpad(job->x, z, sizeof(z)) == sizeof(z);
+	BN_clear(job->x);
+	if (ok)
+		rc = wrap_with(wrapped, job->cek, 1, z, job->algs);
+	OPENSSL_cleanse(z, sizeof(z));
 	return rc;
 }
 
@@ -188,14 +228,14 @@ static int agree_and_wrap(unsigned char point[POINT_LEN],
  *   keyEncryptionAlgorithm, recipientEncryptedKeys SEQUENCE OF
  *   SEQUENCE { rid issuerAndSerialNumber, encryptedKey OCTET STRING } }
  */
-static int kari_encode(struct ll_buf *out, const struct kari_job *job, X509 *x)
+static int kari_encode(struct ll_buf *out, struct kari_job *job, X509 *x)
 {
 	unsigned char point[POINT_LEN], wrapped[WRAPPED_LEN];
 	unsigned char *name = NULL, *serial = NULL;
 	int name_len, serial_len, rc;
 	size_t ias, rek, reks;
 
-	rc = agree_and_wrap(point, wrapped, job, X509_get0_pubkey(x));
+	rc = agree_and_wrap(point, wrapped, job, x);
 	if (rc < 0)
 		return rc;
 	name_len = i2d_X509_NAME(X509_get_issuer_name(x), &name);
@@ -208,8 +248,8 @@ static int kari_encode(struct ll_buf *out, const struct kari_job *job, X509 *x)
 	rek = ll_der_tlv_size(ias) + ll_der_tlv_size(WRAPPED_LEN);
 	reks = ll_der_tlv_size(rek);
 	rc = ll_der_head(out, 0xa1,
-		      3 + LL_KARI_ORIGINATOR_LEN + POINT_LEN + LL_KARI_KEA_LEN +
-			      ll_der_tlv_size(reks));
+			 3 + LL_KARI_ORIGINATOR_LEN + POINT_LEN +
+				 LL_KARI_KEA_LEN + ll_der_tlv_size(reks));
 	if (rc == 0)
 		rc = ll_buf_add(out, "\x02\x01\x03", 3);
 	if (rc == 0)
@@ -251,11 +291,18 @@ static int recipient_infos(struct ll_buf *out, struct ll_ctx *ctx,
 
 	if (ri == NULL)
 		return LL_ENOMEM;
-	job.keygen = EVP_PKEY_CTX_new_from_name(job.libctx, "EC", NULL);
 	job.algs = ll_ctx_algs(ctx);
-	if (job.keygen == NULL || job.algs == NULL ||
-	    EVP_PKEY_keygen_init(job.keygen) != 1 ||
-	    EVP_PKEY_CTX_set_group_name(job.keygen, "P-256") != 1)
+	job.bn = BN_CTX_secure_new_ex(job.libctx);
+	job.k = BN_secure_new();
+	job.x = BN_secure_new();
+	if (job.algs == NULL || job.bn == NULL || job.k == NULL ||
+	    job.x == NULL)
+		goto fail;
+	BN_set_flags(job.k, BN_FLG_CONSTTIME);
+	job.pub = EC_POINT_new(job.algs->p256);
+	job.peer = EC_POINT_new(job.algs->p256);
+	job.z = EC_POINT_new(job.algs->p256);
+	if (job.pub == NULL || job.peer == NULL || job.z == NULL)
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
 		if (!ll_cert_key_check(rcpts[i], job.libctx)) {
@@ -281,7 +328,12 @@ out:
 	for (size_t i = 0; i < n; i++)
 		ll_buf_free(&ri[i]);
 	free(ri);
-	EVP_PKEY_CTX_free(job.keygen);
+	EC_POINT_free(job.pub);
+	EC_POINT_free(job.peer);
+	EC_POINT_clear_free(job.z);
+	BN_clear_free(job.k);
+	BN_clear_free(job.x);
+	BN_CTX_free(job.bn);
 	return rc;
 }
 

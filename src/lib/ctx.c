@@ -3,6 +3,7 @@
  */
 #include <string.h>
 
+#include <openssl/ec.h>
 #include <openssl/err.h>
 
 #include "internal.h"
@@ -97,6 +98,7 @@ void ll_ctx_free(struct ll_ctx **pp)
 	EVP_CIPHER_free(ctx->algs.gcm);
 	EVP_CIPHER_free(ctx->algs.wrap);
 	EVP_MD_free(ctx->algs.sha256);
+	EC_GROUP_free(ctx->algs.p256);
 	EVP_PKEY_CTX_free(ctx->derive);
 	ll_signer_free(&ctx->signer);
 	OSSL_LIB_CTX_free(ctx->libctx);
@@ -209,8 +211,12 @@ const struct ll_algs *ll_ctx_algs(struct ll_ctx *ctx)
 		a->wrap = EVP_CIPHER_fetch(ctx->libctx, "AES-256-WRAP", NULL);
 	if (a->sha256 == NULL)
 		a->sha256 = EVP_MD_fetch(ctx->libctx, "SHA2-256", NULL);
+	if (a->p256 == NULL)
+		a->p256 = EC_GROUP_new_by_curve_name_ex(ctx->libctx, NULL,
+							NID_X9_62_prime256v1);
 	ctx->algs_fetched = a->cbc != NULL && a->gcm != NULL &&
-			    a->wrap != NULL && a->sha256 != NULL;
+			    a->wrap != NULL && a->sha256 != NULL &&
+			    a->p256 != NULL;
 	return ctx->algs_fetched ? a : NULL;
 }
 
@@ -231,8 +237,7 @@ EVP_PKEY_CTX *ll_ctx_derive(struct ll_ctx *ctx, EVP_PKEY *own)
 	return d;
 }
 
-int ll_ctx_has_identity(const struct ll_ctx *ctx,
-			const struct ll_identity *id)
+int ll_ctx_has_identity(const struct ll_ctx *ctx, const struct ll_identity *id)
 {
 	for (size_t i = 0; i < ctx->nids; i++)
 		if (ctx->ids[i] == id)

@@ -166,6 +166,7 @@ OSSL_LIB_CTX *ll_ctx_libctx(const struct ll_ctx *ctx);
 struct ll_algs {
 	EVP_CIPHER *cbc, *gcm, *wrap; /* AES-256-CBC, -GCM, -WRAP */
 	EVP_MD *sha256;
+	EC_GROUP *p256; /* the EC seal's ephemeral keys (cms_env_ec.c) */
 };
 const struct ll_algs *ll_ctx_algs(struct ll_ctx *ctx);
 /* An ECDH derive context for OWN (derive_init done; give it each peer

@@ -2,7 +2,8 @@
  * test_cms_env_ec.c - our EnvelopedData / AuthEnvelopedData to EC P-256
  * recipients (src/lib/cms_env_ec.c), read back by OpenSSL's own CMS code
  * (CMS_decrypt: its ECDH, X9.63 KDF, SharedInfo and key unwrap), for 1
- * and 4 recipients, CBC and GCM; tampering; the KDF against a vector.
+ * and 4 recipients, CBC and GCM, each with an ephemeral P-256 key of
+ * its own; tampering; the KDF against a vector.
  * And the other way (src/lib/cms_open_ec.c): what we and OpenSSL's CMS
  * write for EC keys, opened without OpenSSL's CMS, with the same outcome
  * as OpenSSL's CMS_decrypt for every changed octet of the message.
@@ -17,6 +18,7 @@
 #include <cmocka.h>
 
 #include <openssl/cms.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
 
 #include <letterlock/letterlock.h>
@@ -153,8 +155,12 @@ static void check_recipient_infos(const struct ll_buf *der, size_t n)
 	const unsigned char *p = (const unsigned char *)der->p;
 	CMS_ContentInfo *cms = d2i_CMS_ContentInfo(NULL, &p, (long)der->len);
 	STACK_OF(CMS_RecipientInfo) * ris;
+	EC_GROUP *g = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
+	EC_POINT *pt = g ? EC_POINT_new(g) : NULL;
+	unsigned char points[NID_COUNT][65];
 
 	assert_non_null(cms);
+	assert_non_null(pt);
 	ris = CMS_get0_RecipientInfos(cms);
 	assert_int_equal(sk_CMS_RecipientInfo_num(ris), (int)n);
 	for (size_t i = 0; i < n; i++) {
@@ -176,7 +182,30 @@ static void check_recipient_infos(const struct ll_buf *der, size_t n)
 					 x) == 0;
 		}
 		assert_int_equal(found, 1);
+		/* the ephemeral key: an uncompressed point of P-256, none
+		 * the same as another recipient's */
+		{
+			ASN1_BIT_STRING *pub = NULL;
+			X509_ALGOR *alg = NULL;
+
+			assert_int_equal(CMS_RecipientInfo_kari_get0_orig_id(
+						 ri, &alg, &pub, NULL, NULL,
+						 NULL),
+					 1);
+			assert_non_null(pub);
+			assert_int_equal(ASN1_STRING_length(pub), 65);
+			memcpy(points[i], ASN1_STRING_get0_data(pub), 65);
+			assert_int_equal(points[i][0], 0x04);
+			assert_int_equal(EC_POINT_oct2point(g, pt, points[i],
+							    65, NULL),
+					 1);
+			for (size_t j = 0; j < i; j++)
+				assert_memory_not_equal(points[i], points[j],
+							65);
+		}
 	}
+	EC_POINT_free(pt);
+	EC_GROUP_free(g);
 	CMS_ContentInfo_free(cms);
 }
 
