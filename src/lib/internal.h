@@ -372,9 +372,9 @@ int ll_cms_signed_sign_digest(struct ll_signed *sd, struct ll_ctx *ctx,
 			      struct ll_error *err);
 /* The ContentInfo of SD appended to OUT: DATA inside (LEN octets), or
  * detached when DATA is NULL; TOKEN (TOKLEN octets, a whole TLV), when
- * not NULL, as the unsigned attribute id-aa-timeStampToken.  SD must
- * have been signed with the context since its signer changed.  0,
- * LL_EINVAL, LL_ENOMEM. */
+ * not NULL, as the unsigned attribute id-aa-timeStampToken.  SD
+ * borrows the context's signer: encode it before the context signs
+ * for another identity.  0, LL_EINVAL, LL_ENOMEM. */
 int ll_cms_signed_encode(struct ll_buf *out, const struct ll_signed *sd,
 			 const char *data, size_t len,
 			 const unsigned char *token, size_t toklen,
