@@ -282,9 +282,19 @@ typedef struct sqlite3 sqlite3;
 sqlite3 *ll_keystore_db(struct ll_keystore *ks);
 /* keystore.c: LL_ESTORE with "WHAT: " and SQLite's message of DB. */
 int ll_keystore_db_err(struct ll_error *err, sqlite3 *db, const char *what);
+/* keystore.c: SQL, a static string asked for again and again (per
+ * message), prepared once per keystore (SETUP, when not NULL, run
+ * before the first preparation) and kept until ll_keystore_close: the
+ * statement into *out, borrowed; ll_keystore_stmt_done after each use,
+ * so that it holds no read transaction.  Each use still reads the
+ * database: what another process wrote meanwhile is seen.  0, or
+ * LL_ESTORE. */
+typedef struct sqlite3_stmt sqlite3_stmt;
+int ll_keystore_stmt(sqlite3_stmt **out, struct ll_keystore *ks,
+		     const char *sql, const char *setup, struct ll_error *err);
+void ll_keystore_stmt_done(sqlite3_stmt *st);
 /* keystore.c: a row's certificate (column 0, DER) with what its owner
  * reads (column 1, LL_CAP_* bits) into *out. */
-typedef struct sqlite3_stmt sqlite3_stmt;
 int ll_keystore_row_cert(struct ll_cert **out, sqlite3_stmt *st,
 			 struct ll_error *err);
 

@@ -24,6 +24,9 @@
 #define TAG_LEN 16
 #define BLOB_MAGIC "LLK1"
 
+/* statements kept prepared per keystore, at most */
+#define KEPT_STMTS 4
+
 struct ll_keystore {
 	sqlite3 *db;
 	char *home;
@@ -33,6 +36,12 @@ struct ll_keystore {
 	unsigned char wrapped[LL_MASTER_WRAPPED_LEN];
 	ll_keystore_passphrase_fn pass_cb;
 	void *pass_arg;
+	/* statements asked for per message (ll_keystore_stmt), prepared
+	 * once: keyed by their SQL's address */
+	struct {
+		const char *sql;
+		sqlite3_stmt *st;
+	} stmts[KEPT_STMTS];
 };
 
 static const char schema[] =
@@ -97,6 +106,39 @@ static int contacts_columns(sqlite3 *db)
 sqlite3 *ll_keystore_db(struct ll_keystore *ks)
 {
 	return ks->db;
+}
+
+int ll_keystore_stmt(sqlite3_stmt **out, struct ll_keystore *ks,
+		     const char *sql, const char *setup, struct ll_error *err)
+{
+	size_t i;
+
+	*out = NULL;
+	for (i = 0; i < KEPT_STMTS && ks->stmts[i].sql != NULL; i++)
+		if (ks->stmts[i].sql == sql) {
+			*out = ks->stmts[i].st;
+			return 0;
+		}
+	if (i == KEPT_STMTS) /* a new caller needs another slot */
+		return ll_err(err, LL_ESTORE, LL_ECLASS_STORE,
+			      "no room for another prepared statement");
+	if ((setup != NULL &&
+	     sqlite3_exec(ks->db, setup, NULL, NULL, NULL) != SQLITE_OK) ||
+	    sqlite3_prepare_v3(ks->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+			       &ks->stmts[i].st, NULL) != SQLITE_OK) {
+		sqlite3_finalize(ks->stmts[i].st);
+		ks->stmts[i].st = NULL;
+		return ll_keystore_db_err(err, ks->db, "a prepared statement");
+	}
+	ks->stmts[i].sql = sql;
+	*out = ks->stmts[i].st;
+	return 0;
+}
+
+void ll_keystore_stmt_done(sqlite3_stmt *st)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
 }
 
 int ll_keystore_row_cert(struct ll_cert **out, sqlite3_stmt *st,
@@ -257,6 +299,9 @@ void ll_keystore_close(struct ll_keystore **pp)
 		return;
 	ks = *pp;
 	*pp = NULL;
+	/* sqlite3_close refuses a connection with statements left */
+	for (size_t i = 0; i < KEPT_STMTS; i++)
+		sqlite3_finalize(ks->stmts[i].st);
 	sqlite3_close(ks->db);
 	OPENSSL_cleanse(ks->master, sizeof(ks->master));
 	free(ks->home);

@@ -97,19 +97,19 @@ static int prep(sqlite3_stmt **st, struct ll_keystore *ks, const char *sql,
 	return 0;
 }
 
+static const char marked_sql[] = "SELECT 1 FROM revocation WHERE fpr = ?"
+				 " AND status = 'revoked'";
+
 int ll_revocation_marked(struct ll_keystore *ks, const char *fpr)
 {
 	sqlite3_stmt *st = NULL;
 	int marked;
 
-	if (prep(&st, ks,
-		 "SELECT 1 FROM revocation WHERE fpr = ?"
-		 " AND status = 'revoked'",
-		 NULL) < 0)
+	if (ll_keystore_stmt(&st, ks, marked_sql, schema, NULL) < 0)
 		return 0;
 	sqlite3_bind_text(st, 1, fpr, -1, SQLITE_STATIC);
 	marked = sqlite3_step(st) == SQLITE_ROW;
-	sqlite3_finalize(st);
+	ll_keystore_stmt_done(st);
 	return marked;
 }
 
@@ -156,16 +156,19 @@ static int cache_put(struct ll_keystore *ks, const char *fpr,
 	return rc;
 }
 
-/* What is kept for FPR and still current at NOW: 1 (into *r), 0 none. */
+static const char get_sql[] = "SELECT status, revoked, reason, this_update,"
+			      " next_update, source FROM revocation"
+			      " WHERE fpr = ?1 AND until > ?2";
+
+/* What is kept for FPR and still current at NOW: 1 (into *r), 0 none.
+ * Asked for each signature opened: the statement is prepared once per
+ * keystore, and each call reads the table, so that a revocation
+ * written by another process is seen at the next message as before. */
 static int cache_get(struct ll_revocation *r, struct ll_keystore *ks,
 		     const char *fpr, time_t now, struct ll_error *err)
 {
 	sqlite3_stmt *st;
-	int rc = prep(&st, ks,
-		      "SELECT status, revoked, reason, this_update,"
-		      " next_update, source FROM revocation"
-		      " WHERE fpr = ?1 AND until > ?2",
-		      err);
+	int rc = ll_keystore_stmt(&st, ks, get_sql, schema, err);
 
 	if (rc < 0)
 		return rc;
@@ -194,7 +197,7 @@ static int cache_get(struct ll_revocation *r, struct ll_keystore *ks,
 		rc = ll_keystore_db_err(err, ll_keystore_db(ks),
 					"reading a revocation status");
 	}
-	sqlite3_finalize(st);
+	ll_keystore_stmt_done(st);
 	return rc;
 }
 

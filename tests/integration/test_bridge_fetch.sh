@@ -518,6 +518,41 @@ PY
 }
 t "two sessions fetch the same 250 messages at once: both right, each message cached once, the size total right" t_two_sessions
 
+t_revoked_later() {
+	local fpr
+	fpr=$(openssl x509 -in "$T/alice.pem" -outform DER | sha256sum | cut -d' ' -f1)
+	py "$FIG" "$T/bob/letterlock.db" "$T/bob/bridge/cache/$BOB.db" "$fpr" <<'PY'
+import sqlite3
+u, home, cache, fpr = sys.argv[1:5]
+ITEM = "BODY[HEADER.FIELDS (X-LETTERLOCK-STATUS)]"
+def status():
+    c = sqlite3.connect(cache, timeout=10)
+    c.execute("DELETE FROM entry")
+    c.commit()
+    c.close()
+    return one(b, "UID FETCH %s (BODY.PEEK[HEADER.FIELDS (X-LETTERLOCK-STATUS)])" % u)[ITEM]
+first = status()
+print(first)
+assert b"signature valid by" in first, first
+# alice's certificate learnt revoked by another process of bob's home
+# (an OCSP answer kept) while this session lives: its next opening
+# says so, though the session asked the same question before
+h = sqlite3.connect(home, timeout=10)
+h.execute("INSERT INTO revocation VALUES (?, 'revoked', 1700000000, 0,"
+          " 1700000000, 0, 9223372036854775807, 'ocsp')", (fpr,))
+h.commit()
+try:
+    then = status()
+    print(then)
+    assert b"signature revoked" in then, then
+finally:
+    h.execute("DELETE FROM revocation WHERE fpr = ?", (fpr,))
+    h.commit()
+assert b"signature valid by" in status()
+PY
+}
+t "a signer revoked while a session lives: its next message opened says revoked" t_revoked_later
+
 # ------------------------------------------------------------ cache
 
 CACHE=$T/bob/bridge/cache
