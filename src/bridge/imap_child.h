@@ -104,4 +104,20 @@ typedef int (*imap_presented_fn)(void *arg, unsigned long uid, const char *data,
 int imap_each_presented(struct imap_sess *s, const char *uids,
 			imap_presented_fn fn, void *arg);
 
+/*
+ * imap_each_presented in two halves, so that the helper (imap_helper.c)
+ * opens one batch's messages while the caller answers the batch before:
+ * imap_present_start gives FN the cached messages and fetches the
+ * misses (until the server's tagged answer), opening them here or
+ * handing them to the helper, whose answers reach FN later: during
+ * another batch's imap_present_start or at imap_present_finish, which
+ * waits for the last of them and writes the cache.  *out must be given
+ * to imap_present_finish (also after a failure), and FN's ARG must live
+ * until then.  Both: 0, or -1 as imap_each_presented.
+ */
+struct imap_presenting;
+int imap_present_start(struct imap_presenting **out, struct imap_sess *s,
+		       const char *uids, imap_presented_fn fn, void *arg);
+int imap_present_finish(struct imap_presenting **pp);
+
 #endif

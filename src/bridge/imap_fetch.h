@@ -96,16 +96,20 @@ int imap_open_here(struct imap_opener *o, unsigned long uid, const char *msg,
  * it.  imap_helper_start forks it (once a session; it closes O's home
  * first: imap_opener_close); 0, or -1 (then there is none).
  * imap_open_async gives MSG (N bytes, copied) of UID to the helper
- * when it has room, or opens it here (imap_open_here); the answers of
- * the helper that have come are given to FN meanwhile, in the order
- * the messages went.  imap_open_wait gives FN every answer still due.
- * Both: 0, or -1 (FN or the opening failed).  A helper that fails is
- * ended and what it had is opened here.  imap_helper_stop ends it.
+ * when it has room, or opens it here (imap_open_here); its answer goes
+ * to FN(ARG, ...) later, during any imap_open_async or imap_open_wait
+ * of the session (the answers that have come are given to their FN
+ * meanwhile, in the order the messages went), so ARG must live until
+ * imap_open_wait(O, ARG) has returned or the helper is stopped.
+ * imap_open_wait gives every answer still due to ARG (and those due
+ * before them) to its FN.  Both: 0, or -1 (an FN or the opening
+ * failed).  A helper that fails is ended and what it had is opened
+ * here.  imap_helper_stop ends it: no FN is called after that.
  */
 int imap_helper_start(struct imap_opener *o);
 int imap_open_async(struct imap_opener *o, unsigned long uid, const char *msg,
 		    size_t n, imap_opened_fn fn, void *arg);
-int imap_open_wait(struct imap_opener *o, imap_opened_fn fn, void *arg);
+int imap_open_wait(struct imap_opener *o, const void *arg);
 void imap_helper_stop(struct imap_opener *o);
 
 /*

@@ -36,9 +36,12 @@
 /* The messages of one FETCH at most: their list is kept while the
  * answer is made (24 bytes each). */
 #define MSGS_MAX 2000000
-/* A batch: what is presented and held at once. */
+/* A batch: what is presented at once.  Two are held at a time (the
+ * next one is opened while one is answered), so 16 MiB at most by the
+ * server's sizes, but for a larger message, which is a batch alone and
+ * is not opened beside another. */
 #define BATCH_MSGS 200
-#define BATCH_BYTES (16u * 1024 * 1024)
+#define BATCH_BYTES (8u * 1024 * 1024)
 #define BATCH_UIDS 2048 /* bytes of its UID list */
 /* the client's items that go to the server, at most */
 #define OTHER_MAX 4096
@@ -65,7 +68,8 @@ struct fetch {
 	int asked_mark; /* the client asked for the mark's section */
 	struct fetch_msg *v;
 	size_t n, cap;
-	size_t from, to; /* the batch: v[from..to) */
+	size_t from, to; /* the batch answered: v[from..to) */
+	size_t next; /* v[to..next): the batch being opened meanwhile */
 	int too_many; /* over MSGS_MAX */
 	int unread; /* a message the server has could not be presented */
 	char text[400]; /* the server's first NO or BAD */
@@ -151,10 +155,11 @@ static int classify(struct imap_sess *s, void *arg)
 	return 1;
 }
 
-/* The message of the batch with UID UID not answered yet, or NULL. */
+/* The message of the two batches with UID UID not answered yet, or
+ * NULL. */
 static struct fetch_msg *in_batch(struct fetch *f, unsigned long uid)
 {
-	for (size_t i = f->from; i < f->to; i++)
+	for (size_t i = f->from; i < f->next; i++)
 		if (f->v[i].uid == uid && f->v[i].presented &&
 		    !f->v[i].answered)
 			return &f->v[i];
@@ -300,15 +305,16 @@ static int any_presented(const struct fetch *f)
 	return 0;
 }
 
-/* The UIDs of the batch's messages that the bridge presents (PRESENTED
- * 1) or not (0), comma-separated, into OUT (BATCH_UIDS + 16 bytes): their
- * number. */
-static size_t batch_uids(char *out, const struct fetch *f, int presented)
+/* The UIDs of the messages v[from..to) that the bridge presents
+ * (PRESENTED 1) or not (0), comma-separated, into OUT (BATCH_UIDS + 16
+ * bytes): their number. */
+static size_t batch_uids(char *out, const struct fetch *f, size_t from,
+			 size_t to, int presented)
 {
 	size_t o = 0, count = 0;
 
 	out[0] = '\0';
-	for (size_t i = f->from; i < f->to; i++) {
+	for (size_t i = from; i < to; i++) {
 		int k;
 
 		if (f->v[i].presented != presented)
@@ -327,20 +333,21 @@ static size_t batch_uids(char *out, const struct fetch *f, int presented)
 
 /* The end of the batch starting at FROM: at most BATCH_MSGS messages,
  * BATCH_UIDS bytes of UIDs and (but one message) BATCH_BYTES of S/MIME
- * messages. */
-static size_t batch_end(const struct fetch *f, size_t from)
+ * messages; *bytes the latter's. */
+static size_t batch_end(const struct fetch *f, size_t from, size_t *bytes)
 {
-	size_t to = from, bytes = 0, uids = 0;
+	size_t to = from, uids = 0;
 
+	*bytes = 0;
 	while (to < f->n && to - from < BATCH_MSGS) {
 		const struct fetch_msg *m = &f->v[to];
 
 		if (to > from &&
-		    ((m->presented && bytes + m->size > BATCH_BYTES) ||
+		    ((m->presented && *bytes + m->size > BATCH_BYTES) ||
 		     uids + 11 > BATCH_UIDS))
 			break;
 		if (m->presented)
-			bytes += m->size;
+			*bytes += m->size;
 		uids += 11;
 		to++;
 	}
@@ -356,27 +363,39 @@ static void batch_free(struct fetch *f)
 	}
 }
 
+/* The messages of v[from..to) the bridge presents, to be presented
+ * (*pr: for imap_present_finish; NULL when there are none).  0, or
+ * -1. */
+static int batch_start(struct imap_presenting **pr, struct fetch *f,
+		       size_t from, size_t to)
+{
+	char uids[BATCH_UIDS + 16];
+
+	*pr = NULL;
+	if (batch_uids(uids, f, from, to, 1) == 0)
+		return 0;
+	return imap_present_start(pr, f->s, uids, keep, f);
+}
+
 /* The batch v[from..to) answered: the other messages by the server
- * (their items, the mark taken out), the S/MIME ones presented and
- * rendered.  0, or -1 (the server is gone). */
-static int batch(struct fetch *f, const char *other, const char *all)
+ * (their items, the mark taken out), the presented ones rendered from
+ * what was presented.  0, or -1 (the server is gone). */
+static int batch_answer(struct fetch *f, const char *other, const char *all)
 {
 	struct imap_sess *s = f->s;
 	char uids[BATCH_UIDS + 16], cmd[BATCH_UIDS + 2 * OTHER_MAX + 160];
 	char text[sizeof(f->text)];
 	int rc;
 
-	if (batch_uids(uids, f, 0) > 0) {
+	if (batch_uids(uids, f, f->from, f->to, 0) > 0) {
 		snprintf(cmd, sizeof(cmd), "UID FETCH %s %s", uids, all);
 		rc = imap_own_command(s, cmd, answer, f, text, sizeof(text));
 		if (rc < 0)
 			return -1;
 		note(f, rc, text);
 	}
-	if (batch_uids(uids, f, 1) == 0)
+	if (batch_uids(uids, f, f->from, f->to, 1) == 0)
 		return 0;
-	if (imap_each_presented(s, uids, keep, f) < 0)
-		return -1;
 	snprintf(cmd, sizeof(cmd), "UID FETCH %s %s", uids, other);
 	rc = imap_own_command(s, cmd, answer, f, text, sizeof(text));
 	if (rc < 0)
@@ -461,6 +480,54 @@ static int refuse(const struct imap_sess *s, const char *why)
 	return write_client(line, strlen(line));
 }
 
+/*
+ * The batches, each presented and then answered; the next one's
+ * messages are fetched (and handed to the helper) before one is
+ * answered, so that the helper opens them while this side asks the
+ * server for the other items and answers the client.  A batch over
+ * BATCH_BYTES (one large message) is not held beside another.
+ */
+static int batches(struct fetch *f, const char *other, const char *all)
+{
+	struct imap_presenting *cur = NULL, *nxt = NULL;
+	size_t bytes, nbytes = 0;
+	int rc;
+
+	f->from = 0;
+	f->to = f->next = batch_end(f, 0, &bytes);
+	rc = batch_start(&cur, f, f->from, f->to);
+	while (rc == 0) {
+		if (f->to < f->n) {
+			f->next = batch_end(f, f->to, &nbytes);
+			if (bytes <= BATCH_BYTES && nbytes <= BATCH_BYTES)
+				rc = batch_start(&nxt, f, f->to, f->next);
+		}
+		/* the batch's last messages the helper had */
+		if (imap_present_finish(&cur) < 0 || rc < 0)
+			break;
+		rc = batch_answer(f, other, all);
+		batch_free(f);
+		if (rc < 0 || f->to == f->n)
+			break;
+		f->from = f->to;
+		f->to = f->next;
+		bytes = nbytes;
+		cur = nxt;
+		nxt = NULL;
+		/* not begun beside the batch before (too large) */
+		if (cur == NULL)
+			rc = batch_start(&cur, f, f->from, f->to);
+	}
+	if (imap_present_finish(&cur) < 0)
+		rc = -1;
+	if (imap_present_finish(&nxt) < 0)
+		rc = -1;
+	/* after a failure: the batch answered and the next one */
+	f->to = f->next;
+	batch_free(f);
+	return rc;
+}
+
 int imap_fetch_command(struct imap_sess *s)
 {
 	struct fetch *f;
@@ -534,13 +601,9 @@ int imap_fetch_command(struct imap_sess *s)
 			 MSGS_MAX);
 		goto answer;
 	}
-	for (f->from = 0; f->from < f->n; f->from = f->to) {
-		f->to = batch_end(f, f->from);
-		rc = batch(f, other, all);
-		batch_free(f);
-		if (rc < 0)
-			goto out;
-	}
+	rc = batches(f, other, all);
+	if (rc < 0)
+		goto out;
 answer:
 	if (f->text[0] != '\0')
 		snprintf(line, sizeof(line), "%s %s\r\n", f->cmd.tag, f->text);

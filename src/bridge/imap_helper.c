@@ -7,9 +7,12 @@
  * opening a message (decryption, verification) is most of a first
  * FETCH's cost.  So the messages of a batch are handed to a helper,
  * forked from the session's child, over a socketpair while the child
- * goes on reading; when the helper has HELPER_DEPTH messages waiting,
- * the child waits for one or (every other time) opens the next one
- * itself.  The answers come back in the order the messages went.
+ * goes on reading; when the helper has HELPER_DEPTH messages (or
+ * HELPER_BYTES) waiting, the child waits for one or (every other time)
+ * opens the next one itself.  The answers come back in the order the
+ * messages went, each to the callback it was handed with: a FETCH
+ * hands over the next batch's messages before it answers the client
+ * the batch before, and takes their answers afterwards.
  *
  * A process and not a thread, as everywhere in the bridge: the helper
  * parses hostile CMS and holds the keys; a crash stays in it, and the
@@ -38,8 +41,13 @@
 
 #include "imap_fetch.h"
 
-/* messages waiting at the helper, at most */
-#define HELPER_DEPTH 4
+/* messages waiting at the helper, at most: enough to keep it busy
+ * while the child answers the client a batch it has opened (the
+ * helper is then given the next batch's first messages) */
+#define HELPER_DEPTH 16
+/* bytes of the messages waiting, at most (but one message): the
+ * child keeps a copy of each */
+#define HELPER_BYTES (2u * 1024 * 1024)
 /* larger messages are opened by the child: the frames stay small */
 #define HELPER_MSG_MAX (1024u * 1024)
 /* an answer: the original with a status line and CRLF line ends */
@@ -57,11 +65,14 @@ struct ans {
 	uint64_t uid;
 };
 
-/* A message at the helper: its copy, opened here if the helper fails. */
+/* A message at the helper: its copy, opened here if the helper fails,
+ * and to whom its answer goes. */
 struct waiting {
 	unsigned long uid;
 	char *msg;
 	size_t n;
+	imap_opened_fn fn;
+	void *arg;
 };
 
 struct imap_helper {
@@ -69,6 +80,7 @@ struct imap_helper {
 	int fd;
 	struct waiting w[HELPER_DEPTH]; /* a ring, oldest at head */
 	size_t head, count;
+	size_t bytes; /* of the messages waiting */
 	unsigned long full; /* times it was found full */
 	char *in; /* answers read, not yet taken */
 	size_t inlen, incap;
@@ -187,8 +199,21 @@ int imap_helper_start(struct imap_opener *o)
 	return 0;
 }
 
-/* The helper given up: what it had is opened here.  -1 if FN failed. */
-static int helper_failed(struct imap_opener *o, imap_opened_fn fn, void *arg)
+/* The oldest message waiting taken off the ring. */
+static void drop_oldest(struct imap_helper *hp)
+{
+	struct waiting *w = &hp->w[hp->head];
+
+	free(w->msg);
+	w->msg = NULL;
+	hp->bytes -= w->n;
+	hp->head = (hp->head + 1) % HELPER_DEPTH;
+	hp->count--;
+}
+
+/* The helper given up: what it had is opened here, each given to its
+ * FN.  -1 if an FN failed. */
+static int helper_failed(struct imap_opener *o)
 {
 	struct imap_helper *hp = o->helper;
 	int rc = 0;
@@ -199,19 +224,16 @@ static int helper_failed(struct imap_opener *o, imap_opened_fn fn, void *arg)
 	while (hp->count > 0 && rc == 0) {
 		struct waiting *w = &hp->w[hp->head];
 
-		rc = imap_open_here(o, w->uid, w->msg, w->n, fn, arg);
-		free(w->msg);
-		w->msg = NULL;
-		hp->head = (hp->head + 1) % HELPER_DEPTH;
-		hp->count--;
+		rc = imap_open_here(o, w->uid, w->msg, w->n, w->fn, w->arg);
+		drop_oldest(hp);
 	}
 	helper_end(hp);
 	return rc;
 }
 
-/* The answers read so far, each given to FN: 0, 1 when the helper's
- * answer was malformed or a failure, -1 when FN failed. */
-static int take_answers(struct imap_opener *o, imap_opened_fn fn, void *arg)
+/* The answers read so far, each given to its message's FN: 0, 1 when
+ * the helper's answer was malformed or a failure, -1 when an FN failed. */
+static int take_answers(struct imap_opener *o)
 {
 	struct imap_helper *hp = o->helper;
 	size_t off = 0;
@@ -231,12 +253,9 @@ static int take_answers(struct imap_opener *o, imap_opened_fn fn, void *arg)
 		}
 		if (hp->inlen - off - sizeof(a) < a.len)
 			break; /* the rest is still to come */
-		rc = fn(arg, w->uid, hp->in + off + sizeof(a), a.len,
-			a.opened != 0);
-		free(w->msg);
-		w->msg = NULL;
-		hp->head = (hp->head + 1) % HELPER_DEPTH;
-		hp->count--;
+		rc = w->fn(w->arg, w->uid, hp->in + off + sizeof(a), a.len,
+			   a.opened != 0);
+		drop_oldest(hp);
 		off += sizeof(a) + a.len;
 	}
 	memmove(hp->in, hp->in + off, hp->inlen - off);
@@ -303,16 +322,22 @@ static int send_all(struct imap_helper *hp, const char *p, size_t n)
 	return 0;
 }
 
-/* The answers there now taken: 0, or -1 (FN failed). */
-static int poll_helper(struct imap_opener *o, imap_opened_fn fn, void *arg,
-		       int wait)
+/* The answers there now taken: 0, or -1 (an FN failed). */
+static int poll_helper(struct imap_opener *o, int wait)
 {
 	int rc;
 
 	if (read_answers(o->helper, wait) < 0)
-		return helper_failed(o, fn, arg);
-	rc = take_answers(o, fn, arg);
-	return rc > 0 ? helper_failed(o, fn, arg) : rc;
+		return helper_failed(o);
+	rc = take_answers(o);
+	return rc > 0 ? helper_failed(o) : rc;
+}
+
+/* Has the helper room for a message of N bytes? */
+static int has_room(const struct imap_helper *hp, size_t n)
+{
+	return hp->count < HELPER_DEPTH &&
+	       (hp->count == 0 || hp->bytes + n <= HELPER_BYTES);
 }
 
 int imap_open_async(struct imap_opener *o, unsigned long uid, const char *msg,
@@ -322,18 +347,18 @@ int imap_open_async(struct imap_opener *o, unsigned long uid, const char *msg,
 	struct req r = { .len = (uint32_t)n, .uid = uid };
 	struct waiting *w;
 
-	if (hp != NULL && poll_helper(o, fn, arg, 0) < 0)
+	if (hp != NULL && poll_helper(o, 0) < 0)
 		return -1;
 	/* the helper full: every other time this side waits for it
 	 * rather than open the message itself, since it also reads the
 	 * server, caches and answers the client; so the helper opens
 	 * about two in three */
 	hp = o->helper;
-	if (hp != NULL && hp->count == HELPER_DEPTH && n <= HELPER_MSG_MAX &&
-	    hp->full++ % 2 == 0 && poll_helper(o, fn, arg, 1) < 0)
+	if (hp != NULL && !has_room(hp, n) && n <= HELPER_MSG_MAX &&
+	    hp->full++ % 2 == 0 && poll_helper(o, 1) < 0)
 		return -1;
 	hp = o->helper;
-	if (hp == NULL || hp->count == HELPER_DEPTH || n > HELPER_MSG_MAX)
+	if (hp == NULL || !has_room(hp, n) || n > HELPER_MSG_MAX)
 		return imap_open_here(o, uid, msg, n, fn, arg);
 	w = &hp->w[(hp->head + hp->count) % HELPER_DEPTH];
 	w->msg = malloc(n + 1);
@@ -342,17 +367,30 @@ int imap_open_async(struct imap_opener *o, unsigned long uid, const char *msg,
 	memcpy(w->msg, msg, n);
 	w->uid = uid;
 	w->n = n;
+	w->fn = fn;
+	w->arg = arg;
 	hp->count++;
+	hp->bytes += n;
 	if (send_all(hp, (const char *)&r, sizeof(r)) < 0 ||
 	    send_all(hp, msg, n) < 0)
-		return helper_failed(o, fn, arg);
+		return helper_failed(o);
 	return 0;
 }
 
-int imap_open_wait(struct imap_opener *o, imap_opened_fn fn, void *arg)
+/* Is a message for ARG waiting at the helper? */
+static int waits_for(const struct imap_helper *hp, const void *arg)
 {
-	while (o->helper != NULL && o->helper->count > 0)
-		if (poll_helper(o, fn, arg, 1) < 0)
+	for (size_t i = 0; i < hp->count; i++)
+		if (hp->w[(hp->head + i) % HELPER_DEPTH].arg == arg)
+			return 1;
+	return 0;
+}
+
+int imap_open_wait(struct imap_opener *o, const void *arg)
+{
+	/* the answers come in order: those before ARG's are taken too */
+	while (o->helper != NULL && waits_for(o->helper, arg))
+		if (poll_helper(o, 1) < 0)
 			return -1;
 	return 0;
 }

@@ -84,14 +84,16 @@ int imap_own_command(struct imap_sess *s, const char *cmd, imap_unit_fn fn,
 	}
 }
 
-/* What imap_each_presented's fetch of the misses needs per response. */
-struct pres {
+/* What a presenting's fetch of the misses needs per response, and until
+ * the helper has answered its last message (imap_present_finish). */
+struct imap_presenting {
 	struct imap_sess *s;
-	const char *where; /* the cache prefix, or NULL */
+	const char *where; /* the cache prefix (in wherebuf), or NULL */
 	imap_presented_fn fn;
 	void *arg;
 	unsigned long uid; /* of the response being read */
 	int failed;
+	char wherebuf[IMAP_ARG_MAX + 64];
 };
 
 /* A message of the fetch of the misses opened (here or by the helper):
@@ -99,7 +101,7 @@ struct pres {
 static int opened_cb(void *arg, unsigned long uid, const char *data, size_t len,
 		     int opened)
 {
-	struct pres *p = arg;
+	struct imap_presenting *p = arg;
 	char id[IMAP_ARG_MAX + 400];
 
 	if (opened && p->where != NULL &&
@@ -116,7 +118,7 @@ static int opened_cb(void *arg, unsigned long uid, const char *data, size_t len,
 static int present(void *arg, const char *msg, size_t n, char **out,
 		   size_t *outlen)
 {
-	struct pres *p = arg;
+	struct imap_presenting *p = arg;
 
 	if (imap_open_async(&p->s->op, p->uid, msg, n, opened_cb, p) < 0)
 		p->failed = 1;
@@ -129,7 +131,7 @@ static int present(void *arg, const char *msg, size_t n, char **out,
  * CRLF message ")". */
 static int fetched(struct imap_sess *s, void *arg)
 {
-	struct pres *p = arg;
+	struct imap_presenting *p = arg;
 	const char *u = s->u.r.buf, *lf = memchr(u, '\n', s->u.r.len);
 	char uid[16], *out;
 	size_t olen;
@@ -148,19 +150,27 @@ static int fetched(struct imap_sess *s, void *arg)
 	return 1;
 }
 
-int imap_each_presented(struct imap_sess *s, const char *uids,
-			imap_presented_fn fn, void *arg)
+int imap_present_start(struct imap_presenting **out, struct imap_sess *s,
+		       const char *uids, imap_presented_fn fn, void *arg)
 {
-	char where[IMAP_ARG_MAX + 64], id[IMAP_ARG_MAX + 400];
-	char *miss, *cmd;
+	char id[IMAP_ARG_MAX + 400];
+	char *miss = NULL, *cmd = NULL;
 	const char *p = uids;
-	struct pres pr = { s, NULL, fn, arg, 0, 0 };
+	struct imap_presenting *pr;
 	size_t mlen = 0, nmiss = 0, n = strlen(uids);
 	int rc = 0;
 
+	*out = NULL;
 	if (n > IMAP_LINE_MAX / 2)
 		return -1;
-	pr.where = imap_where(s, where, sizeof(where));
+	pr = calloc(1, sizeof(*pr));
+	if (pr == NULL)
+		return -1;
+	*out = pr;
+	pr->s = s;
+	pr->fn = fn;
+	pr->arg = arg;
+	pr->where = imap_where(s, pr->wherebuf, sizeof(pr->wherebuf));
 	miss = malloc(n + 1);
 	cmd = malloc(n + 64);
 	if (miss == NULL || cmd == NULL) {
@@ -176,9 +186,9 @@ int imap_each_presented(struct imap_sess *s, const char *uids,
 			rc = -1;
 			goto out;
 		}
-		if (pr.where != NULL &&
-		    (size_t)snprintf(id, sizeof(id), "%s\n%lu", pr.where, uid) <
-			    sizeof(id) &&
+		if (pr->where != NULL &&
+		    (size_t)snprintf(id, sizeof(id), "%s\n%lu", pr->where,
+				     uid) < sizeof(id) &&
 		    imap_cache_get(imap_opener_cache(&s->op), id, &data,
 				   &len) == 1) {
 			rc = fn(arg, uid, data, len, 1);
@@ -200,15 +210,41 @@ int imap_each_presented(struct imap_sess *s, const char *uids,
 			imap_helper_start(&s->op);
 		snprintf(cmd, n + 64, "UID FETCH %s (UID BODY.PEEK[])", miss);
 		/* a NO: what the server no longer has is left out */
-		rc = imap_own_command(s, cmd, fetched, &pr, NULL, 0);
-		if (imap_open_wait(&s->op, opened_cb, &pr) < 0)
-			rc = -1;
-		rc = rc < 0 || pr.failed ? -1 : 0;
+		rc = imap_own_command(s, cmd, fetched, pr, NULL, 0);
+		rc = rc < 0 || pr->failed ? -1 : 0;
 	}
 out:
-	/* what this batch opened and used, in one transaction */
-	imap_cache_flush(s->op.cache);
 	free(miss);
 	free(cmd);
+	if (rc < 0)
+		pr->failed = 1;
 	return rc;
+}
+
+int imap_present_finish(struct imap_presenting **pp)
+{
+	struct imap_presenting *pr = *pp;
+	int rc;
+
+	if (pr == NULL)
+		return 0;
+	*pp = NULL;
+	rc = pr->failed ? -1 : imap_open_wait(&pr->s->op, pr);
+	/* a failure: nothing the helper still has may reach PR, freed
+	 * below (the session ends on it anyway) */
+	if (rc < 0)
+		imap_helper_stop(&pr->s->op);
+	/* what this batch opened and used, in one transaction */
+	imap_cache_flush(pr->s->op.cache);
+	free(pr);
+	return rc;
+}
+
+int imap_each_presented(struct imap_sess *s, const char *uids,
+			imap_presented_fn fn, void *arg)
+{
+	struct imap_presenting *pr;
+	int rc = imap_present_start(&pr, s, uids, fn, arg);
+
+	return imap_present_finish(&pr) < 0 || rc < 0 ? -1 : 0;
 }

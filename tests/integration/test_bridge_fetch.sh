@@ -112,7 +112,7 @@ PY
 py() {
 	{
 		cat <<'PY'
-import sys
+import os, re, sys
 sys.path[:0] = [sys.argv.pop(1), sys.argv.pop(1)]
 from imapc import Imap, fetched
 ca, iport, bpw, sca, sport, spw = sys.argv[1:7]
@@ -121,6 +121,19 @@ b = Imap(int(iport), ca, "bob@example.test", bpw)
 b.ok("SELECT INBOX")
 d = Imap(int(sport), sca, "bob@example.test", spw)
 d.ok("EXAMINE INBOX")
+def helpers(bridge):
+    """The bridge's grandchildren: the sessions' opening helpers."""
+    def ppid(pid):
+        with open("/proc/%d/stat" % pid) as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    out = []
+    for p in os.listdir("/proc"):
+        try:
+            if p.isdigit() and ppid(ppid(int(p))) == bridge:
+                out.append(int(p))
+        except (OSError, IndexError, ValueError):
+            pass
+    return out
 def one(c, cmd):
     """The one message's items FETCH CMD gives through C."""
     r = fetched(c.ok(cmd))
@@ -435,19 +448,6 @@ t_helper() {
 	py "$BRIDGE_PID" "$T/bob/bridge/cache/$BOB.db" <<'PY'
 import os, signal, sqlite3
 bridge, db = int(sys.argv[1]), sys.argv[2]
-def ppid(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        return int(f.read().rsplit(")", 1)[1].split()[1])
-def helpers():
-    """The bridge's grandchildren: a session's opening helper."""
-    out = []
-    for p in os.listdir("/proc"):
-        try:
-            if p.isdigit() and ppid(ppid(int(p))) == bridge:
-                out.append(int(p))
-        except (OSError, IndexError, ValueError):
-            pass
-    return out
 def uncache():
     c = sqlite3.connect(db, timeout=10)
     c.execute("DELETE FROM entry")
@@ -460,18 +460,18 @@ def check():
         want = b"Lunch" if (s - 1) % 50 == 7 else b"Quarterly figures"
         assert it["BODY[HEADER.FIELDS (SUBJECT)]"] == \
             b"Subject: " + want + b"\r\n\r\n", (s, it)
-assert helpers() == [], helpers()
+assert helpers(bridge) == [], helpers(bridge)
 b.ok("SELECT Many")
 uncache()
 check()
-h = helpers()
+h = helpers(bridge)
 print("helper", h)
 assert len(h) == 1, h
 # the helper killed: the session opens alone, every message still right
 os.kill(h[0], signal.SIGKILL)
 uncache()
 check()
-assert helpers() == [], helpers()
+assert helpers(bridge) == [], helpers(bridge)
 PY
 }
 t "a batch to open is shared with a second process of the session (the helper); killed, the session opens every message itself" t_helper
@@ -480,6 +480,65 @@ t_helper_log() {
 	grep -q "the opening helper ended" "$BLOG"
 }
 t "... and says so in the log" t_helper_log
+
+t_helper_midway() {
+	py "$BRIDGE_PID" "$T/bob/bridge/cache/$BOB.db" "$BLOG" <<'PY'
+import os, signal, sqlite3
+bridge, db, log = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ended = open(log, "rb").read().count(b"the opening helper ended")
+c = sqlite3.connect(db, timeout=10)
+def uncache():
+    c.execute("DELETE FROM entry")
+    c.commit()
+def check(out):
+    r = fetched(out)
+    assert sorted(q for q, _ in r) == list(range(1, 251)), len(r)
+    for q, it in r:
+        want = b"Lunch" if (q - 1) % 50 == 7 else b"Quarterly figures"
+        assert it["BODY[HEADER.FIELDS (SUBJECT)]"] == \
+            b"Subject: " + want + b"\r\n\r\n", (q, it)
+# a session of its own (b's helper is gone for good), its helper
+# started by a first batch to open
+s = Imap(int(iport), ca, "bob@example.test", bpw)
+s.ok("SELECT Many")
+uncache()
+s.ok("FETCH 1:20 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+h = helpers(bridge)
+print("helper", h)
+assert len(h) == 1, h
+# FETCH 1:* of the 250 messages is two batches: the second is fetched
+# and handed to the helper before the first is answered; the helper
+# killed at the first answer holds messages of the second (unless it
+# was quicker), which the session then opens itself
+uncache()
+s.t.sendall(b"m1 FETCH 1:* (BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\n")
+out = s.f.readline()
+os.kill(h[0], signal.SIGKILL)
+assert out.startswith(b"* "), out
+ln = out
+while True:
+    m = re.search(rb"\{(\d+)\}\r\n$", ln)
+    if m:
+        out += s.f.read(int(m.group(1)))
+    ln = s.f.readline()
+    assert ln, out[-200:]
+    if ln.startswith(b"m1 "):
+        break
+    out += ln
+assert ln.startswith(b"m1 OK"), ln
+check(out)
+# each S/MIME message cached once, by whichever process opened it
+assert c.execute("SELECT count(*) FROM entry").fetchone()[0] == 245
+midway = open(log, "rb").read().count(b"the opening helper ended") > ended
+print("the helper's end seen within that FETCH:", midway)
+# and the session goes on alone
+uncache()
+check(s.ok("FETCH 1:* (BODY.PEEK[HEADER.FIELDS (SUBJECT)])"))
+assert helpers(bridge) == [], helpers(bridge)
+assert open(log, "rb").read().count(b"the opening helper ended") == ended + 1
+PY
+}
+t "FETCH of two batches, the helper killed while the first is answered: every message right, each cached once; the session goes on alone" t_helper_midway
 
 t_two_sessions() {
 	py "$T/bob/bridge/cache/$BOB.db" <<'PY'
