@@ -7,12 +7,13 @@
  * opening a message (decryption, verification) is most of a first
  * FETCH's cost.  So the messages of a batch are handed to a helper,
  * forked from the session's child, over a socketpair while the child
- * goes on reading; when the helper has HELPER_DEPTH messages (or
- * HELPER_BYTES) waiting, the child waits for one or (every other time)
- * opens the next one itself.  The answers come back in the order the
- * messages went, each to the callback it was handed with: a FETCH
- * hands over the next batch's messages before it answers the client
- * the batch before, and takes their answers afterwards.
+ * goes on reading; when the helper has HELPER_BUSY messages waiting,
+ * the child opens every third one itself, and every one while the
+ * helper is full (HELPER_DEPTH messages or HELPER_BYTES waiting).  The
+ * answers come back in the order the messages went, each to the
+ * callback it was handed with: a FETCH hands over the next batch's
+ * messages before it answers the client the batch before, and takes
+ * their answers afterwards.
  *
  * A process and not a thread, as everywhere in the bridge: the helper
  * parses hostile CMS and holds the keys; a crash stays in it, and the
@@ -41,9 +42,13 @@
 
 #include "imap_fetch.h"
 
-/* messages waiting at the helper, at most: enough to keep it busy
- * while the child answers the client a batch it has opened (the
- * helper is then given the next batch's first messages) */
+/* messages waiting at the helper from which the child opens every third
+ * message itself: so the helper opens about two in three, as the child
+ * also reads the server, caches and answers the client */
+#define HELPER_BUSY 4
+/* messages waiting at the helper, at most (then the child opens them):
+ * enough to keep it busy while the child answers the client a batch
+ * (the helper is then given the next batch's first messages) */
 #define HELPER_DEPTH 16
 /* bytes of the messages waiting, at most (but one message): the
  * child keeps a copy of each */
@@ -81,7 +86,7 @@ struct imap_helper {
 	struct waiting w[HELPER_DEPTH]; /* a ring, oldest at head */
 	size_t head, count;
 	size_t bytes; /* of the messages waiting */
-	unsigned long full; /* times it was found full */
+	unsigned long busy; /* times it was found busy */
 	char *in; /* answers read, not yet taken */
 	size_t inlen, incap;
 };
@@ -349,16 +354,12 @@ int imap_open_async(struct imap_opener *o, unsigned long uid, const char *msg,
 
 	if (hp != NULL && poll_helper(o, 0) < 0)
 		return -1;
-	/* the helper full: every other time this side waits for it
-	 * rather than open the message itself, since it also reads the
-	 * server, caches and answers the client; so the helper opens
-	 * about two in three */
+	/* the helper busy: every third message is opened here, and every
+	 * one while it is full; this side never waits for it (it has a
+	 * batch to answer, or the next one to read) */
 	hp = o->helper;
-	if (hp != NULL && !has_room(hp, n) && n <= HELPER_MSG_MAX &&
-	    hp->full++ % 2 == 0 && poll_helper(o, 1) < 0)
-		return -1;
-	hp = o->helper;
-	if (hp == NULL || !has_room(hp, n) || n > HELPER_MSG_MAX)
+	if (hp == NULL || n > HELPER_MSG_MAX || !has_room(hp, n) ||
+	    (hp->count >= HELPER_BUSY && hp->busy++ % 3 == 0))
 		return imap_open_here(o, uid, msg, n, fn, arg);
 	w = &hp->w[(hp->head + hp->count) % HELPER_DEPTH];
 	w->msg = malloc(n + 1);
