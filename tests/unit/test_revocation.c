@@ -338,13 +338,54 @@ static void test_rule(void **state)
 	assert_int_equal(ll_ctx_set_revocation(F.ctx, &opt, NULL), 0);
 }
 
+/* A mark kept by another connection to the home (another process) is
+ * seen by the next check of a keystore that asked before: the kept
+ * answer is read again each time, the statement only prepared once. */
+static void test_seen_at_once(void **state)
+{
+	struct ll_revocation_options opt = LL_REVOCATION_OPTIONS_INIT;
+	struct ll_keystore *ks = NULL, *other = NULL;
+	struct ll_cert *leaf = NULL;
+	struct ll_revocation rev;
+	char home[sizeof(F.home) + 8];
+
+	(void)state;
+	snprintf(home, sizeof(home), "%s/fresh", F.home);
+	assert_int_equal(ll_keystore_open(&ks, home, NULL), 0);
+	assert_int_equal(ll_keystore_open(&other, home, NULL), 0);
+	assert_true(X509_up_ref(F.leaf));
+	assert_int_equal(ll_cert_wrap(&leaf, F.leaf, NULL), 0);
+	opt.cache = ks;
+	assert_int_equal(ll_ctx_set_revocation(F.ctx, &opt, NULL), 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(
+			ll_revocation_check(&rev, F.ctx, leaf, NULL, NULL), 0);
+		assert_int_equal(rev.state, LL_REV_UNKNOWN);
+	}
+	assert_int_equal(ll_revocation_mark(other, leaf, 1767225600, 1, NULL),
+			 0);
+	assert_int_equal(ll_revocation_check(&rev, F.ctx, leaf, NULL, NULL), 0);
+	assert_int_equal(rev.state, LL_REV_REVOKED);
+	assert_int_equal(rev.reason, 1);
+	assert_true(ll_revocation_marked(ks, ll_cert_fingerprint(leaf)));
+	ll_cert_free(&leaf);
+	opt.cache = NULL;
+	assert_int_equal(ll_ctx_set_revocation(F.ctx, &opt, NULL), 0);
+	ll_keystore_close(&other);
+	ll_keystore_close(&ks);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_good),	cmocka_unit_test(test_revoked),
-		cmocka_unit_test(test_refused), cmocka_unit_test(test_cut),
-		cmocka_unit_test(test_times),	cmocka_unit_test(test_nonce),
+		cmocka_unit_test(test_good),
+		cmocka_unit_test(test_revoked),
+		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_cut),
+		cmocka_unit_test(test_times),
+		cmocka_unit_test(test_nonce),
 		cmocka_unit_test(test_rule),
+		cmocka_unit_test(test_seen_at_once),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
