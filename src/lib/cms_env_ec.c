@@ -125,32 +125,23 @@ struct kari_job {
 };
 
 /* IN wrapped (ENC) or unwrapped under the KEK of the shared secret Z
- * into OUT; Z is left for the caller to wipe. */
+ * into OUT (aes_kw.c); Z is left for the caller to wipe. */
 static int wrap_with(unsigned char *out, const unsigned char *in, int enc,
 		     const unsigned char z[32], const struct ll_algs *algs)
 {
-	EVP_CIPHER_CTX *w = NULL;
 	unsigned char kek[32];
-	int inlen = enc ? CEK_LEN : WRAPPED_LEN;
-	int outlen = enc ? WRAPPED_LEN : CEK_LEN;
-	int n1 = 0, n2 = 0, rc = LL_ECRYPTO;
+	int rc = LL_ECRYPTO;
 
 	if (kek_md(kek, z, 32, algs->sha256) < 0)
 		goto out;
-	w = EVP_CIPHER_CTX_new();
-	if (w == NULL)
-		goto out;
-	EVP_CIPHER_CTX_set_flags(w, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
 	/* unwrapping checks RFC 3394's integrity value: a wrong key or a
 	 * changed octet fails */
-	if (EVP_CipherInit_ex2(w, algs->wrap, kek, NULL, enc, NULL) != 1 ||
-	    EVP_CipherUpdate(w, out, &n1, in, inlen) != 1 ||
-	    EVP_CipherFinal_ex(w, out + n1, &n2) != 1 || n1 + n2 != outlen)
-		goto out;
-	rc = 0;
+	if (enc)
+		rc = ll_aes_kw_wrap(out, in, kek, algs->ecb);
+	else
+		rc = ll_aes_kw_unwrap(out, in, kek, algs->ecb);
 out:
 	OPENSSL_cleanse(kek, sizeof(kek));
-	EVP_CIPHER_CTX_free(w);
 	return rc;
 }
 

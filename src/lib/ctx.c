@@ -96,7 +96,7 @@ void ll_ctx_free(struct ll_ctx **pp)
 		X509_free(ctx->chains[i].issuer);
 	EVP_CIPHER_free(ctx->algs.cbc);
 	EVP_CIPHER_free(ctx->algs.gcm);
-	EVP_CIPHER_free(ctx->algs.wrap);
+	EVP_CIPHER_free(ctx->algs.ecb);
 	EVP_MD_free(ctx->algs.sha256);
 	EC_GROUP_free(ctx->algs.p256);
 	EVP_PKEY_CTX_free(ctx->derive);
@@ -207,15 +207,15 @@ const struct ll_algs *ll_ctx_algs(struct ll_ctx *ctx)
 		a->cbc = EVP_CIPHER_fetch(ctx->libctx, "AES-256-CBC", NULL);
 	if (a->gcm == NULL)
 		a->gcm = EVP_CIPHER_fetch(ctx->libctx, "AES-256-GCM", NULL);
-	if (a->wrap == NULL)
-		a->wrap = EVP_CIPHER_fetch(ctx->libctx, "AES-256-WRAP", NULL);
+	if (a->ecb == NULL)
+		a->ecb = EVP_CIPHER_fetch(ctx->libctx, "AES-256-ECB", NULL);
 	if (a->sha256 == NULL)
 		a->sha256 = EVP_MD_fetch(ctx->libctx, "SHA2-256", NULL);
 	if (a->p256 == NULL)
 		a->p256 = EC_GROUP_new_by_curve_name_ex(ctx->libctx, NULL,
 							NID_X9_62_prime256v1);
 	ctx->algs_fetched = a->cbc != NULL && a->gcm != NULL &&
-			    a->wrap != NULL && a->sha256 != NULL &&
+			    a->ecb != NULL && a->sha256 != NULL &&
 			    a->p256 != NULL;
 	return ctx->algs_fetched ? a : NULL;
 }

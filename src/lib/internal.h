@@ -164,7 +164,8 @@ OSSL_LIB_CTX *ll_ctx_libctx(const struct ll_ctx *ctx);
 /* What every message's content and key wrap use, fetched once per
  * context; NULL if one cannot be fetched. */
 struct ll_algs {
-	EVP_CIPHER *cbc, *gcm, *wrap; /* AES-256-CBC, -GCM, -WRAP */
+	EVP_CIPHER *cbc, *gcm; /* AES-256-CBC, -GCM */
+	EVP_CIPHER *ecb; /* AES-256-ECB: the key wrap's blocks (aes_kw.c) */
 	EVP_MD *sha256;
 	EC_GROUP *p256; /* the EC seal's ephemeral keys (cms_env_ec.c) */
 };
@@ -629,6 +630,22 @@ int ll_cms_ecdh_kek(unsigned char kek[32], const unsigned char *z,
 int ll_cms_ecdh_wrap(unsigned char *out, const unsigned char *in, int enc,
 		     EVP_PKEY_CTX *derive, EVP_PKEY *peer,
 		     const struct ll_algs *algs);
+/*
+ * aes_kw.c: AES-256 key wrap (RFC 3394, the default initial value) of
+ * a LL_AES_KW_KEY_LEN-octet key under the 32-octet KEK, on ECB (the
+ * context's AES-256-ECB, ll_ctx_algs).  Wrap: KEY into OUT.  Unwrap:
+ * IN into OUT when its integrity value checks, else OUT is not written
+ * (a wrong KEK, a changed octet).  The intermediate blocks and the key
+ * schedule are wiped.  0 or LL_ECRYPTO.
+ */
+#define LL_AES_KW_KEY_LEN 32
+#define LL_AES_KW_WRAPPED_LEN (LL_AES_KW_KEY_LEN + 8)
+int ll_aes_kw_wrap(unsigned char out[LL_AES_KW_WRAPPED_LEN],
+		   const unsigned char key[LL_AES_KW_KEY_LEN],
+		   const unsigned char kek[32], const EVP_CIPHER *ecb);
+int ll_aes_kw_unwrap(unsigned char out[LL_AES_KW_KEY_LEN],
+		     const unsigned char in[LL_AES_KW_WRAPPED_LEN],
+		     const unsigned char kek[32], const EVP_CIPHER *ecb);
 
 /* curl_util.c: what every libcurl client of letterlock does the same
  * way (the ACME client; the CLI's IMAP and SMTP). */
