@@ -232,6 +232,28 @@ static int db_open(struct imap_cache *c, const char *path)
 	return rc;
 }
 
+/*
+ * db_open, again while another process holds the lock: two sessions
+ * that open a new database at once meet in its first transactions
+ * (the switch to WAL, the schema), where SQLite answers SQLITE_BUSY at
+ * once instead of calling the busy handler when waiting could
+ * deadlock.  Bounded: 25 tries 20 ms apart.
+ */
+static int db_open_retry(struct imap_cache *c, const char *path)
+{
+	const struct timespec pause = { 0, 20 * 1000 * 1000 };
+	int rc = db_open(c, path);
+
+	for (int i = 0; i < 25 && ((rc & 0xff) == SQLITE_BUSY ||
+				   (rc & 0xff) == SQLITE_LOCKED);
+	     i++) {
+		db_close(c);
+		nanosleep(&pause, NULL);
+		rc = db_open(c, path);
+	}
+	return rc;
+}
+
 int imap_cache_open(struct imap_cache **out, const char *path,
 		    const unsigned char key[32], unsigned long long max)
 {
@@ -245,7 +267,7 @@ int imap_cache_open(struct imap_cache **out, const char *path,
 		return -1;
 	memcpy(c->key, key, sizeof(c->key));
 	c->max = max;
-	rc = db_open(c, path);
+	rc = db_open_retry(c, path);
 	if (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT) {
 		/* a damaged database (a disk error, a truncated copy):
 		 * started again, as a cache may be */
@@ -260,7 +282,7 @@ int imap_cache_open(struct imap_cache **out, const char *path,
 		unlink(side);
 		snprintf(side, sizeof(side), "%s-shm", path);
 		unlink(side);
-		rc = db_open(c, path);
+		rc = db_open_retry(c, path);
 	}
 	if (rc != SQLITE_OK) {
 		fprintf(stderr, "letterlock: bridge: imap: %s: %s; no cache\n",
