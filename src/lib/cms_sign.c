@@ -171,25 +171,14 @@ static int digest_put(void *arg, const char *p, size_t n)
  * only the content's digest as it is written; anything else goes
  * through OpenSSL's CMS, which streams embedded content itself.
  */
-int ll_cms_sign_start(struct ll_cms_signing *s, struct ll_ctx *ctx,
+/* S started on OpenSSL's CMS: its content goes to S->in. */
+static int ossl_start(struct ll_cms_signing *s, struct ll_ctx *ctx,
 		      const struct ll_identity *id, int detached,
 		      struct ll_error *err)
 {
-	const struct ll_algs *algs = ll_ctx_algs(ctx);
-
 	memset(s, 0, sizeof(*s));
 	s->ctx = ctx;
 	s->id = id;
-	if (detached && algs != NULL && ll_cms_signed_ok(ctx, id)) {
-		s->md = EVP_MD_CTX_new();
-		if (s->md == NULL ||
-		    EVP_DigestInit_ex(s->md, algs->sha256, NULL) != 1 ||
-		    (s->in = ll_bio_sink_new(digest_put, s->md)) == NULL) {
-			ll_cms_sign_abort(s);
-			return ll_err_ossl(err, LL_ECRYPTO, "signing");
-		}
-		return 0;
-	}
 	s->cms = sign_new(ctx, id, detached ? CMS_DETACHED : 0, err);
 	if (s->cms == NULL)
 		return LL_ECRYPTO;
@@ -199,6 +188,28 @@ int ll_cms_sign_start(struct ll_cms_signing *s, struct ll_ctx *ctx,
 		return ll_err_ossl(err, LL_ECRYPTO, "signing");
 	}
 	return 0;
+}
+
+int ll_cms_sign_start(struct ll_cms_signing *s, struct ll_ctx *ctx,
+		      const struct ll_identity *id, int detached,
+		      struct ll_error *err)
+{
+	const struct ll_algs *algs = ll_ctx_algs(ctx);
+
+	if (detached && algs != NULL && ll_cms_signed_ok(ctx, id)) {
+		memset(s, 0, sizeof(*s));
+		s->ctx = ctx;
+		s->id = id;
+		s->md = EVP_MD_CTX_new();
+		if (s->md == NULL ||
+		    EVP_DigestInit_ex(s->md, algs->sha256, NULL) != 1 ||
+		    (s->in = ll_bio_sink_new(digest_put, s->md)) == NULL) {
+			ll_cms_sign_abort(s);
+			return ll_err_ossl(err, LL_ECRYPTO, "signing");
+		}
+		return 0;
+	}
+	return ossl_start(s, ctx, id, detached, err);
 }
 
 void ll_cms_sign_abort(struct ll_cms_signing *s)
@@ -269,15 +280,12 @@ int ll_cms_sign_buffer_ossl(struct ll_buf *sig_der, struct ll_ctx *ctx,
 			    const char *data, size_t len,
 			    struct ll_stamp *stamp, struct ll_error *err)
 {
-	struct ll_cms_signing s = { 0 };
+	struct ll_cms_signing s;
+	int rc = ossl_start(&s, ctx, id, detached, err);
 
-	s.ctx = ctx;
-	s.id = id;
-	s.cms = sign_new(ctx, id, detached ? CMS_DETACHED : 0, err);
-	if (s.cms == NULL)
-		return LL_ECRYPTO;
-	s.in = CMS_dataInit(s.cms, NULL);
-	if (s.in == NULL || ll_bio_put(s.in, data, len) < 0) {
+	if (rc < 0)
+		return rc;
+	if (ll_bio_put(s.in, data, len) < 0) {
 		ll_cms_sign_abort(&s);
 		return ll_err_ossl(err, LL_ECRYPTO, "signing");
 	}
